@@ -1,0 +1,1 @@
+"""The shared kernel: envelope, event models, topology and bootstrap. No service's rules."""

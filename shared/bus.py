@@ -1,0 +1,61 @@
+"""The AMQP adapter: a robust connection and a publisher with confirms and mandatory routing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+
+from shared.topology import DEAD_LETTER_EXCHANGE, EXCHANGE
+
+
+async def connect(url: str) -> AbstractRobustConnection:
+    return await aio_pika.connect_robust(url, client_properties={"connection_name": "hrcase"})
+
+
+def build_message(
+    body: bytes,
+    *,
+    event_id: str,
+    event_type: str,
+    correlation_id: str | None,
+    headers: Mapping[str, Any] | None = None,
+) -> aio_pika.Message:
+    return aio_pika.Message(
+        body=body,
+        message_id=event_id,
+        type=event_type,
+        correlation_id=correlation_id,
+        content_type="application/json",
+        content_encoding="utf-8",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        headers=dict(headers or {}),
+    )
+
+
+class Publisher:
+    """Publishes persistent messages and waits for the broker's confirm.
+
+    `mandatory=True` makes an unroutable event raise (aio-pika's DeliveryError)
+    instead of vanishing; the outbox then keeps the event and retries.
+    """
+
+    def __init__(self, channel: AbstractChannel, events: AbstractExchange, dlx: AbstractExchange):
+        self.channel = channel
+        self.events = events
+        self.dlx = dlx
+
+    @classmethod
+    async def open(cls, connection: AbstractRobustConnection) -> Publisher:
+        channel = await connection.channel(publisher_confirms=True)
+        events = await channel.get_exchange(EXCHANGE, ensure=True)
+        dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=True)
+        return cls(channel, events, dlx)
+
+    async def publish(self, message: aio_pika.Message, routing_key: str) -> None:
+        await self.events.publish(message, routing_key=routing_key, mandatory=True)
+
+    async def dead_letter(self, message: aio_pika.Message, queue_name: str) -> None:
+        await self.dlx.publish(message, routing_key=queue_name, mandatory=True)

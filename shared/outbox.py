@@ -1,0 +1,124 @@
+"""Transactional outbox: events are written with the state change, then relayed with confirms.
+
+A crash between commit and publish loses nothing (the row stays until confirmed);
+a crash between publish and delete republishes the same event_id, which every
+consumer's inbox turns into a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import asyncpg
+import structlog
+
+from shared.bus import Publisher, build_message
+from shared.envelope import Envelope
+from shared.metrics import EVENTS_PUBLISHED, OUTBOX_FAILURES, OUTBOX_LAG_SECONDS
+
+log = structlog.get_logger(__name__)
+
+
+async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> None:
+    """Record events to publish, inside the caller's transaction."""
+    await conn.executemany(
+        f"INSERT INTO {schema}.outbox (event_id, event_type, correlation_id, body)"
+        " VALUES ($1, $2, $3, $4)",
+        [
+            (e.event_id, e.event_type, e.correlation_id, e.to_json_bytes().decode("utf-8"))
+            for e in events
+        ],
+    )
+
+
+class OutboxRelay:
+    """Publishes a service's outbox in id order; safe with several replicas (SKIP LOCKED)."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        schema: str,
+        pool: asyncpg.Pool,
+        publisher: Publisher,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.service = service
+        self.schema = schema
+        self.pool = pool
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Publish now rather than at the next poll (called after a commit)."""
+        self._wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"{self.service}-outbox-relay")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._task:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._task, timeout=10)
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                published = await self.publish_pending()
+                failures = 0
+            except Exception as exc:  # broker or database down: keep the rows, back off
+                failures += 1
+                OUTBOX_FAILURES.labels(self.service).inc()
+                log.warning("outbox publish failed", error=str(exc), attempt=failures)
+                await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+                continue
+            if published >= self.batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; return how many events were confirmed."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT id, event_id, event_type, correlation_id, body, created_at"
+                f" FROM {self.schema}.outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            # Publishes are pipelined on one confirm channel; gather waits for every confirm.
+            await asyncio.gather(
+                *(
+                    self.publisher.publish(
+                        build_message(
+                            row["body"].encode("utf-8"),
+                            event_id=str(row["event_id"]),
+                            event_type=row["event_type"],
+                            correlation_id=str(row["correlation_id"]),
+                        ),
+                        routing_key=row["event_type"],
+                    )
+                    for row in rows
+                )
+            )
+            await conn.execute(
+                f"DELETE FROM {self.schema}.outbox WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        now = time.time()
+        for row in rows:
+            OUTBOX_LAG_SECONDS.labels(self.service).observe(now - row["created_at"].timestamp())
+        EVENTS_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)

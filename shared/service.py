@@ -1,0 +1,188 @@
+"""Bootstrap shared by all services: pool, broker, outbox relay, consumer, health and metrics.
+
+A service describes itself with a `ServiceSpec`; `create_app` returns an ASGI app whose
+lifespan starts and stops everything, so `uvicorn` owns signals and graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+import structlog
+import uvicorn
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.bus import Publisher, connect
+from shared.consumer import EventConsumer, Handler
+from shared.db import create_pool
+from shared.logging import configure_logging
+from shared.outbox import OutboxRelay
+from shared.settings import Settings, get_settings
+from shared.topology import declare_service_queue
+
+log = structlog.get_logger(__name__)
+
+
+class Consumer(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    @property
+    def running(self) -> bool: ...
+
+
+@dataclass
+class Runtime:
+    """A running service's connections; handed to its handlers and HTTP routes."""
+
+    name: str
+    settings: Settings
+    pool: asyncpg.Pool
+    connection: AbstractRobustConnection
+    publisher: Publisher
+    queue: AbstractQueue
+    relay: OutboxRelay | None = None
+    consumer: Consumer | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def wake_relay(self) -> None:
+        if self.relay:
+            self.relay.wake()
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(2):
+                await self.pool.fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {exc}"
+        checks["broker"] = "ok" if not self.connection.is_closed else "error: connection closed"
+        if self.consumer is not None:
+            checks["consumer"] = "ok" if self.consumer.running else "error: not consuming"
+        return checks
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    # Builds the event handlers once the runtime exists (policy loaded, templates compiled...).
+    handlers: Callable[[Runtime], Awaitable[Mapping[str, Handler]]] | None = None
+    # A service with its own consuming loop (audit's batch writer) supplies this instead.
+    consumer_factory: Callable[[Runtime], Awaitable[Consumer]] | None = None
+    uses_outbox: bool = True
+    json_codecs: bool = True
+    routers: Sequence[APIRouter] = ()
+    on_startup: Callable[[Runtime], Awaitable[None]] | None = None
+
+
+async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    pool = await create_pool(
+        settings.service_database_url(spec.name),
+        size=settings.db_pool_size,
+        json_codecs=spec.json_codecs,
+    )
+    connection = await connect(settings.rabbitmq_url)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=settings.consumer_prefetch)
+    queue = await declare_service_queue(channel, spec.name)
+    publisher = await Publisher.open(connection)
+    runtime = Runtime(spec.name, settings, pool, connection, publisher, queue)
+    if spec.uses_outbox:
+        runtime.relay = OutboxRelay(
+            service=spec.name, schema=spec.name, pool=pool, publisher=publisher
+        )
+        runtime.relay.start()
+    if spec.on_startup:
+        await spec.on_startup(runtime)
+    if spec.consumer_factory:
+        runtime.consumer = await spec.consumer_factory(runtime)
+    elif spec.handlers:
+        runtime.consumer = EventConsumer(
+            service=spec.name,
+            schema=spec.name,
+            queue=queue,
+            pool=pool,
+            publisher=publisher,
+            handlers=await spec.handlers(runtime),
+            on_commit=runtime.wake_relay,
+            max_attempts=settings.consumer_max_attempts,
+        )
+    if runtime.consumer:
+        await runtime.consumer.start()
+    log.info("service started", queue=queue.name)
+    return runtime
+
+
+async def stop_runtime(runtime: Runtime) -> None:
+    if runtime.consumer:
+        await runtime.consumer.stop()
+    if runtime.relay:
+        await runtime.relay.stop()
+    await runtime.connection.close()
+    await runtime.pool.close()
+    log.info("service stopped")
+
+
+def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(spec.name, fmt=settings.log_format, level=settings.log_level)
+        runtime = await start_runtime(spec, settings)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime)
+
+    app = FastAPI(title=f"hrcase {spec.name}", lifespan=lifespan)
+    app.include_router(ops_router())
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def ops_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @router.get("/health/ready")
+    async def ready(request: Request) -> JSONResponse:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        if runtime is None:
+            return JSONResponse({"ready": False, "checks": {}}, status_code=503)
+        checks = await runtime.readiness()
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def run(spec: ServiceSpec) -> None:
+    """Entry point of `python -m services.<name>`."""
+    settings = get_settings()
+    configure_logging(spec.name, fmt=settings.log_format, level=settings.log_level)
+    uvicorn.run(
+        create_app(spec, settings),
+        host=settings.http_host,
+        port=settings.http_port(spec.name),
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

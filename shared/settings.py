@@ -1,0 +1,60 @@
+"""12-factor settings: everything from the environment, with working local defaults."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+SERVICES = ("intake", "routing", "notifications", "audit")
+DEFAULT_HTTP_PORTS = {"intake": 8000, "routing": 8001, "notifications": 8002, "audit": 8003}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    rabbitmq_url: str = "amqp://guest:guest@localhost:5672/"
+    # Admin connection: migrations run with it; services derive their own role from it.
+    database_url: str = "postgresql://postgres@localhost:5432/hrcase"
+    # Each service connects as its own role (hrcase_<service>) unless told otherwise.
+    db_role_per_service: bool = True
+    http_host: str = "127.0.0.1"
+    smtp_host: str = "localhost"
+    smtp_port: int = 1025
+    mail_from: str = "HR Case Desk <hr-desk@hrcase.local>"
+    portal_base_url: str = "http://localhost:8000"
+    log_format: str = Field(default="auto", description="auto | json | console")
+    log_level: str = "INFO"
+    # Consumer tuning: bounded retries before a message is dead-lettered with its reason.
+    consumer_prefetch: int = 64
+    consumer_max_attempts: int = 5
+    db_pool_size: int = 10
+    routing_policy_file: str | None = None
+
+    def http_port(self, service: str) -> int:
+        return int(os.environ.get(f"{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS[service]))
+
+    def service_database_url(self, service: str) -> str:
+        """DSN a service uses: `<SERVICE>_DATABASE_URL`, else the admin URL with its own role."""
+        explicit = os.environ.get(f"{service.upper()}_DATABASE_URL")
+        if explicit:
+            return explicit
+        if not self.db_role_per_service:
+            return self.database_url
+        url = make_url(self.database_url).set(
+            username=db_role(service),
+            password=os.environ.get(f"{service.upper()}_DATABASE_PASSWORD"),
+        )
+        return url.render_as_string(hide_password=False)
+
+
+def db_role(service: str) -> str:
+    return f"hrcase_{service}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,85 @@
+"""The exchange/queue topology, declared once (ARCHITECTURE.md, 'Topology').
+
+hr.events (topic) --routing key = event_type--> <service>.events (quorum)
+<service>.events --after the delivery limit, or a reasoned reject--> hr.dlx --> <service>.events.dlq
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+EXCHANGE = "hr.events"
+DEAD_LETTER_EXCHANGE = "hr.dlx"
+# RabbitMQ's own backstop: a message that crashes its consumer this many times is
+# dead-lettered by the broker. Handler failures are dead-lettered earlier by the consumer
+# itself (shared.consumer) so the reason travels in the headers.
+BROKER_DELIVERY_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class ServiceQueue:
+    service: str
+    binding_keys: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}.events"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.name}.dlq"
+
+
+# Which event types each service consumes. Audit records everything.
+QUEUES: dict[str, ServiceQueue] = {
+    q.service: q
+    for q in (
+        ServiceQueue("intake", ("case.routed", "case.assigned", "case.status_changed")),
+        ServiceQueue("routing", ("case.submitted",)),
+        ServiceQueue("notifications", ("case.submitted", "case.assigned")),
+        ServiceQueue("audit", ("#",)),
+    )
+}
+
+
+def queue_arguments(queue: ServiceQueue) -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": BROKER_DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": queue.name,
+        # At-least-once dead-lettering (quorum queues, RabbitMQ >= 3.10) needs reject-publish.
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+async def declare_exchanges(channel: AbstractChannel) -> tuple[AbstractExchange, AbstractExchange]:
+    events = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    dlx = await channel.declare_exchange(
+        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    return events, dlx
+
+
+async def declare_service_queue(channel: AbstractChannel, service: str) -> AbstractQueue:
+    """Declare the exchanges, one service's queue, its bindings and its dead-letter queue."""
+    events, dlx = await declare_exchanges(channel)
+    spec = QUEUES[service]
+    dlq = await channel.declare_queue(
+        spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dlq.bind(dlx, routing_key=spec.name)
+    queue = await channel.declare_queue(spec.name, durable=True, arguments=queue_arguments(spec))
+    for key in spec.binding_keys:
+        await queue.bind(events, routing_key=key)
+    return queue
+
+
+async def declare_all(channel: AbstractChannel) -> None:
+    for service in QUEUES:
+        await declare_service_queue(channel, service)
