@@ -1,0 +1,154 @@
+"""Test infrastructure: a fresh database and vhost per run, real service processes.
+
+Uses RABBITMQ_URL / DATABASE_URL (local defaults). The test database is
+`<database>_test` and the vhost `hrcase_test` (created with rabbitmqctl when it is
+available, otherwise the URL's own vhost is used and the project's queues are purged).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
+from shared.migrations import migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_VHOST = "hrcase_test"
+
+
+def admin_database_url(suffix: str = "test") -> str:
+    base = os.environ.get("DATABASE_URL", "postgresql://postgres@localhost:5432/hrcase")
+    url = make_url(base)
+    return url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
+
+
+def recreate_database(database_url: str) -> None:
+    url = make_url(database_url)
+    admin = url.set(database="postgres", drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{url.database}"')
+    migrate(database_url)
+
+
+def rabbitmq_test_url(vhost: str = TEST_VHOST) -> str:
+    """A clean vhost for the run, so tests never touch a running dev system's queues."""
+    base = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/")
+    ctl = shutil.which("rabbitmqctl")
+    parts = urlsplit(base)
+    if ctl is None or parts.hostname not in ("localhost", "127.0.0.1"):
+        return base
+    user = parts.username or "guest"
+    subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True)
+    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run(
+        [ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+    )
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """One service running as its own OS process, as in production."""
+
+    name: str
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> ServiceProcess:
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.name}"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: see {self.log_path}")
+            try:
+                if httpx.get(f"{self.base_url}/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready after {timeout}s: see {self.log_path}")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._log:
+            self._log.close()
+
+
+def service_env(database_url: str, rabbitmq_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "RABBITMQ_URL": rabbitmq_url,
+            "LOG_FORMAT": "json",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll with a deadline (tests of a running system never sleep a fixed time)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
