@@ -36,9 +36,7 @@ def configure_logging(service: str, *, fmt: str = "auto", level: str = "INFO") -
     # Route stdlib loggers (uvicorn, aio-pika) through the same renderer.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processor=renderer, foreign_pre_chain=shared_processors
-        )
+        structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared_processors)
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

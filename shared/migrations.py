@@ -20,9 +20,7 @@ SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
 
 def sqlalchemy_url(database_url: str) -> str:
-    return (
-        make_url(database_url).set(drivername="postgresql+psycopg").render_as_string(False)
-    )
+    return make_url(database_url).set(drivername="postgresql+psycopg").render_as_string(False)
 
 
 def ensure_database(database_url: str) -> None:

@@ -1,0 +1,66 @@
+"""Intake's projections: routing events update the read model people see."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from uuid import UUID
+
+from services.intake.adapters import sql
+from services.intake.domain import advance_status
+from shared.consumer import Handler, HandlerContext
+from shared.events import CaseAssigned, CaseRouted, CaseStatusChanged, payload_as
+
+
+async def _locked_status(ctx: HandlerContext) -> tuple[UUID, str]:
+    case_id = ctx.envelope.case_id
+    if case_id is None:
+        raise ValueError(f"{ctx.envelope.event_type} without case_id")
+    status = await sql.lock_case_status(ctx.conn, case_id)
+    if status is None:
+        # Intake commits a case before publishing it, so this is a foreign or early event:
+        # failing lets it retry and, if it never resolves, lands it in the DLQ with this reason.
+        raise LookupError(f"case {case_id} is not known to intake")
+    return case_id, status
+
+
+async def on_case_routed(ctx: HandlerContext) -> None:
+    routed = payload_as(ctx.envelope, CaseRouted)
+    case_id, status = await _locked_status(ctx)
+    await sql.update_case(
+        ctx.conn,
+        case_id,
+        category=routed.category,
+        sensitivity=routed.sensitivity,
+        priority=routed.priority,
+        first_response_due=routed.first_response_due,
+        resolution_due=routed.resolution_due,
+        routed_at=ctx.envelope.occurred_at,
+        status=advance_status(status, "routed"),
+    )
+
+
+async def on_case_assigned(ctx: HandlerContext) -> None:
+    assigned = payload_as(ctx.envelope, CaseAssigned)
+    case_id, status = await _locked_status(ctx)
+    await sql.update_case(
+        ctx.conn,
+        case_id,
+        team=assigned.team,
+        owner_id=assigned.owner.id,
+        owner_name=assigned.owner.name,
+        assigned_at=ctx.envelope.occurred_at,
+        status=advance_status(status, "assigned"),
+    )
+
+
+async def on_case_status_changed(ctx: HandlerContext) -> None:
+    changed = payload_as(ctx.envelope, CaseStatusChanged)
+    case_id, status = await _locked_status(ctx)
+    await sql.update_case(ctx.conn, case_id, status=advance_status(status, changed.to_status))
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "case.routed": on_case_routed,
+    "case.assigned": on_case_assigned,
+    "case.status_changed": on_case_status_changed,
+}
