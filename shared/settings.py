@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     smtp_host: str = "localhost"
     smtp_port: int = 1025
-    mail_from: str = "HR Case Desk <hr-desk@hrcase.local>"
+    mail_from: str = "HR Case Desk <hr-desk@example.com>"
     portal_base_url: str = "http://localhost:8000"
     log_format: str = Field(default="auto", description="auto | json | console")
     log_level: str = "INFO"

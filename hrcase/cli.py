@@ -1,0 +1,86 @@
+"""The `hrcase` command: run the system, migrate, declare topology, verify the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import click
+
+from shared.settings import Settings, get_settings
+
+
+@click.group()
+def main() -> None:
+    """HR case management: operations and development commands."""
+
+
+@main.command()
+def migrate() -> None:
+    """Create the database if needed and apply every service's migrations."""
+    from shared.migrations import migrate as run_migrations
+
+    settings = get_settings()
+    run_migrations(settings.database_url)
+    click.echo("migrations applied")
+
+
+async def _declare(settings: Settings) -> None:
+    import aio_pika
+
+    from shared.topology import declare_all
+
+    connection = await aio_pika.connect_robust(settings.rabbitmq_url)
+    async with connection, connection.channel() as channel:
+        await declare_all(channel)
+
+
+@main.command()
+def topology() -> None:
+    """Declare the exchanges, service queues and dead-letter queues."""
+    asyncio.run(_declare(get_settings()))
+    click.echo("topology declared")
+
+
+@main.command()
+@click.option("--seed/--no-seed", default=True, help="Submit the demo cases once ready.")
+@click.option("--maildir", default="var/mail", show_default=True, help="Where the sink keeps mail.")
+def run(seed: bool, maildir: str) -> None:
+    """Migrate, declare topology, and run all four services plus a local mail sink."""
+    from hrcase.supervisor import supervise
+    from shared.migrations import migrate as run_migrations
+
+    settings = get_settings()
+    run_migrations(settings.database_url)
+    asyncio.run(_declare(settings))
+    sys.exit(asyncio.run(supervise(settings, seed=seed, maildir=maildir)))
+
+
+@main.group()
+def demo() -> None:
+    """Demo data."""
+
+
+@demo.command("seed")
+@click.option("--intake-url", default=None, help="Intake base URL (default: local port).")
+def demo_seed(intake_url: str | None) -> None:
+    """Submit the demo cases through the intake API (idempotent)."""
+    from hrcase.demo import seed_demo_cases
+
+    settings = get_settings()
+    url = intake_url or f"http://{settings.http_host}:{settings.http_port('intake')}"
+    click.echo(json.dumps(seed_demo_cases(url), indent=2))
+
+
+def _mount_audit() -> None:
+    from services.audit.verify import audit_cli
+
+    main.add_command(audit_cli)
+
+
+_mount_audit()
+
+
+if __name__ == "__main__":
+    main()
