@@ -118,7 +118,7 @@ async def wait_until_audited(pool: asyncpg.Pool, case_ids: list[uuid.UUID], time
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def measure(database_url: str, case_ids: list[uuid.UUID]) -> dict[str, float]:
@@ -156,7 +156,7 @@ async def run(cases: int, concurrency: int, baseline_messages: int) -> None:
     recreate_database(database_url)
     amqp_url = rabbitmq_test_url("hrcase_bench")
     logs = Path("var/bench-logs")
-    logs.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
 
     baseline = await baseline_rate(amqp_url, baseline_messages)
     print(
@@ -178,7 +178,8 @@ async def run(cases: int, concurrency: int, baseline_messages: int) -> None:
 
     events_per_s = result["cases_per_s"] * EVENTS_PER_CASE
     print(
-        f"submitted {cases} cases in {submit_s:.1f}s ({cases / submit_s:,.0f}/s accepted by the API)"
+        f"submitted {cases} cases in {submit_s:.1f}s"
+        f" ({cases / submit_s:,.0f}/s accepted by the API)"
     )
     print(
         f"end to end: {result['cases_per_s']:,.1f} cases/s "
