@@ -10,20 +10,30 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.support.infra import admin_database_url, rabbitmq_test_url, recreate_database
+from tests.support.infra import (
+    RUN_ID,
+    admin_database_url,
+    delete_vhost,
+    drop_database,
+    rabbitmq_test_url,
+    recreate_database,
+)
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    """Admin URL of a freshly created and migrated test database."""
-    url = admin_database_url("test")
+def database_url() -> Iterator[str]:
+    """Admin URL of a freshly created and migrated database, dropped after the run."""
+    url = admin_database_url(f"test_{RUN_ID}")
     recreate_database(url)
-    return url
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(scope="session")
-def rabbitmq_url() -> str:
-    return rabbitmq_test_url()
+def rabbitmq_url() -> Iterator[str]:
+    """A vhost of this run's own (when rabbitmqctl is at hand), deleted after the run."""
+    yield rabbitmq_test_url()
+    delete_vhost()
 
 
 @pytest.fixture(scope="session")

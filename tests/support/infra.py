@@ -27,13 +27,28 @@ from sqlalchemy.engine import make_url
 from shared.migrations import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_VHOST = "hrcase_test"
+# One database and vhost per test run, so parallel runs never wipe each other's state.
+RUN_ID = os.environ.get("HRCASE_TEST_RUN_ID") or str(os.getpid())
+TEST_VHOST = f"hrcase_test_{RUN_ID}"
 
 
 def admin_database_url(suffix: str = "test") -> str:
     base = os.environ.get("DATABASE_URL", "postgresql://postgres@localhost:5432/hrcase")
     url = make_url(base)
     return url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
+
+
+def drop_database(database_url: str) -> None:
+    url = make_url(database_url)
+    admin = url.set(database="postgres", drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+
+
+def delete_vhost(vhost: str = TEST_VHOST) -> None:
+    ctl = shutil.which("rabbitmqctl")
+    if ctl:
+        subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True)
 
 
 def recreate_database(database_url: str) -> None:
@@ -142,7 +157,7 @@ def service_env(database_url: str, rabbitmq_url: str, **extra: str) -> dict[str,
     return env
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):
     """Poll with a deadline (tests of a running system never sleep a fixed time)."""
     deadline = time.monotonic() + timeout
     last = None

@@ -1,0 +1,228 @@
+"""Who hears about what, and the email they get. Pure: no I/O once templates are loaded.
+
+Privacy rule: templates only ever see the whitelisted context built here (reference, links,
+priority, due time, and the category of a non-sensitive case). The case subject,
+description and anything else the reporter wrote never reach a template, so no template
+edit can leak them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any, Final
+from uuid import UUID
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from shared.envelope import Envelope
+from shared.events import CaseAssigned, CaseSubmitted
+
+TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
+# Fixed namespace: notification ids (and so Message-IDs) are stable across processes and
+# restarts, so a resend after a crash carries the same Message-ID as the first attempt.
+NAMESPACE: Final = uuid.UUID("5b7f3c2e-8d1a-5e4b-9a60-2f1c7d3e9b41")
+
+AUDIENCE_REPORTER: Final = "reporter"
+AUDIENCE_OWNER: Final = "owner"
+TEMPLATE_CASE_RECEIVED: Final = "case_received"
+TEMPLATE_CASE_ASSIGNED: Final = "case_assigned"
+
+# References go into the Subject header: refuse anything that could break or fold it.
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class UnsafeContent(ValueError):
+    """An event field that must not be put into an email as it is (bad input, not retried)."""
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    portal_base_url: str
+    mail_from: str
+
+    @property
+    def message_id_domain(self) -> str:
+        domain = parseaddr(self.mail_from)[1].rpartition("@")[2]
+        return domain or "hrcase.local"
+
+    def url(self, path: str) -> str:
+        return self.portal_base_url.rstrip("/") + path
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One email to one recipient, decided and rendered; `recipient_id` is what events carry."""
+
+    notification_id: UUID
+    source_event_id: UUID
+    case_id: UUID
+    audience: str
+    template: str
+    recipient_id: str
+    recipient_email: str
+    subject: str
+    body: str
+    message_id: str
+
+
+class Templates:
+    """Compiled Jinja2 templates: `<name>.subject.j2` and `<name>.body.j2` per notification."""
+
+    def __init__(self, environment: Environment) -> None:
+        self._env = environment
+
+    def render(self, name: str, context: dict[str, Any]) -> tuple[str, str]:
+        subject = self._env.get_template(f"{name}.subject.j2").render(context).strip()
+        if "\n" in subject or "\r" in subject:
+            raise UnsafeContent(f"template {name} renders a multi-line subject")
+        body = self._env.get_template(f"{name}.body.j2").render(context)
+        return subject, body
+
+
+def load_templates(directory: Path = TEMPLATES_DIR) -> Templates:
+    # Plain-text mail: HTML escaping would corrupt it. Safety comes from the whitelisted
+    # context instead; StrictUndefined makes a typo in a template fail loudly.
+    env = Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return Templates(env)
+
+
+def notification_id(source_event_id: UUID, audience: str) -> UUID:
+    return uuid.uuid5(NAMESPACE, f"{source_event_id}/{audience}")
+
+
+def message_id(notification: UUID, config: MailConfig) -> str:
+    return f"<{notification}@{config.message_id_domain}>"
+
+
+def for_case_submitted(
+    envelope: Envelope, payload: CaseSubmitted, *, templates: Templates, config: MailConfig
+) -> list[Notification]:
+    """Acknowledge receipt to the reporter, with nothing of what they reported."""
+    case_id = _case_id(envelope)
+    context = {
+        "reference": _reference(payload.reference),
+        "case_url": config.url(f"/cases/{case_id}"),
+    }
+    return [
+        _notification(
+            envelope,
+            case_id=case_id,
+            audience=AUDIENCE_REPORTER,
+            template=TEMPLATE_CASE_RECEIVED,
+            recipient_id=payload.reporter.employee_id,
+            recipient_email=str(payload.reporter.email),
+            context=context,
+            templates=templates,
+            config=config,
+        )
+    ]
+
+
+def for_case_assigned(
+    envelope: Envelope, payload: CaseAssigned, *, templates: Templates, config: MailConfig
+) -> list[Notification]:
+    """Tell the new owner; the category only for a normal case (it can itself be revealing)."""
+    case_id = _case_id(envelope)
+    category = _single_line(payload.category, 100) if payload.sensitivity == "normal" else None
+    context = {
+        "reference": _reference(payload.reference),
+        "priority": payload.priority,
+        "sensitivity": payload.sensitivity,
+        "category": category,
+        "first_response_due": format_due(payload.first_response_due),
+        "case_url": config.url(f"/console/cases/{case_id}"),
+    }
+    return [
+        _notification(
+            envelope,
+            case_id=case_id,
+            audience=AUDIENCE_OWNER,
+            template=TEMPLATE_CASE_ASSIGNED,
+            recipient_id=payload.owner.id,
+            recipient_email=str(payload.owner.email),
+            context=context,
+            templates=templates,
+            config=config,
+        )
+    ]
+
+
+def build_email(notification: Notification, *, mail_from: str, date: datetime) -> EmailMessage:
+    """The MIME message (the library does the encoding; nothing is hand-written)."""
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = Address(addr_spec=notification.recipient_email)
+    message["Subject"] = notification.subject
+    message["Date"] = format_datetime(date.astimezone(UTC))
+    message["Message-ID"] = notification.message_id
+    # RFC 3834: auto-responders must not answer this, which prevents mail loops with
+    # out-of-office replies feeding back into inbound email intake.
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"  # the same, for Exchange/Outlook
+    message.set_content(notification.body, subtype="plain", charset="utf-8")
+    return message
+
+
+def format_due(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%a %d %b %Y, %H:%M UTC")
+
+
+def _notification(
+    envelope: Envelope,
+    *,
+    case_id: UUID,
+    audience: str,
+    template: str,
+    recipient_id: str,
+    recipient_email: str,
+    context: dict[str, Any],
+    templates: Templates,
+    config: MailConfig,
+) -> Notification:
+    subject, body = templates.render(template, context)
+    nid = notification_id(envelope.event_id, audience)
+    return Notification(
+        notification_id=nid,
+        source_event_id=envelope.event_id,
+        case_id=case_id,
+        audience=audience,
+        template=template,
+        recipient_id=recipient_id,
+        recipient_email=recipient_email,
+        subject=subject,
+        body=body,
+        message_id=message_id(nid, config),
+    )
+
+
+def _case_id(envelope: Envelope) -> UUID:
+    if envelope.case_id is None:
+        raise UnsafeContent(f"{envelope.event_type} without case_id")
+    return envelope.case_id
+
+
+def _reference(value: str) -> str:
+    if not _REFERENCE.match(value):
+        raise UnsafeContent("case reference has an unexpected format")
+    return value
+
+
+def _single_line(value: str, max_length: int) -> str:
+    if _CONTROL.search(value) or len(value) > max_length:
+        raise UnsafeContent("field is not a short single line")
+    return value
