@@ -24,6 +24,8 @@ BROKER_DELIVERY_LIMIT = 10
 class ServiceQueue:
     service: str
     binding_keys: tuple[str, ...]
+    # One consumer at a time (others stand by): keeps the consumer's view in publish order.
+    single_active_consumer: bool = False
 
     @property
     def name(self) -> str:
@@ -41,13 +43,15 @@ QUEUES: dict[str, ServiceQueue] = {
         ServiceQueue("intake", ("case.routed", "case.assigned", "case.status_changed")),
         ServiceQueue("routing", ("case.submitted",)),
         ServiceQueue("notifications", ("case.submitted", "case.assigned")),
-        ServiceQueue("audit", ("#",)),
+        # The chain is written under one lock anyway; a standby replica adds availability
+        # without letting two writers interleave a case's events out of publish order.
+        ServiceQueue("audit", ("#",), single_active_consumer=True),
     )
 }
 
 
 def queue_arguments(queue: ServiceQueue) -> dict[str, Any]:
-    return {
+    arguments: dict[str, Any] = {
         "x-queue-type": "quorum",
         "x-delivery-limit": BROKER_DELIVERY_LIMIT,
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
@@ -56,6 +60,9 @@ def queue_arguments(queue: ServiceQueue) -> dict[str, Any]:
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
     }
+    if queue.single_active_consumer:
+        arguments["x-single-active-consumer"] = True
+    return arguments
 
 
 async def declare_exchanges(channel: AbstractChannel) -> tuple[AbstractExchange, AbstractExchange]:

@@ -38,22 +38,27 @@ async def publish_raw(
         )
 
 
-async def get_dead_letters(
-    connection: AbstractRobustConnection, dlq: str, *, expect: int = 1, timeout: float = 20.0
-) -> list[AbstractIncomingMessage]:
-    """Take (and ack) messages from a DLQ until `expect` arrived or the deadline passes."""
-    found: list[AbstractIncomingMessage] = []
-    async with connection.channel() as channel:
-        queue = await channel.get_queue(dlq)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(found) < expect and asyncio.get_running_loop().time() < deadline:
-            message = await queue.get(no_ack=False, fail=False)
-            if message is None:
-                await asyncio.sleep(0.1)
-                continue
-            await message.ack()
-            found.append(message)
-    return found
+async def find_dead_letter(
+    connection: AbstractRobustConnection, dlq: str, message_id: str, *, timeout: float = 20.0
+) -> AbstractIncomingMessage | None:
+    """Take the dead letter with `message_id` from a DLQ; others are put back untouched."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        async with connection.channel() as channel:
+            queue = await channel.get_queue(dlq)
+            others: list[AbstractIncomingMessage] = []
+            try:
+                while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                    if message.message_id == message_id:
+                        await message.ack()
+                        return message
+                    others.append(message)
+            finally:
+                for other in others:
+                    await other.nack(requeue=True)
+        await asyncio.sleep(0.2)
+    return None
 
 
 async def purge(connection: AbstractRobustConnection, queue_name: str) -> None:
@@ -62,4 +67,4 @@ async def purge(connection: AbstractRobustConnection, queue_name: str) -> None:
         await queue.purge()
 
 
-__all__ = ["aio_pika", "declare_topology", "get_dead_letters", "publish_envelope", "publish_raw"]
+__all__ = ["aio_pika", "declare_topology", "find_dead_letter", "publish_envelope", "publish_raw"]

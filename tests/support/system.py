@@ -38,6 +38,7 @@ def running_system(
     **extra_env: str,
 ) -> Iterator[RunningSystem]:
     """Start a mail sink and the given services; stop everything afterwards."""
+    logs_dir.mkdir(parents=True, exist_ok=True)
     mail_port = free_port()
     ports = {name: free_port() for name in SERVICES}
     env = service_env(

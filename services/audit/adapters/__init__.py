@@ -1,0 +1,1 @@
+"""Audit adapters: SQL on the audit schema."""

@@ -1,0 +1,187 @@
+"""SQL on audit.log: the chained batch append and the readers.
+
+Connections must not decode json columns (ServiceSpec(json_codecs=False)); the readers
+also cast actor/payload to text so the stored canonical text comes back byte for byte
+whatever codecs a connection has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.audit.domain.chain import (
+    GENESIS_HASH,
+    ChainEntry,
+    PendingEntry,
+    extend,
+    pending_from_envelope,
+)
+from shared.envelope import Envelope
+
+# One writer at a time per database, across replicas: two writers reading the same head
+# would fork the chain. (Arbitrary constant: "hrcaseAL" as a signed 64-bit key.)
+AUDIT_LOCK_KEY = 0x6872636173654154
+
+LOG_COLUMNS = (
+    "seq",
+    "event_id",
+    "event_type",
+    "schema_version",
+    "occurred_at",
+    "recorded_at",
+    "producer",
+    "correlation_id",
+    "causation_id",
+    "case_id",
+    "actor",
+    "payload",
+    "prev_hash",
+    "entry_hash",
+)
+
+_SELECT = (
+    "SELECT seq, event_id, event_type, schema_version, occurred_at, recorded_at, producer,"
+    " correlation_id, causation_id, case_id, actor::text AS actor, payload::text AS payload,"
+    " prev_hash, entry_hash FROM audit.log"
+)
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    appended: list[ChainEntry]
+    # Event ids not written: already in the log, or repeated within the batch.
+    duplicates: list[UUID] = field(default_factory=list)
+
+
+def _record(e: ChainEntry) -> tuple[Any, ...]:
+    return (
+        e.seq,
+        e.event_id,
+        e.event_type,
+        e.schema_version,
+        e.occurred_at,
+        e.recorded_at,
+        e.producer,
+        e.correlation_id,
+        e.causation_id,
+        e.case_id,
+        e.actor,
+        e.payload,
+        e.prev_hash,
+        e.entry_hash,
+    )
+
+
+def _entry(row: asyncpg.Record) -> ChainEntry:
+    return ChainEntry(
+        seq=row["seq"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        schema_version=row["schema_version"],
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
+        producer=row["producer"],
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        case_id=row["case_id"],
+        actor=row["actor"],
+        payload=row["payload"],
+        prev_hash=row["prev_hash"],
+        entry_hash=row["entry_hash"],
+    )
+
+
+async def append_batch(
+    conn: asyncpg.Connection,
+    events: Sequence[Envelope | PendingEntry],
+    recorded_at: datetime,
+) -> AppendResult:
+    """Append events not yet in the log, chained after the head, in one transaction.
+
+    Idempotent by event_id: a redelivered event (or one repeated in the batch) is skipped.
+    Raises InvalidEntry for an Envelope that cannot be stored (callers that must isolate
+    bad events convert them with pending_from_envelope first).
+    """
+    pending: list[PendingEntry] = []
+    duplicates: list[UUID] = []
+    seen: set[UUID] = set()
+    for event in events:
+        item = event if isinstance(event, PendingEntry) else pending_from_envelope(event)
+        if item.event_id in seen:
+            duplicates.append(item.event_id)
+            continue
+        seen.add(item.event_id)
+        pending.append(item)
+    if not pending:
+        return AppendResult([], duplicates)
+
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
+        # Read after the lock: every earlier writer has committed, so the head is current.
+        present = {
+            row["event_id"]
+            for row in await conn.fetch(
+                "SELECT event_id FROM audit.log WHERE event_id = ANY($1::uuid[])",
+                [p.event_id for p in pending],
+            )
+        }
+        if present:
+            duplicates.extend(p.event_id for p in pending if p.event_id in present)
+            pending = [p for p in pending if p.event_id not in present]
+        if not pending:
+            return AppendResult([], duplicates)
+        head = await conn.fetchrow(
+            "SELECT seq, entry_hash FROM audit.log ORDER BY seq DESC LIMIT 1"
+        )
+        head_seq, head_hash = (head["seq"], head["entry_hash"]) if head else (0, GENESIS_HASH)
+        entries = extend(pending, head_seq=head_seq, head_hash=head_hash, recorded_at=recorded_at)
+        await conn.copy_records_to_table(
+            "log", schema_name="audit", columns=LOG_COLUMNS, records=map(_record, entries)
+        )
+    return AppendResult(entries, duplicates)
+
+
+async def case_entries(conn: asyncpg.Connection, case_id: UUID) -> list[ChainEntry]:
+    rows = await conn.fetch(_SELECT + " WHERE case_id = $1 ORDER BY seq", case_id)
+    return [_entry(row) for row in rows]
+
+
+async def entry_at(conn: asyncpg.Connection, seq: int) -> ChainEntry | None:
+    row = await conn.fetchrow(_SELECT + " WHERE seq = $1", seq)
+    return _entry(row) if row else None
+
+
+async def head(conn: asyncpg.Connection) -> ChainEntry | None:
+    row = await conn.fetchrow(_SELECT + " ORDER BY seq DESC LIMIT 1")
+    return _entry(row) if row else None
+
+
+async def stream_entries(
+    conn: asyncpg.Connection,
+    *,
+    from_seq: int | None = None,
+    to_seq: int | None = None,
+    prefetch: int = 5000,
+) -> AsyncIterator[ChainEntry]:
+    """Entries in ascending seq through a server-side cursor (call inside a transaction).
+
+    Without bounds there is no WHERE at all, so a row outside 1..head (seq <= 0 slipped in
+    past the CHECK) is still seen by the verifier.
+    """
+    clauses: list[str] = []
+    args: list[int] = []
+    if from_seq is not None:
+        args.append(from_seq)
+        clauses.append(f"seq >= ${len(args)}")
+    if to_seq is not None:
+        args.append(to_seq)
+        clauses.append(f"seq <= ${len(args)}")
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    async for row in conn.cursor(_SELECT + where + " ORDER BY seq", *args, prefetch=prefetch):
+        yield _entry(row)

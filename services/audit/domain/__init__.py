@@ -1,0 +1,1 @@
+"""Pure audit domain: the hash chain (no I/O)."""

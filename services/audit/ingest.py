@@ -1,0 +1,412 @@
+"""The audit consumer: every event on the bus, appended to the chain in batches.
+
+Per-event transactions cannot reach thousands of events a second when every append must
+first take the chain's head, so deliveries are collected into batches (up to
+`batch_size`, or whatever arrived within `linger` seconds of the first) and each batch is
+one transaction (services.audit.adapters.sql.append_batch). Outcomes per delivery:
+
+- appended or already in the log (duplicate): acked after the commit;
+- not a valid envelope, or not storable: dead-lettered at once with the reason;
+- the write failed: if the failure is not the database being unreachable, the batch is
+  retried one event per transaction so a single bad event cannot take the others down;
+  what still fails is requeued (after a backoff) until `max_attempts` deliveries, then
+  dead-lettered with the reason.
+
+Audit checks only the envelope, never payload schemas: it records event types it has
+never heard of.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from prometheus_client import Gauge, Histogram
+from pydantic import ValidationError
+
+from services.audit.adapters.sql import AppendResult, append_batch
+from services.audit.domain.chain import PendingEntry, pending_from_envelope
+from shared.bus import Publisher
+from shared.consumer import dead_letter, delivery_attempt
+from shared.envelope import Envelope, utcnow
+from shared.metrics import EVENTS_CONSUMED
+from shared.service import Runtime
+
+log = structlog.get_logger(__name__)
+
+SERVICE = "audit"
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_LINGER = 0.02
+# Enough unacked deliveries in flight to fill the next batch while one is being written.
+DEFAULT_PREFETCH = 1000
+
+AUDIT_BATCH_SIZE = Histogram(
+    "hrcase_audit_batch_size",
+    "Events per audit append transaction",
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+AUDIT_BATCH_SECONDS = Histogram(
+    "hrcase_audit_batch_seconds",
+    "Time to append one batch to the audit chain, commit included",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+AUDIT_HEAD_SEQ = Gauge("hrcase_audit_head_seq", "seq of the last entry this process appended")
+
+AppendFn = Callable[[asyncpg.Connection, Sequence[PendingEntry], datetime], Awaitable[AppendResult]]
+
+# Failures that say nothing about the events themselves: retry the batch as a whole.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    message: AbstractIncomingMessage
+    entry: PendingEntry
+
+
+class AuditIngest:
+    """Batching consumer of the audit queue (implements shared.service.Consumer)."""
+
+    def __init__(
+        self,
+        *,
+        connection: AbstractRobustConnection,
+        queue_name: str,
+        pool: asyncpg.Pool,
+        publisher: Publisher,
+        max_attempts: int = 5,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        linger: float = DEFAULT_LINGER,
+        prefetch: int = DEFAULT_PREFETCH,
+        retry_backoff: float = 0.2,
+        append: AppendFn = append_batch,
+    ) -> None:
+        self.connection = connection
+        self.queue_name = queue_name
+        self.pool = pool
+        self.publisher = publisher
+        self.max_attempts = max_attempts
+        self.batch_size = batch_size
+        self.linger = linger
+        self.prefetch = prefetch
+        self.retry_backoff = retry_backoff
+        self._append = append
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        # ids of this batch's deliveries already acked/nacked/dead-lettered
+        self._settled: set[int] = set()
+        self._multiple_acks = True
+
+    async def start(self) -> None:
+        # Own channel: the runtime's channel has the per-event prefetch of other services.
+        self._channel = await self.connection.channel()
+        await self._channel.set_qos(prefetch_count=self.prefetch)
+        self._queue = await self._channel.get_queue(self.queue_name, ensure=True)
+        self._writer = asyncio.create_task(self._write_loop(), name="audit-writer")
+        self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
+        log.info("audit ingest started", queue=self.queue_name, batch_size=self.batch_size)
+
+    async def stop(self) -> None:
+        if self._queue is not None and self._consumer_tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._consumer_tag)
+        self._consumer_tag = None
+        if self._writer is not None:
+            # Let deliveries already handed to us be written; the sentinel ends the loop.
+            await asyncio.sleep(0)
+            self._inbox.put_nowait(None)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._writer), timeout=15)
+            except TimeoutError:
+                self._writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._writer
+            self._writer = None
+        if self._channel is not None:
+            # Closing returns anything still unacked to the queue.
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+            self._channel = None
+
+    @property
+    def running(self) -> bool:
+        return (
+            self._consumer_tag is not None
+            and self._writer is not None
+            and not self._writer.done()
+            and self._channel is not None
+            and not self._channel.is_closed
+        )
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._inbox.put_nowait(message)
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            first = await self._inbox.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = loop.time() + self.linger
+            while len(batch) < self.batch_size:
+                try:
+                    message = self._inbox.get_nowait()
+                except asyncio.QueueEmpty:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        message = await asyncio.wait_for(self._inbox.get(), remaining)
+                    except TimeoutError:
+                        break
+                if message is None:
+                    stopping = True
+                    break
+                batch.append(message)
+            try:
+                await self.process(batch)
+            except Exception as exc:
+                # Settling failed (e.g. a dead-letter publish refused). Keep the writer alive.
+                log.error("audit batch left unsettled", error=repr(exc), size=len(batch))
+                await self._release(batch)
+
+    async def _release(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+        """Requeue what a failed batch left unsettled, so a later `multiple` ack of a
+        higher delivery tag cannot ack it unseen."""
+        for message in batch:
+            if id(message) in self._settled:
+                continue
+            try:
+                await message.nack(requeue=True)
+            except Exception as exc:
+                # Channel gone: the broker requeues its deliveries itself. Otherwise an
+                # unsettled delivery remains on this channel: stop using `multiple` acks.
+                if not self._channel_closed(message):
+                    self._multiple_acks = False
+                log.warning("requeue failed", error=repr(exc), message_id=message.message_id)
+
+    async def process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+        """Write one batch of deliveries and settle every one of them."""
+        outcomes: Counter[tuple[str, str]] = Counter()
+        items: list[_Item] = []
+        self._settled = set()
+        for message in batch:
+            item = await self._parse(message, outcomes)
+            if item is not None:
+                items.append(item)
+        if items:
+            failures = await self._commit(items, outcomes)
+            if failures:
+                await self._retry_or_dead_letter(failures, outcomes)
+        for (event_type, outcome), count in outcomes.items():
+            EVENTS_CONSUMED.labels(SERVICE, event_type, outcome).inc(count)
+
+    async def _parse(
+        self, message: AbstractIncomingMessage, outcomes: Counter[tuple[str, str]]
+    ) -> _Item | None:
+        try:
+            envelope = Envelope.from_json_bytes(message.body)
+        except Exception as exc:  # ValidationError, but also e.g. an out-of-range date
+            await self._dead_letter(message, "invalid envelope: " + _describe(exc), exc, "?")
+            outcomes["?", "dead_lettered"] += 1
+            return None
+        try:
+            entry = pending_from_envelope(envelope)
+        except ValueError as exc:
+            with _bound(envelope):
+                await self._dead_letter(
+                    message, f"invalid envelope: {exc}", exc, envelope.event_type
+                )
+            outcomes[envelope.event_type, "dead_lettered"] += 1
+            return None
+        return _Item(message, entry)
+
+    async def _commit(
+        self, items: list[_Item], outcomes: Counter[tuple[str, str]]
+    ) -> list[tuple[_Item, Exception]]:
+        """Append and ack; returns the items that could not be written, with why."""
+        started = time.perf_counter()
+        try:
+            async with self.pool.acquire() as conn:
+                result = await self._append(conn, [i.entry for i in items], utcnow())
+        except Exception as exc:
+            if len(items) > 1 and not isinstance(exc, _UNAVAILABLE):
+                log.warning(
+                    "audit batch failed, writing its events one by one",
+                    error=_describe(exc),
+                    size=len(items),
+                )
+                failures: list[tuple[_Item, Exception]] = []
+                for item in items:
+                    failures.extend(await self._commit([item], outcomes))
+                return failures
+            return [(item, exc) for item in items]
+        AUDIT_BATCH_SECONDS.observe(time.perf_counter() - started)
+        AUDIT_BATCH_SIZE.observe(len(items))
+        if result.appended:
+            AUDIT_HEAD_SEQ.set(result.appended[-1].seq)
+            log.debug(
+                "audit batch appended",
+                size=len(result.appended),
+                first_seq=result.appended[0].seq,
+                last_seq=result.appended[-1].seq,
+            )
+        await self._ack_all([item.message for item in items])
+        duplicates = set(result.duplicates)
+        for item in items:
+            outcome = "duplicate" if item.entry.event_id in duplicates else "processed"
+            outcomes[item.entry.event_type, outcome] += 1
+            if outcome == "duplicate":
+                log.debug("duplicate event ignored", event_id=str(item.entry.event_id))
+        return []
+
+    async def _retry_or_dead_letter(
+        self, failures: list[tuple[_Item, Exception]], outcomes: Counter[tuple[str, str]]
+    ) -> None:
+        attempts = [delivery_attempt(item.message) for item, _ in failures]
+        if any(a < self.max_attempts for a in attempts):
+            # One pause per failed batch so a database failover is not hammered.
+            await asyncio.sleep(min(self.retry_backoff * 2 ** (min(attempts) - 1), 5.0))
+        for (item, exc), attempt in zip(failures, attempts, strict=True):
+            with _bound_item(item):
+                if attempt >= self.max_attempts:
+                    await self._dead_letter(
+                        item.message, _describe(exc), exc, item.entry.event_type, attempt
+                    )
+                    outcomes[item.entry.event_type, "dead_lettered"] += 1
+                else:
+                    log.warning(
+                        "audit write failed, will retry", attempt=attempt, error=_describe(exc)
+                    )
+                    await item.message.nack(requeue=True)
+                    self._settled.add(id(item.message))
+                    outcomes[item.entry.event_type, "retried"] += 1
+
+    async def _ack_all(self, messages: list[AbstractIncomingMessage]) -> None:
+        """Ack committed deliveries: one `multiple` ack when they share a channel.
+
+        Safe because deliveries are batched in delivery-tag order by a single writer:
+        every lower tag on the channel was settled earlier (previous batches, or dead-
+        lettered while this batch was parsed), and failed items are only settled after
+        this, one by one, via a separate single-item commit (never a multi-item ack).
+        """
+        self._settled.update(id(m) for m in messages)
+        last = messages[-1]
+        if len(messages) > 1 and self._multiple_acks and self._same_channel(messages):
+            await self._ack(last, multiple=True)
+            return
+        for message in messages:
+            await self._ack(message)
+
+    @staticmethod
+    def _same_channel(messages: Sequence[AbstractIncomingMessage]) -> bool:
+        try:
+            channel = messages[-1].channel
+            return all(m.channel is channel for m in messages)
+        except Exception:  # aio-pika raises for a closed channel
+            return False
+
+    @staticmethod
+    def _channel_closed(message: AbstractIncomingMessage) -> bool:
+        try:
+            return bool(message.channel.is_closed)
+        except Exception:
+            return True
+
+    async def _ack(self, message: AbstractIncomingMessage, *, multiple: bool = False) -> None:
+        try:
+            await message.ack(multiple=multiple)
+        except Exception as exc:
+            # Channel lost after the commit: the redelivery will be a duplicate no-op.
+            log.warning("ack failed", error=repr(exc), message_id=message.message_id)
+
+    async def _dead_letter(
+        self,
+        message: AbstractIncomingMessage,
+        reason: str,
+        exc: BaseException,
+        event_type: str,
+        attempt: int | None = None,
+    ) -> None:
+        attempt = attempt if attempt is not None else delivery_attempt(message)
+        log.error(
+            "event dead-lettered",
+            reason=reason,
+            attempt=attempt,
+            message_id=message.message_id,
+            event_type=event_type,
+        )
+        await dead_letter(
+            self.publisher,
+            message,
+            service=SERVICE,
+            queue_name=self.queue_name,
+            reason=reason,
+            error_type=type(exc).__name__,
+            attempts=attempt,
+        )
+        self._settled.add(id(message))
+
+
+def _bound(envelope: Envelope) -> contextlib.AbstractContextManager[object]:
+    return structlog.contextvars.bound_contextvars(
+        event_id=str(envelope.event_id),
+        correlation_id=str(envelope.correlation_id),
+        case_id=str(envelope.case_id) if envelope.case_id else None,
+    )
+
+
+def _bound_item(item: _Item) -> contextlib.AbstractContextManager[object]:
+    return structlog.contextvars.bound_contextvars(
+        event_id=str(item.entry.event_id),
+        correlation_id=str(item.entry.correlation_id),
+        case_id=str(item.entry.case_id) if item.entry.case_id else None,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()[:10]
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def consumer_factory(runtime: Runtime) -> AuditIngest:
+    settings = runtime.settings
+    return AuditIngest(
+        connection=runtime.connection,
+        queue_name=runtime.queue.name,
+        pool=runtime.pool,
+        publisher=runtime.publisher,
+        max_attempts=settings.consumer_max_attempts,
+        prefetch=max(settings.consumer_prefetch, DEFAULT_PREFETCH),
+    )
