@@ -41,5 +41,6 @@ def configure_logging(service: str, *, fmt: str = "auto", level: str = "INFO") -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiormq", "aio_pika", "uvicorn.access"):
+    # "mail.log" is aiosmtpd's per-command protocol trace.
+    for noisy in ("aiormq", "aio_pika", "uvicorn.access", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
