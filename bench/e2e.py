@@ -163,7 +163,9 @@ async def run(cases: int, concurrency: int, baseline_messages: int) -> None:
         f"baseline raw aio-pika publish+consume: {baseline:,.0f} msg/s ({baseline_messages} msgs)"
     )
 
-    with running_system(database_url, amqp_url, logs, LOG_LEVEL="WARNING") as system:
+    with running_system(
+        database_url, amqp_url, logs, mail_in_process=False, LOG_LEVEL="WARNING"
+    ) as system:
         intake = system.url("intake")
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
         assert pool is not None

@@ -51,6 +51,8 @@ class Runtime:
     relay: OutboxRelay | None = None
     consumer: Consumer | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    # Called on shutdown after the consumer stopped (close SMTP sessions, files...).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def wake_relay(self) -> None:
         if self.relay:
@@ -124,6 +126,11 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
 async def stop_runtime(runtime: Runtime) -> None:
     if runtime.consumer:
         await runtime.consumer.stop()
+    for close in runtime.closers:
+        try:
+            await close()
+        except Exception as exc:
+            log.warning("closing a resource failed", error=repr(exc))
     if runtime.relay:
         await runtime.relay.stop()
     await runtime.connection.close()

@@ -13,10 +13,12 @@ from shared.service import Runtime, ServiceSpec
 
 async def build_handlers(runtime: Runtime) -> Mapping[str, Handler]:
     settings = runtime.settings
+    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port)
+    runtime.closers.append(mailer.close)
     notifier = Notifier(
         templates=load_templates(),
         config=MailConfig(portal_base_url=settings.portal_base_url, mail_from=settings.mail_from),
-        mailer=SmtpMailer(settings.smtp_host, settings.smtp_port),
+        mailer=mailer,
     )
     runtime.state["notifier"] = notifier
     return notifier.handlers()

@@ -84,6 +84,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with closing(socket.socket()) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
 @dataclass
 class ServiceProcess:
     """One service running as its own OS process, as in production."""

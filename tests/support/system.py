@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ import httpx
 
 from hrcase.mailsink import MailSink
 from shared.settings import SERVICES
-from tests.support.infra import ServiceProcess, free_port, service_env
+from tests.support.infra import ServiceProcess, free_port, port_open, service_env, wait_for
 
 
 @dataclass
@@ -35,6 +37,7 @@ def running_system(
     logs_dir: Path,
     *,
     only: tuple[str, ...] = SERVICES,
+    mail_in_process: bool = True,
     **extra_env: str,
 ) -> Iterator[RunningSystem]:
     """Start a mail sink and the given services; stop everything afterwards."""
@@ -49,8 +52,18 @@ def running_system(
         **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
         **extra_env,
     )
+    # Tests read mail from an in-process sink; the benchmark keeps the sink in its own
+    # process so it does not compete with the load generator for the GIL.
     mail = MailSink(host="127.0.0.1", port=mail_port)
-    mail.start()
+    sink_process = None
+    if mail_in_process:
+        mail.start()
+    else:
+        sink_process = subprocess.Popen(
+            [sys.executable, "-m", "hrcase.mailsink", "--port", str(mail_port)],
+            env={**env, "LOG_LEVEL": "WARNING"},
+        )
+        wait_for(lambda: port_open(mail_port), what="mail sink listening")
     services = {
         name: ServiceProcess(name, env, ports[name], logs_dir / f"{name}.log") for name in SERVICES
     }
@@ -63,4 +76,8 @@ def running_system(
     finally:
         for process in services.values():
             process.stop()
-        mail.stop()
+        if sink_process:
+            sink_process.terminate()
+            sink_process.wait(10)
+        else:
+            mail.stop()

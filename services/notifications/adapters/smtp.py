@@ -35,7 +35,13 @@ class SendResult:
 
 
 class SmtpMailer:
-    """Sends one message to `host:port`; never raises for a delivery failure."""
+    """Sends one message to `host:port`; never raises for a delivery failure.
+
+    Keeps up to `connections` SMTP sessions open and reuses them: a session per mail
+    (connect, EHLO, QUIT) costs more than the mail itself. A session that fails is
+    dropped, and the retry opens a fresh one, which also covers servers that close
+    idle connections.
+    """
 
     def __init__(
         self,
@@ -46,6 +52,7 @@ class SmtpMailer:
         attempt_timeout: float = 1.5,
         backoff: float = 0.2,
         budget: float = 4.5,
+        connections: int = 4,
     ) -> None:
         self.host = host
         self.port = port
@@ -53,6 +60,33 @@ class SmtpMailer:
         self.attempt_timeout = attempt_timeout
         self.backoff = backoff
         self.budget = budget
+        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
+        self._slots = asyncio.Semaphore(connections)
+
+    async def _send_once(self, message: EmailMessage) -> None:
+        async with self._slots:
+            client = self._idle.get_nowait() if not self._idle.empty() else None
+            if client is None or not client.is_connected:
+                client = aiosmtplib.SMTP(
+                    hostname=self.host, port=self.port, timeout=self.attempt_timeout
+                )
+                await client.connect()
+            try:
+                await client.send_message(message)
+            except BaseException:
+                # The session's state is unknown after a failure: never reuse it.
+                client.close()
+                raise
+            self._idle.put_nowait(client)
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            if client.is_connected:
+                try:
+                    await client.quit()
+                except SEND_ERRORS:
+                    client.close()
 
     async def send(self, message: EmailMessage) -> SendResult:
         recipients = [a.addr_spec for a in getattr(message.get("To"), "addresses", ())]
@@ -70,12 +104,7 @@ class SmtpMailer:
                 async for attempt in retrying:
                     with attempt:
                         attempts = attempt.retry_state.attempt_number
-                        await aiosmtplib.send(
-                            message,
-                            hostname=self.host,
-                            port=self.port,
-                            timeout=self.attempt_timeout,
-                        )
+                        await self._send_once(message)
         except SEND_ERRORS as exc:
             error = describe_error(exc, recipients)
             log.warning("email not delivered", attempts=attempts, error=error)
