@@ -73,6 +73,27 @@ def demo_seed(intake_url: str | None) -> None:
     click.echo(json.dumps(seed_demo_cases(url), indent=2))
 
 
+@main.group()
+def token() -> None:
+    """Development bearer tokens (until SSO)."""
+
+
+@token.command("mint")
+@click.option("--subject", required=True, help="Stable id of the person (e.g. u-1001).")
+@click.option("--role", "roles", multiple=True, required=True, help="Repeatable.")
+@click.option("--employee-id", default=None, help="Links the person to HR records.")
+@click.option("--name", default=None)
+@click.option("--ttl", type=int, default=None, help="Seconds (default from settings).")
+def token_mint(
+    subject: str, roles: tuple[str, ...], employee_id: str | None, name: str | None, ttl: int | None
+) -> None:
+    """Print a signed token, e.g. `hrcase token mint --subject u-1 --role employee`."""
+    from shared.auth import TokenService
+
+    tokens = TokenService.from_settings(get_settings())
+    click.echo(tokens.mint(subject, roles, employee_id=employee_id, name=name, ttl_seconds=ttl))
+
+
 def _mount_audit() -> None:
     from services.audit.verify import audit_cli
 

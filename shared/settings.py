@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 SERVICES = ("intake", "routing", "notifications", "audit")
+DEV_JWT_SECRET = "hrcase-development-signing-key-not-for-production-use"
 DEFAULT_HTTP_PORTS = {"intake": 8000, "routing": 8001, "notifications": 8002, "audit": 8003}
 
 
@@ -33,6 +34,12 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 5
     db_pool_size: int = 10
     routing_policy_file: str | None = None
+    # development | production. Production refuses the development signing key.
+    environment: str = "development"
+    # Signing key of the bearer tokens (HS256) until SSO replaces them. The default is a
+    # published development value: anyone can mint tokens with it.
+    auth_jwt_secret: str = DEV_JWT_SECRET
+    auth_token_ttl_seconds: int = 8 * 3600
 
     def http_port(self, service: str) -> int:
         return int(os.environ.get(f"{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS[service]))

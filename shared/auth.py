@@ -1,0 +1,156 @@
+"""Identity until SSO: signed bearer tokens (JWT via PyJWT) naming a subject and roles.
+
+Every API call and portal page acts as a `Principal`. Services verify tokens locally with
+the shared signing key (no call to another service). Roles:
+- employee: raises cases and sees only their own;
+- hr_agent: works cases assigned to them or their team, logs phone calls;
+- hr_manager: assigns and reassigns, sees their teams' cases;
+- investigator: works restricted cases assigned to them;
+- auditor: reads the audit record (timelines, exports, access log);
+- admin: operates the system (policy, directory imports).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Literal, get_args
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict
+
+from shared.settings import DEV_JWT_SECRET, Settings, get_settings
+
+Role = Literal["employee", "hr_agent", "hr_manager", "investigator", "auditor", "admin"]
+ROLES: frozenset[str] = frozenset(get_args(Role))
+ISSUER = "hrcase"
+AUDIENCE = "hrcase"
+ALGORITHM = "HS256"
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class Principal(BaseModel):
+    """Who is acting: a stable subject id and roles; `employee_id` links to HR records."""
+
+    model_config = ConfigDict(frozen=True)
+    subject: str
+    roles: frozenset[Role]
+    employee_id: str | None = None
+    name: str | None = None
+
+    def has_any(self, *roles: Role) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+class TokenService:
+    def __init__(self, secret: str, *, ttl_seconds: int = 8 * 3600) -> None:
+        if len(secret) < 32:
+            raise ValueError("the token signing key must be at least 32 characters")
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenService:
+        if settings.environment == "production" and settings.auth_jwt_secret == DEV_JWT_SECRET:
+            raise RuntimeError("AUTH_JWT_SECRET must be set in production")
+        return cls(settings.auth_jwt_secret, ttl_seconds=settings.auth_token_ttl_seconds)
+
+    def mint(
+        self,
+        subject: str,
+        roles: Iterable[str],
+        *,
+        employee_id: str | None = None,
+        name: str | None = None,
+        ttl_seconds: int | None = None,
+    ) -> str:
+        unknown = set(roles) - ROLES
+        if unknown:
+            raise ValueError(f"unknown roles: {sorted(unknown)}")
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": subject,
+            "iat": now,
+            "exp": now + (ttl_seconds or self.ttl_seconds),
+            "roles": sorted(set(roles)),
+        }
+        if employee_id:
+            claims["employee_id"] = employee_id
+        if name:
+            claims["name"] = name
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],  # never trust the token's own `alg`
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from exc
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not set(roles) <= ROLES:
+            raise InvalidToken("token carries unknown roles")
+        return Principal(
+            subject=str(claims["sub"]),
+            roles=frozenset(roles),
+            employee_id=claims.get("employee_id"),
+            name=claims.get("name"),
+        )
+
+
+def _token_service(request: Request) -> TokenService:
+    service = getattr(request.app.state, "token_service", None)
+    if service is None:
+        service = TokenService.from_settings(get_settings())
+        request.app.state.token_service = service
+    assert isinstance(service, TokenService)
+    return service
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the caller, from `Authorization: Bearer <jwt>`; 401 otherwise."""
+    token = bearer_token(request)
+    if token is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        return _token_service(request).verify(token)
+    except InvalidToken as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            f"invalid token: {exc}",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from exc
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+    """FastAPI dependency factory: 403 unless the caller holds one of `roles`."""
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.has_any(*roles):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"requires one of the roles: {', '.join(roles)}"
+            )
+        return principal
+
+    return check
