@@ -7,7 +7,7 @@ unknown type or a payload that does not match its schema.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID
 
@@ -42,15 +42,45 @@ class Person(BaseModel):
     email: EmailStr
 
 
+class InjuryDetails(BaseModel):
+    """What routing needs to decide whether a case conference is mandatory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    date_of_injury: date | None = None
+    serious: bool = False
+    # False when the pre-injury employer has no suitable employment to offer.
+    suitable_employment_available: bool | None = None
+
+
+class Attachment(BaseModel):
+    """A stored document: the event carries a reference and a hash, never the bytes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    attachment_id: UUID
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=255)
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class CaseSubmitted(EventPayload):
     event_type: ClassVar[str] = "case.submitted"
     reference: str
     channel: Channel
     subject: str
     description: str
-    reporter: Reporter
+    # None for an anonymous report: nothing in the event identifies the reporter.
+    reporter: Reporter | None
+    anonymous: bool = False
     category: str | None = None
     submitted_at: AwareDatetime
+    # Employees the case is about (a respondent): never assigned, never notified.
+    respondent_employee_ids: list[str] = Field(default_factory=list)
+    urgent: bool = False  # the reporter's own flag
+    injury: InjuryDetails | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    # Phone: the agent who logged the call (also the envelope's actor).
+    logged_by: str | None = None
 
 
 class CaseRouted(EventPayload):
@@ -111,6 +141,104 @@ class NotificationFailed(EventPayload):
     error: str
 
 
+class CaseMessageReceived(EventPayload):
+    """A reply or update from a party to the case (resumes a paused SLA clock)."""
+
+    event_type: ClassVar[str] = "case.message_received"
+    reference: str
+    channel: Channel
+    sender_role: Literal["reporter", "agent", "anonymous_reporter"]
+    body: str
+    attachments: list[Attachment] = Field(default_factory=list)
+    received_at: AwareDatetime
+
+
+class CaseNoteAdded(EventPayload):
+    event_type: ClassVar[str] = "case.note_added"
+    reference: str
+    note_id: UUID
+    body: str
+    internal: bool = True
+
+
+class CaseRecategorisationRequested(EventPayload):
+    """A person corrects the category; routing re-runs priority and SLA."""
+
+    event_type: ClassVar[str] = "case.recategorisation_requested"
+    category: str
+    reason: str
+
+
+class CaseAssignmentRequested(EventPayload):
+    """An HR manager assigns or reassigns a case by hand."""
+
+    event_type: ClassVar[str] = "case.assignment_requested"
+    owner_id: str
+    reason: str
+
+
+class CaseStatusChangeRequested(EventPayload):
+    """An agent moves a case (e.g. waiting_on_employee pauses the SLA clock)."""
+
+    event_type: ClassVar[str] = "case.status_change_requested"
+    to_status: Literal["in_progress", "waiting_on_employee", "resolved", "closed", "reopened"]
+    reason: str | None = None
+
+
+class CaseSlaWarning(EventPayload):
+    event_type: ClassVar[str] = "case.sla_warning"
+    reference: str
+    clock: Literal["first_response", "resolution"]
+    due_at: AwareDatetime
+    owner_id: str | None
+
+
+class CaseSlaBreached(EventPayload):
+    event_type: ClassVar[str] = "case.sla_breached"
+    reference: str
+    clock: Literal["first_response", "resolution"]
+    due_at: AwareDatetime
+    owner_id: str | None
+
+
+class CaseEscalated(EventPayload):
+    event_type: ClassVar[str] = "case.escalated"
+    reference: str
+    level: int = Field(ge=1)
+    escalated_to: Person
+    reason: str
+
+
+class ConferenceRequired(EventPayload):
+    """A case conference is mandatory (e.g. serious injury, no suitable employment)."""
+
+    event_type: ClassVar[str] = "conference.required"
+    reference: str
+    reasons: list[str]
+    due_by: AwareDatetime | None = None
+
+
+class DirectoryEmployeeUpdated(EventPayload):
+    """An employee record from the HR system (routing keeps the org chart from these)."""
+
+    event_type: ClassVar[str] = "directory.employee_updated"
+    employee_id: str
+    name: str
+    email: EmailStr | None = None
+    manager_id: str | None = None
+    department: str | None = None
+    active: bool = True
+
+
+class RoutingPolicyLoaded(EventPayload):
+    """Routing started with a policy file: its hash goes into the audit record."""
+
+    event_type: ClassVar[str] = "routing.policy_loaded"
+    policy_hash: str
+    version: int
+    source: str
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
@@ -120,6 +248,17 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseStatusChanged,
         NotificationSent,
         NotificationFailed,
+        CaseMessageReceived,
+        CaseNoteAdded,
+        CaseRecategorisationRequested,
+        CaseAssignmentRequested,
+        CaseStatusChangeRequested,
+        CaseSlaWarning,
+        CaseSlaBreached,
+        CaseEscalated,
+        ConferenceRequired,
+        DirectoryEmployeeUpdated,
+        RoutingPolicyLoaded,
     )
 }
 

@@ -112,8 +112,13 @@ def message_id(notification: UUID, config: MailConfig) -> str:
 def for_case_submitted(
     envelope: Envelope, payload: CaseSubmitted, *, templates: Templates, config: MailConfig
 ) -> list[Notification]:
-    """Acknowledge receipt to the reporter, with nothing of what they reported."""
+    """Acknowledge receipt to the reporter, with nothing of what they reported.
+
+    An anonymous report has no address: its reporter got the reference and key on screen.
+    """
     case_id = _case_id(envelope)
+    if payload.reporter is None:
+        return []
     context = {
         "reference": _reference(payload.reference),
         "case_url": config.url(f"/cases/{case_id}"),

@@ -59,6 +59,8 @@ class Notifier:
             )
         except domain.UnsafeContent as exc:
             raise PermanentError(str(exc)) from exc
+        if payload.reporter is None:
+            return  # anonymous: no contact to keep, nobody to write to
         await sql.upsert_contact(
             ctx.conn,
             case_id=notifications[0].case_id,

@@ -26,8 +26,9 @@ class RunningSystem:
     def url(self, service: str) -> str:
         return self.services[service].base_url
 
-    def client(self, service: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url(service), timeout=10)
+    def client(self, service: str, headers: dict[str, str] | None = None) -> httpx.Client:
+        """An HTTP client for one service; pass `auth_headers(...)` to act as someone."""
+        return httpx.Client(base_url=self.url(service), timeout=10, headers=headers)
 
 
 @contextmanager

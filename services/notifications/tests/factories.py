@@ -69,3 +69,9 @@ def case_assigned(
         actor=Actor(type="service", id="routing"),
         case_id=case_id or uuid4(),
     )
+
+
+def reporter_of(payload: CaseSubmitted) -> Reporter:
+    """The reporter of a named (not anonymous) case."""
+    assert payload.reporter is not None
+    return payload.reporter

@@ -12,6 +12,7 @@ from services.notifications.tests.factories import (
     SECRET_SUBJECT,
     case_assigned,
     case_submitted,
+    reporter_of,
 )
 from shared.events import CaseAssigned, CaseSubmitted, payload_as
 
@@ -35,8 +36,8 @@ def test_case_submitted_acknowledges_reporter_without_case_details() -> None:
 
     assert n.audience == "reporter"
     assert n.template == "case_received"
-    assert n.recipient_email == payload.reporter.email
-    assert n.recipient_id == payload.reporter.employee_id
+    assert n.recipient_email == reporter_of(payload).email
+    assert n.recipient_id == reporter_of(payload).employee_id
     assert n.subject == f"[{payload.reference}] We have received your case"
     assert payload.reference in n.body
     assert f"https://hr.example.org/cases/{envelope.case_id}" in n.body

@@ -20,6 +20,7 @@ from services.notifications.tests.factories import (
     SECRET_SUBJECT,
     case_assigned,
     case_submitted,
+    reporter_of,
 )
 from shared.envelope import Envelope
 from shared.events import CaseAssigned, CaseSubmitted, payload_as
@@ -112,7 +113,7 @@ async def test_acknowledges_once_and_tells_the_owner(
 ) -> None:
     submitted = case_submitted()
     payload = payload_as(submitted, CaseSubmitted)
-    reporter = str(payload.reporter.email)
+    reporter = str(reporter_of(payload).email)
     assigned = case_assigned(case_id=submitted.case_id, ref=payload.reference)
     owner = str(payload_as(assigned, CaseAssigned).owner.email)
 
@@ -146,7 +147,7 @@ async def test_acknowledges_once_and_tells_the_owner(
         assert sent.event_type == "notification.sent"
         assert sent.causation_id == submitted.event_id
         assert sent.case_id == submitted.case_id
-        assert sent.payload["recipient_id"] == payload.reporter.employee_id
+        assert sent.payload["recipient_id"] == reporter_of(payload).employee_id
         assert sent.payload["message_id"] == expected_id
         assert reporter not in json.dumps(sent.payload)
 
@@ -172,7 +173,7 @@ async def test_acknowledges_once_and_tells_the_owner(
     assert record["status"] == "sent"
     assert record["attempts"] == 1
     assert record["message_id"] == expected_id
-    assert record["recipient_id"] == payload.reporter.employee_id
+    assert record["recipient_id"] == reporter_of(payload).employee_id
     contact = await admin_pool.fetchrow(
         "SELECT * FROM notifications.case_contacts WHERE case_id = $1", submitted.case_id
     )
@@ -208,9 +209,9 @@ async def test_smtp_down_records_a_failed_delivery(
     assert record["last_error"]
     assert record["sent_at"] is None
     assert event.event_type == "notification.failed"
-    assert event.payload["recipient_id"] == payload.reporter.employee_id
+    assert event.payload["recipient_id"] == reporter_of(payload).employee_id
     assert event.payload["attempts"] == record["attempts"]
-    assert str(payload.reporter.email) not in json.dumps(event.payload)
+    assert str(reporter_of(payload).email) not in json.dumps(event.payload)
     # A recorded outcome, not a poison message: the event was consumed, not dead-lettered.
     assert await admin_pool.fetchval(
         "SELECT count(*) FROM notifications.inbox WHERE event_id = $1", submitted.event_id
