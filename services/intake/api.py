@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -12,10 +12,9 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
 from services.intake.adapters import sql
-from services.intake.domain import NEW_STATUS, SubmitCase, format_reference
-from shared.envelope import Actor, utcnow
-from shared.events import CaseSubmitted, make_event
-from shared.outbox import enqueue
+from services.intake.cases import NewCase, open_case
+from services.intake.domain import SubmitCase
+from shared.envelope import Actor
 from shared.service import Runtime
 
 log = structlog.get_logger(__name__)
@@ -107,39 +106,20 @@ def _replay(existing: asyncpg.Record, fingerprint: str, response: Response) -> S
 async def _create_case(
     conn: asyncpg.Connection, body: SubmitCase, fingerprint: str, idempotency_key: str | None
 ) -> SubmitAccepted:
-    case_id = uuid4()
-    submitted_at = utcnow()
-    reference = format_reference(submitted_at, await sql.next_reference_number(conn))
-    await sql.insert_case(
+    opened = await open_case(
         conn,
-        case_id=case_id,
-        reference=reference,
-        channel="api",
-        request=body,
-        status=NEW_STATUS,
-        submitted_at=submitted_at,
-    )
-    if idempotency_key:
-        await sql.save_idempotency_key(conn, idempotency_key, fingerprint, case_id)
-    event = make_event(
-        CaseSubmitted(
-            reference=reference,
+        NewCase(
             channel="api",
             subject=body.subject,
             description=body.description,
             reporter=body.reporter,
             category=body.category,
-            submitted_at=submitted_at,
+            actor=Actor(type="employee", id=body.reporter.employee_id),
         ),
-        producer="intake",
-        actor=Actor(type="employee", id=body.reporter.employee_id),
-        case_id=case_id,
-        occurred_at=submitted_at,
     )
-    await enqueue(conn, "intake", event)
-    structlog.contextvars.bind_contextvars(case_id=str(case_id), event_id=str(event.event_id))
-    log.info("case submitted", reference=reference)
-    return SubmitAccepted(case_id=case_id, reference=reference, status=NEW_STATUS)
+    if idempotency_key:
+        await sql.save_idempotency_key(conn, idempotency_key, fingerprint, opened.case_id)
+    return SubmitAccepted(case_id=opened.case_id, reference=opened.reference, status=opened.status)
 
 
 @router.get("/cases/{case_id}", response_model=CaseView)

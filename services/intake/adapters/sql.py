@@ -2,46 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-
-from services.intake.domain import SubmitCase
-
-
-async def next_reference_number(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT nextval('intake.case_reference_seq')"))
-
-
-async def insert_case(
-    conn: asyncpg.Connection,
-    *,
-    case_id: UUID,
-    reference: str,
-    channel: str,
-    request: SubmitCase,
-    status: str,
-    submitted_at: datetime,
-) -> None:
-    await conn.execute(
-        """INSERT INTO intake.cases (case_id, reference, channel, subject, description,
-               reporter_employee_id, reporter_name, reporter_email, requested_category,
-               status, submitted_at, updated_at)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11)""",
-        case_id,
-        reference,
-        channel,
-        request.subject,
-        request.description,
-        request.reporter.employee_id,
-        request.reporter.name,
-        str(request.reporter.email),
-        request.category,
-        status,
-        submitted_at,
-    )
 
 
 async def find_idempotency_key(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
