@@ -185,20 +185,19 @@ class CaseStatusChangeRequested(EventPayload):
     reason: str | None = None
 
 
-class CaseSlaWarning(EventPayload):
+class _SlaClockEvent(EventPayload):
+    reference: str
+    clock: Literal["first_response", "resolution"]
+    due_at: AwareDatetime
+    owner_id: str | None
+
+
+class CaseSlaWarning(_SlaClockEvent):
     event_type: ClassVar[str] = "case.sla_warning"
-    reference: str
-    clock: Literal["first_response", "resolution"]
-    due_at: AwareDatetime
-    owner_id: str | None
 
 
-class CaseSlaBreached(EventPayload):
+class CaseSlaBreached(_SlaClockEvent):
     event_type: ClassVar[str] = "case.sla_breached"
-    reference: str
-    clock: Literal["first_response", "resolution"]
-    due_at: AwareDatetime
-    owner_id: str | None
 
 
 class CaseEscalated(EventPayload):
