@@ -24,6 +24,7 @@ import aio_pika
 import asyncpg
 import httpx
 
+from tests.support.auth import auth_headers
 from tests.support.infra import admin_database_url, rabbitmq_test_url, recreate_database
 from tests.support.system import running_system
 
@@ -83,7 +84,11 @@ async def baseline_rate(amqp_url: str, messages: int, body_size: int = 900) -> f
 async def submit_cases(intake_url: str, count: int, concurrency: int, tag: str) -> list[str]:
     semaphore = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=intake_url, timeout=60, limits=limits) as client:
+    # Reporters are many employees: an HR agent submits on their behalf.
+    headers = auth_headers("A-1001", "hr_agent")
+    async with httpx.AsyncClient(
+        base_url=intake_url, timeout=60, limits=limits, headers=headers
+    ) as client:
 
         async def one(i: int) -> str:
             body = {

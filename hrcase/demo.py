@@ -8,19 +8,32 @@ from typing import Any
 import httpx
 import yaml
 
+from shared.auth import TokenService
+from shared.settings import get_settings
+
 DEMO_FILE = Path(__file__).with_name("demo_cases.yaml")
 
 
 def seed_demo_cases(intake_url: str) -> list[dict[str, Any]]:
-    """Submit the demo cases; each carries an Idempotency-Key so reseeding changes nothing."""
+    """Submit the demo cases; each carries an Idempotency-Key so reseeding changes nothing.
+
+    Each case is raised by its reporter, with a development token minted for them.
+    """
     cases = yaml.safe_load(DEMO_FILE.read_text(encoding="utf-8"))
+    tokens = TokenService.from_settings(get_settings())
     accepted = []
     with httpx.Client(base_url=intake_url, timeout=10) as client:
         for case in cases:
             body = {k: case[k] for k in ("subject", "description", "reporter")}
-            response = client.post(
-                "/api/v1/cases", json=body, headers={"Idempotency-Key": case["key"]}
+            reporter = case["reporter"]
+            token = tokens.mint(
+                f"demo-{reporter['employee_id']}",
+                ["employee"],
+                employee_id=reporter["employee_id"],
+                name=reporter["name"],
             )
+            headers = {"Idempotency-Key": case["key"], "Authorization": f"Bearer {token}"}
+            response = client.post("/api/v1/cases", json=body, headers=headers)
             response.raise_for_status()
             accepted.append(response.json())
     return accepted

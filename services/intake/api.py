@@ -1,4 +1,12 @@
-"""Intake's HTTP API: submit a case, read it back."""
+"""Intake's HTTP API: every call acts as a principal (bearer token), except anonymous reports.
+
+- POST /cases: an employee raises a case for themselves; hr_agent/hr_manager on behalf.
+- GET /cases, /cases/{id}: my cases; one case if the caller may read it (404 otherwise).
+- POST /cases/{id}/messages: the reporter or staff who may read the case add a message.
+- POST /phone-calls: an agent logs a call as a case (channel phone).
+- POST /anonymous-reports: no token; returns the reference and a secret key once. The key
+  (header X-Report-Key) then reads the report's status and updates and posts replies.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +15,37 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-import structlog
-from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
+from services.intake import actions
 from services.intake.adapters import sql
-from services.intake.cases import NewCase, open_case
-from services.intake.domain import SubmitCase
-from shared.envelope import Actor
-from shared.service import Runtime
+from services.intake.domain import (
+    AnonymousReport,
+    NewMessage,
+    PhoneCall,
+    SubmitCase,
+    idempotency_scope,
+)
+from shared.auth import Principal, current_principal, require_roles
 
-log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+Caller = Annotated[Principal, Depends(current_principal)]
+ReportKey = Annotated[str, Header(alias="X-Report-Key", min_length=8, max_length=200)]
 
 
 class SubmitAccepted(BaseModel):
     case_id: UUID
     reference: str
     status: str
+
+
+class AnonymousAccepted(BaseModel):
+    reference: str
+    status: str
+    # Shown once: only its hash is stored, nobody can recover it.
+    secret_key: str
 
 
 class Assignment(BaseModel):
@@ -36,6 +57,38 @@ class Assignment(BaseModel):
 class Sla(BaseModel):
     first_response_due: datetime | None
     resolution_due: datetime | None
+
+
+class MessageView(BaseModel):
+    message_id: UUID
+    channel: str
+    sender_role: str
+    body: str
+    attachments: list[str]
+    received_at: datetime
+
+
+class AttachmentView(BaseModel):
+    attachment_id: UUID
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class CaseSummary(BaseModel):
+    case_id: UUID
+    reference: str
+    status: str
+    channel: str
+    subject: str
+    category: str | None
+    submitted_at: datetime
+    updated_at: datetime
+
+
+class CaseList(BaseModel):
+    cases: list[CaseSummary]
 
 
 class CaseView(BaseModel):
@@ -53,40 +106,59 @@ class CaseView(BaseModel):
     routed_at: datetime | None
     assigned_at: datetime | None
     updated_at: datetime
+    anonymous: bool
+    logged_by: str | None
+    attachments: list[AttachmentView]
+    messages: list[MessageView]
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+class AnonymousView(BaseModel):
+    """What an anonymous reporter sees: status and the conversation, no staff names."""
+
+    reference: str
+    status: str
+    category: str | None
+    submitted_at: datetime
+    updated_at: datetime
+    messages: list[MessageView]
+
+
+class MessageAccepted(BaseModel):
+    message_id: UUID
 
 
 @router.post(
     "/cases",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SubmitAccepted,
-    responses={409: {"description": "Idempotency-Key reused with a different request"}},
+    responses={
+        403: {"description": "an employee raising a case for someone else"},
+        409: {"description": "Idempotency-Key reused with a different request"},
+    },
 )
 async def submit_case(
     body: SubmitCase,
     request: Request,
     response: Response,
+    principal: Caller,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SubmitAccepted:
     """Record the case and its `case.submitted` event in one transaction (outbox)."""
-    runtime = _runtime(request)
+    runtime = actions.runtime_of(request)
     fingerprint = body.fingerprint()
+    key = idempotency_scope(principal, idempotency_key) if idempotency_key else None
     for _ in range(2):  # a concurrent retry with the same key loses the race once, then reads
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
-                if idempotency_key:
-                    existing = await sql.find_idempotency_key(conn, idempotency_key)
+                if key:
+                    existing = await sql.find_idempotency_key(conn, key)
                     if existing:
                         return _replay(existing, fingerprint, response)
-                accepted = await _create_case(conn, body, fingerprint, idempotency_key)
+                accepted = await _create_case(conn, principal, body, fingerprint, key)
             runtime.wake_relay()
             return accepted
         except asyncpg.UniqueViolationError:
-            if not idempotency_key:
+            if not key:
                 raise
     raise HTTPException(status.HTTP_409_CONFLICT, "concurrent submissions with one key")
 
@@ -104,33 +176,135 @@ def _replay(existing: asyncpg.Record, fingerprint: str, response: Response) -> S
 
 
 async def _create_case(
-    conn: asyncpg.Connection, body: SubmitCase, fingerprint: str, idempotency_key: str | None
+    conn: asyncpg.Connection,
+    principal: Principal,
+    body: SubmitCase,
+    fingerprint: str,
+    key: str | None,
 ) -> SubmitAccepted:
-    opened = await open_case(
+    opened = await actions.raise_case(
         conn,
-        NewCase(
-            channel="api",
-            subject=body.subject,
-            description=body.description,
-            reporter=body.reporter,
-            category=body.category,
-            actor=Actor(type="employee", id=body.reporter.employee_id),
-        ),
+        principal,
+        channel="api",
+        subject=body.subject,
+        description=body.description,
+        reporter=body.reporter,
+        category=body.category,
     )
-    if idempotency_key:
-        await sql.save_idempotency_key(conn, idempotency_key, fingerprint, opened.case_id)
+    if key:
+        await sql.save_idempotency_key(conn, key, fingerprint, opened.case_id)
     return SubmitAccepted(case_id=opened.case_id, reference=opened.reference, status=opened.status)
 
 
+@router.get("/cases", response_model=CaseList)
+async def my_cases(request: Request, principal: Caller) -> CaseList:
+    """Cases I reported, or (staff) logged or raised on someone's behalf."""
+    rows = await sql.list_cases_for(
+        actions.runtime_of(request).pool,
+        employee_id=principal.employee_id,
+        subject=principal.subject,
+    )
+    return CaseList(cases=[CaseSummary.model_validate(row) for row in rows])
+
+
 @router.get("/cases/{case_id}", response_model=CaseView)
-async def read_case(case_id: UUID, request: Request) -> CaseView:
-    row = await sql.get_case(_runtime(request).pool, case_id)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
-    return _view(row)
+async def read_case(case_id: UUID, request: Request, principal: Caller) -> CaseView:
+    runtime = actions.runtime_of(request)
+    row = await actions.readable_case(runtime, principal, case_id, request, view="api")
+    return _view(await actions.details(runtime.pool, row))
 
 
-def _view(row: dict[str, Any]) -> CaseView:
+@router.get("/cases/{case_id}/attachments/{attachment_id}", response_class=Response)
+async def read_attachment(
+    case_id: UUID, attachment_id: UUID, request: Request, principal: Caller
+) -> Response:
+    return await actions.download(
+        actions.runtime_of(request), principal, case_id, attachment_id, request, view="api:file"
+    )
+
+
+@router.post(
+    "/cases/{case_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageAccepted,
+)
+async def post_message(
+    case_id: UUID, body: NewMessage, request: Request, principal: Caller
+) -> MessageAccepted:
+    message_id = await actions.post_message(
+        actions.runtime_of(request),
+        principal,
+        case_id,
+        request,
+        body=body.body,
+        channel="api",
+        view="api:message",
+    )
+    return MessageAccepted(message_id=message_id)
+
+
+@router.post("/phone-calls", status_code=status.HTTP_202_ACCEPTED, response_model=SubmitAccepted)
+async def log_phone_call(
+    call: PhoneCall,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles("hr_agent", "hr_manager"))],
+) -> SubmitAccepted:
+    runtime = actions.runtime_of(request)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        opened = await actions.log_phone_call(conn, principal, call)
+    runtime.wake_relay()
+    return SubmitAccepted(case_id=opened.case_id, reference=opened.reference, status=opened.status)
+
+
+@router.post(
+    "/anonymous-reports", status_code=status.HTTP_201_CREATED, response_model=AnonymousAccepted
+)
+async def anonymous_report(
+    report: AnonymousReport, request: Request, response: Response
+) -> AnonymousAccepted:
+    """No token is read even if one is sent: nothing ties the report to a person."""
+    runtime = actions.runtime_of(request)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        opened, key = await actions.raise_anonymous(conn, report, channel="api")
+    runtime.wake_relay()
+    response.headers["Cache-Control"] = "no-store"
+    return AnonymousAccepted(reference=opened.reference, status=opened.status, secret_key=key)
+
+
+@router.get("/anonymous-reports/{reference}", response_model=AnonymousView)
+async def anonymous_status(reference: str, request: Request, key: ReportKey) -> AnonymousView:
+    runtime = actions.runtime_of(request)
+    case = await actions.anonymous_case(runtime, reference, key)
+    return anonymous_view(case, await sql.list_messages(runtime.pool, case["case_id"]))
+
+
+@router.post(
+    "/anonymous-reports/{reference}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageAccepted,
+)
+async def anonymous_message(
+    reference: str, body: NewMessage, request: Request, key: ReportKey
+) -> MessageAccepted:
+    runtime = actions.runtime_of(request)
+    case = await actions.anonymous_case(runtime, reference, key)
+    message_id = await actions.anonymous_reply(runtime, case, body=body.body, channel="api")
+    return MessageAccepted(message_id=message_id)
+
+
+def anonymous_view(case: dict[str, Any], messages: list[dict[str, Any]]) -> AnonymousView:
+    return AnonymousView(
+        reference=case["reference"],
+        status=case["status"],
+        category=case["category"],
+        submitted_at=case["submitted_at"],
+        updated_at=case["updated_at"],
+        messages=[MessageView.model_validate(m) for m in messages],
+    )
+
+
+def _view(found: actions.CaseDetails) -> CaseView:
+    row = found.case
     return CaseView(
         case_id=row["case_id"],
         reference=row["reference"],
@@ -148,4 +322,8 @@ def _view(row: dict[str, Any]) -> CaseView:
         routed_at=row["routed_at"],
         assigned_at=row["assigned_at"],
         updated_at=row["updated_at"],
+        anonymous=row["anonymous"],
+        logged_by=row["logged_by"],
+        attachments=[AttachmentView.model_validate(a) for a in found.attachments],
+        messages=[MessageView.model_validate(m) for m in found.messages],
     )

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from shared.auth import Principal, Role
+from shared.envelope import Actor
 from shared.events import Reporter
 
 NEW_STATUS = "new"
@@ -48,3 +60,214 @@ def advance_status(current: str, proposed: str) -> str:
     if STATUS_RANK.get(proposed, 99) >= STATUS_RANK.get(current, 0):
         return proposed
     return current
+
+
+# Categories people may pick; routing owns their rules and falls back on keywords when
+# none is picked (or an unknown one is sent by a newer client).
+CATEGORIES: dict[str, str] = {
+    "payroll_query": "Payroll query",
+    "leave_query": "Leave and absence query",
+    "policy_question": "Policy question",
+    "grievance": "Grievance",
+    "harassment": "Harassment complaint",
+    "discrimination": "Discrimination complaint",
+    "misconduct": "Misconduct / disciplinary",
+    "compliance": "Compliance / whistleblowing",
+    "contract_dispute": "Contract dispute",
+    "wrongful_termination": "Wrongful termination",
+    "workplace_injury": "Workplace injury claim",
+    "general_query": "General HR query",
+}
+CATEGORY_PATTERN = r"^[a-z][a-z_]{1,63}$"
+CLOSED_STATUSES = frozenset({"closed"})
+
+
+# --- Who may read a case -------------------------------------------------------------------
+# Employees see the cases they reported, nothing else (and never an anonymous case: nothing
+# links it to them). Staff (hr_agent, hr_manager, investigator) see cases by sensitivity:
+# a restricted case only when they are an investigator or an HR manager, own the case, or
+# logged/submitted it themselves. A case not yet routed has no sensitivity yet and is
+# treated as restricted (fail closed). Auditors and admins read the audit service instead.
+STAFF_ROLES: tuple[Role, ...] = ("hr_agent", "hr_manager", "investigator")
+SUBMIT_ON_BEHALF_ROLES: tuple[Role, ...] = ("hr_agent", "hr_manager")
+RESTRICTED_READERS: tuple[Role, ...] = ("investigator", "hr_manager")
+
+
+class CaseFacts(BaseModel):
+    """The parts of a case row that decide who may read it."""
+
+    reporter_employee_id: str | None
+    anonymous: bool
+    sensitivity: str | None
+    owner_id: str | None
+    logged_by: str | None
+    submitted_by: str | None
+
+
+class Access(BaseModel):
+    allowed: bool
+    # True when a member of staff reads a restricted case: the read goes to the audit log.
+    audited: bool = False
+
+
+def is_reporter(principal: Principal, case: CaseFacts) -> bool:
+    return (
+        not case.anonymous
+        and principal.employee_id is not None
+        and principal.employee_id == case.reporter_employee_id
+    )
+
+
+def case_access(principal: Principal, case: CaseFacts) -> Access:
+    if is_reporter(principal, case):
+        return Access(allowed=True)
+    if not principal.has_any(*STAFF_ROLES):
+        return Access(allowed=False)
+    restricted = (case.sensitivity or "restricted") == "restricted"
+    if not restricted:
+        return Access(allowed=True)
+    mine = {principal.subject, principal.employee_id} - {None}
+    allowed = (
+        principal.has_any(*RESTRICTED_READERS)
+        or case.owner_id in mine
+        or case.logged_by in mine
+        or case.submitted_by in mine
+    )
+    return Access(allowed=allowed, audited=allowed)
+
+
+def may_submit_for(principal: Principal, reporter: Reporter) -> str | None:
+    """None when `principal` may raise a case for `reporter`, else the reason it may not."""
+    if principal.has_any(*SUBMIT_ON_BEHALF_ROLES):
+        return None
+    if not principal.has_any("employee"):
+        return "raising a case requires the employee, hr_agent or hr_manager role"
+    if principal.employee_id is None:
+        return "the token carries no employee_id"
+    if principal.employee_id != reporter.employee_id:
+        return "employees may only raise cases for themselves (reporter.employee_id)"
+    return None
+
+
+def submitter_actor(principal: Principal) -> Actor:
+    if principal.has_any(*SUBMIT_ON_BEHALF_ROLES):
+        return Actor(type="agent", id=principal.subject)
+    return Actor(type="employee", id=principal.employee_id or principal.subject)
+
+
+def idempotency_scope(principal: Principal, key: str) -> str:
+    """Keys are per caller: another caller's key must never replay someone else's case."""
+    return hashlib.sha256(f"{principal.subject}\x1f{key}".encode()).hexdigest()
+
+
+class CaseViewed(BaseModel):
+    """Payload of `audit.case_viewed`: who read a restricted case, from where, when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_type: ClassVar[str] = "audit.case_viewed"
+    schema_version: ClassVar[int] = 1
+    viewer: str
+    roles: list[str]
+    case_id: UUID
+    client_ip: str | None
+    user_agent: str | None = Field(default=None, max_length=512)
+    view: str  # which page or endpoint showed it
+    at: AwareDatetime
+
+
+# --- Messages, anonymous reports and phone calls ------------------------------------------
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+class NewMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    body: str = Field(min_length=1, max_length=20_000)
+
+    @field_validator("body")
+    @classmethod
+    def _body(cls, value: str) -> str:
+        return _no_nul(value)
+
+
+class AnonymousReport(BaseModel):
+    """A report with no identity at all: no reporter, no contact details."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    subject: str = Field(min_length=3, max_length=200)
+    description: str = Field(min_length=10, max_length=20_000)
+    category: str | None = Field(default=None, pattern=CATEGORY_PATTERN)
+    urgent: bool = False
+
+    @field_validator("subject")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        if any(ch in value for ch in "\r\n\x00"):
+            raise ValueError("subject must be a single line")
+        return value
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        return _no_nul(value)
+
+
+class PhoneCaller(BaseModel):
+    """Who called: an identified employee (all three fields) or free-text details."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    employee_id: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: EmailStr | None = None
+    details: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _identified_or_described(self) -> PhoneCaller:
+        identified = (self.employee_id, self.name, self.email)
+        if any(identified) and not all(identified):
+            raise ValueError("an identified caller needs employee_id, name and email")
+        if not any(identified) and not self.details:
+            raise ValueError("give the caller's employee_id, name and email, or details")
+        return self
+
+    def reporter(self) -> Reporter | None:
+        if self.employee_id and self.name and self.email:
+            return Reporter(employee_id=self.employee_id, name=self.name, email=self.email)
+        return None
+
+
+class PhoneCall(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    caller: PhoneCaller
+    called_at: AwareDatetime
+    duration_seconds: int = Field(ge=0, le=24 * 3600)
+    summary: str = Field(min_length=10, max_length=20_000)
+    subject: str | None = Field(default=None, min_length=3, max_length=200)
+    category: str | None = Field(default=None, pattern=CATEGORY_PATTERN)
+    callback_number: str | None = Field(default=None, pattern=r"^\+?[0-9 ()\-.]{3,32}$")
+    urgent: bool = False
+
+    @field_validator("subject")
+    @classmethod
+    def _single_line(cls, value: str | None) -> str | None:
+        if value is not None and any(ch in value for ch in "\r\n\x00"):
+            raise ValueError("subject must be a single line")
+        return value
+
+    @field_validator("called_at")
+    @classmethod
+    def _not_in_future(cls, value: datetime) -> datetime:
+        if value > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValueError("the call cannot be in the future")
+        return value
+
+    def case_subject(self) -> str:
+        if self.subject:
+            return self.subject
+        first_line = self.summary.splitlines()[0].strip()
+        title = first_line if len(first_line) <= 80 else first_line[:77].rstrip() + "..."
+        return f"Phone call: {title}"

@@ -8,11 +8,14 @@ import uuid
 
 import pytest
 
+from tests.support.auth import auth_headers
 from tests.support.infra import ROOT, wait_for
 from tests.support.system import running_system
 
 REPORTER = {"employee_id": "E-7001", "name": "Sam Rivera", "email": "sam.rivera@example.com"}
 SECRET_DETAIL = "ZEBRA-7731 the night shift supervisor"
+# The reporter reads their own case: no staff read, so no audit.case_viewed in the trail.
+AS_REPORTER = auth_headers("u-sam", "employee", employee_id=REPORTER["employee_id"])
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def system(database_url, rabbitmq_url, logs_dir):
 
 def submit(system, body, key=None):
     headers = {"Idempotency-Key": key} if key else {}
-    with system.client("intake") as client:
+    with system.client("intake", headers=AS_REPORTER) as client:
         return client.post("/api/v1/cases", json=body, headers=headers)
 
 
@@ -37,7 +40,7 @@ def case_body(**overrides):
 
 
 def audit_entries(system, case_id):
-    with system.client("audit") as client:
+    with system.client("audit", headers=auth_headers("auditor-1", "auditor")) as client:
         response = client.get(f"/api/v1/audit/cases/{case_id}")
     return response.json()["entries"] if response.status_code == 200 else []
 
@@ -51,7 +54,7 @@ def test_a_case_flows_from_submission_to_the_audit_log(system):
     case_id = accepted["case_id"]
 
     def routed():
-        with system.client("intake") as client:
+        with system.client("intake", headers=AS_REPORTER) as client:
             view = client.get(f"/api/v1/cases/{case_id}").json()
         return view if view["status"] == "assigned" else None
 
@@ -147,7 +150,7 @@ def test_idempotency_key_returns_the_same_case(system):
 
 
 def test_unknown_case_is_404(system):
-    with system.client("intake") as client:
+    with system.client("intake", headers=AS_REPORTER) as client:
         assert client.get(f"/api/v1/cases/{uuid.uuid4()}").status_code == 404
         assert client.get("/api/v1/cases/not-a-uuid").status_code == 422
 

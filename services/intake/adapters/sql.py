@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -48,3 +49,134 @@ async def update_case(conn: asyncpg.Connection, case_id: UUID, **fields: Any) ->
         case_id,
         *(fields[name] for name in columns),
     )
+
+
+async def list_cases_for(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    employee_id: str | None,
+    subject: str,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Cases a person reported (never anonymous ones) or logged/submitted for someone else."""
+    rows = await conn.fetch(
+        """SELECT * FROM intake.cases
+           WHERE (reporter_employee_id = $1 AND NOT anonymous)
+              OR logged_by = $2 OR submitted_by = $2
+           ORDER BY submitted_at DESC LIMIT $3""",
+        employee_id,
+        subject,
+        limit,
+    )
+    return [dict(row) for row in rows]
+
+
+async def list_messages(
+    conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT m.message_id, m.channel, m.sender_role, m.body, m.received_at,
+                  coalesce(array_agg(a.filename ORDER BY a.filename)
+                           FILTER (WHERE a.attachment_id IS NOT NULL), '{}') AS attachments
+           FROM intake.case_messages m
+           LEFT JOIN intake.attachments a ON a.message_id = m.message_id
+           WHERE m.case_id = $1
+           GROUP BY m.message_id ORDER BY m.received_at""",
+        case_id,
+    )
+    return [dict(row) for row in rows]
+
+
+async def list_case_attachments(
+    conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID
+) -> list[dict[str, Any]]:
+    """Attachments of the case itself (not of its messages), without their bytes."""
+    rows = await conn.fetch(
+        """SELECT attachment_id, filename, content_type, size, sha256 FROM intake.attachments
+           WHERE case_id = $1 AND message_id IS NULL ORDER BY created_at, filename""",
+        case_id,
+    )
+    return [dict(row) for row in rows]
+
+
+async def find_anonymous_case(conn: asyncpg.Connection, reference: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM intake.cases WHERE reference = $1 AND anonymous"
+        " AND anonymous_key_hash IS NOT NULL",
+        reference,
+    )
+    return dict(row) if row else None
+
+
+async def anonymous_lock(conn: asyncpg.Connection, case_id: UUID) -> float | None:
+    """Seconds left on a key lockout, or None."""
+    seconds = await conn.fetchval(
+        "SELECT extract(epoch FROM locked_until - now()) FROM intake.anonymous_key_failures"
+        " WHERE case_id = $1 AND locked_until > now()",
+        case_id,
+    )
+    return float(seconds) if seconds is not None else None
+
+
+async def record_key_failure(
+    conn: asyncpg.Connection, case_id: UUID, *, threshold: int, lock_seconds: int
+) -> None:
+    """Count a wrong key; every `threshold` failures lock the case's key for a while."""
+    await conn.execute(
+        """INSERT INTO intake.anonymous_key_failures AS f (case_id, failures) VALUES ($1, 1)
+           ON CONFLICT (case_id) DO UPDATE SET failures = f.failures + 1,
+               locked_until = CASE WHEN (f.failures + 1) % $2 = 0
+                                   THEN now() + make_interval(secs => $3)
+                                   ELSE f.locked_until END""",
+        case_id,
+        threshold,
+        lock_seconds,
+    )
+
+
+async def clear_key_failures(conn: asyncpg.Connection, case_id: UUID) -> None:
+    await conn.execute("DELETE FROM intake.anonymous_key_failures WHERE case_id = $1", case_id)
+
+
+async def save_phone_call(
+    conn: asyncpg.Connection,
+    *,
+    case_id: UUID,
+    caller_employee_id: str | None,
+    caller_details: str | None,
+    called_at: datetime,
+    duration_seconds: int,
+    callback_number: str | None,
+    logged_by: str,
+) -> None:
+    await conn.execute(
+        """INSERT INTO intake.phone_calls (case_id, caller_employee_id, caller_details,
+               called_at, duration_seconds, callback_number, logged_by)
+           VALUES ($1,$2,$3,$4,$5,$6,$7)""",
+        case_id,
+        caller_employee_id,
+        caller_details,
+        called_at,
+        duration_seconds,
+        callback_number,
+        logged_by,
+    )
+
+
+async def get_phone_call(
+    conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM intake.phone_calls WHERE case_id = $1", case_id)
+    return dict(row) if row else None
+
+
+async def get_attachment(
+    conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID, attachment_id: UUID
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT filename, content_type, content FROM intake.attachments"
+        " WHERE case_id = $1 AND attachment_id = $2",
+        case_id,
+        attachment_id,
+    )
+    return dict(row) if row else None

@@ -1,0 +1,362 @@
+"""What a person can do at intake, shared by the JSON API and the portal.
+
+Both front ends call these functions so the rules (who may raise or read what, what gets
+audited, what an anonymous reporter may do) live in one place. Each raises HTTPException
+with the reason; the portal turns it into a page, the API into JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+from uuid import UUID
+
+import asyncpg
+from fastapi import HTTPException, Request, Response, status
+
+from services.intake import anonymous_keys
+from services.intake.adapters import sql
+from services.intake.cases import NewAttachment, NewCase, OpenedCase, add_message, open_case
+from services.intake.domain import (
+    CLOSED_STATUSES,
+    AnonymousReport,
+    CaseFacts,
+    CaseViewed,
+    PhoneCall,
+    case_access,
+    is_reporter,
+    may_submit_for,
+    submitter_actor,
+)
+from shared.auth import Principal
+from shared.envelope import Actor, Envelope, new_envelope, utcnow
+from shared.events import Channel, Reporter
+from shared.outbox import enqueue
+from shared.service import Runtime
+
+# A wrong key counts against the case; every KEY_FAILURE_THRESHOLD in a row lock it briefly.
+# The key has 160 bits, so this only caps online guessing; the short lock limits how far
+# someone who knows a reference can lock its reporter out.
+KEY_FAILURE_THRESHOLD = 5
+KEY_LOCK_SECONDS = 60
+
+MAX_ATTACHMENTS = 5
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def not_found() -> HTTPException:
+    # The same answer for "does not exist" and "not yours": existence is not leaked.
+    return HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+
+
+def attachment(filename: str, content_type: str | None, content: bytes) -> NewAttachment:
+    """Validate one uploaded file; the name is reduced to a safe display name."""
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            f"attachment {filename!r} is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB",
+        )
+    name = unicodedata.normalize("NFC", filename.replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join(ch for ch in name if ch.isprintable()).strip()[:255] or "attachment"
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if not _CONTENT_TYPE.match(kind):
+        kind = "application/octet-stream"
+    return NewAttachment(filename=name, content_type=kind, content=content)
+
+
+def check_attachment_count(count: int) -> None:
+    if count > MAX_ATTACHMENTS:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, f"at most {MAX_ATTACHMENTS} attachments"
+        )
+
+
+async def raise_case(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    *,
+    channel: Channel,
+    subject: str,
+    description: str,
+    reporter: Reporter,
+    category: str | None,
+    urgent: bool = False,
+    attachments: tuple[NewAttachment, ...] = (),
+) -> OpenedCase:
+    reason = may_submit_for(principal, reporter)
+    if reason:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
+    check_attachment_count(len(attachments))
+    return await open_case(
+        conn,
+        NewCase(
+            channel=channel,
+            subject=subject,
+            description=description,
+            reporter=reporter,
+            category=category,
+            urgent=urgent,
+            attachments=attachments,
+            actor=submitter_actor(principal),
+            submitted_by=principal.subject,
+        ),
+    )
+
+
+async def raise_anonymous(
+    conn: asyncpg.Connection,
+    report: AnonymousReport,
+    *,
+    channel: Channel,
+    attachments: tuple[NewAttachment, ...] = (),
+) -> tuple[OpenedCase, str]:
+    """Open a case that nothing links to a person; return it with its one-time key.
+
+    No principal is taken even when the person is signed in: no subject, employee id,
+    address or user agent reaches the case row, the event or a log line.
+    """
+    check_attachment_count(len(attachments))
+    key = anonymous_keys.new_key()
+    key_hash = await asyncio.to_thread(anonymous_keys.hash_key, key)
+    opened = await open_case(
+        conn,
+        NewCase(
+            channel=channel,
+            subject=report.subject,
+            description=report.description,
+            reporter=None,
+            category=report.category,
+            urgent=report.urgent,
+            attachments=attachments,
+            actor=Actor(type="anonymous"),
+            anonymous_key_hash=key_hash,
+        ),
+    )
+    return opened, key
+
+
+async def log_phone_call(
+    conn: asyncpg.Connection, principal: Principal, call: PhoneCall
+) -> OpenedCase:
+    """An agent's record of a call becomes a case with the agent as actor."""
+    if not principal.has_any("hr_agent", "hr_manager"):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "logging a call requires the hr_agent or hr_manager role"
+        )
+    opened = await open_case(
+        conn,
+        NewCase(
+            channel="phone",
+            subject=call.case_subject(),
+            description=call.summary,
+            reporter=call.caller.reporter(),
+            category=call.category,
+            urgent=call.urgent,
+            actor=Actor(type="agent", id=principal.subject),
+            logged_by=principal.subject,
+            submitted_by=principal.subject,
+        ),
+    )
+    await sql.save_phone_call(
+        conn,
+        case_id=opened.case_id,
+        caller_employee_id=call.caller.employee_id,
+        caller_details=call.caller.details,
+        called_at=call.called_at,
+        duration_seconds=call.duration_seconds,
+        callback_number=call.callback_number,
+        logged_by=principal.subject,
+    )
+    return opened
+
+
+def facts(row: dict[str, Any]) -> CaseFacts:
+    return CaseFacts.model_validate(row)
+
+
+async def readable_case(
+    runtime: Runtime, principal: Principal, case_id: UUID, request: Request, *, view: str
+) -> dict[str, Any]:
+    """The case if `principal` may read it (404 otherwise); staff reads of restricted cases
+    are recorded as `audit.case_viewed` in the same transaction as the read."""
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        row = await sql.get_case(conn, case_id)
+        if row is None:
+            raise not_found()
+        access = case_access(principal, facts(row))
+        if not access.allowed:
+            raise not_found()
+        if access.audited:
+            await enqueue(conn, "intake", case_viewed_event(principal, case_id, request, view))
+    if access.audited:
+        runtime.wake_relay()
+    return row
+
+
+def case_viewed_event(principal: Principal, case_id: UUID, request: Request, view: str) -> Envelope:
+    viewed = CaseViewed(
+        viewer=principal.subject,
+        roles=sorted(principal.roles),
+        case_id=case_id,
+        client_ip=request.client.host if request.client else None,
+        user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+        view=view,
+        at=utcnow(),
+    )
+    return new_envelope(
+        event_type=CaseViewed.event_type,
+        schema_version=CaseViewed.schema_version,
+        payload=viewed.model_dump(mode="json"),
+        producer="intake",
+        actor=Actor(type="agent", id=principal.subject),
+        case_id=case_id,
+    )
+
+
+@dataclass(frozen=True)
+class CaseDetails:
+    case: dict[str, Any]
+    messages: list[dict[str, Any]]
+    attachments: list[dict[str, Any]]
+    phone_call: dict[str, Any] | None
+
+
+async def details(conn: asyncpg.Pool | asyncpg.Connection, case: dict[str, Any]) -> CaseDetails:
+    case_id = case["case_id"]
+    return CaseDetails(
+        case=case,
+        messages=await sql.list_messages(conn, case_id),
+        attachments=await sql.list_case_attachments(conn, case_id),
+        phone_call=await sql.get_phone_call(conn, case_id) if case["channel"] == "phone" else None,
+    )
+
+
+async def post_message(
+    runtime: Runtime,
+    principal: Principal,
+    case_id: UUID,
+    request: Request,
+    *,
+    body: str,
+    channel: Channel,
+    attachments: tuple[NewAttachment, ...] = (),
+    view: str,
+) -> UUID:
+    """A reporter or a member of staff who may read the case adds a message to it."""
+    case = await readable_case(runtime, principal, case_id, request, view=view)
+    if case["status"] in CLOSED_STATUSES:
+        raise HTTPException(status.HTTP_409_CONFLICT, "the case is closed")
+    check_attachment_count(len(attachments))
+    reporter = is_reporter(principal, facts(case))
+    sender_role: Literal["reporter", "agent"] = "reporter" if reporter else "agent"
+    actor = (
+        Actor(type="employee", id=principal.employee_id)
+        if reporter
+        else Actor(type="agent", id=principal.subject)
+    )
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        message_id, _ = await add_message(
+            conn,
+            case_id=case_id,
+            reference=case["reference"],
+            channel=channel,
+            sender_role=sender_role,
+            body=body,
+            actor=actor,
+            sender_employee_id=principal.employee_id if reporter else None,
+            attachments=attachments,
+        )
+    runtime.wake_relay()
+    return message_id
+
+
+async def anonymous_case(runtime: Runtime, reference: str, key: str) -> dict[str, Any]:
+    """The anonymous case behind reference + key; one answer for every kind of failure."""
+    refused = HTTPException(status.HTTP_404_NOT_FOUND, "reference or key not recognised")
+    async with runtime.pool.acquire() as conn:
+        case = await sql.find_anonymous_case(conn, reference.strip().upper())
+        if case is not None:
+            wait = await sql.anonymous_lock(conn, case["case_id"])
+            if wait is not None:
+                raise HTTPException(
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    "too many wrong keys for this reference; try again shortly",
+                    headers={"Retry-After": str(max(1, int(wait) + 1))},
+                )
+        stored = case["anonymous_key_hash"] if case else None
+        ok = await asyncio.to_thread(anonymous_keys.verify_or_dummy, key, stored)
+        if case is None:
+            raise refused
+        if not ok:
+            await sql.record_key_failure(
+                conn,
+                case["case_id"],
+                threshold=KEY_FAILURE_THRESHOLD,
+                lock_seconds=KEY_LOCK_SECONDS,
+            )
+            raise refused
+        await sql.clear_key_failures(conn, case["case_id"])
+    return case
+
+
+async def anonymous_reply(
+    runtime: Runtime,
+    case: dict[str, Any],
+    *,
+    body: str,
+    channel: Channel,
+    attachments: tuple[NewAttachment, ...] = (),
+) -> UUID:
+    if case["status"] in CLOSED_STATUSES:
+        raise HTTPException(status.HTTP_409_CONFLICT, "the case is closed")
+    check_attachment_count(len(attachments))
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        message_id, _ = await add_message(
+            conn,
+            case_id=case["case_id"],
+            reference=case["reference"],
+            channel=channel,
+            sender_role="anonymous_reporter",
+            body=body,
+            actor=Actor(type="anonymous"),
+            attachments=attachments,
+        )
+    runtime.wake_relay()
+    return message_id
+
+
+async def download(
+    runtime: Runtime,
+    principal: Principal,
+    case_id: UUID,
+    attachment_id: UUID,
+    request: Request,
+    *,
+    view: str,
+) -> Response:
+    """An attachment of a case the principal may read, always as a download."""
+    await readable_case(runtime, principal, case_id, request, view=view)
+    found = await sql.get_attachment(runtime.pool, case_id, attachment_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such attachment")
+    # Never rendered inline: an uploaded HTML file must not run as our origin.
+    return Response(
+        found["content"],
+        media_type=found["content_type"],
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found['filename'])}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "sandbox",
+        },
+    )

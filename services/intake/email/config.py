@@ -1,0 +1,71 @@
+"""Email intake settings, read from the environment (intake's own variables)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+
+from shared.settings import Settings
+
+# A published development value, like the dev JWT key: production must set its own.
+DEV_INBOUND_EMAIL_TOKEN = "hrcase-dev-inbound-email-token"
+
+
+@dataclass(frozen=True)
+class EmailLimits:
+    """What a message may contain before it is refused as structurally abusive."""
+
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_parts: int = 100
+    max_depth: int = 10
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    max_body_chars: int = 50_000
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_enabled: bool = True
+    smtp_hostname: str = "hrcase-intake"  # the name in our greeting and EHLO reply
+    # Addresses we accept mail for; anything else gets 550 at RCPT time.
+    mailboxes: frozenset[str] = frozenset({"hr@example.com"})
+    inbound_token: str = DEV_INBOUND_EMAIL_TOKEN
+    # Domain of the notification Message-IDs (from MAIL_FROM, as notifications derives it).
+    notification_domain: str = "hrcase.local"
+    limits: EmailLimits = field(default_factory=EmailLimits)
+
+    @classmethod
+    def from_env(cls, settings: Settings) -> EmailConfig:
+        env = os.environ
+        mailboxes = env.get("INTAKE_MAILBOX", "hr@example.com")
+        token = env.get("INTAKE_INBOUND_EMAIL_TOKEN", DEV_INBOUND_EMAIL_TOKEN)
+        if settings.environment == "production" and token == DEV_INBOUND_EMAIL_TOKEN:
+            raise RuntimeError("INTAKE_INBOUND_EMAIL_TOKEN must be set in production")
+        defaults = EmailLimits()
+        limits = EmailLimits(
+            max_message_bytes=_int(env, "INTAKE_EMAIL_MAX_BYTES", defaults.max_message_bytes),
+            max_parts=_int(env, "INTAKE_EMAIL_MAX_PARTS", defaults.max_parts),
+            max_depth=_int(env, "INTAKE_EMAIL_MAX_DEPTH", defaults.max_depth),
+            max_attachment_bytes=_int(
+                env, "INTAKE_EMAIL_MAX_ATTACHMENT_BYTES", defaults.max_attachment_bytes
+            ),
+            max_body_chars=_int(env, "INTAKE_EMAIL_MAX_BODY_CHARS", defaults.max_body_chars),
+        )
+        return cls(
+            smtp_host=env.get("INTAKE_SMTP_HOST", "127.0.0.1"),
+            smtp_port=_int(env, "INTAKE_SMTP_PORT", 2525),
+            smtp_hostname=env.get("INTAKE_SMTP_HOSTNAME", "hrcase-intake"),
+            smtp_enabled=env.get("INTAKE_SMTP_ENABLED", "true").lower() not in ("0", "false"),
+            mailboxes=frozenset(m.strip().lower() for m in mailboxes.split(",") if m.strip()),
+            inbound_token=token,
+            notification_domain=parseaddr(settings.mail_from)[1].rpartition("@")[2]
+            or "hrcase.local",
+            limits=limits,
+        )
+
+
+def _int(env: os._Environ[str], name: str, default: int) -> int:
+    value = env.get(name)
+    return int(value) if value else default

@@ -1,0 +1,71 @@
+"""Which case a message continues, and who may continue it. Pure: no I/O.
+
+The confidentiality rule: only a party to a case (today: the reporter's address) may add
+to it by email. A message that names a case it is not party to, by reference or by
+In-Reply-To, opens a new case instead, so a guessed or leaked reference reveals nothing
+and adds nothing to somebody else's case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from shared.envelope import Actor
+from shared.events import Reporter
+
+# Must equal services/notifications/domain.py NAMESPACE: the acknowledgement's Message-ID
+# is uuid5(NAMESPACE, "<case.submitted event_id>/reporter")@<MAIL_FROM domain>. Checked by
+# tests/e2e/test_email_channel.py (services do not import each other).
+NOTIFICATION_NAMESPACE = uuid.UUID("5b7f3c2e-8d1a-5e4b-9a60-2f1c7d3e9b41")
+EMPLOYEE_ID_MAX = 64
+
+
+@dataclass(frozen=True)
+class KnownCase:
+    case_id: UUID
+    reference: str
+    reporter_email: str | None
+
+
+def is_party(case: KnownCase, sender_address: str) -> bool:
+    """Addresses compare case-insensitively: mail systems treat them so in practice."""
+    return case.reporter_email is not None and case.reporter_email.lower() == sender_address
+
+
+def choose_case(candidates: Sequence[KnownCase], sender_address: str) -> KnownCase | None:
+    """The first candidate (headers before subject) that the sender is a party to."""
+    for case in candidates:
+        if is_party(case, sender_address):
+            return case
+    return None
+
+
+def email_employee_id(address: str) -> str:
+    """Intake has no directory: the address is the identity (`email:<address>`).
+
+    Too long for an employee id (64): a stable hash of the address instead.
+    """
+    candidate = f"email:{address}"
+    if len(candidate) <= EMPLOYEE_ID_MAX:
+        return candidate
+    return "email:sha256:" + hashlib.sha256(address.encode("utf-8")).hexdigest()[:48]
+
+
+def email_actor(address: str) -> Actor:
+    """Envelopes carry ids, never personal data: a pseudonymous id for an email sender."""
+    digest = hashlib.sha256(address.encode("utf-8")).hexdigest()[:32]
+    return Actor(type="employee", id=f"email-sender:{digest}")
+
+
+def email_reporter(address: str, name: str) -> Reporter:
+    return Reporter(employee_id=email_employee_id(address), name=name or address, email=address)
+
+
+def acknowledgement_message_ids(submitted_event_id: UUID, domain: str) -> list[str]:
+    """Message-IDs of the notification emails about a new case (so replies thread to it)."""
+    notification = uuid.uuid5(NOTIFICATION_NAMESPACE, f"{submitted_event_id}/reporter")
+    return [f"<{notification}@{domain}>"]

@@ -1,0 +1,242 @@
+"""The portal in a real headless Chromium (Debian's package, driven by Playwright).
+
+Never `playwright install`: the browser is /usr/bin/chromium (apt-get install chromium;
+.ci/run installs it). Without it the browser tests are skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.system import running_system
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian's chromium is not installed (apt-get install chromium); .ci/run installs it",
+)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+HOSTILE_NAME = "<img src=x onerror=alert(1)>.html"
+
+
+@pytest.fixture(scope="module")
+def system(database_url, rabbitmq_url, logs_dir):
+    with running_system(database_url, rabbitmq_url, logs_dir / "portal") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def browser():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        await browser.close()
+
+
+async def new_context(browser, system):
+    # The portal must work without JavaScript, so the tests browse with it switched off.
+    return await browser.new_context(base_url=system.url("intake"), java_script_enabled=False)
+
+
+async def sign_in(browser, system, who: str):
+    context = await new_context(browser, system)
+    page = await context.new_page()
+    await page.goto("/portal/sign-in")
+    await page.get_by_label(re.compile(who)).check()
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/portal/cases")
+    return context, page
+
+
+@needs_chromium
+async def test_an_employee_raises_a_case_and_follows_it(system, browser, tmp_path):
+    context, page = await sign_in(browser, system, "Sam Rivera")
+    cookies = {c["name"]: c for c in await context.cookies()}
+    assert cookies["hrcase_session"]["httpOnly"]
+    assert cookies["hrcase_session"]["sameSite"] == "Lax"
+
+    await page.get_by_role("link", name="Raise a case").first.click()
+    await page.get_by_label("Subject").fill("My payslip is missing overtime")
+    await page.get_by_label("Category").select_option("payroll_query")
+    await page.get_by_label("What happened?").fill(
+        "Twelve hours of overtime from October are not on my November payslip."
+    )
+    attachment = tmp_path / "timesheet.txt"
+    attachment.write_text("Week 41: 12 hours overtime\n")
+    await page.get_by_label("Attachments (optional)").set_input_files(str(attachment))
+    await page.get_by_role("button", name="Submit").click()
+
+    await page.wait_for_url(re.compile(r"/portal/cases/[0-9a-f-]{36}"))
+    heading = await page.get_by_role("heading", level=1).inner_text()
+    reference = heading.split(":")[0]
+    assert re.fullmatch(r"HR-\d{4}-\d{6,}", reference), heading
+    assert await page.get_by_role("status").inner_text() == (
+        "Your case was received. HR will be in touch."
+    )
+    assert await page.get_by_text("timesheet.txt").count() == 1
+
+    await page.get_by_role("link", name="My cases").click()
+    row = page.get_by_role("row").filter(has_text=reference)
+    assert await row.count() == 1
+    assert "My payslip is missing overtime" in await row.inner_text()
+    await row.get_by_role("link", name=reference).click()
+
+    await page.get_by_label("Add a message").fill("I have attached my timesheet.")
+    await page.get_by_role("button", name="Send message").click()
+    await page.wait_for_url("**?sent=1#messages")
+    messages = page.get_by_role("list").filter(has_text="I have attached my timesheet.")
+    assert await messages.count() == 1
+
+    # Keyboard only: on a fresh load the skip link is the first stop.
+    await page.goto(page.url.split("?")[0])
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+    shot = tmp_path / "case-page.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    data = shot.read_bytes()
+    assert shot.stat().st_size > 1000 and data.startswith(PNG_MAGIC)
+    await context.close()
+
+
+@needs_chromium
+async def test_another_employee_cannot_open_the_case_page(system, browser):
+    context, page = await sign_in(browser, system, "Sam Rivera")
+    await page.goto("/portal/cases/new")
+    await page.get_by_label("Subject").fill("A confidential matter")
+    await page.get_by_label("What happened?").fill("Something only HR should know about me.")
+    await page.get_by_role("button", name="Submit").click()
+    await page.wait_for_url(re.compile(r"/portal/cases/[0-9a-f-]{36}"))
+    case_url = page.url.split("?")[0]
+    await context.close()
+
+    context, page = await sign_in(browser, system, "Alex Chen")
+    response = await page.goto(case_url)
+    assert response is not None and response.status == 404
+    assert await page.get_by_role("heading", level=1).inner_text() == "Case not found"
+    assert await page.get_by_text("A confidential matter").count() == 0
+    await page.goto("/portal/cases")
+    assert await page.get_by_text("A confidential matter").count() == 0
+    await context.close()
+
+
+@needs_chromium
+async def test_anonymous_report_and_follow_up_in_the_browser(system, browser):
+    context = await new_context(browser, system)
+    page = await context.new_page()
+    await page.goto("/portal/")
+    await page.get_by_role("link", name="Report anonymously").first.click()
+    await page.get_by_label("Subject").fill("Bullying in the night team")
+    await page.get_by_label("What happened?").fill("The night team lead shouts at new staff.")
+    await page.get_by_role("button", name="Submit").click()
+    reference = await page.locator("#reference").inner_text()
+    key = await page.locator("#secret-key").inner_text()
+    assert "key" not in page.url and key not in page.url
+
+    await page.get_by_role("link", name="Follow up an anonymous report").first.click()
+    await page.get_by_label("Reference").fill(reference)
+    await page.get_by_label("Secret key").fill(key)
+    await page.get_by_role("button", name="Show my report").click()
+    assert reference in await page.get_by_role("heading", level=1).inner_text()
+    await page.get_by_label(re.compile("^Reply")).fill("It happened again last night.")
+    await page.get_by_role("button", name="Send reply").click()
+    assert await page.get_by_text("It happened again last night.").count() == 1
+
+    await page.get_by_role("link", name="Follow up an anonymous report").first.click()
+    await page.get_by_label("Reference").fill(reference)
+    await page.get_by_label("Secret key").fill("WRONG-WRONG-WRONG")
+    await page.get_by_role("button", name="Show my report").click()
+    assert "not recognised" in await page.get_by_role("alert").inner_text()
+    await context.close()
+
+
+@needs_chromium
+async def test_an_agent_logs_a_phone_call_in_the_portal(system, browser):
+    context, page = await sign_in(browser, system, "Priya Shah")
+    await page.get_by_role("link", name="Log a phone call").click()
+    await page.get_by_role("button", name="Log the call").click()  # empty: refused with reasons
+    assert await page.get_by_role("alert").count() >= 1
+    await page.get_by_label("Or: who called").fill("Agency worker, site B")
+    await page.get_by_label("Callback number").fill("+44 20 7946 0000")
+    await page.get_by_label("Duration in minutes").fill("7")
+    await page.get_by_label("Summary of the call").fill(
+        "Caller reports a broken ladder in the loading bay that nobody has fixed."
+    )
+    await page.get_by_role("button", name="Log the call").click()
+    await page.wait_for_url(re.compile(r"/portal/cases/[0-9a-f-]{36}"))
+    assert "Phone call: Caller reports" in await page.get_by_role("heading", level=1).inner_text()
+    assert await page.get_by_text("Agency worker, site B").count() == 1
+    await context.close()
+
+
+def test_forms_refuse_cross_site_posts_and_missing_tokens(system):
+    with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
+        page = client.get("/portal/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        assert page.cookies.get("hrcase_csrf") == token
+        signed_in = client.post("/portal/sign-in", data={"csrf_token": token, "identity": "sam"})
+        assert signed_in.status_code == 303
+        assert "httponly" in signed_in.headers["set-cookie"].lower()
+
+        form = {"subject": "Cross-site", "description": "A forged submission attempt."}
+        missing = client.post("/portal/cases", data=form)
+        assert missing.status_code == 403
+        forged = client.post(
+            "/portal/cases",
+            data={**form, "csrf_token": token},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert forged.status_code == 403
+        wrong = client.post("/portal/cases", data={**form, "csrf_token": "x" * 43})
+        assert wrong.status_code == 403
+        invalid = client.post("/portal/cases", data={"csrf_token": token, "subject": "x"})
+        assert invalid.status_code == 422
+        assert "at least 10 characters" in invalid.text
+        ok = client.post(
+            "/portal/cases",
+            data={**form, "csrf_token": token, "name": "Sam Rivera", "email": "sam@example.com"},
+            files={"attachments": (HOSTILE_NAME, b"<script>alert(1)</script>", "text/html")},
+        )
+        assert ok.status_code == 303, ok.text
+        case_page = client.get(ok.headers["location"])
+        link = re.search(r'href="(/portal/cases/[^"]+/attachments/[^"]+)"', case_page.text)
+        assert "&lt;img src=x onerror=alert(1)&gt;.html" in case_page.text  # escaped
+        download = client.get(link.group(1))
+        assert download.content == b"<script>alert(1)</script>"
+        assert download.headers["content-disposition"].startswith("attachment;")
+        assert download.headers["x-content-type-options"] == "nosniff"
+        # Phone logging is for agents only.
+        assert client.get("/portal/phone-calls/new").status_code == 403
+
+        # Signed in but reporting anonymously: the report is not linked to the session.
+        anonymous = client.post(
+            "/portal/cases",
+            data={
+                "csrf_token": token,
+                "anonymous": "yes",
+                "subject": "Signed-in anonymous report",
+                "description": "Expense claims are being padded by the team lead.",
+            },
+        )
+        assert anonymous.status_code == 201
+        assert re.search(r'id="secret-key">[A-Z2-7-]{39}<', anonymous.text)
+        assert anonymous.headers["cache-control"] == "no-store"
+        assert "Signed-in anonymous report" not in client.get("/portal/cases").text
