@@ -1,17 +1,35 @@
-"""HTTP read side of the audit log: a case's entries, in chain order."""
+"""HTTP read side of the audit record, for auditors only; every read of a case is recorded.
+
+A read of a case's record is appended to the chain (`audit.case_viewed`) before the
+record is returned: if the read cannot be recorded, nothing is shown.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from services.audit.adapters.sql import case_entries
+from services.audit.adapters.sql import ACCESS_EVENT_TYPES, access_entries, case_entries
+from services.audit.checkpoints import CheckpointFile, current_database
+from services.audit.config import AuditSettings
 from services.audit.domain.chain import ChainEntry, format_timestamp
+from services.audit.domain.replay import replay
+from services.audit.domain.timeline import summarise, timeline
+from services.audit.export import export_case
+from services.audit.records import Reader, record_view
+from shared.auth import Principal, require_roles
+from shared.envelope import utcnow
+from shared.service import Runtime
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+# Reading case records is the auditor's job alone: admins operate the system but do not
+# read case content (least privilege; an admin who needs it is given the role, visibly).
+Auditor = Annotated[Principal, Depends(require_roles("auditor"))]
 
 
 def entry_view(entry: ChainEntry) -> dict[str, Any]:
@@ -34,10 +52,146 @@ def entry_view(entry: ChainEntry) -> dict[str, Any]:
     }
 
 
-@router.get("/cases/{case_id}")
-async def case_log(case_id: UUID, request: Request) -> dict[str, Any]:
-    async with request.app.state.runtime.pool.acquire() as conn:
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def reader_of(principal: Principal, request: Request) -> Reader:
+    return Reader(
+        subject=principal.subject,
+        roles=tuple(sorted(principal.roles)),
+        client_ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        forwarded_for=request.headers.get("x-forwarded-for"),
+    )
+
+
+def _is_access(entry: ChainEntry) -> bool:
+    return entry.event_type in ACCESS_EVENT_TYPES
+
+
+async def _read_case(
+    request: Request, principal: Principal, case_id: UUID, view: str, **details: Any
+) -> list[ChainEntry]:
+    """Record the read, then return the case's entries; 404 if the log knows no event of
+    the case (the attempt stays recorded: probing is worth knowing about)."""
+    async with _runtime(request).pool.acquire() as conn:
+        await record_view(
+            conn, case_id=case_id, reader=reader_of(principal, request), view=view, **details
+        )
         entries = await case_entries(conn, case_id)
-    if not entries:
+    if not any(not _is_access(e) for e in entries):
         raise HTTPException(status_code=404, detail="no audit entries for this case")
-    return {"case_id": str(case_id), "entries": [entry_view(e) for e in entries]}
+    return entries
+
+
+@router.get("/cases/{case_id}")
+async def case_log(
+    case_id: UUID,
+    request: Request,
+    principal: Auditor,
+    include_access: Annotated[bool, Query(description="Include reads of the record")] = False,
+) -> dict[str, Any]:
+    """The case's raw entries in chain order, with the hashes to recompute them."""
+    entries = await _read_case(request, principal, case_id, "entries")
+    shown = [e for e in entries if include_access or not _is_access(e)]
+    return {"case_id": str(case_id), "entries": [entry_view(e) for e in shown]}
+
+
+@router.get("/cases/{case_id}/timeline")
+async def case_timeline(
+    case_id: UUID,
+    request: Request,
+    principal: Auditor,
+    include_access: Annotated[bool, Query(description="Include reads of the record")] = False,
+) -> dict[str, Any]:
+    """Every event of the case: who, when, a sentence, and the fields it changed."""
+    entries = await _read_case(request, principal, case_id, "timeline")
+    items = timeline(case_id, entries)
+    if not include_access:
+        items = [i for i in items if i["event_type"] not in ACCESS_EVENT_TYPES]
+    return {
+        "case_id": str(case_id),
+        "reference": replay(case_id, entries).reference,
+        "items": items,
+    }
+
+
+@router.get("/cases/{case_id}/state")
+async def case_state(
+    case_id: UUID,
+    request: Request,
+    principal: Auditor,
+    at: Annotated[
+        datetime | None, Query(description="ISO 8601 instant with offset; default now")
+    ] = None,
+) -> dict[str, Any]:
+    """The case as it was at `at`, rebuilt from the log alone."""
+    if at is not None and at.tzinfo is None:
+        raise HTTPException(status_code=422, detail="`at` needs a UTC offset, e.g. ...Z")
+    instant = at or utcnow()
+    entries = await _read_case(request, principal, case_id, "state", at=format_timestamp(instant))
+    state = replay(case_id, entries, at=instant)
+    return {"at": format_timestamp(instant), "state": state.as_dict()}
+
+
+@router.post("/cases/{case_id}/export")
+async def case_export(case_id: UUID, request: Request, principal: Auditor) -> dict[str, Any]:
+    """A case file for legal proceedings: JSON document and its HTML rendering."""
+    runtime = _runtime(request)
+    async with runtime.pool.acquire() as conn:
+        database = await current_database(conn)
+        sink = CheckpointFile.for_database(AuditSettings().checkpoint_dir, database)
+        checked = sink.check(database=database, keys=runtime.state.get("public_keys", []))
+        case_file = await export_case(
+            conn, case_id, reader_of(principal, request), checkpoints=checked, now=utcnow()
+        )
+    if case_file is None:
+        raise HTTPException(status_code=404, detail="no audit entries for this case")
+    return {
+        "export_sha256": case_file.sha256,
+        "recorded_seq": case_file.recorded_seq,
+        "document": case_file.document,
+        "html": case_file.html,
+    }
+
+
+@router.get("/access")
+async def access_log(
+    request: Request,
+    principal: Auditor,
+    case_id: UUID | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> dict[str, Any]:
+    """Who read which case record, when and from where (newest first)."""
+    if any(t is not None and t.tzinfo is None for t in (since, until)):
+        raise HTTPException(status_code=422, detail="`since`/`until` need a UTC offset")
+    async with _runtime(request).pool.acquire() as conn:
+        entries = await access_entries(
+            conn, case_id=case_id, subject=subject, since=since, until=until, limit=limit
+        )
+    items = []
+    for e in entries:
+        payload = json.loads(e.payload)
+        actor = json.loads(e.actor)
+        items.append(
+            {
+                "seq": e.seq,
+                "at": format_timestamp(e.occurred_at),
+                "case_id": str(e.case_id) if e.case_id else None,
+                "event_type": e.event_type,
+                "producer": e.producer,
+                # Intake's reads name the reader "viewer"; others may only in the actor.
+                "subject": payload.get("subject") or payload.get("viewer") or actor.get("id"),
+                "view": payload.get("view"),
+                "client_ip": payload.get("client_ip"),
+                "user_agent": payload.get("user_agent"),
+                "forwarded_for": payload.get("forwarded_for"),
+                "summary": summarise(e.event_type, payload),
+            }
+        )
+    return {"items": items}

@@ -3,8 +3,27 @@
 from __future__ import annotations
 
 from services.audit.api import router
+from services.audit.checkpoints import CheckpointWriter, signing_key_for
+from services.audit.config import AuditSettings
 from services.audit.ingest import consumer_factory
-from shared.service import ServiceSpec
+from shared.service import Runtime, ServiceSpec
+
+
+async def start_checkpoints(runtime: Runtime) -> None:
+    """Sign the chain head periodically and once more on shutdown (after the consumer)."""
+    settings = AuditSettings()
+    key = signing_key_for(settings, environment=runtime.settings.environment)
+    writer = CheckpointWriter(
+        pool=runtime.pool,
+        key=key,
+        directory=settings.checkpoint_dir,
+        interval=settings.checkpoint_interval,
+    )
+    runtime.state["public_keys"] = [key.public_key()]
+    runtime.state["checkpoint_writer"] = writer
+    await writer.start()
+    runtime.closers.append(writer.stop)
+
 
 # No outbox (audit publishes nothing yet) and no json codecs: actor/payload must come
 # back from Postgres as the exact text that was hashed.
@@ -14,4 +33,5 @@ SPEC = ServiceSpec(
     uses_outbox=False,
     json_codecs=False,
     routers=[router],
+    on_startup=start_checkpoints,
 )

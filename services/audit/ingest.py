@@ -48,10 +48,10 @@ from shared.service import Runtime
 log = structlog.get_logger(__name__)
 
 SERVICE = "audit"
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 1000
 DEFAULT_LINGER = 0.02
 # Enough unacked deliveries in flight to fill the next batch while one is being written.
-DEFAULT_PREFETCH = 1000
+DEFAULT_PREFETCH = 2000
 
 AUDIT_BATCH_SIZE = Histogram(
     "hrcase_audit_batch_size",

@@ -1,4 +1,4 @@
-"""`hrcase audit verify`: stream the log through the chain verifier.
+"""`hrcase audit verify`: stream the log through the chain verifier, check the checkpoints.
 
 Exit codes: 0 the chain is intact, 1 tampering found, 2 the check could not run.
 """
@@ -6,14 +6,27 @@ Exit codes: 0 the chain is intact, 1 tampering found, 2 the check could not run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import getpass
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import asyncpg
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.audit.adapters.sql import entry_at, stream_entries
+from services.audit.adapters.sql import entry_at, head, stream_entries
+from services.audit.config import AuditSettings
 from services.audit.domain.chain import GENESIS_HASH, ChainVerifier, VerifyResult
+from services.audit.domain.checkpoint import CheckedCheckpoints, Checkpoint
 from shared.settings import Settings
+
+Progress = Callable[[int], None]
+PROGRESS_EVERY = 2000
 
 
 async def verify_connection(
@@ -22,8 +35,12 @@ async def verify_connection(
     from_seq: int | None = None,
     to_seq: int | None = None,
     anchors: Mapping[int, str] | None = None,
+    progress: Progress | None = None,
 ) -> VerifyResult:
-    """Verify through an open connection; inside its transaction if it has one."""
+    """Verify through an open connection; inside its transaction if it has one.
+
+    `progress(n)` is called with the number of entries checked since its last call.
+    """
     start_seq, prev_hash = 1, GENESIS_HASH
     anchors = {
         seq: h.lower()
@@ -48,14 +65,124 @@ async def verify_connection(
                 )
             start_seq, prev_hash = from_seq, before.entry_hash
         verifier = ChainVerifier(start_seq=start_seq, prev_hash=prev_hash, anchors=anchors)
+        pending = 0
         async for entry in stream_entries(conn, from_seq=from_seq, to_seq=to_seq):
             if not verifier.feed(entry):
                 break
+            if progress is not None:
+                pending += 1
+                if pending == PROGRESS_EVERY:
+                    progress(pending)
+                    pending = 0
+        if progress is not None and pending:
+            progress(pending)
         return verifier.result()
 
     if conn.is_in_transaction():
         return await run()
     # One snapshot for the whole walk, so concurrent appends do not race the cursor.
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await run()
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """A chain check plus the signed checkpoints' verdict."""
+
+    chain: VerifyResult
+    from_seq: int
+    checkpoints_valid: int = 0
+    latest_checkpoint: Checkpoint | None = None
+    checkpoint_problems: list[str] = field(default_factory=list)
+    # Why the log contradicts a checkpoint outside the verified range, if it does.
+    checkpoint_failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and not self.checkpoint_problems and not self.checkpoint_failure
+
+    def verification_block(self) -> dict[str, Any]:
+        """What an export states about the log it was taken from."""
+        latest = self.latest_checkpoint
+        return {
+            "algorithm": "SHA-256 hash chain over canonical JSON entries; Ed25519 checkpoints"
+            " (see the README section 'Verifying the audit log independently')",
+            "ok": self.ok,
+            "chain": {
+                "ok": self.chain.ok,
+                "from_seq": self.from_seq,
+                "to_seq": self.chain.head_seq,
+                "entries_verified": self.chain.entries,
+                "head_hash": self.chain.head_hash,
+                "bad_seq": self.chain.bad_seq,
+                "reason": self.chain.reason,
+            },
+            "checkpoint": latest.as_dict() if latest else None,
+            "checkpoints_valid": self.checkpoints_valid,
+            "checkpoint_problems": [*self.checkpoint_problems]
+            + ([self.checkpoint_failure] if self.checkpoint_failure else []),
+        }
+
+
+async def audit_connection(
+    conn: asyncpg.Connection,
+    *,
+    checkpoints: CheckedCheckpoints | None = None,
+    from_seq: int | None = None,
+    to_seq: int | None = None,
+    anchors: Mapping[int, str] | None = None,
+    progress: Progress | None = None,
+) -> AuditReport:
+    """The chain (whole or a range) and every signed checkpoint against it.
+
+    Each checkpoint becomes an anchor: inside the range the walk compares hashes; a
+    checkpoint beyond the log's end (tail deleted, or the log rebuilt shorter) fails; one
+    outside a partial range is compared with the stored entry directly.
+    """
+    all_anchors = dict(anchors or {})
+    problems: list[str] = []
+    latest = None
+    valid = 0
+    if checkpoints is not None:
+        signed, conflicts = checkpoints.anchors()
+        problems += [
+            f"line {p.line}: {p.reason}" if p.line else p.reason for p in checkpoints.problems
+        ]
+        problems += [p.reason for p in conflicts]
+        for seq, digest in signed.items():
+            all_anchors.setdefault(seq, digest)
+        latest = checkpoints.latest
+        valid = len(checkpoints.valid)
+
+    async def run() -> AuditReport:
+        result = await verify_connection(
+            conn, from_seq=from_seq, to_seq=to_seq, anchors=all_anchors, progress=progress
+        )
+        failure = None
+        if result.ok and latest is not None:
+            last = await head(conn)
+            at = await entry_at(conn, latest.seq)
+            if last is None or last.seq < latest.seq:
+                failure = (
+                    f"the log ends at seq {last.seq if last else 0}, before the checkpoint"
+                    f" signed {latest.signed_at} at seq {latest.seq} (entries deleted)"
+                )
+            elif at is None or at.entry_hash != latest.entry_hash:
+                failure = (
+                    f"entry seq {latest.seq} differs from the checkpoint signed"
+                    f" {latest.signed_at} (the log was rewritten)"
+                )
+        return AuditReport(
+            chain=result,
+            from_seq=from_seq or 1,
+            checkpoints_valid=valid,
+            latest_checkpoint=latest,
+            checkpoint_problems=problems,
+            checkpoint_failure=failure,
+        )
+
+    if conn.is_in_transaction():
+        return await run()
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         return await run()
 
@@ -87,18 +214,60 @@ def _parse_anchor(
     return anchors
 
 
+def _public_keys(paths: tuple[Path, ...]) -> list[Ed25519PublicKey]:
+    from services.audit.checkpoints import load_public_keys
+
+    return load_public_keys(list(paths) or [AuditSettings().public_key_path])
+
+
+def _keys_if_any(paths: tuple[Path, ...]) -> list[Ed25519PublicKey]:
+    try:
+        return _public_keys(paths)
+    except FileNotFoundError:
+        return []  # fine while there is no checkpoint to check; refused below otherwise
+
+
+async def _checkpoints_for(
+    conn: asyncpg.Connection, path: Path | None, directory: Path, keys: list[Ed25519PublicKey]
+) -> tuple[Path, CheckedCheckpoints]:
+    from services.audit.checkpoints import CheckpointFile, current_database
+
+    database = await current_database(conn)
+    sink = CheckpointFile(path) if path else CheckpointFile.for_database(directory, database)
+    if not keys and any(line.strip() for line in sink.lines()):
+        raise ValueError(f"no public key to check the checkpoints in {sink.path}")
+    return sink.path, sink.check(database=database, keys=keys)
+
+
+database_url_option = click.option(
+    "--database-url",
+    default=lambda: Settings().database_url,
+    show_default="$DATABASE_URL",
+    help="Postgres URL of the hrcase database.",
+)
+checkpoint_dir_option = click.option(
+    "--checkpoint-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=lambda: AuditSettings().checkpoint_dir,
+    show_default="$AUDIT_CHECKPOINT_DIR",
+    help="Where the service writes signed checkpoints (<database>.checkpoints.jsonl).",
+)
+public_key_option = click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="PEM public key(s) of the checkpoint signer [default: $AUDIT_SIGNING_KEY_FILE.pub].",
+)
+
+
 @click.group(name="audit")
 def audit_cli() -> None:
     """The tamper-evident audit log."""
 
 
 @audit_cli.command("verify")
-@click.option(
-    "--database-url",
-    default=lambda: Settings().database_url,
-    show_default="$DATABASE_URL",
-    help="Postgres URL of the hrcase database.",
-)
+@database_url_option
 @click.option("--from-seq", type=click.IntRange(min=1), help="First seq to check.")
 @click.option("--to-seq", type=click.IntRange(min=1), help="Last seq to check.")
 @click.option(
@@ -110,6 +279,23 @@ def audit_cli() -> None:
     help="A head printed by an earlier run and kept outside the database (repeatable);"
     " catches a rewritten or truncated tail.",
 )
+@checkpoint_dir_option
+@click.option(
+    "--checkpoints",
+    "checkpoint_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A checkpoint file to check against (instead of the one in --checkpoint-dir).",
+)
+@public_key_option
+@click.option("--no-checkpoints", is_flag=True, help="Check the chain only.")
+@click.option(
+    "--require-checkpoints", is_flag=True, help="Fail (exit 1) when there is no checkpoint."
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr [default: when stderr is a terminal].",
+)
 @click.pass_context
 def verify_command(
     ctx: click.Context,
@@ -117,18 +303,166 @@ def verify_command(
     from_seq: int | None,
     to_seq: int | None,
     anchors: dict[int, str],
+    checkpoint_dir: Path,
+    checkpoint_file: Path | None,
+    public_keys: tuple[Path, ...],
+    no_checkpoints: bool,
+    require_checkpoints: bool,
+    progress: bool | None,
 ) -> None:
-    """Check the hash chain of audit.log; exit 1 naming the first bad seq."""
+    """Check the hash chain of audit.log and the signed checkpoints; exit 1 naming the
+    first bad seq."""
+    show_progress = sys.stderr.isatty() if progress is None else progress
+
+    async def run() -> tuple[AuditReport, Path | None]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            checked, path = None, None
+            if not no_checkpoints:
+                path, checked = await _checkpoints_for(
+                    conn, checkpoint_file, checkpoint_dir, _keys_if_any(public_keys)
+                )
+            from tqdm import tqdm
+
+            last = await head(conn)
+            total = max(0, (to_seq or (last.seq if last else 0)) - (from_seq or 1) + 1)
+            with tqdm(
+                total=total, unit=" entries", file=sys.stderr, disable=not show_progress
+            ) as bar:
+                report = await audit_connection(
+                    conn,
+                    checkpoints=checked,
+                    from_seq=from_seq,
+                    to_seq=to_seq,
+                    anchors=anchors,
+                    progress=bar.update,
+                )
+            return report, path
+        finally:
+            await conn.close()
+
     try:
-        result = asyncio.run(
-            verify_log(database_url, from_seq=from_seq, to_seq=to_seq, anchors=anchors)
-        )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        report, path = asyncio.run(run())
+    except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         click.echo(f"ERROR: could not verify: {exc}", err=True)
         ctx.exit(2)
-    if result.ok:
-        # A full run's head is seq N: keep "N:<hash>" somewhere safe to pass as --anchor.
-        click.echo(f"OK: {result.entries} entries verified, head {result.head_hash}")
-        return
-    click.echo(f"TAMPERED at seq {result.bad_seq}: {result.reason}")
-    ctx.exit(1)
+    result = report.chain
+    if not result.ok:
+        click.echo(f"TAMPERED at seq {result.bad_seq}: {result.reason}")
+        ctx.exit(1)
+    if report.checkpoint_failure:
+        click.echo(f"TAMPERED: {report.checkpoint_failure}")
+        ctx.exit(1)
+    if report.checkpoint_problems:
+        for problem in report.checkpoint_problems:
+            click.echo(f"CHECKPOINT INVALID: {problem}")
+        ctx.exit(1)
+    # A full run's head is seq N: keep "N:<hash>" somewhere safe to pass as --anchor.
+    click.echo(f"OK: {result.entries} entries verified, head {result.head_hash}")
+    latest = report.latest_checkpoint
+    if latest is not None:
+        click.echo(
+            f"checkpoints: {report.checkpoints_valid} signed checkpoint(s) hold, latest seq"
+            f" {latest.seq} signed {latest.signed_at} (key {latest.key_id})"
+        )
+    elif not no_checkpoints:
+        click.echo(
+            f"WARNING: no signed checkpoint in {path}: a deleted or rewritten tail would"
+            " go unnoticed",
+            err=True,
+        )
+        if require_checkpoints:
+            ctx.exit(1)
+
+
+@audit_cli.command("checkpoint")
+@database_url_option
+@checkpoint_dir_option
+@click.pass_context
+def checkpoint_command(ctx: click.Context, database_url: str, checkpoint_dir: Path) -> None:
+    """Verify what was appended since the last checkpoint and sign the head now."""
+    from services.audit.checkpoints import CheckpointWriter, SigningKeyError, signing_key_for
+
+    async def run() -> str:
+        key = signing_key_for(AuditSettings(), environment=Settings().environment)
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        assert pool is not None
+        try:
+            writer = CheckpointWriter(pool=pool, key=key, directory=checkpoint_dir, interval=0)
+            checkpoint = await writer.checkpoint()
+            if checkpoint is not None:
+                return f"signed: seq {checkpoint.seq} {checkpoint.entry_hash}"
+            if writer.broken:
+                raise click.ClickException(f"chain broken, not signed: {writer.broken}")
+            return "nothing new to sign"
+        finally:
+            await pool.close()
+
+    try:
+        click.echo(asyncio.run(run()))
+    except (OSError, SigningKeyError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        click.echo(f"ERROR: {exc}", err=True)
+        ctx.exit(2)
+
+
+@audit_cli.command("export")
+@click.argument("case_id", type=click.UUID)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory for <reference>-<time>.json and .html.",
+)
+@click.option(
+    "--as",
+    "subject",
+    default=lambda: f"cli:{getpass.getuser()}",
+    show_default="cli:$USER",
+    help="Who exports (recorded in the chain).",
+)
+@database_url_option
+@checkpoint_dir_option
+@public_key_option
+@click.pass_context
+def export_command(
+    ctx: click.Context,
+    case_id: UUID,
+    out_dir: Path,
+    subject: str,
+    database_url: str,
+    checkpoint_dir: Path,
+    public_keys: tuple[Path, ...],
+) -> None:
+    """Write a case file for legal proceedings (JSON + HTML); the export is recorded."""
+    from services.audit.export import CaseFile, export_case
+    from services.audit.records import Reader
+    from shared.envelope import utcnow
+
+    async def run() -> CaseFile | None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            _, checked = await _checkpoints_for(
+                conn, None, checkpoint_dir, _keys_if_any(public_keys)
+            )
+            reader = Reader(subject=subject, roles=("cli",), client_ip=None, user_agent="hrcase")
+            return await export_case(conn, case_id, reader, checkpoints=checked, now=utcnow())
+        finally:
+            await conn.close()
+
+    try:
+        case_file = asyncio.run(run())
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        click.echo(f"ERROR: could not export: {exc}", err=True)
+        ctx.exit(2)
+    if case_file is None:
+        click.echo(f"ERROR: no audit entries for case {case_id}", err=True)
+        ctx.exit(1)
+    doc = case_file.document
+    stem = f"{doc['reference'] or case_id}-{doc['generated_at'].replace(':', '')}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = out_dir / f"{stem}.json", out_dir / f"{stem}.html"
+    json_path.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    html_path.write_text(case_file.html, "utf-8")
+    verdict = "chain intact" if doc["verification"]["ok"] else "CHAIN NOT INTACT"
+    click.echo(f"{json_path}\n{html_path}\nsha256 {case_file.sha256} ({verdict})")

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -151,12 +152,16 @@ class ServiceProcess:
 
 def service_env(database_url: str, rabbitmq_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
+    # Audit's signing key and checkpoints stay out of the repo's var/ during tests.
+    audit_dir = Path(tempfile.gettempdir()) / f"hrcase-audit-{RUN_ID}"
     env.update(
         {
             "DATABASE_URL": database_url,
             "RABBITMQ_URL": rabbitmq_url,
             "LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1",
+            "AUDIT_CHECKPOINT_DIR": str(audit_dir / "checkpoints"),
+            "AUDIT_SIGNING_KEY_FILE": str(audit_dir / "keys" / "checkpoint-signing.key"),
         }
     )
     env.update(extra)

@@ -185,3 +185,39 @@ async def stream_entries(
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     async for row in conn.cursor(_SELECT + where + " ORDER BY seq", *args, prefetch=prefetch):
         yield _entry(row)
+
+
+# Audit-only records of somebody reading a case (ours, and those other services publish).
+ACCESS_EVENT_TYPES = ("audit.case_viewed", "audit.export_created")
+
+
+async def access_entries(
+    conn: asyncpg.Connection,
+    *,
+    case_id: UUID | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 500,
+) -> list[ChainEntry]:
+    """Reads of case records, newest first (the partial index log_access_idx serves it)."""
+    args: list[Any] = [list(ACCESS_EVENT_TYPES)]
+    clauses = ["event_type = ANY($1::text[])"]
+    if case_id is not None:
+        args.append(case_id)
+        clauses.append(f"case_id = ${len(args)}")
+    if subject is not None:
+        args.append(subject)
+        clauses.append(f"actor->>'id' = ${len(args)}")
+    if since is not None:
+        args.append(since)
+        clauses.append(f"occurred_at >= ${len(args)}")
+    if until is not None:
+        args.append(until)
+        clauses.append(f"occurred_at < ${len(args)}")
+    args.append(limit)
+    rows = await conn.fetch(
+        _SELECT + " WHERE " + " AND ".join(clauses) + f" ORDER BY seq DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [_entry(row) for row in rows]

@@ -50,8 +50,10 @@ Verification (streaming, constant memory), reading entries in ascending seq:
 
 What the chain cannot show on its own: an attacker with superuser rights who rewrites
 the tail and recomputes every hash after the change, or deletes the newest entries,
-leaves a self-consistent chain. Publish the head (seq, hash) printed by `verify`
-somewhere the database's administrators cannot rewrite, and pass it back as an anchor.
+leaves a self-consistent chain. The service therefore signs the head periodically
+(Ed25519 checkpoints in a file outside the database, domain/checkpoint.py), and `verify`
+treats every signed checkpoint as an anchor; a head printed by `verify` and kept
+elsewhere can be passed back as an anchor too.
 """
 
 from __future__ import annotations

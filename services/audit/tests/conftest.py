@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
@@ -28,6 +29,24 @@ def _drop_database(url: str) -> None:
     admin = parsed.set(database="postgres", drivername="postgresql").render_as_string(False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="package", autouse=True)
+def checkpoint_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """In-process audit runtimes sign into a temporary directory with a throwaway key."""
+    base = tmp_path_factory.mktemp("audit-checkpoints")
+    values = {
+        "AUDIT_CHECKPOINT_DIR": str(base / "checkpoints"),
+        "AUDIT_SIGNING_KEY_FILE": str(base / "keys" / "signing.key"),
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    yield base
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -31,9 +31,11 @@ from shared.envelope import Envelope
 from shared.service import Runtime, start_runtime, stop_runtime
 from shared.settings import Settings
 from shared.topology import ServiceQueue, declare_exchanges, queue_arguments
+from tests.support.auth import auth_headers
 from tests.support.bus import declare_topology, publish_envelope, publish_raw
 
 AUDIT_DLQ = "audit.events.dlq"
+AUDITOR = auth_headers("auditor-1", "auditor")
 
 
 @pytest.fixture(scope="module")
@@ -136,17 +138,24 @@ async def test_events_land_in_order_on_a_valid_chain(
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://audit"
     ) as client:
-        response = await client.get(f"/api/v1/audit/cases/{case_id}")
+        assert (await client.get(f"/api/v1/audit/cases/{case_id}")).status_code == 401
+        response = await client.get(
+            f"/api/v1/audit/cases/{case_id}", params={"include_access": "true"}, headers=AUDITOR
+        )
         assert response.status_code == 200
         body = response.json()
         assert body["case_id"] == str(case_id)
-        assert [e["event_id"] for e in body["entries"]] == [str(e.event_id) for e in envelopes]
+        # Ours, then the record of this very read (recorded before the answer).
+        ids = [e["event_id"] for e in body["entries"]]
+        assert ids[:-1] == [str(e.event_id) for e in envelopes]
+        assert body["entries"][-1]["event_type"] == "audit.case_viewed"
+        assert body["entries"][-1]["payload"]["subject"] == "auditor-1"
         entry = body["entries"][3]
         assert entry["payload"] == envelopes[3].payload
         assert entry["actor"] == {"type": "agent", "id": "agent-7"}
         assert entry["causation_id"] == str(envelopes[2].event_id)
         assert entry["occurred_at"].endswith("Z") and len(entry["entry_hash"]) == 64
-        missing = await client.get(f"/api/v1/audit/cases/{uuid4()}")
+        missing = await client.get(f"/api/v1/audit/cases/{uuid4()}", headers=AUDITOR)
         assert missing.status_code == 404
 
 

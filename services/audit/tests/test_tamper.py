@@ -194,7 +194,14 @@ async def test_cli_verify_exit_codes(scratch_url: str, scratch_conn: asyncpg.Con
     count = await scratch_conn.fetchval("SELECT count(*) FROM audit.log")
     last = await head(scratch_conn)
     assert last is not None
-    assert ok.output.strip() == f"OK: {count} entries verified, head {last.entry_hash}"
+    assert ok.stdout.strip() == f"OK: {count} entries verified, head {last.entry_hash}"
+    # No checkpoint was ever signed for the scratch database: said, but not a failure...
+    assert "WARNING: no signed checkpoint" in ok.stderr
+    # ...unless checkpoints are required.
+    required = await asyncio.to_thread(
+        _cli, "verify", "--database-url", scratch_url, "--require-checkpoints"
+    )
+    assert required.exit_code == 1
 
     original = await scratch_conn.fetchval("SELECT payload::text FROM audit.log WHERE seq = 3")
     await scratch_conn.execute("ALTER TABLE audit.log DISABLE TRIGGER USER")

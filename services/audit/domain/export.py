@@ -1,0 +1,72 @@
+"""The case file for legal proceedings: timeline, documents' hashes, verification block.
+
+The file is JSON; `export_sha256` is the SHA-256 (hex) of the canonical JSON
+(chain.canonical_json) of the whole document without the `export_sha256` member, so
+anyone can recompute it. The same hash is recorded in the chain as `audit.export_created`:
+the log proves which file was handed out, by whom and when.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.audit.domain.chain import ChainEntry, canonical_json, format_timestamp
+from services.audit.domain.replay import replay
+from services.audit.domain.timeline import timeline
+
+FORMAT = "hrcase.case-file/1"
+
+
+def entry_record(entry: ChainEntry) -> dict[str, Any]:
+    """An entry with every hashed field, so each can be rehashed from the file alone."""
+    return {
+        "seq": entry.seq,
+        "event_id": str(entry.event_id),
+        "event_type": entry.event_type,
+        "schema_version": entry.schema_version,
+        "occurred_at": format_timestamp(entry.occurred_at),
+        "recorded_at": format_timestamp(entry.recorded_at),
+        "producer": entry.producer,
+        "correlation_id": str(entry.correlation_id),
+        "causation_id": str(entry.causation_id) if entry.causation_id else None,
+        "case_id": str(entry.case_id) if entry.case_id else None,
+        "actor": json.loads(entry.actor),
+        "payload": json.loads(entry.payload),
+        "prev_hash": entry.prev_hash,
+        "entry_hash": entry.entry_hash,
+    }
+
+
+def export_hash(document: dict[str, Any]) -> str:
+    body = {k: v for k, v in document.items() if k != "export_sha256"}
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def build_case_file(
+    case_id: UUID,
+    entries: Sequence[ChainEntry],
+    *,
+    verification: dict[str, Any],
+    generated_at: datetime,
+    generated_by: str,
+) -> dict[str, Any]:
+    state = replay(case_id, entries)
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "case_id": str(case_id),
+        "reference": state.reference,
+        "generated_at": format_timestamp(generated_at),
+        "generated_by": generated_by,
+        "state": state.as_dict(),
+        "timeline": timeline(case_id, entries),
+        "documents": [d.__dict__ for d in state.documents],
+        "entries": [entry_record(e) for e in entries],
+        "verification": verification,
+    }
+    document["export_sha256"] = export_hash(document)
+    return document
