@@ -238,6 +238,19 @@ class RoutingPolicyLoaded(EventPayload):
     source: str
 
 
+class CaseViewed(EventPayload):
+    """Audit-only: who read a restricted case, from where, when (no case content)."""
+
+    event_type: ClassVar[str] = "audit.case_viewed"
+    viewer: str
+    roles: list[str]
+    case_id: UUID
+    client_ip: str | None
+    user_agent: str | None = Field(default=None, max_length=512)
+    view: str  # which page or endpoint showed it
+    at: AwareDatetime
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
@@ -258,6 +271,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ConferenceRequired,
         DirectoryEmployeeUpdated,
         RoutingPolicyLoaded,
+        CaseViewed,
     )
 }
 

@@ -25,7 +25,6 @@ from services.intake.domain import (
     CLOSED_STATUSES,
     AnonymousReport,
     CaseFacts,
-    CaseViewed,
     PhoneCall,
     case_access,
     is_reporter,
@@ -33,8 +32,8 @@ from services.intake.domain import (
     submitter_actor,
 )
 from shared.auth import Principal
-from shared.envelope import Actor, Envelope, new_envelope, utcnow
-from shared.events import Channel, Reporter
+from shared.envelope import Actor, Envelope, utcnow
+from shared.events import CaseViewed, Channel, Reporter, make_event
 from shared.outbox import enqueue
 from shared.service import Runtime
 
@@ -213,10 +212,8 @@ def case_viewed_event(principal: Principal, case_id: UUID, request: Request, vie
         view=view,
         at=utcnow(),
     )
-    return new_envelope(
-        event_type=CaseViewed.event_type,
-        schema_version=CaseViewed.schema_version,
-        payload=viewed.model_dump(mode="json"),
+    return make_event(
+        viewed,
         producer="intake",
         actor=Actor(type="agent", id=principal.subject),
         case_id=case_id,

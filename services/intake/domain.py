@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
-from uuid import UUID
 
 from pydantic import (
     AwareDatetime,
@@ -158,21 +156,6 @@ def submitter_actor(principal: Principal) -> Actor:
 def idempotency_scope(principal: Principal, key: str) -> str:
     """Keys are per caller: another caller's key must never replay someone else's case."""
     return hashlib.sha256(f"{principal.subject}\x1f{key}".encode()).hexdigest()
-
-
-class CaseViewed(BaseModel):
-    """Payload of `audit.case_viewed`: who read a restricted case, from where, when."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    event_type: ClassVar[str] = "audit.case_viewed"
-    schema_version: ClassVar[int] = 1
-    viewer: str
-    roles: list[str]
-    case_id: UUID
-    client_ip: str | None
-    user_agent: str | None = Field(default=None, max_length=512)
-    view: str  # which page or endpoint showed it
-    at: AwareDatetime
 
 
 # --- Messages, anonymous reports and phone calls ------------------------------------------

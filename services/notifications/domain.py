@@ -9,7 +9,6 @@ edit can leak them.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -23,11 +22,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from shared.envelope import Envelope
 from shared.events import CaseAssigned, CaseSubmitted
+from shared.mail import notification_id
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
 # Fixed namespace: notification ids (and so Message-IDs) are stable across processes and
 # restarts, so a resend after a crash carries the same Message-ID as the first attempt.
-NAMESPACE: Final = uuid.UUID("5b7f3c2e-8d1a-5e4b-9a60-2f1c7d3e9b41")
 
 AUDIENCE_REPORTER: Final = "reporter"
 AUDIENCE_OWNER: Final = "owner"
@@ -99,10 +98,6 @@ def load_templates(directory: Path = TEMPLATES_DIR) -> Templates:
         keep_trailing_newline=True,
     )
     return Templates(env)
-
-
-def notification_id(source_event_id: UUID, audience: str) -> UUID:
-    return uuid.uuid5(NAMESPACE, f"{source_event_id}/{audience}")
 
 
 def message_id(notification: UUID, config: MailConfig) -> str:

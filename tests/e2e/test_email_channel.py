@@ -24,6 +24,7 @@ from services.intake.email import threads
 from services.intake.email.config import DEV_INBOUND_EMAIL_TOKEN
 from services.intake.email.send_sample import build_sample
 from services.notifications import domain as notifications_domain
+from shared.mail import notification_id
 from tests.support.auth import auth_headers
 from tests.support.infra import free_port, wait_for
 from tests.support.system import running_system
@@ -255,7 +256,7 @@ def test_acknowledgement_message_ids_match_what_notifications_sends():
         portal_base_url="http://localhost", mail_from="HR <hr-desk@hr.example.org>"
     )
     expected = notifications_domain.message_id(
-        notifications_domain.notification_id(event_id, notifications_domain.AUDIENCE_REPORTER),
+        notification_id(event_id, notifications_domain.AUDIENCE_REPORTER),
         config,
     )
     assert threads.acknowledgement_message_ids(event_id, "hr.example.org") == [expected]

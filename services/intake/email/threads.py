@@ -9,18 +9,14 @@ and adds nothing to somebody else's case.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
 from shared.envelope import Actor
 from shared.events import Reporter
+from shared.mail import notification_message_id
 
-# Must equal services/notifications/domain.py NAMESPACE: the acknowledgement's Message-ID
-# is uuid5(NAMESPACE, "<case.submitted event_id>/reporter")@<MAIL_FROM domain>. Checked by
-# tests/e2e/test_email_channel.py (services do not import each other).
-NOTIFICATION_NAMESPACE = uuid.UUID("5b7f3c2e-8d1a-5e4b-9a60-2f1c7d3e9b41")
 EMPLOYEE_ID_MAX = 64
 
 
@@ -67,5 +63,4 @@ def email_reporter(address: str, name: str) -> Reporter:
 
 def acknowledgement_message_ids(submitted_event_id: UUID, domain: str) -> list[str]:
     """Message-IDs of the notification emails about a new case (so replies thread to it)."""
-    notification = uuid.uuid5(NOTIFICATION_NAMESPACE, f"{submitted_event_id}/reporter")
-    return [f"<{notification}@{domain}>"]
+    return [notification_message_id(submitted_event_id, "reporter", domain)]

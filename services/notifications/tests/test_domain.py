@@ -15,6 +15,7 @@ from services.notifications.tests.factories import (
     reporter_of,
 )
 from shared.events import CaseAssigned, CaseSubmitted, payload_as
+from shared.mail import notification_id
 
 CONFIG = domain.MailConfig(
     portal_base_url="https://hr.example.org/", mail_from="HR Case Desk <hr-desk@hr.example.org>"
@@ -52,10 +53,10 @@ def test_message_id_is_deterministic_per_event_and_audience() -> None:
 
     [first] = domain.for_case_submitted(envelope, payload, templates=TEMPLATES, config=CONFIG)
     [again] = domain.for_case_submitted(envelope, payload, templates=TEMPLATES, config=CONFIG)
-    other = domain.notification_id(envelope.event_id, "owner")
+    other = notification_id(envelope.event_id, "owner")
 
     assert first.message_id == again.message_id
-    assert first.notification_id == domain.notification_id(envelope.event_id, "reporter")
+    assert first.notification_id == notification_id(envelope.event_id, "reporter")
     assert first.message_id == f"<{first.notification_id}@hr.example.org>"
     assert other != first.notification_id
 

@@ -24,6 +24,7 @@ from services.notifications.tests.factories import (
 )
 from shared.envelope import Envelope
 from shared.events import CaseAssigned, CaseSubmitted, payload_as
+from shared.mail import notification_id
 from shared.service import Runtime, start_runtime, stop_runtime
 from shared.settings import Settings
 from shared.topology import EXCHANGE
@@ -128,7 +129,7 @@ async def test_acknowledges_once_and_tells_the_owner(
 
         [mail] = await eventually(reporter_mail, what="acknowledgement email")
         expected_id = domain.message_id(
-            domain.notification_id(submitted.event_id, "reporter"),
+            notification_id(submitted.event_id, "reporter"),
             domain.MailConfig("https://hr.example.org", runtime.settings.mail_from),
         )
         assert mail["Subject"] == f"[{payload.reference}] We have received your case"
