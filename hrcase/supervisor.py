@@ -131,13 +131,18 @@ def _banner(settings: Settings, maildir: str) -> None:
     lines = [
         "",
         "hrcase is running (Ctrl-C stops everything):",
+        f"  portal          http://{host}:{settings.http_port('intake')}/portal/",
         f"  intake API      http://{host}:{settings.http_port('intake')}/docs",
+        f"  intake mail     SMTP {host}:{os.environ.get('INTAKE_SMTP_PORT', '2525')}"
+        " (python -m services.intake.email.send_sample)",
         f"  audit API       http://{host}:{settings.http_port('audit')}/docs",
         f"  routing         http://{host}:{settings.http_port('routing')}/metrics",
         f"  notifications   http://{host}:{settings.http_port('notifications')}/metrics",
         f"  outgoing mail   SMTP {settings.smtp_host}:{settings.smtp_port} -> {maildir}/",
         f"  broker          {settings.rabbitmq_url.split('@')[-1]}",
         f"  database        {settings.database_url.split('@')[-1]}",
+        "  tokens          .venv/bin/hrcase token mint --subject u-1 --role employee"
+        " --employee-id E-1001",
         "  verify the log  .venv/bin/hrcase audit verify",
         "",
     ]

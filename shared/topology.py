@@ -41,7 +41,17 @@ QUEUES: dict[str, ServiceQueue] = {
     q.service: q
     for q in (
         ServiceQueue("intake", ("case.routed", "case.assigned", "case.status_changed")),
-        ServiceQueue("routing", ("case.submitted",)),
+        ServiceQueue(
+            "routing",
+            (
+                "case.submitted",
+                "case.message_received",
+                "case.recategorisation_requested",
+                "case.assignment_requested",
+                "case.status_change_requested",
+                "directory.employee_updated",
+            ),
+        ),
         ServiceQueue("notifications", ("case.submitted", "case.assigned")),
         # The chain is written under one lock anyway; a standby replica adds availability
         # without letting two writers interleave a case's events out of publish order.

@@ -1,17 +1,37 @@
-"""The routing policy: a YAML file validated into typed rules on start."""
+"""The routing policy: a YAML file validated into typed rules on start.
+
+Errors name the file, the key path and the line (from the YAML node marks), so whoever
+edits the policy can find the mistake without reading a traceback.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from datetime import date, time, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
-from shared.events import Priority, Sensitivity
+from services.routing.domain.calendar import WorkingCalendar
+from shared.events import Channel, Priority, Sensitivity
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "policy" / "default.yaml"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_INTERVAL = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+Strategy = Literal["round_robin", "least_loaded", "skill_match"]
+Path_ = tuple[str | int, ...]
 
 
 class _Strict(BaseModel):
@@ -19,8 +39,62 @@ class _Strict(BaseModel):
 
 
 class SlaTarget(_Strict):
+    """Working hours (in the owning team's calendar) to first response and to resolution."""
+
     first_response_hours: float = Field(gt=0)
     resolution_hours: float = Field(gt=0)
+
+
+class SlaPolicy(_Strict):
+    # Fraction of a clock's working time after which `case.sla_warning` is emitted.
+    warn_at: float = Field(default=0.75, gt=0, lt=1)
+    targets: dict[Priority, SlaTarget]
+
+
+class CalendarSpec(_Strict):
+    time_zone: str
+    # mon..sun -> ["09:00-12:30", "13:30-17:30"]; a missing day is a day off.
+    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tuple[str, ...]]
+    holidays: tuple[date, ...] = ()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _valid_intervals(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for day, intervals in value.items():
+            previous_close = -1
+            for text in intervals:
+                opens, closes = _parse_interval(text)
+                if opens < previous_close:
+                    raise ValueError(f"{day}: interval {text!r} overlaps the one before it")
+                previous_close = closes
+        if not any(value.values()):
+            raise ValueError("a calendar needs working hours on at least one day")
+        return value
+
+    def to_calendar(self) -> WorkingCalendar:
+        weekly: dict[int, tuple[tuple[time, time], ...]] = {}
+        for day, intervals in self.hours.items():
+            weekly[WEEKDAYS.index(day)] = tuple(
+                (_minutes_to_time(o), _minutes_to_time(c))
+                for o, c in (_parse_interval(t) for t in intervals)
+            )
+        return WorkingCalendar(self.time_zone, weekly, frozenset(self.holidays))
+
+
+class EscalationLevel(_Strict):
+    # Working hours after the breach (0 = at the breach) in the team's calendar.
+    after_breach_hours: float = Field(ge=0)
+    # "team_lead" or the id of a person in `staff`.
+    to: str
 
 
 class Category(_Strict):
@@ -29,41 +103,136 @@ class Category(_Strict):
     sensitivity: Sensitivity
     priority: Priority
     team: str
+    required_skills: tuple[str, ...] = ()
 
 
-class Member(_Strict):
+class StaffMember(_Strict):
+    """An HR staff member; the id may also be an employee id in the directory."""
+
     id: str
     name: str
     email: EmailStr
+    skills: tuple[str, ...] = ()
 
 
 class Team(_Strict):
     label: str
-    strategy: Literal["round_robin"] = "round_robin"
-    members: tuple[Member, ...] = Field(min_length=1)
+    strategy: Strategy = "round_robin"
+    calendar: str
+    escalation: str
+    lead: str
+    members: tuple[StaffMember, ...] = Field(min_length=1)
+
+
+class PriorityRules(_Strict):
+    # Terms anywhere in subject or description raising a case to that priority.
+    urgent_terms: dict[Priority, tuple[str, ...]] = Field(default_factory=dict)
+    # A channel's floor, e.g. a phone call logged by an agent is at least P3.
+    channels: dict[Channel, Priority] = Field(default_factory=dict)
+    reporter_urgent: Priority = "P2"
+    serious_injury: Priority = "P1"
 
 
 class Policy(_Strict):
     version: int
     default_category: str
-    priorities: dict[Priority, SlaTarget]
-    urgent_terms: dict[Priority, tuple[str, ...]] = Field(default_factory=dict)
+    sla: SlaPolicy
+    priority_rules: PriorityRules
+    calendars: dict[str, CalendarSpec]
+    escalation_ladders: dict[str, tuple[EscalationLevel, ...]]
+    staff: tuple[StaffMember, ...] = ()
+    # Where a case goes when every member of its team is conflicted out.
+    conflict_fallback_team: str
+    # A mandatory case conference must be held within this many working hours.
+    conference_within_hours: float = Field(default=40, gt=0)
     categories: dict[str, Category]
     teams: dict[str, Team]
     # Hash of the source text: recorded on every routing decision.
     source_hash: str = ""
 
-    @model_validator(mode="after")
-    def _references_resolve(self) -> Policy:
-        if self.default_category not in self.categories:
-            raise ValueError(f"default_category {self.default_category!r} is not a category")
-        for name, category in self.categories.items():
-            if category.team not in self.teams:
-                raise ValueError(f"category {name!r} names unknown team {category.team!r}")
-        missing = {"P1", "P2", "P3", "P4"} - set(self.priorities)
-        if missing:
-            raise ValueError(f"priorities missing SLA targets for {sorted(missing)}")
-        return self
+    @cached_property
+    def working_calendars(self) -> dict[str, WorkingCalendar]:
+        return {name: spec.to_calendar() for name, spec in self.calendars.items()}
+
+    def team_calendar(self, team: str) -> WorkingCalendar:
+        return self.working_calendars[self.teams[team].calendar]
+
+    def person(self, person_id: str) -> StaffMember | None:
+        """A team member or staff entry by id."""
+        for team in self.teams.values():
+            for member in team.members:
+                if member.id == person_id:
+                    return member
+        return next((s for s in self.staff if s.id == person_id), None)
+
+    def sla_hours(self, priority: Priority, clock: str) -> float:
+        target = self.sla.targets[priority]
+        return target.first_response_hours if clock == "first_response" else target.resolution_hours
+
+
+def reference_problems(policy: Policy) -> list[tuple[Path_, str]]:
+    """Cross-references a schema cannot check: each problem with the key path it concerns."""
+    problems: list[tuple[Path_, str]] = []
+    if policy.default_category not in policy.categories:
+        problems.append((("default_category",), f"{policy.default_category!r} is not a category"))
+    missing = {"P1", "P2", "P3", "P4"} - set(policy.sla.targets)
+    if missing:
+        problems.append((("sla", "targets"), f"SLA targets missing for {sorted(missing)}"))
+    if policy.conflict_fallback_team not in policy.teams:
+        problems.append(
+            (("conflict_fallback_team",), f"unknown team {policy.conflict_fallback_team!r}")
+        )
+    staff_ids = {s.id for s in policy.staff}
+    for name, category in policy.categories.items():
+        if category.team not in policy.teams:
+            problems.append(
+                (
+                    ("categories", name, "team"),
+                    f"category {name!r} names unknown team {category.team!r}",
+                )
+            )
+            continue
+        skills = {s for m in policy.teams[category.team].members for s in m.skills}
+        lacking = set(category.required_skills) - skills
+        if lacking:
+            problems.append(
+                (
+                    ("categories", name, "required_skills"),
+                    f"no member of team {category.team!r} has skills {sorted(lacking)}",
+                )
+            )
+    for name, team in policy.teams.items():
+        if team.calendar not in policy.calendars:
+            problems.append((("teams", name, "calendar"), f"unknown calendar {team.calendar!r}"))
+        if team.escalation not in policy.escalation_ladders:
+            problems.append(
+                (("teams", name, "escalation"), f"unknown escalation ladder {team.escalation!r}")
+            )
+        if team.lead not in {m.id for m in team.members} | staff_ids:
+            problems.append(
+                (("teams", name, "lead"), f"lead {team.lead!r} is not a member or staff")
+            )
+    for name, ladder in policy.escalation_ladders.items():
+        if not ladder:
+            problems.append((("escalation_ladders", name), "a ladder needs at least one level"))
+        previous = -1.0
+        for index, level in enumerate(ladder):
+            if level.to != "team_lead" and level.to not in staff_ids:
+                problems.append(
+                    (
+                        ("escalation_ladders", name, index, "to"),
+                        f"{level.to!r} is neither team_lead nor a staff id",
+                    )
+                )
+            if level.after_breach_hours < previous:
+                problems.append(
+                    (
+                        ("escalation_ladders", name, index, "after_breach_hours"),
+                        "levels must not come earlier than the level before",
+                    )
+                )
+            previous = level.after_breach_hours
+    return problems
 
 
 class PolicyError(ValueError):
@@ -71,24 +240,77 @@ class PolicyError(ValueError):
 
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
-    """Validate policy text; errors name the offending key path and the file."""
+    """Validate policy text; errors name the file, the key path and its line."""
     try:
         raw = yaml.safe_load(text)
+        lines = key_lines(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise PolicyError(f"{source}: top level must be a mapping")
     raw["source_hash"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     try:
-        return Policy.model_validate(raw)
+        policy = Policy.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise PolicyError(f"{source}: {problems}") from exc
+        problems = [_describe(source, lines, tuple(err["loc"]), err["msg"]) for err in exc.errors()]
+        raise PolicyError("\n".join(problems)) from exc
+    references = reference_problems(policy)
+    if references:
+        raise PolicyError("\n".join(_describe(source, lines, p, m) for p, m in references))
+    return policy
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
     file = Path(path) if path else DEFAULT_POLICY_FILE
     return parse_policy(file.read_text(encoding="utf-8"), str(file))
+
+
+def key_lines(node: yaml.Node | None, path: Path_ = ()) -> dict[Path_, int]:
+    """1-based line of every key path in a composed YAML document."""
+    found: dict[Path_, int] = {}
+    if node is None:
+        return found
+    found[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, str(key.value))
+            found.update(key_lines(value, child))
+            found[child] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found.update(key_lines(item, (*path, index)))
+    return found
+
+
+def _describe(source: str, lines: dict[Path_, int], loc: Path_, message: str) -> str:
+    # pydantic adds the tag of a union or literal member to loc; the nearest known prefix
+    # is the line that needs the fix.
+    probe = tuple(loc)
+    while probe and probe not in lines:
+        probe = probe[:-1]
+    line = lines.get(probe, 1)
+    key = ".".join(str(p) for p in loc) or "<root>"
+    return f"{source}:{line}: {key}: {message}"
+
+
+def _parse_interval(text: str) -> tuple[int, int]:
+    match = _INTERVAL.match(text)
+    if not match:
+        raise ValueError(f"interval {text!r} is not HH:MM-HH:MM")
+    oh, om, ch, cm = (int(g) for g in match.groups())
+    opens, closes = oh * 60 + om, ch * 60 + cm
+    if not (0 <= opens < 24 * 60 and 0 < closes <= 24 * 60 and om < 60 and cm < 60):
+        raise ValueError(f"interval {text!r} is not within one day")
+    if closes <= opens:
+        raise ValueError(f"interval {text!r} closes before it opens")
+    return opens, closes
+
+
+def _minutes_to_time(minutes: int) -> time:
+    if minutes == 24 * 60:
+        return time.max
+    return time(minutes // 60, minutes % 60)
+
+
+def hours(value: float) -> timedelta:
+    return timedelta(hours=value)
