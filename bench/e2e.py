@@ -81,7 +81,10 @@ async def baseline_rate(amqp_url: str, messages: int, body_size: int = 900) -> f
     return messages / elapsed
 
 
-async def submit_cases(intake_url: str, count: int, concurrency: int, tag: str) -> list[str]:
+async def submit_cases(
+    intake_url: str, count: int, concurrency: int, tag: str, rate: float = 0.0
+) -> list[str]:
+    """Submit `count` cases; `rate` > 0 paces the offered load (cases/s), 0 = flat out."""
     semaphore = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     # Reporters are many employees: an HR agent submits on their behalf.
@@ -105,7 +108,15 @@ async def submit_cases(intake_url: str, count: int, concurrency: int, tag: str) 
             response.raise_for_status()
             return str(response.json()["case_id"])
 
-        return await asyncio.gather(*(one(i) for i in range(count)))
+        if rate <= 0:
+            return await asyncio.gather(*(one(i) for i in range(count)))
+        tasks = []
+        started = time.perf_counter()
+        for i in range(count):
+            # Open-loop pacing: launch on schedule whether or not earlier ones finished.
+            await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(i)))
+        return await asyncio.gather(*tasks)
 
 
 async def wait_until_audited(pool: asyncpg.Pool, case_ids: list[uuid.UUID], timeout: float) -> None:
@@ -156,7 +167,7 @@ async def measure(database_url: str, case_ids: list[uuid.UUID]) -> dict[str, flo
     }
 
 
-async def run(cases: int, concurrency: int, baseline_messages: int) -> None:
+async def run(cases: int, concurrency: int, baseline_messages: int, rate: float) -> None:
     database_url = admin_database_url("bench")
     recreate_database(database_url)
     amqp_url = rabbitmq_test_url("hrcase_bench")
@@ -178,7 +189,9 @@ async def run(cases: int, concurrency: int, baseline_messages: int) -> None:
             warm = [uuid.UUID(c) for c in await submit_cases(intake, 50, concurrency, "warm-up")]
             await wait_until_audited(pool, warm, timeout=60)
             started = time.perf_counter()
-            ids = [uuid.UUID(c) for c in await submit_cases(intake, cases, concurrency, "bench")]
+            ids = [
+                uuid.UUID(c) for c in await submit_cases(intake, cases, concurrency, "bench", rate)
+            ]
             submit_s = time.perf_counter() - started
             await wait_until_audited(pool, ids, timeout=max(120, cases))
         result = await measure(database_url, ids)
@@ -211,8 +224,11 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--baseline-messages", type=int, default=20000)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="offered cases/s (0: as fast as possible)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.cases, args.concurrency, args.baseline_messages))
+    asyncio.run(run(args.cases, args.concurrency, args.baseline_messages, args.rate))
 
 
 if __name__ == "__main__":
