@@ -52,7 +52,17 @@ QUEUES: dict[str, ServiceQueue] = {
                 "directory.employee_updated",
             ),
         ),
-        ServiceQueue("notifications", ("case.submitted", "case.assigned")),
+        ServiceQueue(
+            "notifications",
+            (
+                "case.submitted",
+                "case.assigned",
+                "case.sla_warning",
+                "case.sla_breached",
+                "case.escalated",
+                "conference.required",
+            ),
+        ),
         # The chain is written under one lock anyway; a standby replica adds availability
         # without letting two writers interleave a case's events out of publish order.
         ServiceQueue("audit", ("#",), single_active_consumer=True),

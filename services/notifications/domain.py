@@ -3,7 +3,8 @@
 Privacy rule: templates only ever see the whitelisted context built here (reference, links,
 priority, due time, and the category of a non-sensitive case). The case subject,
 description and anything else the reporter wrote never reach a template, so no template
-edit can leak them.
+edit can leak them. Staff notifications (deadlines, escalations, conferences,
+reassignments) carry even less: reference, priority, deadline, link.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from uuid import UUID
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from shared.envelope import Envelope
-from shared.events import CaseAssigned, CaseSubmitted
+from shared.events import (
+    CaseAssigned,
+    CaseEscalated,
+    CaseSlaBreached,
+    CaseSlaWarning,
+    CaseSubmitted,
+    ConferenceRequired,
+)
 from shared.mail import notification_id
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
@@ -32,6 +40,19 @@ AUDIENCE_REPORTER: Final = "reporter"
 AUDIENCE_OWNER: Final = "owner"
 TEMPLATE_CASE_RECEIVED: Final = "case_received"
 TEMPLATE_CASE_ASSIGNED: Final = "case_assigned"
+# Each (event, audience) pair is one delivery record and one Message-ID, so a case.assigned
+# that tells both the new and the previous owner needs two audiences.
+AUDIENCE_PREVIOUS_OWNER: Final = "previous_owner"
+AUDIENCE_ESCALATION: Final = "escalation"
+TEMPLATE_SLA_WARNING: Final = "sla_warning"
+TEMPLATE_SLA_BREACHED: Final = "sla_breached"
+TEMPLATE_CASE_ESCALATED: Final = "case_escalated"
+TEMPLATE_CONFERENCE_REQUIRED: Final = "conference_required"
+TEMPLATE_CASE_REASSIGNED: Final = "case_reassigned"
+NO_CONTACT: Final = "no contact for recipient"
+# Escalation reasons are routing's policy text; capped so a long one cannot flood the mail.
+REASON_MAX_LENGTH: Final = 200
+_CLOCK_LABELS: Final = {"first_response": "first response", "resolution": "resolution"}
 
 # References go into the Subject header: refuse anything that could break or fold it.
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
@@ -70,6 +91,43 @@ class Notification:
     subject: str
     body: str
     message_id: str
+
+
+@dataclass(frozen=True)
+class Contact:
+    """How to reach a member of staff, learned from case.assigned / case.escalated."""
+
+    staff_id: str
+    email: str
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What notifications knows of a case from its latest case.assigned."""
+
+    owner_id: str
+    priority: str | None
+
+
+@dataclass(frozen=True)
+class Undeliverable:
+    """A notification that is due but has nobody to go to: recorded as a failed delivery.
+
+    Same identity as the Notification it would have been, so the record and the
+    NotificationFailed event line up with any later retry of the same event and audience.
+    """
+
+    notification_id: UUID
+    source_event_id: UUID
+    case_id: UUID
+    audience: str
+    template: str
+    recipient_id: str | None
+    message_id: str
+    reason: str
+
+
+Outcome = Notification | Undeliverable
 
 
 class Templates:
@@ -162,6 +220,157 @@ def for_case_assigned(
     ]
 
 
+def sla_recipient_id(
+    payload: CaseSlaWarning | CaseSlaBreached, case: CaseFacts | None
+) -> str | None:
+    """Routing names the owner when the timer fired; fall back to the last owner we saw."""
+    if payload.owner_id:
+        return payload.owner_id
+    return case.owner_id if case else None
+
+
+def for_sla_event(
+    envelope: Envelope,
+    payload: CaseSlaWarning | CaseSlaBreached,
+    *,
+    case: CaseFacts | None,
+    recipient: Contact | None,
+    templates: Templates,
+    config: MailConfig,
+) -> list[Outcome]:
+    """Warn the owner before a deadline, or tell them it was missed."""
+    case_id = _case_id(envelope)
+    template = (
+        TEMPLATE_SLA_WARNING if isinstance(payload, CaseSlaWarning) else TEMPLATE_SLA_BREACHED
+    )
+    context = {
+        "reference": _reference(payload.reference),
+        "priority": case.priority if case else None,
+        "clock": _CLOCK_LABELS[payload.clock],
+        "due_at": format_due(payload.due_at),
+        "case_url": config.url(f"/console/cases/{case_id}"),
+    }
+    return [
+        _to_staff(
+            envelope,
+            case_id=case_id,
+            audience=AUDIENCE_OWNER,
+            template=template,
+            recipient_id=sla_recipient_id(payload, case),
+            recipient=recipient,
+            context=context,
+            templates=templates,
+            config=config,
+        )
+    ]
+
+
+def for_case_escalated(
+    envelope: Envelope,
+    payload: CaseEscalated,
+    *,
+    case: CaseFacts | None,
+    templates: Templates,
+    config: MailConfig,
+) -> list[Outcome]:
+    """Tell the escalation target; the event itself carries their address."""
+    case_id = _case_id(envelope)
+    context = {
+        "reference": _reference(payload.reference),
+        "priority": case.priority if case else None,
+        "level": payload.level,
+        "reason": policy_text(payload.reason, REASON_MAX_LENGTH),
+        "case_url": config.url(f"/console/cases/{case_id}"),
+    }
+    person = payload.escalated_to
+    return [
+        _to_staff(
+            envelope,
+            case_id=case_id,
+            audience=AUDIENCE_ESCALATION,
+            template=TEMPLATE_CASE_ESCALATED,
+            recipient_id=person.id,
+            recipient=Contact(staff_id=person.id, email=str(person.email)),
+            context=context,
+            templates=templates,
+            config=config,
+        )
+    ]
+
+
+def for_conference_required(
+    envelope: Envelope,
+    payload: ConferenceRequired,
+    *,
+    case: CaseFacts | None,
+    recipient: Contact | None,
+    templates: Templates,
+    config: MailConfig,
+) -> list[Outcome]:
+    """Tell the owner a conference is due. The reasons (e.g. "serious injury") describe the
+    employee's situation, so they never reach the template: the mail says "see the case"."""
+    case_id = _case_id(envelope)
+    context = {
+        "reference": _reference(payload.reference),
+        "priority": case.priority if case else None,
+        "due_by": format_due(payload.due_by) if payload.due_by else None,
+        "case_url": config.url(f"/console/cases/{case_id}"),
+    }
+    return [
+        _to_staff(
+            envelope,
+            case_id=case_id,
+            audience=AUDIENCE_OWNER,
+            template=TEMPLATE_CONFERENCE_REQUIRED,
+            recipient_id=case.owner_id if case else None,
+            recipient=recipient,
+            context=context,
+            templates=templates,
+            config=config,
+        )
+    ]
+
+
+def for_previous_owner(
+    envelope: Envelope,
+    payload: CaseAssigned,
+    *,
+    recipient: Contact | None,
+    templates: Templates,
+    config: MailConfig,
+) -> list[Outcome]:
+    """On a reassignment, tell the previous owner the case left them (not who has it now)."""
+    previous = payload.previous_owner_id
+    if previous is None or previous == payload.owner.id:
+        return []
+    case_id = _case_id(envelope)
+    context = {
+        "reference": _reference(payload.reference),
+        "case_url": config.url(f"/console/cases/{case_id}"),
+    }
+    return [
+        _to_staff(
+            envelope,
+            case_id=case_id,
+            audience=AUDIENCE_PREVIOUS_OWNER,
+            template=TEMPLATE_CASE_REASSIGNED,
+            recipient_id=previous,
+            recipient=recipient,
+            context=context,
+            templates=templates,
+            config=config,
+        )
+    ]
+
+
+def policy_text(value: str, max_length: int) -> str | None:
+    """Routing-generated text made one short line (never refused: it is optional detail)."""
+    text = " ".join(_CONTROL.sub(" ", value).split())
+    if len(text) > max_length:
+        text = text[: max_length - 1].rstrip() + "…"
+    return text or None
+
+
 def build_email(notification: Notification, *, mail_from: str, date: datetime) -> EmailMessage:
     """The MIME message (the library does the encoding; nothing is hand-written)."""
     message = EmailMessage()
@@ -207,6 +416,43 @@ def _notification(
         subject=subject,
         body=body,
         message_id=message_id(nid, config),
+    )
+
+
+def _to_staff(
+    envelope: Envelope,
+    *,
+    case_id: UUID,
+    audience: str,
+    template: str,
+    recipient_id: str | None,
+    recipient: Contact | None,
+    context: dict[str, Any],
+    templates: Templates,
+    config: MailConfig,
+) -> Outcome:
+    if recipient is None or recipient.staff_id != recipient_id:
+        nid = notification_id(envelope.event_id, audience)
+        return Undeliverable(
+            notification_id=nid,
+            source_event_id=envelope.event_id,
+            case_id=case_id,
+            audience=audience,
+            template=template,
+            recipient_id=recipient_id,
+            message_id=message_id(nid, config),
+            reason=NO_CONTACT,
+        )
+    return _notification(
+        envelope,
+        case_id=case_id,
+        audience=audience,
+        template=template,
+        recipient_id=recipient.staff_id,
+        recipient_email=recipient.email,
+        context=context,
+        templates=templates,
+        config=config,
     )
 
 

@@ -19,7 +19,11 @@ from shared.envelope import utcnow
 from shared.errors import PermanentError
 from shared.events import (
     CaseAssigned,
+    CaseEscalated,
+    CaseSlaBreached,
+    CaseSlaWarning,
     CaseSubmitted,
+    ConferenceRequired,
     NotificationFailed,
     NotificationSent,
     payload_as,
@@ -49,6 +53,10 @@ class Notifier:
         return {
             CaseSubmitted.event_type: self.on_case_submitted,
             CaseAssigned.event_type: self.on_case_assigned,
+            CaseSlaWarning.event_type: self.on_sla_event,
+            CaseSlaBreached.event_type: self.on_sla_event,
+            CaseEscalated.event_type: self.on_case_escalated,
+            ConferenceRequired.event_type: self.on_conference_required,
         }
 
     async def on_case_submitted(self, ctx: HandlerContext) -> None:
@@ -72,14 +80,130 @@ class Notifier:
 
     async def on_case_assigned(self, ctx: HandlerContext) -> None:
         payload = payload_as(ctx.envelope, CaseAssigned)
+        # Learn before deciding: later deadline events name the owner by id only.
+        await sql.upsert_staff_contact(ctx.conn, payload.owner, seen_at=ctx.envelope.occurred_at)
+        previous = await sql.staff_contact(ctx.conn, payload.previous_owner_id)
         try:
-            notifications = domain.for_case_assigned(
-                ctx.envelope, payload, templates=self.templates, config=self.config
+            outcomes: list[domain.Outcome] = [
+                *domain.for_case_assigned(
+                    ctx.envelope, payload, templates=self.templates, config=self.config
+                ),
+                *domain.for_previous_owner(
+                    ctx.envelope,
+                    payload,
+                    recipient=previous,
+                    templates=self.templates,
+                    config=self.config,
+                ),
+            ]
+        except domain.UnsafeContent as exc:
+            raise PermanentError(str(exc)) from exc
+        await sql.set_case_owner(
+            ctx.conn,
+            case_id=outcomes[0].case_id,
+            reference=payload.reference,
+            owner_id=payload.owner.id,
+            priority=payload.priority,
+            assigned_at=ctx.envelope.occurred_at,
+        )
+        await self._deliver_all(ctx, outcomes)
+
+    async def on_sla_event(self, ctx: HandlerContext) -> None:
+        """case.sla_warning and case.sla_breached: both go to the case's owner."""
+        payload: CaseSlaWarning | CaseSlaBreached
+        if ctx.envelope.event_type == CaseSlaWarning.event_type:
+            payload = payload_as(ctx.envelope, CaseSlaWarning)
+        else:
+            payload = payload_as(ctx.envelope, CaseSlaBreached)
+        case = await self._case(ctx)
+        recipient = await sql.staff_contact(ctx.conn, domain.sla_recipient_id(payload, case))
+        try:
+            outcomes = domain.for_sla_event(
+                ctx.envelope,
+                payload,
+                case=case,
+                recipient=recipient,
+                templates=self.templates,
+                config=self.config,
             )
         except domain.UnsafeContent as exc:
             raise PermanentError(str(exc)) from exc
-        for notification in notifications:
-            await self._deliver(ctx, notification)
+        await self._deliver_all(ctx, outcomes)
+
+    async def on_case_escalated(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, CaseEscalated)
+        await sql.upsert_staff_contact(
+            ctx.conn, payload.escalated_to, seen_at=ctx.envelope.occurred_at
+        )
+        case = await self._case(ctx)
+        try:
+            outcomes = domain.for_case_escalated(
+                ctx.envelope, payload, case=case, templates=self.templates, config=self.config
+            )
+        except domain.UnsafeContent as exc:
+            raise PermanentError(str(exc)) from exc
+        await self._deliver_all(ctx, outcomes)
+
+    async def on_conference_required(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, ConferenceRequired)
+        case = await self._case(ctx)
+        recipient = await sql.staff_contact(ctx.conn, case.owner_id if case else None)
+        try:
+            outcomes = domain.for_conference_required(
+                ctx.envelope,
+                payload,
+                case=case,
+                recipient=recipient,
+                templates=self.templates,
+                config=self.config,
+            )
+        except domain.UnsafeContent as exc:
+            raise PermanentError(str(exc)) from exc
+        await self._deliver_all(ctx, outcomes)
+
+    async def _case(self, ctx: HandlerContext) -> domain.CaseFacts | None:
+        if ctx.envelope.case_id is None:
+            raise PermanentError(f"{ctx.envelope.event_type} without case_id")
+        return await sql.case_facts(ctx.conn, ctx.envelope.case_id)
+
+    async def _deliver_all(self, ctx: HandlerContext, outcomes: list[domain.Outcome]) -> None:
+        for outcome in outcomes:
+            if isinstance(outcome, domain.Undeliverable):
+                await self._record_undeliverable(ctx, outcome)
+            else:
+                await self._deliver(ctx, outcome)
+
+    async def _record_undeliverable(self, ctx: HandlerContext, u: domain.Undeliverable) -> None:
+        """Nobody to write to: a failed delivery on record and an event, never a silent drop.
+
+        Not retried: the contact can only come from a case.assigned this service never saw
+        (e.g. a case assigned before contacts were kept); the record and NotificationFailed
+        are what let a person follow it up.
+        """
+        if await sql.claim_delivery(ctx.conn, u) == "sent":
+            return
+        await sql.mark_failed(ctx.conn, u.notification_id, attempts=0, error=u.reason)
+        await ctx.emit(
+            NotificationFailed(
+                notification_id=u.notification_id,
+                source_event_id=u.source_event_id,
+                channel="email",
+                template=u.template,
+                audience=u.audience,
+                recipient_id=u.recipient_id,
+                attempts=0,
+                error=u.reason,
+            )
+        )
+        NOTIFICATIONS.labels(u.template, "no_contact").inc()
+        log.warning(
+            "notification undeliverable",
+            notification_id=str(u.notification_id),
+            template=u.template,
+            audience=u.audience,
+            recipient_id=u.recipient_id,
+            reason=u.reason,
+        )
 
     async def _deliver(self, ctx: HandlerContext, n: domain.Notification) -> None:
         status = await sql.claim_delivery(ctx.conn, n)

@@ -1,4 +1,4 @@
-"""The notifications schema: reporter contacts per case and delivery records.
+"""The notifications schema: reporter and staff contacts, case owners, delivery records.
 
 Every function runs on the caller's connection, inside the event's transaction.
 """
@@ -11,8 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notifications.domain import Notification
-from shared.events import Reporter
+from services.notifications.domain import CaseFacts, Contact, Notification, Undeliverable
+from shared.events import Person, Reporter
 
 DeliveryStatus = Literal["pending", "sent", "failed"]
 
@@ -39,7 +39,9 @@ async def upsert_contact(
     )
 
 
-async def claim_delivery(conn: asyncpg.Connection, notification: Notification) -> DeliveryStatus:
+async def claim_delivery(
+    conn: asyncpg.Connection, notification: Notification | Undeliverable
+) -> DeliveryStatus:
     """Create the pending record, or lock and return the existing one's status."""
     inserted = await conn.fetchval(
         """INSERT INTO notifications.deliveries
@@ -91,3 +93,68 @@ async def mark_failed(
         attempts,
         error,
     )
+
+
+async def upsert_staff_contact(
+    conn: asyncpg.Connection, person: Person, *, seen_at: datetime
+) -> None:
+    """Remember how to reach a member of staff; an older event never overwrites a newer one."""
+    await conn.execute(
+        """INSERT INTO notifications.staff_contacts (staff_id, name, email, seen_at)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (staff_id) DO UPDATE SET
+               name = EXCLUDED.name,
+               email = EXCLUDED.email,
+               seen_at = EXCLUDED.seen_at,
+               updated_at = now()
+           WHERE notifications.staff_contacts.seen_at <= EXCLUDED.seen_at""",
+        person.id,
+        person.name,
+        str(person.email),
+        seen_at,
+    )
+
+
+async def staff_contact(conn: asyncpg.Connection, staff_id: str | None) -> Contact | None:
+    if staff_id is None:
+        return None
+    row = await conn.fetchrow(
+        "SELECT staff_id, email FROM notifications.staff_contacts WHERE staff_id = $1", staff_id
+    )
+    return Contact(staff_id=row["staff_id"], email=row["email"]) if row else None
+
+
+async def set_case_owner(
+    conn: asyncpg.Connection,
+    *,
+    case_id: UUID,
+    reference: str,
+    owner_id: str,
+    priority: str,
+    assigned_at: datetime,
+) -> None:
+    """Record the case's owner from case.assigned, unless a later assignment is already in."""
+    await conn.execute(
+        """INSERT INTO notifications.case_owners
+               (case_id, reference, owner_id, priority, assigned_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (case_id) DO UPDATE SET
+               reference = EXCLUDED.reference,
+               owner_id = EXCLUDED.owner_id,
+               priority = EXCLUDED.priority,
+               assigned_at = EXCLUDED.assigned_at,
+               updated_at = now()
+           WHERE notifications.case_owners.assigned_at <= EXCLUDED.assigned_at""",
+        case_id,
+        reference,
+        owner_id,
+        priority,
+        assigned_at,
+    )
+
+
+async def case_facts(conn: asyncpg.Connection, case_id: UUID) -> CaseFacts | None:
+    row = await conn.fetchrow(
+        "SELECT owner_id, priority FROM notifications.case_owners WHERE case_id = $1", case_id
+    )
+    return CaseFacts(owner_id=row["owner_id"], priority=row["priority"]) if row else None

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from uuid import UUID, uuid4
 
 from shared.envelope import Actor, Envelope
-from shared.events import CaseAssigned, CaseSubmitted, Person, Reporter, Sensitivity, make_event
+from shared.events import (
+    CaseAssigned,
+    CaseEscalated,
+    CaseSlaBreached,
+    CaseSlaWarning,
+    CaseSubmitted,
+    ConferenceRequired,
+    Person,
+    Reporter,
+    Sensitivity,
+    make_event,
+)
 
 # Distinctive strings that must never appear in any email.
 SECRET_SUBJECT = "SUBJ-MARKER-q7Zr Line manager shouted at me"
 SECRET_DESCRIPTION = "DESC-MARKER-x9Kp confidential details of the harassment"
+# Conference reasons describe the employee's situation: never in an email either.
+SECRET_REASON = "REASON-MARKER-k3Vw serious injury"
+
+ROUTING = Actor(type="service", id="routing")
+TIMERS = Actor(type="system", id="routing-timers")
+DUE = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+
+
+def staff(name: str = "Olga Owner") -> Person:
+    return Person(
+        id=f"S{uuid4().hex[:8]}", name=name, email=f"staff-{uuid4().hex[:10]}@example.com"
+    )
 
 
 def reference() -> str:
@@ -48,11 +72,14 @@ def case_assigned(
     ref: str | None = None,
     sensitivity: Sensitivity = "normal",
     category: str = "pay_and_benefits",
+    owner: Person | None = None,
+    previous_owner_id: str | None = None,
 ) -> Envelope:
     payload = CaseAssigned(
         reference=ref if ref is not None else reference(),
         team="hr-ops",
-        owner=Person(
+        owner=owner
+        or Person(
             id=f"S{uuid4().hex[:8]}",
             name="Olga Owner",
             email=f"owner-{uuid4().hex[:10]}@example.com",
@@ -62,13 +89,44 @@ def case_assigned(
         sensitivity=sensitivity,
         category=category,
         first_response_due=datetime(2026, 11, 23, 14, 30, tzinfo=UTC) + timedelta(days=1),
+        previous_owner_id=previous_owner_id,
     )
-    return make_event(
-        payload,
-        producer="routing",
-        actor=Actor(type="service", id="routing"),
-        case_id=case_id or uuid4(),
+    return make_event(payload, producer="routing", actor=ROUTING, case_id=case_id or uuid4())
+
+
+def sla_event(
+    *,
+    case_id: UUID,
+    ref: str,
+    owner_id: str | None,
+    breached: bool = True,
+    clock: Literal["first_response", "resolution"] = "first_response",
+) -> Envelope:
+    cls = CaseSlaBreached if breached else CaseSlaWarning
+    payload = cls(reference=ref, clock=clock, due_at=DUE, owner_id=owner_id)
+    return make_event(payload, producer="routing", actor=TIMERS, case_id=case_id)
+
+
+def case_escalated(
+    *, case_id: UUID, ref: str, to: Person | None = None, reason: str | None = None
+) -> Envelope:
+    payload = CaseEscalated(
+        reference=ref,
+        level=1,
+        escalated_to=to or staff("Lee Lead"),
+        reason=reason
+        or f"first response SLA breached (due {DUE.isoformat()}); P2 case owned by S1",
     )
+    return make_event(payload, producer="routing", actor=TIMERS, case_id=case_id)
+
+
+def conference_required(*, case_id: UUID, ref: str, due: bool = True) -> Envelope:
+    payload = ConferenceRequired(
+        reference=ref,
+        reasons=[SECRET_REASON, "no suitable employment"],
+        due_by=DUE if due else None,
+    )
+    return make_event(payload, producer="routing", actor=ROUTING, case_id=case_id)
 
 
 def reporter_of(payload: CaseSubmitted) -> Reporter:

@@ -75,8 +75,9 @@ async def routing(database_url, rabbitmq_url, amqp, logs_dir, tmp_path_factory):
 
 
 async def test_policy_load_is_announced_once_per_content(routing, admin_pool, amqp):
-    policy_hash = await admin_pool.fetchval("SELECT policy_hash FROM routing.policy_loads")
-    assert policy_hash and len(policy_hash) == 64
+    # Other suites in the same run may load other policy files: compare before and after.
+    loads_before = await admin_pool.fetchval("SELECT count(*) FROM routing.policy_loads")
+    assert loads_before >= 1
     async with tapped(amqp) as tap:
         routing.stop()
         routing.start()
@@ -84,7 +85,7 @@ async def test_policy_load_is_announced_once_per_content(routing, admin_pool, am
         await publish(amqp, submitted)
         await tap.wait(lambda: tap.of(case_id, "case.assigned"), what="routing after restart")
     assert not [e for e in tap.events if e.event_type == "routing.policy_loaded"]
-    assert await admin_pool.fetchval("SELECT count(*) FROM routing.policy_loads") == 1
+    assert await admin_pool.fetchval("SELECT count(*) FROM routing.policy_loads") == loads_before
 
 
 async def test_respondent_and_management_chain_are_never_owner_or_escalation_target(
