@@ -29,6 +29,7 @@ from services.intake.domain import (
     case_access,
     is_reporter,
     may_submit_for,
+    sees_internal_notes,
     submitter_actor,
 )
 from shared.auth import Principal
@@ -226,15 +227,23 @@ class CaseDetails:
     messages: list[dict[str, Any]]
     attachments: list[dict[str, Any]]
     phone_call: dict[str, Any] | None
+    notes: list[dict[str, Any]]
+    staff_view: bool  # the viewer sees internal notes and who wrote each note
 
 
-async def details(conn: asyncpg.Pool | asyncpg.Connection, case: dict[str, Any]) -> CaseDetails:
+async def details(
+    conn: asyncpg.Pool | asyncpg.Connection, case: dict[str, Any], viewer: Principal
+) -> CaseDetails:
+    """Everything on a case `viewer` (who may read it) sees; internal notes only for staff."""
     case_id = case["case_id"]
+    staff_view = sees_internal_notes(viewer, facts(case))
     return CaseDetails(
         case=case,
         messages=await sql.list_messages(conn, case_id),
         attachments=await sql.list_case_attachments(conn, case_id),
         phone_call=await sql.get_phone_call(conn, case_id) if case["channel"] == "phone" else None,
+        notes=await sql.list_notes(conn, case_id, include_internal=staff_view),
+        staff_view=staff_view,
     )
 
 

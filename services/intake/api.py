@@ -6,6 +6,9 @@
 - POST /phone-calls: an agent logs a call as a case (channel phone).
 - POST /anonymous-reports: no token; returns the reference and a secret key once. The key
   (header X-Report-Key) then reads the report's status and updates and posts replies.
+- Agent actions (202; routing decides, the case view follows its events):
+  POST /cases/{id}/notes (hr_agent, hr_manager, investigator), /status (same roles),
+  /category (hr_agent, hr_manager), /assignment (hr_manager).
 """
 
 from __future__ import annotations
@@ -18,12 +21,20 @@ import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
-from services.intake import actions
+from services.intake import actions, agent_actions
 from services.intake.adapters import sql
 from services.intake.domain import (
+    ASSIGNMENT_ROLES,
+    CATEGORY_ROLES,
+    NOTE_ROLES,
+    STATUS_ROLES,
+    AgentNote,
     AnonymousReport,
+    AssignmentChange,
     NewMessage,
     PhoneCall,
+    Recategorisation,
+    StatusChange,
     SubmitCase,
     idempotency_scope,
 )
@@ -32,6 +43,12 @@ from shared.auth import Principal, current_principal, require_roles
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 Caller = Annotated[Principal, Depends(current_principal)]
+# Role checks as dependencies run before the body is parsed: a caller without the role
+# gets 403 whatever they send (agent_actions checks again for the portal's sake).
+NoteTaker = Annotated[Principal, Depends(require_roles(*NOTE_ROLES))]
+StatusChanger = Annotated[Principal, Depends(require_roles(*STATUS_ROLES))]
+Categoriser = Annotated[Principal, Depends(require_roles(*CATEGORY_ROLES))]
+Assigner = Annotated[Principal, Depends(require_roles(*ASSIGNMENT_ROLES))]
 ReportKey = Annotated[str, Header(alias="X-Report-Key", min_length=8, max_length=200)]
 
 
@@ -66,6 +83,14 @@ class MessageView(BaseModel):
     body: str
     attachments: list[str]
     received_at: datetime
+
+
+class NoteView(BaseModel):
+    note_id: UUID
+    body: str
+    internal: bool
+    created_at: datetime
+    author_id: str | None  # staff views only
 
 
 class AttachmentView(BaseModel):
@@ -110,6 +135,8 @@ class CaseView(BaseModel):
     logged_by: str | None
     attachments: list[AttachmentView]
     messages: list[MessageView]
+    # Reporters see only the notes shared with them; staff see internal ones too.
+    notes: list[NoteView]
 
 
 class AnonymousView(BaseModel):
@@ -121,10 +148,24 @@ class AnonymousView(BaseModel):
     submitted_at: datetime
     updated_at: datetime
     messages: list[MessageView]
+    notes: list[NoteView]
 
 
 class MessageAccepted(BaseModel):
     message_id: UUID
+
+
+class ActionAccepted(BaseModel):
+    """The request is recorded and will be published; routing's events update the case."""
+
+    case_id: UUID
+    reference: str
+    event_id: UUID
+    event_type: str
+
+
+class NoteAccepted(ActionAccepted):
+    note_id: UUID
 
 
 @router.post(
@@ -211,7 +252,7 @@ async def my_cases(request: Request, principal: Caller) -> CaseList:
 async def read_case(case_id: UUID, request: Request, principal: Caller) -> CaseView:
     runtime = actions.runtime_of(request)
     row = await actions.readable_case(runtime, principal, case_id, request, view="api")
-    return _view(await actions.details(runtime.pool, row))
+    return _view(await actions.details(runtime.pool, row, principal))
 
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}", response_class=Response)
@@ -241,6 +282,84 @@ async def post_message(
         view="api:message",
     )
     return MessageAccepted(message_id=message_id)
+
+
+ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "the caller lacks the role, or reported the case themselves"},
+    404: {"description": "no such case, or the caller may not read it"},
+    409: {"description": "the case's status does not allow the request (e.g. closed)"},
+}
+
+
+def _accepted(accepted: agent_actions.ActionAccepted) -> ActionAccepted:
+    return ActionAccepted(
+        case_id=accepted.case_id,
+        reference=accepted.reference,
+        event_id=accepted.event_id,
+        event_type=accepted.event_type,
+    )
+
+
+@router.post(
+    "/cases/{case_id}/notes",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=NoteAccepted,
+    responses=ACTION_RESPONSES,
+)
+async def add_note(
+    case_id: UUID, body: AgentNote, request: Request, principal: NoteTaker
+) -> NoteAccepted:
+    """Store a note (internal unless `internal: false`) and publish `case.note_added`."""
+    accepted = await agent_actions.add_note(actions.runtime_of(request), principal, case_id, body)
+    assert accepted.note_id is not None
+    return NoteAccepted(**_accepted(accepted).model_dump(), note_id=accepted.note_id)
+
+
+@router.post(
+    "/cases/{case_id}/status",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ActionAccepted,
+    responses=ACTION_RESPONSES,
+)
+async def request_status(
+    case_id: UUID, body: StatusChange, request: Request, principal: StatusChanger
+) -> ActionAccepted:
+    """Publish `case.status_change_requested`; the status shows once routing applies it."""
+    return _accepted(
+        await agent_actions.request_status(actions.runtime_of(request), principal, case_id, body)
+    )
+
+
+@router.post(
+    "/cases/{case_id}/category",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ActionAccepted,
+    responses=ACTION_RESPONSES,
+)
+async def request_category(
+    case_id: UUID, body: Recategorisation, request: Request, principal: Categoriser
+) -> ActionAccepted:
+    """Publish `case.recategorisation_requested`; routing re-runs priority and SLA."""
+    return _accepted(
+        await agent_actions.request_category(actions.runtime_of(request), principal, case_id, body)
+    )
+
+
+@router.post(
+    "/cases/{case_id}/assignment",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ActionAccepted,
+    responses=ACTION_RESPONSES,
+)
+async def request_assignment(
+    case_id: UUID, body: AssignmentChange, request: Request, principal: Assigner
+) -> ActionAccepted:
+    """Publish `case.assignment_requested` (HR managers); routing checks conflicts."""
+    return _accepted(
+        await agent_actions.request_assignment(
+            actions.runtime_of(request), principal, case_id, body
+        )
+    )
 
 
 @router.post("/phone-calls", status_code=status.HTTP_202_ACCEPTED, response_model=SubmitAccepted)
@@ -275,7 +394,11 @@ async def anonymous_report(
 async def anonymous_status(reference: str, request: Request, key: ReportKey) -> AnonymousView:
     runtime = actions.runtime_of(request)
     case = await actions.anonymous_case(runtime, reference, key)
-    return anonymous_view(case, await sql.list_messages(runtime.pool, case["case_id"]))
+    return anonymous_view(
+        case,
+        await sql.list_messages(runtime.pool, case["case_id"]),
+        await sql.list_notes(runtime.pool, case["case_id"], include_internal=False),
+    )
 
 
 @router.post(
@@ -292,7 +415,9 @@ async def anonymous_message(
     return MessageAccepted(message_id=message_id)
 
 
-def anonymous_view(case: dict[str, Any], messages: list[dict[str, Any]]) -> AnonymousView:
+def anonymous_view(
+    case: dict[str, Any], messages: list[dict[str, Any]], notes: list[dict[str, Any]]
+) -> AnonymousView:
     return AnonymousView(
         reference=case["reference"],
         status=case["status"],
@@ -300,7 +425,13 @@ def anonymous_view(case: dict[str, Any], messages: list[dict[str, Any]]) -> Anon
         submitted_at=case["submitted_at"],
         updated_at=case["updated_at"],
         messages=[MessageView.model_validate(m) for m in messages],
+        notes=[_note(n, staff=False) for n in notes],
     )
+
+
+def _note(note: dict[str, Any], *, staff: bool) -> NoteView:
+    # Which member of staff wrote a note is for staff; the reporter sees "HR".
+    return NoteView.model_validate({**note, "author_id": note["author_id"] if staff else None})
 
 
 def _view(found: actions.CaseDetails) -> CaseView:
@@ -326,4 +457,5 @@ def _view(found: actions.CaseDetails) -> CaseView:
         logged_by=row["logged_by"],
         attachments=[AttachmentView.model_validate(a) for a in found.attachments],
         messages=[MessageView.model_validate(m) for m in found.messages],
+        notes=[_note(n, staff=found.staff_view) for n in found.notes],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from pydantic import (
     AwareDatetime,
@@ -21,7 +22,8 @@ from shared.envelope import Actor
 from shared.events import Reporter
 
 NEW_STATUS = "new"
-# Read-model status after each routing event; never moves a case backwards.
+# The statuses intake's read model passes through before routing's lifecycle takes over:
+# case.routed and case.assigned move a case forward through these and never backwards.
 STATUS_RANK = {"new": 0, "routed": 1, "assigned": 2}
 
 
@@ -54,8 +56,15 @@ def format_reference(submitted_at: datetime, number: int) -> str:
 
 
 def advance_status(current: str, proposed: str) -> str:
-    """Routing events may arrive in any order; the read model only moves forward."""
-    if STATUS_RANK.get(proposed, 99) >= STATUS_RANK.get(current, 0):
+    """Status after case.routed/case.assigned (proposed: "routed" or "assigned").
+
+    These only move a case forward through new -> routed -> assigned. A case already in a
+    later lifecycle status (in_progress, waiting_on_employee, resolved, closed, ...) keeps
+    it: a second case.routed after a re-categorisation must not undo "in progress".
+    """
+    if current not in STATUS_RANK:
+        return current
+    if STATUS_RANK.get(proposed, len(STATUS_RANK)) >= STATUS_RANK[current]:
         return proposed
     return current
 
@@ -254,3 +263,126 @@ class PhoneCall(BaseModel):
         first_line = self.summary.splitlines()[0].strip()
         title = first_line if len(first_line) <= 80 else first_line[:77].rstrip() + "..."
         return f"Phone call: {title}"
+
+
+# --- Agent actions ---------------------------------------------------------------------------
+# Staff work a case by requesting changes; routing (the lifecycle authority) decides and
+# intake's read model follows its events. Who may request what:
+NOTE_ROLES: tuple[Role, ...] = ("hr_agent", "hr_manager", "investigator")
+STATUS_ROLES: tuple[Role, ...] = ("hr_agent", "hr_manager", "investigator")
+CATEGORY_ROLES: tuple[Role, ...] = ("hr_agent", "hr_manager")
+ASSIGNMENT_ROLES: tuple[Role, ...] = ("hr_manager",)
+
+# The moves an agent may request (the values of CaseStatusChangeRequested.to_status).
+RequestableStatus = Literal["in_progress", "waiting_on_employee", "resolved", "closed", "reopened"]
+REOPENABLE_STATUSES = frozenset({"resolved", "closed"})
+_OWNER_ID = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+
+
+class AgentNote(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    body: str = Field(min_length=1, max_length=20_000)
+    # Internal by default: a note reaches the employee only when the agent says so.
+    internal: bool = True
+
+    @field_validator("body")
+    @classmethod
+    def _body(cls, value: str) -> str:
+        return _no_nul(value)
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    to_status: RequestableStatus
+    reason: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str | None) -> str | None:
+        # A blank reason from a form is no reason.
+        return None if value is None else _no_nul(value) or None
+
+
+class Recategorisation(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    category: str = Field(pattern=CATEGORY_PATTERN)
+    reason: str = Field(min_length=3, max_length=2000)
+
+    @field_validator("category")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        # Routing dead-letters an unknown category; refusing it here tells the agent why.
+        if value not in CATEGORIES:
+            raise ValueError(f"unknown category; one of: {', '.join(sorted(CATEGORIES))}")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        return _no_nul(value)
+
+
+class AssignmentChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    owner_id: str = Field(pattern=_OWNER_ID)
+    reason: str = Field(min_length=3, max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        return _no_nul(value)
+
+
+ActionRefusal = Literal["hidden", "own_case"]
+
+
+def action_refusal(principal: Principal, case: CaseFacts) -> ActionRefusal | None:
+    """Why `principal` (already holding the action's role) may not act on the case, if so.
+
+    "hidden": they may not read it (answered like a missing case). "own_case": they reported
+    it; an employee who is also staff must not work their own case.
+    """
+    if not case_access(principal, case).allowed:
+        return "hidden"
+    if is_reporter(principal, case):
+        return "own_case"
+    return None
+
+
+def sees_internal_notes(principal: Principal, case: CaseFacts) -> bool:
+    """Staff who may read the case see internal notes; the reporter never does."""
+    return (
+        not is_reporter(principal, case)
+        and principal.has_any(*STAFF_ROLES)
+        and case_access(principal, case).allowed
+    )
+
+
+def status_conflict(current: str, to_status: str | None = None) -> str | None:
+    """Why a request cannot apply to a case in `current` status (409), as far as intake's
+    read model can tell; routing still decides and refuses any other invalid move.
+    `to_status` is given for a status change request."""
+    if to_status == "reopened":
+        if current in REOPENABLE_STATUSES:
+            return None
+        return f"only a resolved or closed case can be reopened; this case is {current}"
+    if current in CLOSED_STATUSES:
+        return "the case is closed; reopen it first"
+    if to_status is not None and to_status == current:
+        return f"the case is already {current}"
+    return None
+
+
+def status_options(current: str) -> tuple[RequestableStatus, ...]:
+    """The moves a form offers from `current` (a hint: routing decides)."""
+    if current in CLOSED_STATUSES:
+        return ("reopened",)
+    if current == "resolved":
+        return ("closed", "reopened")
+    moves: tuple[RequestableStatus, ...] = (
+        "in_progress",
+        "waiting_on_employee",
+        "resolved",
+        "closed",
+    )
+    return tuple(move for move in moves if move != current)

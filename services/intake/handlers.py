@@ -55,8 +55,10 @@ async def on_case_assigned(ctx: HandlerContext) -> None:
 
 async def on_case_status_changed(ctx: HandlerContext) -> None:
     changed = payload_as(ctx.envelope, CaseStatusChanged)
-    case_id, status = await _locked_status(ctx)
-    await sql.update_case(ctx.conn, case_id, status=advance_status(status, changed.to_status))
+    case_id, _ = await _locked_status(ctx)
+    # Routing owns the lifecycle: its latest word applies in any direction (a reopened case
+    # goes back to in_progress). Safe because one consumer sees a case's events in order.
+    await sql.update_case(ctx.conn, case_id, status=changed.to_status)
 
 
 HANDLERS: Mapping[str, Handler] = {

@@ -152,9 +152,15 @@ def _documents(payload: dict[str, Any], source: str, seq: int) -> tuple[Document
 
 
 def _advance(current: str | None, proposed: str) -> str:
-    if _STATUS_RANK.get(proposed, 99) >= _STATUS_RANK.get(current or "new", 0):
+    """As intake's read model: routed/assigned move a case forward through new -> routed ->
+    assigned only; a later lifecycle status (in_progress, ...) is kept, so a second
+    case.routed after a re-categorisation does not undo it."""
+    current = current or "new"
+    if current not in _STATUS_RANK:
+        return current
+    if _STATUS_RANK.get(proposed, len(_STATUS_RANK)) >= _STATUS_RANK[current]:
         return proposed
-    return current or proposed
+    return current
 
 
 def apply(state: CaseState, entry: ChainEntry) -> CaseState:

@@ -95,3 +95,21 @@ def test_case_file_hash_is_recomputable() -> None:
     assert [e["entry_hash"] for e in doc["entries"]] == [e.entry_hash for e in entries]
     changed = {**doc, "generated_by": "someone else"}
     assert export_hash(changed) != doc["export_sha256"]
+
+
+def test_a_second_routing_after_recategorisation_keeps_the_lifecycle_status() -> None:
+    case_id = uuid4()
+    in_progress = make_envelope(
+        case_id=case_id,
+        event_type="case.status_changed",
+        payload={"reference": "HR-2026-000042", "from_status": "assigned",
+                 "to_status": "in_progress", "reason": "agent picked it up"},
+    )  # fmt: skip
+    rerouted = make_envelope(
+        case_id=case_id,
+        event_type="case.routed",
+        payload={"reference": "HR-2026-000042", "category": "grievance",
+                 "sensitivity": "confidential", "priority": "P3"},
+    )  # fmt: skip
+    now = replay(case_id, _entries(case_id, [in_progress, rerouted]))
+    assert (now.status, now.category, now.priority) == ("in_progress", "grievance", "P3")

@@ -180,3 +180,50 @@ async def get_attachment(
         attachment_id,
     )
     return dict(row) if row else None
+
+
+async def lock_case_for_action(conn: asyncpg.Connection, case_id: UUID) -> dict[str, Any] | None:
+    """The case row, locked until commit so a request is checked against the status the
+    projections last committed (a concurrent case.status_changed waits, or we wait on it)."""
+    row = await conn.fetchrow(
+        "SELECT * FROM intake.cases WHERE case_id = $1 FOR NO KEY UPDATE", case_id
+    )
+    return dict(row) if row else None
+
+
+async def insert_note(
+    conn: asyncpg.Connection,
+    *,
+    note_id: UUID,
+    case_id: UUID,
+    author_id: str,
+    body: str,
+    internal: bool,
+    created_at: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO intake.case_notes (note_id, case_id, author_id, body, internal, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        note_id,
+        case_id,
+        author_id,
+        body,
+        internal,
+        created_at,
+    )
+    await conn.execute(
+        "UPDATE intake.cases SET updated_at = $2 WHERE case_id = $1", case_id, created_at
+    )
+
+
+async def list_notes(
+    conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID, *, include_internal: bool
+) -> list[dict[str, Any]]:
+    """A case's notes, oldest first; internal ones only when asked (staff views)."""
+    rows = await conn.fetch(
+        """SELECT note_id, author_id, body, internal, created_at FROM intake.case_notes
+           WHERE case_id = $1 AND (NOT internal OR $2) ORDER BY created_at, note_id""",
+        case_id,
+        include_internal,
+    )
+    return [dict(row) for row in rows]

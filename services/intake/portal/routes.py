@@ -9,28 +9,38 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from services.intake import actions
+from services.intake import actions, agent_actions
 from services.intake.adapters import sql
 from services.intake.cases import NewAttachment
 from services.intake.domain import (
+    ASSIGNMENT_ROLES,
     CATEGORIES,
+    CATEGORY_ROLES,
     CLOSED_STATUSES,
+    NOTE_ROLES,
+    STATUS_ROLES,
+    AgentNote,
     AnonymousReport,
+    AssignmentChange,
     NewMessage,
     PhoneCall,
+    Recategorisation,
+    StatusChange,
     SubmitCase,
+    status_options,
 )
 from services.intake.portal import session
 from shared.auth import Principal
+from shared.service import Runtime
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Environment(
@@ -50,6 +60,9 @@ STATUS_LABELS = {
     "reopened": "Reopened",
 }
 TEMPLATES.filters["status_label"] = lambda value: STATUS_LABELS.get(value, value)
+# Staff read the status from the case handler's side, not the employee's.
+STAFF_CASE_STATUS = {**STATUS_LABELS, "waiting_on_employee": "Waiting on the employee"}
+TEMPLATES.filters["staff_status_label"] = lambda value: STAFF_CASE_STATUS.get(value, value)
 TEMPLATES.filters["when"] = lambda value: (
     value.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC") if value else ""
 )
@@ -350,6 +363,37 @@ async def case_page(case_id: UUID, request: Request) -> Response:
     return await guarded(request, page)
 
 
+# Confirmation after an agent action (?done=...): requests take effect when routing applies
+# them, so the message says so rather than pretending the case has already changed.
+ACTION_DONE = {
+    "note": "Your note was added to the case.",
+    "status": "Status change requested. The status above updates once routing applies it.",
+    "category": "Re-categorisation requested. Category, priority and deadlines update once"
+    " routing applies it.",
+    "assignment": "Reassignment requested. The case handler updates once routing applies it.",
+}
+STAFF_STATUS_LABELS = {
+    "in_progress": "In progress",
+    "waiting_on_employee": "Waiting on the employee (pauses the SLA clocks)",
+    "resolved": "Resolved",
+    "closed": "Closed",
+    "reopened": "Reopen",
+}
+
+
+def _agent_forms(principal: Principal, case: dict[str, Any], staff_view: bool) -> dict[str, Any]:
+    """Which action forms the page offers (the actions check again when posted)."""
+    current = case["status"]
+    open_case = current not in CLOSED_STATUSES
+    return {
+        "note": staff_view and open_case and principal.has_any(*NOTE_ROLES),
+        "status": staff_view and principal.has_any(*STATUS_ROLES),
+        "category": staff_view and open_case and principal.has_any(*CATEGORY_ROLES),
+        "assignment": staff_view and open_case and principal.has_any(*ASSIGNMENT_ROLES),
+        "status_options": [(s, STAFF_STATUS_LABELS[s]) for s in status_options(current)],
+    }
+
+
 async def _case(
     request: Request,
     principal: Principal,
@@ -357,11 +401,13 @@ async def _case(
     *,
     errors: dict[str, str] | None = None,
     draft: str = "",
+    values: dict[str, str] | None = None,
+    action_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     runtime = actions.runtime_of(request)
     row = await actions.readable_case(runtime, principal, case_id, request, view="portal")
-    found = await actions.details(runtime.pool, row)
+    found = await actions.details(runtime.pool, row, principal)
     return render(
         request,
         "case.html.j2",
@@ -371,11 +417,17 @@ async def _case(
         messages=found.messages,
         attachments=found.attachments,
         phone_call=found.phone_call,
+        notes=found.notes,
+        staff_view=found.staff_view,
+        agent=_agent_forms(principal, found.case, found.staff_view),
         open_for_messages=found.case["status"] not in CLOSED_STATUSES,
         raised=request.query_params.get("raised") == "1",
         sent=request.query_params.get("sent") == "1",
+        done=ACTION_DONE.get(request.query_params.get("done", "")),
+        action_error=action_error,
         errors=errors or {},
         draft=draft,
+        values=values or {},
     )
 
 
@@ -427,6 +479,109 @@ async def add_message(case_id: UUID, request: Request) -> Response:
     return await guarded(request, page)
 
 
+# --- Agent actions (staff) ----------------------------------------------------------------
+
+M = TypeVar("M", bound=BaseModel)
+Run = Callable[[Runtime, Principal, UUID, M], Awaitable[agent_actions.ActionAccepted]]
+
+
+async def _agent_action(
+    request: Request,
+    case_id: UUID,
+    name: str,
+    model: type[M],
+    read: Callable[[FormData], dict[str, Any]],
+    run: Run[M],
+) -> Response:
+    """One action form: fields are named `<name>_<field>` so the forms share one page."""
+    principal = session.session_principal(request)
+    if principal is None:
+        return sign_in_redirect()
+
+    async def page() -> Response:
+        form = await csrf_form(request)
+        values = {k: v for k, v in form.items() if k.startswith(f"{name}_") and isinstance(v, str)}
+        try:
+            parsed = model.model_validate(read(form))
+        except ValidationError as exc:
+            errors = {f"{name}_{field}": msg for field, msg in field_errors(exc).items()}
+            return await _case(
+                request, principal, case_id, errors=errors, values=values, status_code=422
+            )
+        try:
+            await run(actions.runtime_of(request), principal, case_id, parsed)
+        except HTTPException as exc:
+            if exc.status_code != status.HTTP_409_CONFLICT:
+                raise
+            return await _case(
+                request, principal, case_id, values=values, action_error=exc.detail, status_code=409
+            )
+        return see_other(f"/portal/cases/{case_id}?done={name}#case-actions")
+
+    return await guarded(request, page)
+
+
+@router.post("/portal/cases/{case_id}/notes")
+async def add_note(case_id: UUID, request: Request) -> Response:
+    return await _agent_action(
+        request,
+        case_id,
+        "note",
+        AgentNote,
+        # A checkbox sends nothing when unticked: unticked means internal (the safe default).
+        lambda form: {
+            "body": text(form, "note_body"),
+            "internal": text(form, "note_shared") != "yes",
+        },
+        agent_actions.add_note,
+    )
+
+
+@router.post("/portal/cases/{case_id}/status")
+async def request_status(case_id: UUID, request: Request) -> Response:
+    return await _agent_action(
+        request,
+        case_id,
+        "status",
+        StatusChange,
+        lambda form: {
+            "to_status": text(form, "status_to_status"),
+            "reason": text(form, "status_reason"),
+        },
+        agent_actions.request_status,
+    )
+
+
+@router.post("/portal/cases/{case_id}/category")
+async def request_category(case_id: UUID, request: Request) -> Response:
+    return await _agent_action(
+        request,
+        case_id,
+        "category",
+        Recategorisation,
+        lambda form: {
+            "category": text(form, "category_category"),
+            "reason": text(form, "category_reason"),
+        },
+        agent_actions.request_category,
+    )
+
+
+@router.post("/portal/cases/{case_id}/assignment")
+async def request_assignment(case_id: UUID, request: Request) -> Response:
+    return await _agent_action(
+        request,
+        case_id,
+        "assignment",
+        AssignmentChange,
+        lambda form: {
+            "owner_id": text(form, "assignment_owner_id"),
+            "reason": text(form, "assignment_reason"),
+        },
+        agent_actions.request_assignment,
+    )
+
+
 # --- Anonymous follow-up -----------------------------------------------------------------
 
 
@@ -441,6 +596,7 @@ async def _anonymous_status(
     runtime = actions.runtime_of(request)
     case = await actions.anonymous_case(runtime, reference, key)
     messages = await sql.list_messages(runtime.pool, case["case_id"])
+    notes = await sql.list_notes(runtime.pool, case["case_id"], include_internal=False)
     return render(
         request,
         "anonymous_case.html.j2",
@@ -448,6 +604,7 @@ async def _anonymous_status(
         principal=None,
         case=case,
         messages=messages,
+        notes=notes,
         secret_key=key,
         sent=sent,
         error=error,
