@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -146,7 +147,7 @@ def test_signed_checkpoints_verify_against_the_live_log(system, audit_env):
     checkpoints = ROOT / "var"  # placeholder to keep the name obvious in failures
 
     def signed() -> bool:
-        files = list(__import__("pathlib").Path(audit_env["AUDIT_CHECKPOINT_DIR"]).glob("*.jsonl"))
+        files = list(Path(audit_env["AUDIT_CHECKPOINT_DIR"]).glob("*.jsonl"))
         return bool(files) and bool(files[0].read_text().strip())
 
     wait_for(signed, timeout=10, what="a signed checkpoint")

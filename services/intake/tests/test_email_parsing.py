@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from email.message import EmailMessage
 
 import pytest
@@ -249,7 +250,7 @@ def test_clean_line_removes_every_line_break_and_control() -> None:
 
 
 def test_only_the_reporter_may_continue_a_case() -> None:
-    case = KnownCase(case_id=__import__("uuid").uuid4(), reference="HR-2026-000001",
+    case = KnownCase(case_id=uuid.uuid4(), reference="HR-2026-000001",
                      reporter_email="Sam@Example.com")  # fmt: skip
     anonymous = KnownCase(case.case_id, "HR-2026-000002", None)
     assert choose_case([case], "sam@example.com") is case
