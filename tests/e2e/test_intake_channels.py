@@ -11,12 +11,11 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import aio_pika
 import httpx
 import pytest
 
-from shared.topology import EXCHANGE
 from tests.support.auth import auth_headers
+from tests.support.bus import capture_events
 from tests.support.system import running_system
 
 SAM = {"employee_id": "E-8101", "name": "Sam Okoye", "email": "sam.okoye@example.com"}
@@ -33,36 +32,10 @@ def system(database_url, rabbitmq_url, logs_dir):
         yield running
 
 
-class Capture:
-    """Every event published on hr.events while the test runs."""
-
-    def __init__(self, queue: aio_pika.abc.AbstractQueue) -> None:
-        self.queue = queue
-        self.events: list[dict] = []
-
-    async def wait(self, predicate, timeout: float = 15.0) -> dict:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            for event in self.events:
-                if predicate(event):
-                    return event
-            message = await self.queue.get(no_ack=True, fail=False)
-            if message is not None:
-                self.events.append(json.loads(message.body))
-                continue
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("no matching event was published")
-            await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 async def capture(amqp, system):
-    channel = await amqp.channel()
-    exchange = await channel.get_exchange(EXCHANGE)
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind(exchange, routing_key="#")
-    yield Capture(queue)
-    await channel.close()
+    async with capture_events(amqp) as captured:
+        yield captured
 
 
 def client(system, headers=None) -> httpx.AsyncClient:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from shared.bus import build_message
 from shared.envelope import Envelope
@@ -68,3 +72,40 @@ async def purge(connection: AbstractRobustConnection, queue_name: str) -> None:
 
 
 __all__ = ["aio_pika", "declare_topology", "find_dead_letter", "publish_envelope", "publish_raw"]
+
+
+class EventCapture:
+    """Every event published on hr.events while it is open (an exclusive queue bound to #)."""
+
+    def __init__(self, queue: AbstractQueue) -> None:
+        self.queue = queue
+        self.events: list[dict[str, Any]] = []
+
+    async def wait(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15.0
+    ) -> dict[str, Any]:
+        """The first captured event matching `predicate`, polled until the deadline."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for event in self.events:
+                if predicate(event):
+                    return event
+            message = await self.queue.get(no_ack=True, fail=False)
+            if message is not None:
+                self.events.append(json.loads(message.body))
+                continue
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("no matching event was published")
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def capture_events(connection: AbstractRobustConnection) -> AsyncIterator[EventCapture]:
+    channel = await connection.channel()
+    try:
+        exchange = await channel.get_exchange(EXCHANGE)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key="#")
+        yield EventCapture(queue)
+    finally:
+        await channel.close()
