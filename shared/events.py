@@ -185,6 +185,20 @@ class CaseStatusChangeRequested(EventPayload):
     reason: str | None = None
 
 
+class CaseRequestRefused(EventPayload):
+    """Routing did not apply a person's request; the reason goes back to the requester.
+
+    A business outcome (a conflicted assignee, a move the lifecycle forbids, a request
+    superseded by a later change), not a fault: faults are dead-lettered instead.
+    """
+
+    event_type: ClassVar[str] = "case.request_refused"
+    reference: str
+    request_event_id: UUID
+    request_type: str
+    reason: str
+
+
 class _SlaClockEvent(EventPayload):
     reference: str
     clock: Literal["first_response", "resolution"]
@@ -265,6 +279,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseRecategorisationRequested,
         CaseAssignmentRequested,
         CaseStatusChangeRequested,
+        CaseRequestRefused,
         CaseSlaWarning,
         CaseSlaBreached,
         CaseEscalated,

@@ -40,7 +40,10 @@ class ServiceQueue:
 QUEUES: dict[str, ServiceQueue] = {
     q.service: q
     for q in (
-        ServiceQueue("intake", ("case.routed", "case.assigned", "case.status_changed")),
+        ServiceQueue(
+            "intake",
+            ("case.routed", "case.assigned", "case.status_changed", "case.request_refused"),
+        ),
         ServiceQueue(
             "routing",
             (

@@ -8,7 +8,13 @@ from uuid import UUID
 from services.intake.adapters import sql
 from services.intake.domain import advance_status
 from shared.consumer import Handler, HandlerContext
-from shared.events import CaseAssigned, CaseRouted, CaseStatusChanged, payload_as
+from shared.events import (
+    CaseAssigned,
+    CaseRequestRefused,
+    CaseRouted,
+    CaseStatusChanged,
+    payload_as,
+)
 
 
 async def _locked_status(ctx: HandlerContext) -> tuple[UUID, str]:
@@ -61,8 +67,32 @@ async def on_case_status_changed(ctx: HandlerContext) -> None:
     await sql.update_case(ctx.conn, case_id, status=changed.to_status)
 
 
+REQUEST_LABELS = {
+    "case.status_change_requested": "status change",
+    "case.recategorisation_requested": "re-categorisation",
+    "case.assignment_requested": "assignment",
+}
+
+
+async def on_request_refused(ctx: HandlerContext) -> None:
+    """Routing refused a staff request: say so on the case, for staff only."""
+    refused = payload_as(ctx.envelope, CaseRequestRefused)
+    case_id, _ = await _locked_status(ctx)
+    label = REQUEST_LABELS.get(refused.request_type, refused.request_type)
+    await sql.insert_note(
+        ctx.conn,
+        note_id=ctx.envelope.event_id,  # one note per refusal, whatever the redeliveries
+        case_id=case_id,
+        author_id="routing",
+        body=f"Requested {label} was not applied: {refused.reason}",
+        internal=True,
+        created_at=ctx.envelope.occurred_at,
+    )
+
+
 HANDLERS: Mapping[str, Handler] = {
     "case.routed": on_case_routed,
     "case.assigned": on_case_assigned,
     "case.status_changed": on_case_status_changed,
+    "case.request_refused": on_request_refused,
 }

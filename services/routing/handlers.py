@@ -45,6 +45,7 @@ from shared.events import (
     CaseAssignmentRequested,
     CaseMessageReceived,
     CaseRecategorisationRequested,
+    CaseRequestRefused,
     CaseRouted,
     CaseStatusChanged,
     CaseStatusChangeRequested,
@@ -67,6 +68,19 @@ def _case_id(ctx: HandlerContext) -> UUID:
     if ctx.envelope.case_id is None:
         raise PermanentError(f"{ctx.envelope.event_type} without case_id")
     return ctx.envelope.case_id
+
+
+async def _refuse(ctx: HandlerContext, case: sql.CaseRow, reason: str) -> None:
+    """Tell the requester (via intake) why their request was not applied; never drop it."""
+    log.info("request refused", reason=reason)
+    await ctx.emit(
+        CaseRequestRefused(
+            reference=case.reference,
+            request_event_id=ctx.envelope.event_id,
+            request_type=ctx.envelope.event_type,
+            reason=reason,
+        )
+    )
 
 
 async def _locked_case(ctx: HandlerContext) -> sql.CaseRow:
@@ -243,9 +257,9 @@ async def recategorise_case(ctx: HandlerContext, policy: Policy) -> None:
     request = payload_as(ctx.envelope, CaseRecategorisationRequested)
     case = await _locked_case(ctx)
     if request.category not in policy.categories:
-        raise PermanentError(f"unknown category {request.category!r}")
+        return await _refuse(ctx, case, f"unknown category {request.category!r}")
     if case.status == "closed":
-        raise PermanentError("a closed case cannot be re-categorised")
+        return await _refuse(ctx, case, "a closed case cannot be re-categorised")
     category = policy.categories[request.category]
     prioritisation = prioritise(
         policy, category=request.category, raises=_decode_raises(case.priority_raises)
@@ -344,19 +358,23 @@ def _dues(
 
 
 async def assign_by_hand(ctx: HandlerContext, policy: Policy) -> None:
-    """An HR manager assigns or reassigns; a conflicted person is refused (dead-lettered)."""
+    """An HR manager assigns or reassigns; a conflicted person is refused (with the reason)."""
     request = payload_as(ctx.envelope, CaseAssignmentRequested)
     case = await _locked_case(ctx)
     if case.status == "closed":
-        raise PermanentError("a closed case cannot be assigned")
+        return await _refuse(ctx, case, "a closed case cannot be assigned")
     person = policy.person(request.owner_id)
     if person is None:
-        raise PermanentError(f"{request.owner_id!r} is not HR staff in the routing policy")
+        return await _refuse(
+            ctx, case, f"{request.owner_id!r} is not HR staff in the routing policy"
+        )
     conflicted = await sql.conflicted_ids(ctx.conn, case.respondent_ids)
     if person.id in conflicted:
-        raise PermanentError(
+        return await _refuse(
+            ctx,
+            case,
             f"conflict of interest: {person.id} is a respondent or in a respondent's"
-            " management chain"
+            " management chain",
         )
     if person.id == case.owner_id:
         log.info("assignment request names the current owner; nothing to do")
@@ -421,19 +439,23 @@ async def change_status(ctx: HandlerContext, policy: Policy) -> None:
     request = payload_as(ctx.envelope, CaseStatusChangeRequested)
     case = await _locked_case(ctx)
     if _is_stale(ctx, case):
-        log.warning("status request older than the case's last change; ignored")
-        return
+        # Replicas may apply a case's requests out of arrival order; a request older than
+        # the case's last change is never applied after it, and the requester is told.
+        return await _refuse(
+            ctx, case, f"superseded: the case changed to {case.status} after this request"
+        )
     if (
         request.to_status == "waiting_on_employee"
         and case.employee_replied_at is not None
         and ctx.envelope.occurred_at < case.employee_replied_at
     ):
-        log.warning("the employee replied after this request was made; not pausing")
-        return
+        return await _refuse(
+            ctx, case, "superseded: the employee replied after this request was made"
+        )
     try:
         to_status = next_status(case.status, request.to_status)
     except StatusMoveRefused as exc:
-        raise PermanentError(str(exc)) from exc
+        return await _refuse(ctx, case, str(exc))
     at = ctx.envelope.occurred_at
     clocks = apply_status(
         await sql.load_clocks(ctx.conn, case.case_id),

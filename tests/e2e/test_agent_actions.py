@@ -402,3 +402,29 @@ async def test_p1_cases_are_visibly_different_for_staff(system):
     assert 'class="priority-p1"' not in calm_page
     async with client(system, AS_SAM) as employee:  # the reporter never sees triage labels
         assert 'class="priority-p1"' not in (await employee.get(f"/portal/cases/{urgent}")).text
+
+
+async def test_a_request_routing_refuses_is_shown_to_staff_with_the_reason(system, capture):
+    case_id = await raise_case(system)
+    request = await act(
+        system, AS_MANAGER, case_id, "assignment", {"owner_id": "X-999", "reason": "cover"}
+    )
+    assert request.status_code == 202  # intake records it; routing decides
+
+    refusal = await capture.wait(
+        lambda e: (
+            e["event_type"] == "case.request_refused"
+            and e["payload"]["request_event_id"] == request.json()["event_id"]
+        )
+    )
+    assert "not HR staff" in refusal["payload"]["reason"]
+
+    def refusal_noted(view: dict[str, Any]) -> bool:
+        return any("was not applied" in n["body"] for n in view.get("notes", []))
+
+    view = await until(system, case_id, refusal_noted, headers=AS_MANAGER)
+    (note,) = [n for n in view["notes"] if "was not applied" in n["body"]]
+    assert note["internal"] is True and "not HR staff" in note["body"]
+    assert view["assignment"]["owner_id"] != "X-999"
+    reporter_view = await until(system, case_id, lambda v: True)  # as the reporter
+    assert not any("was not applied" in n["body"] for n in reporter_view.get("notes", []))

@@ -26,7 +26,7 @@ from shared.events import (
     DirectoryEmployeeUpdated,
     InjuryDetails,
 )
-from tests.support.bus import declare_topology, find_dead_letter
+from tests.support.bus import declare_topology
 from tests.support.infra import ROOT, ServiceProcess, free_port, service_env
 
 # E-100 (respondent) reports to A-1002 (an HR Operations agent), who reports to A-1001,
@@ -213,6 +213,13 @@ async def test_requests_delivered_out_of_order_keep_the_latest_intent(routing, a
     ]
     assert ("assigned", "waiting_on_employee") not in moves
     assert moves[-1] == ("assigned", "resolved")
+    # Nothing superseded vanishes: each request not applied is refused, with the reason.
+    refused = {
+        e.payload["request_event_id"]: e.payload["reason"]
+        for e in tap.of(case_id, "case.request_refused")
+    }
+    assert "employee replied" in refused[str(pause.event_id)]
+    assert refused[str(reopen_old.event_id)].startswith("superseded")
 
 
 async def test_manual_assignment_refuses_a_conflicted_person_and_records_the_previous_owner(
@@ -224,8 +231,12 @@ async def test_manual_assignment_refuses_a_conflicted_person_and_records_the_pre
         await tap.wait(lambda: tap.of(case_id, "case.assigned"), what="routed")
         conflicted = event(CaseAssignmentRequested(owner_id="A-1002", reason="knows it"), case_id)
         await publish(amqp, conflicted)
-        dead = await find_dead_letter(amqp, "routing.events.dlq", str(conflicted.event_id))
-        assert dead is not None and "conflict of interest" in str(dead.headers["x-error"])
+        # A business refusal goes back to the requester; the DLQ is kept for faults.
+        (refusal,) = await tap.wait(
+            lambda: tap.of(case_id, "case.request_refused"), what="assignment refused"
+        )
+        assert refusal.payload["request_event_id"] == str(conflicted.event_id)
+        assert "conflict of interest" in refusal.payload["reason"]
         fine = event(CaseAssignmentRequested(owner_id="A-2001", reason="needs ER"), case_id)
         await publish(amqp, fine)
         await tap.wait(lambda: len(tap.of(case_id, "case.assigned")) == 2, what="reassigned")
