@@ -62,9 +62,16 @@ def new_envelope(
     caused_by: Envelope | None = None,
     event_id: UUID | None = None,
     occurred_at: datetime | None = None,
+    payload_is_json: bool = False,
 ) -> Envelope:
-    """Build an envelope; correlation and causation follow the event that caused it."""
+    """Build an envelope; correlation and causation follow the event that caused it.
+
+    A payload holding dates, UUIDs and the like is normalised to plain JSON values;
+    `payload_is_json` skips that when the caller already has them (typed payloads).
+    """
     event_id = event_id or uuid4()
+    if not payload_is_json:
+        payload = json.loads(json.dumps(payload, default=str)) if payload else {}
     return Envelope(
         event_id=event_id,
         event_type=event_type,
@@ -75,5 +82,5 @@ def new_envelope(
         causation_id=caused_by.event_id if caused_by else None,
         case_id=case_id,
         actor=actor,
-        payload=json.loads(json.dumps(payload, default=str)) if payload else {},
+        payload=payload,
     )

@@ -336,4 +336,5 @@ def make_event(
         caused_by=caused_by,
         event_id=event_id,
         occurred_at=occurred_at,
+        payload_is_json=True,  # model_dump(mode="json") already is
     )

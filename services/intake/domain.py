@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -176,14 +177,13 @@ def _no_nul(value: str) -> str:
     return value
 
 
+# Free text people type: any characters but NUL (Postgres text cannot hold it).
+FreeText = Annotated[str, AfterValidator(_no_nul)]
+
+
 class NewMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    body: str = Field(min_length=1, max_length=20_000)
-
-    @field_validator("body")
-    @classmethod
-    def _body(cls, value: str) -> str:
-        return _no_nul(value)
+    body: FreeText = Field(min_length=1, max_length=20_000)
 
 
 class AnonymousReport(BaseModel):
@@ -191,7 +191,7 @@ class AnonymousReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     subject: str = Field(min_length=3, max_length=200)
-    description: str = Field(min_length=10, max_length=20_000)
+    description: FreeText = Field(min_length=10, max_length=20_000)
     category: str | None = Field(default=None, pattern=CATEGORY_PATTERN)
     urgent: bool = False
 
@@ -201,11 +201,6 @@ class AnonymousReport(BaseModel):
         if any(ch in value for ch in "\r\n\x00"):
             raise ValueError("subject must be a single line")
         return value
-
-    @field_validator("description")
-    @classmethod
-    def _description(cls, value: str) -> str:
-        return _no_nul(value)
 
 
 class PhoneCaller(BaseModel):
@@ -281,14 +276,9 @@ _OWNER_ID = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
 class AgentNote(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    body: str = Field(min_length=1, max_length=20_000)
+    body: FreeText = Field(min_length=1, max_length=20_000)
     # Internal by default: a note reaches the employee only when the agent says so.
     internal: bool = True
-
-    @field_validator("body")
-    @classmethod
-    def _body(cls, value: str) -> str:
-        return _no_nul(value)
 
 
 class StatusChange(BaseModel):
@@ -306,7 +296,7 @@ class StatusChange(BaseModel):
 class Recategorisation(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     category: str = Field(pattern=CATEGORY_PATTERN)
-    reason: str = Field(min_length=3, max_length=2000)
+    reason: FreeText = Field(min_length=3, max_length=2000)
 
     @field_validator("category")
     @classmethod
@@ -316,21 +306,11 @@ class Recategorisation(BaseModel):
             raise ValueError(f"unknown category; one of: {', '.join(sorted(CATEGORIES))}")
         return value
 
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, value: str) -> str:
-        return _no_nul(value)
-
 
 class AssignmentChange(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     owner_id: str = Field(pattern=_OWNER_ID)
-    reason: str = Field(min_length=3, max_length=2000)
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, value: str) -> str:
-        return _no_nul(value)
+    reason: FreeText = Field(min_length=3, max_length=2000)
 
 
 ActionRefusal = Literal["hidden", "own_case"]

@@ -22,6 +22,7 @@ from uuid import UUID
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from shared.envelope import Envelope
+from shared.errors import PermanentError
 from shared.events import (
     CaseAssigned,
     CaseEscalated,
@@ -59,8 +60,11 @@ _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class UnsafeContent(ValueError):
-    """An event field that must not be put into an email as it is (bad input, not retried)."""
+class UnsafeContent(PermanentError, ValueError):
+    """An event field that must not be put into an email as it is.
+
+    Bad input, never retried: the consumer runtime dead-letters it with this reason.
+    """
 
 
 @dataclass(frozen=True)

@@ -61,12 +61,9 @@ class Notifier:
 
     async def on_case_submitted(self, ctx: HandlerContext) -> None:
         payload = payload_as(ctx.envelope, CaseSubmitted)
-        try:
-            notifications = domain.for_case_submitted(
-                ctx.envelope, payload, templates=self.templates, config=self.config
-            )
-        except domain.UnsafeContent as exc:
-            raise PermanentError(str(exc)) from exc
+        notifications = domain.for_case_submitted(
+            ctx.envelope, payload, templates=self.templates, config=self.config
+        )
         if payload.reporter is None:
             return  # anonymous: no contact to keep, nobody to write to
         await sql.upsert_contact(
@@ -83,21 +80,18 @@ class Notifier:
         # Learn before deciding: later deadline events name the owner by id only.
         await sql.upsert_staff_contact(ctx.conn, payload.owner, seen_at=ctx.envelope.occurred_at)
         previous = await sql.staff_contact(ctx.conn, payload.previous_owner_id)
-        try:
-            outcomes: list[domain.Outcome] = [
-                *domain.for_case_assigned(
-                    ctx.envelope, payload, templates=self.templates, config=self.config
-                ),
-                *domain.for_previous_owner(
-                    ctx.envelope,
-                    payload,
-                    recipient=previous,
-                    templates=self.templates,
-                    config=self.config,
-                ),
-            ]
-        except domain.UnsafeContent as exc:
-            raise PermanentError(str(exc)) from exc
+        outcomes: list[domain.Outcome] = [
+            *domain.for_case_assigned(
+                ctx.envelope, payload, templates=self.templates, config=self.config
+            ),
+            *domain.for_previous_owner(
+                ctx.envelope,
+                payload,
+                recipient=previous,
+                templates=self.templates,
+                config=self.config,
+            ),
+        ]
         await sql.set_case_owner(
             ctx.conn,
             case_id=outcomes[0].case_id,
@@ -117,17 +111,14 @@ class Notifier:
             payload = payload_as(ctx.envelope, CaseSlaBreached)
         case = await self._case(ctx)
         recipient = await sql.staff_contact(ctx.conn, domain.sla_recipient_id(payload, case))
-        try:
-            outcomes = domain.for_sla_event(
-                ctx.envelope,
-                payload,
-                case=case,
-                recipient=recipient,
-                templates=self.templates,
-                config=self.config,
-            )
-        except domain.UnsafeContent as exc:
-            raise PermanentError(str(exc)) from exc
+        outcomes = domain.for_sla_event(
+            ctx.envelope,
+            payload,
+            case=case,
+            recipient=recipient,
+            templates=self.templates,
+            config=self.config,
+        )
         await self._deliver_all(ctx, outcomes)
 
     async def on_case_escalated(self, ctx: HandlerContext) -> None:
@@ -136,29 +127,23 @@ class Notifier:
             ctx.conn, payload.escalated_to, seen_at=ctx.envelope.occurred_at
         )
         case = await self._case(ctx)
-        try:
-            outcomes = domain.for_case_escalated(
-                ctx.envelope, payload, case=case, templates=self.templates, config=self.config
-            )
-        except domain.UnsafeContent as exc:
-            raise PermanentError(str(exc)) from exc
+        outcomes = domain.for_case_escalated(
+            ctx.envelope, payload, case=case, templates=self.templates, config=self.config
+        )
         await self._deliver_all(ctx, outcomes)
 
     async def on_conference_required(self, ctx: HandlerContext) -> None:
         payload = payload_as(ctx.envelope, ConferenceRequired)
         case = await self._case(ctx)
         recipient = await sql.staff_contact(ctx.conn, case.owner_id if case else None)
-        try:
-            outcomes = domain.for_conference_required(
-                ctx.envelope,
-                payload,
-                case=case,
-                recipient=recipient,
-                templates=self.templates,
-                config=self.config,
-            )
-        except domain.UnsafeContent as exc:
-            raise PermanentError(str(exc)) from exc
+        outcomes = domain.for_conference_required(
+            ctx.envelope,
+            payload,
+            case=case,
+            recipient=recipient,
+            templates=self.templates,
+            config=self.config,
+        )
         await self._deliver_all(ctx, outcomes)
 
     async def _case(self, ctx: HandlerContext) -> domain.CaseFacts | None:
