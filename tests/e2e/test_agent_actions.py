@@ -16,6 +16,7 @@ import pytest
 from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.auth import auth_headers
 from tests.support.bus import capture_events
+from tests.support.infra import wait_for
 from tests.support.system import running_system
 
 SAM = {"employee_id": "E-8301", "name": "Sam Okoye", "email": "sam.okoye@example.com"}
@@ -297,6 +298,14 @@ def test_portal_forms_for_staff(system):
             },
         )
         case_id = accepted.json()["case_id"]
+        # Until routing has classified it, a case is hidden from agents (as it should be).
+        wait_for(
+            lambda: (
+                api.get(f"/api/v1/cases/{case_id}", headers=AS_SAM).json()["status"] == "assigned"
+            ),
+            timeout=DEADLINE,
+            what="case routed",
+        )
     page_url = f"/portal/cases/{case_id}"
     # The portal takes the bearer header as well as its session cookie.
     with httpx.Client(base_url=system.url("intake"), timeout=10, headers=AS_AGENT) as agent:
