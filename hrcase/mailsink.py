@@ -9,6 +9,7 @@ it as the SMTP server on a free port. Nothing is relayed anywhere.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import email
 import email.policy
 import signal
@@ -33,7 +34,12 @@ class _SinkHandler:
         self._sink = sink
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self._sink._receive(bytes(envelope.content), envelope.mail_from, list(envelope.rcpt_tos))
+        self._sink._receive(
+            bytes(envelope.content),
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            smtputf8=bool(envelope.smtp_utf8),
+        )
         return "250 Message accepted for delivery"
 
 
@@ -99,9 +105,13 @@ class MailSink:
         with self._lock:
             self.messages.clear()
 
-    def _receive(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> None:
+    def _receive(
+        self, raw: bytes, mail_from: str, rcpt_tos: list[str], *, smtputf8: bool = False
+    ) -> None:
         # Wire format is CRLF; the in-memory copy uses Python's \n so bodies compare simply.
         message = email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email.policy.default)
+        if smtputf8:
+            _read_utf8_headers(message)
         with self._lock:
             self.messages.append(message)
         path = self._write(raw) if self.maildir is not None else None
@@ -122,6 +132,20 @@ class MailSink:
         partial.write_bytes(raw)
         partial.replace(target)
         return target
+
+
+def _read_utf8_headers(message: EmailMessage) -> None:
+    """Headers of an SMTPUTF8 message are UTF-8 (RFC 6532). The bytes parser keeps their
+    non-ASCII bytes as surrogate escapes (`j\\udcc3\\udcbcrgen@…`); store them decoded, in
+    their order, so `To` reads `jürgen@…` and `messages_to` finds it. Bodies are untouched."""
+    items = list(message.raw_items())
+    for name in {name for name, _ in items}:
+        del message[name]
+    for name, value in items:
+        text = str(value)
+        with contextlib.suppress(UnicodeError):  # not UTF-8 after all: keep the parser's text
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8")
+        message.set_raw(name, text)
 
 
 def _addresses(message: EmailMessage, header: str) -> list[Any]:

@@ -11,8 +11,9 @@ from datetime import date, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.addresses import MailAddress
 from shared.envelope import Actor, Envelope, new_envelope
 
 Channel = Literal["api", "portal", "email", "phone"]
@@ -30,7 +31,7 @@ class Reporter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     employee_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
+    email: MailAddress
 
 
 class Person(BaseModel):
@@ -39,7 +40,7 @@ class Person(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
+    email: MailAddress
 
 
 class InjuryDetails(BaseModel):
@@ -237,7 +238,7 @@ class DirectoryEmployeeUpdated(EventPayload):
     event_type: ClassVar[str] = "directory.employee_updated"
     employee_id: str
     name: str
-    email: EmailStr | None = None
+    email: MailAddress | None = None
     manager_id: str | None = None
     department: str | None = None
     active: bool = True

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     smtp_port: int = 1025
     mail_from: str = "HR Case Desk <hr-desk@example.com>"
     portal_base_url: str = "http://localhost:8000"
+    # Accept single-label mail hosts (`pat@mailhost`) as addresses (shared/addresses.py).
+    mail_allow_single_label_domains: bool = False
     log_format: str = Field(default="auto", description="auto | json | console")
     log_level: str = "INFO"
     # Consumer tuning: bounded retries before a message is dead-lettered with its reason.

@@ -12,12 +12,12 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     field_validator,
     model_validator,
 )
 
+from shared.addresses import MailAddress
 from shared.auth import Principal, Role
 from shared.envelope import Actor
 from shared.events import Reporter
@@ -209,7 +209,7 @@ class PhoneCaller(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     employee_id: str | None = Field(default=None, min_length=1, max_length=64)
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    email: EmailStr | None = None
+    email: MailAddress | None = None
     details: str | None = Field(default=None, min_length=1, max_length=500)
 
     @model_validator(mode="after")

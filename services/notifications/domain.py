@@ -21,6 +21,7 @@ from uuid import UUID
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from shared.addresses import InvalidAddress, ascii_form
 from shared.envelope import Envelope
 from shared.errors import PermanentError
 from shared.events import (
@@ -60,6 +61,10 @@ _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+class UnsendableAddress(ValueError):
+    """A recipient address no mail can be built for: a failed delivery, never a dead letter."""
+
+
 class UnsafeContent(PermanentError, ValueError):
     """An event field that must not be put into an email as it is.
 
@@ -79,6 +84,11 @@ class MailConfig:
 
     def url(self, path: str) -> str:
         return self.portal_base_url.rstrip("/") + path
+
+    def case_url(self, case_id: UUID) -> str:
+        """The case page of intake's portal (services/intake/portal/routes.py). One page for
+        reporter and staff: it shows each what they may see once they are signed in."""
+        return self.url(f"/portal/cases/{case_id}")
 
 
 @dataclass(frozen=True)
@@ -178,7 +188,7 @@ def for_case_submitted(
         return []
     context = {
         "reference": _reference(payload.reference),
-        "case_url": config.url(f"/cases/{case_id}"),
+        "case_url": config.case_url(case_id),
     }
     return [
         _notification(
@@ -207,7 +217,7 @@ def for_case_assigned(
         "sensitivity": payload.sensitivity,
         "category": category,
         "first_response_due": format_due(payload.first_response_due),
-        "case_url": config.url(f"/console/cases/{case_id}"),
+        "case_url": config.case_url(case_id),
     }
     return [
         _notification(
@@ -252,7 +262,7 @@ def for_sla_event(
         "priority": case.priority if case else None,
         "clock": _CLOCK_LABELS[payload.clock],
         "due_at": format_due(payload.due_at),
-        "case_url": config.url(f"/console/cases/{case_id}"),
+        "case_url": config.case_url(case_id),
     }
     return [
         _to_staff(
@@ -284,7 +294,7 @@ def for_case_escalated(
         "priority": case.priority if case else None,
         "level": payload.level,
         "reason": policy_text(payload.reason, REASON_MAX_LENGTH),
-        "case_url": config.url(f"/console/cases/{case_id}"),
+        "case_url": config.case_url(case_id),
     }
     person = payload.escalated_to
     return [
@@ -318,7 +328,7 @@ def for_conference_required(
         "reference": _reference(payload.reference),
         "priority": case.priority if case else None,
         "due_by": format_due(payload.due_by) if payload.due_by else None,
-        "case_url": config.url(f"/console/cases/{case_id}"),
+        "case_url": config.case_url(case_id),
     }
     return [
         _to_staff(
@@ -348,10 +358,8 @@ def for_previous_owner(
     if previous is None or previous == payload.owner.id:
         return []
     case_id = _case_id(envelope)
-    context = {
-        "reference": _reference(payload.reference),
-        "case_url": config.url(f"/console/cases/{case_id}"),
-    }
+    # No link: the case is no longer theirs, and they may no longer be allowed to open it.
+    context = {"reference": _reference(payload.reference)}
     return [
         _to_staff(
             envelope,
@@ -376,10 +384,13 @@ def policy_text(value: str, max_length: int) -> str | None:
 
 
 def build_email(notification: Notification, *, mail_from: str, date: datetime) -> EmailMessage:
-    """The MIME message (the library does the encoding; nothing is hand-written)."""
+    """The MIME message (the library does the encoding; nothing is hand-written).
+
+    Raises `UnsendableAddress` when the recipient address is not valid.
+    """
     message = EmailMessage()
     message["From"] = mail_from
-    message["To"] = Address(addr_spec=notification.recipient_email)
+    message["To"] = recipient_address(notification.recipient_email)
     message["Subject"] = notification.subject
     message["Date"] = format_datetime(date.astimezone(UTC))
     message["Message-ID"] = notification.message_id
@@ -389,6 +400,21 @@ def build_email(notification: Notification, *, mail_from: str, date: datetime) -
     message["X-Auto-Response-Suppress"] = "All"  # the same, for Exchange/Outlook
     message.set_content(notification.body, subtype="plain", charset="utf-8")
     return message
+
+
+def recipient_address(address: str) -> Address:
+    """The To address: ASCII where it can be (an IDN domain as its A-label, so any relay
+    takes it), else as it is, non-ASCII local part and all. Such a message needs a relay
+    that offers SMTPUTF8; aiosmtplib asks for it and refuses to send when it is not offered,
+    which the mailer reports as a failed delivery."""
+    try:
+        sendable = ascii_form(address) or address
+    except InvalidAddress as exc:
+        raise UnsendableAddress(f"recipient address is not valid: {exc}") from exc
+    # username/domain, not addr_spec: the stdlib's parser refuses a non-ASCII local part
+    # (NonASCIILocalPartDefect) although RFC 6532 allows it; the SMTPUTF8 generator writes it.
+    username, _, domain = sendable.rpartition("@")
+    return Address(username=username, domain=domain)
 
 
 def format_due(value: datetime) -> str:

@@ -198,8 +198,12 @@ class Notifier:
             NOTIFICATIONS.labels(n.template, "duplicate").inc()
             return
         now = self.clock()
-        message = domain.build_email(n, mail_from=self.config.mail_from, date=now)
-        result = await self.mailer.send(message)
+        try:
+            message = domain.build_email(n, mail_from=self.config.mail_from, date=now)
+        except domain.UnsendableAddress as exc:
+            result = SendResult(ok=False, attempts=0, error=str(exc))
+        else:
+            result = await self.mailer.send(message)
         if result.ok:
             await sql.mark_sent(ctx.conn, n.notification_id, attempts=result.attempts, sent_at=now)
             await ctx.emit(

@@ -21,11 +21,9 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import getaddresses
 
-from pydantic import TypeAdapter, ValidationError
-from pydantic.networks import EmailStr
-
 from services.intake.email.config import EmailLimits
 from services.intake.email.html import html_to_text
+from shared.addresses import InvalidAddress, check_address
 
 SUBJECT_MAX = 200
 NAME_MAX = 200
@@ -41,7 +39,6 @@ _REFERENCE = re.compile(r"\bHR-\d{4}-\d{6,12}\b")
 _AUTOMATIC_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _AUTOMATIC_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 _LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_EMAIL_ADDRESS = TypeAdapter(EmailStr)
 
 
 @dataclass(frozen=True)
@@ -252,9 +249,11 @@ def valid_address(value: str) -> str | None:
     candidate = value.strip()
     if not candidate or len(candidate) > 254 or any(c.isspace() for c in candidate):
         return None
+    if "\ufffd" in candidate:  # bytes nobody could decode: not an address to write back to
+        return None
     try:
-        return str(_EMAIL_ADDRESS.validate_python(candidate)).lower()
-    except ValidationError:
+        return check_address(candidate).lower()
+    except InvalidAddress:
         return None
 
 
@@ -274,11 +273,27 @@ def _sender(message: Message, envelope_sender: str | None) -> tuple[str, str] | 
     if envelope_sender:
         candidates.append((envelope_sender.strip("<>"), ""))
     for addr, name in candidates:
-        address = valid_address(clean_line(addr))
+        address = valid_address(clean_line(_utf8_header_text(addr)))
         if address:
-            display = clean_line(name)[:NAME_MAX] or address.partition("@")[0][:NAME_MAX]
-            return address, display
+            display = clean_line(_utf8_header_text(name))[:NAME_MAX]
+            return address, display or address.partition("@")[0][:NAME_MAX]
     return None
+
+
+def _utf8_header_text(value: str) -> str:
+    """Sender text from a raw UTF-8 header (RFC 6532, as SMTPUTF8 mail sends it), decoded.
+
+    The parser reads header bytes as ASCII and keeps every other byte as a surrogate escape,
+    so `jürgen.groß@…` arrives as `j\\udcc3\\udcbcrgen…`. Those bytes are put back and read
+    as UTF-8; text that is not valid UTF-8 is returned unchanged (`clean_line` then marks
+    the bytes it cannot read with U+FFFD, and `valid_address` refuses such an address).
+    """
+    if not any("\udc80" <= char <= "\udcff" for char in value):
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def _decode_text(part: Message) -> str:

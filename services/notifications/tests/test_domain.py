@@ -41,7 +41,7 @@ def test_case_submitted_acknowledges_reporter_without_case_details() -> None:
     assert n.recipient_id == reporter_of(payload).employee_id
     assert n.subject == f"[{payload.reference}] We have received your case"
     assert payload.reference in n.body
-    assert f"https://hr.example.org/cases/{envelope.case_id}" in n.body
+    assert f"https://hr.example.org/portal/cases/{envelope.case_id}" in n.body
     text = _all_text(n)
     for secret in (SECRET_DESCRIPTION, SECRET_SUBJECT, "DESC-MARKER", "SUBJ-MARKER", "harassment"):
         assert secret not in text
@@ -92,7 +92,7 @@ def test_case_assigned_tells_owner_with_category_when_normal() -> None:
     assert "P2" in n.body
     assert domain.format_due(payload.first_response_due) in n.body
     assert "pay_and_benefits" in n.body
-    assert f"https://hr.example.org/console/cases/{envelope.case_id}" in n.body
+    assert f"https://hr.example.org/portal/cases/{envelope.case_id}" in n.body
 
 
 @pytest.mark.parametrize("sensitivity", ["confidential", "restricted"])

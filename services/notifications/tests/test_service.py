@@ -148,7 +148,7 @@ async def test_acknowledges_once_and_tells_the_owner(
         assert mail.get_content_charset() == "utf-8"
         body = mail.get_content()
         assert payload.reference in body
-        assert f"https://hr.example.org/cases/{submitted.case_id}" in body
+        assert f"https://hr.example.org/portal/cases/{submitted.case_id}" in body
         assert "DESC-MARKER" not in mail.as_string()
         assert "SUBJ-MARKER" not in mail.as_string()
 
@@ -173,7 +173,7 @@ async def test_acknowledges_once_and_tells_the_owner(
         assert payload.reference in str(owner_msg["Subject"])
         owner_body = owner_msg.get_content()
         assert "P2" in owner_body
-        assert f"https://hr.example.org/console/cases/{submitted.case_id}" in owner_body
+        assert f"https://hr.example.org/portal/cases/{submitted.case_id}" in owner_body
         for secret in (SECRET_DESCRIPTION, SECRET_SUBJECT):
             assert secret not in owner_msg.as_string()
 
@@ -271,7 +271,7 @@ async def test_owner_hears_of_a_breach_once_and_of_a_conference(
     assert str(breach_mail["Subject"]) == f"[{ref}] First response deadline missed (P2)"
     breach_body = breach_mail.get_content()
     assert "First response due at Tue 24 Nov 2026, 16:00 UTC." in breach_body
-    assert f"https://hr.example.org/console/cases/{case_id}" in breach_body
+    assert f"https://hr.example.org/portal/cases/{case_id}" in breach_body
     conference_body = conference_mail.get_content()
     assert "A case conference is required" in conference_body
     assert "by Tue 24 Nov 2026, 16:00 UTC" in conference_body
@@ -327,7 +327,7 @@ async def test_reassignment_and_escalation_reach_the_right_people(
     assert str(escalation_mail["Subject"]) == f"[{ref}] Case escalated to you (level 1)"
     body = escalation_mail.get_content()
     assert "first response SLA breached" in body
-    assert f"https://hr.example.org/console/cases/{case_id}" in body
+    assert f"https://hr.example.org/portal/cases/{case_id}" in body
     assert len(sink.messages_to(str(first.email))) == 2  # nothing after the reassignment
 
     owner_row = await admin_pool.fetchrow(

@@ -103,7 +103,7 @@ def test_sla_events_go_to_the_owner_with_the_deadline(
     assert n.subject.startswith(f"[{payload.reference}] ")
     assert "(P1)" in n.subject
     assert f"{label} {domain.format_due(DUE)}." in n.body
-    assert f"https://hr.example.org/console/cases/{case_id}" in n.body
+    assert f"https://hr.example.org/portal/cases/{case_id}" in n.body
     assert n.notification_id == notification_id(envelope.event_id, "owner")
     _assert_clean(n)
 
@@ -172,7 +172,7 @@ def test_escalation_goes_to_the_target_with_level_and_capped_reason() -> None:
     assert "level 1" in n.subject
     assert "Reason:" in n.body and "first response SLA breached" in n.body
     assert "P1" in n.body
-    assert f"https://hr.example.org/console/cases/{case_id}" in n.body
+    assert f"https://hr.example.org/portal/cases/{case_id}" in n.body
     _assert_clean(n)
 
 

@@ -18,13 +18,13 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     ValidationError,
     field_validator,
 )
 
 from services.routing.domain.calendar import WorkingCalendar
+from shared.addresses import MailAddress
 from shared.events import Channel, Priority, Sensitivity
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "policy" / "default.yaml"
@@ -111,7 +111,7 @@ class StaffMember(_Strict):
 
     id: str
     name: str
-    email: EmailStr
+    email: MailAddress
     skills: tuple[str, ...] = ()
 
 
