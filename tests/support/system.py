@@ -51,7 +51,8 @@ def running_system(
         SMTP_HOST="127.0.0.1",
         SMTP_PORT=str(mail_port),
         **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
-        **extra_env,
+        # Links in notification mails point at this system's intake (unless a test says).
+        **{"PORTAL_BASE_URL": f"http://127.0.0.1:{ports['intake']}", **extra_env},
     )
     # Tests read mail from an in-process sink; the benchmark keeps the sink in its own
     # process so it does not compete with the load generator for the GIL.

@@ -1,0 +1,475 @@
+"""Addresses through every door, and every link in every email, against the running system.
+
+Addresses: an employee on an internal mail domain (`.local`, `.internal`, `.lan`) or with a
+non-ASCII local part is a reporter like any other through the API, the phone-call API, the
+portal form, SMTP and the raw-MIME hook; the address is stored and shown exactly as sent
+and the acknowledgement reaches it (the sink offers SMTPUTF8). Still-invalid addresses are
+a 422 naming the field.
+
+Links: every notification template (found on disk, so a new one is covered the day it is
+added) is rendered with a real case's data; each link in it is followed against the running
+intake as that email's recipient and must show that case. And once for real: the
+acknowledgement and assignment mails taken from the sink.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import smtplib
+import uuid
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.intake.email.config import DEV_INBOUND_EMAIL_TOKEN
+from services.notifications import domain
+from services.notifications.tests.factories import (
+    case_assigned,
+    case_escalated,
+    conference_required,
+    sla_event,
+)
+from shared.envelope import Actor
+from shared.events import EVENT_TYPES, CaseSubmitted, Person, Reporter, make_event, payload_as
+from tests.support.auth import auth_headers
+from tests.support.infra import free_port, wait_for
+from tests.support.system import running_system
+
+FIELD_CASES = Path(__file__).resolve().parents[1] / "fixtures" / "field_cases"
+INBOUND_TOKEN_HEADER = "X-Inbound-Email-Token"
+LINK = re.compile(r"https?://[^\s<>\"')]+")
+
+
+def field_case(name: str) -> bytes:
+    return (FIELD_CASES / name).read_bytes()
+
+
+def as_employee(employee_id: str) -> dict[str, str]:
+    return auth_headers(f"u-{employee_id}", "employee", employee_id=employee_id)
+
+
+def as_staff(staff_id: str, role: str) -> dict[str, str]:
+    return auth_headers(staff_id, role, employee_id=staff_id)
+
+
+AS_AGENT = as_staff("A-1001", "hr_agent")
+
+
+@pytest.fixture(scope="module")
+def system(database_url, rabbitmq_url, logs_dir):
+    port = free_port()
+    with running_system(
+        database_url, rabbitmq_url, logs_dir / "addresses", INTAKE_SMTP_PORT=str(port)
+    ) as running:
+        running.smtp_port = port  # type: ignore[attr-defined]
+        yield running
+
+
+def submit(system, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+    with system.client("intake", headers=headers) as client:
+        return client.post("/api/v1/cases", json=body)
+
+
+def mail_for(system, address: str, reference: str):
+    def found():
+        mails = [m for m in system.mail.messages_to(address) if reference in str(m["Subject"])]
+        return mails[0] if mails else None
+
+    return wait_for(found, timeout=30, what=f"mail about {reference} to {address}")
+
+
+def links_in(mail) -> list[str]:
+    return LINK.findall(mail.get_body(preferencelist=("plain",)).get_content())
+
+
+def page_as(system, url: str, headers: dict[str, str]) -> httpx.Response:
+    """GET a link from an email as its recipient (the portal takes the bearer token too)."""
+    assert url.startswith(system.url("intake") + "/"), url
+    return httpx.get(url, headers=headers, timeout=10, follow_redirects=False)
+
+
+def assert_opens_case(system, url: str, headers: dict[str, str], reference: str) -> str:
+    response = page_as(system, url, headers)
+    assert response.status_code == 200, (url, response.status_code, response.text[:300])
+    assert reference in response.text
+    return unescape(response.text)
+
+
+def wait_assigned(system, case_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    def assigned():
+        with system.client("intake", headers=headers) as client:
+            view = client.get(f"/api/v1/cases/{case_id}").json()
+        return view if view.get("status") == "assigned" else None
+
+    return wait_for(assigned, timeout=30, what="case routed and assigned")
+
+
+# --- Addresses through every door -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "address"),
+    [
+        ("api-reporter-dot-local.json", "priya.nair@corp.local"),
+        ("api-reporter-non-ascii-local-part.json", "jürgen.groß@example.com"),
+    ],
+)
+def test_api_field_cases_are_accepted_stored_shown_and_acknowledged(
+    system, admin_pool, name: str, address: str
+) -> None:
+    body = json.loads(field_case(name))
+    reporter = as_employee(body["reporter"]["employee_id"])
+    response = submit(system, body, reporter)
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+
+    mail = mail_for(system, address, accepted["reference"])
+    assert [a.addr_spec for a in mail["To"].addresses] == [address]
+    # The acknowledgement's link opens the case for the reporter, showing the address as sent.
+    [link] = links_in(mail)
+    page = assert_opens_case(system, link, reporter, accepted["reference"])
+    assert f"&lt;{address}&gt;" in page or f"<{address}>" in page
+
+
+def test_internal_domains_on_the_api_and_the_phone_call_api(system) -> None:
+    for n, address in enumerate(["ops@hr.internal", "dev@office.lan", "josé@eu.corp.local"]):
+        employee_id = f"E-51{n:02d}"
+        body = {
+            "subject": "Leave balance wrong",
+            "description": "My leave balance is 3 days short after parental leave.",
+            "reporter": {"employee_id": employee_id, "name": "Pat Lee", "email": address},
+        }
+        assert submit(system, body, as_employee(employee_id)).status_code == 202
+        call = {
+            "caller": {"employee_id": employee_id, "name": "Pat Lee", "email": address},
+            "called_at": "2026-11-20T09:30:00Z",
+            "duration_seconds": 300,
+            "summary": "Caller says the leave balance is short after parental leave.",
+        }
+        with system.client("intake", headers=AS_AGENT) as client:
+            logged = client.post("/api/v1/phone-calls", json=call)
+        assert logged.status_code == 202, logged.text
+
+
+INVALID = ["priya.nair@localhost", "x@example.invalid", "pat@mailhost", "a b@corp.local", "@lan"]
+
+
+@pytest.mark.parametrize("address", INVALID)
+def test_still_invalid_addresses_are_a_422_naming_the_field(system, address: str) -> None:
+    body = {
+        "subject": "Leave balance wrong",
+        "description": "My leave balance is 3 days short after parental leave.",
+        "reporter": {"employee_id": "E-5200", "name": "Pat Lee", "email": address},
+    }
+    refused = submit(system, body, as_employee("E-5200"))
+    assert refused.status_code == 422
+    assert [e["loc"] for e in refused.json()["detail"]] == [["body", "reporter", "email"]]
+    call = {
+        "caller": {"employee_id": "E-5200", "name": "Pat Lee", "email": address},
+        "called_at": "2026-11-20T09:30:00Z",
+        "duration_seconds": 300,
+        "summary": "Caller says the leave balance is short after parental leave.",
+    }
+    with system.client("intake", headers=AS_AGENT) as client:
+        refused = client.post("/api/v1/phone-calls", json=call)
+    assert refused.status_code == 422
+    assert ["body", "caller", "email"] in [e["loc"] for e in refused.json()["detail"]]
+
+
+def test_portal_form_takes_an_internal_domain_and_names_a_bad_address(system) -> None:
+    with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
+        page = client.get("/portal/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        assert client.post("/portal/sign-in", data={"csrf_token": token, "identity": "sam"})
+        form = {
+            "csrf_token": token,
+            "subject": "Leave balance wrong",
+            "description": "My leave balance is 3 days short after parental leave.",
+            "name": "Sam Rivera",
+        }
+        bad = client.post("/portal/cases", data={**form, "email": "sam@localhost"})
+        assert bad.status_code == 422
+        assert re.search(r'id="email-error"[^>]*>[^<]*not a valid email address', bad.text)
+        ok = client.post("/portal/cases", data={**form, "email": "sam.rivera@corp.local"})
+        assert ok.status_code == 303, ok.text
+        case_page = client.get(ok.headers["location"])
+        assert "&lt;sam.rivera@corp.local&gt;" in case_page.text
+
+
+def smtp_send(system, raw: bytes, mail_from: str, *, smtputf8: bool = False) -> tuple[int, str]:
+    with smtplib.SMTP("127.0.0.1", system.smtp_port, timeout=30) as smtp:
+        smtp.ehlo()
+        options = ["SMTPUTF8"] if smtputf8 else []
+        code, text = smtp.mail(mail_from, options)
+        assert code == 250, text
+        code, text = smtp.rcpt("hr@example.com")
+        assert code == 250, text
+        code, text = smtp.data(raw)
+        return code, text.decode()
+
+
+async def stored_case(admin_pool, message_id: str):
+    return await admin_pool.fetchrow(
+        "SELECT case_id, reference, reporter_email, reporter_name, reporter_employee_id"
+        " FROM intake.cases WHERE source_message_id = $1",
+        message_id,
+    )
+
+
+async def test_smtp_field_cases_sender_dot_local_and_smtputf8_sender(system, admin_pool) -> None:
+    code, text = smtp_send(system, field_case("sender-dot-local.eml"), "priya.nair@corp.local")
+    assert code == 250, text  # was 550
+    row = await stored_case(admin_pool, "<local-1@corp.local>")
+    assert row["reporter_email"] == "priya.nair@corp.local"
+    mail_for(system, "priya.nair@corp.local", row["reference"])
+
+    sender = "jürgen.groß@example.com"
+    code, text = smtp_send(system, field_case("smtputf8-sender.eml"), sender, smtputf8=True)
+    assert code == 250, text
+    row = await stored_case(admin_pool, "<utf8-sender-1@example.com>")
+    assert (row["reporter_email"], row["reporter_name"]) == (sender, "Jürgen Groß")  # not j��rgen
+    # Shown exactly as sent: the acknowledgement went to it (over SMTPUTF8), and its link
+    # opens the case page for the sender, which shows the address.
+    mail = mail_for(system, sender, row["reference"])
+    [link] = links_in(mail)
+    page = assert_opens_case(
+        system, link, as_employee(row["reporter_employee_id"]), row["reference"]
+    )
+    assert f"Jürgen Groß <{sender}>" in page
+
+
+async def test_raw_mime_hook_takes_internal_and_utf8_senders(system, admin_pool) -> None:
+    for name, address in [
+        ("sender-dot-local.eml", "priya.nair@corp.local"),
+        ("smtputf8-sender.eml", "jürgen.groß@example.com"),
+    ]:
+        message_id = f"<hook-{uuid.uuid4().hex}@example.com>"
+        raw = re.sub(
+            rb"Message-ID: <[^>]+>", f"Message-ID: {message_id}".encode(), field_case(name)
+        )
+        with system.client("intake") as client:
+            response = client.post(
+                "/api/v1/inbound-email",
+                content=raw,
+                headers={
+                    "content-type": "message/rfc822",
+                    INBOUND_TOKEN_HEADER: DEV_INBOUND_EMAIL_TOKEN,
+                },
+            )
+        assert response.status_code == 201, response.text  # was 422
+        row = await stored_case(admin_pool, message_id)
+        assert row["reporter_email"] == address
+
+
+# --- Links in every email -----------------------------------------------------------------
+
+PREVIOUS_OWNER = Person(id="A-1003", name="Ana Lima", email="ana.lima@example.com")
+ESCALATION_TARGET = {"normal": "M-9001", "restricted": "M-9002"}
+
+
+def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tuple[Any, Any]]:
+    """Template -> (its notification for this case, the recipient's headers or None).
+
+    None: the template must carry no link (the previous owner may no longer open the case).
+    """
+    case_id, ref = uuid.UUID(case["case_id"]), case["reference"]
+    owner_id = case["owner_id"]
+    owner = Person(id=owner_id, name="Case Owner", email=f"{owner_id.lower()}@corp.local")
+    owner_contact = domain.Contact(staff_id=owner_id, email=str(owner.email))
+    owner_headers = as_staff(owner_id, case["owner_role"])
+    facts = domain.CaseFacts(owner_id=owner_id, priority=case["priority"])
+    templates = domain.load_templates()
+    submitted = make_event(
+        CaseSubmitted(
+            reference=ref,
+            channel="api",
+            subject="not shown",
+            description="not shown",
+            reporter=Reporter(**case["reporter"]),
+            submitted_at=case["submitted_at"],
+        ),
+        producer="intake",
+        actor=Actor(type="employee", id=case["reporter"]["employee_id"]),
+        case_id=case_id,
+    )
+    assigned = case_assigned(case_id=case_id, ref=ref, owner=owner, sensitivity=case["sensitivity"])
+    reassigned = case_assigned(
+        case_id=case_id, ref=ref, owner=owner, previous_owner_id=PREVIOUS_OWNER.id
+    )
+    target_id = ESCALATION_TARGET[case["sensitivity"]]
+    target = Person(id=target_id, name="Escalation Target", email=f"{target_id}@corp.local")
+    common = {"templates": templates, "config": config}
+
+    def one(outcomes: list[Any]) -> Any:
+        [outcome] = outcomes
+        assert isinstance(outcome, domain.Notification), outcome
+        return outcome
+
+    return {
+        "case_received": (
+            one(
+                domain.for_case_submitted(submitted, payload_as(submitted, CaseSubmitted), **common)
+            ),
+            as_employee(case["reporter"]["employee_id"]),
+        ),
+        "case_assigned": (
+            one(
+                domain.for_case_assigned(
+                    assigned, payload_as(assigned, type_of(assigned)), **common
+                )
+            ),
+            owner_headers,
+        ),
+        "sla_warning": (
+            one(
+                domain.for_sla_event(
+                    (e := sla_event(case_id=case_id, ref=ref, owner_id=owner_id, breached=False)),
+                    payload_as(e, type_of(e)),
+                    case=facts,
+                    recipient=owner_contact,
+                    **common,
+                )
+            ),
+            owner_headers,
+        ),
+        "sla_breached": (
+            one(
+                domain.for_sla_event(
+                    (e := sla_event(case_id=case_id, ref=ref, owner_id=owner_id, breached=True)),
+                    payload_as(e, type_of(e)),
+                    case=facts,
+                    recipient=owner_contact,
+                    **common,
+                )
+            ),
+            owner_headers,
+        ),
+        "case_escalated": (
+            one(
+                domain.for_case_escalated(
+                    (e := case_escalated(case_id=case_id, ref=ref, to=target)),
+                    payload_as(e, type_of(e)),
+                    case=facts,
+                    **common,
+                )
+            ),
+            as_staff(target_id, "hr_manager"),
+        ),
+        "conference_required": (
+            one(
+                domain.for_conference_required(
+                    (e := conference_required(case_id=case_id, ref=ref)),
+                    payload_as(e, type_of(e)),
+                    case=facts,
+                    recipient=owner_contact,
+                    **common,
+                )
+            ),
+            owner_headers,
+        ),
+        "case_reassigned": (
+            one(
+                domain.for_previous_owner(
+                    reassigned,
+                    payload_as(reassigned, type_of(reassigned)),
+                    recipient=domain.Contact(PREVIOUS_OWNER.id, str(PREVIOUS_OWNER.email)),
+                    **common,
+                )
+            ),
+            None,
+        ),
+    }
+
+
+def type_of(envelope):
+    return EVENT_TYPES[envelope.event_type]
+
+
+def templates_on_disk() -> set[str]:
+    return {p.name.removesuffix(".body.j2") for p in domain.TEMPLATES_DIR.glob("*.body.j2")}
+
+
+CASES = {
+    # A normal case (HR operations) and a restricted one (investigations, audited reads).
+    "normal": ("Payslip is missing my overtime", "My October overtime is not on my payslip."),
+    "restricted": (
+        "Harassment by a colleague",
+        "A colleague keeps making harassing remarks about me in meetings.",
+    ),
+}
+
+
+@pytest.mark.parametrize("sensitivity", sorted(CASES))
+def test_every_link_in_every_template_opens_the_case_for_its_recipient(
+    system, sensitivity: str
+) -> None:
+    employee_id = f"E-53{len(sensitivity):02d}"
+    reporter = {"employee_id": employee_id, "name": "Rae Porter", "email": "rae@corp.local"}
+    subject, description = CASES[sensitivity]
+    accepted = submit(
+        system,
+        {"subject": subject, "description": description, "reporter": reporter},
+        as_employee(employee_id),
+    ).json()
+    view = wait_assigned(system, accepted["case_id"], as_employee(employee_id))
+    assert view["sensitivity"] == sensitivity
+    owner_id = view["assignment"]["owner_id"]
+    case = {
+        "case_id": accepted["case_id"],
+        "reference": accepted["reference"],
+        "reporter": reporter,
+        "submitted_at": view["submitted_at"],
+        "sensitivity": sensitivity,
+        "priority": view["priority"],
+        "owner_id": owner_id,
+        "owner_role": "investigator" if owner_id.startswith("A-3") else "hr_agent",
+    }
+    config = domain.MailConfig(portal_base_url=system.url("intake"), mail_from="hr@example.com")
+    scenarios = _scenarios(case, config)
+    # A template without a scenario here fails: add who receives it and from what event.
+    assert set(scenarios) == templates_on_disk()
+
+    for template, (notification, recipient) in scenarios.items():
+        assert notification.template == template
+        links = LINK.findall(notification.subject + "\n" + notification.body)
+        if recipient is None:
+            assert links == [], template
+            continue
+        assert links, f"{template} has no link to the case"
+        for link in links:
+            assert_opens_case(system, link, recipient, case["reference"])
+        # Signed out, the link asks for sign-in (it is never a 404).
+        signed_out = page_as(system, links[0], {})
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"] == "/portal/sign-in"
+
+
+def test_assignment_mail_from_the_sink_opens_the_case_for_the_owner(system) -> None:
+    employee_id = "E-5400"
+    reporter = {"employee_id": employee_id, "name": "Ola Nord", "email": "ola@office.lan"}
+    accepted = submit(
+        system,
+        {
+            "subject": "Annual leave request lost",
+            "description": "My annual leave request for December disappeared.",
+            "reporter": reporter,
+        },
+        as_employee(employee_id),
+    ).json()
+    view = wait_assigned(system, accepted["case_id"], as_employee(employee_id))
+    owner_id = view["assignment"]["owner_id"]
+
+    def assignment_mail():
+        return [
+            m
+            for m in system.mail.received()
+            if accepted["reference"] in str(m["Subject"]) and "assigned" in str(m["Subject"])
+        ]
+
+    [mail] = wait_for(assignment_mail, timeout=30, what="assignment mail")
+    [link] = links_in(mail)
+    assert_opens_case(system, link, as_staff(owner_id, "hr_agent"), accepted["reference"])
