@@ -72,3 +72,19 @@ def test_standalone_entry_point_stops_cleanly_on_sigterm(tmp_path: Path) -> None
         output, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert b"Standalone" in output
+
+
+def test_sink_takes_smtputf8_mail_and_reads_its_utf8_headers() -> None:
+    address = "jürgen.groß@example.com"
+    message = _message(address, "Grüße [HR-2026-000001]")
+    with MailSink(port=free_port()) as sink:
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=5) as client:
+            client.ehlo()
+            assert client.has_extn("smtputf8")
+            # smtplib sends MAIL FROM ... SMTPUTF8 and the raw UTF-8 headers (RFC 6531/6532).
+            client.send_message(message, mail_options=["SMTPUTF8"])
+
+        [received] = sink.messages_to(address)
+    assert str(received["To"]) == address
+    assert str(received["Subject"]) == "Grüße [HR-2026-000001]"
+    assert received.get_content() == "Grüße — body\n"
