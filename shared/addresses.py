@@ -1,8 +1,10 @@
 """What a valid mail address is, for every channel and every service: one rule, one place.
 
-`MailAddress` is the annotated type every model with an address uses (API bodies, portal
-and phone forms, the inbound-mail sender, the event payloads on the bus), and
-`check_address` is the same rule for code that is not a model. Both run email-validator
+`MailAddress` is the annotated type of every address a person or peer gives us (API bodies,
+portal and phone forms, the routing policy), `check_address` is the same rule for code that
+is not a model (the inbound-mail sender), and `EventMailAddress` is the type of addresses in
+event payloads (the same rule with single-label hosts always allowed, so no consumer
+refuses what another service's door accepted). All run email-validator
 (syntax, IDNA, length limits; never DNS) configured for a company's mail, not the public
 internet's:
 
@@ -13,7 +15,7 @@ internet's:
   does once, on import. The other special-use names (`localhost`, `invalid`, `test`,
   `onion`, `arpa`) stay refused: no person has a mailbox there.
 - Single-label hosts (`pat@mailhost`) only with `MAIL_ALLOW_SINGLE_LABEL_DOMAINS=true`.
-  Set it alike for every service: an address one service accepts travels to the others.
+  Each door applies its own service's setting; event payloads accept them regardless.
 - Internationalised addresses (RFC 6531/6532): non-ASCII local parts (`jürgen.groß@…`) and
   IDN domains (`…@bücher.de` or its A-label `…@xn--bcher-kva.de`). The stored form is
   email-validator's normalised one: the local part exactly as given (NFC), the domain in
@@ -80,18 +82,36 @@ def ascii_form(address: str) -> str | None:
     return validated(address, allow_single_label=True).ascii_email
 
 
-def _as_field(value: str) -> str:
+def _field(value: str, *, allow_single_label: bool | None) -> str:
     try:
-        return check_address(value)
+        return check_address(value, allow_single_label=allow_single_label)
     except InvalidAddress as exc:
         raise PydanticCustomError(
             "value_error", "value is not a valid email address: {reason}", {"reason": str(exc)}
         ) from exc
 
 
-# The type of every address field. The JSON schema says `format: email`, as EmailStr did.
+def _door_field(value: str) -> str:
+    return _field(value, allow_single_label=None)
+
+
+def _event_field(value: str) -> str:
+    return _field(value, allow_single_label=True)
+
+
+# An address a person or a peer system gives us (API bodies, portal and phone forms, the
+# routing policy): this deployment's rule. The JSON schema says `format: email`, as
+# EmailStr did.
 MailAddress = Annotated[
     str,
-    AfterValidator(_as_field),
+    AfterValidator(_door_field),
+    WithJsonSchema({"type": "string", "format": "email"}),
+]
+
+# An address in an event payload: anything some service's door may have accepted, so a
+# consumer never refuses (dead-letters) a peer's valid event over its own setting.
+EventMailAddress = Annotated[
+    str,
+    AfterValidator(_event_field),
     WithJsonSchema({"type": "string", "format": "email"}),
 ]

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.addresses import MailAddress
+from shared.addresses import EventMailAddress
 from shared.envelope import Actor, Envelope, new_envelope
 
 Channel = Literal["api", "portal", "email", "phone"]
@@ -31,7 +31,7 @@ class Reporter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     employee_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
-    email: MailAddress
+    email: EventMailAddress
 
 
 class Person(BaseModel):
@@ -40,7 +40,7 @@ class Person(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
-    email: MailAddress
+    email: EventMailAddress
 
 
 class InjuryDetails(BaseModel):
@@ -238,7 +238,7 @@ class DirectoryEmployeeUpdated(EventPayload):
     event_type: ClassVar[str] = "directory.employee_updated"
     employee_id: str
     name: str
-    email: MailAddress | None = None
+    email: EventMailAddress | None = None
     manager_id: str | None = None
     department: str | None = None
     active: bool = True

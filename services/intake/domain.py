@@ -28,6 +28,13 @@ NEW_STATUS = "new"
 STATUS_RANK = {"new": 0, "routed": 1, "assigned": 2}
 
 
+class ReporterIn(Reporter):
+    """The reporter as given to intake: the address under this deployment's rule (the event
+    payload's `Reporter` takes any address some door may accept)."""
+
+    email: MailAddress
+
+
 class SubmitCase(BaseModel):
     """A case raised through the API (the portal and other channels map onto this)."""
 
@@ -35,7 +42,7 @@ class SubmitCase(BaseModel):
 
     subject: str = Field(min_length=3, max_length=200)
     description: str = Field(min_length=10, max_length=20_000)
-    reporter: Reporter
+    reporter: ReporterIn
     category: str | None = Field(default=None, pattern=r"^[a-z][a-z_]{1,63}$")
 
     @field_validator("subject")

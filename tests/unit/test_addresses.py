@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.intake.domain import PhoneCaller, SubmitCase
+from services.intake.domain import PhoneCaller, ReporterIn, SubmitCase
 from services.intake.email.parsing import valid_address
 from shared.addresses import InvalidAddress, ascii_form, check_address
 from shared.events import Person, Reporter
@@ -72,8 +72,8 @@ INVALID = [
 def test_internal_domains_and_international_addresses_are_valid(raw: str, stored: str) -> None:
     assert check_address(raw) == stored
     # The same through the models every channel uses.
-    reporter = Reporter(employee_id="E-1", name="N", email=raw)
-    assert reporter.email == stored
+    assert Reporter(employee_id="E-1", name="N", email=raw).email == stored
+    assert ReporterIn(employee_id="E-1", name="N", email=raw).email == stored
     assert Person(id="A-1", name="N", email=raw).email == stored
     assert PhoneCaller(employee_id="E-1", name="N", email=raw).email == stored
     assert valid_address(raw) == stored.lower()  # the inbound-mail sender
@@ -112,15 +112,36 @@ def test_single_label_hosts_only_when_configured(host: str) -> None:
 def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.settings import get_settings
 
+    def doors(address: str) -> list[str]:
+        given = {"employee_id": "E-1", "name": "N", "email": address}
+        return [
+            ReporterIn.model_validate(given).email,
+            str(PhoneCaller.model_validate(given).email),
+            str(valid_address(address)),
+        ]
+
     monkeypatch.setenv("MAIL_ALLOW_SINGLE_LABEL_DOMAINS", "true")
     get_settings.cache_clear()
     try:
-        assert Reporter(employee_id="E-1", name="N", email="pat@mailhost").email == "pat@mailhost"
+        assert doors("pat@mailhost") == ["pat@mailhost"] * 3
     finally:
         monkeypatch.delenv("MAIL_ALLOW_SINGLE_LABEL_DOMAINS")
         get_settings.cache_clear()
     with pytest.raises(ValidationError):
-        Reporter(employee_id="E-1", name="N", email="pat@mailhost")
+        ReporterIn(employee_id="E-1", name="N", email="pat@mailhost")
+    with pytest.raises(ValidationError):
+        PhoneCaller(employee_id="E-1", name="N", email="pat@mailhost")
+    assert valid_address("pat@mailhost") is None
+
+
+def test_event_payloads_take_what_any_door_may_accept() -> None:
+    # A consumer must not dead-letter a peer's event over its own single-label setting...
+    assert Reporter(employee_id="E-1", name="N", email="pat@mailhost").email == "pat@mailhost"
+    assert Person(id="A-1", name="N", email="pat@mailhost").email == "pat@mailhost"
+    # ...but what no door accepts is still refused.
+    for address in INVALID:
+        with pytest.raises(ValidationError):
+            Reporter(employee_id="E-1", name="N", email=address)
 
 
 def test_field_case_api_bodies_are_valid_submissions() -> None:

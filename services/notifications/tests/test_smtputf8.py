@@ -20,6 +20,7 @@ from aio_pika.abc import AbstractRobustConnection
 from aiosmtpd.controller import Controller
 
 from hrcase.mailsink import MailSink
+from services.notifications import domain
 from services.notifications.tests.factories import case_submitted
 from services.notifications.tests.test_service import (
     delivery,
@@ -156,3 +157,11 @@ async def test_idn_and_internal_domains_reach_an_ascii_only_relay(
 
     [envelope] = [e for e in relay.envelopes if e.rcpt_tos == [envelope_to]]
     assert not envelope.smtp_utf8
+
+
+def test_the_to_header_is_ascii_where_it_can_be_and_utf8_where_it_must() -> None:
+    assert str(domain.recipient_address("marie@bücher.de")) == "marie@xn--bcher-kva.de"
+    utf8 = domain.recipient_address(NON_ASCII)
+    assert (utf8.username, utf8.domain) == ("jürgen.groß", "example.com")
+    with pytest.raises(domain.UnsendableAddress):  # recorded as failed by the handler
+        domain.recipient_address("not an address")
