@@ -187,6 +187,12 @@ async def test_an_agent_logs_a_phone_call_in_the_portal(system, browser):
     await context.close()
 
 
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
 def test_forms_refuse_cross_site_posts_and_missing_tokens(system):
     with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
         page = client.get("/portal/sign-in")
@@ -197,6 +203,11 @@ def test_forms_refuse_cross_site_posts_and_missing_tokens(system):
         assert "httponly" in signed_in.headers["set-cookie"].lower()
 
         form = {"subject": "Cross-site", "description": "A forged submission attempt."}
+        # The CSRF token is rotated at sign-in: the one from before is spent.
+        stale = client.post("/portal/cases", data={**form, "csrf_token": token})
+        assert stale.status_code == 403
+        before, token = token, csrf_of(client.get("/portal/cases/new").text)
+        assert token != before
         missing = client.post("/portal/cases", data=form)
         assert missing.status_code == 403
         forged = client.post(
