@@ -6,6 +6,7 @@ module only turns forms into calls and HTTPException into pages.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -715,6 +716,11 @@ PHONE_FIELDS = (
 )
 
 
+# Anything beyond this cannot be a call's length (the model then says what the limit is);
+# it also keeps float("inf") and "1e308" from overflowing the conversion to seconds.
+MAX_CALL_MINUTES = 100_000
+
+
 @router.post("/portal/phone-calls")
 async def log_phone_call(request: Request) -> Response:
     agent = _agent(request)
@@ -727,6 +733,8 @@ async def log_phone_call(request: Request) -> Response:
         errors: dict[str, str] = {}
         try:
             minutes = float(values["duration_minutes"] or "0")
+            if not math.isfinite(minutes) or abs(minutes) > MAX_CALL_MINUTES:
+                raise ValueError(minutes)
         except ValueError:
             minutes, errors["duration_minutes"] = 0, "give the duration in minutes"
         try:
