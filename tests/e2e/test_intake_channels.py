@@ -168,9 +168,11 @@ async def test_every_staff_read_of_a_confidential_case_is_audited(system, captur
         async with client(system, headers) as staff:
             assert (await staff.get(f"/api/v1/cases/{case_id}")).status_code == 200
         viewed = await capture.wait(
-            lambda e, reader=reader: e["event_type"] == "audit.case_viewed"
-            and e["case_id"] == case_id
-            and e["payload"]["viewer"] == reader
+            lambda e, reader=reader: (
+                e["event_type"] == "audit.case_viewed"
+                and e["case_id"] == case_id
+                and e["payload"]["viewer"] == reader
+            )
         )
         assert viewed["payload"]["view"] == "api"
     # The reporter's own reads are not staff accesses.
