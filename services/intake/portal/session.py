@@ -145,7 +145,7 @@ async def start_session(
     request: Request, response: Response, subject: str, roles: tuple[str, ...], **claims: Any
 ) -> None:
     """Sign in: a new session (and CSRF token) replaces any session this browser had."""
-    await end_session(request, response)
+    await _revoke_current(request)
     service = token_service(request)
     session_id = uuid4()
     await sql.create_portal_session(
@@ -172,12 +172,16 @@ async def start_session(
 
 async def end_session(request: Request, response: Response) -> None:
     """Sign out: revoke the session server-side and drop the cookies."""
+    await _revoke_current(request)
+    clear_session(response)
+
+
+async def _revoke_current(request: Request) -> None:
     current = getattr(request.state, "portal_session", None)
     if current is not None:
         await sql.revoke_portal_session(_runtime(request).pool, current["session_id"])
     request.state.portal_session = None
     request.state.principal = None
-    clear_session(response)
 
 
 def _secure() -> bool:
