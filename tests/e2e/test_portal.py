@@ -270,8 +270,10 @@ async def test_signing_out_revokes_the_session_at_once(system, browser):
         # Before signing out the captured token works as the cookie and as a bearer header.
         for headers in (as_cookie, as_bearer):
             assert (await replay.get("/portal/cases", headers=headers)).status_code == 200
-        # It is a portal session token: the JSON API never takes it.
+        # It is a portal session token: the JSON API and the audit service never take it.
         assert (await replay.get("/api/v1/cases", headers=as_bearer)).status_code == 401
+        audit = f"{system.url('audit')}/api/v1/audit/access"
+        assert (await replay.get(audit, headers=as_bearer)).status_code == 401
 
         await page.get_by_role("button", name="Sign out").click()
         await page.wait_for_url("**/portal/")
