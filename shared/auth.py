@@ -41,6 +41,9 @@ class Principal(BaseModel):
     roles: frozenset[Role]
     employee_id: str | None = None
     name: str | None = None
+    # The token's `jti` when it belongs to a server-side session (the portal's), which the
+    # service that issued it checks on every request so signing out revokes it at once.
+    session_id: str | None = None
 
     def has_any(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))
@@ -67,6 +70,8 @@ class TokenService:
         employee_id: str | None = None,
         name: str | None = None,
         ttl_seconds: int | None = None,
+        audience: str = AUDIENCE,
+        session_id: str | None = None,
     ) -> str:
         unknown = set(roles) - ROLES
         if unknown:
@@ -74,7 +79,7 @@ class TokenService:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": ISSUER,
-            "aud": AUDIENCE,
+            "aud": audience,
             "sub": subject,
             "iat": now,
             "exp": now + (ttl_seconds or self.ttl_seconds),
@@ -84,15 +89,18 @@ class TokenService:
             claims["employee_id"] = employee_id
         if name:
             claims["name"] = name
+        if session_id:
+            claims["jti"] = session_id
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
-    def verify(self, token: str) -> Principal:
+    def verify(self, token: str, *, audience: str = AUDIENCE) -> Principal:
+        """The principal of a valid token for `audience`; InvalidToken otherwise."""
         try:
             claims = jwt.decode(
                 token,
                 self._secret,
                 algorithms=[ALGORITHM],  # never trust the token's own `alg`
-                audience=AUDIENCE,
+                audience=audience,
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
@@ -106,6 +114,7 @@ class TokenService:
             roles=frozenset(roles),
             employee_id=claims.get("employee_id"),
             name=claims.get("name"),
+            session_id=str(claims["jti"]) if claims.get("jti") else None,
         )
 
 

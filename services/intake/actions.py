@@ -38,9 +38,9 @@ from shared.events import CaseViewed, Channel, Reporter, make_event
 from shared.outbox import enqueue
 from shared.service import Runtime
 
-# A wrong key counts against the case; every KEY_FAILURE_THRESHOLD in a row lock it briefly.
-# The key has 160 bits, so this only caps online guessing; the short lock limits how far
-# someone who knows a reference can lock its reporter out.
+# Key attempts count per (source, reference): after KEY_FAILURE_THRESHOLD wrong keys that
+# source is refused for KEY_LOCK_SECONDS at that reference. The key has 160 bits, so this
+# only caps online guessing; it locks out the guesser, never the reporter elsewhere.
 KEY_FAILURE_THRESHOLD = 5
 KEY_LOCK_SECONDS = 60
 
@@ -140,6 +140,7 @@ async def raise_anonymous(
             attachments=attachments,
             actor=Actor(type="anonymous"),
             anonymous_key_hash=key_hash,
+            reference=anonymous_keys.new_reference(),
         ),
     )
     return opened, key
@@ -201,6 +202,15 @@ async def readable_case(
     if access.audited:
         runtime.wake_relay()
     return row
+
+
+async def my_cases(runtime: Runtime, principal: Principal) -> list[dict[str, Any]]:
+    """Cases `principal` reported, logged or raised for someone, newest first, filtered by
+    the same rule as a single read (case_access), so a list never shows what a page hides."""
+    rows = await sql.list_cases_for(
+        runtime.pool, employee_id=principal.employee_id, subject=principal.subject
+    )
+    return [row for row in rows if case_access(principal, facts(row)).allowed]
 
 
 def case_viewed_event(principal: Principal, case_id: UUID, request: Request, view: str) -> Envelope:
@@ -286,32 +296,46 @@ async def post_message(
     return message_id
 
 
-async def anonymous_case(runtime: Runtime, reference: str, key: str) -> dict[str, Any]:
-    """The anonymous case behind reference + key; one answer for every kind of failure."""
+def client_source(request: Request) -> str:
+    """Where a request comes from, for throttling: the peer address (behind a proxy, the
+    X-Forwarded-For address uvicorn trusts from FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def anonymous_case(
+    runtime: Runtime, reference: str, key: str, request: Request
+) -> dict[str, Any]:
+    """The anonymous case behind reference + key; one answer for every kind of failure.
+
+    Attempts are counted per (source, reference as typed) before the key is checked, in one
+    atomic statement: the guesser's sixth attempt within the lock is refused unchecked (429)
+    while the reporter with the key, from anywhere else, is not affected. A known and an
+    unknown reference run the same queries and the same scrypt work and answer alike.
+    """
     refused = HTTPException(status.HTTP_404_NOT_FOUND, "reference or key not recognised")
+    canonical = anonymous_keys.normalise_reference(reference)
+    secret = runtime.settings.auth_jwt_secret
+    counted = {
+        "source_hash": anonymous_keys.attempt_hash(secret, "source", client_source(request)),
+        "reference_hash": anonymous_keys.attempt_hash(secret, "reference", canonical or reference),
+    }
     async with runtime.pool.acquire() as conn:
-        case = await sql.find_anonymous_case(conn, reference.strip().upper())
-        if case is not None:
-            wait = await sql.anonymous_lock(conn, case["case_id"])
-            if wait is not None:
-                raise HTTPException(
-                    status.HTTP_429_TOO_MANY_REQUESTS,
-                    "too many wrong keys for this reference; try again shortly",
-                    headers={"Retry-After": str(max(1, int(wait) + 1))},
-                )
+        attempt, wait = await sql.count_key_attempt(
+            conn, **counted, threshold=KEY_FAILURE_THRESHOLD, lock_seconds=KEY_LOCK_SECONDS
+        )
+        if attempt > KEY_FAILURE_THRESHOLD:
+            seconds = wait if wait is not None else KEY_LOCK_SECONDS
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                "too many wrong keys for this reference; try again shortly",
+                headers={"Retry-After": str(max(1, int(seconds) + 1))},
+            )
+        case = await sql.find_anonymous_case(conn, canonical) if canonical else None
         stored = case["anonymous_key_hash"] if case else None
         ok = await asyncio.to_thread(anonymous_keys.verify_or_dummy, key, stored)
-        if case is None:
+        if case is None or not ok:
             raise refused
-        if not ok:
-            await sql.record_key_failure(
-                conn,
-                case["case_id"],
-                threshold=KEY_FAILURE_THRESHOLD,
-                lock_seconds=KEY_LOCK_SECONDS,
-            )
-            raise refused
-        await sql.clear_key_failures(conn, case["case_id"])
+        await sql.clear_key_attempts(conn, **counted)
     return case
 
 

@@ -240,11 +240,7 @@ async def _create_case(
 @router.get("/cases", response_model=CaseList)
 async def my_cases(request: Request, principal: Caller) -> CaseList:
     """Cases I reported, or (staff) logged or raised on someone's behalf."""
-    rows = await sql.list_cases_for(
-        actions.runtime_of(request).pool,
-        employee_id=principal.employee_id,
-        subject=principal.subject,
-    )
+    rows = await actions.my_cases(actions.runtime_of(request), principal)
     return CaseList(cases=[CaseSummary.model_validate(row) for row in rows])
 
 
@@ -393,7 +389,7 @@ async def anonymous_report(
 @router.get("/anonymous-reports/{reference}", response_model=AnonymousView)
 async def anonymous_status(reference: str, request: Request, key: ReportKey) -> AnonymousView:
     runtime = actions.runtime_of(request)
-    case = await actions.anonymous_case(runtime, reference, key)
+    case = await actions.anonymous_case(runtime, reference, key, request)
     return anonymous_view(
         case,
         await sql.list_messages(runtime.pool, case["case_id"]),
@@ -410,7 +406,7 @@ async def anonymous_message(
     reference: str, body: NewMessage, request: Request, key: ReportKey
 ) -> MessageAccepted:
     runtime = actions.runtime_of(request)
-    case = await actions.anonymous_case(runtime, reference, key)
+    case = await actions.anonymous_case(runtime, reference, key, request)
     message_id = await actions.anonymous_reply(runtime, case, body=body.body, channel="api")
     return MessageAccepted(message_id=message_id)
 

@@ -63,6 +63,7 @@ class NewCase:
     anonymous_key_hash: str | None = None
     source_message_id: str | None = None  # email: Message-ID, unique
     submitted_by: str | None = None  # the principal's subject
+    reference: str | None = None  # given (anonymous: random); else HR-YYYY-NNNNNN
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,10 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
     """Insert the case, its attachments and its `case.submitted` event (one transaction)."""
     case_id = uuid4()
     submitted_at = utcnow()
-    number = int(await conn.fetchval("SELECT nextval('intake.case_reference_seq')"))
-    reference = format_reference(submitted_at, number)
+    reference = new.reference
+    if reference is None:
+        number = int(await conn.fetchval("SELECT nextval('intake.case_reference_seq')"))
+        reference = format_reference(submitted_at, number)
     reporter = new.reporter
     await conn.execute(
         """INSERT INTO intake.cases (case_id, reference, channel, subject, description,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -28,21 +28,72 @@ NEW_STATUS = "new"
 STATUS_RANK = {"new": 0, "routed": 1, "assigned": 2}
 
 
-class ReporterIn(Reporter):
-    """The reporter as given to intake: the address under this deployment's rule (the event
-    payload's `Reporter` takes any address some door may accept)."""
+# --- Input limits ---------------------------------------------------------------------------
+# Every request body intake accepts derives from IntakeInput: no string field anywhere in it
+# (nested models included) may hold a NUL, which Postgres text cannot store. Instants people
+# give us (when a call happened, ...) are PastInstant: not before EARLIEST_INSTANT and not
+# later than now plus CLOCK_SKEW. Both answer 422 naming the field, never a 500.
+EARLIEST_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=5)
+NUL_MESSAGE = "must not contain NUL characters"
+
+
+def _no_nul_anywhere(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(NUL_MESSAGE)
+    if isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _no_nul_anywhere(item)
+    return value
+
+
+class IntakeInput(BaseModel):
+    """Base of every request body: NUL in any string field is refused with the field named."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_fields(cls, value: Any) -> Any:
+        return _no_nul_anywhere(value)
+
+
+def within_window(value: datetime, *, now: datetime | None = None) -> datetime:
+    """`value` (aware) in UTC if EARLIEST_INSTANT <= value <= now + CLOCK_SKEW.
+
+    Raises ValueError (a 422 naming the field) otherwise, including for values whose
+    conversion to UTC overflows (year 1 with a positive offset, year 9999 with a negative).
+    """
+    latest = (now or datetime.now(UTC)) + CLOCK_SKEW
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError("is out of range") from exc
+    if utc < EARLIEST_INSTANT:
+        raise ValueError(f"must not be before {EARLIEST_INSTANT:%Y-%m-%d}")
+    if utc > latest:
+        raise ValueError("cannot be in the future")
+    return utc
+
+
+# A moment in the past that intake can store and show: the one type for every such field.
+PastInstant = Annotated[AwareDatetime, AfterValidator(within_window)]
+
+
+class ReporterInput(Reporter, IntakeInput):
+    """The reporter as a request gives it: the event's `Reporter` with intake's input limits
+    and the address under this deployment's rule (the event payload's `Reporter` takes any
+    address some door may accept)."""
 
     email: MailAddress
 
 
-class SubmitCase(BaseModel):
+class SubmitCase(IntakeInput):
     """A case raised through the API (the portal and other channels map onto this)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     subject: str = Field(min_length=3, max_length=200)
     description: str = Field(min_length=10, max_length=20_000)
-    reporter: ReporterIn
+    reporter: ReporterInput
     category: str | None = Field(default=None, pattern=r"^[a-z][a-z_]{1,63}$")
 
     @field_validator("subject")
@@ -100,12 +151,17 @@ CLOSED_STATUSES = frozenset({"closed"})
 # --- Who may read a case -------------------------------------------------------------------
 # Employees see the cases they reported, nothing else (and never an anonymous case: nothing
 # links it to them). Staff (hr_agent, hr_manager, investigator) see cases by sensitivity:
-# a restricted case only when they are an investigator or an HR manager, own the case, or
-# logged/submitted it themselves. A case not yet routed has no sensitivity yet and is
-# treated as restricted (fail closed). Auditors and admins read the audit service instead.
+# - normal: every member of staff;
+# - confidential: every member of staff, and each read is audited;
+# - restricted: an HR manager, the case's owner (for an investigator: only the cases they
+#   are assigned to), or whoever logged/submitted it; each read is audited.
+# A case not yet routed has no sensitivity yet and is treated as restricted (fail closed).
+# Auditors and admins read the audit service instead.
 STAFF_ROLES: tuple[Role, ...] = ("hr_agent", "hr_manager", "investigator")
 SUBMIT_ON_BEHALF_ROLES: tuple[Role, ...] = ("hr_agent", "hr_manager")
-RESTRICTED_READERS: tuple[Role, ...] = ("investigator", "hr_manager")
+RESTRICTED_READERS: tuple[Role, ...] = ("hr_manager",)
+# Sensitivities whose every staff read goes to the audit log (audit.case_viewed).
+AUDITED_SENSITIVITIES = frozenset({"confidential", "restricted"})
 
 
 class CaseFacts(BaseModel):
@@ -121,7 +177,8 @@ class CaseFacts(BaseModel):
 
 class Access(BaseModel):
     allowed: bool
-    # True when a member of staff reads a restricted case: the read goes to the audit log.
+    # True when a member of staff reads a confidential or restricted case: the read goes to
+    # the audit log.
     audited: bool = False
 
 
@@ -138,9 +195,10 @@ def case_access(principal: Principal, case: CaseFacts) -> Access:
         return Access(allowed=True)
     if not principal.has_any(*STAFF_ROLES):
         return Access(allowed=False)
-    restricted = (case.sensitivity or "restricted") == "restricted"
-    if not restricted:
-        return Access(allowed=True)
+    sensitivity = case.sensitivity or "restricted"
+    audited = sensitivity in AUDITED_SENSITIVITIES
+    if sensitivity != "restricted":
+        return Access(allowed=True, audited=audited)
     mine = {principal.subject, principal.employee_id} - {None}
     allowed = (
         principal.has_any(*RESTRICTED_READERS)
@@ -188,12 +246,12 @@ def _no_nul(value: str) -> str:
 FreeText = Annotated[str, AfterValidator(_no_nul)]
 
 
-class NewMessage(BaseModel):
+class NewMessage(IntakeInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     body: FreeText = Field(min_length=1, max_length=20_000)
 
 
-class AnonymousReport(BaseModel):
+class AnonymousReport(IntakeInput):
     """A report with no identity at all: no reporter, no contact details."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -210,7 +268,7 @@ class AnonymousReport(BaseModel):
         return value
 
 
-class PhoneCaller(BaseModel):
+class PhoneCaller(IntakeInput):
     """Who called: an identified employee (all three fields) or free-text details."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -234,10 +292,10 @@ class PhoneCaller(BaseModel):
         return None
 
 
-class PhoneCall(BaseModel):
+class PhoneCall(IntakeInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     caller: PhoneCaller
-    called_at: AwareDatetime
+    called_at: PastInstant
     duration_seconds: int = Field(ge=0, le=24 * 3600)
     summary: str = Field(min_length=10, max_length=20_000)
     subject: str | None = Field(default=None, min_length=3, max_length=200)
@@ -250,13 +308,6 @@ class PhoneCall(BaseModel):
     def _single_line(cls, value: str | None) -> str | None:
         if value is not None and any(ch in value for ch in "\r\n\x00"):
             raise ValueError("subject must be a single line")
-        return value
-
-    @field_validator("called_at")
-    @classmethod
-    def _not_in_future(cls, value: datetime) -> datetime:
-        if value > datetime.now(UTC) + timedelta(minutes=5):
-            raise ValueError("the call cannot be in the future")
         return value
 
     def case_subject(self) -> str:
@@ -281,14 +332,14 @@ REOPENABLE_STATUSES = frozenset({"resolved", "closed"})
 _OWNER_ID = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
 
-class AgentNote(BaseModel):
+class AgentNote(IntakeInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     body: FreeText = Field(min_length=1, max_length=20_000)
     # Internal by default: a note reaches the employee only when the agent says so.
     internal: bool = True
 
 
-class StatusChange(BaseModel):
+class StatusChange(IntakeInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     to_status: RequestableStatus
     reason: str | None = Field(default=None, max_length=2000)
@@ -300,7 +351,7 @@ class StatusChange(BaseModel):
         return None if value is None else _no_nul(value) or None
 
 
-class Recategorisation(BaseModel):
+class Recategorisation(IntakeInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     category: str = Field(pattern=CATEGORY_PATTERN)
     reason: FreeText = Field(min_length=3, max_length=2000)
@@ -314,7 +365,7 @@ class Recategorisation(BaseModel):
         return value
 
 
-class AssignmentChange(BaseModel):
+class AssignmentChange(IntakeInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     owner_id: str = Field(pattern=_OWNER_ID)
     reason: FreeText = Field(min_length=3, max_length=2000)

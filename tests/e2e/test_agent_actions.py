@@ -187,9 +187,15 @@ async def test_employees_and_staff_without_access_cannot_act(system):
         absent = await act(system, AS_AGENT, missing, action, requests[action])
         assert hidden.status_code == absent.status_code == 404
         assert hidden.json() == absent.json()
-    # The investigations team may work it.
-    note = await act(system, AS_INVESTIGATOR, restricted, "notes", {"body": "Interview booked."})
+    # The investigator it is assigned to may work it; another investigator may not see it.
+    owner = (await until(system, restricted, lambda v: True))["assignment"]["owner_id"]
+    as_owner = auth_headers(owner, "investigator", employee_id=owner)
+    note = await act(system, as_owner, restricted, "notes", {"body": "Interview booked."})
     assert note.status_code == 202, note.text
+    other = "A-3003" if owner == "A-3001" else "A-3001"
+    as_other = auth_headers(other, "investigator", employee_id=other)
+    hidden = await act(system, as_other, restricted, "notes", {"body": "let me in"})
+    assert hidden.status_code == 404
 
     # Staff who reported a case themselves see it as its reporter and may not work it.
     priya = auth_headers("A-1001", "hr_agent", "employee", employee_id="A-1001")

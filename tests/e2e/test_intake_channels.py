@@ -24,6 +24,8 @@ AS_SAM = auth_headers("u-sam", "employee", employee_id=SAM["employee_id"])
 AS_ALEX = auth_headers("u-alex", "employee", employee_id=ALEX["employee_id"])
 AS_AGENT = auth_headers("A-1001", "hr_agent", employee_id="A-1001")
 AS_INVESTIGATOR = auth_headers("A-3001", "investigator", employee_id="A-3001")
+# The investigations team of the default policy (services/routing/policy/default.yaml).
+INVESTIGATORS = ("A-3001", "A-3002", "A-3003")
 
 
 @pytest.fixture(scope="module")
@@ -113,15 +115,25 @@ async def test_staff_reads_of_a_restricted_case_are_audited(system, capture):
     accepted = (await submit(system, AS_SAM, body)).json()
     case_id = accepted["case_id"]
 
-    async with client(system, AS_SAM) as sam:
-        for _ in range(200):  # until routing has set the sensitivity
-            if (await sam.get(f"/api/v1/cases/{case_id}")).json()["sensitivity"]:
-                break
-            await asyncio.sleep(0.1)
+    routed = await until_owned(system, case_id)
+    owner = routed["assignment"]["owner_id"]
+    assert owner in INVESTIGATORS, routed
     async with client(system, AS_AGENT) as agent:
         # An hr_agent who neither owns nor logged it cannot see a restricted case.
         assert (await agent.get(f"/api/v1/cases/{case_id}")).status_code == 404
-    headers = {**AS_INVESTIGATOR, "User-Agent": "investigator-browser/1.0"}
+    # Investigators read only the restricted cases assigned to them: the others get the
+    # answer of a missing case, in the case view and the case list alike.
+    for other in sorted(set(INVESTIGATORS) - {owner}):
+        as_other = auth_headers(other, "investigator", employee_id=other)
+        async with client(system, as_other) as investigator:
+            hidden = await investigator.get(f"/api/v1/cases/{case_id}")
+            missing = await investigator.get(f"/api/v1/cases/{uuid.uuid4()}")
+            assert hidden.status_code == missing.status_code == 404
+            assert hidden.json() == missing.json()
+            listed = (await investigator.get("/api/v1/cases")).json()["cases"]
+            assert case_id not in {c["case_id"] for c in listed}
+    as_owner = auth_headers(owner, "investigator", employee_id=owner)
+    headers = {**as_owner, "User-Agent": "investigator-browser/1.0"}
     async with client(system, headers) as investigator:
         view = await investigator.get(f"/api/v1/cases/{case_id}")
         assert view.status_code == 200
@@ -130,15 +142,55 @@ async def test_staff_reads_of_a_restricted_case_are_audited(system, capture):
     viewed = await capture.wait(
         lambda e: e["event_type"] == "audit.case_viewed" and e["case_id"] == case_id
     )
-    assert viewed["actor"] == {"type": "agent", "id": "A-3001"}
+    assert viewed["actor"] == {"type": "agent", "id": owner}
     payload = viewed["payload"]
-    assert payload["viewer"] == "A-3001" and payload["roles"] == ["investigator"]
+    assert payload["viewer"] == owner and payload["roles"] == ["investigator"]
     assert payload["client_ip"] == "127.0.0.1"
     assert payload["user_agent"] == "investigator-browser/1.0"
     assert payload["case_id"] == case_id and payload["at"]
     # The reporter reading their own case is not a staff access.
     views = [e for e in capture.events if e["event_type"] == "audit.case_viewed"]
     assert len([e for e in views if e["case_id"] == case_id]) == 1
+
+
+async def test_every_staff_read_of_a_confidential_case_is_audited(system, capture):
+    body = case_body(
+        subject="Grievance about my rota",
+        description="I raised a grievance about my rota and nothing happened.",
+        category="grievance",
+    )
+    case_id = (await submit(system, AS_SAM, body)).json()["case_id"]
+    routed = await until_owned(system, case_id)
+    assert routed["sensitivity"] == "confidential"
+    # Any member of staff may read it (it is not restricted) and every such read is audited.
+    readers = {"A-1001": AS_AGENT, "A-3001": AS_INVESTIGATOR}
+    for reader, headers in readers.items():
+        async with client(system, headers) as staff:
+            assert (await staff.get(f"/api/v1/cases/{case_id}")).status_code == 200
+        viewed = await capture.wait(
+            lambda e, reader=reader: (
+                e["event_type"] == "audit.case_viewed"
+                and e["case_id"] == case_id
+                and e["payload"]["viewer"] == reader
+            )
+        )
+        assert viewed["payload"]["view"] == "api"
+    # The reporter's own reads are not staff accesses.
+    views = [e for e in capture.events if e["event_type"] == "audit.case_viewed"]
+    assert sorted(e["payload"]["viewer"] for e in views if e["case_id"] == case_id) == sorted(
+        readers
+    )
+
+
+async def until_owned(system, case_id: str) -> dict:
+    """The reporter's view of the case once routing has named its owner."""
+    async with client(system, AS_SAM) as sam:
+        for _ in range(300):
+            view = (await sam.get(f"/api/v1/cases/{case_id}")).json()
+            if view["sensitivity"] and view["assignment"]["owner_id"]:
+                return view
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the case was never routed and assigned: {view}")
 
 
 async def test_an_agent_logs_a_phone_call_as_a_case(system, capture):

@@ -6,12 +6,15 @@ Never `playwright install`: the browser is /usr/bin/chromium (apt-get install ch
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.auth import auth_headers
+from tests.support.bus import capture_events
 from tests.support.system import running_system
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -187,6 +190,12 @@ async def test_an_agent_logs_a_phone_call_in_the_portal(system, browser):
     await context.close()
 
 
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
 def test_forms_refuse_cross_site_posts_and_missing_tokens(system):
     with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
         page = client.get("/portal/sign-in")
@@ -197,6 +206,11 @@ def test_forms_refuse_cross_site_posts_and_missing_tokens(system):
         assert "httponly" in signed_in.headers["set-cookie"].lower()
 
         form = {"subject": "Cross-site", "description": "A forged submission attempt."}
+        # The CSRF token is rotated at sign-in: the one from before is spent.
+        stale = client.post("/portal/cases", data={**form, "csrf_token": token})
+        assert stale.status_code == 403
+        before, token = token, csrf_of(client.get("/portal/cases/new").text)
+        assert token != before
         missing = client.post("/portal/cases", data=form)
         assert missing.status_code == 403
         forged = client.post(
@@ -240,3 +254,149 @@ def test_forms_refuse_cross_site_posts_and_missing_tokens(system):
         assert re.search(r'id="secret-key">[A-Z2-7-]{39}<', anonymous.text)
         assert anonymous.headers["cache-control"] == "no-store"
         assert "Signed-in anonymous report" not in client.get("/portal/cases").text
+
+
+def session_cookie(cookies: list[dict]) -> str:
+    return next(c["value"] for c in cookies if c["name"] == "hrcase_session")
+
+
+@needs_chromium
+async def test_signing_out_revokes_the_session_at_once(system, browser):
+    context, page = await sign_in(browser, system, "Sam Rivera")
+    token = session_cookie(await context.cookies())
+    as_cookie = {"Cookie": f"hrcase_session={token}"}
+    as_bearer = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as replay:
+        # Before signing out the captured token works as the cookie and as a bearer header.
+        for headers in (as_cookie, as_bearer):
+            assert (await replay.get("/portal/cases", headers=headers)).status_code == 200
+        # It is a portal session token: the JSON API and the audit service never take it.
+        assert (await replay.get("/api/v1/cases", headers=as_bearer)).status_code == 401
+        audit = f"{system.url('audit')}/api/v1/audit/access"
+        assert (await replay.get(audit, headers=as_bearer)).status_code == 401
+
+        await page.get_by_role("button", name="Sign out").click()
+        await page.wait_for_url("**/portal/")
+        assert "hrcase_session" not in {c["name"] for c in await context.cookies()}
+
+        # Replayed after sign-out, however it is presented: signed out at once.
+        for headers in (as_cookie, as_bearer):
+            answer = await replay.get("/portal/cases", headers=headers)
+            assert answer.status_code == 303, answer.text
+            assert answer.headers["location"] == "/portal/sign-in"
+            new_case = await replay.get("/portal/cases/new", headers=headers)
+            assert new_case.headers.get("location") == "/portal/sign-in"
+        assert (await replay.get("/api/v1/cases", headers=as_bearer)).status_code == 401
+    await context.close()
+
+
+@needs_chromium
+async def test_a_csrf_token_from_another_session_is_refused(system, browser):
+    async def session_of(who: str) -> tuple[object, str, str]:
+        context, page = await sign_in(browser, system, who)
+        await page.goto("/portal/cases/new")
+        csrf = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+        return context, session_cookie(await context.cookies()), csrf or ""
+
+    context_a, cookie_a, csrf_a = await session_of("Sam Rivera")
+    context_b, cookie_b, csrf_b = await session_of("Sam Rivera")  # same person, new session
+    assert csrf_a != csrf_b
+    form = {
+        "subject": "Bound token",
+        "description": "Testing whose token this form carries.",
+        "name": "Sam Rivera",
+        "email": "sam.rivera@example.com",
+    }
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+        headers = {"Cookie": f"hrcase_session={cookie_b}"}
+        foreign = await client.post(
+            "/portal/cases", data={**form, "csrf_token": csrf_a}, headers=headers
+        )
+        assert foreign.status_code == 403
+        # The pre-sign-in double-submit pair does not stand in for the session's token either.
+        cookie_pair = {"Cookie": f"hrcase_session={cookie_b}; hrcase_csrf={csrf_a}"}
+        paired = await client.post(
+            "/portal/cases", data={**form, "csrf_token": csrf_a}, headers=cookie_pair
+        )
+        assert paired.status_code == 403
+        own = await client.post(
+            "/portal/cases", data={**form, "csrf_token": csrf_b}, headers=headers
+        )
+        assert own.status_code == 303, own.text
+    # Signing in again (in session A's browser) rotates the token.
+    page = await context_a.new_page()
+    await page.goto("/portal/sign-in")
+    await page.get_by_label(re.compile("Alex Chen")).check()
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/portal/cases")
+    await page.goto("/portal/cases/new")
+    rotated = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert rotated not in (csrf_a, csrf_b)
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+        # The session it replaced is over.
+        gone = await client.get("/portal/cases", headers={"Cookie": f"hrcase_session={cookie_a}"})
+        assert gone.status_code == 303
+    await context_a.close()
+    await context_b.close()
+
+
+@pytest.fixture
+async def capture(amqp, system):
+    async with capture_events(amqp) as captured:
+        yield captured
+
+
+async def raised_and_assigned(system, category: str, subject: str) -> tuple[str, dict]:
+    as_sam = auth_headers("u-sam", "employee", employee_id="E-7001")
+    body = {
+        "subject": subject,
+        "description": f"{subject}: details for HR, please treat this with care.",
+        "reporter": {"employee_id": "E-7001", "name": "Sam Rivera", "email": "sam@example.com"},
+        "category": category,
+    }
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10, headers=as_sam) as c:
+        case_id = (await c.post("/api/v1/cases", json=body)).json()["case_id"]
+        for _ in range(300):
+            view = (await c.get(f"/api/v1/cases/{case_id}")).json()
+            if view["sensitivity"] and view["assignment"]["owner_id"]:
+                return case_id, view
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"never routed and assigned: {view}")
+
+
+@needs_chromium
+async def test_investigators_open_only_assigned_restricted_cases_and_reads_are_audited(
+    system, browser, capture
+):
+    # Compliance cases go to the investigators with the compliance skill, never Helen.
+    restricted, routed = await raised_and_assigned(system, "compliance", "Bribery in purchasing")
+    assert routed["sensitivity"] == "restricted"
+    assert routed["assignment"]["owner_id"] not in ("A-3001", None)
+    confidential, routed = await raised_and_assigned(system, "grievance", "Grievance about rota")
+    assert routed["sensitivity"] == "confidential"
+
+    context, page = await sign_in(browser, system, "Helen Carter")
+    hidden = await page.goto(f"/portal/cases/{restricted}")
+    assert hidden is not None and hidden.status == 404
+    assert await page.get_by_role("heading", level=1).inner_text() == "Case not found"
+    shown = await page.goto(f"/portal/cases/{confidential}")
+    assert shown is not None and shown.status == 200
+    viewed = await capture.wait(
+        lambda e: e["event_type"] == "audit.case_viewed" and e["case_id"] == confidential
+    )
+    assert viewed["payload"]["viewer"] == "A-3001" and viewed["payload"]["view"] == "portal"
+    await page.goto("/portal/cases")
+    assert await page.get_by_text("Bribery in purchasing").count() == 0
+    await context.close()
+
+    # An HR manager reads the restricted case; that read is audited as well.
+    context, page = await sign_in(browser, system, "Victor Almeida")
+    shown = await page.goto(f"/portal/cases/{restricted}")
+    assert shown is not None and shown.status == 200
+    viewed = await capture.wait(
+        lambda e: e["event_type"] == "audit.case_viewed" and e["case_id"] == restricted
+    )
+    assert viewed["payload"]["viewer"] == "M-9002"
+    views = [e for e in capture.events if e["event_type"] == "audit.case_viewed"]
+    assert {e["case_id"] for e in views} == {restricted, confidential}
+    await context.close()

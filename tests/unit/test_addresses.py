@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.intake.domain import PhoneCaller, ReporterIn, SubmitCase
+from services.intake.domain import PhoneCaller, ReporterInput, SubmitCase
 from services.intake.email.parsing import valid_address
 from shared.addresses import InvalidAddress, ascii_form, check_address
 from shared.events import Person, Reporter
@@ -73,7 +73,7 @@ def test_internal_domains_and_international_addresses_are_valid(raw: str, stored
     assert check_address(raw) == stored
     # The same through the models every channel uses.
     assert Reporter(employee_id="E-1", name="N", email=raw).email == stored
-    assert ReporterIn(employee_id="E-1", name="N", email=raw).email == stored
+    assert ReporterInput(employee_id="E-1", name="N", email=raw).email == stored
     assert Person(id="A-1", name="N", email=raw).email == stored
     assert PhoneCaller(employee_id="E-1", name="N", email=raw).email == stored
     assert valid_address(raw) == stored.lower()  # the inbound-mail sender
@@ -115,7 +115,7 @@ def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     def doors(address: str) -> list[str]:
         given = {"employee_id": "E-1", "name": "N", "email": address}
         return [
-            ReporterIn.model_validate(given).email,
+            ReporterInput.model_validate(given).email,
             str(PhoneCaller.model_validate(given).email),
             str(valid_address(address)),
         ]
@@ -128,7 +128,7 @@ def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv("MAIL_ALLOW_SINGLE_LABEL_DOMAINS")
         get_settings.cache_clear()
     with pytest.raises(ValidationError):
-        ReporterIn(employee_id="E-1", name="N", email="pat@mailhost")
+        ReporterInput(employee_id="E-1", name="N", email="pat@mailhost")
     with pytest.raises(ValidationError):
         PhoneCaller(employee_id="E-1", name="N", email="pat@mailhost")
     assert valid_address("pat@mailhost") is None

@@ -63,3 +63,13 @@ def test_unknown_roles_are_refused_both_ways():
 def test_short_keys_are_refused():
     with pytest.raises(ValueError):
         TokenService("short")
+
+
+def test_a_token_for_another_audience_is_refused_and_carries_its_session_id():
+    tokens = TokenService(SECRET)
+    portal = tokens.mint("u-1", ["employee"], audience="hrcase-portal", session_id="s-1")
+    with pytest.raises(InvalidToken):
+        tokens.verify(portal)  # the API's audience
+    principal = tokens.verify(portal, audience="hrcase-portal")
+    assert principal.session_id == "s-1"
+    assert tokens.verify(tokens.mint("u-1", ["employee"])).session_id is None

@@ -108,34 +108,54 @@ async def find_anonymous_case(conn: asyncpg.Connection, reference: str) -> dict[
     return dict(row) if row else None
 
 
-async def anonymous_lock(conn: asyncpg.Connection, case_id: UUID) -> float | None:
-    """Seconds left on a key lockout, or None."""
-    seconds = await conn.fetchval(
-        "SELECT extract(epoch FROM locked_until - now()) FROM intake.anonymous_key_failures"
-        " WHERE case_id = $1 AND locked_until > now()",
-        case_id,
-    )
-    return float(seconds) if seconds is not None else None
+async def count_key_attempt(
+    conn: asyncpg.Connection,
+    *,
+    source_hash: str,
+    reference_hash: str,
+    threshold: int,
+    lock_seconds: int,
+) -> tuple[int, float | None]:
+    """Count one secret-key attempt from a source at a reference, atomically.
 
-
-async def record_key_failure(
-    conn: asyncpg.Connection, case_id: UUID, *, threshold: int, lock_seconds: int
-) -> None:
-    """Count a wrong key; every `threshold` failures lock the case's key for a while."""
-    await conn.execute(
-        """INSERT INTO intake.anonymous_key_failures AS f (case_id, failures) VALUES ($1, 1)
-           ON CONFLICT (case_id) DO UPDATE SET failures = f.failures + 1,
-               locked_until = CASE WHEN (f.failures + 1) % $2 = 0
-                                   THEN now() + make_interval(secs => $3)
-                                   ELSE f.locked_until END""",
-        case_id,
+    One statement (the row lock serialises concurrent attempts): returns the attempt's
+    number since the last lock expired and, once `threshold` is reached, the seconds left
+    on the lock. An attempt numbered above `threshold` must be refused unchecked.
+    """
+    row = await conn.fetchrow(
+        """INSERT INTO intake.anonymous_key_attempts AS a
+               (source_hash, reference_hash, attempts, locked_until)
+           VALUES ($1, $2, 1, CASE WHEN $3 <= 1 THEN now() + make_interval(secs => $4) END)
+           ON CONFLICT (source_hash, reference_hash) DO UPDATE SET
+               attempts = CASE WHEN a.locked_until <= now() THEN 1 ELSE a.attempts + 1 END,
+               locked_until = CASE
+                   WHEN a.locked_until <= now() THEN NULL
+                   WHEN a.locked_until IS NULL AND a.attempts + 1 >= $3
+                       THEN now() + make_interval(secs => $4)
+                   ELSE a.locked_until END,
+               last_attempt_at = now()
+           RETURNING attempts, extract(epoch FROM locked_until - now()) AS wait""",
+        source_hash,
+        reference_hash,
         threshold,
         lock_seconds,
     )
+    assert row is not None
+    wait = row["wait"]
+    return int(row["attempts"]), float(wait) if wait is not None else None
 
 
-async def clear_key_failures(conn: asyncpg.Connection, case_id: UUID) -> None:
-    await conn.execute("DELETE FROM intake.anonymous_key_failures WHERE case_id = $1", case_id)
+async def clear_key_attempts(
+    conn: asyncpg.Connection, *, source_hash: str, reference_hash: str
+) -> None:
+    """The right key from a source forgets its earlier mistakes (and old rows go)."""
+    await conn.execute(
+        """DELETE FROM intake.anonymous_key_attempts
+           WHERE (source_hash = $1 AND reference_hash = $2)
+              OR last_attempt_at < now() - interval '1 day'""",
+        source_hash,
+        reference_hash,
+    )
 
 
 async def save_phone_call(
@@ -227,3 +247,48 @@ async def list_notes(
         include_internal,
     )
     return [dict(row) for row in rows]
+
+
+# --- Portal sessions -------------------------------------------------------------------------
+
+
+async def create_portal_session(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    session_id: UUID,
+    subject: str,
+    csrf_token: str,
+    ttl_seconds: int,
+) -> None:
+    """Record a sign-in; sessions that ended more than a day ago are purged on the way."""
+    await conn.execute(
+        "DELETE FROM intake.portal_sessions WHERE expires_at < now() - interval '1 day'"
+    )
+    await conn.execute(
+        """INSERT INTO intake.portal_sessions (session_id, subject, csrf_token, expires_at)
+           VALUES ($1, $2, $3, now() + make_interval(secs => $4))""",
+        session_id,
+        subject,
+        csrf_token,
+        ttl_seconds,
+    )
+
+
+async def active_portal_session(
+    conn: asyncpg.Connection | asyncpg.Pool, session_id: UUID
+) -> dict[str, Any] | None:
+    """The session if it exists, is not revoked and has not expired."""
+    row = await conn.fetchrow(
+        """SELECT session_id, subject, csrf_token FROM intake.portal_sessions
+           WHERE session_id = $1 AND revoked_at IS NULL AND expires_at > now()""",
+        session_id,
+    )
+    return dict(row) if row else None
+
+
+async def revoke_portal_session(conn: asyncpg.Connection | asyncpg.Pool, session_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE intake.portal_sessions SET revoked_at = now()"
+        " WHERE session_id = $1 AND revoked_at IS NULL",
+        session_id,
+    )

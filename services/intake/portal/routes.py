@@ -6,13 +6,14 @@ module only turns forms into calls and HTTPException into pages.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
@@ -42,7 +43,8 @@ from services.intake.portal import session
 from shared.auth import Principal
 from shared.service import Runtime
 
-router = APIRouter(include_in_schema=False)
+# Every portal request first resolves its session (revoked or expired ones count as none).
+router = APIRouter(include_in_schema=False, dependencies=[Depends(session.load_session)])
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -63,9 +65,19 @@ TEMPLATES.filters["status_label"] = lambda value: STATUS_LABELS.get(value, value
 # Staff read the status from the case handler's side, not the employee's.
 STAFF_CASE_STATUS = {**STATUS_LABELS, "waiting_on_employee": "Waiting on the employee"}
 TEMPLATES.filters["staff_status_label"] = lambda value: STAFF_CASE_STATUS.get(value, value)
-TEMPLATES.filters["when"] = lambda value: (
-    value.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC") if value else ""
-)
+
+
+def _when(value: datetime | None) -> str:
+    """A stored instant for people; an odd stored value is shown as it is, never a 500."""
+    if not value:
+        return ""
+    try:
+        return value.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
+    except (OverflowError, ValueError):
+        return value.isoformat()
+
+
+TEMPLATES.filters["when"] = _when
 TEMPLATES.globals["categories"] = CATEGORIES
 
 
@@ -195,14 +207,15 @@ async def sign_in(request: Request) -> Response:
                 identities=session.DEMO_IDENTITIES,
                 error="Choose one of the demo identities.",
             )
-        token = session.token_service(request).mint(
+        response = see_other("/portal/cases")
+        await session.start_session(
+            request,
+            response,
             identity.subject,
             identity.roles,
             employee_id=identity.employee_id,
             name=identity.name,
         )
-        response = see_other("/portal/cases")
-        session.set_session(request, response, token)
         return response
 
     return await guarded(request, page)
@@ -213,7 +226,7 @@ async def sign_out(request: Request) -> Response:
     async def page() -> Response:
         await csrf_form(request)
         response = see_other("/portal/")
-        session.clear_session(response)
+        await session.end_session(request, response)
         return response
 
     return await guarded(request, page)
@@ -227,11 +240,7 @@ async def my_cases(request: Request) -> Response:
     principal = session.session_principal(request)
     if principal is None:
         return sign_in_redirect()
-    rows = await sql.list_cases_for(
-        actions.runtime_of(request).pool,
-        employee_id=principal.employee_id,
-        subject=principal.subject,
-    )
+    rows = await actions.my_cases(actions.runtime_of(request), principal)
     return render(request, "cases.html.j2", principal=principal, cases=rows)
 
 
@@ -594,7 +603,7 @@ async def _anonymous_status(
     request: Request, reference: str, key: str, *, sent: bool = False, error: str | None = None
 ) -> Response:
     runtime = actions.runtime_of(request)
-    case = await actions.anonymous_case(runtime, reference, key)
+    case = await actions.anonymous_case(runtime, reference, key, request)
     messages = await sql.list_messages(runtime.pool, case["case_id"])
     notes = await sql.list_notes(runtime.pool, case["case_id"], include_internal=False)
     return render(
@@ -643,7 +652,7 @@ async def anonymous_reply(request: Request) -> Response:
             error = field_errors(exc).get("body", "write a message")
             return await _anonymous_status(request, reference, key, error=error)
         runtime = actions.runtime_of(request)
-        case = await actions.anonymous_case(runtime, reference, key)
+        case = await actions.anonymous_case(runtime, reference, key, request)
         await actions.anonymous_reply(
             runtime, case, body=message.body, channel="portal", attachments=await uploads(form)
         )
@@ -707,6 +716,11 @@ PHONE_FIELDS = (
 )
 
 
+# Anything beyond this cannot be a call's length (the model then says what the limit is);
+# it also keeps float("inf") and "1e308" from overflowing the conversion to seconds.
+MAX_CALL_MINUTES = 100_000
+
+
 @router.post("/portal/phone-calls")
 async def log_phone_call(request: Request) -> Response:
     agent = _agent(request)
@@ -719,6 +733,8 @@ async def log_phone_call(request: Request) -> Response:
         errors: dict[str, str] = {}
         try:
             minutes = float(values["duration_minutes"] or "0")
+            if not math.isfinite(minutes) or abs(minutes) > MAX_CALL_MINUTES:
+                raise ValueError(minutes)
         except ValueError:
             minutes, errors["duration_minutes"] = 0, "give the duration in minutes"
         try:

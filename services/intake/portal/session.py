@@ -1,9 +1,16 @@
 """Portal sessions and CSRF protection.
 
-The session is the same signed bearer token the API takes, kept in an HttpOnly,
-SameSite=Lax cookie (Secure outside development). Every form carries a CSRF token that must
-equal the `hrcase_csrf` cookie (double submit), and a POST whose Origin or Referer names
-another site is refused before that.
+A sign-in creates a server-side session (intake.portal_sessions) and puts a signed token
+for the portal's own audience, whose `jti` is the session id, in an HttpOnly, SameSite=Lax
+cookie (Secure outside development). Every request checks the session is still active, so
+signing out revokes the token at once, whether it is replayed as the cookie or as an
+`Authorization: Bearer` header; the JSON API and the audit service never accept it (other
+audience). A bearer token minted for the API (no session) is still accepted by the portal.
+
+Every form carries a CSRF token. With a session it is the session's own token (random, new
+at every sign-in, stored with the session): a token from another session is refused.
+Before sign-in it must equal the `hrcase_csrf` cookie (double submit). A POST whose Origin
+or Referer names another site is refused before either check.
 """
 
 from __future__ import annotations
@@ -11,16 +18,22 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID, uuid4
 
 from fastapi import HTTPException, Request, Response, status
 
+from services.intake.adapters import sql
 from shared.auth import InvalidToken, Principal, TokenService, bearer_token
+from shared.service import Runtime
 from shared.settings import get_settings
 
 SESSION_COOKIE = "hrcase_session"
 CSRF_COOKIE = "hrcase_csrf"
 CSRF_FIELD = "csrf_token"
+# Portal session tokens are for the portal only: the API's and audit's checks refuse them.
+PORTAL_AUDIENCE = "hrcase-portal"
 
 
 @dataclass(frozen=True)
@@ -75,15 +88,100 @@ def token_service(request: Request) -> TokenService:
     return service
 
 
-def session_principal(request: Request) -> Principal | None:
-    """The signed-in person (cookie, or a bearer header for scripted clients), if any."""
-    token = request.cookies.get(SESSION_COOKIE) or bearer_token(request)
-    if not token:
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def load_session(request: Request) -> None:
+    """Router dependency: resolve the signed-in person once per request.
+
+    Sets `request.state.principal` (or None) and `request.state.portal_session` (the active
+    session row, or None). A portal token whose session was revoked or has expired counts
+    as signed out.
+    """
+    request.state.principal = None
+    request.state.portal_session = None
+    service = token_service(request)
+    offered = ((request.cookies.get(SESSION_COOKIE), True), (bearer_token(request), False))
+    for token, from_cookie in offered:
+        if not token:
+            continue
+        try:
+            principal = service.verify(token, audience=PORTAL_AUDIENCE)
+        except InvalidToken:
+            if from_cookie:
+                continue
+            try:  # a scripted client's API token: stateless, as the API takes it
+                request.state.principal = service.verify(token)
+            except InvalidToken:
+                continue
+            return
+        found = await _active_session(request, principal.session_id)
+        if found is None or found["subject"] != principal.subject:
+            continue
+        request.state.principal = principal
+        request.state.portal_session = found
+        return
+
+
+async def _active_session(request: Request, session_id: str | None) -> dict[str, Any] | None:
+    if not session_id:
         return None
     try:
-        return token_service(request).verify(token)
-    except InvalidToken:
+        sid = UUID(session_id)
+    except ValueError:
         return None
+    return await sql.active_portal_session(_runtime(request).pool, sid)
+
+
+def session_principal(request: Request) -> Principal | None:
+    """The signed-in person (cookie, or a bearer header for scripted clients), if any."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal
+
+
+async def start_session(
+    request: Request, response: Response, subject: str, roles: tuple[str, ...], **claims: Any
+) -> None:
+    """Sign in: a new session (and CSRF token) replaces any session this browser had."""
+    await _revoke_current(request)
+    service = token_service(request)
+    session_id = uuid4()
+    await sql.create_portal_session(
+        _runtime(request).pool,
+        session_id=session_id,
+        subject=subject,
+        csrf_token=secrets.token_urlsafe(32),
+        ttl_seconds=service.ttl_seconds,
+    )
+    token = service.mint(
+        subject, roles, audience=PORTAL_AUDIENCE, session_id=str(session_id), **claims
+    )
+    set_session(request, response, token)
+    # The pre-sign-in token is spent too: forms rendered before sign-in stop working.
+    response.set_cookie(
+        CSRF_COOKIE,
+        secrets.token_urlsafe(32),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(),
+        path="/",
+    )
+
+
+async def end_session(request: Request, response: Response) -> None:
+    """Sign out: revoke the session server-side and drop the cookies."""
+    await _revoke_current(request)
+    clear_session(response)
+
+
+async def _revoke_current(request: Request) -> None:
+    current = getattr(request.state, "portal_session", None)
+    if current is not None:
+        await sql.revoke_portal_session(_runtime(request).pool, current["session_id"])
+    request.state.portal_session = None
+    request.state.principal = None
 
 
 def _secure() -> bool:
@@ -104,10 +202,20 @@ def set_session(request: Request, response: Response, token: str) -> None:
 
 def clear_session(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    response.delete_cookie(CSRF_COOKIE, path="/", httponly=True, samesite="lax")
+
+
+def _session_csrf(request: Request) -> str | None:
+    current = getattr(request.state, "portal_session", None)
+    return str(current["csrf_token"]) if current is not None else None
 
 
 def csrf_token(request: Request) -> str:
-    """The token forms embed; a new one is minted (and set by `remember_csrf`) if absent."""
+    """The token forms embed: the session's; before sign-in the double-submit cookie's (a
+    new one is minted, and set by `remember_csrf`, if absent)."""
+    bound = _session_csrf(request)
+    if bound is not None:
+        return bound
     existing = request.cookies.get(CSRF_COOKIE)
     if existing and 20 <= len(existing) <= 100:
         return existing
@@ -131,8 +239,15 @@ def _same_origin(request: Request, value: str) -> bool:
     return origin.scheme in ("http", "https") and origin.netloc == request.headers.get("host")
 
 
+def _equal(expected: str, submitted: str) -> bool:
+    # Bytes: compare_digest refuses non-ASCII str, and a form may send anything.
+    encode = "utf-8", "backslashreplace"
+    return hmac.compare_digest(expected.encode(*encode), submitted.encode(*encode))
+
+
 def check_csrf(request: Request, submitted: str | None) -> None:
-    """Refuse a cross-site POST: foreign Origin/Referer, or a token that does not match."""
+    """Refuse a cross-site POST: foreign Origin/Referer, or a token that is not this
+    session's (before sign-in: not the cookie's)."""
     origin = request.headers.get("origin")
     if origin and not _same_origin(request, origin):  # includes the opaque origin "null"
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site form submission refused")
@@ -140,8 +255,8 @@ def check_csrf(request: Request, submitted: str | None) -> None:
         referer = request.headers.get("referer")
         if referer and not _same_origin(request, referer):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site form submission refused")
-    cookie = request.cookies.get(CSRF_COOKIE)
-    if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
+    expected = _session_csrf(request) or request.cookies.get(CSRF_COOKIE)
+    if not expected or not submitted or not _equal(expected, submitted):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             "the form has expired or was not sent from this site; reload the page and retry",

@@ -52,17 +52,30 @@ def test_employees_read_only_their_own_cases():
 
 def test_staff_read_normal_cases_without_an_audit_record():
     for staff in (AGENT, INVESTIGATOR, MANAGER):
-        access = case_access(staff, case(sensitivity="confidential"))
+        access = case_access(staff, case(sensitivity="normal"))
         assert access.allowed and not access.audited
 
 
+def test_every_staff_read_of_a_confidential_case_is_audited():
+    for staff in (AGENT, INVESTIGATOR, MANAGER):
+        access = case_access(staff, case(sensitivity="confidential"))
+        assert access.allowed and access.audited
+    # The reporter reading their own confidential case is not a staff access.
+    mine = case_access(SAM, case(sensitivity="confidential"))
+    assert mine.allowed and not mine.audited
+
+
 @pytest.mark.parametrize("sensitivity", ["restricted", None])
-def test_restricted_and_unrouted_cases_are_for_investigators_managers_and_the_owner(sensitivity):
+def test_restricted_and_unrouted_cases_are_for_managers_and_the_assigned(sensitivity):
     restricted = case(sensitivity=sensitivity)
     assert not case_access(AGENT, restricted).allowed
-    for reader in (INVESTIGATOR, MANAGER):
-        access = case_access(reader, restricted)
-        assert access.allowed and access.audited
+    # Investigators read only the restricted cases assigned to them.
+    assert not case_access(INVESTIGATOR, restricted).allowed
+    assert not case_access(INVESTIGATOR, case(sensitivity=sensitivity, owner_id="A-3003")).allowed
+    assigned = case_access(INVESTIGATOR, case(sensitivity=sensitivity, owner_id="A-3001"))
+    assert assigned.allowed and assigned.audited
+    access = case_access(MANAGER, restricted)
+    assert access.allowed and access.audited
     owned = case_access(AGENT, case(sensitivity=sensitivity, owner_id="A-1001"))
     assert owned.allowed and owned.audited
     logged = case_access(AGENT, case(sensitivity=sensitivity, logged_by="A-1001"))

@@ -1,0 +1,450 @@
+"""No input gives a 500: NUL characters and out-of-range instants in any field are a 422
+naming the field, through the API and the portal; a stored odd value never breaks a page.
+
+The API table is built from intake's own OpenAPI document: every string field of every JSON
+request body (nested ones included) is sent with a NUL, and every date-time field with
+instants outside the accepted window, so a field added later is covered without editing
+this file. Every JSON operation must have a valid base request in BASES (a new endpoint
+fails `test_every_json_operation_has_a_base_request` until it gets one).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tests.support.auth import auth_headers
+from tests.support.system import RunningSystem, running_system
+
+SAM = {"employee_id": "E-8801", "name": "Sam Okoye", "email": "sam.okoye@example.com"}
+AS_SAM = auth_headers("u-sam", "employee", employee_id=SAM["employee_id"])
+AS_AGENT = auth_headers("A-1001", "hr_agent", employee_id="A-1001")
+AS_MANAGER = auth_headers("M-9002", "hr_manager", employee_id="M-9002")
+
+NUL_VALUES = ("Broken\x00ladder in bay 4", "\x00")
+# Outside 2000-01-01 .. now + 5 min, or not representable at all once converted to UTC.
+BAD_INSTANTS = (
+    "0001-01-01T00:00:00Z",  # the field case
+    "0001-01-01T00:00:00+05:00",
+    "1999-12-31T23:59:59Z",
+    "9999-12-31T23:59:59.999999Z",
+    "9999-12-31T23:59:59-05:00",
+    "10000-01-01T00:00:00Z",
+    "2026-02-30T10:00:00Z",
+    "0000-00-00T00:00:00Z",
+)
+CALL_TIME = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+Body = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def system(database_url, rabbitmq_url, logs_dir):
+    # Only intake: every check here is intake's answer to its input.
+    with running_system(
+        database_url, rabbitmq_url, logs_dir / "input-limits", only=("intake",)
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def fixtures(system: RunningSystem) -> dict[str, str]:
+    """A case of Sam's and an anonymous report to aim the case and report endpoints at."""
+    with system.client("intake", AS_SAM) as sam:
+        case = sam.post("/api/v1/cases", json=submit_body())
+        assert case.status_code == 202, case.text
+    with system.client("intake") as anonymous:
+        report = anonymous.post(
+            "/api/v1/anonymous-reports",
+            json={"subject": "Guards removed", "description": "Machine guards are removed."},
+        )
+        assert report.status_code == 201, report.text
+    return {
+        "case_id": case.json()["case_id"],
+        "reference": report.json()["reference"],
+        "secret_key": report.json()["secret_key"],
+    }
+
+
+def submit_body() -> Body:
+    return {
+        "subject": "Payslip is missing my overtime",
+        "description": "My overtime from October is not on my November payslip.",
+        "reporter": SAM,
+        "category": "payroll_query",
+    }
+
+
+def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
+    """A valid request body and the caller's headers for every JSON operation of intake."""
+    report_key = {"X-Report-Key": fixtures["secret_key"]}
+    return {
+        ("post", "/api/v1/cases"): (submit_body(), AS_SAM),
+        ("post", "/api/v1/cases/{case_id}/messages"): ({"body": "One more detail."}, AS_SAM),
+        ("post", "/api/v1/cases/{case_id}/notes"): ({"body": "Called the employee."}, AS_MANAGER),
+        ("post", "/api/v1/cases/{case_id}/status"): (
+            {"to_status": "in_progress", "reason": "on it"},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/category"): (
+            {"category": "leave_query", "reason": "about leave"},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/assignment"): (
+            {"owner_id": "A-1002", "reason": "workload"},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/phone-calls"): (
+            {
+                "caller": {"details": "Agency worker, site B"},
+                "called_at": CALL_TIME,
+                "duration_seconds": 120,
+                "summary": "Broken ladder in the loading bay, nobody fixed it.",
+                "subject": "Broken ladder",
+                "category": "general_query",
+                "callback_number": "+44 20 7946 0000",
+            },
+            AS_AGENT,
+        ),
+        ("post", "/api/v1/anonymous-reports"): (
+            {"subject": "Safety shortcuts", "description": "Guards are removed from machines."},
+            {},
+        ),
+        ("post", "/api/v1/anonymous-reports/{reference}/messages"): (
+            {"body": "It happened again."},
+            report_key,
+        ),
+    }
+
+
+# --- The OpenAPI walk --------------------------------------------------------------------------
+
+
+def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        node: Any = spec
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def string_fields(
+    spec: dict[str, Any], schema: dict[str, Any], path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+    """(path, schema) of every string leaf of a request body schema."""
+    schema = resolve(spec, schema)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for option in schema.get(key, []):
+            yield from string_fields(spec, option, path)
+    if "properties" in schema:
+        for name, sub in schema["properties"].items():
+            yield from string_fields(spec, sub, (*path, name))
+    elif schema.get("type") == "string":
+        yield path, schema
+
+
+def json_operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    found = {}
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                found[(method, path)] = content["application/json"]["schema"]
+    return found
+
+
+def with_value(body: Body, path: tuple[str, ...], value: str) -> Body:
+    changed = copy.deepcopy(body)
+    node = changed
+    for name in path[:-1]:
+        node = node.setdefault(name, {})
+    node[path[-1]] = value
+    return changed
+
+
+def names_field(response: httpx.Response, path: tuple[str, ...]) -> bool:
+    if response.status_code != 422:
+        return False
+    return any(tuple(error["loc"]) == ("body", *path) for error in response.json()["detail"])
+
+
+def url_of(path: str, fixtures: dict[str, str]) -> str:
+    return path.format(case_id=fixtures["case_id"], reference=fixtures["reference"])
+
+
+def test_every_json_operation_has_a_base_request(system, fixtures):
+    with system.client("intake") as client:
+        spec = client.get("/openapi.json").json()
+    assert set(json_operations(spec)) == set(bases(fixtures))
+
+
+def test_nul_and_out_of_range_instants_in_any_api_field_are_a_422_naming_it(system, fixtures):
+    with system.client("intake") as client:
+        spec = client.get("/openapi.json").json()
+        table = bases(fixtures)
+        failures, checked = [], 0
+        for (method, path), schema in json_operations(spec).items():
+            base, headers = table[(method, path)]
+            url = url_of(path, fixtures)
+            # The base request is valid, so a 422 below is the injected value's doing.
+            valid = client.request(method, url, json=base, headers=headers)
+            assert valid.status_code < 300, (path, valid.status_code, valid.text)
+            for field, field_schema in string_fields(spec, schema):
+                values = list(NUL_VALUES)
+                if field_schema.get("format") == "date-time":
+                    values += BAD_INSTANTS
+                for value in values:
+                    checked += 1
+                    sent = with_value(base, field, value)
+                    answer = client.request(method, url, json=sent, headers=headers)
+                    if not names_field(answer, field):
+                        failures.append((path, field, value, answer.status_code, answer.text))
+    assert checked >= 40  # every field of every body (a sanity floor, not the list)
+    assert not failures, "\n".join(map(repr, failures))
+
+
+def test_the_phone_call_dated_year_one_is_refused_naming_called_at(system):
+    """Field case: a phone call dated 0001-01-01T00:00:00Z was accepted."""
+    base, headers = bases({"case_id": "", "reference": "", "secret_key": ""})[
+        ("post", "/api/v1/phone-calls")
+    ]
+    with system.client("intake", headers) as agent:
+        refused = agent.post(
+            "/api/v1/phone-calls", json={**base, "called_at": "0001-01-01T00:00:00Z"}
+        )
+        future = agent.post(
+            "/api/v1/phone-calls",
+            json={**base, "called_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
+        )
+        skewed = agent.post(
+            "/api/v1/phone-calls",
+            json={**base, "called_at": (datetime.now(UTC) + timedelta(minutes=2)).isoformat()},
+        )
+    assert refused.status_code == 422
+    [error] = refused.json()["detail"]
+    assert error["loc"] == ["body", "called_at"] and "before 2000-01-01" in error["msg"]
+    assert future.status_code == 422 and "future" in future.json()["detail"][0]["msg"]
+    assert skewed.status_code == 202  # a clock a little ahead is not an error
+
+
+@pytest.mark.parametrize(
+    "field", [("description",), ("subject",), ("reporter", "name"), ("reporter", "employee_id")]
+)
+def test_field_case_nul_in_a_description_or_reporter_field_is_a_422(system, field):
+    """Field case: a NUL in a case description or reporter field gave 500."""
+    with system.client("intake", AS_SAM) as sam:
+        answer = sam.post("/api/v1/cases", json=with_value(submit_body(), field, "Sam\x00 Okoye"))
+    assert names_field(answer, field), answer.text
+
+
+def test_odd_path_values_are_answered_not_crashed_on(system):
+    odd = [
+        "\x00",
+        "AR-\x00",
+        "x" * 5000,
+        "HR-2026-\u202e000001",
+        "\uff21\uff32-\uff11\uff12",
+        "\ud800",
+    ]
+    key = {"X-Report-Key": "WRONG-KEY-0000"}
+    with system.client("intake") as client:
+        for number, value in enumerate(odd):
+            path = "/api/v1/anonymous-reports/" + quote(value, safe="", errors="surrogatepass")
+            # A source of its own per value: the attempt counter is not what is tested here.
+            headers = {**key, "X-Forwarded-For": f"192.0.2.{number + 1}"}
+            read = client.get(path, headers=headers)
+            reply = client.post(f"{path}/messages", headers=headers, json={"body": "hello"})
+            for answer in (read, reply):
+                assert answer.status_code in (404, 422), (value, answer.text)
+        for case_id in ("%00", "not-a-uuid", "0" * 200):
+            answer = client.get(f"/api/v1/cases/{case_id}", headers=AS_SAM)
+            assert answer.status_code == 422, answer.text
+
+
+# --- The portal --------------------------------------------------------------------------------
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def portal_as(system: RunningSystem, identity: str) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=system.url("intake"), timeout=10)
+    token = csrf_of(client.get("/portal/sign-in").text)
+    signed_in = client.post("/portal/sign-in", data={"csrf_token": token, "identity": identity})
+    assert signed_in.status_code == 303
+    return client, csrf_of(client.get("/portal/cases/new").text)
+
+
+def error_next_to(html: str, field: str) -> bool:
+    """The field's own error message, tied to its control (aria-describedby)."""
+    control = re.search(rf'id="{field}"[^>]*aria-describedby="[^"]*\b{field}-error\b', html)
+    return f'id="{field}-error"' in html and control is not None
+
+
+RAISE_FORM = {
+    "subject": "Payslip is missing my overtime",
+    "description": "My overtime from October is not on my November payslip.",
+    "name": "Sam Rivera",
+    "email": "sam.rivera@example.com",
+    "category": "payroll_query",
+}
+PHONE_FORM = {
+    "caller_details": "Agency worker, site B",
+    "called_at": (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+    "duration_minutes": "7",
+    "summary": "Broken ladder in the loading bay, nobody fixed it.",
+    "subject": "Broken ladder",
+    "category": "general_query",
+    "callback_number": "+44 20 7946 0000",
+}
+IDENTIFIED_CALLER = {
+    "caller_employee_id": "E-7001",
+    "caller_name": "Sam Rivera",
+    "caller_email": "sam.rivera@example.com",
+}
+
+
+def test_portal_forms_re_render_with_the_error_next_to_the_field(system):
+    failures = []
+    sam, token = portal_as(system, "sam")
+    with closing(sam):
+        for field in RAISE_FORM:
+            for value in NUL_VALUES:
+                answer = sam.post(
+                    "/portal/cases", data={**RAISE_FORM, field: value, "csrf_token": token}
+                )
+                if answer.status_code != 422 or not error_next_to(answer.text, field):
+                    failures.append(("raise", field, value, answer.status_code))
+        for field in ("subject", "description", "category"):
+            anonymous = {**RAISE_FORM, field: NUL_VALUES[0], "anonymous": "yes"}
+            answer = sam.post("/portal/cases", data={**anonymous, "csrf_token": token})
+            if answer.status_code != 422 or not error_next_to(answer.text, field):
+                failures.append(("anonymous", field, answer.status_code))
+        raised = sam.post("/portal/cases", data={**RAISE_FORM, "csrf_token": token})
+        assert raised.status_code == 303, raised.text
+        case_url = raised.headers["location"].split("?")[0]
+        answer = sam.post(f"{case_url}/messages", data={"body": NUL_VALUES[0], "csrf_token": token})
+        if answer.status_code != 422 or not error_next_to(answer.text, "body"):
+            failures.append(("message", "body", answer.status_code))
+
+    priya, token = portal_as(system, "priya")
+    with closing(priya):
+        for form in (PHONE_FORM, {**PHONE_FORM, **IDENTIFIED_CALLER, "caller_details": ""}):
+            for field in form:
+                if not form[field]:
+                    continue
+                values = list(NUL_VALUES)
+                if field == "called_at":
+                    values += ["0001-01-01T00:00", "1999-12-31T23:59", "9999-12-31T23:59"]
+                if field == "duration_minutes":
+                    values += ["inf", "nan", "1e308", "-5"]
+                for value in values:
+                    answer = priya.post(
+                        "/portal/phone-calls", data={**form, field: value, "csrf_token": token}
+                    )
+                    if answer.status_code != 422 or not error_next_to(answer.text, field):
+                        failures.append(("phone", field, value, answer.status_code))
+
+    victor, token = portal_as(system, "victor")
+    actions = {
+        "notes": {"note_body": "Called the employee back."},
+        "status": {"status_to_status": "in_progress", "status_reason": "on it"},
+        "category": {"category_category": "leave_query", "category_reason": "about leave"},
+        "assignment": {"assignment_owner_id": "A-1002", "assignment_reason": "workload"},
+    }
+    with closing(victor):
+        for action, form in actions.items():
+            for field in form:
+                answer = victor.post(
+                    f"{case_url}/{action}",
+                    data={**form, field: NUL_VALUES[0], "csrf_token": token},
+                )
+                if answer.status_code != 422 or not error_next_to(answer.text, field):
+                    failures.append((action, field, answer.status_code))
+    assert not failures, "\n".join(map(repr, failures))
+
+
+def test_anonymous_follow_up_forms_survive_odd_values(system, fixtures):
+    with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
+        token = csrf_of(client.get("/portal/anonymous/follow-up").text)
+        for reference, key in (("\x00", "KEY\x00KEY"), (fixtures["reference"] + "\x00", "x")):
+            answer = client.post(
+                "/portal/anonymous/follow-up",
+                data={"reference": reference, "secret_key": key, "csrf_token": token},
+                headers={"X-Forwarded-For": "192.0.2.200"},
+            )
+            assert answer.status_code == 404 and "not recognised" in answer.text
+        shown = client.post(
+            "/portal/anonymous/follow-up",
+            data={**fixtures, "csrf_token": token},
+            headers={"X-Forwarded-For": "192.0.2.201"},
+        )
+        assert shown.status_code == 200
+        reply = client.post(
+            "/portal/anonymous/reply",
+            data={**fixtures, "body": NUL_VALUES[0], "csrf_token": token},
+            headers={"X-Forwarded-For": "192.0.2.201"},
+        )
+        assert reply.status_code == 422 and 'id="body-error"' in reply.text
+        assert "NUL" in reply.text
+
+
+# --- Stored odd values ---------------------------------------------------------------------------
+
+ODD_INSTANTS = (
+    "0001-01-01 00:00:00+00",
+    "9999-12-31 23:59:59.999999+00",
+    "infinity",
+    "-infinity",
+)
+
+
+async def test_a_stored_odd_value_never_breaks_a_page(system, admin_pool):
+    """What older versions stored (a call dated year 1, ...) is shown, not a 500."""
+    base, headers = bases({"case_id": "", "reference": "", "secret_key": ""})[
+        ("post", "/api/v1/phone-calls")
+    ]
+    with system.client("intake", headers) as agent:
+        logged = agent.post("/api/v1/phone-calls", json=base)
+    assert logged.status_code == 202, logged.text
+    case_id = uuid.UUID(logged.json()["case_id"])
+    priya, _ = portal_as(system, "priya")
+    with closing(priya), system.client("intake", AS_AGENT) as api:
+        for instant in ODD_INSTANTS:
+            async with admin_pool.acquire() as conn:
+                await conn.execute(
+                    f"UPDATE intake.phone_calls SET called_at = '{instant}'::timestamptz"
+                    " WHERE case_id = $1",
+                    case_id,
+                )
+                await conn.execute(
+                    f"""UPDATE intake.cases SET first_response_due = '{instant}'::timestamptz,
+                           resolution_due = '{instant}'::timestamptz,
+                           subject = $2, description = $3, reporter_name = $4
+                        WHERE case_id = $1""",
+                    case_id,
+                    "Odd \x01\x7f\u202e subject \ud7ff",
+                    "Line\r\nbreaks \u2028 and \ufeff marks " * 500,
+                    "\x1b[31m",
+                )
+            page = priya.get(f"/portal/cases/{case_id}")
+            assert page.status_code == 200, (instant, page.text[:500])
+            assert "Odd" in page.text
+            view = api.get(f"/api/v1/cases/{case_id}")
+            assert view.status_code == 200, (instant, view.text[:500])
+            listed = api.get("/api/v1/cases")
+            assert listed.status_code == 200
+            cases_page = priya.get("/portal/cases")
+            assert cases_page.status_code == 200
