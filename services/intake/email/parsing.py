@@ -9,21 +9,22 @@ control characters and lone surrogates (header injection, and text Postgres woul
 
 from __future__ import annotations
 
-import codecs
 import email
 import email.policy
+import email.utils
 import hashlib
 import mimetypes
 import re
 import unicodedata
 from dataclasses import dataclass
-from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import getaddresses
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic.networks import EmailStr
 
+from services.intake.email import charsets
 from services.intake.email.config import EmailLimits
 from services.intake.email.html import html_to_text
 
@@ -42,6 +43,23 @@ _AUTOMATIC_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _AUTOMATIC_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 _LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _EMAIL_ADDRESS = TypeAdapter(EmailStr)
+
+
+class _MailPolicy(email.policy.EmailPolicy):
+    """The standard library's default policy, with header text decoded as mail readers do.
+
+    Before a header is parsed, its encoded-words are re-encoded as UTF-8 and its raw 8-bit
+    bytes decoded (`charsets.transcode_encoded_words`): the stdlib knows only Python's codec
+    names, so `iso-8859-8-i` or a windows-1252 byte would otherwise become U+FFFD.
+    """
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        if isinstance(value, str) and not hasattr(value, "name"):
+            value = charsets.transcode_encoded_words(value)
+        return super().header_fetch_parse(name, value)
+
+
+MAIL_POLICY = _MailPolicy()
 
 
 @dataclass(frozen=True)
@@ -91,7 +109,7 @@ def parse_email(
     if len(raw) > limits.max_message_bytes:
         return too_large(limits.max_message_bytes)
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+        message = email.message_from_bytes(raw, policy=MAIL_POLICY)
     except RecursionError:
         return Refusal(554, "5.6.0", "MIME structure is nested too deeply")
     assert isinstance(message, EmailMessage)
@@ -193,10 +211,7 @@ def _raw_header(message: Message, name: str) -> str:
 
 
 def _decode_words(value: str) -> str:
-    try:
-        return str(make_header(decode_header(value)))
-    except Exception:  # undecodable encoded-words: keep the raw text
-        return value
+    return charsets.decode_header_text(value)
 
 
 def _content_type(part: Message) -> str:
@@ -285,17 +300,13 @@ def _decode_text(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    charset = "utf-8"
     try:
-        charset = part.get_content_charset() or "us-ascii"
-        codecs.lookup(charset)
-    except Exception:  # unknown or unparsable charset: decode as UTF-8, replacing
-        charset = "utf-8"
-    try:
-        text = payload.decode(charset, errors="replace")
-    except Exception:  # a codec that is not a text encoding (e.g. "base64")
-        text = payload.decode("utf-8", errors="replace")
-    return clean_text(text)
+        label = part.get_content_charset()
+    except Exception:  # an unparsable Content-Type: unlabelled
+        label = None
+    if label is None and _content_type(part) == "text/html":
+        label = charsets.html_charset(payload)
+    return clean_text(charsets.decode_bytes(payload, label))
 
 
 def _part_text(part: Message) -> str:
@@ -310,9 +321,35 @@ def _disposition(part: Message) -> str:
         return ""
 
 
+def _declared_filename(part: Message) -> str:
+    """The file name a part declares (Content-Disposition filename, else Content-Type name),
+    RFC 2231 (`filename*=charset''...`, continuations) and RFC 2047 (as Outlook sends)
+    decoded with `charsets`; "" when none."""
+    for header, param in (("Content-Disposition", "filename"), ("Content-Type", "name")):
+        raw = _raw_header(part, header)
+        if not raw:
+            continue
+        legacy = Message()  # compat32: parameters as sent, continuations joined
+        legacy[header] = charsets.raw_header_text(raw)  # raw 8-bit bytes: UTF-8, else 1252
+        try:
+            value = legacy.get_param(param, None, header=header)
+        except Exception:
+            continue
+        if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded latin-1)
+            charset, _language, text = value
+            try:
+                data = str(text).encode("latin-1", "surrogateescape")
+            except UnicodeEncodeError:
+                return charsets.decode_header_text(str(text))
+            return charsets.decode_bytes(data, charset or None)
+        if value:
+            return charsets.decode_header_text(email.utils.unquote(str(value)))
+    return ""
+
+
 def _filename(part: Message, index: int, content_type: str) -> str:
     try:
-        name = part.get_filename() or ""
+        name = _declared_filename(part)
     except Exception:
         name = ""
     # Only the last path component: a filename is a label, never a path.
@@ -369,7 +406,7 @@ def _content(
 
 def _has_filename(part: Message) -> bool:
     try:
-        return bool(part.get_filename())
+        return bool(_declared_filename(part))
     except Exception:
         return False
 
