@@ -48,6 +48,9 @@ class Notifier:
     config: domain.MailConfig
     mailer: Mailer
     clock: Callable[[], datetime] = field(default=utcnow)
+    # The last mail-loop breaker: at most this many acknowledgements to one address per
+    # hour (ACKNOWLEDGEMENTS_PER_ADDRESS_PER_HOUR); further ones are recorded as failed.
+    acknowledgements_per_hour: int = 5
 
     def handlers(self) -> Mapping[str, Handler]:
         return {
@@ -73,7 +76,36 @@ class Notifier:
             reporter=payload.reporter,
         )
         for notification in notifications:
-            await self._deliver(ctx, notification)
+            suppressed = await self._over_acknowledgement_limit(ctx, notification)
+            if suppressed is not None:
+                await self._record_undeliverable(ctx, suppressed)
+            else:
+                await self._deliver(ctx, notification)
+
+    async def _over_acknowledgement_limit(
+        self, ctx: HandlerContext, n: domain.Notification
+    ) -> domain.Undeliverable | None:
+        """An acknowledgement beyond the hourly limit for its address, as a recorded
+        failure (a loop with an auto-responder that sets no marker ends here)."""
+        sent = await sql.acknowledgements_sent_since(
+            ctx.conn, n.recipient_email, hours=1, excluding=n.notification_id
+        )
+        if sent < self.acknowledgements_per_hour:
+            return None
+        NOTIFICATIONS.labels(n.template, "suppressed").inc()
+        return domain.Undeliverable(
+            notification_id=n.notification_id,
+            source_event_id=n.source_event_id,
+            case_id=n.case_id,
+            audience=n.audience,
+            template=n.template,
+            recipient_id=n.recipient_id,
+            message_id=n.message_id,
+            reason=(
+                f"suppressed: {sent} acknowledgements already sent to this address in the"
+                " last hour (mail loop breaker)"
+            ),
+        )
 
     async def on_case_assigned(self, ctx: HandlerContext) -> None:
         payload = payload_as(ctx.envelope, CaseAssigned)
