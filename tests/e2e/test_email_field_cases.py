@@ -156,6 +156,19 @@ async def test_a_reused_message_id_is_not_a_duplicate(system, admin_pool):
     )
     assert count == 2
 
+    # A reply that threads to the shared Message-ID reaches its sender's own case only.
+    reply_mail = build_sample(
+        sender="jane.park@example.com",
+        to="hr@example.com",
+        subject="Re: Scan: harassment statement",
+        body="One more detail.",
+        in_reply_to="<scan@hr-scanner.example.com>",
+    )
+    code, text = await asyncio.to_thread(
+        smtp_send, system, reply_mail.as_bytes(policy=SMTP), "jane.park@example.com"
+    )
+    assert code == 250 and f"added to case {statement}" in text, text
+
     # Both reporters get their own acknowledgement.
     for address, reference in (
         ("olu.bello@example.com", sick_note),
