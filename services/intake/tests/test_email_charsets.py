@@ -202,3 +202,24 @@ def test_text_labelled_with_any_alias_decodes_back(
     assert email.subject == words[:200]
     assert email.body == (text.strip() or "(the email had no text)")
     assert email.attachments[0].filename == words[-255:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.one_of(st.none(), st.sampled_from(sorted(LABELS)), st.text()))
+def test_any_bytes_under_any_label_decode_without_loss(data: bytes, label: str | None) -> None:
+    text = charsets.decode_bytes(data, label)
+    assert not charsets.has_surrogates(text)
+    if charsets.codec_for(label) is None and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # Unlabelled or unknown: UTF-8 if it is UTF-8, else one character per byte.
+        try:
+            assert text == data.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            assert text == charsets.windows_1252(data) and len(text) == len(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_header_decoding_never_raises(value: str) -> None:
+    decoded = charsets.decode_header_text(value)
+    transcoded = charsets.transcode_encoded_words(value)
+    assert isinstance(decoded, str) and isinstance(transcoded, str)
