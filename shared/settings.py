@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # published development value: anyone can mint tokens with it.
     auth_jwt_secret: str = DEV_JWT_SECRET
     auth_token_ttl_seconds: int = 8 * 3600
+    # Notifications: at most this many acknowledgements of cases opened by email to one
+    # address per hour (the last mail-loop breaker); further ones are recorded as failed.
+    acknowledgements_per_address_per_hour: int = 5
 
     def http_port(self, service: str) -> int:
         return int(os.environ.get(f"{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS[service]))

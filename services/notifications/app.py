@@ -19,6 +19,7 @@ async def build_handlers(runtime: Runtime) -> Mapping[str, Handler]:
         templates=load_templates(),
         config=MailConfig(portal_base_url=settings.portal_base_url, mail_from=settings.mail_from),
         mailer=mailer,
+        acknowledgements_per_hour=settings.acknowledgements_per_address_per_hour,
     )
     runtime.state["notifier"] = notifier
     return notifier.handlers()

@@ -48,6 +48,9 @@ class Notifier:
     config: domain.MailConfig
     mailer: Mailer
     clock: Callable[[], datetime] = field(default=utcnow)
+    # The last mail-loop breaker: at most this many acknowledgements to one address per
+    # hour (ACKNOWLEDGEMENTS_PER_ADDRESS_PER_HOUR); further ones are recorded as failed.
+    acknowledgements_per_hour: int = 5
 
     def handlers(self) -> Mapping[str, Handler]:
         return {
@@ -73,7 +76,41 @@ class Notifier:
             reporter=payload.reporter,
         )
         for notification in notifications:
-            await self._deliver(ctx, notification)
+            # A mail loop can only run through mail: the limit guards cases opened by email.
+            suppressed = (
+                await self._over_acknowledgement_limit(ctx, notification)
+                if payload.channel == "email"
+                else None
+            )
+            if suppressed is not None:
+                await self._record_undeliverable(ctx, suppressed, outcome="suppressed")
+            else:
+                await self._deliver(ctx, notification)
+
+    async def _over_acknowledgement_limit(
+        self, ctx: HandlerContext, n: domain.Notification
+    ) -> domain.Undeliverable | None:
+        """An acknowledgement beyond the hourly limit for its address, as a recorded
+        failure (a loop with an auto-responder that sets no marker ends here). Every
+        acknowledgement sent to the address in the last hour counts, whatever its channel."""
+        sent = await sql.acknowledgements_sent_since(
+            ctx.conn, n.recipient_email, hours=1, excluding=n.notification_id
+        )
+        if sent < self.acknowledgements_per_hour:
+            return None
+        return domain.Undeliverable(
+            notification_id=n.notification_id,
+            source_event_id=n.source_event_id,
+            case_id=n.case_id,
+            audience=n.audience,
+            template=n.template,
+            recipient_id=n.recipient_id,
+            message_id=n.message_id,
+            reason=(
+                f"suppressed: {sent} acknowledgements already sent to this address in the"
+                " last hour (mail loop breaker)"
+            ),
+        )
 
     async def on_case_assigned(self, ctx: HandlerContext) -> None:
         payload = payload_as(ctx.envelope, CaseAssigned)
@@ -158,7 +195,9 @@ class Notifier:
             else:
                 await self._deliver(ctx, outcome)
 
-    async def _record_undeliverable(self, ctx: HandlerContext, u: domain.Undeliverable) -> None:
+    async def _record_undeliverable(
+        self, ctx: HandlerContext, u: domain.Undeliverable, *, outcome: str = "no_contact"
+    ) -> None:
         """Nobody to write to: a failed delivery on record and an event, never a silent drop.
 
         Not retried: the contact can only come from a case.assigned this service never saw
@@ -180,7 +219,7 @@ class Notifier:
                 error=u.reason,
             )
         )
-        NOTIFICATIONS.labels(u.template, "no_contact").inc()
+        NOTIFICATIONS.labels(u.template, outcome).inc()
         log.warning(
             "notification undeliverable",
             notification_id=str(u.notification_id),

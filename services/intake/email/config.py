@@ -34,12 +34,20 @@ class EmailConfig:
     inbound_token: str = DEV_INBOUND_EMAIL_TOKEN
     # Domain of the notification Message-IDs (from MAIL_FROM, as notifications derives it).
     notification_domain: str = "hrcase.local"
+    # This system's own addresses (MAIL_FROM, the mailboxes, INTAKE_MAIL_ALIASES), lower
+    # case: mail from them is a loop, so it opens nothing and is acknowledged to nobody.
+    own_addresses: frozenset[str] = frozenset({"hr@example.com", "hr-desk@example.com"})
     limits: EmailLimits = field(default_factory=EmailLimits)
 
     @classmethod
     def from_env(cls, settings: Settings) -> EmailConfig:
         env = os.environ
         mailboxes = env.get("INTAKE_MAILBOX", "hr@example.com")
+        accepted = frozenset(m.strip().lower() for m in mailboxes.split(",") if m.strip())
+        aliases = env.get("INTAKE_MAIL_ALIASES", "")
+        own = {a.strip().lower() for a in aliases.split(",") if a.strip()}
+        own.add(parseaddr(settings.mail_from)[1].lower())
+        own.discard("")
         token = env.get("INTAKE_INBOUND_EMAIL_TOKEN", DEV_INBOUND_EMAIL_TOKEN)
         if settings.environment == "production" and token == DEV_INBOUND_EMAIL_TOKEN:
             raise RuntimeError("INTAKE_INBOUND_EMAIL_TOKEN must be set in production")
@@ -58,7 +66,8 @@ class EmailConfig:
             smtp_port=_int(env, "INTAKE_SMTP_PORT", 2525),
             smtp_hostname=env.get("INTAKE_SMTP_HOSTNAME", "hrcase-intake"),
             smtp_enabled=env.get("INTAKE_SMTP_ENABLED", "true").lower() not in ("0", "false"),
-            mailboxes=frozenset(m.strip().lower() for m in mailboxes.split(",") if m.strip()),
+            mailboxes=accepted,
+            own_addresses=frozenset(own | accepted),
             inbound_token=token,
             notification_domain=parseaddr(settings.mail_from)[1].rpartition("@")[2]
             or "hrcase.local",

@@ -29,6 +29,7 @@ _HTTP_STATUS = {
     "appended": status.HTTP_201_CREATED,
     "duplicate": status.HTTP_200_OK,
     "automatic": status.HTTP_202_ACCEPTED,
+    "loop": status.HTTP_202_ACCEPTED,
     "deferred": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
@@ -83,7 +84,7 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "Already received (same Message-ID)"},
-        202: {"description": "Automatic message (auto-reply, bounce): no case"},
+        202: {"description": "Automatic message (auto-reply, bounce) or mail loop: no case"},
         401: {"description": "Missing or wrong token"},
         413: {"description": "Message or attachment too large"},
         415: {"description": "Not message/rfc822 or application/octet-stream"},

@@ -28,13 +28,13 @@ log = structlog.get_logger(__name__)
 
 EMAILS_RECEIVED = Counter(
     "hrcase_intake_emails_total",
-    "Inbound emails by outcome (opened, appended, duplicate, automatic, refused, deferred)",
+    "Inbound emails by outcome (opened, appended, duplicate, automatic, loop, refused, deferred)",
     ["entrypoint", "outcome"],
 )
 
 DATABASE_TIMEOUT_SECONDS = 30
 
-OutcomeKind = Literal["opened", "appended", "duplicate", "automatic", "refused", "deferred"]
+OutcomeKind = Literal["opened", "appended", "duplicate", "automatic", "loop", "refused", "deferred"]
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,11 @@ async def _receive(
     try:
         # Parsing a large message is CPU work: keep it off the event loop.
         parsed = await asyncio.to_thread(
-            parse_email, raw, envelope_sender=envelope_sender, limits=config.limits
+            parse_email,
+            raw,
+            envelope_sender=envelope_sender,
+            limits=config.limits,
+            own_addresses=config.own_addresses,
         )
     except Exception:
         log.exception("email parser failed")  # a bug of ours: the sender retries later
@@ -100,6 +104,11 @@ async def _receive(
     if isinstance(parsed, Refusal):
         log.warning("email refused", code=parsed.code, reason=parsed.reason)
         return Outcome("refused", parsed.code, parsed.status, parsed.reason)
+    if parsed.loop:
+        # Accepted (a 5xx would make the sending server bounce it to us: another turn of
+        # the loop), never a case, never acknowledged; logged and counted as a loop.
+        log.warning("email from this system's own address dropped", reason="mail loop")
+        return Outcome("loop", 250, "2.0.0", "Accepted (mail loop: sent from this system)")
     if parsed.automatic_reason is not None:
         # Policy, not a silent drop: logged and counted, never a case, never acknowledged.
         log.info("automatic email dropped", reason=parsed.automatic_reason)
@@ -121,8 +130,8 @@ async def _receive(
 
 
 async def _record(conn: asyncpg.Connection, email: InboundEmail, config: EmailConfig) -> Outcome:
-    if not await store.claim_message_id(conn, email.message_id):
-        known = await store.case_of_message(conn, email.message_id)
+    if not await store.claim_message(conn, email.message_id, email.content_digest):
+        known = await store.case_of_message(conn, email.message_id, email.content_digest)
         return Outcome(
             "duplicate",
             250,
@@ -156,7 +165,7 @@ async def _record(conn: asyncpg.Connection, email: InboundEmail, config: EmailCo
             email_message_id=email.message_id,
             attachments=attachments,
         )
-        await store.link_message(conn, email.message_id, case.case_id)
+        await store.link_message(conn, email.message_id, email.content_digest, case.case_id)
         return Outcome(
             "appended",
             250,
@@ -180,7 +189,7 @@ async def _record(conn: asyncpg.Connection, email: InboundEmail, config: EmailCo
             source_message_id=email.message_id,
         ),
     )
-    await store.link_message(conn, email.message_id, opened.case_id)
+    await store.link_message(conn, email.message_id, email.content_digest, opened.case_id)
     await store.expect_notifications(
         conn,
         opened.case_id,

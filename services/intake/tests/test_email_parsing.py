@@ -206,13 +206,15 @@ def test_header_injection_in_encoded_words_is_flattened() -> None:
     assert email.sender_address == "sam@example.com"
 
 
-def test_unknown_and_wrong_charsets_become_replacement_characters() -> None:
+def test_unknown_charsets_try_utf8_then_windows_1252_and_keep_every_byte() -> None:
+    # Issue 8: unknown labels are no longer U+FFFD; not UTF-8, so windows-1252.
     raw = (
         b"From: sam@example.com\r\nSubject: =?x-unknown?q?caf=E9?=\r\n"
         b"Content-Type: text/plain; charset=x-klingon\r\n\r\ncaf\xe9 \xff\xfe\r\n"
     )
     email = parsed(raw)
-    assert email.body.startswith("caf\ufffd")
+    assert email.body == "caf\u00e9 \u00ff\u00fe"
+    assert email.subject == "caf\u00e9"
     assert all(not 0xD800 <= ord(c) <= 0xDFFF for c in email.subject + email.body)
     base64_codec = (
         b"From: sam@example.com\r\nContent-Type: text/plain; charset=base64\r\n\r\nhi\r\n"

@@ -39,6 +39,31 @@ async def upsert_contact(
     )
 
 
+async def acknowledgements_sent_since(
+    conn: asyncpg.Connection, email: str, *, hours: int, excluding: UUID
+) -> int:
+    """Acknowledgements (case_received to the reporter) sent to `email` in the last `hours`.
+
+    Serialised per address (transaction-scoped advisory lock), so two replicas handling two
+    cases of one sender cannot both slip under the limit.
+    """
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "ack:" + email.lower()
+    )
+    count: int = await conn.fetchval(
+        """SELECT count(*) FROM notifications.deliveries d
+             JOIN notifications.case_contacts c USING (case_id)
+            WHERE lower(c.reporter_email) = lower($1)
+              AND d.audience = 'reporter' AND d.template = 'case_received'
+              AND d.status = 'sent' AND d.notification_id <> $3
+              AND d.created_at > now() - make_interval(hours => $2)""",
+        email,
+        hours,
+        excluding,
+    )
+    return count
+
+
 async def claim_delivery(
     conn: asyncpg.Connection, notification: Notification | Undeliverable
 ) -> DeliveryStatus:

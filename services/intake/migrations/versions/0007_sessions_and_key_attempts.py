@@ -1,7 +1,7 @@
 """intake: portal sessions (server-side sign-out) and anonymous key attempts per source
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-29
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 
 from shared.migrations import grant_service_sql
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
