@@ -107,6 +107,8 @@ class OutboxRelay:
                             event_id=str(row["event_id"]),
                             event_type=row["event_type"],
                             correlation_id=str(row["correlation_id"]),
+                            # Validated by the broker; consumers check it against `producer`.
+                            user_id=self.publisher.user_id,
                         ),
                         routing_key=row["event_type"],
                     )
