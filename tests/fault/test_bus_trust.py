@@ -342,3 +342,92 @@ async def test_a_service_reads_only_its_own_queue(scratch_vhost: str, service: s
                     await queue.consume(_leave, no_ack=False)
     finally:
         await connection.close()
+
+
+# --- item 12: the same event_id with another body is a conflict in every service ---
+
+
+async def _republish(amqp: AbstractRobustConnection, envelope: dict[str, Any]) -> None:
+    """Publish a captured event again, as its producer (what a buggy or replaying relay does)."""
+    await publish_raw(
+        amqp,
+        json.dumps(envelope).encode(),
+        routing_key=envelope["event_type"],
+        message_id=envelope["event_id"],
+        as_publisher=envelope["producer"],
+    )
+
+
+async def _only_dead_letter(
+    amqp: AbstractRobustConnection, dlq: str, event_id: str
+) -> aio_pika.abc.AbstractIncomingMessage:
+    dead = await find_dead_letter(amqp, dlq, event_id, timeout=30)
+    assert dead is not None, f"{event_id} not dead-lettered in {dlq}"
+    # The true duplicate published before it was acknowledged, not dead-lettered.
+    assert await find_dead_letter(amqp, dlq, event_id, timeout=1) is None
+    return dead
+
+
+async def test_same_event_id_with_another_body_is_dead_lettered_by_every_service(
+    system: Any, amqp: AbstractRobustConnection, admin_pool: asyncpg.Pool
+) -> None:
+    async with capture_events(amqp) as capture:
+        routed = await _routed_restricted_case(system, amqp)
+        case_id = routed["case_id"]
+
+        def of(event_type: str) -> Any:
+            return capture.wait(
+                lambda e: e["case_id"] == case_id and e["event_type"] == event_type, timeout=30
+            )
+
+        submitted, assigned = await of("case.submitted"), await of("case.assigned")
+    _wait_intake_applied(system, case_id)
+    reference = routed["payload"]["reference"]
+
+    def case_mails() -> list[Any]:
+        return [m for m in system.mail.messages if reference in str(m["Subject"])]
+
+    wait_for(lambda: len(case_mails()) >= 2, timeout=30, what="acknowledgement and assignment")
+    before = await _state(admin_pool, case_id)
+    ids = [UUID(e["event_id"]) for e in (submitted, routed, assigned)]
+    log_query = (
+        "SELECT event_id, payload::text AS payload FROM audit.log"
+        " WHERE event_id = ANY($1::uuid[]) ORDER BY seq"
+    )
+    audited = [tuple(r) for r in await admin_pool.fetch(log_query, ids)]
+    assert len(audited) == 3
+
+    # Who consumes what: case.submitted -> routing, notifications, audit;
+    # case.routed -> intake, audit; case.assigned -> intake, notifications, audit.
+    conflicts = {
+        "case.submitted": (submitted, {"subject": "A different statement entirely"}),
+        "case.routed": (routed, {"sensitivity": "normal"}),
+        "case.assigned": (assigned, {"priority": "P4"}),
+    }
+    for original, change in conflicts.values():
+        await _republish(amqp, original)  # a true duplicate first: no effect, no dead letter
+        other = json.loads(json.dumps(original))
+        other["payload"].update(change)
+        await _republish(amqp, other)
+
+    consumers = {
+        "case.submitted": ("routing", "notifications", "audit"),
+        "case.routed": ("intake", "audit"),
+        "case.assigned": ("intake", "notifications", "audit"),
+    }
+    for event_type, services in consumers.items():
+        original, change = conflicts[event_type]
+        for service in services:
+            dead = await _only_dead_letter(amqp, f"{service}.events.dlq", original["event_id"])
+            headers = dead.headers or {}
+            assert headers["x-error-type"] == "EventIdConflict", (service, headers)
+            assert original["event_id"] in str(headers["x-error"])
+            assert headers["x-failed-service"] == service
+            # The conflicting body is kept as evidence.
+            assert json.loads(dead.body)["payload"].items() >= change.items()
+
+    # Nothing changed: not the read model, not routing, not the log, no second mail.
+    assert await _state(admin_pool, case_id) == before
+    assert _unrelated_agent_reads(system, case_id) == 404
+    assert [tuple(r) for r in await admin_pool.fetch(log_query, ids)] == audited
+    assert len(case_mails()) == 2

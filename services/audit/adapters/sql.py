@@ -141,21 +141,28 @@ async def append_batch(
     conflicts: list[int] = []
     position: dict[UUID, int] = {}  # event_id -> input position of its first occurrence
     seen: dict[UUID, PendingEntry] = {}
+    repeats: list[tuple[int, PendingEntry]] = []  # later occurrences within the batch
     for index, event in enumerate(events):
         item = event if isinstance(event, PendingEntry) else pending_from_envelope(event)
-        first = seen.get(item.event_id)
-        if first is not None:
-            if _same_content(item, first):
-                duplicates.append(item.event_id)
-            else:
-                conflicts.append(index)
+        if item.event_id in seen:
+            repeats.append((index, item))
             continue
         seen[item.event_id] = item
         position[item.event_id] = index
         pending.append(item)
-    if not pending:
-        return AppendResult([], duplicates, conflicts)
 
+    def classify_repeats(present: dict[UUID, asyncpg.Record]) -> None:
+        # A repeat is judged against the recorded entry if there is one, else against
+        # the batch's first occurrence (the one that will be written).
+        for index, item in repeats:
+            stored = present.get(item.event_id)
+            if _same_content(item, stored if stored is not None else seen[item.event_id]):
+                duplicates.append(item.event_id)
+            else:
+                conflicts.append(index)
+
+    if not pending:
+        return AppendResult([])
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
         # Read after the lock: every earlier writer has committed, so the head is current.
@@ -168,6 +175,7 @@ async def append_batch(
                 [p.event_id for p in pending],
             )
         }
+        classify_repeats(present)
         if present:
             for p in pending:
                 stored = present.get(p.event_id)
