@@ -237,7 +237,7 @@ def apply_definitions(defs: Mapping[str, Any], admin_url: str) -> str:
             content=body,
             headers={"content-type": "application/json"},
             auth=(unquote(parts.username or "guest"), unquote(parts.password or "guest")),
-            timeout=30,
+            timeout=httpx.Timeout(30, connect=3),
         )
     except httpx.TransportError:
         response = None
