@@ -1,8 +1,9 @@
 """Test infrastructure: a fresh database and vhost per run, real service processes.
 
 Uses RABBITMQ_URL / DATABASE_URL (local defaults). The test database is
-`<database>_test` and the vhost `hrcase_test` (created with rabbitmqctl when it is
-available, otherwise the URL's own vhost is used and the project's queues are purged).
+`<database>_test_<run>` and the vhost `hrcase_test_<run>`, created with rabbitmqctl
+(which must be at hand for a local broker) with the topology and this run's own broker
+users `hrcase-t<run>-<service>`; otherwise the URL's own vhost is used as it is.
 """
 
 from __future__ import annotations
