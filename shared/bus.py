@@ -11,8 +11,9 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from shared.topology import DEAD_LETTER_EXCHANGE, EXCHANGE
 
 
-async def connect(url: str) -> AbstractRobustConnection:
-    return await aio_pika.connect_robust(url, client_properties={"connection_name": "hrcase"})
+async def connect(url: str, name: str = "hrcase") -> AbstractRobustConnection:
+    """A robust connection; `name` shows in the broker's connection list."""
+    return await aio_pika.connect_robust(url, client_properties={"connection_name": name})
 
 
 def build_message(

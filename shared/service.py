@@ -92,7 +92,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         json_codecs=spec.json_codecs,
     )
     # Its own broker user: may publish only its declared event types, read only its queue.
-    connection = await connect(settings.service_rabbitmq_url(spec.name))
+    connection = await connect(settings.service_rabbitmq_url(spec.name), name=f"hrcase-{spec.name}")
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=settings.consumer_prefetch)
     queue = await declare_service_queue(channel, spec.name, exchanges=False)
