@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
+from tests.support.bus import close_connections
 from tests.support.infra import (
     RUN_ID,
     admin_database_url,
@@ -48,6 +49,7 @@ async def admin_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 async def amqp(rabbitmq_url: str) -> AsyncIterator[AbstractRobustConnection]:
     connection = await aio_pika.connect_robust(rabbitmq_url)
     yield connection
+    await close_connections()  # the publishers' own connections (tests.support.bus)
     await connection.close()
 
 

@@ -31,6 +31,7 @@ from shared.bus import Publisher, build_message
 from shared.envelope import Actor, Envelope, new_envelope, utcnow
 from shared.logging import configure_logging
 from shared.topology import ServiceQueue, declare_exchanges, queue_arguments
+from tests.support.bus import close_connections, impersonator, user_of
 from tests.support.infra import (
     admin_database_url,
     delete_vhost,
@@ -105,9 +106,13 @@ async def ingest(database_url: str, amqp_url: str, events: list[Envelope], batch
     assert pool is not None
     spec = ServiceQueue(f"bench.audit.{uuid.uuid4().hex[:8]}", ())
     try:
-        async with connection.channel(publisher_confirms=True) as channel:
+        async with connection.channel() as channel:
             await declare_exchanges(channel)
             await channel.declare_queue(spec.name, durable=True, arguments=queue_arguments(spec))
+        # Straight into the queue, stamped with the producer's broker user as a real
+        # publish would be (audit refuses unauthenticated producers).
+        stamping = await impersonator(connection)
+        async with stamping.channel(publisher_confirms=True) as channel:
             for i in range(0, len(events), 1000):
                 await asyncio.gather(
                     *(
@@ -117,6 +122,7 @@ async def ingest(database_url: str, amqp_url: str, events: list[Envelope], batch
                                 event_id=str(e.event_id),
                                 event_type=e.event_type,
                                 correlation_id=str(e.correlation_id),
+                                user_id=user_of(e.producer),
                             ),
                             routing_key=spec.name,
                         )
@@ -147,6 +153,7 @@ async def ingest(database_url: str, amqp_url: str, events: list[Envelope], batch
             await channel.queue_delete(spec.name)
         return len(events) / elapsed
     finally:
+        await close_connections()
         await pool.close()
         await connection.close()
 

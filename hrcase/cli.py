@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -36,11 +37,38 @@ async def _declare(settings: Settings) -> None:
         await declare_all(channel)
 
 
+def _broker_users(settings: Settings) -> str:
+    """Create/update every publisher's broker user, password and permissions."""
+    from shared.broker_access import apply_definitions, settings_definitions
+
+    return apply_definitions(settings_definitions(settings, topology=False), settings.rabbitmq_url)
+
+
 @main.command()
-def topology() -> None:
-    """Declare the exchanges, service queues and dead-letter queues."""
-    asyncio.run(_declare(get_settings()))
-    click.echo("topology declared")
+@click.option(
+    "--write-definitions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the RabbitMQ definitions file (users, permissions, topology) to this path"
+    " instead of applying anything (deploy/rabbitmq/definitions.json is the development one).",
+)
+def topology(write_definitions: Path | None) -> None:
+    """Create the broker users and permissions, declare exchanges and queues.
+
+    Needs RABBITMQ_URL to be an administrator; users are applied through the management
+    API when the plugin is enabled, else with rabbitmqctl on the broker's host.
+    """
+    from shared.broker_access import render, settings_definitions
+
+    settings = get_settings()
+    if write_definitions is not None:
+        write_definitions.parent.mkdir(parents=True, exist_ok=True)
+        write_definitions.write_text(render(settings_definitions(settings)), encoding="utf-8")
+        click.echo(f"definitions written to {write_definitions}")
+        return
+    how = _broker_users(settings)
+    asyncio.run(_declare(settings))
+    click.echo(f"broker users and permissions applied ({how}); topology declared")
 
 
 @main.command()
@@ -53,6 +81,7 @@ def run(seed: bool, maildir: str) -> None:
 
     settings = get_settings()
     run_migrations(settings.database_url)
+    click.echo(f"broker users and permissions applied ({_broker_users(settings)})")
     asyncio.run(_declare(settings))
     sys.exit(asyncio.run(supervise(settings, seed=seed, maildir=maildir)))
 

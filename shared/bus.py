@@ -11,8 +11,9 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from shared.topology import DEAD_LETTER_EXCHANGE, EXCHANGE
 
 
-async def connect(url: str) -> AbstractRobustConnection:
-    return await aio_pika.connect_robust(url, client_properties={"connection_name": "hrcase"})
+async def connect(url: str, name: str = "hrcase") -> AbstractRobustConnection:
+    """A robust connection; `name` shows in the broker's connection list."""
+    return await aio_pika.connect_robust(url, client_properties={"connection_name": name})
 
 
 def build_message(
@@ -22,7 +23,10 @@ def build_message(
     event_type: str,
     correlation_id: str | None,
     headers: Mapping[str, Any] | None = None,
+    user_id: str | None = None,
 ) -> aio_pika.Message:
+    """A persistent JSON message. `user_id` must be the connection's broker user: RabbitMQ
+    refuses any other value (PRECONDITION_FAILED), so consumers can trust it."""
     return aio_pika.Message(
         body=body,
         message_id=event_id,
@@ -32,6 +36,7 @@ def build_message(
         content_encoding="utf-8",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         headers=dict(headers or {}),
+        user_id=user_id,
     )
 
 
@@ -40,22 +45,37 @@ class Publisher:
 
     `mandatory=True` makes an unroutable event raise (aio-pika's DeliveryError)
     instead of vanishing; the outbox then keeps the event and retries.
+    `user_id` (the connection's broker user) is stamped on every message it sends, so
+    the broker validates who published it.
     """
 
-    def __init__(self, channel: AbstractChannel, events: AbstractExchange, dlx: AbstractExchange):
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        events: AbstractExchange,
+        dlx: AbstractExchange,
+        user_id: str | None = None,
+    ):
         self.channel = channel
         self.events = events
         self.dlx = dlx
+        self.user_id = user_id
 
     @classmethod
-    async def open(cls, connection: AbstractRobustConnection) -> Publisher:
+    async def open(
+        cls, connection: AbstractRobustConnection, *, user_id: str | None = None
+    ) -> Publisher:
         channel = await connection.channel(publisher_confirms=True)
         events = await channel.get_exchange(EXCHANGE, ensure=True)
         dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=True)
-        return cls(channel, events, dlx)
+        return cls(channel, events, dlx, user_id)
 
     async def publish(self, message: aio_pika.Message, routing_key: str) -> None:
+        if self.user_id is not None:
+            message.user_id = self.user_id
         await self.events.publish(message, routing_key=routing_key, mandatory=True)
 
     async def dead_letter(self, message: aio_pika.Message, queue_name: str) -> None:
+        if self.user_id is not None:
+            message.user_id = self.user_id
         await self.dlx.publish(message, routing_key=queue_name, mandatory=True)

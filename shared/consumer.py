@@ -2,7 +2,12 @@
 
 Outcomes of one delivery:
 - processed: effect + inbox row + any outgoing events committed, then ack;
-- duplicate: the inbox already has the event_id, ack and do nothing;
+- duplicate: the inbox already has the event_id with the same body digest, ack and do nothing;
+- conflict: the inbox has the event_id with a different body: dead-lettered now
+  (EventIdConflict), never applied and never silently dropped;
+- not authenticated: the envelope's `producer` is not the service whose broker user
+  published it (the AMQP `user_id` RabbitMQ validated), or that service may not publish
+  this event type: dead-lettered now (ProducerNotAuthenticated), nothing applied;
 - bad input (unparseable, unknown type, PermanentError): dead-lettered now, reason in headers;
 - handler failure: requeued until `max_attempts`, then dead-lettered with the reason.
 The broker's own delivery limit (shared.topology) catches a message that kills the process.
@@ -12,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -31,8 +38,59 @@ from shared.errors import PermanentError
 from shared.events import EventPayload, UnknownEventType, make_event
 from shared.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
 from shared.outbox import enqueue
+from shared.settings import get_settings
+from shared.topology import may_publish
 
 log = structlog.get_logger(__name__)
+
+
+class ProducerNotAuthenticated(PermanentError):
+    """The envelope claims a producer the broker did not authenticate."""
+
+
+class EventIdConflict(PermanentError):
+    """An event_id already consumed arrived again with a different body."""
+
+
+def producer_refusal(user_id: str | None, envelope: Envelope, *, user_prefix: str) -> str | None:
+    """Why this event's producer is not trusted, or None when it is.
+
+    Trusted: the message carries the AMQP `user_id` (RabbitMQ refuses a publish whose
+    user_id is not the connection's user), that user is `<user_prefix><service>`, the
+    envelope's `producer` is that service, and the service is declared to publish the
+    event type (shared.topology.PUBLISHES).
+    """
+    if not user_id:
+        return (
+            f"producer {envelope.producer!r} not authenticated: the message has no"
+            " broker-validated user_id"
+        )
+    service = user_id[len(user_prefix) :] if user_id.startswith(user_prefix) else None
+    if not service:
+        return (
+            f"producer {envelope.producer!r} not authenticated: {user_id!r} is no"
+            " service's broker user"
+        )
+    if envelope.producer != service:
+        return (
+            f"producer {envelope.producer!r} does not match the broker user {user_id!r}"
+            f" that published it (service {service!r})"
+        )
+    if not may_publish(service, envelope.event_type):
+        return f"{service!r} is not declared to publish {envelope.event_type!r}"
+    return None
+
+
+def envelope_digest(envelope: Envelope) -> bytes:
+    """SHA-256 of the envelope's canonical JSON: equal for a true redelivery, whatever the
+    body's whitespace or member order; different when any field differs."""
+    canonical = json.dumps(
+        envelope.model_dump(mode="json"),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
 @dataclass
@@ -106,7 +164,11 @@ async def dead_letter(
     error_type: str,
     attempts: int,
 ) -> None:
-    """Copy the message to the DLQ with why it failed, then ack the original."""
+    """Copy the message to the DLQ with why it failed, then ack the original.
+
+    The copy is published by this service (its own user_id); the broker user that
+    published the original, if any, travels in `x-original-user-id`.
+    """
     headers = dict(message.headers or {})
     headers.update(
         {
@@ -115,6 +177,7 @@ async def dead_letter(
             "x-failed-service": service,
             "x-attempts": attempts,
             "x-original-routing-key": message.routing_key or "",
+            "x-original-user-id": message.user_id or "",
             "x-failed-at": datetime.now(UTC).isoformat(),
         }
     )
@@ -147,6 +210,7 @@ class EventConsumer:
         on_commit: Callable[[], None] | None = None,
         max_attempts: int = 5,
         retry_backoff: float = 0.2,
+        user_prefix: str | None = None,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -157,6 +221,10 @@ class EventConsumer:
         self.on_commit = on_commit
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
+        # Broker users are `<user_prefix><service>` (shared.settings.rabbitmq_user).
+        self.user_prefix = (
+            user_prefix if user_prefix is not None else get_settings().rabbitmq_user_prefix
+        )
         self._locks = _KeyedLocks()
         self._tasks: set[asyncio.Task[None]] = set()
         self._consumer_tag: str | None = None
@@ -197,8 +265,14 @@ class EventConsumer:
         except ValidationError as exc:
             await self._reject(message, "invalid envelope: " + _summary(exc), exc, attempt, "?")
             return
-        handler = self.handlers.get(envelope.event_type)
         event_type = envelope.event_type
+        refusal = producer_refusal(message.user_id, envelope, user_prefix=self.user_prefix)
+        if refusal is not None:
+            await self._reject(
+                message, refusal, ProducerNotAuthenticated(refusal), attempt, event_type
+            )
+            return
+        handler = self.handlers.get(envelope.event_type)
         if handler is None:
             reason = f"{self.service} has no handler for {event_type}"
             await self._reject(message, reason, None, attempt, event_type)
@@ -229,14 +303,27 @@ class EventConsumer:
             log.debug("event handled", outcome=outcome)
 
     async def _apply(self, envelope: Envelope, handler: Handler) -> str:
+        digest = envelope_digest(envelope)
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(
-                f"INSERT INTO {self.schema}.inbox (event_id, event_type) VALUES ($1, $2)"
-                " ON CONFLICT (event_id) DO NOTHING RETURNING true",
+                f"INSERT INTO {self.schema}.inbox (event_id, event_type, body_sha256)"
+                " VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING RETURNING true",
                 envelope.event_id,
                 envelope.event_type,
+                digest,
             )
             if not fresh:
+                stored = await conn.fetchval(
+                    f"SELECT body_sha256 FROM {self.schema}.inbox WHERE event_id = $1",
+                    envelope.event_id,
+                )
+                # NULL: consumed before digests were kept; nothing to compare with.
+                if stored is not None and bytes(stored) != digest:
+                    raise EventIdConflict(
+                        f"event_id {envelope.event_id} was already consumed with a different"
+                        f" body (sha256 {bytes(stored).hex()[:16]}…, this one"
+                        f" {digest.hex()[:16]}…): not applied"
+                    )
                 return "duplicate"
             await handler(HandlerContext(envelope, conn, self.service, self.schema))
         return "processed"

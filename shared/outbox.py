@@ -17,12 +17,28 @@ import structlog
 from shared.bus import Publisher, build_message
 from shared.envelope import Envelope
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_FAILURES, OUTBOX_LAG_SECONDS
+from shared.topology import may_publish
 
 log = structlog.get_logger(__name__)
 
 
+class UndeclaredEvent(ValueError):
+    """A service tried to publish an event type it is not declared to publish."""
+
+
 async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> None:
-    """Record events to publish, inside the caller's transaction."""
+    """Record events to publish, inside the caller's transaction.
+
+    `schema` is the publishing service. Raises UndeclaredEvent (so the transaction rolls
+    back) for an event whose type the service is not declared to publish or whose
+    producer is another: the broker would refuse it, and the row would stall the outbox.
+    """
+    for e in events:
+        if e.producer != schema or not may_publish(schema, e.event_type):
+            raise UndeclaredEvent(
+                f"{schema} may not publish {e.event_type!r} as producer {e.producer!r}"
+                " (declare it in shared.topology.PUBLISHES)"
+            )
     await conn.executemany(
         f"INSERT INTO {schema}.outbox (event_id, event_type, correlation_id, body)"
         " VALUES ($1, $2, $3, $4)",
@@ -107,6 +123,8 @@ class OutboxRelay:
                             event_id=str(row["event_id"]),
                             event_type=row["event_type"],
                             correlation_id=str(row["correlation_id"]),
+                            # Validated by the broker; consumers check it against `producer`.
+                            user_id=self.publisher.user_id,
                         ),
                         routing_key=row["event_type"],
                     )

@@ -91,11 +91,12 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         size=settings.db_pool_size,
         json_codecs=spec.json_codecs,
     )
-    connection = await connect(settings.rabbitmq_url)
+    # Its own broker user: may publish only its declared event types, read only its queue.
+    connection = await connect(settings.service_rabbitmq_url(spec.name), name=f"hrcase-{spec.name}")
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=settings.consumer_prefetch)
-    queue = await declare_service_queue(channel, spec.name)
-    publisher = await Publisher.open(connection)
+    queue = await declare_service_queue(channel, spec.name, exchanges=False)
+    publisher = await Publisher.open(connection, user_id=settings.rabbitmq_user(spec.name))
     runtime = Runtime(spec.name, settings, pool, connection, publisher, queue)
     if spec.uses_outbox:
         runtime.relay = OutboxRelay(
@@ -116,6 +117,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
             handlers=await spec.handlers(runtime),
             on_commit=runtime.wake_relay,
             max_attempts=settings.consumer_max_attempts,
+            user_prefix=settings.rabbitmq_user_prefix,
         )
     if runtime.consumer:
         await runtime.consumer.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,60 @@ class Settings(BaseSettings):
             password=os.environ.get(f"{service.upper()}_DATABASE_PASSWORD"),
         )
         return url.render_as_string(hide_password=False)
+
+    # Broker users (README "Broker users and permissions"): each publisher connects to
+    # RabbitMQ as `<rabbitmq_user_prefix><service>`; consumers map the broker-validated
+    # AMQP user_id back to a service name by that same convention.
+    rabbitmq_user_prefix: str = "hrcase-"
+
+    def rabbitmq_user(self, service: str) -> str:
+        return rabbitmq_user(service, self.rabbitmq_user_prefix)
+
+    def rabbitmq_password(self, service: str) -> str:
+        """`<SERVICE>_RABBITMQ_PASSWORD`, else the development default (refused in production).
+
+        Raises ValueError in production when the password is not set.
+        """
+        password = os.environ.get(f"{service.upper()}_RABBITMQ_PASSWORD")
+        if password:
+            return password
+        if self.environment == "production":
+            raise ValueError(
+                f"{service.upper()}_RABBITMQ_PASSWORD is not set: production refuses the"
+                " development broker password"
+            )
+        return dev_rabbitmq_password(self.rabbitmq_user(service))
+
+    def service_rabbitmq_url(self, service: str) -> str:
+        """URL a service connects with: `<SERVICE>_RABBITMQ_URL`, else RABBITMQ_URL with the
+        service's own user and password. An explicit URL must name the service's user
+        (consumers authenticate producers by that name). Raises ValueError otherwise."""
+        user = self.rabbitmq_user(service)
+        explicit = os.environ.get(f"{service.upper()}_RABBITMQ_URL")
+        if explicit:
+            named = urlsplit(explicit).username
+            if named is None or unquote(named) != user:
+                raise ValueError(
+                    f"{service.upper()}_RABBITMQ_URL must connect as the broker user {user!r}"
+                )
+            return explicit
+        parts = urlsplit(self.rabbitmq_url)
+        host = parts.hostname or "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{quote(user, safe='')}:{quote(self.rabbitmq_password(service), safe='')}@{host}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, parts.fragment))
+
+
+def rabbitmq_user(service: str, prefix: str = "hrcase-") -> str:
+    return f"{prefix}{service}"
+
+
+def dev_rabbitmq_password(user: str) -> str:
+    """The published development password of a broker user (never valid in production)."""
+    return f"{user}-dev-password"
 
 
 def db_role(service: str) -> str:

@@ -73,6 +73,42 @@ QUEUES: dict[str, ServiceQueue] = {
 }
 
 
+# Which event types each publisher may put on hr.events: the one declaration the broker
+# users' topic permissions (shared.broker_access), the deployment definitions and the
+# consumers' producer check derive from. A publisher is a service, or an outside feed
+# with a broker user of its own and no queue ("directory": the HR system's employee feed).
+PUBLISHES: dict[str, tuple[str, ...]] = {
+    "intake": (
+        "case.submitted",
+        "case.message_received",
+        "case.note_added",
+        "case.status_change_requested",
+        "case.recategorisation_requested",
+        "case.assignment_requested",
+        "audit.case_viewed",
+    ),
+    "routing": (
+        "case.routed",
+        "case.assigned",
+        "case.status_changed",
+        "case.request_refused",
+        "case.sla_warning",
+        "case.sla_breached",
+        "case.escalated",
+        "conference.required",
+        "routing.policy_loaded",
+    ),
+    "notifications": ("notification.sent", "notification.failed"),
+    # Audit writes its own records (audit.export_created, ...) straight into its chain.
+    "audit": (),
+    "directory": ("directory.employee_updated",),
+}
+
+
+def may_publish(publisher: str, event_type: str) -> bool:
+    return event_type in PUBLISHES.get(publisher, ())
+
+
 def queue_arguments(queue: ServiceQueue) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "x-queue-type": "quorum",
@@ -96,9 +132,20 @@ async def declare_exchanges(channel: AbstractChannel) -> tuple[AbstractExchange,
     return events, dlx
 
 
-async def declare_service_queue(channel: AbstractChannel, service: str) -> AbstractQueue:
-    """Declare the exchanges, one service's queue, its bindings and its dead-letter queue."""
-    events, dlx = await declare_exchanges(channel)
+async def declare_service_queue(
+    channel: AbstractChannel, service: str, *, exchanges: bool = True
+) -> AbstractQueue:
+    """Declare the exchanges, one service's queue, its bindings and its dead-letter queue.
+
+    `exchanges=False` only checks that they exist (a service's broker user may not
+    configure them; `hrcase topology` declares them). Raises aio-pika's ChannelClosed
+    (NOT_FOUND / ACCESS_REFUSED) otherwise.
+    """
+    if exchanges:
+        events, dlx = await declare_exchanges(channel)
+    else:
+        events = await channel.get_exchange(EXCHANGE, ensure=True)
+        dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=True)
     spec = QUEUES[service]
     dlq = await channel.declare_queue(
         spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}

@@ -7,6 +7,10 @@ one transaction (services.audit.adapters.sql.append_batch). Outcomes per deliver
 
 - appended or already in the log (duplicate): acked after the commit;
 - not a valid envelope, or not storable: dead-lettered at once with the reason;
+- a producer the broker did not authenticate (shared.consumer.producer_refusal): dead-
+  lettered at once, never recorded as if the claimed service had said it;
+- an event_id already in the log with different content (EventIdConflict): dead-lettered
+  at once; the recorded entry stays as it is;
 - the write failed: if the failure is not the database being unreachable, the batch is
   retried one event per transaction so a single bad event cannot take the others down;
   what still fails is requeued (after a backoff) until `max_attempts` deliveries, then
@@ -40,10 +44,17 @@ from pydantic import ValidationError
 from services.audit.adapters.sql import AppendResult, append_batch
 from services.audit.domain.chain import PendingEntry, pending_from_envelope
 from shared.bus import Publisher
-from shared.consumer import dead_letter, delivery_attempt
+from shared.consumer import (
+    EventIdConflict,
+    ProducerNotAuthenticated,
+    dead_letter,
+    delivery_attempt,
+    producer_refusal,
+)
 from shared.envelope import Envelope, utcnow
 from shared.metrics import EVENTS_CONSUMED
 from shared.service import Runtime
+from shared.settings import get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -102,6 +113,7 @@ class AuditIngest:
         prefetch: int = DEFAULT_PREFETCH,
         retry_backoff: float = 0.2,
         append: AppendFn = append_batch,
+        user_prefix: str | None = None,
     ) -> None:
         self.connection = connection
         self.queue_name = queue_name
@@ -113,6 +125,9 @@ class AuditIngest:
         self.prefetch = prefetch
         self.retry_backoff = retry_backoff
         self._append = append
+        self.user_prefix = (
+            user_prefix if user_prefix is not None else get_settings().rabbitmq_user_prefix
+        )
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
@@ -238,11 +253,19 @@ class AuditIngest:
             outcomes["?", "dead_lettered"] += 1
             return None
         try:
-            entry = pending_from_envelope(envelope)
+            entry = pending_from_envelope(envelope, producer_user=message.user_id)
         except ValueError as exc:
             with _bound(envelope):
                 await self._dead_letter(
                     message, f"invalid envelope: {exc}", exc, envelope.event_type
+                )
+            outcomes[envelope.event_type, "dead_lettered"] += 1
+            return None
+        refusal = producer_refusal(message.user_id, envelope, user_prefix=self.user_prefix)
+        if refusal is not None:
+            with _bound(envelope):
+                await self._dead_letter(
+                    message, refusal, ProducerNotAuthenticated(refusal), envelope.event_type
                 )
             outcomes[envelope.event_type, "dead_lettered"] += 1
             return None
@@ -278,6 +301,22 @@ class AuditIngest:
                 first_seq=result.appended[0].seq,
                 last_seq=result.appended[-1].seq,
             )
+        if result.conflicts:
+            # Settled first, one by one, so the `multiple` ack below never covers them.
+            for item in (items[i] for i in result.conflicts):
+                if id(item.message) not in self._settled:
+                    reason = (
+                        f"event_id {item.entry.event_id} is already in the audit log with"
+                        " different content: not recorded"
+                    )
+                    with _bound_item(item):
+                        await self._dead_letter(
+                            item.message, reason, EventIdConflict(reason), item.entry.event_type
+                        )
+                    outcomes[item.entry.event_type, "dead_lettered"] += 1
+            items = [i for i in items if id(i.message) not in self._settled]
+            if not items:
+                return []
         await self._ack_all([item.message for item in items])
         duplicates = set(result.duplicates)
         for item in items:
@@ -409,4 +448,5 @@ async def consumer_factory(runtime: Runtime) -> AuditIngest:
         publisher=runtime.publisher,
         max_attempts=settings.consumer_max_attempts,
         prefetch=max(settings.consumer_prefetch, DEFAULT_PREFETCH),
+        user_prefix=settings.rabbitmq_user_prefix,
     )

@@ -10,9 +10,11 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from yarl import URL
 
 from shared.bus import build_message
 from shared.envelope import Envelope
+from shared.settings import Settings, dev_rabbitmq_password
 from shared.topology import EXCHANGE, declare_all
 
 
@@ -21,22 +23,84 @@ async def declare_topology(connection: AbstractRobustConnection) -> None:
         await declare_all(channel)
 
 
+_AS_USER: dict[tuple[str, str], AbstractRobustConnection] = {}
+
+
+def vhost_url(connection: AbstractRobustConnection) -> str:
+    """RABBITMQ_URL-style URL (admin credentials) of the connection's vhost."""
+    return str(connection.url)  # type: ignore[attr-defined]
+
+
+async def connection_as(
+    connection: AbstractRobustConnection, publisher: str
+) -> AbstractRobustConnection:
+    """A connection to the same vhost as `publisher`'s own broker user (kept for the run)."""
+    url = Settings(rabbitmq_url=vhost_url(connection)).service_rabbitmq_url(publisher)
+    key = (url, publisher)
+    if key not in _AS_USER or _AS_USER[key].is_closed:
+        _AS_USER[key] = await aio_pika.connect_robust(url)
+    return _AS_USER[key]
+
+
+async def impersonator(connection: AbstractRobustConnection) -> AbstractRobustConnection:
+    """The run's test-only user that may set any user_id (tests.support.infra.IMPERSONATOR)."""
+    from tests.support.infra import IMPERSONATOR
+
+    url = URL(vhost_url(connection)).with_user(IMPERSONATOR)
+    url = url.with_password(dev_rabbitmq_password(IMPERSONATOR))
+    key = (str(url), IMPERSONATOR)
+    if key not in _AS_USER or _AS_USER[key].is_closed:
+        _AS_USER[key] = await aio_pika.connect_robust(url)
+    return _AS_USER[key]
+
+
+def user_of(publisher: str) -> str:
+    """The broker user (the AMQP user_id) a publisher's messages carry."""
+    return Settings().rabbitmq_user(publisher)
+
+
+async def close_connections() -> None:
+    for connection in _AS_USER.values():
+        with contextlib.suppress(Exception):
+            await connection.close()
+    _AS_USER.clear()
+
+
 async def publish_envelope(connection: AbstractRobustConnection, envelope: Envelope) -> None:
+    """Publish as the envelope's producer would: over its own broker user, with user_id set."""
     await publish_raw(
         connection,
         envelope.to_json_bytes(),
         routing_key=envelope.event_type,
         message_id=str(envelope.event_id),
+        as_publisher=envelope.producer,
     )
 
 
 async def publish_raw(
-    connection: AbstractRobustConnection, body: bytes, *, routing_key: str, message_id: str
+    connection: AbstractRobustConnection,
+    body: bytes,
+    *,
+    routing_key: str,
+    message_id: str,
+    as_publisher: str | None = None,
 ) -> None:
+    """Publish a body on hr.events: over `connection` itself (no user_id: an anonymous
+    client, e.g. the guest account), or as `as_publisher`'s broker user with its user_id."""
+    user_id = None
+    if as_publisher is not None:
+        connection = await connection_as(connection, as_publisher)
+        user_id = Settings(rabbitmq_url=vhost_url(connection)).rabbitmq_user(as_publisher)
     async with connection.channel(publisher_confirms=True) as channel:
-        exchange = await channel.get_exchange(EXCHANGE)
+        exchange = await channel.get_exchange(EXCHANGE, ensure=False)
         await exchange.publish(
-            build_message(body, event_id=message_id, event_type=routing_key, correlation_id=None),
+            build_message(
+                body,
+                event_id=message_id,
+                event_type=routing_key,
+                correlation_id=None,
+                user_id=user_id,
+            ),
             routing_key=routing_key,
             mandatory=True,
         )

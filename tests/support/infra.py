@@ -1,8 +1,9 @@
 """Test infrastructure: a fresh database and vhost per run, real service processes.
 
 Uses RABBITMQ_URL / DATABASE_URL (local defaults). The test database is
-`<database>_test` and the vhost `hrcase_test` (created with rabbitmqctl when it is
-available, otherwise the URL's own vhost is used and the project's queues are purged).
+`<database>_test_<run>` and the vhost `hrcase_test_<run>`, created with rabbitmqctl
+(which must be at hand for a local broker) with the topology and this run's own broker
+users `hrcase-t<run>-<service>`; otherwise the URL's own vhost is used as it is.
 """
 
 from __future__ import annotations
@@ -19,18 +20,36 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
+from shared.broker_access import (
+    HASHING_ALGORITHM,
+    apply_definitions,
+    password_hash,
+    settings_definitions,
+)
 from shared.migrations import migrate
+from shared.settings import Settings, dev_rabbitmq_password
+from shared.topology import PUBLISHES
 
 ROOT = Path(__file__).resolve().parents[2]
 # One database and vhost per test run, so parallel runs never wipe each other's state.
 RUN_ID = os.environ.get("HRCASE_TEST_RUN_ID") or str(os.getpid())
 TEST_VHOST = f"hrcase_test_{RUN_ID}"
+# Broker users are cluster-wide: this run's are its own too (hrcase-t<run>-intake, ...), so
+# a run never resets the passwords of another run's or the development system's users.
+# Set here, before any Settings() is built, so in-process runtimes and the service
+# processes (which inherit the environment) connect as this run's users.
+TEST_USER_PREFIX = f"hrcase-t{RUN_ID}-"
+os.environ["RABBITMQ_USER_PREFIX"] = TEST_USER_PREFIX
+# Test-only user with RabbitMQ's `impersonator` tag: may set any user_id. Tests that feed
+# a consumer directly (a private queue, no exchange) stamp the producer's user with it,
+# standing in for the broker's validation of a real publish.
+IMPERSONATOR = f"{TEST_USER_PREFIX}impersonator"
 
 
 def admin_database_url(suffix: str = "test") -> str:
@@ -47,9 +66,12 @@ def drop_database(database_url: str) -> None:
 
 
 def delete_vhost(vhost: str = TEST_VHOST) -> None:
+    """Delete the run's vhost and its broker users."""
     ctl = shutil.which("rabbitmqctl")
     if ctl:
         subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True)
+        for user in [*(f"{TEST_USER_PREFIX}{p}" for p in PUBLISHES), IMPERSONATOR]:
+            subprocess.run([ctl, "-q", "delete_user", user], capture_output=True)
 
 
 def recreate_database(database_url: str) -> None:
@@ -62,21 +84,39 @@ def recreate_database(database_url: str) -> None:
 
 
 def rabbitmq_test_url(vhost: str = TEST_VHOST) -> str:
-    """A clean vhost for the run, so tests never touch a running dev system's queues."""
+    """A clean vhost for the run, so tests never touch a running dev system's queues.
+
+    The vhost gets the topology and this run's broker users with their permissions, from
+    the same definitions `hrcase topology` applies; the admin user of RABBITMQ_URL (the
+    tests' own connection: taps, dead-letter queues) gets full rights on it.
+    """
     base = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/")
     ctl = shutil.which("rabbitmqctl")
     parts = urlsplit(base)
     if ctl is None or parts.hostname not in ("localhost", "127.0.0.1"):
         return base
-    user = parts.username or "guest"
+    user = unquote(parts.username or "guest")
     subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True)
-    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
+    url = urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
+    definitions = settings_definitions(Settings(rabbitmq_url=url))
+    definitions["users"].append(
+        {
+            "name": IMPERSONATOR,
+            "password_hash": password_hash(dev_rabbitmq_password(IMPERSONATOR)),
+            "hashing_algorithm": HASHING_ALGORITHM,
+            "tags": ["impersonator"],
+        }
+    )
+    definitions["permissions"].append(
+        {"user": IMPERSONATOR, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}
+    )
+    apply_definitions(definitions, base)
     subprocess.run(
         [ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
         check=True,
         capture_output=True,
     )
-    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
+    return url
 
 
 def free_port() -> int:

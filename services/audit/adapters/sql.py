@@ -43,12 +43,14 @@ LOG_COLUMNS = (
     "payload",
     "prev_hash",
     "entry_hash",
+    "entry_version",
+    "producer_user",
 )
 
 _SELECT = (
     "SELECT seq, event_id, event_type, schema_version, occurred_at, recorded_at, producer,"
     " correlation_id, causation_id, case_id, actor::text AS actor, payload::text AS payload,"
-    " prev_hash, entry_hash FROM audit.log"
+    " prev_hash, entry_hash, entry_version, producer_user FROM audit.log"
 )
 
 
@@ -57,6 +59,28 @@ class AppendResult:
     appended: list[ChainEntry]
     # Event ids not written: already in the log, or repeated within the batch.
     duplicates: list[UUID] = field(default_factory=list)
+    # Positions (in the input) of events not written because their event_id is already in
+    # the log, or earlier in the batch, with different content: a conflict, not a duplicate.
+    conflicts: list[int] = field(default_factory=list)
+
+
+_CONTENT = (
+    "event_type",
+    "schema_version",
+    "occurred_at",
+    "producer",
+    "correlation_id",
+    "causation_id",
+    "case_id",
+    "actor",
+    "payload",
+)
+
+
+def _same_content(a: PendingEntry, b: PendingEntry | asyncpg.Record) -> bool:
+    """Same event (a true redelivery): every hashed field but seq/recorded_at is equal."""
+    get = b.__getitem__ if isinstance(b, asyncpg.Record) else b.__getattribute__
+    return all(getattr(a, name) == get(name) for name in _CONTENT)
 
 
 def _record(e: ChainEntry) -> tuple[Any, ...]:
@@ -75,6 +99,8 @@ def _record(e: ChainEntry) -> tuple[Any, ...]:
         e.payload,
         e.prev_hash,
         e.entry_hash,
+        e.entry_version,
+        e.producer_user,
     )
 
 
@@ -94,6 +120,8 @@ def _entry(row: asyncpg.Record) -> ChainEntry:
         payload=row["payload"],
         prev_hash=row["prev_hash"],
         entry_hash=row["entry_hash"],
+        entry_version=row["entry_version"],
+        producer_user=row["producer_user"],
     )
 
 
@@ -110,32 +138,56 @@ async def append_batch(
     """
     pending: list[PendingEntry] = []
     duplicates: list[UUID] = []
-    seen: set[UUID] = set()
-    for event in events:
+    conflicts: list[int] = []
+    position: dict[UUID, int] = {}  # event_id -> input position of its first occurrence
+    seen: dict[UUID, PendingEntry] = {}
+    repeats: list[tuple[int, PendingEntry]] = []  # later occurrences within the batch
+    for index, event in enumerate(events):
         item = event if isinstance(event, PendingEntry) else pending_from_envelope(event)
         if item.event_id in seen:
-            duplicates.append(item.event_id)
+            repeats.append((index, item))
             continue
-        seen.add(item.event_id)
+        seen[item.event_id] = item
+        position[item.event_id] = index
         pending.append(item)
-    if not pending:
-        return AppendResult([], duplicates)
 
+    def classify_repeats(present: dict[UUID, asyncpg.Record]) -> None:
+        # A repeat is judged against the recorded entry if there is one, else against
+        # the batch's first occurrence (the one that will be written).
+        for index, item in repeats:
+            stored = present.get(item.event_id)
+            if _same_content(item, stored if stored is not None else seen[item.event_id]):
+                duplicates.append(item.event_id)
+            else:
+                conflicts.append(index)
+
+    if not pending:
+        return AppendResult([])
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
         # Read after the lock: every earlier writer has committed, so the head is current.
         present = {
-            row["event_id"]
+            row["event_id"]: row
             for row in await conn.fetch(
-                "SELECT event_id FROM audit.log WHERE event_id = ANY($1::uuid[])",
+                "SELECT event_id, event_type, schema_version, occurred_at, producer,"
+                " correlation_id, causation_id, case_id, actor::text AS actor,"
+                " payload::text AS payload FROM audit.log WHERE event_id = ANY($1::uuid[])",
                 [p.event_id for p in pending],
             )
         }
+        classify_repeats(present)
         if present:
-            duplicates.extend(p.event_id for p in pending if p.event_id in present)
+            for p in pending:
+                stored = present.get(p.event_id)
+                if stored is None:
+                    continue
+                if _same_content(p, stored):
+                    duplicates.append(p.event_id)
+                else:
+                    conflicts.append(position[p.event_id])
             pending = [p for p in pending if p.event_id not in present]
         if not pending:
-            return AppendResult([], duplicates)
+            return AppendResult([], duplicates, conflicts)
         head = await conn.fetchrow(
             "SELECT seq, entry_hash FROM audit.log ORDER BY seq DESC LIMIT 1"
         )
@@ -144,7 +196,7 @@ async def append_batch(
         await conn.copy_records_to_table(
             "log", schema_name="audit", columns=LOG_COLUMNS, records=map(_record, entries)
         )
-    return AppendResult(entries, duplicates)
+    return AppendResult(entries, duplicates, conflicts)
 
 
 async def case_entries(conn: asyncpg.Connection, case_id: UUID) -> list[ChainEntry]:

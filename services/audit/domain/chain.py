@@ -32,6 +32,18 @@ Canonical JSON of an entry
     members (column type `json`, which keeps text verbatim), so a verifier splices the
     stored text in unchanged: any change to it, even whitespace, breaks the hash.
 
+Entry versions (column `entry_version`)
+    1   the twelve members above: every entry recorded before broker users existed.
+    2   the twelve members plus two more, so fourteen:
+            entry_version   JSON integer 2
+            producer_user   JSON string: the RabbitMQ user that published the event, as
+                            the broker validated it (AMQP user_id; audit refuses an event
+                            whose `producer` is not that user's service), or null for an
+                            entry the audit service wrote itself (no broker hop).
+        Every entry recorded since is version 2. Because `entry_version` is itself hashed
+        in version 2 and absent from version 1, relabelling an entry's version changes
+        its canonical JSON and breaks its hash; version 1 entries verify as before.
+
 Hash
     entry_hash = lowercase hex SHA-256 of UTF-8( prev_hash + "\\n" + canonical_json )
     prev_hash of seq 1 is GENESIS_HASH (64 "0"); prev_hash of seq n is entry_hash of n-1.
@@ -69,6 +81,8 @@ from uuid import UUID
 from shared.envelope import Envelope
 
 GENESIS_HASH = "0" * 64
+# Version of the canonical form new entries are written with (see "Entry versions").
+ENTRY_VERSION = 2
 
 
 class InvalidEntry(ValueError):
@@ -116,6 +130,8 @@ class PendingEntry:
     case_id: UUID | None
     actor: str  # canonical JSON text
     payload: str  # canonical JSON text
+    # The broker-validated user that published it; None when audit wrote it itself.
+    producer_user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +152,8 @@ class ChainEntry:
     payload: str  # canonical JSON text, as stored
     prev_hash: str
     entry_hash: str
+    entry_version: int = 1
+    producer_user: str | None = None
 
     def canonical(self) -> str:
         return entry_canonical_json(self)
@@ -150,6 +168,7 @@ def entry_canonical_json(e: ChainEntry) -> str:
     return _assemble(
         e.seq, e.event_id, e.event_type, e.schema_version, e.occurred_at, e.recorded_at,
         e.producer, e.correlation_id, e.causation_id, e.case_id, e.actor, e.payload,
+        e.entry_version, e.producer_user,
     )  # fmt: skip
 
 
@@ -166,19 +185,30 @@ def _assemble(
     case_id: UUID | None,
     actor: str,
     payload: str,
+    entry_version: int = 1,
+    producer_user: str | None = None,
 ) -> str:
     # Members written by hand in sorted key order: cheaper than building a dict and
     # re-serialising actor/payload, and it hashes the stored text itself.
+    if entry_version == 1:
+        version, user = "", ""
+    elif entry_version == 2:
+        version = ',"entry_version":2'
+        user = ',"producer_user":' + ("null" if producer_user is None else _string(producer_user))
+    else:
+        raise InvalidEntry(f"unknown entry_version {entry_version}")
     return (
         '{"actor":' + actor
         + ',"case_id":' + _uuid(case_id)
         + ',"causation_id":' + _uuid(causation_id)
         + ',"correlation_id":' + _uuid(correlation_id)
+        + version
         + ',"event_id":' + _uuid(event_id)
         + ',"event_type":' + _string(event_type)
         + ',"occurred_at":"' + format_timestamp(occurred_at)
         + '","payload":' + payload
         + ',"producer":' + _string(producer)
+        + user
         + ',"recorded_at":"' + format_timestamp(recorded_at)
         + '","schema_version":' + str(int(schema_version))
         + ',"seq":' + str(int(seq))
@@ -190,8 +220,11 @@ def entry_hash(prev_hash: str, canonical: str) -> str:
     return hashlib.sha256((prev_hash + "\n" + canonical).encode("utf-8")).hexdigest()
 
 
-def pending_from_envelope(envelope: Envelope) -> PendingEntry:
-    """Validate what the envelope model does not: the entry must be storable and hashable."""
+def pending_from_envelope(envelope: Envelope, *, producer_user: str | None = None) -> PendingEntry:
+    """Validate what the envelope model does not: the entry must be storable and hashable.
+
+    `producer_user`: the broker-validated AMQP user_id the event arrived with (None for
+    audit's own records)."""
     try:
         actor = canonical_json(envelope.actor.model_dump(mode="json"))
         payload = canonical_json(envelope.payload)
@@ -204,6 +237,8 @@ def pending_from_envelope(envelope: Envelope) -> PendingEntry:
     # Postgres text cannot hold NUL (inside actor/payload JSON it is escaped, so fine there).
     if "\x00" in envelope.producer or "\x00" in envelope.event_type:
         raise InvalidEntry("not storable: NUL character in producer or event_type")
+    if producer_user is not None and "\x00" in producer_user:
+        raise InvalidEntry("not storable: NUL character in producer_user")
     return PendingEntry(
         event_id=envelope.event_id,
         event_type=envelope.event_type,
@@ -215,6 +250,7 @@ def pending_from_envelope(envelope: Envelope) -> PendingEntry:
         case_id=envelope.case_id,
         actor=actor,
         payload=payload,
+        producer_user=producer_user,
     )
 
 
@@ -224,6 +260,7 @@ def seal(pending: PendingEntry, *, seq: int, recorded_at: datetime, prev_hash: s
     canonical = _assemble(
         seq, p.event_id, p.event_type, p.schema_version, p.occurred_at, recorded_at,
         p.producer, p.correlation_id, p.causation_id, p.case_id, p.actor, p.payload,
+        ENTRY_VERSION, p.producer_user,
     )  # fmt: skip
     return ChainEntry(
         seq=seq,
@@ -240,6 +277,8 @@ def seal(pending: PendingEntry, *, seq: int, recorded_at: datetime, prev_hash: s
         payload=pending.payload,
         prev_hash=prev_hash,
         entry_hash=entry_hash(prev_hash, canonical),
+        entry_version=ENTRY_VERSION,
+        producer_user=pending.producer_user,
     )
 
 
@@ -307,7 +346,10 @@ class ChainVerifier:
                 f"prev_hash does not match the entry_hash of seq {expected - 1}"
                 " (that entry or this one was rewritten or moved)",
             )
-        computed = entry.computed_hash()
+        try:
+            computed = entry.computed_hash()
+        except InvalidEntry as exc:
+            return self._fail(entry.seq, f"entry cannot be hashed: {exc}")
         if computed != entry.entry_hash:
             return self._fail(entry.seq, "entry_hash does not match the entry's content")
         anchored = self._anchors.pop(entry.seq, None)

@@ -39,6 +39,9 @@ def entry_record(entry: ChainEntry) -> dict[str, Any]:
         "payload": json.loads(entry.payload),
         "prev_hash": entry.prev_hash,
         "entry_hash": entry.entry_hash,
+        # Hashed only in version 2 entries (services/audit/domain/chain.py).
+        "entry_version": entry.entry_version,
+        "producer_user": entry.producer_user,
     }
 
 

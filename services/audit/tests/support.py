@@ -14,9 +14,11 @@ from shared.envelope import Actor, Envelope, new_envelope
 def make_envelope(
     *,
     case_id: UUID | None = None,
-    event_type: str = "audittest.something_happened",
+    # A type and producer the bus authenticates (shared.topology.PUBLISHES): audit refuses
+    # an event whose producer is not the broker user that published it.
+    event_type: str = "case.note_added",
     payload: dict[str, Any] | None = None,
-    producer: str = "audit-tests",
+    producer: str = "intake",
     caused_by: Envelope | None = None,
 ) -> Envelope:
     return new_envelope(

@@ -81,6 +81,8 @@ def _as_dict(e: ChainEntry) -> dict[str, object]:
         "case_id": str(e.case_id) if e.case_id else None,
         "actor": json.loads(e.actor),
         "payload": json.loads(e.payload),
+        # Version 2 entries (every entry written since broker users) add two members.
+        **({"entry_version": 2, "producer_user": e.producer_user} if e.entry_version == 2 else {}),
     }
 
 
@@ -103,8 +105,12 @@ def test_timestamps_have_one_spelling_per_instant() -> None:
 
 
 def test_known_vector_is_stable() -> None:
-    """A pinned hash: changing canonicalisation would silently break every stored chain."""
-    entry = _chain(1)[0]
+    """A pinned hash: changing canonicalisation would silently break every stored chain.
+
+    Version 1 (entries recorded before broker users) keeps exactly its twelve members."""
+    v2 = _chain(1)[0]
+    entry = replace(v2, entry_version=1, producer_user=None)
+    entry = replace(entry, entry_hash=entry.computed_hash())
     canonical = entry_canonical_json(entry)
     assert canonical == (
         '{"actor":{"id":"a-1","type":"agent"},'
@@ -118,6 +124,54 @@ def test_known_vector_is_stable() -> None:
     expected = hashlib.sha256(("0" * 64 + "\n" + canonical).encode()).hexdigest()
     assert entry.entry_hash == expected
     assert entry.prev_hash == GENESIS_HASH
+
+
+def test_version_2_vector_adds_the_authenticated_producer() -> None:
+    pending = replace(_pending({"i": 0, "s": "é"}), producer_user="hrcase-intake")
+    entry = extend([pending], head_seq=0, head_hash=GENESIS_HASH, recorded_at=RECORDED)[0]
+    assert entry.entry_version == 2
+    canonical = entry_canonical_json(entry)
+    assert canonical == (
+        '{"actor":{"id":"a-1","type":"agent"},'
+        '"case_id":"7f2c1a9e-0b5d-4e61-9a3c-2d8e4f6a1b00","causation_id":null,'
+        '"correlation_id":"00000000-0000-0000-0000-000000000001","entry_version":2,'
+        '"event_id":"00000000-0000-0000-0000-000000000001","event_type":"case.note_added",'
+        '"occurred_at":"2026-01-02T03:04:05.000006Z","payload":{"i":0,"s":"é"},'
+        '"producer":"intake","producer_user":"hrcase-intake",'
+        '"recorded_at":"2026-11-22T09:30:00.123456Z","schema_version":1,"seq":1}'
+    )
+    assert entry.entry_hash == hashlib.sha256(("0" * 64 + "\n" + canonical).encode()).hexdigest()
+
+
+def test_a_chain_of_version_1_then_version_2_entries_verifies_and_catches_relabelling() -> None:
+    old = [replace(e, entry_version=1) for e in _chain(3)]
+    # Rebuild the old entries' hashes as version 1 wrote them.
+    rehashed: list[ChainEntry] = []
+    prev = GENESIS_HASH
+    for e in old:
+        e = replace(e, prev_hash=prev)
+        e = replace(e, entry_hash=e.computed_hash())
+        rehashed.append(e)
+        prev = e.entry_hash
+    newer = extend(
+        [replace(_pending({"n": 9}, 7), producer_user="hrcase-routing")],
+        head_seq=3,
+        head_hash=prev,
+        recorded_at=RECORDED,
+    )
+    chain = [*rehashed, *newer]
+    assert verify_chain(chain).ok
+    for forged in (
+        replace(newer[0], entry_version=1),  # pretend it predates authentication
+        replace(newer[0], producer_user="hrcase-intake"),  # claim another publisher
+        replace(rehashed[1], entry_version=2),
+    ):
+        tampered = [forged if e.seq == forged.seq else e for e in chain]
+        result = verify_chain(tampered)
+        assert not result.ok and result.bad_seq == forged.seq
+    unknown = replace(newer[0], entry_version=7)
+    result = verify_chain([*rehashed, unknown])
+    assert not result.ok and result.bad_seq == 4 and "entry_version" in (result.reason or "")
 
 
 @settings(max_examples=200, deadline=None)

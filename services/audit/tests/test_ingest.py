@@ -32,7 +32,13 @@ from shared.service import Runtime, start_runtime, stop_runtime
 from shared.settings import Settings
 from shared.topology import ServiceQueue, declare_exchanges, queue_arguments
 from tests.support.auth import auth_headers
-from tests.support.bus import declare_topology, publish_envelope, publish_raw
+from tests.support.bus import (
+    declare_topology,
+    impersonator,
+    publish_envelope,
+    publish_raw,
+    user_of,
+)
 
 AUDIT_DLQ = "audit.events.dlq"
 AUDITOR = auth_headers("auditor-1", "auditor")
@@ -101,11 +107,12 @@ async def test_events_land_in_order_on_a_valid_chain(
     runtime: Runtime, admin_pool: asyncpg.Pool, database_url: str, amqp: AbstractRobustConnection
 ) -> None:
     case_id = uuid4()
-    first = make_envelope(case_id=case_id, event_type="audittest.case_opened")
+    first = make_envelope(case_id=case_id, event_type="case.submitted")
     envelopes = [first]
     for i in range(24):
-        # Types nobody has a schema for, and audit-only ones: all are recorded.
-        event_type = "audit.case_viewed" if i % 5 == 0 else f"audittest.step_{i % 3}"
+        # Audit records every type, audit-only ones included (payload schemas unchecked).
+        steps = ("case.note_added", "case.message_received", "case.status_change_requested")
+        event_type = "audit.case_viewed" if i % 5 == 0 else steps[i % 3]
         envelopes.append(
             make_envelope(
                 case_id=case_id,
@@ -162,8 +169,8 @@ async def test_events_land_in_order_on_a_valid_chain(
 async def test_redelivered_event_is_recorded_once(
     runtime: Runtime, admin_pool: asyncpg.Pool, amqp: AbstractRobustConnection
 ) -> None:
-    envelope = make_envelope(event_type="audittest.duplicated")
-    duplicates_before = _consumed("audittest.duplicated", "duplicate")
+    envelope = make_envelope(event_type="case.assignment_requested")
+    duplicates_before = _consumed("case.assignment_requested", "duplicate")
     await publish_envelope(amqp, envelope)
     await publish_envelope(amqp, envelope)
     await _landed(admin_pool, envelope.event_id)
@@ -174,7 +181,7 @@ async def test_redelivered_event_is_recorded_once(
     assert await _count_event(admin_pool, envelope.event_id) == 1
 
     async def both_duplicates_counted() -> bool:
-        return _consumed("audittest.duplicated", "duplicate") - duplicates_before >= 2
+        return _consumed("case.assignment_requested", "duplicate") - duplicates_before >= 2
 
     await wait_until(both_duplicates_counted, timeout=5, what="duplicate metric")
 
@@ -245,13 +252,17 @@ async def private_queue(amqp: AbstractRobustConnection) -> AsyncIterator[str]:
 
 
 async def _send(amqp: AbstractRobustConnection, queue: str, envelopes: Sequence[Envelope]) -> None:
-    async with amqp.channel(publisher_confirms=True) as channel:
+    """Straight into a private queue, each stamped with its producer's broker user (what
+    the broker validates on a real publish) by the run's impersonator user."""
+    connection = await impersonator(amqp)
+    async with connection.channel(publisher_confirms=True) as channel:
         for e in envelopes:
             message = build_message(
                 e.to_json_bytes(),
                 event_id=str(e.event_id),
                 event_type=e.event_type,
                 correlation_id=str(e.correlation_id),
+                user_id=user_of(e.producer),
             )
             await channel.default_exchange.publish(message, routing_key=queue)
 

@@ -18,7 +18,8 @@ from services.routing.domain.policy import DEFAULT_POLICY_FILE
 from shared.bus import build_message
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import CaseSubmitted, EventPayload, Reporter, make_event
-from shared.topology import EXCHANGE
+from shared.topology import EXCHANGE, PUBLISHES
+from tests.support.bus import connection_as, user_of
 
 ALL_WEEK = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
@@ -89,9 +90,11 @@ async def tapped(connection: AbstractRobustConnection) -> AsyncIterator[Tap]:
 
 
 def event(payload: EventPayload, case_id: uuid.UUID | None, actor: Actor | None = None) -> Envelope:
+    # Produced by whoever is declared to publish the type (intake, or the directory feed).
+    (producer,) = (p for p, types in PUBLISHES.items() if payload.event_type in types)
     return make_event(
         payload,
-        producer="intake",
+        producer=producer,
         actor=actor or Actor(type="agent", id="u-hr-manager"),
         case_id=case_id,
     )
@@ -118,16 +121,19 @@ def submission(
 
 
 async def publish(connection: AbstractRobustConnection, *envelopes: Envelope) -> None:
-    """Publish in order on one confirming channel."""
-    async with connection.channel(publisher_confirms=True) as channel:
-        exchange = await channel.get_exchange(EXCHANGE)
-        for envelope in envelopes:
+    """Publish in order (each confirmed before the next), as the producer's own broker user."""
+    for envelope in envelopes:
+        # One channel per event: each producer has its own connection (user_id validated).
+        own = await connection_as(connection, envelope.producer)
+        async with own.channel(publisher_confirms=True) as channel:
+            exchange = await channel.get_exchange(EXCHANGE, ensure=False)
             await exchange.publish(
                 build_message(
                     envelope.to_json_bytes(),
                     event_id=str(envelope.event_id),
                     event_type=envelope.event_type,
                     correlation_id=str(envelope.correlation_id),
+                    user_id=user_of(envelope.producer),
                 ),
                 routing_key=envelope.event_type,
                 mandatory=True,

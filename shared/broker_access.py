@@ -1,0 +1,269 @@
+"""Broker users and their permissions, derived from the declaration in shared.topology.
+
+Every publisher (each service, and the HR system's directory feed) connects to RabbitMQ as
+its own user `<prefix><name>`. Its permissions in the vhost:
+
+- configure: its own queue and dead-letter queue only (it declares them at start-up);
+- write: `hr.events` and `hr.dlx` (publish, dead-letter) and its own queues (bindings);
+- read: `hr.events`, `hr.dlx` (needed to bind) and its own queue (consume);
+- topic permissions on `hr.events`: write = exactly the event types it is declared to
+  publish (`PUBLISHES`), read = exactly the binding keys of its queue (`QUEUES`).
+
+The broker then refuses (channel closed, ACCESS_REFUSED) a publish of any other event
+type, a consume of another service's queue and a binding to keys it does not handle;
+it also validates the AMQP `user_id` a publisher sets against the connection's user.
+
+The same definitions are applied by `hrcase topology` (management HTTP API when the
+plugin answers, else `rabbitmqctl import_definitions`) and written to
+deploy/rabbitmq/definitions.json.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit
+
+import httpx
+
+from shared.topology import (
+    DEAD_LETTER_EXCHANGE,
+    EXCHANGE,
+    PUBLISHES,
+    QUEUES,
+    queue_arguments,
+)
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+DEFINITIONS_FILE = (
+    Path(__file__).resolve().parent.parent / "deploy" / "rabbitmq" / "definitions.json"
+)
+HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
+MANAGEMENT_PORT = 15672
+
+
+def _alternatives(names: Iterable[str]) -> str:
+    """A regex matching exactly one of `names`, or nothing at all when there are none."""
+    names = sorted(names)
+    if not names:
+        return "^$"  # RabbitMQ: the empty string matches no resource name
+    return "^(" + "|".join(re.escape(n) for n in names) + ")$"
+
+
+def _own_queues(publisher: str) -> list[str]:
+    spec = QUEUES.get(publisher)
+    return [spec.name, spec.dead_letter_queue] if spec else []
+
+
+def vhost_permissions(publisher: str) -> dict[str, str]:
+    """configure/write/read regexes of one publisher's user in the vhost."""
+    own = _own_queues(publisher)
+    exchanges = [EXCHANGE, DEAD_LETTER_EXCHANGE]
+    consumed = [QUEUES[publisher].name] if publisher in QUEUES else []
+    return {
+        "configure": _alternatives(own),
+        "write": _alternatives([*exchanges, *own]),
+        "read": _alternatives([*exchanges, *consumed]),
+    }
+
+
+def topic_permissions(publisher: str) -> dict[str, str]:
+    """Topic permissions on hr.events: which routing keys it may publish and bind."""
+    spec = QUEUES.get(publisher)
+    return {
+        "exchange": EXCHANGE,
+        "write": _alternatives(PUBLISHES[publisher]),
+        "read": _alternatives(spec.binding_keys if spec else ()),
+    }
+
+
+def password_hash(password: str, salt: bytes | None = None) -> str:
+    """RabbitMQ's rabbit_password_hashing_sha256: base64(salt(4) + sha256(salt + password))."""
+    salt = os.urandom(4) if salt is None else salt
+    return base64.b64encode(
+        salt + hashlib.sha256(salt + password.encode("utf-8")).digest()
+    ).decode()
+
+
+def _stable_salt(user: str) -> bytes:
+    # Development passwords are published anyway; a salt derived from the user name keeps
+    # the committed definitions file reproducible (the staleness test regenerates it).
+    return hashlib.sha256(("hrcase-broker-salt:" + user).encode()).digest()[:4]
+
+
+def definitions(
+    *,
+    vhost: str,
+    passwords: Mapping[str, str],
+    prefix: str = "hrcase-",
+    topology: bool = True,
+) -> dict[str, Any]:
+    """RabbitMQ definitions (import format) for every publisher in PUBLISHES.
+
+    `passwords` maps publisher name -> password (each must be present). With `topology`
+    the exchanges, queues and bindings are included as well. A development default
+    password is hashed with a salt derived from the user name (reproducible file); any
+    other with a random salt.
+    """
+    from shared.settings import dev_rabbitmq_password
+
+    users, permissions, topics = [], [], []
+    for publisher in PUBLISHES:
+        user = f"{prefix}{publisher}"
+        password = passwords[publisher]
+        salt = _stable_salt(user) if password == dev_rabbitmq_password(user) else None
+        users.append(
+            {
+                "name": user,
+                "password_hash": password_hash(password, salt),
+                "hashing_algorithm": HASHING_ALGORITHM,
+                "tags": [],
+            }
+        )
+        permissions.append({"user": user, "vhost": vhost, **vhost_permissions(publisher)})
+        topics.append({"user": user, "vhost": vhost, **topic_permissions(publisher)})
+    result: dict[str, Any] = {
+        "users": users,
+        "vhosts": [{"name": vhost}],
+        "permissions": permissions,
+        "topic_permissions": topics,
+    }
+    if topology:
+        result.update(_topology(vhost))
+    return result
+
+
+def _topology(vhost: str) -> dict[str, Any]:
+    exchanges = [
+        _exchange(vhost, EXCHANGE, "topic"),
+        _exchange(vhost, DEAD_LETTER_EXCHANGE, "direct"),
+    ]
+    queues, bindings = [], []
+    for spec in QUEUES.values():
+        queues.append(_queue(vhost, spec.dead_letter_queue, {"x-queue-type": "quorum"}))
+        queues.append(_queue(vhost, spec.name, queue_arguments(spec)))
+        bindings.append(_binding(vhost, DEAD_LETTER_EXCHANGE, spec.dead_letter_queue, spec.name))
+        bindings.extend(_binding(vhost, EXCHANGE, spec.name, key) for key in spec.binding_keys)
+    return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
+
+
+def _exchange(vhost: str, name: str, kind: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "vhost": vhost,
+        "type": kind,
+        "durable": True,
+        "auto_delete": False,
+        "internal": False,
+        "arguments": {},
+    }
+
+
+def _queue(vhost: str, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "vhost": vhost,
+        "durable": True,
+        "auto_delete": False,
+        "arguments": dict(arguments),
+    }
+
+
+def _binding(vhost: str, source: str, queue: str, key: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "vhost": vhost,
+        "destination": queue,
+        "destination_type": "queue",
+        "routing_key": key,
+        "arguments": {},
+    }
+
+
+def development_definitions() -> dict[str, Any]:
+    """What deploy/rabbitmq/definitions.json holds: vhost "/", development passwords."""
+    from shared.settings import dev_rabbitmq_password
+
+    return definitions(
+        vhost="/", passwords={p: dev_rabbitmq_password(f"hrcase-{p}") for p in PUBLISHES}
+    )
+
+
+def settings_definitions(settings: Settings, *, topology: bool = True) -> dict[str, Any]:
+    """Definitions for the configured broker: RABBITMQ_URL's vhost, the user prefix and
+    each publisher's password (`<NAME>_RABBITMQ_PASSWORD`, else the development default;
+    ValueError in production when one is missing)."""
+    return definitions(
+        vhost=vhost_of(settings.rabbitmq_url),
+        passwords={p: settings.rabbitmq_password(p) for p in PUBLISHES},
+        prefix=settings.rabbitmq_user_prefix,
+        topology=topology,
+    )
+
+
+def render(defs: Mapping[str, Any]) -> str:
+    return json.dumps(defs, indent=2, sort_keys=True) + "\n"
+
+
+def vhost_of(url: str) -> str:
+    path = urlsplit(url).path
+    return unquote(path[1:]) if path not in ("", "/") else "/"
+
+
+def apply_definitions(defs: Mapping[str, Any], admin_url: str) -> str:
+    """Load definitions into the broker; returns how ("management API" or "rabbitmqctl").
+
+    The management API (POST /api/definitions, credentials of `admin_url`) is used when the
+    plugin answers on port 15672 of the broker's host; otherwise `rabbitmqctl
+    import_definitions`, which must run on the broker's host. Raises RuntimeError when
+    neither is available or the broker refuses the definitions.
+    """
+    parts = urlsplit(admin_url)
+    body = json.dumps(defs)
+    api = f"http://{parts.hostname or 'localhost'}:{MANAGEMENT_PORT}/api/definitions"
+    try:
+        response = httpx.post(
+            api,
+            content=body,
+            headers={"content-type": "application/json"},
+            auth=(unquote(parts.username or "guest"), unquote(parts.password or "guest")),
+            timeout=httpx.Timeout(30, connect=3),
+        )
+    except httpx.TransportError:
+        response = None
+    if response is not None:
+        if response.status_code >= 300:
+            raise RuntimeError(f"management API refused the definitions: {response.text[:500]}")
+        return "management API"
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None or parts.hostname not in ("localhost", "127.0.0.1", "::1", None):
+        raise RuntimeError(
+            "cannot create broker users: enable the management plugin"
+            " (rabbitmq-plugins enable rabbitmq_management) or run on the broker's host"
+            " with rabbitmqctl"
+        )
+    done = subprocess.run(
+        [ctl, "-q", "import_definitions", "--format", "json"],
+        input=body.encode(),
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            "rabbitmqctl import_definitions failed: "
+            + (done.stderr or done.stdout).decode("utf-8", "replace")[:500]
+        )
+    return "rabbitmqctl"
+
+
+def quote_vhost(vhost: str) -> str:
+    return "/" + quote(vhost, safe="") if vhost != "/" else "/"
