@@ -24,6 +24,7 @@ from services.routing.domain.sla import (
     apply_status,
     first_response_given,
     next_status,
+    rebase,
     resume_on_reply,
     retarget,
     start_clock,
@@ -278,18 +279,21 @@ async def recategorise_case(ctx: HandlerContext, policy: Policy) -> None:
         )
         owner_id = new_owner.id
     now = ctx.envelope.occurred_at
+    # Working time used so far is measured in the calendar it ran in (the old team's);
+    # from `now` on the clocks run in the new team's calendar.
+    old_calendar = policy.team_calendar(case.team)
     calendar = policy.team_calendar(team)
     clocks = {
         name: retarget(
             clock,
-            calendar,
+            old_calendar,
             policy.sla_hours(prioritisation.priority, name),
             at=now,
             warn_at=policy.sla.warn_at,
         )
         for name, clock in (await sql.load_clocks(ctx.conn, case.case_id)).items()
     }
-    first_due, resolution_due = _dues(clocks, calendar, fallback=now)
+    first_due, resolution_due = _dues(clocks, calendar, fallback=now, announced=case)
     await save_clocks(ctx.conn, policy, case_id=case.case_id, team=team, clocks=clocks)
     await sql.update_case(
         ctx.conn,
@@ -346,13 +350,26 @@ async def recategorise_case(ctx: HandlerContext, policy: Policy) -> None:
 
 
 def _dues(
-    clocks: dict[ClockName, Clock], calendar: WorkingCalendar, *, fallback: datetime
+    clocks: dict[ClockName, Clock],
+    calendar: WorkingCalendar,
+    *,
+    fallback: datetime,
+    announced: sql.CaseRow,
 ) -> tuple[datetime, datetime]:
-    """Due dates to announce; a paused or stopped clock shows when it would fall due now."""
+    """Due dates to announce: a running clock's deadline; a paused one shows when it would
+    fall due if it ran again now; a stopped one (a met first response, a resolved case)
+    keeps the deadline announced before, which is history and never rewritten."""
+    previous = {
+        "first_response": announced.first_response_due,
+        "resolution": announced.resolution_due,
+    }
     dues = []
     for name in CLOCKS:
         clock = clocks[name]
-        due = clock.due(calendar) or clock.resume(fallback).due(calendar) or fallback
+        if clock.state == "stopped":
+            due = previous[name] or fallback
+        else:
+            due = clock.due(calendar) or clock.resume(fallback).due(calendar) or fallback
         dues.append(due)
     return dues[0], dues[1]
 
@@ -390,9 +407,18 @@ async def assign_by_hand(ctx: HandlerContext, policy: Policy) -> None:
         event_id=ctx.envelope.event_id,
     )
     clocks = await sql.load_clocks(ctx.conn, case.case_id)
-    if team != case.team:  # the new team's calendar now runs the clocks
+    if team != case.team:
+        # The new team's calendar runs the clocks from now; the time used so far counts
+        # as measured in the old team's calendar.
+        old_calendar = policy.team_calendar(case.team)
+        clocks = {
+            name: rebase(clock, old_calendar, ctx.envelope.occurred_at)
+            for name, clock in clocks.items()
+        }
         await save_clocks(ctx.conn, policy, case_id=case.case_id, team=team, clocks=clocks)
-    first_due, _ = _dues(clocks, policy.team_calendar(team), fallback=ctx.envelope.occurred_at)
+    first_due, _ = _dues(
+        clocks, policy.team_calendar(team), fallback=ctx.envelope.occurred_at, announced=case
+    )
     await ctx.emit(
         CaseAssigned(
             reference=case.reference,

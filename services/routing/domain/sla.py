@@ -75,14 +75,32 @@ class Clock:
         return replace(self, stopped_at=None, running_since=at)
 
 
+def rebase(clock: Clock, calendar: WorkingCalendar, at: datetime) -> Clock:
+    """The clock as of `at`, its working time so far measured in `calendar` (the one it ran in).
+
+    Call it before a clock moves to another calendar (a team change): the working time
+    used up to `at` is fixed in `consumed` and a running clock continues from `at`, so
+    whatever calendar measures it next counts only the time after the move. Nothing is
+    lost or gained: `rebase(c, cal, at).used(other, at) == c.used(cal, at)` for any other.
+    """
+    if clock.state != "running":
+        return clock
+    return replace(clock, consumed=clock.used(calendar, at), running_since=at)
+
+
 def retarget(
     clock: Clock, calendar: WorkingCalendar, target_hours: float, *, at: datetime, warn_at: float
 ) -> Clock:
     """A new target (re-categorisation): working time already used still counts.
 
+    `calendar` is the one the clock ran in until `at` (the old team's): the time used is
+    measured there; after `at` the clock runs in whatever calendar its team has now.
+    A met first response is history and is left as it is (target and deadline included).
     Warnings and breaches already announced are not repeated; they are cleared only
     when the new target puts the clock back before them.
     """
+    if clock.name == "first_response" and clock.state == "stopped":
+        return clock
     used = clock.used(calendar, at)
     target = timedelta(hours=target_hours)
     running_since = at if clock.state == "running" else None
