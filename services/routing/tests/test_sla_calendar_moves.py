@@ -12,6 +12,7 @@ from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.policy import CalendarSpec, load_policy
 from services.routing.domain.sla import (
     Clock,
+    ClockName,
     apply_status,
     rebase,
     retarget,
@@ -133,7 +134,7 @@ def test_a_met_first_response_stays_met_whatever_the_move(
     moved_after: timedelta,
     new_target: float,
 ) -> None:
-    clocks = {"first_response": start_clock("first_response", 8, started)}
+    clocks: dict[ClockName, Clock] = {"first_response": start_clock("first_response", 8, started)}
     answered = apply_status(
         clocks, CALENDARS[old], to_status="in_progress", at=started + answer_after
     )["first_response"]
