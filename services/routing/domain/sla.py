@@ -139,7 +139,8 @@ def plan_timers(
     if clock.state != "running":
         return []
     offsets: list[tuple[TimerKind, int, timedelta]] = []
-    if not clock.warned and not clock.breached:
+    # No "due soon" for a deadline already reached (e.g. a new, shorter target).
+    if not clock.warned and not clock.breached and clock.consumed < clock.target:
         offsets.append(("warning", 0, clock.target * warn_at))
     if not clock.breached:
         offsets.append(("breach", 0, clock.target))

@@ -3,6 +3,7 @@ another calendar): working time already used is kept, a met first response stays
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from services.routing.domain.sla import (
     Clock,
     ClockName,
     apply_status,
+    plan_timers,
     rebase,
     retarget,
     start_clock,
@@ -155,3 +157,28 @@ def test_a_paused_clock_keeps_what_it_used_when_it_moves():
         timedelta(hours=3),
         timedelta(hours=16),
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    calendar=calendar_names,
+    started=moments,
+    used=spans,
+    target=targets,
+    warned=st.booleans(),
+)
+def test_no_warning_is_planned_for_a_deadline_already_reached(
+    calendar: str, started: datetime, used: timedelta, target: float, warned: bool
+) -> None:
+    clock = start_clock("resolution", target, started, consumed=used)
+    clock = replace(clock, warned=warned)
+    kinds = [
+        t.kind
+        for t in plan_timers(
+            clock, CALENDARS[calendar], warn_at=0.75, escalation_after_hours=(0, 4)
+        )
+    ]
+    if used >= clock.target:
+        assert "warning" not in kinds and kinds[0] == "breach"
+    else:
+        assert ("warning" in kinds) == (not warned)
