@@ -42,7 +42,13 @@ QUEUES: dict[str, ServiceQueue] = {
     for q in (
         ServiceQueue(
             "intake",
-            ("case.routed", "case.assigned", "case.status_changed", "case.request_refused"),
+            (
+                "case.routed",
+                "case.assigned",
+                "case.status_changed",
+                "case.request_refused",
+                "case.follow_up_case_requested",
+            ),
         ),
         ServiceQueue(
             "routing",
@@ -64,6 +70,7 @@ QUEUES: dict[str, ServiceQueue] = {
                 "case.sla_breached",
                 "case.escalated",
                 "conference.required",
+                "case.reopened",
             ),
         ),
         # The chain is written under one lock anyway; a standby replica adds availability

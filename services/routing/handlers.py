@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 import structlog
@@ -44,8 +45,10 @@ from shared.errors import PermanentError
 from shared.events import (
     CaseAssigned,
     CaseAssignmentRequested,
+    CaseFollowUpCaseRequested,
     CaseMessageReceived,
     CaseRecategorisationRequested,
+    CaseReopened,
     CaseRequestRefused,
     CaseRouted,
     CaseStatusChanged,
@@ -491,6 +494,79 @@ async def change_status(ctx: HandlerContext, policy: Policy) -> None:
     )
     reason = request.reason or ("reopened" if request.to_status == "reopened" else None)
     await _move(ctx, policy, case, to_status=to_status, clocks=clocks, reason=reason)
+    if request.to_status == "reopened":
+        await _announce_reopened(ctx, policy, case, clocks, trigger="staff_request", at=at)
+
+
+async def _announce_reopened(
+    ctx: HandlerContext,
+    policy: Policy,
+    case: sql.CaseRow,
+    clocks: dict[ClockName, Clock],
+    *,
+    trigger: Literal["reporter_reply", "staff_request"],
+    at: datetime,
+) -> None:
+    """Tell the owner (through notifications) that a case they own is open again."""
+    resolution = clocks.get("resolution")
+    await ctx.emit(
+        CaseReopened(
+            reference=case.reference,
+            owner_id=case.owner_id,
+            trigger=trigger,
+            closed_at=case.status_changed_at,
+            reopened_at=at,
+            resolution_due=resolution.due(policy.team_calendar(case.team)) if resolution else None,
+        )
+    )
+
+
+async def _reply_to_ended_case(
+    ctx: HandlerContext, policy: Policy, case: sql.CaseRow, message: CaseMessageReceived
+) -> None:
+    """The reporter wrote to a resolved or closed case: never silent (the policy decides).
+
+    Within `reopen_within_days` of the closure the case reopens (in_progress, resolution
+    clock running again, owner told); later, intake is asked to open a new case linked to
+    this one, with the message as its description. An anonymous reporter can reach only
+    the reference they hold, so their reply always reopens that case.
+    """
+    at = message.received_at
+    closed_at = case.status_changed_at
+    window = timedelta(days=policy.reopen_within_days)
+    within = closed_at is not None and policy.reopen_within_days > 0 and at - closed_at <= window
+    if within or message.sender_role == "anonymous_reporter":
+        clocks = apply_status(
+            await sql.load_clocks(ctx.conn, case.case_id),
+            policy.team_calendar(case.team),
+            to_status="in_progress",
+            at=at,
+        )
+        await _move(
+            ctx,
+            policy,
+            case,
+            to_status="in_progress",
+            clocks=clocks,
+            reason="reopened: the reporter replied",
+        )
+        await _announce_reopened(ctx, policy, case, clocks, trigger="reporter_reply", at=at)
+        log.info("case reopened by the reporter's reply")
+        return
+    days = policy.reopen_within_days
+    await ctx.emit(
+        CaseFollowUpCaseRequested(
+            reference=case.reference,
+            message_event_id=ctx.envelope.event_id,
+            channel=message.channel,
+            body=message.body,
+            attachments=message.attachments,
+            received_at=at,
+            closed_at=closed_at,
+            reason=f"the reporter wrote to a case {case.status} more than {days:g} days before",
+        )
+    )
+    log.info("follow-up case requested for a reply to an old case", status=case.status)
 
 
 async def on_message(ctx: HandlerContext, policy: Policy) -> None:
@@ -498,7 +574,9 @@ async def on_message(ctx: HandlerContext, policy: Policy) -> None:
     message = payload_as(ctx.envelope, CaseMessageReceived)
     case = await _locked_case(ctx)
     if case.status in ("resolved", "closed"):
-        return  # intake shows the message; reopening is a person's decision
+        if message.sender_role == "agent":
+            return  # staff reopen a case explicitly; their note stays on it
+        return await _reply_to_ended_case(ctx, policy, case, message)
     clocks = await sql.load_clocks(ctx.conn, case.case_id)
     at = message.received_at
     if message.sender_role == "agent":
