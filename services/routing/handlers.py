@@ -19,6 +19,7 @@ from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.policy import Policy, StaffMember
 from services.routing.domain.sla import (
     CLOCKS,
+    ENDED_STATUSES,
     Clock,
     ClockName,
     StatusMoveRefused,
@@ -26,6 +27,7 @@ from services.routing.domain.sla import (
     first_response_given,
     next_status,
     rebase,
+    reply_to_ended_case,
     resume_on_reply,
     retarget,
     start_clock,
@@ -533,9 +535,16 @@ async def _reply_to_ended_case(
     """
     at = message.received_at
     closed_at = case.status_changed_at
-    window = timedelta(days=policy.reopen_within_days)
-    within = closed_at is not None and policy.reopen_within_days > 0 and at - closed_at <= window
-    if within or message.sender_role == "anonymous_reporter":
+    outcome = reply_to_ended_case(
+        status=case.status,
+        sender_role=message.sender_role,
+        closed_at=closed_at,
+        received_at=at,
+        reopen_within_days=policy.reopen_within_days,
+    )
+    if outcome == "none":
+        return
+    if outcome == "reopen":
         clocks = apply_status(
             await sql.load_clocks(ctx.conn, case.case_id),
             policy.team_calendar(case.team),
@@ -573,9 +582,8 @@ async def on_message(ctx: HandlerContext, policy: Policy) -> None:
     """A reply from the employee resumes paused clocks; an agent's reply is the first response."""
     message = payload_as(ctx.envelope, CaseMessageReceived)
     case = await _locked_case(ctx)
-    if case.status in ("resolved", "closed"):
-        if message.sender_role == "agent":
-            return  # staff reopen a case explicitly; their note stays on it
+    if case.status in ENDED_STATUSES:
+        # Staff reopen a case explicitly; the reporter's message is never silent.
         return await _reply_to_ended_case(ctx, policy, case, message)
     clocks = await sql.load_clocks(ctx.conn, case.case_id)
     at = message.received_at

@@ -229,3 +229,35 @@ def first_response_given(
     if "first_response" in clocks:
         result["first_response"] = clocks["first_response"].stop(calendar, at)
     return result
+
+
+ReplyOutcome = Literal["reopen", "follow_up", "none"]
+ENDED_STATUSES = frozenset({"resolved", "closed"})
+
+
+def reply_to_ended_case(
+    *,
+    status: str,
+    sender_role: str,
+    closed_at: datetime | None,
+    received_at: datetime,
+    reopen_within_days: float,
+) -> ReplyOutcome:
+    """What a message to a case does to its lifecycle when the case is resolved or closed.
+
+    "reopen": the reporter wrote within `reopen_within_days` (calendar time, inclusive) of
+    the closure, or is anonymous (they can reach only the reference they hold);
+    "follow_up": the reporter wrote later (a new case linked to this one);
+    "none": the case is open (the usual rules apply) or staff wrote (they reopen explicitly).
+    """
+    if status not in ENDED_STATUSES or sender_role == "agent":
+        return "none"
+    if sender_role == "anonymous_reporter":
+        return "reopen"
+    if (
+        closed_at is not None
+        and reopen_within_days > 0
+        and received_at - closed_at <= timedelta(days=reopen_within_days)
+    ):
+        return "reopen"
+    return "follow_up"

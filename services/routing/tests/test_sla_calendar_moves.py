@@ -1,11 +1,14 @@
-"""Clocks that move between calendars (a re-categorisation or reassignment to a team on
-another calendar): working time already used is kept, a met first response stays met."""
+"""Routing lifecycle rules. Clocks that move between calendars (a re-categorisation or
+reassignment to a team on another calendar) keep the working time already used; a met first
+response stays met; no warning for a deadline already reached; a reply to an ended case is
+never silent."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +20,7 @@ from services.routing.domain.sla import (
     apply_status,
     plan_timers,
     rebase,
+    reply_to_ended_case,
     retarget,
     start_clock,
 )
@@ -182,3 +186,60 @@ def test_no_warning_is_planned_for_a_deadline_already_reached(
         assert "warning" not in kinds and kinds[0] == "breach"
     else:
         assert ("warning" in kinds) == (not warned)
+
+
+CLOSED_AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("status", "role", "after", "window", "expected"),
+    [
+        ("closed", "reporter", timedelta(0), 14, "reopen"),
+        ("closed", "reporter", timedelta(days=14), 14, "reopen"),  # inclusive
+        ("closed", "reporter", timedelta(days=14, seconds=1), 14, "follow_up"),
+        ("closed", "reporter", timedelta(days=400), 14, "follow_up"),
+        ("closed", "reporter", timedelta(minutes=1), 0, "follow_up"),  # 0: never reopen
+        ("resolved", "reporter", timedelta(days=3), 14, "reopen"),
+        ("resolved", "reporter", timedelta(days=30), 14, "follow_up"),
+        ("closed", "anonymous_reporter", timedelta(days=400), 14, "reopen"),
+        ("closed", "agent", timedelta(days=1), 14, "none"),
+        ("in_progress", "reporter", timedelta(days=400), 14, "none"),
+        ("waiting_on_employee", "reporter", timedelta(days=1), 14, "none"),
+    ],
+)
+def test_what_a_reply_to_an_ended_case_does(
+    status: str, role: str, after: timedelta, window: float, expected: str
+) -> None:
+    outcome = reply_to_ended_case(
+        status=status,
+        sender_role=role,
+        closed_at=CLOSED_AT,
+        received_at=CLOSED_AT + after,
+        reopen_within_days=window,
+    )
+    assert outcome == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    after=st.integers(min_value=-(10**6), max_value=10**8).map(lambda s: timedelta(seconds=s)),
+    window=st.floats(min_value=0, max_value=400, allow_nan=False),
+    role=st.sampled_from(["reporter", "anonymous_reporter", "agent"]),
+    status=st.sampled_from(["resolved", "closed"]),
+)
+def test_a_reply_to_an_ended_case_is_never_silent(
+    after: timedelta, window: float, role: str, status: str
+) -> None:
+    outcome = reply_to_ended_case(
+        status=status,
+        sender_role=role,
+        closed_at=CLOSED_AT,
+        received_at=CLOSED_AT + after,
+        reopen_within_days=window,
+    )
+    if role == "agent":
+        assert outcome == "none"
+    else:
+        assert outcome in ("reopen", "follow_up")
+        if role == "reporter":
+            assert (outcome == "reopen") == (window > 0 and after <= timedelta(days=window))
