@@ -248,9 +248,13 @@ def reply_to_ended_case(
     "reopen": the reporter wrote within `reopen_within_days` (calendar time, inclusive) of
     the closure, or is anonymous (they can reach only the reference they hold);
     "follow_up": the reporter wrote later (a new case linked to this one);
-    "none": the case is open (the usual rules apply) or staff wrote (they reopen explicitly).
+    "none": the case is open (the usual rules apply), staff wrote (they reopen explicitly),
+    or the message predates the closure (written while the case was open and applied after
+    it, e.g. by a competing replica: the closure was decided after it).
     """
     if status not in ENDED_STATUSES or sender_role == "agent":
+        return "none"
+    if closed_at is not None and received_at < closed_at:
         return "none"
     if sender_role == "anonymous_reporter":
         return "reopen"

@@ -203,6 +203,8 @@ CLOSED_AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
         ("resolved", "reporter", timedelta(days=30), 14, "follow_up"),
         ("closed", "anonymous_reporter", timedelta(days=400), 14, "reopen"),
         ("closed", "agent", timedelta(days=1), 14, "none"),
+        ("resolved", "reporter", timedelta(seconds=-1), 14, "none"),  # written before
+        ("closed", "anonymous_reporter", timedelta(seconds=-1), 14, "none"),
         ("in_progress", "reporter", timedelta(days=400), 14, "none"),
         ("waiting_on_employee", "reporter", timedelta(days=1), 14, "none"),
     ],
@@ -227,7 +229,7 @@ def test_what_a_reply_to_an_ended_case_does(
     role=st.sampled_from(["reporter", "anonymous_reporter", "agent"]),
     status=st.sampled_from(["resolved", "closed"]),
 )
-def test_a_reply_to_an_ended_case_is_never_silent(
+def test_a_reply_after_the_closure_is_never_silent(
     after: timedelta, window: float, role: str, status: str
 ) -> None:
     outcome = reply_to_ended_case(
@@ -237,7 +239,7 @@ def test_a_reply_to_an_ended_case_is_never_silent(
         received_at=CLOSED_AT + after,
         reopen_within_days=window,
     )
-    if role == "agent":
+    if role == "agent" or after < timedelta(0):
         assert outcome == "none"
     else:
         assert outcome in ("reopen", "follow_up")
