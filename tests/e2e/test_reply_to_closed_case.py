@@ -256,3 +256,86 @@ async def test_the_reporter_may_write_to_a_closed_case_through_the_api_and_it_re
     async with api(system, as_owner) as c:
         refused = await c.post(f"/api/v1/cases/{case_id}/messages", json={"body": "hello"})
     assert refused.status_code == 409
+
+
+async def test_the_portal_lets_the_reporter_write_to_a_closed_case_and_shows_the_link(
+    system, admin_pool
+):
+    as_sam = auth_headers("u-sam", "employee", employee_id="E-7001")
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as portal:
+        sign_in = await portal.get("/portal/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', sign_in.text).group(1)  # type: ignore[union-attr]
+        signed_in = await portal.post(
+            "/portal/sign-in", data={"csrf_token": token, "identity": "sam"}
+        )
+        assert signed_in.status_code == 303
+
+        async def raise_case() -> str:
+            raised = await portal.post(
+                "/portal/cases",
+                data={
+                    "csrf_token": token,
+                    "subject": "Overtime not paid in October",
+                    "description": "My October overtime is missing from my payslip.",
+                    "category": "payroll_query",
+                    "name": "Sam Rivera",
+                    "email": "sam.rivera@example.com",
+                },
+            )
+            assert raised.status_code == 303, raised.text
+            return raised.headers["location"].split("/portal/cases/")[1].split("?")[0]
+
+        async def close(case_id: str) -> None:
+            async def routed() -> bool:
+                return bool((await view(system, case_id, as_sam))["status"] == "assigned")
+
+            await eventually(routed, "routed")
+            async with api(system, AS_MANAGER) as c:
+                closing = await c.post(
+                    f"/api/v1/cases/{case_id}/status", json={"to_status": "closed"}
+                )
+            assert closing.status_code == 202
+
+            async def closed() -> bool:
+                return bool((await view(system, case_id, as_sam))["status"] == "closed")
+
+            await eventually(closed, "closed")
+
+        # Within the window: the message form is there, and sending reopens the case.
+        case_id = await raise_case()
+        await close(case_id)
+        page = await portal.get(f"/portal/cases/{case_id}")
+        assert f'action="/portal/cases/{case_id}/messages"' in page.text
+        sent = await portal.post(
+            f"/portal/cases/{case_id}/messages", data={"csrf_token": token, "body": REPLY_TEXT}
+        )
+        assert sent.status_code == 303, sent.text
+
+        async def reopened() -> bool:
+            return bool((await view(system, case_id, as_sam))["status"] == "in_progress")
+
+        await eventually(reopened, "reopened by the portal message")
+
+        # After the window: a follow-up case, linked on the old case's page.
+        case_id = await raise_case()
+        await close(case_id)
+        await admin_pool.execute(
+            "UPDATE routing.cases SET status_changed_at = now() - interval '400 days'"
+            " WHERE case_id = $1",
+            uuid.UUID(case_id),
+        )
+        sent = await portal.post(
+            f"/portal/cases/{case_id}/messages", data={"csrf_token": token, "body": REPLY_TEXT}
+        )
+        assert sent.status_code == 303, sent.text
+
+        async def linked() -> list[dict[str, Any]]:
+            return list((await view(system, case_id, as_sam))["linked_cases"])
+
+        (link,) = await eventually(linked, "the follow-up case")
+        assert link["relation"] == "followed_up_by"
+        page = await portal.get(f"/portal/cases/{case_id}")
+        assert f'href="/portal/cases/{link["case_id"]}">{link["reference"]}</a>' in page.text
+        assert "Follow-up case" in page.text
+        follow_up = await portal.get(f"/portal/cases/{link['case_id']}")
+        assert follow_up.status_code == 200 and "Follow-up of" in follow_up.text
