@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from services.routing.tests.harness import publish, purge_other_queues, tapped
-from shared.envelope import Envelope
+from shared.envelope import Actor, Envelope
+from shared.events import CaseAssignmentRequested, make_event
 from tests.support.bus import declare_topology
 from tests.support.infra import ROOT, ServiceProcess, free_port, service_env
 
@@ -81,3 +82,36 @@ async def test_recategorising_to_a_team_on_another_calendar_keeps_the_working_ti
 
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+async def test_a_manual_reassignment_to_a_team_on_another_calendar_keeps_the_time_used(
+    routing, amqp
+):
+    """The same kind by another door: an HR manager hands a London case to a Sydney agent."""
+    submitted, _ = (
+        Envelope.model_validate(raw) for raw in json.loads(FIELD_CASE.read_text("utf-8"))
+    )
+    case_id = uuid4()
+    submitted = submitted.model_copy(
+        update={
+            "event_id": uuid4(),
+            "case_id": case_id,
+            "payload": {**submitted.payload, "reference": "HR-2026-900002"},
+        }
+    )
+    handover = make_event(
+        CaseAssignmentRequested(owner_id="A-4001", reason="injury specialist"),
+        producer="intake",
+        actor=Actor(type="agent", id="M-9001"),
+        case_id=case_id,
+        occurred_at=datetime(2026, 11, 27, 15, 0, tzinfo=UTC),
+    )
+    async with tapped(amqp) as tap:
+        await publish(amqp, submitted)
+        await tap.wait(lambda: tap.of(case_id, "case.assigned"), what="routed")
+        await publish(amqp, handover)
+        await tap.wait(lambda: len(tap.of(case_id, "case.assigned")) == 2, what="handed over")
+    moved = tap.of(case_id, "case.assigned")[-1].payload
+    assert moved["team"] == "injury_management" and moved["owner"]["id"] == "A-4001"
+    # P4: 24 h, 6 used in London; 18 h left from Mon 09:00 Sydney -> Wed 10:00 Sydney.
+    assert _at(moved["first_response_due"]) == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)
