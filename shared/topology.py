@@ -48,6 +48,7 @@ QUEUES: dict[str, ServiceQueue] = {
                 "case.status_changed",
                 "case.request_refused",
                 "case.follow_up_case_requested",
+                "case.reopened",
             ),
         ),
         ServiceQueue(

@@ -13,6 +13,7 @@ from shared.envelope import Actor
 from shared.events import (
     CaseAssigned,
     CaseFollowUpCaseRequested,
+    CaseReopened,
     CaseRequestRefused,
     CaseRouted,
     CaseStatusChanged,
@@ -94,6 +95,15 @@ async def on_request_refused(ctx: HandlerContext) -> None:
     )
 
 
+async def on_case_reopened(ctx: HandlerContext) -> None:
+    """The resolution clock runs again: show its new deadline (the status comes with
+    routing's case.status_changed)."""
+    reopened = payload_as(ctx.envelope, CaseReopened)
+    case_id, _ = await _locked_status(ctx)
+    if reopened.resolution_due is not None:
+        await sql.update_case(ctx.conn, case_id, resolution_due=reopened.resolution_due)
+
+
 FOLLOW_UP_SUBJECT_MAX = 200
 
 
@@ -157,4 +167,5 @@ HANDLERS: Mapping[str, Handler] = {
     "case.status_changed": on_case_status_changed,
     "case.request_refused": on_request_refused,
     "case.follow_up_case_requested": on_follow_up_case_requested,
+    "case.reopened": on_case_reopened,
 }

@@ -15,6 +15,7 @@ import re
 import smtplib
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from email import message_from_bytes
 from email.message import Message
 from email.policy import SMTP
@@ -153,6 +154,14 @@ async def test_a_reply_within_the_window_reopens_the_case_and_tells_the_owner(
         return bool((await view(system, case_id))["status"] == "in_progress")
 
     await eventually(back_in_progress, "the case view shows it reopened")
+    due = reopened["payload"]["resolution_due"]
+    assert due is not None
+
+    async def new_deadline_shown() -> bool:
+        shown = (await view(system, case_id))["sla"]["resolution_due"]
+        return bool(shown and datetime.fromisoformat(shown) == datetime.fromisoformat(due))
+
+    await eventually(new_deadline_shown, "the resolution deadline of the reopened case")
     # The reply is on the case, and the resolution clock runs again.
     messages = (await view(system, case_id))["messages"]
     assert [m["body"].strip() for m in messages][-1] == REPLY_TEXT
