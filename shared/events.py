@@ -82,6 +82,8 @@ class CaseSubmitted(EventPayload):
     attachments: list[Attachment] = Field(default_factory=list)
     # Phone: the agent who logged the call (also the envelope's actor).
     logged_by: str | None = None
+    # A follow-up case opened from a reply to an old, closed case: that case's id.
+    follows_up_case_id: UUID | None = None
 
 
 class CaseRouted(EventPayload):
@@ -200,6 +202,46 @@ class CaseRequestRefused(EventPayload):
     reason: str
 
 
+class CaseReopened(EventPayload):
+    """Routing reopened a resolved or closed case (its status change is announced too, as
+    `case.status_changed` to in_progress with a reason starting "reopened").
+
+    `trigger`: "reporter_reply" when the reporter wrote to the case within the policy's
+    `reopen_within_days` of its closure, "staff_request" when staff asked for it. The
+    owner is told (notifications); the resolution clock runs again from `reopened_at`.
+    Carries no case content.
+    """
+
+    event_type: ClassVar[str] = "case.reopened"
+    reference: str
+    owner_id: str
+    trigger: Literal["reporter_reply", "staff_request"]
+    closed_at: AwareDatetime | None  # when the case was resolved or closed
+    reopened_at: AwareDatetime
+    resolution_due: AwareDatetime | None = None
+
+
+class CaseFollowUpCaseRequested(EventPayload):
+    """Routing asks intake to open a new case linked to this one (the envelope's case_id).
+
+    The reporter wrote to a case resolved or closed longer ago than the policy's
+    `reopen_within_days`: the message is not lost in the old case; intake opens a new
+    case through its one `open_case` path, the message's text as its description, the
+    old case's reporter as reporter, linked to the old case (`follows_up_case_id`).
+    `message_event_id` (the `case.message_received` that arrived) makes it idempotent.
+    """
+
+    event_type: ClassVar[str] = "case.follow_up_case_requested"
+    reference: str  # the old case's
+    message_event_id: UUID
+    channel: Channel
+    body: str
+    attachments: list[Attachment] = Field(default_factory=list)
+    received_at: AwareDatetime
+    closed_at: AwareDatetime | None
+    reason: str
+
+
 class _SlaClockEvent(EventPayload):
     reference: str
     clock: Literal["first_response", "resolution"]
@@ -288,6 +330,8 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         DirectoryEmployeeUpdated,
         RoutingPolicyLoaded,
         CaseViewed,
+        CaseReopened,
+        CaseFollowUpCaseRequested,
     )
 }
 

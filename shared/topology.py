@@ -42,7 +42,14 @@ QUEUES: dict[str, ServiceQueue] = {
     for q in (
         ServiceQueue(
             "intake",
-            ("case.routed", "case.assigned", "case.status_changed", "case.request_refused"),
+            (
+                "case.routed",
+                "case.assigned",
+                "case.status_changed",
+                "case.request_refused",
+                "case.follow_up_case_requested",
+                "case.reopened",
+            ),
         ),
         ServiceQueue(
             "routing",
@@ -64,6 +71,7 @@ QUEUES: dict[str, ServiceQueue] = {
                 "case.sla_breached",
                 "case.escalated",
                 "conference.required",
+                "case.reopened",
             ),
         ),
         # The chain is written under one lock anyway; a standby replica adds availability
@@ -97,6 +105,8 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.escalated",
         "conference.required",
         "routing.policy_loaded",
+        "case.reopened",
+        "case.follow_up_case_requested",
     ),
     "notifications": ("notification.sent", "notification.failed"),
     # Audit writes its own records (audit.export_created, ...) straight into its chain.

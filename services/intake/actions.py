@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 from uuid import UUID
@@ -239,6 +239,8 @@ class CaseDetails:
     phone_call: dict[str, Any] | None
     notes: list[dict[str, Any]]
     staff_view: bool  # the viewer sees internal notes and who wrote each note
+    # Cases linked by a follow-up: {case_id, reference, relation: follows_up|followed_up_by}
+    linked_cases: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def details(
@@ -254,6 +256,7 @@ async def details(
         phone_call=await sql.get_phone_call(conn, case_id) if case["channel"] == "phone" else None,
         notes=await sql.list_notes(conn, case_id, include_internal=staff_view),
         staff_view=staff_view,
+        linked_cases=await sql.linked_cases(conn, case_id),
     )
 
 
@@ -270,10 +273,12 @@ async def post_message(
 ) -> UUID:
     """A reporter or a member of staff who may read the case adds a message to it."""
     case = await readable_case(runtime, principal, case_id, request, view=view)
-    if case["status"] in CLOSED_STATUSES:
+    reporter = is_reporter(principal, facts(case))
+    if case["status"] in CLOSED_STATUSES and not reporter:
+        # Staff reopen a case first. The reporter's message is accepted: routing reopens
+        # the case or opens a follow-up case linked to it (policy), never silently.
         raise HTTPException(status.HTTP_409_CONFLICT, "the case is closed")
     check_attachment_count(len(attachments))
-    reporter = is_reporter(principal, facts(case))
     sender_role: Literal["reporter", "agent"] = "reporter" if reporter else "agent"
     actor = (
         Actor(type="employee", id=principal.employee_id)

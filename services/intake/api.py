@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -116,6 +116,14 @@ class CaseList(BaseModel):
     cases: list[CaseSummary]
 
 
+class LinkedCase(BaseModel):
+    """A case linked by a follow-up (a reply to a case closed too long ago)."""
+
+    case_id: UUID
+    reference: str
+    relation: Literal["follows_up", "followed_up_by"]
+
+
 class CaseView(BaseModel):
     case_id: UUID
     reference: str
@@ -137,6 +145,7 @@ class CaseView(BaseModel):
     messages: list[MessageView]
     # Reporters see only the notes shared with them; staff see internal ones too.
     notes: list[NoteView]
+    linked_cases: list[LinkedCase] = []
 
 
 class AnonymousView(BaseModel):
@@ -454,4 +463,5 @@ def _view(found: actions.CaseDetails) -> CaseView:
         attachments=[AttachmentView.model_validate(a) for a in found.attachments],
         messages=[MessageView.model_validate(m) for m in found.messages],
         notes=[_note(n, staff=found.staff_view) for n in found.notes],
+        linked_cases=[LinkedCase.model_validate(c) for c in found.linked_cases],
     )

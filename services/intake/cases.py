@@ -64,6 +64,9 @@ class NewCase:
     source_message_id: str | None = None  # email: Message-ID, unique
     submitted_by: str | None = None  # the principal's subject
     reference: str | None = None  # given (anonymous: random); else HR-YYYY-NNNNNN
+    # A follow-up of an older, closed case (routing's case.follow_up_case_requested).
+    follows_up_case_id: UUID | None = None
+    follow_up_of_event_id: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,9 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
                reporter_employee_id, reporter_name, reporter_email, requested_category,
                status, submitted_at, updated_at, anonymous, anonymous_key_hash,
                respondent_employee_ids, urgent, injury, logged_by, submitted_by,
-               source_message_id)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11,$12,$13,$14,$15,$16,$17,$18,$19)""",
+               source_message_id, follows_up_case_id, follow_up_of_event_id)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11,$12,$13,$14,$15,$16,$17,$18,$19,
+                   $20,$21)""",
         case_id,
         reference,
         new.channel,
@@ -110,6 +114,8 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
         new.logged_by,
         new.submitted_by,
         new.source_message_id,
+        new.follows_up_case_id,
+        new.follow_up_of_event_id,
     )
     attachments = await _store_attachments(conn, case_id, None, new.attachments)
     event = make_event(
@@ -127,6 +133,7 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
             injury=new.injury,
             attachments=attachments,
             logged_by=new.logged_by,
+            follows_up_case_id=new.follows_up_case_id,
         ),
         producer="intake",
         actor=new.actor,

@@ -6,13 +6,18 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from services.intake.adapters import sql
+from services.intake.cases import NewAttachment, NewCase, open_case
 from services.intake.domain import advance_status
 from shared.consumer import Handler, HandlerContext
+from shared.envelope import Actor
 from shared.events import (
     CaseAssigned,
+    CaseFollowUpCaseRequested,
+    CaseReopened,
     CaseRequestRefused,
     CaseRouted,
     CaseStatusChanged,
+    Reporter,
     payload_as,
 )
 
@@ -90,9 +95,77 @@ async def on_request_refused(ctx: HandlerContext) -> None:
     )
 
 
+async def on_case_reopened(ctx: HandlerContext) -> None:
+    """The resolution clock runs again: show its new deadline (the status comes with
+    routing's case.status_changed)."""
+    reopened = payload_as(ctx.envelope, CaseReopened)
+    case_id, _ = await _locked_status(ctx)
+    if reopened.resolution_due is not None:
+        await sql.update_case(ctx.conn, case_id, resolution_due=reopened.resolution_due)
+
+
+FOLLOW_UP_SUBJECT_MAX = 200
+
+
+async def on_follow_up_case_requested(ctx: HandlerContext) -> None:
+    """Routing decided a reply to an old, closed case starts a new case: open it here,
+    through the one `open_case` path, linked to the old case (acknowledged like any case)."""
+    request = payload_as(ctx.envelope, CaseFollowUpCaseRequested)
+    old_id, _ = await _locked_status(ctx)
+    old = await sql.get_case(ctx.conn, old_id)
+    assert old is not None  # locked above
+    attachments = []
+    for ref in request.attachments:  # the reply's files, copied onto the new case
+        stored = await sql.get_attachment(ctx.conn, old_id, ref.attachment_id)
+        if stored is not None:
+            attachments.append(
+                NewAttachment(stored["filename"], stored["content_type"], stored["content"])
+            )
+    reporter = (
+        None
+        if old["anonymous"]
+        else Reporter(
+            employee_id=old["reporter_employee_id"],
+            name=old["reporter_name"],
+            email=old["reporter_email"],
+        )
+    )
+    subject = f"Follow-up to {old['reference']}: {old['subject']}"
+    opened = await open_case(
+        ctx.conn,
+        NewCase(
+            channel=request.channel,
+            subject=subject[:FOLLOW_UP_SUBJECT_MAX],
+            description=request.body,
+            actor=(
+                Actor(type="employee", id=old["reporter_employee_id"])
+                if reporter
+                else Actor(type="anonymous")
+            ),
+            reporter=reporter,
+            category=old["requested_category"],
+            attachments=tuple(attachments),
+            anonymous_key_hash=old["anonymous_key_hash"],
+            follows_up_case_id=old_id,
+            follow_up_of_event_id=request.message_event_id,
+        ),
+    )
+    await sql.insert_note(
+        ctx.conn,
+        note_id=ctx.envelope.event_id,
+        case_id=old_id,
+        author_id="routing",
+        body=f"The reporter wrote again after closure; follow-up case {opened.reference} opened.",
+        internal=True,
+        created_at=ctx.envelope.occurred_at,
+    )
+
+
 HANDLERS: Mapping[str, Handler] = {
     "case.routed": on_case_routed,
     "case.assigned": on_case_assigned,
     "case.status_changed": on_case_status_changed,
     "case.request_refused": on_request_refused,
+    "case.follow_up_case_requested": on_follow_up_case_requested,
+    "case.reopened": on_case_reopened,
 }

@@ -27,6 +27,7 @@ from shared.errors import PermanentError
 from shared.events import (
     CaseAssigned,
     CaseEscalated,
+    CaseReopened,
     CaseSlaBreached,
     CaseSlaWarning,
     CaseSubmitted,
@@ -51,6 +52,7 @@ TEMPLATE_SLA_BREACHED: Final = "sla_breached"
 TEMPLATE_CASE_ESCALATED: Final = "case_escalated"
 TEMPLATE_CONFERENCE_REQUIRED: Final = "conference_required"
 TEMPLATE_CASE_REASSIGNED: Final = "case_reassigned"
+TEMPLATE_CASE_REOPENED: Final = "case_reopened"
 NO_CONTACT: Final = "no contact for recipient"
 # Escalation reasons are routing's policy text; capped so a long one cannot flood the mail.
 REASON_MAX_LENGTH: Final = 200
@@ -367,6 +369,39 @@ def for_previous_owner(
             audience=AUDIENCE_PREVIOUS_OWNER,
             template=TEMPLATE_CASE_REASSIGNED,
             recipient_id=previous,
+            recipient=recipient,
+            context=context,
+            templates=templates,
+            config=config,
+        )
+    ]
+
+
+def for_case_reopened(
+    envelope: Envelope,
+    payload: CaseReopened,
+    *,
+    case: CaseFacts | None,
+    recipient: Contact | None,
+    templates: Templates,
+    config: MailConfig,
+) -> list[Outcome]:
+    """Tell the owner a case they own is open again (never what the reporter wrote)."""
+    case_id = _case_id(envelope)
+    context = {
+        "reference": _reference(payload.reference),
+        "priority": case.priority if case else None,
+        "by_reporter": payload.trigger == "reporter_reply",
+        "resolution_due": format_due(payload.resolution_due) if payload.resolution_due else None,
+        "case_url": config.case_url(case_id),
+    }
+    return [
+        _to_staff(
+            envelope,
+            case_id=case_id,
+            audience=AUDIENCE_OWNER,
+            template=TEMPLATE_CASE_REOPENED,
+            recipient_id=payload.owner_id,
             recipient=recipient,
             context=context,
             templates=templates,

@@ -20,6 +20,7 @@ from shared.errors import PermanentError
 from shared.events import (
     CaseAssigned,
     CaseEscalated,
+    CaseReopened,
     CaseSlaBreached,
     CaseSlaWarning,
     CaseSubmitted,
@@ -60,6 +61,7 @@ class Notifier:
             CaseSlaBreached.event_type: self.on_sla_event,
             CaseEscalated.event_type: self.on_case_escalated,
             ConferenceRequired.event_type: self.on_conference_required,
+            CaseReopened.event_type: self.on_case_reopened,
         }
 
     async def on_case_submitted(self, ctx: HandlerContext) -> None:
@@ -174,6 +176,20 @@ class Notifier:
         case = await self._case(ctx)
         recipient = await sql.staff_contact(ctx.conn, case.owner_id if case else None)
         outcomes = domain.for_conference_required(
+            ctx.envelope,
+            payload,
+            case=case,
+            recipient=recipient,
+            templates=self.templates,
+            config=self.config,
+        )
+        await self._deliver_all(ctx, outcomes)
+
+    async def on_case_reopened(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, CaseReopened)
+        case = await self._case(ctx)
+        recipient = await sql.staff_contact(ctx.conn, payload.owner_id)
+        outcomes = domain.for_case_reopened(
             ctx.envelope,
             payload,
             case=case,

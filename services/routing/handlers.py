@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 import structlog
@@ -18,12 +19,15 @@ from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.policy import Policy, StaffMember
 from services.routing.domain.sla import (
     CLOCKS,
+    ENDED_STATUSES,
     Clock,
     ClockName,
     StatusMoveRefused,
     apply_status,
     first_response_given,
     next_status,
+    rebase,
+    reply_to_ended_case,
     resume_on_reply,
     retarget,
     start_clock,
@@ -43,8 +47,10 @@ from shared.errors import PermanentError
 from shared.events import (
     CaseAssigned,
     CaseAssignmentRequested,
+    CaseFollowUpCaseRequested,
     CaseMessageReceived,
     CaseRecategorisationRequested,
+    CaseReopened,
     CaseRequestRefused,
     CaseRouted,
     CaseStatusChanged,
@@ -278,18 +284,21 @@ async def recategorise_case(ctx: HandlerContext, policy: Policy) -> None:
         )
         owner_id = new_owner.id
     now = ctx.envelope.occurred_at
+    # Working time used so far is measured in the calendar it ran in (the old team's);
+    # from `now` on the clocks run in the new team's calendar.
+    old_calendar = policy.team_calendar(case.team)
     calendar = policy.team_calendar(team)
     clocks = {
         name: retarget(
             clock,
-            calendar,
+            old_calendar,
             policy.sla_hours(prioritisation.priority, name),
             at=now,
             warn_at=policy.sla.warn_at,
         )
         for name, clock in (await sql.load_clocks(ctx.conn, case.case_id)).items()
     }
-    first_due, resolution_due = _dues(clocks, calendar, fallback=now)
+    first_due, resolution_due = _dues(clocks, calendar, fallback=now, announced=case)
     await save_clocks(ctx.conn, policy, case_id=case.case_id, team=team, clocks=clocks)
     await sql.update_case(
         ctx.conn,
@@ -346,13 +355,26 @@ async def recategorise_case(ctx: HandlerContext, policy: Policy) -> None:
 
 
 def _dues(
-    clocks: dict[ClockName, Clock], calendar: WorkingCalendar, *, fallback: datetime
+    clocks: dict[ClockName, Clock],
+    calendar: WorkingCalendar,
+    *,
+    fallback: datetime,
+    announced: sql.CaseRow,
 ) -> tuple[datetime, datetime]:
-    """Due dates to announce; a paused or stopped clock shows when it would fall due now."""
+    """Due dates to announce: a running clock's deadline; a paused one shows when it would
+    fall due if it ran again now; a stopped one (a met first response, a resolved case)
+    keeps the deadline announced before, which is history and never rewritten."""
+    previous = {
+        "first_response": announced.first_response_due,
+        "resolution": announced.resolution_due,
+    }
     dues = []
     for name in CLOCKS:
         clock = clocks[name]
-        due = clock.due(calendar) or clock.resume(fallback).due(calendar) or fallback
+        if clock.state == "stopped":
+            due = previous[name] or fallback
+        else:
+            due = clock.due(calendar) or clock.resume(fallback).due(calendar) or fallback
         dues.append(due)
     return dues[0], dues[1]
 
@@ -390,9 +412,18 @@ async def assign_by_hand(ctx: HandlerContext, policy: Policy) -> None:
         event_id=ctx.envelope.event_id,
     )
     clocks = await sql.load_clocks(ctx.conn, case.case_id)
-    if team != case.team:  # the new team's calendar now runs the clocks
+    if team != case.team:
+        # The new team's calendar runs the clocks from now; the time used so far counts
+        # as measured in the old team's calendar.
+        old_calendar = policy.team_calendar(case.team)
+        clocks = {
+            name: rebase(clock, old_calendar, ctx.envelope.occurred_at)
+            for name, clock in clocks.items()
+        }
         await save_clocks(ctx.conn, policy, case_id=case.case_id, team=team, clocks=clocks)
-    first_due, _ = _dues(clocks, policy.team_calendar(team), fallback=ctx.envelope.occurred_at)
+    first_due, _ = _dues(
+        clocks, policy.team_calendar(team), fallback=ctx.envelope.occurred_at, announced=case
+    )
     await ctx.emit(
         CaseAssigned(
             reference=case.reference,
@@ -465,14 +496,95 @@ async def change_status(ctx: HandlerContext, policy: Policy) -> None:
     )
     reason = request.reason or ("reopened" if request.to_status == "reopened" else None)
     await _move(ctx, policy, case, to_status=to_status, clocks=clocks, reason=reason)
+    if request.to_status == "reopened":
+        await _announce_reopened(ctx, policy, case, clocks, trigger="staff_request", at=at)
+
+
+async def _announce_reopened(
+    ctx: HandlerContext,
+    policy: Policy,
+    case: sql.CaseRow,
+    clocks: dict[ClockName, Clock],
+    *,
+    trigger: Literal["reporter_reply", "staff_request"],
+    at: datetime,
+) -> None:
+    """Tell the owner (through notifications) that a case they own is open again."""
+    resolution = clocks.get("resolution")
+    await ctx.emit(
+        CaseReopened(
+            reference=case.reference,
+            owner_id=case.owner_id,
+            trigger=trigger,
+            closed_at=case.status_changed_at,
+            reopened_at=at,
+            resolution_due=resolution.due(policy.team_calendar(case.team)) if resolution else None,
+        )
+    )
+
+
+async def _reply_to_ended_case(
+    ctx: HandlerContext, policy: Policy, case: sql.CaseRow, message: CaseMessageReceived
+) -> None:
+    """The reporter wrote to a resolved or closed case: never silent (the policy decides).
+
+    Within `reopen_within_days` of the closure the case reopens (in_progress, resolution
+    clock running again, owner told); later, intake is asked to open a new case linked to
+    this one, with the message as its description. An anonymous reporter can reach only
+    the reference they hold, so their reply always reopens that case.
+    """
+    at = message.received_at
+    closed_at = case.status_changed_at
+    outcome = reply_to_ended_case(
+        status=case.status,
+        sender_role=message.sender_role,
+        closed_at=closed_at,
+        received_at=at,
+        reopen_within_days=policy.reopen_within_days,
+    )
+    if outcome == "none":
+        return
+    if outcome == "reopen":
+        clocks = apply_status(
+            await sql.load_clocks(ctx.conn, case.case_id),
+            policy.team_calendar(case.team),
+            to_status="in_progress",
+            at=at,
+        )
+        await _move(
+            ctx,
+            policy,
+            case,
+            to_status="in_progress",
+            clocks=clocks,
+            reason="reopened: the reporter replied",
+        )
+        await _announce_reopened(ctx, policy, case, clocks, trigger="reporter_reply", at=at)
+        log.info("case reopened by the reporter's reply")
+        return
+    days = policy.reopen_within_days
+    await ctx.emit(
+        CaseFollowUpCaseRequested(
+            reference=case.reference,
+            message_event_id=ctx.envelope.event_id,
+            channel=message.channel,
+            body=message.body,
+            attachments=message.attachments,
+            received_at=at,
+            closed_at=closed_at,
+            reason=f"the reporter wrote to a case {case.status} more than {days:g} days before",
+        )
+    )
+    log.info("follow-up case requested for a reply to an old case", status=case.status)
 
 
 async def on_message(ctx: HandlerContext, policy: Policy) -> None:
     """A reply from the employee resumes paused clocks; an agent's reply is the first response."""
     message = payload_as(ctx.envelope, CaseMessageReceived)
     case = await _locked_case(ctx)
-    if case.status in ("resolved", "closed"):
-        return  # intake shows the message; reopening is a person's decision
+    if case.status in ENDED_STATUSES:
+        # Staff reopen a case explicitly; the reporter's message is never silent.
+        return await _reply_to_ended_case(ctx, policy, case, message)
     clocks = await sql.load_clocks(ctx.conn, case.case_id)
     at = message.received_at
     if message.sender_role == "agent":

@@ -18,7 +18,7 @@ from services.routing.adapters import sql
 from services.routing.domain.policy import Policy
 from services.routing.domain.sla import record_fired
 from services.routing.domain.triage import escalation_target
-from shared.envelope import Actor, Envelope
+from shared.envelope import Actor, Envelope, utcnow
 from shared.events import CaseEscalated, CaseSlaBreached, CaseSlaWarning, Person, make_event
 from shared.outbox import enqueue
 
@@ -90,6 +90,12 @@ class TimerLoop:
         payload: CaseSlaWarning | CaseSlaBreached | CaseEscalated
         level = timer.level
         if timer.kind == "warning":
+            if due <= utcnow():
+                # The deadline already passed (the timer fired late, or a move or resume put
+                # the clock past it): "due soon" would be wrong; the breach timer speaks.
+                await sql.save_clock(conn, case.case_id, record_fired(clock, "warning", 0), due)
+                log.info("sla warning skipped: deadline already past", clock=timer.clock)
+                return None
             payload = CaseSlaWarning(
                 reference=case.reference, clock=timer.clock, due_at=due, owner_id=case.owner_id
             )
@@ -98,8 +104,12 @@ class TimerLoop:
                 reference=case.reference, clock=timer.clock, due_at=due, owner_id=case.owner_id
             )
         else:
-            if level <= clock.escalated_level:
-                return None  # a conflicted level passed it on already
+            if level <= max(clock.escalated_level, case.escalated_level):
+                # One escalation per case per ladder level: the other clock (or a conflicted
+                # level passing it on) announced this level already.
+                clocks[timer.clock] = record_fired(clock, "escalation", level)
+                await sql.save_clock(conn, case.case_id, clocks[timer.clock], due)
+                return None
             conflicted = await sql.conflicted_ids(conn, case.respondent_ids) | {case.owner_id}
             target = escalation_target(
                 self.policy, team=case.team, level=level, conflicted=conflicted
@@ -108,8 +118,10 @@ class TimerLoop:
                 log.error("no escalation target left", case_id=str(case.case_id), level=level)
                 clocks[timer.clock] = record_fired(clock, "escalation", level)
                 await sql.save_clock(conn, case.case_id, clocks[timer.clock], due)
+                await sql.update_case(conn, case.case_id, escalated_level=level)
                 return None
             level, person = target
+            await sql.update_case(conn, case.case_id, escalated_level=level)
             payload = CaseEscalated(
                 reference=case.reference,
                 level=level,

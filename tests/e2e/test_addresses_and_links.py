@@ -18,6 +18,7 @@ import json
 import re
 import smtplib
 import uuid
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,15 @@ from services.notifications.tests.factories import (
     sla_event,
 )
 from shared.envelope import Actor
-from shared.events import EVENT_TYPES, CaseSubmitted, Person, Reporter, make_event, payload_as
+from shared.events import (
+    EVENT_TYPES,
+    CaseReopened,
+    CaseSubmitted,
+    Person,
+    Reporter,
+    make_event,
+    payload_as,
+)
 from tests.support.auth import auth_headers
 from tests.support.infra import free_port, wait_for
 from tests.support.system import running_system
@@ -381,6 +390,18 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
             ),
             owner_headers,
         ),
+        "case_reopened": (
+            one(
+                domain.for_case_reopened(
+                    (e := case_reopened(case_id=case_id, ref=ref, owner_id=owner_id)),
+                    payload_as(e, type_of(e)),
+                    case=facts,
+                    recipient=owner_contact,
+                    **common,
+                )
+            ),
+            owner_headers,
+        ),
         "case_reassigned": (
             one(
                 domain.for_previous_owner(
@@ -393,6 +414,21 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
             None,
         ),
     }
+
+
+def case_reopened(*, case_id: uuid.UUID, ref: str, owner_id: str):
+    now = datetime.now(UTC)
+    payload = CaseReopened(
+        reference=ref,
+        owner_id=owner_id,
+        trigger="reporter_reply",
+        closed_at=now - timedelta(days=2),
+        reopened_at=now,
+        resolution_due=now + timedelta(days=5),
+    )
+    return make_event(
+        payload, producer="routing", actor=Actor(type="system", id="routing"), case_id=case_id
+    )
 
 
 def type_of(envelope):

@@ -117,6 +117,10 @@ SUMMARIES: dict[str, Summary] = {
     ),
     "audit.case_viewed": _viewed,
     "audit.export_created": _exported,
+    "case.reopened": lambda p: (
+        f"reopened ({str(p.get('trigger')).replace('_', ' ')}); owner {p.get('owner_id')} told"
+    ),
+    "case.follow_up_case_requested": lambda p: f"follow-up case requested: {p.get('reason')}",
 }
 
 

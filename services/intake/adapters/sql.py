@@ -236,6 +236,26 @@ async def insert_note(
     )
 
 
+async def linked_cases(
+    conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID
+) -> list[dict[str, Any]]:
+    """The case this one follows up, and the follow-up cases opened from it (oldest first)."""
+    rows = await conn.fetch(
+        """SELECT c.case_id, c.reference, 'follows_up' AS relation, c.submitted_at
+           FROM intake.cases c
+           JOIN intake.cases me ON me.follows_up_case_id = c.case_id WHERE me.case_id = $1
+           UNION ALL
+           SELECT case_id, reference, 'followed_up_by', submitted_at
+           FROM intake.cases WHERE follows_up_case_id = $1
+           ORDER BY submitted_at""",
+        case_id,
+    )
+    return [
+        {"case_id": r["case_id"], "reference": r["reference"], "relation": r["relation"]}
+        for r in rows
+    ]
+
+
 async def list_notes(
     conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID, *, include_internal: bool
 ) -> list[dict[str, Any]]:

@@ -429,7 +429,10 @@ async def _case(
         notes=found.notes,
         staff_view=found.staff_view,
         agent=_agent_forms(principal, found.case, found.staff_view),
-        open_for_messages=found.case["status"] not in CLOSED_STATUSES,
+        # The reporter may still write to a closed case: routing reopens it or opens a
+        # follow-up case. Staff reopen it first.
+        open_for_messages=found.case["status"] not in CLOSED_STATUSES or not found.staff_view,
+        linked_cases=found.linked_cases,
         raised=request.query_params.get("raised") == "1",
         sent=request.query_params.get("sent") == "1",
         done=ACTION_DONE.get(request.query_params.get("done", "")),

@@ -54,6 +54,11 @@ class CaseRow:
     status_changed_at: datetime | None
     employee_replied_at: datetime | None
     submitted_at: datetime
+    # The deadlines last announced (a met first response keeps showing its own).
+    first_response_due: datetime | None = None
+    resolution_due: datetime | None = None
+    # The highest ladder level announced for the case, whichever clock reached it.
+    escalated_level: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,8 @@ async def lock_case(conn: asyncpg.Connection, case_id: UUID) -> CaseRow | None:
     row = await conn.fetchrow(
         """SELECT case_id, reference, channel, category, sensitivity, priority, team, owner_id,
                   status, respondent_ids, priority_raises, correlation_id, status_changed_at,
-                  employee_replied_at, submitted_at
+                  employee_replied_at, submitted_at, first_response_due, resolution_due,
+                  escalated_level
            FROM routing.cases WHERE case_id = $1 FOR UPDATE""",
         case_id,
     )
@@ -157,6 +163,7 @@ _UPDATABLE = frozenset(
         "first_response_due",
         "resolution_due",
         "policy_hash",
+        "escalated_level",
     }
 )
 

@@ -145,6 +145,10 @@ class Policy(_Strict):
     conflict_fallback_team: str
     # A mandatory case conference must be held within this many working hours.
     conference_within_hours: float = Field(default=40, gt=0)
+    # A reporter's message to a resolved or closed case within this many days (calendar
+    # time since it was resolved or closed) reopens it; a later one opens a new case
+    # linked to it. 0: every such message opens a new linked case.
+    reopen_within_days: float = Field(default=14, ge=0)
     categories: dict[str, Category]
     teams: dict[str, Team]
     # Hash of the source text: recorded on every routing decision.

@@ -75,14 +75,32 @@ class Clock:
         return replace(self, stopped_at=None, running_since=at)
 
 
+def rebase(clock: Clock, calendar: WorkingCalendar, at: datetime) -> Clock:
+    """The clock as of `at`, its working time so far measured in `calendar` (the one it ran in).
+
+    Call it before a clock moves to another calendar (a team change): the working time
+    used up to `at` is fixed in `consumed` and a running clock continues from `at`, so
+    whatever calendar measures it next counts only the time after the move. Nothing is
+    lost or gained: `rebase(c, cal, at).used(other, at) == c.used(cal, at)` for any other.
+    """
+    if clock.state != "running":
+        return clock
+    return replace(clock, consumed=clock.used(calendar, at), running_since=at)
+
+
 def retarget(
     clock: Clock, calendar: WorkingCalendar, target_hours: float, *, at: datetime, warn_at: float
 ) -> Clock:
     """A new target (re-categorisation): working time already used still counts.
 
+    `calendar` is the one the clock ran in until `at` (the old team's): the time used is
+    measured there; after `at` the clock runs in whatever calendar its team has now.
+    A met first response is history and is left as it is (target and deadline included).
     Warnings and breaches already announced are not repeated; they are cleared only
     when the new target puts the clock back before them.
     """
+    if clock.name == "first_response" and clock.state == "stopped":
+        return clock
     used = clock.used(calendar, at)
     target = timedelta(hours=target_hours)
     running_since = at if clock.state == "running" else None
@@ -121,7 +139,8 @@ def plan_timers(
     if clock.state != "running":
         return []
     offsets: list[tuple[TimerKind, int, timedelta]] = []
-    if not clock.warned and not clock.breached:
+    # No "due soon" for a deadline already reached (e.g. a new, shorter target).
+    if not clock.warned and not clock.breached and clock.consumed < clock.target:
         offsets.append(("warning", 0, clock.target * warn_at))
     if not clock.breached:
         offsets.append(("breach", 0, clock.target))
@@ -210,3 +229,39 @@ def first_response_given(
     if "first_response" in clocks:
         result["first_response"] = clocks["first_response"].stop(calendar, at)
     return result
+
+
+ReplyOutcome = Literal["reopen", "follow_up", "none"]
+ENDED_STATUSES = frozenset({"resolved", "closed"})
+
+
+def reply_to_ended_case(
+    *,
+    status: str,
+    sender_role: str,
+    closed_at: datetime | None,
+    received_at: datetime,
+    reopen_within_days: float,
+) -> ReplyOutcome:
+    """What a message to a case does to its lifecycle when the case is resolved or closed.
+
+    "reopen": the reporter wrote within `reopen_within_days` (calendar time, inclusive) of
+    the closure, or is anonymous (they can reach only the reference they hold);
+    "follow_up": the reporter wrote later (a new case linked to this one);
+    "none": the case is open (the usual rules apply), staff wrote (they reopen explicitly),
+    or the message predates the closure (written while the case was open and applied after
+    it, e.g. by a competing replica: the closure was decided after it).
+    """
+    if status not in ENDED_STATUSES or sender_role == "agent":
+        return "none"
+    if closed_at is not None and received_at < closed_at:
+        return "none"
+    if sender_role == "anonymous_reporter":
+        return "reopen"
+    if (
+        closed_at is not None
+        and reopen_within_days > 0
+        and received_at - closed_at <= timedelta(days=reopen_within_days)
+    ):
+        return "reopen"
+    return "follow_up"
