@@ -183,7 +183,7 @@ async def test_a_reply_within_the_window_reopens_the_case_and_tells_the_owner(
     body = mail.get_content()
     # Staff mail pattern: reference and link, never what the reporter wrote.
     assert "240 GBP" not in body and "overtime" not in body.lower()
-    assert f"/console/cases/{case_id}" in body
+    assert f"/portal/cases/{case_id}" in body
 
 
 async def test_a_reply_after_the_window_opens_a_new_case_linked_to_the_old_one(
@@ -278,6 +278,9 @@ async def test_the_portal_lets_the_reporter_write_to_a_closed_case_and_shows_the
             "/portal/sign-in", data={"csrf_token": token, "identity": "sam"}
         )
         assert signed_in.status_code == 303
+        # The CSRF token is rotated at sign-in: take the signed-in session's own.
+        new_case = await portal.get("/portal/cases/new")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', new_case.text).group(1)  # type: ignore[union-attr]
 
         async def raise_case() -> str:
             raised = await portal.post(
