@@ -7,13 +7,13 @@ unknown type or a payload that does not match its schema.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from shared.envelope import Actor, Envelope, new_envelope
+from shared.envelope import Actor, Envelope, PayloadDate, PayloadTime, new_envelope
 
 Channel = Literal["api", "portal", "email", "phone"]
 Sensitivity = Literal["normal", "confidential", "restricted"]
@@ -46,7 +46,7 @@ class InjuryDetails(BaseModel):
     """What routing needs to decide whether a case conference is mandatory."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    date_of_injury: date | None = None
+    date_of_injury: PayloadDate | None = None
     serious: bool = False
     # False when the pre-injury employer has no suitable employment to offer.
     suitable_employment_available: bool | None = None
@@ -73,7 +73,7 @@ class CaseSubmitted(EventPayload):
     reporter: Reporter | None
     anonymous: bool = False
     category: str | None = None
-    submitted_at: AwareDatetime
+    submitted_at: PayloadTime
     # Employees the case is about (a respondent): never assigned, never notified.
     respondent_employee_ids: list[str] = Field(default_factory=list)
     urgent: bool = False  # the reporter's own flag
@@ -92,8 +92,8 @@ class CaseRouted(EventPayload):
     sensitivity: Sensitivity
     priority: Priority
     priority_reasons: list[str]
-    first_response_due: AwareDatetime
-    resolution_due: AwareDatetime
+    first_response_due: PayloadTime
+    resolution_due: PayloadTime
     policy_hash: str
 
 
@@ -106,7 +106,7 @@ class CaseAssigned(EventPayload):
     priority: Priority
     sensitivity: Sensitivity
     category: str
-    first_response_due: AwareDatetime
+    first_response_due: PayloadTime
     previous_owner_id: str | None = None
 
 
@@ -150,7 +150,7 @@ class CaseMessageReceived(EventPayload):
     sender_role: Literal["reporter", "agent", "anonymous_reporter"]
     body: str
     attachments: list[Attachment] = Field(default_factory=list)
-    received_at: AwareDatetime
+    received_at: PayloadTime
 
 
 class CaseNoteAdded(EventPayload):
@@ -202,7 +202,7 @@ class CaseRequestRefused(EventPayload):
 class _SlaClockEvent(EventPayload):
     reference: str
     clock: Literal["first_response", "resolution"]
-    due_at: AwareDatetime
+    due_at: PayloadTime
     owner_id: str | None
 
 
@@ -228,7 +228,7 @@ class ConferenceRequired(EventPayload):
     event_type: ClassVar[str] = "conference.required"
     reference: str
     reasons: list[str]
-    due_by: AwareDatetime | None = None
+    due_by: PayloadTime | None = None
 
 
 class DirectoryEmployeeUpdated(EventPayload):
@@ -262,7 +262,23 @@ class CaseViewed(EventPayload):
     client_ip: str | None
     user_agent: str | None = Field(default=None, max_length=512)
     view: str  # which page or endpoint showed it
-    at: AwareDatetime
+    at: PayloadTime
+
+
+class AuditEventRefused(EventPayload):
+    """Audit-only: a message the audit service refused to record (it was dead-lettered
+    with the reason). Identifies the message without its body; the `refused_*` values
+    are as claimed by the message (unverified, possibly not even a UUID)."""
+
+    event_type: ClassVar[str] = "audit.event_refused"
+    refused_event_id: str | None = Field(default=None, max_length=100)
+    refused_event_type: str | None = Field(default=None, max_length=100)
+    refused_producer: str | None = Field(default=None, max_length=100)
+    refused_case_id: str | None = Field(default=None, max_length=100)
+    routing_key: str = Field(max_length=255)
+    reason: str = Field(max_length=2000)
+    body_bytes: int = Field(ge=0)
+    body_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 EVENT_TYPES: dict[str, type[EventPayload]] = {
@@ -287,6 +303,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         DirectoryEmployeeUpdated,
         RoutingPolicyLoaded,
         CaseViewed,
+        AuditEventRefused,
     )
 }
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -40,6 +41,17 @@ class Settings(BaseSettings):
     # published development value: anyone can mint tokens with it.
     auth_jwt_secret: str = DEV_JWT_SECRET
     auth_token_ttl_seconds: int = 8 * 3600
+    # Timestamp bounds on the bus (shared.envelope.EventTime / PayloadTime; README
+    # "Timestamp bounds"): an event's occurred_at, and instants and dates in payloads.
+    event_time_not_before: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    event_time_max_future_seconds: float = Field(default=300.0, ge=0)
+    payload_time_not_before: datetime = datetime(1900, 1, 1, tzinfo=UTC)
+    payload_time_max_future_days: float = Field(default=36525.0, ge=0, le=700_000)
+
+    @field_validator("event_time_not_before", "payload_time_not_before")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def http_port(self, service: str) -> int:
         return int(os.environ.get(f"{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS[service]))

@@ -43,7 +43,10 @@ Verification (streaming, constant memory), reading entries in ascending seq:
          or, if seq < expected_seq, at seq (an entry that does not belong);
       2. prev_hash == expected_prev, else bad at seq (the previous entry or this one was
          rewritten, or entries were reordered);
-      3. recomputed hash == entry_hash, else bad at seq (this entry's content changed);
+      3. recomputed hash == entry_hash, else bad at seq (this entry's content changed;
+         a stored timestamp outside the years 0001-9999 has no canonical spelling, so
+         it is bad too; Postgres +-infinity read as 9999-12-31T23:59:59.999999Z and
+         0001-01-01T00:00:00.000000Z, the instants asyncpg writes as +-infinity);
       4. if an anchor (a (seq, hash) pair recorded outside the database) names this seq,
          entry_hash must equal it;
     then expected_seq += 1, expected_prev = entry_hash. The first failure is reported.
@@ -69,6 +72,9 @@ from uuid import UUID
 from shared.envelope import Envelope
 
 GENESIS_HASH = "0" * 64
+# Stands in for a stored timestamp no canonical spelling exists for (the entry carries a
+# problem saying so, and verification fails at it).
+UNREADABLE_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 class InvalidEntry(ValueError):
@@ -80,6 +86,20 @@ def canonical_json(value: Any) -> str:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
+
+
+def stored_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A stored actor/payload text as a JSON object fit to show and re-serialise, or
+    (None, why not): not JSON, not an object, too deep, a number beyond float range, a
+    lone surrogate. Readers report the problem instead of failing on such a row."""
+    try:
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            return None, f"not a JSON object but {type(value).__name__}"
+        canonical_json(value).encode("utf-8")
+    except (ValueError, TypeError, RecursionError) as exc:
+        return None, f"not readable JSON ({type(exc).__name__}: {str(exc)[:200]})"
+    return value, None
 
 
 def format_timestamp(value: datetime) -> str:
@@ -136,6 +156,9 @@ class ChainEntry:
     payload: str  # canonical JSON text, as stored
     prev_hash: str
     entry_hash: str
+    # Why a stored value could not be read faithfully (e.g. a timestamp in year 12000);
+    # an entry with problems never verifies.
+    problems: tuple[str, ...] = ()
 
     def canonical(self) -> str:
         return entry_canonical_json(self)
@@ -307,7 +330,12 @@ class ChainVerifier:
                 f"prev_hash does not match the entry_hash of seq {expected - 1}"
                 " (that entry or this one was rewritten or moved)",
             )
-        computed = entry.computed_hash()
+        if entry.problems:
+            return self._fail(entry.seq, "unreadable entry: " + "; ".join(entry.problems))
+        try:
+            computed = entry.computed_hash()
+        except (ValueError, TypeError, OverflowError) as exc:
+            return self._fail(entry.seq, f"entry cannot be hashed: {exc}")
         if computed != entry.entry_hash:
             return self._fail(entry.seq, "entry_hash does not match the entry's content")
         anchored = self._anchors.pop(entry.seq, None)
