@@ -7,6 +7,7 @@ lifespan starts and stops everything, so `uvicorn` owns signals and graceful shu
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.auth import InsecureConfiguration, refuse_insecure_signing_key
 from shared.bus import Publisher, connect
 from shared.consumer import EventConsumer, Handler
 from shared.db import create_pool
@@ -143,6 +145,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        refuse_insecure_signing_key(settings)  # also when embedded rather than run()
         configure_logging(spec.name, fmt=settings.log_format, level=settings.log_level)
         runtime = await start_runtime(spec, settings)
         app.state.runtime = runtime
@@ -182,8 +185,14 @@ def ops_router() -> APIRouter:
 
 
 def run(spec: ServiceSpec) -> None:
-    """Entry point of `python -m services.<name>`."""
+    """Entry point of `python -m services.<name>`; exits 2 with a message on stderr when
+    the configuration is unsafe (shared.auth.refuse_insecure_signing_key)."""
     settings = get_settings()
+    try:
+        refuse_insecure_signing_key(settings)
+    except InsecureConfiguration as exc:
+        print(f"hrcase {spec.name}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     configure_logging(spec.name, fmt=settings.log_format, level=settings.log_level)
     uvicorn.run(
         create_app(spec, settings),

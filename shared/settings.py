@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     payload_time_not_before: datetime = datetime(1900, 1, 1, tzinfo=UTC)
     payload_time_max_future_days: float = Field(default=36525.0, ge=0, le=700_000)
 
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        # "Production", " production": still production (every check compares the name).
+        return value.strip().lower()
+
     @field_validator("event_time_not_before", "payload_time_not_before")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
