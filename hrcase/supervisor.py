@@ -171,8 +171,11 @@ def _banner(settings: Settings, mail: MailPlan) -> None:
         f"  intake mail     SMTP {host}:{os.environ.get('INTAKE_SMTP_PORT', '2525')}"
         " (python -m services.intake.email.send_sample)",
         f"  audit API       http://{host}:{settings.http_port('audit')}/docs",
-        f"  routing         http://{host}:{settings.http_port('routing')}/metrics",
-        f"  notifications   http://{host}:{settings.http_port('notifications')}/metrics",
+        "  metrics         "
+        + ", ".join(
+            f"{name} http://{settings.metrics_host}:{settings.metrics_port(name)}/metrics"
+            for name in SERVICES
+        ),
         f"  outgoing mail   {mail.destination}",
         f"  broker          {settings.rabbitmq_url.split('@')[-1]}",
         f"  database        {settings.database_url.split('@')[-1]}",

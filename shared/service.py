@@ -17,9 +17,8 @@ import asyncpg
 import structlog
 import uvicorn
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.auth import InsecureConfiguration, refuse_insecure_signing_key
 from shared.bus import Publisher, connect
@@ -29,6 +28,7 @@ from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
 from shared.topology import declare_service_queue
+from shared.web import offline_docs_app, start_metrics_server
 
 log = structlog.get_logger(__name__)
 
@@ -147,14 +147,18 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         refuse_insecure_signing_key(settings)  # also when embedded rather than run()
         configure_logging(spec.name, fmt=settings.log_format, level=settings.log_level)
+        stop_metrics = start_metrics_server(spec.name, settings)
         runtime = await start_runtime(spec, settings)
         app.state.runtime = runtime
         try:
             yield
         finally:
             await stop_runtime(runtime)
+            if stop_metrics:
+                stop_metrics()
 
-    app = FastAPI(title=f"hrcase {spec.name}", lifespan=lifespan)
+    # Security headers on every response, /docs without a CDN (shared.web).
+    app = offline_docs_app(f"hrcase {spec.name}", lifespan=lifespan)
     app.include_router(ops_router())
     for router in spec.routers:
         app.include_router(router)
@@ -177,10 +181,7 @@ def ops_router() -> APIRouter:
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
-    @router.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
+    # /metrics is not here: it is served on its own port (shared.web.start_metrics_server).
     return router
 
 
@@ -201,4 +202,6 @@ def run(spec: ServiceSpec) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=bool(settings.trusted_proxies.strip()),
+        forwarded_allow_ips=settings.trusted_proxies,
     )

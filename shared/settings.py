@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     def _aware(cls, value: datetime) -> datetime:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    # Prometheus metrics listen apart from the public HTTP port (shared.web): on
+    # METRICS_HOST, port <SERVICE>_METRICS_PORT (default: the HTTP port + 1000; 0 = off).
+    metrics_host: str = "127.0.0.1"
+    # uvicorn believes X-Forwarded-Proto/-For (https, HSTS, client IPs) only from these
+    # comma-separated addresses (uvicorn's forwarded_allow_ips; "" trusts none).
+    trusted_proxies: str = "127.0.0.1"
+
+    def metrics_port(self, service: str) -> int:
+        explicit = os.environ.get(f"{service.upper()}_METRICS_PORT")
+        return int(explicit) if explicit else self.http_port(service) + 1000
+
     def http_port(self, service: str) -> int:
         return int(os.environ.get(f"{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS[service]))
 
