@@ -90,7 +90,7 @@ class ServiceSpec:
 async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     pool = await create_pool(
         settings.service_database_url(spec.name),
-        size=settings.db_pool_size,
+        size=settings.db_pool_size_for(spec.name),
         json_codecs=spec.json_codecs,
     )
     connection = await connect(settings.rabbitmq_url)

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     # comma-separated addresses (uvicorn's forwarded_allow_ips; "" trusts none).
     trusted_proxies: str = "127.0.0.1"
 
+    def db_pool_size_for(self, service: str) -> int:
+        """Most connections one process of `service` opens: `<SERVICE>_DB_POOL_SIZE`, else
+        `DB_POOL_SIZE` (README "Connection budget")."""
+        explicit = os.environ.get(f"{service.upper()}_DB_POOL_SIZE")
+        return int(explicit) if explicit else self.db_pool_size
+
     def metrics_port(self, service: str) -> int:
         explicit = os.environ.get(f"{service.upper()}_METRICS_PORT")
         return int(explicit) if explicit else self.http_port(service) + 1000
