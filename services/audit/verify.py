@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -64,7 +65,14 @@ async def verify_connection(
                     reason="entry missing (the range's predecessor)",
                 )
             start_seq, prev_hash = from_seq, before.entry_hash
-        verifier = ChainVerifier(start_seq=start_seq, prev_hash=prev_hash, anchors=anchors)
+        settings = Settings()
+        window = (
+            settings.event_time_not_before,
+            timedelta(seconds=settings.event_time_max_future_seconds),
+        )
+        verifier = ChainVerifier(
+            start_seq=start_seq, prev_hash=prev_hash, anchors=anchors, window=window
+        )
         pending = 0
         async for entry in stream_entries(conn, from_seq=from_seq, to_seq=to_seq):
             if not verifier.feed(entry):
@@ -401,6 +409,15 @@ def verdict(
             (
                 f"WARNING: no signed checkpoint in {path}: a deleted or rewritten tail would"
                 " go unnoticed",
+                True,
+            )
+        )
+    if result.out_of_window:
+        lines.append(
+            (
+                f"NOTE: {result.out_of_window} intact entries have an occurred_at outside the"
+                f" accepted window (first: {result.first_out_of_window}); recorded as sent,"
+                " before the bounds existed or by hand",
                 True,
             )
         )

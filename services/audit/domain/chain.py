@@ -65,7 +65,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -292,6 +292,10 @@ class VerifyResult:
     head_hash: str  # its entry_hash (the anchor hash if none passed)
     bad_seq: int | None = None
     reason: str | None = None
+    # Intact entries whose occurred_at lies outside the window given to the verifier
+    # (e.g. year 9999 written before the bounds existed): reported, not a failure.
+    out_of_window: int = 0
+    first_out_of_window: str | None = None
 
 
 class ChainVerifier:
@@ -303,7 +307,12 @@ class ChainVerifier:
         start_seq: int = 1,
         prev_hash: str = GENESIS_HASH,
         anchors: Mapping[int, str] | None = None,
+        window: tuple[datetime, timedelta] | None = None,
     ) -> None:
+        # (earliest occurred_at, how far it may be ahead of its recorded_at)
+        self._window = window
+        self._out_of_window = 0
+        self._first_out_of_window: str | None = None
         self._expected_seq = start_seq
         self._prev = prev_hash
         self._count = 0
@@ -344,6 +353,15 @@ class ChainVerifier:
         self._count += 1
         self._expected_seq += 1
         self._prev = entry.entry_hash
+        if self._window is not None:
+            earliest, ahead = self._window
+            if not earliest <= entry.occurred_at <= entry.recorded_at + ahead:
+                self._out_of_window += 1
+                if self._first_out_of_window is None:
+                    self._first_out_of_window = (
+                        f"seq {entry.seq} occurred_at {format_timestamp(entry.occurred_at)}"
+                        f" (recorded {format_timestamp(entry.recorded_at)})"
+                    )
         return True
 
     def _fail(self, seq: int, reason: str) -> bool:
@@ -362,6 +380,8 @@ class ChainVerifier:
             head_hash=self._prev,
             bad_seq=self._bad_seq,
             reason=self._reason,
+            out_of_window=self._out_of_window,
+            first_out_of_window=self._first_out_of_window,
         )
 
 

@@ -11,7 +11,8 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,6 +28,7 @@ from services.audit.adapters.sql import append_batch, case_entries, head
 from services.audit.api import router
 from services.audit.app import SPEC
 from services.audit.checkpoints import CheckpointWriter
+from services.audit.domain.chain import pending_from_envelope
 from services.audit.domain.export import build_case_file
 from services.audit.domain.replay import replay
 from services.audit.domain.timeline import timeline
@@ -373,3 +375,47 @@ def render_html_safe(document: dict[str, Any]) -> str:
         },
     }  # fmt: skip
     return render_html(document)
+
+
+async def test_a_log_that_already_holds_the_field_case_verifies_and_exports(
+    hostile_url: str,
+) -> None:
+    """A log written before the bounds: the 9999 event was stored (as Postgres infinity,
+    asyncpg's image of that instant) with a correct hash. verify says OK, notes the odd
+    entry, and replay, timeline and the export work."""
+    conn = await asyncpg.connect(hostile_url)
+    try:
+        case_id = uuid4()
+        story = case_story(case_id, utcnow() - timedelta(hours=2))
+        await append_batch(conn, story, utcnow())
+        legacy = replace(
+            pending_from_envelope(make_envelope(case_id=case_id)),
+            occurred_at=datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        )
+        result = await append_batch(conn, [legacy], utcnow())
+        seq = result.appended[0].seq
+        assert await conn.fetchval(
+            "SELECT occurred_at::text FROM audit.log WHERE seq = $1", seq
+        ) == ("infinity")
+        cli = await asyncio.to_thread(
+            _cli, "verify", "--database-url", hostile_url, "--no-checkpoints"
+        )
+        assert cli.exit_code == 0, cli.output
+        assert cli.stdout.startswith("OK: ")
+        assert "NOTE: 1 intact entries have an occurred_at outside" in cli.stderr
+        assert f"seq {seq} occurred_at 9999-12-31T23:59:59.999999Z" in cli.stderr
+        entries = await case_entries(conn, case_id)
+        items = timeline(case_id, entries)
+        assert items[-1]["occurred_at"] == "9999-12-31T23:59:59.999999Z"
+        # At "now" the 9999 note has not happened yet; in full it has.
+        assert len(replay(case_id, entries).notes) == 2
+        assert len(replay(case_id, entries, at=utcnow()).notes) == 1
+        document = build_case_file(
+            case_id, entries, verification={}, generated_at=utcnow(), generated_by="test"
+        )
+        assert "HR-2026-000042" in render_html_safe(document)
+    finally:
+        await conn.execute("ALTER TABLE audit.log DISABLE TRIGGER USER")
+        await conn.execute("DELETE FROM audit.log")
+        await conn.execute("ALTER TABLE audit.log ENABLE TRIGGER USER")
+        await conn.close()
