@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,18 +14,31 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.support.bus import close_connections
 from tests.support.infra import (
     RUN_ID,
+    TEST_DB_POOL_SIZE,
+    NotEnoughConnections,
     admin_database_url,
+    connections_needed,
     delete_vhost,
     drop_database,
     rabbitmq_test_url,
     recreate_database,
+    require_free_connections,
 )
+
+# Small pools for every service this run starts, in process or as a process (they inherit
+# the environment): the run's connection budget (tests/support/infra.py).
+os.environ.setdefault("DB_POOL_SIZE", str(TEST_DB_POOL_SIZE))
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """Admin URL of a freshly created and migrated database, dropped after the run."""
     url = admin_database_url(f"test_{RUN_ID}")
+    try:
+        wait = float(os.environ.get("HRCASE_TEST_DB_SLOTS_WAIT", "60"))
+        require_free_connections(url, connections_needed(), wait=wait)
+    except NotEnoughConnections as exc:
+        pytest.exit(str(exc), returncode=3)
     recreate_database(url)
     yield url
     drop_database(url)

@@ -15,6 +15,13 @@ from shared.settings import Settings, get_settings
 @click.group()
 def main() -> None:
     """HR case management: operations and development commands."""
+    from shared.auth import InsecureConfiguration, refuse_insecure_signing_key
+
+    try:
+        refuse_insecure_signing_key(get_settings())
+    except InsecureConfiguration as exc:
+        click.echo(f"hrcase: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()

@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -19,6 +21,48 @@ from hrcase.demo import seed_demo_cases
 from shared.settings import SERVICES, Settings
 
 COLOURS = {"intake": 36, "routing": 33, "notifications": 35, "audit": 32, "mailsink": 34}
+
+
+# Where the development mail sink listens unless SMTP_HOST/SMTP_PORT say otherwise.
+DEFAULT_SINK_PORT = Settings.model_fields["smtp_port"].default
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+@dataclass(frozen=True)
+class MailPlan:
+    """Whether `hrcase run` starts its development sink, and where notification mail goes
+    (the banner's line)."""
+
+    start_sink: bool
+    destination: str
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Something accepts TCP connections at host:port."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def plan_outgoing_mail(
+    host: str,
+    port: int,
+    maildir: str,
+    *,
+    default_port: int = DEFAULT_SINK_PORT,
+    in_use: Callable[[str, int], bool] = port_in_use,
+) -> MailPlan:
+    """The sink is started only for the local default (a loopback host on the default
+    port, nothing listening there yet). A real relay, or a local mail catcher already on
+    the port, gets the mail instead, and the banner says so."""
+    where = f"SMTP {host}:{port}"
+    if host.lower() not in LOOPBACK or port != default_port:
+        return MailPlan(False, f"{where} (SMTP_HOST/SMTP_PORT: mail is really sent there)")
+    if in_use(host, port):
+        return MailPlan(
+            False, f"{where} (already listening there: mail goes to it, no sink started)"
+        )
+    return MailPlan(True, f"{where} -> development sink, kept in {maildir}/ (nothing is sent)")
 
 
 @dataclass
@@ -58,19 +102,10 @@ async def supervise(settings: Settings, *, seed: bool, maildir: str) -> int:
     env = dict(os.environ)
     env.setdefault("LOG_FORMAT", "console" if sys.stdout.isatty() else "json")
     env["PYTHONUNBUFFERED"] = "1"
+    mail = plan_outgoing_mail(settings.smtp_host, settings.smtp_port, maildir)
+    sink = [sys.executable, "-m", "hrcase.mailsink", "--port", str(settings.smtp_port)]
     children = [
-        Child(
-            "mailsink",
-            [
-                sys.executable,
-                "-m",
-                "hrcase.mailsink",
-                "--port",
-                str(settings.smtp_port),
-                "--maildir",
-                maildir,
-            ],
-        ),
+        *([Child("mailsink", [*sink, "--maildir", maildir])] if mail.start_sink else []),
         *(Child(name, [sys.executable, "-m", f"services.{name}"]) for name in SERVICES),
     ]
     stop = asyncio.Event()
@@ -95,7 +130,7 @@ async def supervise(settings: Settings, *, seed: bool, maildir: str) -> int:
             intake = f"http://{settings.http_host}:{settings.http_port('intake')}"
             seeded = await asyncio.to_thread(seed_demo_cases, intake)
             print(f"seeded {len(seeded)} demo cases: {', '.join(c['reference'] for c in seeded)}")
-        _banner(settings, maildir)
+        _banner(settings, mail)
         first_exit = asyncio.create_task(asyncio.wait(exited, return_when="FIRST_COMPLETED"))
         await asyncio.wait(
             [first_exit, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED"
@@ -126,7 +161,7 @@ async def _stop_all(children: list[Child]) -> None:
                 await child.process.wait()
 
 
-def _banner(settings: Settings, maildir: str) -> None:
+def _banner(settings: Settings, mail: MailPlan) -> None:
     host = settings.http_host
     lines = [
         "",
@@ -136,9 +171,12 @@ def _banner(settings: Settings, maildir: str) -> None:
         f"  intake mail     SMTP {host}:{os.environ.get('INTAKE_SMTP_PORT', '2525')}"
         " (python -m services.intake.email.send_sample)",
         f"  audit API       http://{host}:{settings.http_port('audit')}/docs",
-        f"  routing         http://{host}:{settings.http_port('routing')}/metrics",
-        f"  notifications   http://{host}:{settings.http_port('notifications')}/metrics",
-        f"  outgoing mail   SMTP {settings.smtp_host}:{settings.smtp_port} -> {maildir}/",
+        "  metrics         "
+        + ", ".join(
+            f"{name} http://{settings.metrics_host}:{settings.metrics_port(name)}/metrics"
+            for name in SERVICES
+        ),
+        f"  outgoing mail   {mail.destination}",
         f"  broker          {settings.rabbitmq_url.split('@')[-1]}",
         f"  database        {settings.database_url.split('@')[-1]}",
         "  tokens          .venv/bin/hrcase token mint --subject u-1 --role employee"

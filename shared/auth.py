@@ -33,6 +33,30 @@ class InvalidToken(Exception):
     pass
 
 
+class InsecureConfiguration(RuntimeError):
+    """A process must not start with these settings (the message says which and why)."""
+
+
+def refuse_insecure_signing_key(settings: Settings) -> None:
+    """Raise InsecureConfiguration unless the token signing key is fit for `settings`.
+
+    Checked when every service process and the `hrcase` CLI start, before anything else:
+    in production the published development key (AUTH_JWT_SECRET unset or set to it)
+    would let anyone mint tokens for any role. A key under 32 characters is refused in
+    every environment.
+    """
+    if settings.environment == "production" and settings.auth_jwt_secret == DEV_JWT_SECRET:
+        raise InsecureConfiguration(
+            "refusing to start: ENVIRONMENT=production with the development token signing key"
+            " (AUTH_JWT_SECRET is unset or the published development value, so anyone could"
+            " mint tokens); set AUTH_JWT_SECRET to a secret of at least 32 characters"
+        )
+    if len(settings.auth_jwt_secret) < 32:
+        raise InsecureConfiguration(
+            "refusing to start: AUTH_JWT_SECRET is shorter than 32 characters"
+        )
+
+
 class Principal(BaseModel):
     """Who is acting: a stable subject id and roles; `employee_id` links to HR records."""
 

@@ -7,14 +7,14 @@ unknown type or a payload that does not match its schema.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.addresses import EventMailAddress
-from shared.envelope import Actor, Envelope, new_envelope
+from shared.envelope import Actor, Envelope, PayloadDate, PayloadTime, new_envelope
 
 Channel = Literal["api", "portal", "email", "phone"]
 Sensitivity = Literal["normal", "confidential", "restricted"]
@@ -47,7 +47,7 @@ class InjuryDetails(BaseModel):
     """What routing needs to decide whether a case conference is mandatory."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    date_of_injury: date | None = None
+    date_of_injury: PayloadDate | None = None
     serious: bool = False
     # False when the pre-injury employer has no suitable employment to offer.
     suitable_employment_available: bool | None = None
@@ -74,7 +74,7 @@ class CaseSubmitted(EventPayload):
     reporter: Reporter | None
     anonymous: bool = False
     category: str | None = None
-    submitted_at: AwareDatetime
+    submitted_at: PayloadTime
     # Employees the case is about (a respondent): never assigned, never notified.
     respondent_employee_ids: list[str] = Field(default_factory=list)
     urgent: bool = False  # the reporter's own flag
@@ -95,8 +95,8 @@ class CaseRouted(EventPayload):
     sensitivity: Sensitivity
     priority: Priority
     priority_reasons: list[str]
-    first_response_due: AwareDatetime
-    resolution_due: AwareDatetime
+    first_response_due: PayloadTime
+    resolution_due: PayloadTime
     policy_hash: str
 
 
@@ -109,7 +109,7 @@ class CaseAssigned(EventPayload):
     priority: Priority
     sensitivity: Sensitivity
     category: str
-    first_response_due: AwareDatetime
+    first_response_due: PayloadTime
     previous_owner_id: str | None = None
 
 
@@ -153,7 +153,7 @@ class CaseMessageReceived(EventPayload):
     sender_role: Literal["reporter", "agent", "anonymous_reporter"]
     body: str
     attachments: list[Attachment] = Field(default_factory=list)
-    received_at: AwareDatetime
+    received_at: PayloadTime
 
 
 class CaseNoteAdded(EventPayload):
@@ -216,9 +216,9 @@ class CaseReopened(EventPayload):
     reference: str
     owner_id: str
     trigger: Literal["reporter_reply", "staff_request"]
-    closed_at: AwareDatetime | None  # when the case was resolved or closed
-    reopened_at: AwareDatetime
-    resolution_due: AwareDatetime | None = None
+    closed_at: PayloadTime | None  # when the case was resolved or closed
+    reopened_at: PayloadTime
+    resolution_due: PayloadTime | None = None
 
 
 class CaseFollowUpCaseRequested(EventPayload):
@@ -237,15 +237,15 @@ class CaseFollowUpCaseRequested(EventPayload):
     channel: Channel
     body: str
     attachments: list[Attachment] = Field(default_factory=list)
-    received_at: AwareDatetime
-    closed_at: AwareDatetime | None
+    received_at: PayloadTime
+    closed_at: PayloadTime | None
     reason: str
 
 
 class _SlaClockEvent(EventPayload):
     reference: str
     clock: Literal["first_response", "resolution"]
-    due_at: AwareDatetime
+    due_at: PayloadTime
     owner_id: str | None
 
 
@@ -271,7 +271,7 @@ class ConferenceRequired(EventPayload):
     event_type: ClassVar[str] = "conference.required"
     reference: str
     reasons: list[str]
-    due_by: AwareDatetime | None = None
+    due_by: PayloadTime | None = None
 
 
 class DirectoryEmployeeUpdated(EventPayload):
@@ -305,7 +305,23 @@ class CaseViewed(EventPayload):
     client_ip: str | None
     user_agent: str | None = Field(default=None, max_length=512)
     view: str  # which page or endpoint showed it
-    at: AwareDatetime
+    at: PayloadTime
+
+
+class AuditEventRefused(EventPayload):
+    """Audit-only: a message the audit service refused to record (it was dead-lettered
+    with the reason). Identifies the message without its body; the `refused_*` values
+    are as claimed by the message (unverified, possibly not even a UUID)."""
+
+    event_type: ClassVar[str] = "audit.event_refused"
+    refused_event_id: str | None = Field(default=None, max_length=100)
+    refused_event_type: str | None = Field(default=None, max_length=100)
+    refused_producer: str | None = Field(default=None, max_length=100)
+    refused_case_id: str | None = Field(default=None, max_length=100)
+    routing_key: str = Field(max_length=255)
+    reason: str = Field(max_length=2000)
+    body_bytes: int = Field(ge=0)
+    body_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 EVENT_TYPES: dict[str, type[EventPayload]] = {
@@ -332,6 +348,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseViewed,
         CaseReopened,
         CaseFollowUpCaseRequested,
+        AuditEventRefused,
     )
 }
 

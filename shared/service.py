@@ -7,6 +7,7 @@ lifespan starts and stops everything, so `uvicorn` owns signals and graceful shu
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,10 +17,10 @@ import asyncpg
 import structlog
 import uvicorn
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.auth import InsecureConfiguration, refuse_insecure_signing_key
 from shared.bus import Publisher, connect
 from shared.consumer import EventConsumer, Handler
 from shared.db import create_pool
@@ -27,6 +28,7 @@ from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
 from shared.topology import declare_service_queue
+from shared.web import offline_docs_app, start_metrics_server
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +90,7 @@ class ServiceSpec:
 async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     pool = await create_pool(
         settings.service_database_url(spec.name),
-        size=settings.db_pool_size,
+        size=settings.db_pool_size_for(spec.name),
         json_codecs=spec.json_codecs,
     )
     # Its own broker user: may publish only its declared event types, read only its queue.
@@ -145,15 +147,20 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        refuse_insecure_signing_key(settings)  # also when embedded rather than run()
         configure_logging(spec.name, fmt=settings.log_format, level=settings.log_level)
+        stop_metrics = start_metrics_server(spec.name, settings)
         runtime = await start_runtime(spec, settings)
         app.state.runtime = runtime
         try:
             yield
         finally:
             await stop_runtime(runtime)
+            if stop_metrics:
+                stop_metrics()
 
-    app = FastAPI(title=f"hrcase {spec.name}", lifespan=lifespan)
+    # Security headers on every response, /docs without a CDN (shared.web).
+    app = offline_docs_app(f"hrcase {spec.name}", lifespan=lifespan)
     app.include_router(ops_router())
     for router in spec.routers:
         app.include_router(router)
@@ -176,16 +183,19 @@ def ops_router() -> APIRouter:
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
-    @router.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
+    # /metrics is not here: it is served on its own port (shared.web.start_metrics_server).
     return router
 
 
 def run(spec: ServiceSpec) -> None:
-    """Entry point of `python -m services.<name>`."""
+    """Entry point of `python -m services.<name>`; exits 2 with a message on stderr when
+    the configuration is unsafe (shared.auth.refuse_insecure_signing_key)."""
     settings = get_settings()
+    try:
+        refuse_insecure_signing_key(settings)
+    except InsecureConfiguration as exc:
+        print(f"hrcase {spec.name}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     configure_logging(spec.name, fmt=settings.log_format, level=settings.log_level)
     uvicorn.run(
         create_app(spec, settings),
@@ -194,4 +204,6 @@ def run(spec: ServiceSpec) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=bool(settings.trusted_proxies.strip()),
+        forwarded_allow_ips=settings.trusted_proxies,
     )

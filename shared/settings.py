@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -46,6 +47,40 @@ class Settings(BaseSettings):
     # Notifications: at most this many acknowledgements of cases opened by email to one
     # address per hour (the last mail-loop breaker); further ones are recorded as failed.
     acknowledgements_per_address_per_hour: int = 5
+    # Timestamp bounds on the bus (shared.envelope.EventTime / PayloadTime; README
+    # "Timestamp bounds"): an event's occurred_at, and instants and dates in payloads.
+    event_time_not_before: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    event_time_max_future_seconds: float = Field(default=300.0, ge=0)
+    payload_time_not_before: datetime = datetime(1900, 1, 1, tzinfo=UTC)
+    payload_time_max_future_days: float = Field(default=36525.0, ge=0, le=700_000)
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        # "Production", " production": still production (every check compares the name).
+        return value.strip().lower()
+
+    @field_validator("event_time_not_before", "payload_time_not_before")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    # Prometheus metrics listen apart from the public HTTP port (shared.web): on
+    # METRICS_HOST, port <SERVICE>_METRICS_PORT (default: the HTTP port + 1000; 0 = off).
+    metrics_host: str = "127.0.0.1"
+    # uvicorn believes X-Forwarded-Proto/-For (https, HSTS, client IPs) only from these
+    # comma-separated addresses (uvicorn's forwarded_allow_ips; "" trusts none).
+    trusted_proxies: str = "127.0.0.1"
+
+    def db_pool_size_for(self, service: str) -> int:
+        """Most connections one process of `service` opens: `<SERVICE>_DB_POOL_SIZE`, else
+        `DB_POOL_SIZE` (README "Connection budget")."""
+        explicit = os.environ.get(f"{service.upper()}_DB_POOL_SIZE")
+        return int(explicit) if explicit else self.db_pool_size
+
+    def metrics_port(self, service: str) -> int:
+        explicit = os.environ.get(f"{service.upper()}_METRICS_PORT")
+        return int(explicit) if explicit else self.http_port(service) + 1000
 
     def http_port(self, service: str) -> int:
         return int(os.environ.get(f"{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS[service]))

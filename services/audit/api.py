@@ -6,8 +6,7 @@ record is returned: if the read cannot be recorded, nothing is shown.
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,7 +15,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from services.audit.adapters.sql import ACCESS_EVENT_TYPES, access_entries, case_entries
 from services.audit.checkpoints import CheckpointFile, current_database
 from services.audit.config import AuditSettings
-from services.audit.domain.chain import ChainEntry, format_timestamp
+from services.audit.domain.chain import ChainEntry, format_timestamp, stored_object
+from services.audit.domain.export import entry_record
 from services.audit.domain.replay import replay
 from services.audit.domain.timeline import summarise, timeline
 from services.audit.export import export_case
@@ -34,25 +34,29 @@ Auditor = Annotated[Principal, Depends(require_roles("auditor"))]
 
 def entry_view(entry: ChainEntry) -> dict[str, Any]:
     """An entry as JSON. prev_hash and schema_version are included so a reader can
-    recompute each entry_hash (services/audit/domain/chain.py) without database access."""
-    return {
-        "seq": entry.seq,
-        "event_id": str(entry.event_id),
-        "event_type": entry.event_type,
-        "schema_version": entry.schema_version,
-        "occurred_at": format_timestamp(entry.occurred_at),
-        "recorded_at": format_timestamp(entry.recorded_at),
-        "producer": entry.producer,
-        "actor": json.loads(entry.actor),
-        "correlation_id": str(entry.correlation_id),
-        "causation_id": str(entry.causation_id) if entry.causation_id else None,
-        "payload": json.loads(entry.payload),
-        "prev_hash": entry.prev_hash,
-        "entry_hash": entry.entry_hash,
-        # Hashed only in version 2 entries (services/audit/domain/chain.py).
-        "entry_version": entry.entry_version,
-        "producer_user": entry.producer_user,
-    }
+    recompute each entry_hash (services/audit/domain/chain.py) without database access.
+    Unreadable stored values are shown as in the export (domain.export.entry_record)."""
+    record = entry_record(entry)
+    return {k: record[k] for k in _VIEW_KEYS}
+
+
+_VIEW_KEYS = (
+    "seq", "event_id", "event_type", "schema_version", "occurred_at", "recorded_at",
+    "producer", "actor", "correlation_id", "causation_id", "payload", "prev_hash",
+    "entry_hash", "entry_version", "producer_user", "problems",
+)  # fmt: skip
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """A query instant in UTC; 422 (not a 500) for one without offset or beyond UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise HTTPException(status_code=422, detail=f"`{name}` needs a UTC offset, e.g. ...Z")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise HTTPException(status_code=422, detail=f"`{name}` is out of range") from None
 
 
 def _runtime(request: Request) -> Runtime:
@@ -131,9 +135,7 @@ async def case_state(
     ] = None,
 ) -> dict[str, Any]:
     """The case as it was at `at`, rebuilt from the log alone."""
-    if at is not None and at.tzinfo is None:
-        raise HTTPException(status_code=422, detail="`at` needs a UTC offset, e.g. ...Z")
-    instant = at or utcnow()
+    instant = _utc(at, "at") or utcnow()
     entries = await _read_case(request, principal, case_id, "state", at=format_timestamp(instant))
     state = replay(case_id, entries, at=instant)
     return {"at": format_timestamp(instant), "state": state.as_dict()}
@@ -171,16 +173,15 @@ async def access_log(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> dict[str, Any]:
     """Who read which case record, when and from where (newest first)."""
-    if any(t is not None and t.tzinfo is None for t in (since, until)):
-        raise HTTPException(status_code=422, detail="`since`/`until` need a UTC offset")
+    since, until = _utc(since, "since"), _utc(until, "until")
     async with _runtime(request).pool.acquire() as conn:
         entries = await access_entries(
             conn, case_id=case_id, subject=subject, since=since, until=until, limit=limit
         )
     items = []
     for e in entries:
-        payload = json.loads(e.payload)
-        actor = json.loads(e.actor)
+        payload = stored_object(e.payload)[0] or {}
+        actor = stored_object(e.actor)[0] or {}
         items.append(
             {
                 "seq": e.seq,

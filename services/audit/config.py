@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +19,9 @@ class AuditSettings(BaseSettings):
     # Public key(s) verify uses; default: <signing_key_file>.pub.
     public_key_file: Path | None = None
     checkpoint_interval: float = 60.0
+    # Larger messages are refused (dead-lettered, refusal recorded): the biggest real event
+    # (a 20,000-character description in 4-byte characters) is well under 100 KiB.
+    max_envelope_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @property
     def public_key_path(self) -> Path:

@@ -6,29 +6,40 @@ first take the chain's head, so deliveries are collected into batches (up to
 one transaction (services.audit.adapters.sql.append_batch). Outcomes per delivery:
 
 - appended or already in the log (duplicate): acked after the commit;
-- not a valid envelope, or not storable: dead-lettered at once with the reason;
-- a producer the broker did not authenticate (shared.consumer.producer_refusal): dead-
-  lettered at once, never recorded as if the claimed service had said it;
+- refused (README "Timestamp bounds and refused events"): larger than
+  AUDIT_MAX_ENVELOPE_BYTES, not a valid envelope (timestamps out of their window
+  included), an event type no payload model knows, a payload off its schema, one of
+  audit's own record types, or not storable. Audit would not be able to verify or show
+  such an entry later, so it records `audit.event_refused` (the message's claimed ids,
+  the reason and the body's SHA-256, never the body) in the same batch, and after the
+  commit dead-letters the message with the reason;
+- a producer the broker did not authenticate (shared.consumer.producer_refusal): refused
+  the same way (the refusal recorded, the message dead-lettered), never recorded as if
+  the claimed service had said it;
 - an event_id already in the log with different content (EventIdConflict): dead-lettered
-  at once; the recorded entry stays as it is;
+  after the commit; the recorded entry stays as it is;
 - the write failed: if the failure is not the database being unreachable, the batch is
   retried one event per transaction so a single bad event cannot take the others down;
   what still fails is requeued (after a backoff) until `max_attempts` deliveries, then
   dead-lettered with the reason.
 
-Audit checks only the envelope, never payload schemas: it records event types it has
-never heard of.
+Audit checks every payload against its model in shared.events, because what it cannot
+read back cannot be shown in a timeline or an export either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
 
 import asyncpg
 import structlog
@@ -42,7 +53,8 @@ from prometheus_client import Gauge, Histogram
 from pydantic import ValidationError
 
 from services.audit.adapters.sql import AppendResult, append_batch
-from services.audit.domain.chain import PendingEntry, pending_from_envelope
+from services.audit.config import AuditSettings
+from services.audit.domain.chain import InvalidEntry, PendingEntry, pending_from_envelope
 from shared.bus import Publisher
 from shared.consumer import (
     EventIdConflict,
@@ -51,7 +63,8 @@ from shared.consumer import (
     delivery_attempt,
     producer_refusal,
 )
-from shared.envelope import Envelope, utcnow
+from shared.envelope import Actor, Envelope, utcnow
+from shared.events import AuditEventRefused, UnknownEventType, make_event, parse_payload
 from shared.metrics import EVENTS_CONSUMED
 from shared.service import Runtime
 from shared.settings import get_settings
@@ -91,10 +104,114 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# Records only the audit service writes: a copy arriving over the bus is a forgery.
+AUDIT_RECORD_TYPES = frozenset({"audit.event_refused", "audit.export_created"})
+# Refusal records get a deterministic id (from the body's hash), so a redelivered refused
+# message is recorded once.
+REFUSAL_NAMESPACE = UUID("6f0d1c2e-6a55-4b8e-9a52-3f1e7c0a9d41")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why audit will not record a message: the dead letter's reason and error type."""
+
+    reason: str
+    error_type: str
+    event_type: str = "?"  # metrics label; "?" unless the type is a known one
+
+
+def admit(
+    body: bytes, *, max_bytes: int, user_id: str | None, user_prefix: str
+) -> PendingEntry | Refusal:
+    """The log entry for a message body, or why audit refuses it.
+
+    `user_id`: the broker-validated AMQP user_id the message arrived with; the envelope's
+    producer must be that user's service (shared.consumer.producer_refusal), and the entry
+    records it as `producer_user`."""
+    if len(body) > max_bytes:
+        return Refusal(
+            f"envelope of {len(body)} bytes exceeds AUDIT_MAX_ENVELOPE_BYTES ({max_bytes})",
+            "EnvelopeTooLarge",
+        )
+    try:
+        envelope = Envelope.from_json_bytes(body)
+    except Exception as exc:  # ValidationError, but also e.g. a recursion limit
+        return Refusal("invalid envelope: " + _describe(exc), type(exc).__name__)
+    event_type = envelope.event_type
+    if event_type in AUDIT_RECORD_TYPES:
+        return Refusal(
+            f"{event_type} is written by the audit service only", "ForgedRecord", event_type
+        )
+    refusal = producer_refusal(user_id, envelope, user_prefix=user_prefix)
+    if refusal is not None:
+        return Refusal(refusal, ProducerNotAuthenticated.__name__, event_type)
+    try:
+        entry = pending_from_envelope(envelope, producer_user=user_id)
+    except InvalidEntry as exc:
+        return Refusal(f"invalid envelope: {exc}", type(exc).__name__, "?")
+    try:
+        parse_payload(envelope)
+    except UnknownEventType as exc:
+        return Refusal(f"not recordable: {exc}", type(exc).__name__)
+    except ValidationError as exc:
+        return Refusal(
+            f"{event_type} payload off its schema: {_describe(exc)}",
+            type(exc).__name__,
+            event_type,
+        )
+    return entry
+
+
+def _clean(value: object, limit: int) -> str | None:
+    """A claimed value as storable text (lone surrogates replaced), or None."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    return str(value)[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
+def _claims(body: bytes, max_bytes: int) -> dict[str, Any]:
+    if len(body) > max_bytes:
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def refusal_entry(
+    message: AbstractIncomingMessage, refusal: Refusal, *, max_bytes: int
+) -> PendingEntry:
+    """The `audit.event_refused` record of a refused message (never its body)."""
+    body = message.body
+    digest = hashlib.sha256(body).hexdigest()
+    claims = _claims(body, max_bytes)
+    payload = AuditEventRefused(
+        refused_event_id=_clean(claims.get("event_id") or message.message_id, 100),
+        refused_event_type=_clean(claims.get("event_type"), 100),
+        refused_producer=_clean(claims.get("producer"), 100),
+        refused_case_id=_clean(claims.get("case_id"), 100),
+        routing_key=_clean(message.routing_key or "", 255) or "",
+        reason=_clean(refusal.reason, 2000) or "",
+        body_bytes=len(body),
+        body_sha256=digest,
+    )
+    envelope = make_event(
+        payload,
+        producer=SERVICE,
+        actor=Actor(type="system", id=SERVICE),
+        case_id=None,  # a refused message's claimed case is not trusted with its timeline
+        event_id=uuid5(REFUSAL_NAMESPACE, digest),
+    )
+    return pending_from_envelope(envelope)
+
+
 @dataclass(frozen=True, slots=True)
 class _Item:
     message: AbstractIncomingMessage
     entry: PendingEntry
+    # Set when `entry` is the refusal record: the message is dead-lettered after the commit.
+    refusal: Refusal | None = None
 
 
 class AuditIngest:
@@ -114,6 +231,7 @@ class AuditIngest:
         retry_backoff: float = 0.2,
         append: AppendFn = append_batch,
         user_prefix: str | None = None,
+        max_envelope_bytes: int = 1024 * 1024,
     ) -> None:
         self.connection = connection
         self.queue_name = queue_name
@@ -128,6 +246,7 @@ class AuditIngest:
         self.user_prefix = (
             user_prefix if user_prefix is not None else get_settings().rabbitmq_user_prefix
         )
+        self.max_envelope_bytes = max_envelope_bytes
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
@@ -246,30 +365,25 @@ class AuditIngest:
     async def _parse(
         self, message: AbstractIncomingMessage, outcomes: Counter[tuple[str, str]]
     ) -> _Item | None:
+        admitted = admit(
+            message.body,
+            max_bytes=self.max_envelope_bytes,
+            user_id=message.user_id,
+            user_prefix=self.user_prefix,
+        )
+        if isinstance(admitted, PendingEntry):
+            return _Item(message, admitted)
+        log.warning("event refused", reason=admitted.reason, message_id=message.message_id)
         try:
-            envelope = Envelope.from_json_bytes(message.body)
-        except Exception as exc:  # ValidationError, but also e.g. an out-of-range date
-            await self._dead_letter(message, "invalid envelope: " + _describe(exc), exc, "?")
-            outcomes["?", "dead_lettered"] += 1
+            entry = refusal_entry(message, admitted, max_bytes=self.max_envelope_bytes)
+        except Exception as exc:  # never expected: the record is built from cleaned values
+            await self._dead_letter(
+                message, admitted.reason, admitted.error_type, admitted.event_type
+            )
+            outcomes[admitted.event_type, "dead_lettered"] += 1
+            log.error("refusal not recordable", error=_describe(exc))
             return None
-        try:
-            entry = pending_from_envelope(envelope, producer_user=message.user_id)
-        except ValueError as exc:
-            with _bound(envelope):
-                await self._dead_letter(
-                    message, f"invalid envelope: {exc}", exc, envelope.event_type
-                )
-            outcomes[envelope.event_type, "dead_lettered"] += 1
-            return None
-        refusal = producer_refusal(message.user_id, envelope, user_prefix=self.user_prefix)
-        if refusal is not None:
-            with _bound(envelope):
-                await self._dead_letter(
-                    message, refusal, ProducerNotAuthenticated(refusal), envelope.event_type
-                )
-            outcomes[envelope.event_type, "dead_lettered"] += 1
-            return None
-        return _Item(message, entry)
+        return _Item(message, entry, admitted)
 
     async def _commit(
         self, items: list[_Item], outcomes: Counter[tuple[str, str]]
@@ -301,25 +415,33 @@ class AuditIngest:
                 first_seq=result.appended[0].seq,
                 last_seq=result.appended[-1].seq,
             )
-        if result.conflicts:
-            # Settled first, one by one, so the `multiple` ack below never covers them.
-            for item in (items[i] for i in result.conflicts):
-                if id(item.message) not in self._settled:
-                    reason = (
-                        f"event_id {item.entry.event_id} is already in the audit log with"
-                        " different content: not recorded"
-                    )
-                    with _bound_item(item):
-                        await self._dead_letter(
-                            item.message, reason, EventIdConflict(reason), item.entry.event_type
-                        )
-                    outcomes[item.entry.event_type, "dead_lettered"] += 1
-            items = [i for i in items if id(i.message) not in self._settled]
-            if not items:
-                return []
-        await self._ack_all([item.message for item in items])
-        duplicates = set(result.duplicates)
+        # Refused messages and event_id conflicts first: each is settled alone, so the
+        # `multiple` ack of the accepted ones that follows never covers an unsettled delivery.
+        conflicts = {id(items[i]) for i in result.conflicts}
         for item in items:
+            if item.refusal is not None:
+                await self._dead_letter(
+                    item.message,
+                    item.refusal.reason,
+                    item.refusal.error_type,
+                    item.refusal.event_type,
+                )
+                outcomes[item.refusal.event_type, "dead_lettered"] += 1
+            elif id(item) in conflicts:
+                reason = (
+                    f"event_id {item.entry.event_id} is already in the audit log with"
+                    " different content: not recorded"
+                )
+                with _bound_item(item):
+                    await self._dead_letter(
+                        item.message, reason, EventIdConflict.__name__, item.entry.event_type
+                    )
+                outcomes[item.entry.event_type, "dead_lettered"] += 1
+        accepted = [i for i in items if i.refusal is None and id(i) not in conflicts]
+        if accepted:
+            await self._ack_all([item.message for item in accepted])
+        duplicates = set(result.duplicates)
+        for item in accepted:
             outcome = "duplicate" if item.entry.event_id in duplicates else "processed"
             outcomes[item.entry.event_type, outcome] += 1
             if outcome == "duplicate":
@@ -336,10 +458,14 @@ class AuditIngest:
         for (item, exc), attempt in zip(failures, attempts, strict=True):
             with _bound_item(item):
                 if attempt >= self.max_attempts:
+                    reason, event_type = _describe(exc), item.entry.event_type
+                    if item.refusal is not None:
+                        reason = f"{item.refusal.reason} (refusal not recorded: {reason})"
+                        event_type = item.refusal.event_type
                     await self._dead_letter(
-                        item.message, _describe(exc), exc, item.entry.event_type, attempt
+                        item.message, reason, type(exc).__name__, event_type, attempt
                     )
-                    outcomes[item.entry.event_type, "dead_lettered"] += 1
+                    outcomes[event_type, "dead_lettered"] += 1
                 else:
                     log.warning(
                         "audit write failed, will retry", attempt=attempt, error=_describe(exc)
@@ -390,7 +516,7 @@ class AuditIngest:
         self,
         message: AbstractIncomingMessage,
         reason: str,
-        exc: BaseException,
+        error_type: str,
         event_type: str,
         attempt: int | None = None,
     ) -> None:
@@ -408,18 +534,10 @@ class AuditIngest:
             service=SERVICE,
             queue_name=self.queue_name,
             reason=reason,
-            error_type=type(exc).__name__,
+            error_type=error_type,
             attempts=attempt,
         )
         self._settled.add(id(message))
-
-
-def _bound(envelope: Envelope) -> contextlib.AbstractContextManager[object]:
-    return structlog.contextvars.bound_contextvars(
-        event_id=str(envelope.event_id),
-        correlation_id=str(envelope.correlation_id),
-        case_id=str(envelope.case_id) if envelope.case_id else None,
-    )
 
 
 def _bound_item(item: _Item) -> contextlib.AbstractContextManager[object]:
@@ -449,4 +567,5 @@ async def consumer_factory(runtime: Runtime) -> AuditIngest:
         max_attempts=settings.consumer_max_attempts,
         prefetch=max(settings.consumer_prefetch, DEFAULT_PREFETCH),
         user_prefix=settings.rabbitmq_user_prefix,
+        max_envelope_bytes=AuditSettings().max_envelope_bytes,
     )

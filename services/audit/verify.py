@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -64,7 +65,14 @@ async def verify_connection(
                     reason="entry missing (the range's predecessor)",
                 )
             start_seq, prev_hash = from_seq, before.entry_hash
-        verifier = ChainVerifier(start_seq=start_seq, prev_hash=prev_hash, anchors=anchors)
+        settings = Settings()
+        window = (
+            settings.event_time_not_before,
+            timedelta(seconds=settings.event_time_max_future_seconds),
+        )
+        verifier = ChainVerifier(
+            start_seq=start_seq, prev_hash=prev_hash, anchors=anchors, window=window
+        )
         pending = 0
         async for entry in stream_entries(conn, from_seq=from_seq, to_seq=to_seq):
             if not verifier.feed(entry):
@@ -289,7 +297,9 @@ def audit_cli() -> None:
 @public_key_option
 @click.option("--no-checkpoints", is_flag=True, help="Check the chain only.")
 @click.option(
-    "--require-checkpoints", is_flag=True, help="Fail (exit 1) when there is no checkpoint."
+    "--require-checkpoints",
+    is_flag=True,
+    help="Fail (exit 1, CHECKPOINT MISSING) when there is no signed checkpoint.",
 )
 @click.option(
     "--progress/--no-progress",
@@ -310,8 +320,11 @@ def verify_command(
     require_checkpoints: bool,
     progress: bool | None,
 ) -> None:
-    """Check the hash chain of audit.log and the signed checkpoints; exit 1 naming the
-    first bad seq."""
+    """Check the hash chain of audit.log and the signed checkpoints.
+
+    Exit 0 intact (OK); 1 tampered (TAMPERED naming the first bad seq or checkpoint,
+    CHECKPOINT INVALID, CHECKPOINT MISSING with --require-checkpoints); 2 could not
+    check (ERROR: could not verify, or a usage error)."""
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     async def run() -> tuple[AuditReport, Path | None]:
@@ -341,38 +354,74 @@ def verify_command(
         finally:
             await conn.close()
 
+    if no_checkpoints and require_checkpoints:
+        raise click.UsageError("--require-checkpoints and --no-checkpoints contradict each other")
     try:
         report, path = asyncio.run(run())
-    except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        click.echo(f"ERROR: could not verify: {exc}", err=True)
+    except Exception as exc:  # whatever it is, the log was not checked: say so, exit 2
+        click.echo(f"ERROR: could not verify: {type(exc).__name__}: {exc}", err=True)
         ctx.exit(2)
+    code, lines = verdict(
+        report, path, no_checkpoints=no_checkpoints, require_checkpoints=require_checkpoints
+    )
+    for text, to_stderr in lines:
+        click.echo(text, err=to_stderr)
+    ctx.exit(code)
+
+
+def verdict(
+    report: AuditReport, path: Path | None, *, no_checkpoints: bool, require_checkpoints: bool
+) -> tuple[int, list[tuple[str, bool]]]:
+    """The exit status and the lines (text, to stderr) `verify` prints for a report.
+
+    The first stdout line names the status: `OK` (0), `TAMPERED`, `CHECKPOINT INVALID`
+    or `CHECKPOINT MISSING` (1); `ERROR: could not verify` (2) is printed by the caller.
+    """
     result = report.chain
     if not result.ok:
-        click.echo(f"TAMPERED at seq {result.bad_seq}: {result.reason}")
-        ctx.exit(1)
+        return 1, [(f"TAMPERED at seq {result.bad_seq}: {result.reason}", False)]
     if report.checkpoint_failure:
-        click.echo(f"TAMPERED: {report.checkpoint_failure}")
-        ctx.exit(1)
+        return 1, [(f"TAMPERED: {report.checkpoint_failure}", False)]
     if report.checkpoint_problems:
-        for problem in report.checkpoint_problems:
-            click.echo(f"CHECKPOINT INVALID: {problem}")
-        ctx.exit(1)
-    # A full run's head is seq N: keep "N:<hash>" somewhere safe to pass as --anchor.
-    click.echo(f"OK: {result.entries} entries verified, head {result.head_hash}")
+        return 1, [(f"CHECKPOINT INVALID: {p}", False) for p in report.checkpoint_problems]
     latest = report.latest_checkpoint
+    if latest is None and require_checkpoints:
+        return 1, [
+            (
+                f"CHECKPOINT MISSING: no signed checkpoint in {path}, and --require-checkpoints"
+                f" was given; the chain itself holds ({result.entries} entries, head"
+                f" {result.head_hash}), but a deleted or rewritten tail cannot be ruled out",
+                False,
+            )
+        ]
+    # A full run's head is seq N: keep "N:<hash>" somewhere safe to pass as --anchor.
+    lines = [(f"OK: {result.entries} entries verified, head {result.head_hash}", False)]
     if latest is not None:
-        click.echo(
-            f"checkpoints: {report.checkpoints_valid} signed checkpoint(s) hold, latest seq"
-            f" {latest.seq} signed {latest.signed_at} (key {latest.key_id})"
+        lines.append(
+            (
+                f"checkpoints: {report.checkpoints_valid} signed checkpoint(s) hold, latest"
+                f" seq {latest.seq} signed {latest.signed_at} (key {latest.key_id})",
+                False,
+            )
         )
     elif not no_checkpoints:
-        click.echo(
-            f"WARNING: no signed checkpoint in {path}: a deleted or rewritten tail would"
-            " go unnoticed",
-            err=True,
+        lines.append(
+            (
+                f"WARNING: no signed checkpoint in {path}: a deleted or rewritten tail would"
+                " go unnoticed",
+                True,
+            )
         )
-        if require_checkpoints:
-            ctx.exit(1)
+    if result.out_of_window:
+        lines.append(
+            (
+                f"NOTE: {result.out_of_window} intact entries have an occurred_at outside the"
+                f" accepted window (first: {result.first_out_of_window}); recorded as sent,"
+                " before the bounds existed or by hand",
+                True,
+            )
+        )
+    return 0, lines
 
 
 @audit_cli.command("checkpoint")

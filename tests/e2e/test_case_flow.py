@@ -6,6 +6,7 @@ import subprocess
 import sys
 import uuid
 
+import httpx
 import pytest
 
 from tests.support.auth import auth_headers
@@ -161,5 +162,8 @@ def test_every_service_reports_health_and_metrics(system):
             assert client.get("/health/live").status_code == 200
             ready = client.get("/health/ready")
             assert ready.status_code == 200, ready.text
-            metrics = client.get("/metrics").text
-            assert "hrcase_events_consumed_total" in metrics
+            # Metrics are not public: not on the service's HTTP port...
+            assert client.get("/metrics").status_code == 404
+        # ...but on a port of their own, bound to localhost.
+        metrics = httpx.get(system.metrics_url(name), timeout=10).text
+        assert "hrcase_events_consumed_total" in metrics

@@ -245,7 +245,7 @@ def test_the_http_hook_accepts_raw_mime(system):
     bounced = new_mail(subject="Undeliverable").as_bytes(policy=SMTP)
     bounce = httpx.post(url, content=bounced, headers={**token, "X-Envelope-From": "<>"})
     assert bounce.status_code == 202 and bounce.json()["outcome"] == "automatic"
-    metrics = httpx.get(f"{system.url('intake')}/metrics").text
+    metrics = httpx.get(system.metrics_url("intake")).text
     assert 'hrcase_intake_emails_total{entrypoint="http",outcome="automatic"} 1.0' in metrics
 
 

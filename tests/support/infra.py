@@ -37,6 +37,13 @@ from shared.settings import Settings, dev_rabbitmq_password
 from shared.topology import PUBLISHES
 
 ROOT = Path(__file__).resolve().parents[2]
+# Connection budget of a test run (README "Connection budget"): small pools, so a run fits
+# beside other runs and databases on a shared server. At most two systems run at once (a
+# module's system and the kill -9 test's own), each four service processes.
+TEST_DB_POOL_SIZE = 4
+TEST_PEAK_PROCESSES = 2 * 4
+# The admin pool (4), in-process runtimes' pools, scratch and CLI connections.
+TEST_OTHER_CONNECTIONS = 14
 # One database and vhost per test run, so parallel runs never wipe each other's state.
 RUN_ID = os.environ.get("HRCASE_TEST_RUN_ID") or str(os.getpid())
 TEST_VHOST = f"hrcase_test_{RUN_ID}"
@@ -56,6 +63,57 @@ def admin_database_url(suffix: str = "test") -> str:
     base = os.environ.get("DATABASE_URL", "postgresql://postgres@localhost:5432/hrcase")
     url = make_url(base)
     return url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
+
+
+class NotEnoughConnections(RuntimeError):
+    """The Postgres server has fewer free connection slots than a test run needs."""
+
+
+def connections_needed() -> int:
+    pool = int(os.environ.get("DB_POOL_SIZE", TEST_DB_POOL_SIZE))
+    return TEST_PEAK_PROCESSES * pool + TEST_OTHER_CONNECTIONS
+
+
+def free_connection_slots(database_url: str) -> tuple[int, str]:
+    """Slots a non-superuser role can still take, and who holds the rest (a sentence)."""
+    url = make_url(database_url)
+    admin = url.set(database="postgres", drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT current_setting('max_connections')::int,"
+            " current_setting('superuser_reserved_connections')::int"
+            " + coalesce(current_setting('reserved_connections', true)::int, 0),"
+            " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+        ).fetchone()
+        assert row is not None
+        top = conn.execute(
+            "SELECT coalesce(datname, '-'), count(*) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+        ).fetchall()
+    maximum, reserved, used = row
+    holders = ", ".join(f"{db}: {n}" for db, n in top)
+    return maximum - reserved - used, (
+        f"max_connections {maximum}, {reserved} reserved, {used} in use ({holders})"
+    )
+
+
+def require_free_connections(database_url: str, needed: int, wait: float = 60.0) -> None:
+    """Wait up to `wait` seconds for `needed` free slots, else NotEnoughConnections with
+    who holds them: a clear failure at the start instead of one in the middle of a test."""
+    deadline = time.monotonic() + wait
+    while True:
+        free, detail = free_connection_slots(database_url)
+        if free >= needed:
+            return
+        if time.monotonic() >= deadline:
+            raise NotEnoughConnections(
+                f"Postgres has {free} free connection slots, this test run needs up to"
+                f" {needed} ({TEST_PEAK_PROCESSES} service processes x DB_POOL_SIZE"
+                f" {os.environ.get('DB_POOL_SIZE', TEST_DB_POOL_SIZE)} +"
+                f" {TEST_OTHER_CONNECTIONS} others): {detail}. Wait for other runs to end,"
+                " close idle sessions, lower DB_POOL_SIZE or raise max_connections."
+            )
+        time.sleep(2)
 
 
 def drop_database(database_url: str) -> None:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -22,9 +22,14 @@ class RunningSystem:
     mail: MailSink
     database_url: str
     rabbitmq_url: str
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return self.services[service].base_url
+
+    def metrics_url(self, service: str) -> str:
+        """Prometheus metrics: their own port on localhost, not the public HTTP port."""
+        return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
 
     def client(self, service: str, headers: dict[str, str] | None = None) -> httpx.Client:
         """An HTTP client for one service; pass `auth_headers(...)` to act as someone."""
@@ -45,6 +50,7 @@ def running_system(
     logs_dir.mkdir(parents=True, exist_ok=True)
     mail_port = free_port()
     ports = {name: free_port() for name in SERVICES}
+    metrics_ports = {name: free_port() for name in SERVICES}
     env = service_env(
         database_url,
         rabbitmq_url,
@@ -52,6 +58,7 @@ def running_system(
         SMTP_PORT=str(mail_port),
         **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
         # Links in notification mails point at this system's intake (unless a test says).
+        **{f"{name.upper()}_METRICS_PORT": str(port) for name, port in metrics_ports.items()},
         **{"PORTAL_BASE_URL": f"http://127.0.0.1:{ports['intake']}", **extra_env},
     )
     # Tests read mail from an in-process sink; the benchmark keeps the sink in its own
@@ -74,7 +81,7 @@ def running_system(
             services[name].start(wait=False)
         for name in only:
             services[name].wait_ready()
-        yield RunningSystem(services, mail, database_url, rabbitmq_url)
+        yield RunningSystem(services, mail, database_url, rabbitmq_url, metrics_ports)
     finally:
         for process in services.values():
             process.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +17,7 @@ import asyncpg
 
 from services.audit.domain.chain import (
     GENESIS_HASH,
+    UNREADABLE_TIME,
     ChainEntry,
     PendingEntry,
     extend,
@@ -47,10 +48,28 @@ LOG_COLUMNS = (
     "producer_user",
 )
 
+# A timestamp outside the years 1..9999 cannot be decoded (asyncpg raises, which would end
+# a whole read), so it comes back NULL with its text beside it; +-infinity decode (as
+# asyncpg's images of the first and last instant it can write) and are kept.
+_READABLE = "'0001-01-01 00:00:00+00' AND '9999-12-31 23:59:59.999999+00'"
+
+
+def _timestamp(column: str) -> str:
+    return (
+        f"CASE WHEN NOT isfinite({column}) OR {column} BETWEEN {_READABLE} THEN {column} END"
+        f" AS {column}, CASE WHEN isfinite({column}) AND {column} NOT BETWEEN {_READABLE}"
+        f" THEN {column}::text END AS {column}_text"
+    )
+
+
 _SELECT = (
-    "SELECT seq, event_id, event_type, schema_version, occurred_at, recorded_at, producer,"
-    " correlation_id, causation_id, case_id, actor::text AS actor, payload::text AS payload,"
-    " prev_hash, entry_hash, entry_version, producer_user FROM audit.log"
+    "SELECT seq, event_id, event_type, schema_version, "
+    + _timestamp("occurred_at")
+    + ", "
+    + _timestamp("recorded_at")
+    + ", producer, correlation_id, causation_id, case_id, actor::text AS actor,"
+    " payload::text AS payload, prev_hash, entry_hash, entry_version, producer_user"
+    " FROM audit.log"
 )
 
 
@@ -104,14 +123,28 @@ def _record(e: ChainEntry) -> tuple[Any, ...]:
     )
 
 
+def _stored_time(row: asyncpg.Record, column: str, problems: list[str]) -> datetime:
+    value: datetime | None = row[column]
+    if value is None:
+        problems.append(
+            f"{column} {row[column + '_text']} cannot be written as a canonical timestamp"
+            " (years 0001-9999 only)"
+        )
+        return UNREADABLE_TIME
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # +-infinity
+
+
 def _entry(row: asyncpg.Record) -> ChainEntry:
+    problems: list[str] = []
+    occurred_at = _stored_time(row, "occurred_at", problems)
+    recorded_at = _stored_time(row, "recorded_at", problems)
     return ChainEntry(
         seq=row["seq"],
         event_id=row["event_id"],
         event_type=row["event_type"],
         schema_version=row["schema_version"],
-        occurred_at=row["occurred_at"],
-        recorded_at=row["recorded_at"],
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
         producer=row["producer"],
         correlation_id=row["correlation_id"],
         causation_id=row["causation_id"],
@@ -122,6 +155,7 @@ def _entry(row: asyncpg.Record) -> ChainEntry:
         entry_hash=row["entry_hash"],
         entry_version=row["entry_version"],
         producer_user=row["producer_user"],
+        problems=tuple(problems),
     )
 
 

@@ -55,7 +55,10 @@ Verification (streaming, constant memory), reading entries in ascending seq:
          or, if seq < expected_seq, at seq (an entry that does not belong);
       2. prev_hash == expected_prev, else bad at seq (the previous entry or this one was
          rewritten, or entries were reordered);
-      3. recomputed hash == entry_hash, else bad at seq (this entry's content changed);
+      3. recomputed hash == entry_hash, else bad at seq (this entry's content changed;
+         a stored timestamp outside the years 0001-9999 has no canonical spelling, so
+         it is bad too; Postgres +-infinity read as 9999-12-31T23:59:59.999999Z and
+         0001-01-01T00:00:00.000000Z, the instants asyncpg writes as +-infinity);
       4. if an anchor (a (seq, hash) pair recorded outside the database) names this seq,
          entry_hash must equal it;
     then expected_seq += 1, expected_prev = entry_hash. The first failure is reported.
@@ -74,7 +77,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -83,6 +86,9 @@ from shared.envelope import Envelope
 GENESIS_HASH = "0" * 64
 # Version of the canonical form new entries are written with (see "Entry versions").
 ENTRY_VERSION = 2
+# Stands in for a stored timestamp no canonical spelling exists for (the entry carries a
+# problem saying so, and verification fails at it).
+UNREADABLE_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 class InvalidEntry(ValueError):
@@ -94,6 +100,20 @@ def canonical_json(value: Any) -> str:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
+
+
+def stored_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A stored actor/payload text as a JSON object fit to show and re-serialise, or
+    (None, why not): not JSON, not an object, too deep, a number beyond float range, a
+    lone surrogate. Readers report the problem instead of failing on such a row."""
+    try:
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            return None, f"not a JSON object but {type(value).__name__}"
+        canonical_json(value).encode("utf-8")
+    except (ValueError, TypeError, RecursionError) as exc:
+        return None, f"not readable JSON ({type(exc).__name__}: {str(exc)[:200]})"
+    return value, None
 
 
 def format_timestamp(value: datetime) -> str:
@@ -154,6 +174,9 @@ class ChainEntry:
     entry_hash: str
     entry_version: int = 1
     producer_user: str | None = None
+    # Why a stored value could not be read faithfully (e.g. a timestamp in year 12000);
+    # an entry with problems never verifies.
+    problems: tuple[str, ...] = ()
 
     def canonical(self) -> str:
         return entry_canonical_json(self)
@@ -308,6 +331,10 @@ class VerifyResult:
     head_hash: str  # its entry_hash (the anchor hash if none passed)
     bad_seq: int | None = None
     reason: str | None = None
+    # Intact entries whose occurred_at lies outside the window given to the verifier
+    # (e.g. year 9999 written before the bounds existed): reported, not a failure.
+    out_of_window: int = 0
+    first_out_of_window: str | None = None
 
 
 class ChainVerifier:
@@ -319,7 +346,12 @@ class ChainVerifier:
         start_seq: int = 1,
         prev_hash: str = GENESIS_HASH,
         anchors: Mapping[int, str] | None = None,
+        window: tuple[datetime, timedelta] | None = None,
     ) -> None:
+        # (earliest occurred_at, how far it may be ahead of its recorded_at)
+        self._window = window
+        self._out_of_window = 0
+        self._first_out_of_window: str | None = None
         self._expected_seq = start_seq
         self._prev = prev_hash
         self._count = 0
@@ -346,9 +378,11 @@ class ChainVerifier:
                 f"prev_hash does not match the entry_hash of seq {expected - 1}"
                 " (that entry or this one was rewritten or moved)",
             )
+        if entry.problems:
+            return self._fail(entry.seq, "unreadable entry: " + "; ".join(entry.problems))
         try:
             computed = entry.computed_hash()
-        except InvalidEntry as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             return self._fail(entry.seq, f"entry cannot be hashed: {exc}")
         if computed != entry.entry_hash:
             return self._fail(entry.seq, "entry_hash does not match the entry's content")
@@ -358,6 +392,15 @@ class ChainVerifier:
         self._count += 1
         self._expected_seq += 1
         self._prev = entry.entry_hash
+        if self._window is not None:
+            earliest, ahead = self._window
+            if not earliest <= entry.occurred_at <= entry.recorded_at + ahead:
+                self._out_of_window += 1
+                if self._first_out_of_window is None:
+                    self._first_out_of_window = (
+                        f"seq {entry.seq} occurred_at {format_timestamp(entry.occurred_at)}"
+                        f" (recorded {format_timestamp(entry.recorded_at)})"
+                    )
         return True
 
     def _fail(self, seq: int, reason: str) -> bool:
@@ -376,6 +419,8 @@ class ChainVerifier:
             head_hash=self._prev,
             bad_seq=self._bad_seq,
             reason=self._reason,
+            out_of_window=self._out_of_window,
+            first_out_of_window=self._first_out_of_window,
         )
 
 

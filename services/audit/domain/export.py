@@ -9,13 +9,17 @@ the log proves which file was handed out, by whom and when.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.audit.domain.chain import ChainEntry, canonical_json, format_timestamp
+from services.audit.domain.chain import (
+    ChainEntry,
+    canonical_json,
+    format_timestamp,
+    stored_object,
+)
 from services.audit.domain.replay import replay
 from services.audit.domain.timeline import timeline
 
@@ -23,7 +27,16 @@ FORMAT = "hrcase.case-file/1"
 
 
 def entry_record(entry: ChainEntry) -> dict[str, Any]:
-    """An entry with every hashed field, so each can be rehashed from the file alone."""
+    """An entry with every hashed field, so each can be rehashed from the file alone.
+
+    A stored value that cannot be read is given as null (actor, payload) or its
+    stand-in (timestamps), with the reason in `problems`; such an entry does not verify.
+    """
+    actor, actor_problem = stored_object(entry.actor)
+    payload, payload_problem = stored_object(entry.payload)
+    problems = [*entry.problems]
+    problems += [f"actor {actor_problem}"] if actor_problem else []
+    problems += [f"payload {payload_problem}"] if payload_problem else []
     return {
         "seq": entry.seq,
         "event_id": str(entry.event_id),
@@ -35,13 +48,14 @@ def entry_record(entry: ChainEntry) -> dict[str, Any]:
         "correlation_id": str(entry.correlation_id),
         "causation_id": str(entry.causation_id) if entry.causation_id else None,
         "case_id": str(entry.case_id) if entry.case_id else None,
-        "actor": json.loads(entry.actor),
-        "payload": json.loads(entry.payload),
+        "actor": actor,
+        "payload": payload,
         "prev_hash": entry.prev_hash,
         "entry_hash": entry.entry_hash,
         # Hashed only in version 2 entries (services/audit/domain/chain.py).
         "entry_version": entry.entry_version,
         "producer_user": entry.producer_user,
+        "problems": problems,
     }
 
 

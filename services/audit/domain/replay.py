@@ -12,14 +12,13 @@ whatever routing decided.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.audit.domain.chain import ChainEntry, format_timestamp
+from services.audit.domain.chain import ChainEntry, format_timestamp, stored_object
 
 # Only these may be raised by routing events that precede the lifecycle's own status event.
 _STATUS_RANK = {"new": 0, "routed": 1, "assigned": 2}
@@ -73,6 +72,9 @@ class CaseState:
     documents: tuple[Document, ...] = field(default=(), repr=False)
     last_seq: int = 0
     last_event_at: str | None = None
+    # Entries that could not be applied (an odd stored value), each with why: reported,
+    # never a crash of the whole replay.
+    anomalies: tuple[str, ...] = ()
 
     def summary_fields(self) -> dict[str, Any]:
         """The fields a reader compares between two states (what an event changed)."""
@@ -122,6 +124,7 @@ class CaseState:
             "documents": [d.__dict__ for d in self.documents],
             "as_of_seq": self.last_seq,
             "last_event_at": self.last_event_at,
+            "anomalies": list(self.anomalies),
         }
 
 
@@ -163,12 +166,31 @@ def _advance(current: str | None, proposed: str) -> str:
     return current
 
 
+def _object(text: str, what: str) -> dict[str, Any]:
+    value, problem = stored_object(text)
+    if value is None:
+        raise ValueError(f"{what} {problem}")
+    return value
+
+
 def apply(state: CaseState, entry: ChainEntry) -> CaseState:
-    """The state after one entry (entries of other cases are ignored)."""
+    """The state after one entry (entries of other cases are ignored). An entry whose
+    stored values cannot be applied leaves the state as it was and is named in
+    `anomalies`."""
     if entry.case_id != state.case_id:
         return state
-    p: dict[str, Any] = json.loads(entry.payload)
-    actor: dict[str, Any] = json.loads(entry.actor)
+    try:
+        return _apply(state, entry)
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
+        problem = f"seq {entry.seq} ({entry.event_type}) not applied: {str(exc)[:300]}"
+        return replace(state, last_seq=entry.seq, anomalies=(*state.anomalies, problem))
+
+
+def _apply(state: CaseState, entry: ChainEntry) -> CaseState:
+    if entry.problems:
+        raise ValueError("; ".join(entry.problems))
+    p = _object(entry.payload, "payload")
+    actor = _object(entry.actor, "actor")
     kind = entry.event_type
     s = replace(state, last_seq=entry.seq, last_event_at=format_timestamp(entry.occurred_at))
     if kind == "case.submitted":

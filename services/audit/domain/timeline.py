@@ -6,12 +6,11 @@ after the entry, so the timeline and replay can never disagree.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
-from services.audit.domain.chain import ChainEntry, format_timestamp
+from services.audit.domain.chain import ChainEntry, format_timestamp, stored_object
 from services.audit.domain.replay import CaseState, apply
 
 Summary = Callable[[dict[str, Any]], str]
@@ -145,8 +144,17 @@ def timeline(case_id: UUID, entries: Iterable[ChainEntry]) -> list[dict[str, Any
     items: list[dict[str, Any]] = []
     state = CaseState(case_id=case_id)
     for entry in entries:
-        payload = json.loads(entry.payload)
+        payload, payload_problem = stored_object(entry.payload)
+        actor, actor_problem = stored_object(entry.actor)
+        problems = [*entry.problems]
+        problems += [f"payload {payload_problem}"] if payload_problem else []
+        problems += [f"actor {actor_problem}"] if actor_problem else []
         after = apply(state, entry)
+        summary = (
+            summarise(entry.event_type, payload)
+            if payload is not None
+            else f"{entry.event_type} (payload unreadable)"
+        )
         items.append(
             {
                 "seq": entry.seq,
@@ -155,10 +163,12 @@ def timeline(case_id: UUID, entries: Iterable[ChainEntry]) -> list[dict[str, Any
                 "occurred_at": format_timestamp(entry.occurred_at),
                 "recorded_at": format_timestamp(entry.recorded_at),
                 "producer": entry.producer,
-                "actor": json.loads(entry.actor),
-                "summary": summarise(entry.event_type, payload),
+                "actor": actor,
+                "summary": summary,
                 "changes": _diff(state, after),
                 "entry_hash": entry.entry_hash,
+                # Stored values that could not be read (README "Timestamp bounds").
+                "problems": problems,
             }
         )
         state = after

@@ -6,9 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from shared.envelope import Actor, Envelope, new_envelope
+
+
+def note_payload(body: str = "Grievance — résumé ✓") -> dict[str, Any]:
+    """A valid `case.note_added` payload: audit records only events it knows the schema of."""
+    return {"reference": "HR-2026-000001", "note_id": str(uuid4()), "body": body}
 
 
 def make_envelope(
@@ -24,7 +29,7 @@ def make_envelope(
     return new_envelope(
         event_type=event_type,
         schema_version=1,
-        payload=payload if payload is not None else {"n": 1, "note": "Grievance — résumé ✓"},
+        payload=payload if payload is not None else note_payload(),
         producer=producer,
         actor=Actor(type="agent", id="agent-7"),
         case_id=case_id,
