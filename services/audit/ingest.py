@@ -142,9 +142,6 @@ def admit(
         return Refusal(
             f"{event_type} is written by the audit service only", "ForgedRecord", event_type
         )
-    refusal = producer_refusal(user_id, envelope, user_prefix=user_prefix)
-    if refusal is not None:
-        return Refusal(refusal, ProducerNotAuthenticated.__name__, event_type)
     try:
         entry = pending_from_envelope(envelope, producer_user=user_id)
     except InvalidEntry as exc:
@@ -159,6 +156,10 @@ def admit(
             type(exc).__name__,
             event_type,
         )
+    # Last, so a refusal names what is wrong with the event itself before who sent it.
+    refusal = producer_refusal(user_id, envelope, user_prefix=user_prefix)
+    if refusal is not None:
+        return Refusal(refusal, ProducerNotAuthenticated.__name__, event_type)
     return entry
 
 

@@ -81,7 +81,14 @@ async def test_every_consumer_dead_letters_an_out_of_window_timestamp(
     else:
         body["payload"][field] = value
     raw = json.dumps(body).encode()
-    await publish_raw(amqp, raw, routing_key=body["event_type"], message_id=body["event_id"])
+    # Published by its real producer's broker user: the timestamp alone is what is wrong.
+    await publish_raw(
+        amqp,
+        raw,
+        routing_key=body["event_type"],
+        message_id=body["event_id"],
+        as_publisher=body["producer"],
+    )
     for service in [*consumers, "audit"]:
         dead = await find_dead_letter(amqp, f"{service}.events.dlq", body["event_id"], timeout=30)
         assert dead is not None, f"{service} did not dead-letter it"

@@ -41,7 +41,7 @@ from shared.migrations import alembic_config, ensure_database
 from shared.service import Runtime, start_runtime, stop_runtime
 from shared.settings import Settings
 from tests.support.auth import auth_headers
-from tests.support.bus import declare_topology, find_dead_letter, publish_raw
+from tests.support.bus import declare_topology, find_dead_letter, publish_envelope, publish_raw
 
 AUDIT_DLQ = "audit.events.dlq"
 AUDITOR = auth_headers("auditor-1", "auditor")
@@ -219,9 +219,7 @@ async def test_audit_refuses_what_it_could_not_verify_later(
     assert refusal["routing_key"] == "case.note_added"
     # A later good event still flows.
     after = make_envelope()
-    await publish_raw(
-        amqp, after.to_json_bytes(), routing_key=after.event_type, message_id=str(after.event_id)
-    )
+    await publish_envelope(amqp, after)
 
     async def landed() -> bool:
         n = await admin_pool.fetchval(
