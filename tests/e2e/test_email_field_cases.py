@@ -85,7 +85,7 @@ async def eventually(query, *, what: str, timeout: float = 60):
 
 
 def metrics(system) -> str:
-    return httpx.get(f"{system.url('intake')}/metrics").text
+    return httpx.get(system.metrics_url("intake")).text
 
 
 def reference_in(reply: str) -> str:
