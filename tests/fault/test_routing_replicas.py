@@ -171,6 +171,17 @@ async def test_timers_due_while_every_replica_was_dead_fire_once_after_restart(
                 ids,
             )
             assert pending > 0, "the kill must land before the timers fire"
+            # On a loaded machine a warning may already have fired, before its deadline,
+            # while the replicas were alive: that one was a true "due soon".
+            warned_in_time = {
+                r["case_id"]
+                for r in await admin_pool.fetch(
+                    "SELECT case_id FROM routing.timers WHERE case_id = ANY($1::uuid[])"
+                    " AND clock = 'first_response' AND kind = 'warning'"
+                    " AND fired_at IS NOT NULL AND fired_event_id IS NOT NULL",
+                    ids,
+                )
+            }
             # Every first-response timer (warning 1.8 s ... level 3 at 7.2 s) falls due.
             last_due = await admin_pool.fetchval(
                 "SELECT max(fire_at) FROM routing.timers WHERE case_id = ANY($1::uuid[])"
@@ -205,9 +216,10 @@ async def test_timers_due_while_every_replica_was_dead_fire_once_after_restart(
             await asyncio.sleep(1.5)  # two replicas' loops had time to fire twice
     for case_id in ids:
         kinds = tap.distinct(case_id)
-        # The warning timer fired after its deadline had passed (every replica was dead):
-        # no "due soon" for a deadline already missed (issue 8, item 9); the breach speaks.
-        assert kinds["case.sla_warning"] == 0
+        # A warning timer that fired after its deadline had passed (every replica was dead)
+        # says nothing: no "due soon" for a deadline already missed (issue 8, item 9); the
+        # breach speaks. One that fired in time before the kill was sent, once.
+        assert kinds["case.sla_warning"] == (1 if case_id in warned_in_time else 0)
         assert kinds["case.sla_breached"] == 1
         levels = sorted(e.payload["level"] for e in tap.of(case_id, "case.escalated"))
         # One event per level; a level whose target is the owner passes to the next one.
