@@ -161,12 +161,18 @@ async def _stop_all(children: list[Child]) -> None:
                 await child.process.wait()
 
 
+def portal_address(settings: Settings) -> str:
+    """The portal's address as people and email links know it (PORTAL_BASE_URL)."""
+    return f"{settings.portal_base_url.rstrip('/')}/portal/"
+
+
 def _banner(settings: Settings, mail: MailPlan) -> None:
     host = settings.http_host
     lines = [
         "",
         "hrcase is running (Ctrl-C stops everything):",
-        f"  portal          http://{host}:{settings.http_port('intake')}/portal/",
+        # The address email links use: a cookie set for one host name is not sent to another.
+        f"  portal          {portal_address(settings)}",
         f"  intake API      http://{host}:{settings.http_port('intake')}/docs",
         f"  intake mail     SMTP {host}:{os.environ.get('INTAKE_SMTP_PORT', '2525')}"
         " (python -m services.intake.email.send_sample)",

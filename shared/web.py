@@ -9,17 +9,33 @@
   `TRUSTED_PROXIES` (shared.service.run).
 - `offline_docs_app`: /docs (Swagger UI) and /redoc load their scripts and styles from
   the service itself (the maintained `fastapi-offline` package ships them), never a CDN.
+  Their own CSP (`DOCS_CSP`) lets them fetch from this origin only (plus `data:` images
+  and Redoc's `blob:` worker; inline scripts only by hash), and Redoc's bundle is served
+  with its one hard-coded CDN image (the Redocly logo) replaced by an empty `data:` URL,
+  so the page does not even try to reach the internet.
 - `start_metrics_server`: Prometheus metrics on a port of their own, bound to
   `METRICS_HOST` (default 127.0.0.1), not on the public HTTP port.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, Response
 from fastapi_offline import FastAPIOffline
 from prometheus_client import start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,15 +78,97 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+# Where fastapi-offline mounts its copies of Swagger UI and Redoc, and where we serve
+# Redoc's bundle without its CDN logo (outside that mount, which would shadow a route).
+DOCS_STATIC = "/static-offline-docs"
+DOCS_STATIC_DIR = Path(fastapi_offline.__file__).with_name("static")
+LOCAL_REDOC_JS = "/docs-assets/redoc.standalone.js"
+REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+# The docs pages' policy: this origin only. Styles may be inline (Swagger's and Redoc's
+# styled components inject them); scripts may not, except those hashed in per page.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline';"
+    " img-src 'self' data:; font-src 'self' data:; connect-src 'self';"
+    " worker-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def docs_page(page: HTMLResponse) -> HTMLResponse:
+    """`page` with DOCS_CSP, its own inline scripts allowed by their SHA-256."""
+    html = bytes(page.body).decode("utf-8")
+    hashes = "".join(
+        f" 'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+        for body in _INLINE_SCRIPT.findall(html)
+    )
+    page.headers["Content-Security-Policy"] = DOCS_CSP.format(hashes=hashes)
+    return page
+
+
+@cache
+def local_redoc_bundle() -> bytes:
+    """fastapi-offline's Redoc bundle with the Redocly logo's CDN address made an empty
+    image (Redoc hides a logo that fails to load)."""
+    bundle = (DOCS_STATIC_DIR / "redoc.standalone.js").read_bytes()
+    return bundle.replace(REDOC_CDN_LOGO, b"data:,")
+
+
 def offline_docs_app(title: str, **kwargs: Any) -> FastAPI:
-    """A FastAPI app whose /docs and /redoc work without the internet."""
+    """A FastAPI app whose /docs and /redoc work without the internet (see DOCS_CSP)."""
     app = FastAPIOffline(
         title=title,
         # Swagger UI would otherwise ask an online validator about the schema.
         swagger_ui_parameters={"validatorUrl": None},
+        # Only the static mount of fastapi-offline: the pages are ours, with their CSP.
+        docs_url=None,
+        redoc_url=None,
+        static_url=DOCS_STATIC,
         **kwargs,
     )
     app.add_middleware(SecurityHeaders)
+    openapi_url = app.openapi_url or "/openapi.json"
+    oauth2_redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return docs_page(
+            get_swagger_ui_html(
+                openapi_url=f"{root}{openapi_url}",
+                title=f"{app.title} - Swagger UI",
+                oauth2_redirect_url=oauth2_redirect_url,
+                swagger_js_url=f"{root}{DOCS_STATIC}/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}{DOCS_STATIC}/swagger-ui.css",
+                swagger_favicon_url=f"{root}{DOCS_STATIC}/favicon.png",
+                swagger_ui_parameters=app.swagger_ui_parameters,
+            )
+        )
+
+    @app.get(oauth2_redirect_url, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return docs_page(get_swagger_ui_oauth2_redirect_html())
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return docs_page(
+            get_redoc_html(
+                openapi_url=f"{root}{openapi_url}",
+                title=f"{app.title} - ReDoc",
+                redoc_js_url=f"{root}{LOCAL_REDOC_JS}",
+                with_google_fonts=False,
+                redoc_favicon_url=f"{root}{DOCS_STATIC}/favicon.png",
+            )
+        )
+
+    @app.get(LOCAL_REDOC_JS, include_in_schema=False)
+    async def redoc_bundle() -> Response:
+        return Response(
+            local_redoc_bundle(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
     return app
 
 

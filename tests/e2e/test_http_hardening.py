@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import smtplib
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -12,8 +15,9 @@ import httpx
 import pytest
 
 from shared.settings import SERVICES
+from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.auth import auth_headers
-from tests.support.infra import ServiceProcess, free_port, service_env
+from tests.support.infra import ServiceProcess, free_port, service_env, wait_for
 from tests.support.system import running_system
 
 # A page or API of each service: health, OpenAPI, docs, an API refusal, a missing page.
@@ -150,3 +154,120 @@ def test_metrics_are_not_public(system, service: str) -> None:
         if line.split()[3] == "0A" and line.split()[1].endswith(f":{port:04X}")
     ]
     assert listening == [f"0100007F:{port:04X}"], listening
+
+
+# --- /docs and /redoc: every fetch from this origin (issue: Redoc's CDN logo) -----------
+
+# Their titles: Swagger UI's and Redoc's own rendering of the OpenAPI document.
+RENDERED = {"/docs": "#swagger-ui .opblock", "/redoc": "redoc h1"}
+
+
+@pytest.fixture(scope="module")
+async def docs_browser():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        await browser.close()
+
+
+@needs_chromium
+@pytest.mark.parametrize("service", ["intake", "audit"])
+@pytest.mark.parametrize("page_path", ["/docs", "/redoc"])
+async def test_docs_render_with_the_internet_blocked_and_never_reach_for_it(
+    system, docs_browser, service: str, page_path: str
+) -> None:
+    base = system.url(service)
+    here = urlsplit(base).netloc
+
+    def local(url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme in ("data", "blob", "about") or parts.netloc == here
+
+    requested: list[str] = []
+    blocked: list[str] = []
+    console: list[str] = []
+    context = await docs_browser.new_context(base_url=base)
+
+    async def only_local(route) -> None:
+        if local(route.request.url):
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort("blockedbyclient")
+
+    await context.route("**/*", only_local)
+    page = await context.new_page()
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda m: console.append(m.text) if m.type in ("error", "warning") else None)
+    response = await page.goto(page_path)
+    assert response is not None and response.status == 200
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp, csp
+    assert "img-src 'self' data:" in csp and "frame-ancestors 'none'" in csp, csp
+    assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0], csp
+    await page.wait_for_selector(RENDERED[page_path], timeout=60_000)
+    assert "hrcase" in await page.content()
+    await page.wait_for_load_state("networkidle")
+    assert [url for url in requested if not local(url)] == [], requested
+    assert blocked == []
+    assert [m for m in console if "Content Security Policy" in m] == [], console
+    await context.close()
+
+
+# --- Test systems keep off the developer's SMTP port -------------------------------------
+
+
+def _listening_ports(pid: int) -> set[int]:
+    """TCP ports process `pid` listens on (its socket inodes matched in /proc/net)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_a_test_system_does_not_listen_on_2525(system) -> None:
+    intake = system.services["intake"]
+    assert intake.proc is not None
+    ports = _listening_ports(intake.proc.pid)
+    assert system.smtp_port in ports and intake.port in ports, ports
+    assert 2525 not in ports
+    with smtplib.SMTP("127.0.0.1", system.smtp_port, timeout=20) as smtp:
+        assert smtp.noop()[0] == 250
+
+
+def test_a_second_intake_on_a_taken_smtp_port_refuses_to_start(system, logs_dir: Path) -> None:
+    """No SO_REUSEPORT: it fails loudly instead of taking a share of another's mail."""
+    port = free_port()
+    log = logs_dir / "http-hardening" / "intake-second.log"
+    second = ServiceProcess(
+        "intake",
+        {
+            **system.services["intake"].env,
+            "INTAKE_HTTP_PORT": str(port),
+            "INTAKE_METRICS_PORT": str(free_port()),
+        },
+        port,
+        log,
+    )
+    second.start(wait=False)
+    try:
+        assert second.proc is not None
+        code = wait_for(lambda: second.proc.poll(), timeout=60, what="second intake exits")
+        assert code != 0
+    finally:
+        second.stop()
+    said = log.read_text(errors="replace")
+    assert f"intake SMTP cannot listen on 127.0.0.1:{system.smtp_port}" in said, said[-2000:]

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import re
+from html import unescape
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 
+from services.intake.portal import session
 from tests.support.auth import auth_headers
 from tests.support.bus import capture_events
+from tests.support.infra import wait_for
 from tests.support.system import running_system
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -185,7 +189,11 @@ async def test_an_agent_logs_a_phone_call_in_the_portal(system, browser):
     )
     await page.get_by_role("button", name="Log the call").click()
     await page.wait_for_url(re.compile(r"/portal/cases/[0-9a-f-]{36}"))
-    assert "Phone call: Caller reports" in await page.get_by_role("heading", level=1).inner_text()
+    heading = await page.get_by_role("heading", level=1).inner_text()
+    assert "Phone call: Caller reports" in heading
+    # Said to the agent, who is not the one waiting to hear from HR.
+    reference = heading.split(":")[0]
+    assert await page.get_by_role("status").inner_text() == f"Call logged as {reference}."
     assert await page.get_by_text("Agency worker, site B").count() == 1
     await context.close()
 
@@ -285,7 +293,10 @@ async def test_signing_out_revokes_the_session_at_once(system, browser):
             assert answer.status_code == 303, answer.text
             assert answer.headers["location"] == "/portal/sign-in"
             new_case = await replay.get("/portal/cases/new", headers=headers)
-            assert new_case.headers.get("location") == "/portal/sign-in"
+            # Sign-in would return to the page asked for.
+            assert (
+                new_case.headers.get("location") == "/portal/sign-in?next=%2Fportal%2Fcases%2Fnew"
+            )
         assert (await replay.get("/api/v1/cases", headers=as_bearer)).status_code == 401
     await context.close()
 
@@ -400,3 +411,121 @@ async def test_investigators_open_only_assigned_restricted_cases_and_reads_are_a
     views = [e for e in capture.events if e["event_type"] == "audit.case_viewed"]
     assert {e["case_id"] for e in views} == {restricted, confidential}
     await context.close()
+
+
+# --- A newcomer's path: an email link, sign-in, back to the case ---------------------------
+
+MARIA = session.DEMO_BY_KEY["maria"]
+AS_MARIA = auth_headers(MARIA.subject, "employee", employee_id=MARIA.employee_id)
+CASE_LINK = re.compile(r"https?://[^\s<>\"')]+/portal/cases/[0-9a-f-]{36}")
+
+
+def acknowledgement_link(system, reference: str) -> str:
+    """The case link in the acknowledgement mail to Maria, as the mail sink received it."""
+
+    def found():
+        mails = [m for m in system.mail.messages_to(MARIA.email) if reference in str(m["Subject"])]
+        return mails[0] if mails else None
+
+    mail = wait_for(found, timeout=30, what=f"acknowledgement of {reference} to {MARIA.email}")
+    links = CASE_LINK.findall(mail.get_body(preferencelist=("plain",)).get_content())
+    assert links, "the acknowledgement has no link to the case"
+    return links[0]
+
+
+@needs_chromium
+async def test_an_email_link_opens_the_case_after_sign_in(system, browser):
+    reporter = {"employee_id": MARIA.employee_id, "name": MARIA.name, "email": MARIA.email}
+    with system.client("intake", headers=AS_MARIA) as client:
+        accepted = client.post(
+            "/api/v1/cases",
+            json={
+                "subject": "My payslip is missing overtime",
+                "description": "My October overtime is not on my November payslip.",
+                "reporter": reporter,
+            },
+        )
+    assert accepted.status_code == 202, accepted.text
+    reference, case_id = accepted.json()["reference"], accepted.json()["case_id"]
+    link = acknowledgement_link(system, reference)
+    assert link == f"{system.url('intake')}/portal/cases/{case_id}"
+
+    context = await new_context(browser, system)
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+    await page.goto(link)  # signed out: sign-in first
+    assert page.url.split("?")[0] == f"{system.url('intake')}/portal/sign-in"
+    await page.get_by_label(re.compile("Maria Lopez")).check()
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(link)
+    assert await page.get_by_role("heading", level=1).inner_text() == (
+        f"{reference}: My payslip is missing overtime"
+    )
+
+    # Her cases table: the caption spans the table above its header, not one column.
+    await page.get_by_role("link", name="My cases").click()
+    table = page.get_by_role("table")
+    caption, header = table.locator("caption"), table.locator("thead")
+    assert "Cases you raised" in await caption.inner_text()
+    table_box, caption_box = await table.bounding_box(), await caption.bounding_box()
+    header_box = await header.bounding_box()
+    assert table_box and caption_box and header_box
+    assert caption_box["width"] >= table_box["width"] - 1, (caption_box, table_box)
+    assert caption_box["y"] + caption_box["height"] <= header_box["y"] + 1
+    assert await table.get_by_role("row").filter(has_text=reference).count() == 1
+    assert problems == []  # no 404 (a favicon, say) or other error in the console
+    await context.close()
+
+
+# next: (where sign-in lands)
+NEXT_CASES = {
+    "/portal/cases/new": "/portal/cases/new",
+    "/portal/cases?x=1": "/portal/cases?x=1",
+    "https://evil.example/portal/cases": "/portal/cases",
+    "//evil.example/portal/": "/portal/cases",
+    "/\\evil.example": "/portal/cases",
+    "/portal/\\..\\evil": "/portal/cases",
+    "/portal//evil.example": "/portal/cases",
+    "/portal/%2f%2fevil.example": "/portal/cases",
+    "/portal/../../evil": "/portal/cases",
+    "javascript:alert(1)": "/portal/cases",
+    "/portal/cases\r\nLocation: https://evil.example": "/portal/cases",
+    "/api/v1/cases": "/portal/cases",
+    "": "/portal/cases",
+}
+
+
+@pytest.mark.parametrize(("next_path", "lands"), NEXT_CASES.items())
+def test_sign_in_returns_only_to_this_portal(system, next_path: str, lands: str) -> None:
+    with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
+        page = client.get("/portal/sign-in", params={"next": next_path})
+        assert page.status_code == 200
+        offered = re.search(r'name="next" value="([^"]*)"', page.text)
+        assert (unescape(offered.group(1)) if offered else "/portal/cases") == lands
+        signed_in = client.post(
+            "/portal/sign-in",
+            data={"csrf_token": csrf_of(page.text), "identity": "maria", "next": next_path},
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        assert signed_in.headers["location"] == lands
+
+
+def test_a_signed_out_visit_carries_the_page_to_sign_in(system) -> None:
+    case = "/portal/cases/6f1c1c9e-8a47-4c52-9a7e-0d1c6b1c2f3a"
+    with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
+        answer = client.get(case)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/portal/sign-in?next={quote(case, safe='')}"
+        # A POST cannot be replayed by a GET after sign-in: plain sign-in.
+        posted = client.post(f"{case}/messages", data={"body": "hello"})
+        assert posted.headers["location"] == "/portal/sign-in"
+
+
+def test_the_portal_answers_the_favicon_request(system) -> None:
+    with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
+        icon = client.get("/favicon.ico")
+    assert icon.status_code == 204 and icon.content == b""

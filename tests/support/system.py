@@ -23,6 +23,8 @@ class RunningSystem:
     database_url: str
     rabbitmq_url: str
     metrics_ports: dict[str, int] = field(default_factory=dict)
+    # Intake's SMTP listener: a free port of this system's own, never the developer's 2525.
+    smtp_port: int = 0
 
     def url(self, service: str) -> str:
         return self.services[service].base_url
@@ -51,6 +53,7 @@ def running_system(
     mail_port = free_port()
     ports = {name: free_port() for name in SERVICES}
     metrics_ports = {name: free_port() for name in SERVICES}
+    smtp_port = int(extra_env.get("INTAKE_SMTP_PORT") or free_port())
     env = service_env(
         database_url,
         rabbitmq_url,
@@ -59,7 +62,11 @@ def running_system(
         **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
         # Links in notification mails point at this system's intake (unless a test says).
         **{f"{name.upper()}_METRICS_PORT": str(port) for name, port in metrics_ports.items()},
-        **{"PORTAL_BASE_URL": f"http://127.0.0.1:{ports['intake']}", **extra_env},
+        **{
+            "PORTAL_BASE_URL": f"http://127.0.0.1:{ports['intake']}",
+            "INTAKE_SMTP_PORT": str(smtp_port),
+            **extra_env,
+        },
     )
     # Tests read mail from an in-process sink; the benchmark keeps the sink in its own
     # process so it does not compete with the load generator for the GIL.
@@ -81,7 +88,7 @@ def running_system(
             services[name].start(wait=False)
         for name in only:
             services[name].wait_ready()
-        yield RunningSystem(services, mail, database_url, rabbitmq_url, metrics_ports)
+        yield RunningSystem(services, mail, database_url, rabbitmq_url, metrics_ports, smtp_port)
     finally:
         for process in services.values():
             process.stop()

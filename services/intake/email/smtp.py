@@ -74,9 +74,17 @@ async def start_smtp_server(handler: IntakeSmtpHandler, config: EmailConfig) -> 
             loop=loop,
         )
 
-    # reuse_port: two intake replicas on one host share the listener (the kernel balances).
-    server = await loop.create_server(
-        protocol, host=config.smtp_host, port=config.smtp_port, reuse_port=True
-    )
+    # No reuse_port: a second intake on the same port (a second `make run`, a test system)
+    # must fail to start, not silently take a share of another system's mail. Replicas on
+    # one host each listen on their own INTAKE_SMTP_PORT behind the MX or a balancer.
+    try:
+        server = await loop.create_server(protocol, host=config.smtp_host, port=config.smtp_port)
+    except OSError as exc:
+        where = f"{config.smtp_host}:{config.smtp_port}"
+        raise OSError(
+            exc.errno,
+            f"intake SMTP cannot listen on {where} ({exc.strerror}): is another hrcase"
+            " running? Stop it or set INTAKE_SMTP_PORT",
+        ) from exc
     log.info("smtp listening", host=config.smtp_host, port=config.smtp_port)
     return server

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -112,7 +113,13 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
 
 
-def sign_in_redirect() -> RedirectResponse:
+def sign_in_redirect(request: Request) -> RedirectResponse:
+    """To sign-in, carrying the page asked for (a GET: e.g. a case link from an email) as
+    `next`, so signing in returns there. A POST's target cannot be re-done by a GET."""
+    if request.method == "GET":
+        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if session.safe_next(wanted) and wanted != session.AFTER_SIGN_IN:
+            return see_other(f"/portal/sign-in?{urlencode({'next': wanted})}")
     return see_other("/portal/sign-in")
 
 
@@ -177,6 +184,14 @@ async def root() -> RedirectResponse:
     return see_other("/portal/")
 
 
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for it on every site: "no icon" (204), not a 404 in the console."""
+    return Response(
+        status_code=status.HTTP_204_NO_CONTENT, headers={"Cache-Control": "max-age=86400"}
+    )
+
+
 @router.get("/portal/")
 async def home(request: Request) -> Response:
     principal = session.session_principal(request)
@@ -189,7 +204,12 @@ async def home(request: Request) -> Response:
 async def sign_in_page(request: Request) -> Response:
     if not session.dev_sign_in_enabled():
         return error_page(request, HTTPException(404, "sign-in is provided by single sign-on"))
-    return render(request, "sign_in.html.j2", identities=session.DEMO_IDENTITIES)
+    return render(
+        request,
+        "sign_in.html.j2",
+        identities=session.DEMO_IDENTITIES,
+        next=session.safe_next(request.query_params.get("next")),
+    )
 
 
 @router.post("/portal/sign-in")
@@ -199,6 +219,8 @@ async def sign_in(request: Request) -> Response:
             raise HTTPException(404, "sign-in is provided by single sign-on")
         form = await csrf_form(request)
         identity = session.DEMO_BY_KEY.get(text(form, "identity"))
+        # Back to the page that asked for sign-in; a foreign or odd `next` is ignored.
+        next_page = session.safe_next(text(form, "next"))
         if identity is None:
             return render(
                 request,
@@ -206,8 +228,9 @@ async def sign_in(request: Request) -> Response:
                 400,
                 identities=session.DEMO_IDENTITIES,
                 error="Choose one of the demo identities.",
+                next=next_page,
             )
-        response = see_other("/portal/cases")
+        response = see_other(next_page or session.AFTER_SIGN_IN)
         await session.start_session(
             request,
             response,
@@ -239,7 +262,7 @@ async def sign_out(request: Request) -> Response:
 async def my_cases(request: Request) -> Response:
     principal = session.session_principal(request)
     if principal is None:
-        return sign_in_redirect()
+        return sign_in_redirect(request)
     rows = await actions.my_cases(actions.runtime_of(request), principal)
     return render(request, "cases.html.j2", principal=principal, cases=rows)
 
@@ -273,7 +296,7 @@ def _raise_form(
 async def raise_page(request: Request) -> Response:
     principal = session.session_principal(request)
     if principal is None:
-        return sign_in_redirect()
+        return sign_in_redirect(request)
     return _raise_form(request, principal)
 
 
@@ -290,7 +313,7 @@ async def raise_case(request: Request) -> Response:
         anonymous = text(form, "anonymous") == "yes"
         principal = None if anonymous else session.session_principal(request)
         if not anonymous and principal is None:
-            return sign_in_redirect()
+            return sign_in_redirect(request)
         values = {k: text(form, k) for k in ("subject", "description", "category", "name", "email")}
         category = values["category"] or None
         try:
@@ -364,7 +387,7 @@ async def raise_case(request: Request) -> Response:
 async def case_page(case_id: UUID, request: Request) -> Response:
     principal = session.session_principal(request)
     if principal is None:
-        return sign_in_redirect()
+        return sign_in_redirect(request)
 
     async def page() -> Response:
         return await _case(request, principal, case_id)
@@ -434,6 +457,7 @@ async def _case(
         open_for_messages=found.case["status"] not in CLOSED_STATUSES or not found.staff_view,
         linked_cases=found.linked_cases,
         raised=request.query_params.get("raised") == "1",
+        logged=request.query_params.get("logged") == "1",
         sent=request.query_params.get("sent") == "1",
         done=ACTION_DONE.get(request.query_params.get("done", "")),
         action_error=action_error,
@@ -447,7 +471,7 @@ async def _case(
 async def attachment(case_id: UUID, attachment_id: UUID, request: Request) -> Response:
     principal = session.session_principal(request)
     if principal is None:
-        return sign_in_redirect()
+        return sign_in_redirect(request)
 
     async def page() -> Response:
         return await actions.download(
@@ -466,7 +490,7 @@ async def attachment(case_id: UUID, attachment_id: UUID, request: Request) -> Re
 async def add_message(case_id: UUID, request: Request) -> Response:
     principal = session.session_principal(request)
     if principal is None:
-        return sign_in_redirect()
+        return sign_in_redirect(request)
 
     async def page() -> Response:
         form = await csrf_form(request)
@@ -508,7 +532,7 @@ async def _agent_action(
     """One action form: fields are named `<name>_<field>` so the forms share one page."""
     principal = session.session_principal(request)
     if principal is None:
-        return sign_in_redirect()
+        return sign_in_redirect(request)
 
     async def page() -> Response:
         form = await csrf_form(request)
@@ -689,7 +713,7 @@ def _phone_form(
 def _agent(request: Request) -> Principal | Response:
     principal = session.session_principal(request)
     if principal is None:
-        return sign_in_redirect()
+        return sign_in_redirect(request)
     if not principal.has_any("hr_agent", "hr_manager"):
         return error_page(
             request, HTTPException(403, "logging a call requires the hr_agent or hr_manager role")
@@ -781,6 +805,6 @@ async def log_phone_call(request: Request) -> Response:
         async with runtime.pool.acquire() as conn, conn.transaction():
             opened = await actions.log_phone_call(conn, agent, call)
         runtime.wake_relay()
-        return see_other(f"/portal/cases/{opened.case_id}?raised=1")
+        return see_other(f"/portal/cases/{opened.case_id}?logged=1")
 
     return await guarded(request, page)

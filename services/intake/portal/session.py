@@ -19,7 +19,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from uuid import UUID, uuid4
 
 from fastapi import HTTPException, Request, Response, status
@@ -49,6 +49,11 @@ class DemoIdentity:
 
 # Dev sign-in only (ENVIRONMENT=development): staff ids match the routing policy's teams.
 DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
+    # The README quick start's reporter and the first demo case's (hrcase/demo_cases.yaml).
+    DemoIdentity(
+        "maria", "u-maria", ("employee",), "E-1001", "Maria Lopez", "maria.lopez@example.com",
+        "Employee, reporter of the quick start's case",
+    ),
     DemoIdentity(
         "sam", "u-sam", ("employee",), "E-7001", "Sam Rivera", "sam.rivera@example.com",
         "Employee, warehouse",
@@ -72,6 +77,36 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
 )  # fmt: skip
 DEMO_BY_KEY = {identity.key: identity for identity in DEMO_IDENTITIES}
 DEMO_BY_SUBJECT = {identity.subject: identity for identity in DEMO_IDENTITIES}
+
+
+# Where sign-in returns by default, and the only tree a `next` path may point into.
+AFTER_SIGN_IN = "/portal/cases"
+NEXT_PREFIX = "/portal/"
+MAX_NEXT_LENGTH = 2000
+
+
+def safe_next(value: str | None) -> str | None:
+    """`value` if it is a same-origin path under /portal/ to return to after sign-in, else None.
+
+    Refused (open redirects and their disguises): anything with a scheme or host
+    (`https://x`, `//x`), a backslash, whitespace or a control character (browsers drop or
+    reinterpret them), encoded or not, dot segments, `//` inside the path, the sign-in and
+    sign-out pages themselves, and anything longer than MAX_NEXT_LENGTH characters.
+    """
+    if not value or len(value) > MAX_NEXT_LENGTH or not value.startswith(NEXT_PREFIX):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.fragment:
+        return None
+    decoded = unquote(value)
+    if any(c == "\\" or c.isspace() or not c.isprintable() for c in decoded):
+        return None
+    path = unquote(parts.path)
+    if "//" in path or any(seg in (".", "..") for seg in path.split("/")):
+        return None
+    if path.rstrip("/") in ("/portal/sign-in", "/portal/sign-out"):
+        return None
+    return value
 
 
 def dev_sign_in_enabled() -> bool:
