@@ -266,6 +266,24 @@ class CaseEscalated(EventPayload):
     reason: str
 
 
+class CaseAssignmentNeeded(EventPayload):
+    """Routing could not choose an owner (every candidate in the case's team and in the
+    conflict fallback team is conflicted out or inactive): an HR manager must assign one.
+
+    `reason` is routing's sentence, never who the respondents are; `notify` are the HR
+    managers to ask (policy `staff`, minus anyone conflicted), their work contacts as in
+    case.escalated."""
+
+    event_type: ClassVar[str] = "case.assignment_needed"
+    reference: str
+    team: str  # the team the category routes to
+    reason: str = Field(max_length=500)
+    priority: Priority
+    sensitivity: Sensitivity
+    first_response_due: PayloadTime
+    notify: list[Person]
+
+
 class ConferenceRequired(EventPayload):
     """A case conference is mandatory (e.g. serious injury, no suitable employment)."""
 
@@ -405,6 +423,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseReopened,
         CaseFollowUpCaseRequested,
         AuditEventRefused,
+        CaseAssignmentNeeded,
     )
 }
 
