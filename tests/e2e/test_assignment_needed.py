@@ -98,6 +98,20 @@ async def test_a_case_nobody_can_take_asks_the_hr_managers_and_waits_for_a_perso
             view = await eventually(needs_person, "intake to show the case needs a person")
         assert view["status"] == "routed" and view["assignment"]["owner_id"] is None
         assert view["assignment"]["team"] == "hr_operations"
+
+        # In the audit record, with routing's sentence (read as an auditor would).
+        async def audited() -> list[dict[str, Any]] | None:
+            async with httpx.AsyncClient(base_url=system.url("audit"), timeout=10) as audit:
+                timeline = await audit.get(
+                    f"/api/v1/audit/cases/{case_id}/timeline",
+                    headers=auth_headers("auditor-1", "auditor"),
+                )
+            items = timeline.json().get("items", []) if timeline.status_code == 200 else []
+            return [i for i in items if i["event_type"] == "case.assignment_needed"] or None
+
+        (entry,) = await eventually(audited, "case.assignment_needed in the audit timeline")
+        assert entry["summary"].startswith("no owner could be assigned in team hr_operations")
+        assert entry["actor"] == {"type": "service", "id": "routing"}
         # Nothing dead-lettered: routing settled the case as a business outcome.
         assert (
             await admin_pool.fetchval(

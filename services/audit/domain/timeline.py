@@ -123,6 +123,10 @@ SUMMARIES: dict[str, Summary] = {
         f"reopened ({str(p.get('trigger')).replace('_', ' ')}); owner {p.get('owner_id')} told"
     ),
     "case.follow_up_case_requested": lambda p: f"follow-up case requested: {p.get('reason')}",
+    "case.assignment_needed": lambda p: (
+        f"no owner could be assigned in team {p.get('team')}: {p.get('reason')};"
+        f" {len(p.get('notify') or [])} HR managers asked to assign a person"
+    ),
 }
 
 
