@@ -380,7 +380,23 @@ async def recategorise_case(ctx: HandlerContext, policy: Policy) -> None:
                 previous_owner_id=case.owner_id,
             )
         )
+        await _owned_at_last(ctx, case, reason=f"re-categorised to {request.category}")
     log.info("case re-categorised", category=request.category, priority=prioritisation.priority)
+
+
+async def _owned_at_last(ctx: HandlerContext, case: sql.CaseRow, *, reason: str) -> None:
+    """A case that waited for a person (case.assignment_needed) has just got an owner:
+    it moves routed -> assigned (call after its case.assigned)."""
+    if case.owner_id is not None or case.status != "routed":
+        return
+    await sql.update_case(
+        ctx.conn, case.case_id, status="assigned", status_changed_at=ctx.envelope.occurred_at
+    )
+    await ctx.emit(
+        CaseStatusChanged(
+            reference=case.reference, from_status="routed", to_status="assigned", reason=reason
+        )
+    )
 
 
 def _dues(
@@ -466,19 +482,7 @@ async def assign_by_hand(ctx: HandlerContext, policy: Policy) -> None:
             previous_owner_id=case.owner_id,
         )
     )
-    if case.owner_id is None and case.status == "routed":
-        # It waited for a person (case.assignment_needed): now it is owned.
-        await sql.update_case(
-            ctx.conn, case.case_id, status="assigned", status_changed_at=ctx.envelope.occurred_at
-        )
-        await ctx.emit(
-            CaseStatusChanged(
-                reference=case.reference,
-                from_status="routed",
-                to_status="assigned",
-                reason="assigned by hand",
-            )
-        )
+    await _owned_at_last(ctx, case, reason="assigned by hand")
     log.info("case reassigned", owner_id=person.id, previous_owner_id=case.owner_id)
 
 

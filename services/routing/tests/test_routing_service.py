@@ -463,3 +463,26 @@ async def test_recategorising_into_a_team_with_every_member_conflicted_is_refuse
         "SELECT owner_id FROM routing.cases WHERE case_id = $1", case_id
     )
     assert owner == first.payload["owner"]["id"]
+
+
+async def test_an_unowned_case_recategorised_to_a_team_with_someone_eligible_is_owned(
+    routing, amqp, admin_pool
+):
+    respondents = ("E-100", "A-1003", "A-2001", "A-2002")
+    case_id, submitted = submission("Payslip cut last month", respondents=respondents)
+    async with tapped(amqp) as tap:
+        await publish(amqp, submitted)
+        await tap.wait(lambda: tap.of(case_id, "case.assignment_needed"), what="needs a person")
+        await tap.wait(lambda: tap.of(case_id, "case.status_changed"), what="routed")
+        fix = CaseRecategorisationRequested(category="workplace_injury", reason="an injury")
+        await publish(amqp, event(fix, case_id))
+        (assigned,) = await tap.wait(lambda: tap.of(case_id, "case.assigned"), what="owned")
+        await tap.wait(lambda: len(tap.of(case_id, "case.status_changed")) == 2, what="status")
+    assert assigned.payload["team"] == "injury_management"
+    assert assigned.payload["previous_owner_id"] is None
+    moved = tap.of(case_id, "case.status_changed")[-1].payload
+    assert (moved["from_status"], moved["to_status"]) == ("routed", "assigned")
+    row = await admin_pool.fetchrow(
+        "SELECT owner_id, status FROM routing.cases WHERE case_id = $1", case_id
+    )
+    assert row["status"] == "assigned" and row["owner_id"] == assigned.payload["owner"]["id"]
