@@ -7,6 +7,7 @@ unknown type or a payload that does not match its schema.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID
@@ -265,6 +266,24 @@ class CaseEscalated(EventPayload):
     reason: str
 
 
+class CaseAssignmentNeeded(EventPayload):
+    """Routing could not choose an owner (every candidate in the case's team and in the
+    conflict fallback team is conflicted out or inactive): an HR manager must assign one.
+
+    `reason` is routing's sentence, never who the respondents are; `notify` are the HR
+    managers to ask (policy `staff`, minus anyone conflicted), their work contacts as in
+    case.escalated."""
+
+    event_type: ClassVar[str] = "case.assignment_needed"
+    reference: str
+    team: str  # the team the category routes to
+    reason: str = Field(max_length=500)
+    priority: Priority
+    sensitivity: Sensitivity
+    first_response_due: PayloadTime
+    notify: list[Person]
+
+
 class ConferenceRequired(EventPayload):
     """A case conference is mandatory (e.g. serious injury, no suitable employment)."""
 
@@ -296,16 +315,71 @@ class RoutingPolicyLoaded(EventPayload):
 
 
 class CaseViewed(EventPayload):
-    """Audit-only: who read a restricted case, from where, when (no case content)."""
+    """Audit-only: who read a case record, from where, when (no case content).
+
+    Version 2 is the one shape for every producer (intake's staff reads, audit's own reads
+    of the log); version 1 entries came in two shapes and are upcast on read
+    (`upcast_payload`, README "One shape for audit.case_viewed").
+    """
 
     event_type: ClassVar[str] = "audit.case_viewed"
+    schema_version: ClassVar[int] = 2
     viewer: str
     roles: list[str]
     case_id: UUID
     client_ip: str | None
     user_agent: str | None = Field(default=None, max_length=512)
+    # As claimed by the client or a proxy (X-Forwarded-For); not verified.
+    forwarded_for: str | None = Field(default=None, max_length=512)
     view: str  # which page or endpoint showed it
-    at: PayloadTime
+    at: PayloadTime  # when it was read
+    # The instant a replayed state was shown for (audit's "state" view), as requested.
+    as_of: str | None = Field(default=None, max_length=64)
+
+
+def _case_viewed_v1_to_v2(
+    payload: dict[str, Any], case_id: UUID | None, occurred_at: datetime
+) -> dict[str, Any]:
+    """Version 1 had two shapes: intake's (`viewer`, `case_id`, `at` = read time) and the
+    audit service's own (`subject`, `forwarded_for`, and `at` = the replayed instant, with
+    the read time only in the envelope). Both become version 2; missing values are None."""
+    if "viewer" in payload:  # intake's shape: version 2 minus the new optional fields
+        return {"forwarded_for": None, "as_of": None, **payload}
+    return {
+        "viewer": payload.get("subject"),
+        "roles": payload.get("roles") or [],
+        "case_id": str(case_id) if case_id else None,
+        "client_ip": payload.get("client_ip"),
+        "user_agent": payload.get("user_agent"),
+        "forwarded_for": payload.get("forwarded_for"),
+        "view": payload.get("view"),
+        "at": occurred_at.isoformat(),
+        "as_of": payload.get("at"),
+    }
+
+
+Upcaster = Callable[[dict[str, Any], UUID | None, datetime], dict[str, Any]]
+# (event_type, from schema_version) -> the payload one version up. Stored entries are never
+# rewritten (the chain hashes their bytes): readers upcast what they read.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("audit.case_viewed", 1): _case_viewed_v1_to_v2,
+}
+
+
+def upcast_payload(
+    event_type: str,
+    schema_version: int,
+    payload: dict[str, Any],
+    *,
+    case_id: UUID | None,
+    occurred_at: datetime,
+) -> dict[str, Any]:
+    """`payload` of `schema_version` brought up to the current version of `event_type`
+    (unchanged when no upcaster applies). `case_id`/`occurred_at` are the envelope's."""
+    while (upcaster := UPCASTERS.get((event_type, schema_version))) is not None:
+        payload = upcaster(payload, case_id, occurred_at)
+        schema_version += 1
+    return payload
 
 
 class AuditEventRefused(EventPayload):
@@ -349,6 +423,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseReopened,
         CaseFollowUpCaseRequested,
         AuditEventRefused,
+        CaseAssignmentNeeded,
     )
 }
 
@@ -364,11 +439,22 @@ def parse_payload(envelope: Envelope) -> EventPayload:
     cls = EVENT_TYPES.get(envelope.event_type)
     if cls is None:
         raise UnknownEventType(f"unknown event type {envelope.event_type!r}")
-    if envelope.schema_version != cls.schema_version:
+    payload, version = envelope.payload, envelope.schema_version
+    steps = [(envelope.event_type, v) for v in range(version, cls.schema_version)]
+    if version < cls.schema_version and all(step in UPCASTERS for step in steps):
+        # An older shape: read as the current one (rolling upgrades, stored entries).
+        payload = upcast_payload(
+            envelope.event_type,
+            version,
+            payload,
+            case_id=envelope.case_id,
+            occurred_at=envelope.occurred_at,
+        )
+    elif version != cls.schema_version:
         raise UnknownEventType(
             f"{envelope.event_type} schema_version {envelope.schema_version} not supported"
         )
-    return cls.model_validate(envelope.payload)
+    return cls.model_validate(payload)
 
 
 def payload_as(envelope: Envelope, cls: type[P]) -> P:

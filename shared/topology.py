@@ -49,6 +49,7 @@ QUEUES: dict[str, ServiceQueue] = {
                 "case.request_refused",
                 "case.follow_up_case_requested",
                 "case.reopened",
+                "case.assignment_needed",
             ),
         ),
         ServiceQueue(
@@ -72,6 +73,7 @@ QUEUES: dict[str, ServiceQueue] = {
                 "case.escalated",
                 "conference.required",
                 "case.reopened",
+                "case.assignment_needed",
             ),
         ),
         # The chain is written under one lock anyway; a standby replica adds availability
@@ -107,6 +109,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "routing.policy_loaded",
         "case.reopened",
         "case.follow_up_case_requested",
+        "case.assignment_needed",
     ),
     "notifications": ("notification.sent", "notification.failed"),
     # Audit writes its own records (audit.export_created, ...) straight into its chain.

@@ -18,7 +18,7 @@ from services.audit.config import AuditSettings
 from services.audit.domain.chain import ChainEntry, format_timestamp, stored_object
 from services.audit.domain.export import entry_record
 from services.audit.domain.replay import replay
-from services.audit.domain.timeline import summarise, timeline
+from services.audit.domain.timeline import current_payload, summarise, timeline
 from services.audit.export import export_case
 from services.audit.records import Reader, record_view
 from shared.auth import Principal, require_roles
@@ -79,13 +79,13 @@ def _is_access(entry: ChainEntry) -> bool:
 
 
 async def _read_case(
-    request: Request, principal: Principal, case_id: UUID, view: str, **details: Any
+    request: Request, principal: Principal, case_id: UUID, view: str, as_of: str | None = None
 ) -> list[ChainEntry]:
     """Record the read, then return the case's entries; 404 if the log knows no event of
     the case (the attempt stays recorded: probing is worth knowing about)."""
     async with _runtime(request).pool.acquire() as conn:
         await record_view(
-            conn, case_id=case_id, reader=reader_of(principal, request), view=view, **details
+            conn, case_id=case_id, reader=reader_of(principal, request), view=view, as_of=as_of
         )
         entries = await case_entries(conn, case_id)
     if not any(not _is_access(e) for e in entries):
@@ -136,7 +136,9 @@ async def case_state(
 ) -> dict[str, Any]:
     """The case as it was at `at`, rebuilt from the log alone."""
     instant = _utc(at, "at") or utcnow()
-    entries = await _read_case(request, principal, case_id, "state", at=format_timestamp(instant))
+    entries = await _read_case(
+        request, principal, case_id, "state", as_of=format_timestamp(instant)
+    )
     state = replay(case_id, entries, at=instant)
     return {"at": format_timestamp(instant), "state": state.as_dict()}
 
@@ -180,7 +182,7 @@ async def access_log(
         )
     items = []
     for e in entries:
-        payload = stored_object(e.payload)[0] or {}
+        payload = current_payload(e, stored_object(e.payload)[0] or {})
         actor = stored_object(e.actor)[0] or {}
         items.append(
             {
@@ -189,9 +191,11 @@ async def access_log(
                 "case_id": str(e.case_id) if e.case_id else None,
                 "event_type": e.event_type,
                 "producer": e.producer,
-                # Intake's reads name the reader "viewer"; others may only in the actor.
-                "subject": payload.get("subject") or payload.get("viewer") or actor.get("id"),
+                # A read names its reader "viewer" (audit.case_viewed, upcast); an export
+                # "subject"; anything else only in the actor.
+                "subject": payload.get("viewer") or payload.get("subject") or actor.get("id"),
                 "view": payload.get("view"),
+                "as_of": payload.get("as_of"),
                 "client_ip": payload.get("client_ip"),
                 "user_agent": payload.get("user_agent"),
                 "forwarded_for": payload.get("forwarded_for"),

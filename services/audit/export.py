@@ -13,10 +13,10 @@ import asyncpg
 import jinja2
 
 from services.audit.adapters.sql import ACCESS_EVENT_TYPES, case_entries
+from services.audit.adapters.verification import audit_connection
 from services.audit.domain.checkpoint import CheckedCheckpoints
 from services.audit.domain.export import build_case_file
 from services.audit.records import Reader, record
-from services.audit.verify import audit_connection
 
 
 @lru_cache(maxsize=1)

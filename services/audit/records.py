@@ -14,6 +14,7 @@ import asyncpg
 from services.audit.adapters.sql import append_batch
 from services.audit.domain.chain import ChainEntry, pending_from_envelope
 from shared.envelope import Actor, new_envelope, utcnow
+from shared.events import CaseViewed
 
 PRODUCER = "audit"
 
@@ -51,10 +52,30 @@ async def record(
     reader: Reader,
     payload: dict[str, Any],
 ) -> ChainEntry:
-    envelope = new_envelope(
+    """An audit-only record with the reader's details merged into `payload` (version 1)."""
+    return await _append(
+        conn,
         event_type=event_type,
         schema_version=1,
+        case_id=case_id,
+        reader=reader,
         payload={**reader.as_payload(), **payload},
+    )
+
+
+async def _append(
+    conn: asyncpg.Connection,
+    *,
+    event_type: str,
+    schema_version: int,
+    case_id: UUID,
+    reader: Reader,
+    payload: dict[str, Any],
+) -> ChainEntry:
+    envelope = new_envelope(
+        event_type=event_type,
+        schema_version=schema_version,
+        payload=payload,
         producer=PRODUCER,
         actor=reader.actor,
         case_id=case_id,
@@ -64,12 +85,31 @@ async def record(
 
 
 async def record_view(
-    conn: asyncpg.Connection, *, case_id: UUID, reader: Reader, view: str, **details: Any
+    conn: asyncpg.Connection,
+    *,
+    case_id: UUID,
+    reader: Reader,
+    view: str,
+    as_of: str | None = None,
 ) -> ChainEntry:
-    return await record(
+    """A read of the case's record, in the one `audit.case_viewed` shape (CaseViewed v2,
+    the same intake publishes for its staff reads). `as_of`: the replayed instant shown."""
+    viewed = CaseViewed(
+        viewer=reader.subject,
+        roles=list(reader.roles),
+        case_id=case_id,
+        client_ip=reader.client_ip,
+        user_agent=(reader.user_agent or "")[:512] or None,
+        forwarded_for=(reader.forwarded_for or "")[:512] or None,
+        view=view,
+        at=utcnow(),
+        as_of=as_of,
+    )
+    return await _append(
         conn,
-        event_type="audit.case_viewed",
+        event_type=CaseViewed.event_type,
+        schema_version=CaseViewed.schema_version,
         case_id=case_id,
         reader=reader,
-        payload={"view": view, **details},
+        payload=viewed.model_dump(mode="json"),
     )

@@ -220,6 +220,7 @@ def case_viewed_event(principal: Principal, case_id: UUID, request: Request, vie
         case_id=case_id,
         client_ip=request.client.host if request.client else None,
         user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+        forwarded_for=(request.headers.get("x-forwarded-for") or "")[:512] or None,
         view=view,
         at=utcnow(),
     )

@@ -69,6 +69,9 @@ class Assignment(BaseModel):
     team: str | None
     owner_id: str | None
     owner_name: str | None
+    # True while nobody could be assigned automatically (every candidate conflicted out):
+    # an HR manager must assign a person (case.assignment_needed).
+    needs_person: bool = False
 
 
 class Sla(BaseModel):
@@ -452,7 +455,10 @@ def _view(found: actions.CaseDetails) -> CaseView:
         priority=row["priority"],
         sla=Sla(first_response_due=row["first_response_due"], resolution_due=row["resolution_due"]),
         assignment=Assignment(
-            team=row["team"], owner_id=row["owner_id"], owner_name=row["owner_name"]
+            team=row["team"],
+            owner_id=row["owner_id"],
+            owner_name=row["owner_name"],
+            needs_person=row.get("assignment_needed") is not None,
         ),
         submitted_at=row["submitted_at"],
         routed_at=row["routed_at"],

@@ -12,6 +12,7 @@ from shared.consumer import Handler, HandlerContext
 from shared.envelope import Actor
 from shared.events import (
     CaseAssigned,
+    CaseAssignmentNeeded,
     CaseFollowUpCaseRequested,
     CaseReopened,
     CaseRequestRefused,
@@ -61,6 +62,20 @@ async def on_case_assigned(ctx: HandlerContext) -> None:
         owner_name=assigned.owner.name,
         assigned_at=ctx.envelope.occurred_at,
         status=advance_status(status, "assigned"),
+        assignment_needed=None,
+    )
+
+
+async def on_case_assignment_needed(ctx: HandlerContext) -> None:
+    """Routing found nobody eligible: the case shows as unassigned, needing a person."""
+    needed = payload_as(ctx.envelope, CaseAssignmentNeeded)
+    case_id, status = await _locked_status(ctx)
+    await sql.update_case(
+        ctx.conn,
+        case_id,
+        team=needed.team,
+        assignment_needed=needed.reason,
+        status=advance_status(status, "routed"),
     )
 
 
@@ -168,4 +183,5 @@ HANDLERS: Mapping[str, Handler] = {
     "case.request_refused": on_request_refused,
     "case.follow_up_case_requested": on_follow_up_case_requested,
     "case.reopened": on_case_reopened,
+    "case.assignment_needed": on_case_assignment_needed,
 }

@@ -26,6 +26,7 @@ from shared.envelope import Envelope
 from shared.errors import PermanentError
 from shared.events import (
     CaseAssigned,
+    CaseAssignmentNeeded,
     CaseEscalated,
     CaseReopened,
     CaseSlaBreached,
@@ -53,6 +54,9 @@ TEMPLATE_CASE_ESCALATED: Final = "case_escalated"
 TEMPLATE_CONFERENCE_REQUIRED: Final = "conference_required"
 TEMPLATE_CASE_REASSIGNED: Final = "case_reassigned"
 TEMPLATE_CASE_REOPENED: Final = "case_reopened"
+TEMPLATE_ASSIGNMENT_NEEDED: Final = "assignment_needed"
+# One delivery record per HR manager asked: the audience names the manager.
+AUDIENCE_HR_MANAGER: Final = "hr_manager"
 NO_CONTACT: Final = "no contact for recipient"
 # Escalation reasons are routing's policy text; capped so a long one cannot flood the mail.
 REASON_MAX_LENGTH: Final = 200
@@ -233,6 +237,39 @@ def for_case_assigned(
             templates=templates,
             config=config,
         )
+    ]
+
+
+def for_assignment_needed(
+    envelope: Envelope,
+    payload: CaseAssignmentNeeded,
+    *,
+    templates: Templates,
+    config: MailConfig,
+) -> list[Notification]:
+    """Ask each HR manager named in the event to assign a person. Routing's reason (it
+    concerns conflicts of interest) and the case's category stay out of the mail: the
+    reference, priority, deadline and the portal link only."""
+    case_id = _case_id(envelope)
+    context = {
+        "reference": _reference(payload.reference),
+        "priority": payload.priority,
+        "first_response_due": format_due(payload.first_response_due),
+        "case_url": config.case_url(case_id),
+    }
+    return [
+        _notification(
+            envelope,
+            case_id=case_id,
+            audience=f"{AUDIENCE_HR_MANAGER}:{person.id}",
+            template=TEMPLATE_ASSIGNMENT_NEEDED,
+            recipient_id=person.id,
+            recipient_email=str(person.email),
+            context=context,
+            templates=templates,
+            config=config,
+        )
+        for person in dict((p.id, p) for p in payload.notify).values()
     ]
 
 

@@ -19,6 +19,7 @@ from shared.envelope import utcnow
 from shared.errors import PermanentError
 from shared.events import (
     CaseAssigned,
+    CaseAssignmentNeeded,
     CaseEscalated,
     CaseReopened,
     CaseSlaBreached,
@@ -62,6 +63,7 @@ class Notifier:
             CaseEscalated.event_type: self.on_case_escalated,
             ConferenceRequired.event_type: self.on_conference_required,
             CaseReopened.event_type: self.on_case_reopened,
+            CaseAssignmentNeeded.event_type: self.on_assignment_needed,
         }
 
     async def on_case_submitted(self, ctx: HandlerContext) -> None:
@@ -183,6 +185,18 @@ class Notifier:
             templates=self.templates,
             config=self.config,
         )
+        await self._deliver_all(ctx, outcomes)
+
+    async def on_assignment_needed(self, ctx: HandlerContext) -> None:
+        """Nobody could be assigned: each HR manager named in the event is asked to."""
+        payload = payload_as(ctx.envelope, CaseAssignmentNeeded)
+        for person in payload.notify:
+            await sql.upsert_staff_contact(ctx.conn, person, seen_at=ctx.envelope.occurred_at)
+        outcomes: list[domain.Outcome] = [
+            *domain.for_assignment_needed(
+                ctx.envelope, payload, templates=self.templates, config=self.config
+            )
+        ]
         await self._deliver_all(ctx, outcomes)
 
     async def on_case_reopened(self, ctx: HandlerContext) -> None:

@@ -46,6 +46,7 @@ from shared.envelope import utcnow
 from shared.errors import PermanentError
 from shared.events import (
     CaseAssigned,
+    CaseAssignmentNeeded,
     CaseAssignmentRequested,
     CaseFollowUpCaseRequested,
     CaseMessageReceived,
@@ -120,8 +121,9 @@ async def _cursor(ctx: HandlerContext, policy: Policy, team: str) -> int:
 
 async def _pick_owner(
     ctx: HandlerContext, policy: Policy, *, team: str, category: str, conflicted: frozenset[str]
-) -> tuple[str, StaffMember]:
-    """The case's team and owner; the fallback team when everyone in it is conflicted out."""
+) -> tuple[str, StaffMember] | None:
+    """The case's team and owner; the fallback team when everyone in it is conflicted out;
+    None when nobody in either is eligible (a person must decide: NO_ELIGIBLE_OWNER)."""
     for candidate in dict.fromkeys((team, policy.conflict_fallback_team)):
         members = [m.id for m in policy.teams[candidate].members]
         # A member the directory marks inactive is passed over like a conflicted one.
@@ -143,7 +145,14 @@ async def _pick_owner(
             log.warning("no eligible owner in team", team=candidate)
             continue
         return candidate, owner
-    raise PermanentError("no eligible owner: every candidate is conflicted out")
+    return None
+
+
+# Says what happened, never who the respondents are (the reason reaches staff mail).
+NO_ELIGIBLE_OWNER = (
+    "no eligible owner: every candidate in the case's team and the conflict fallback team"
+    " is conflicted out or unavailable; an HR manager must assign a person"
+)
 
 
 async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
@@ -161,13 +170,12 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
     )
     prioritisation = prioritise(policy, category=classification.category, raises=raises)
     conflicted = await sql.conflicted_ids(ctx.conn, submitted.respondent_employee_ids)
-    team, owner = await _pick_owner(
-        ctx,
-        policy,
-        team=policy.categories[classification.category].team,
-        category=classification.category,
-        conflicted=conflicted,
+    category_team = policy.categories[classification.category].team
+    picked = await _pick_owner(
+        ctx, policy, team=category_team, category=classification.category, conflicted=conflicted
     )
+    # Nobody eligible: routed, unowned, and a person is asked to assign (not a dead letter).
+    team, owner = picked if picked is not None else (category_team, None)
     calendar = policy.team_calendar(team)
     clocks: dict[ClockName, Clock] = {
         name: start_clock(
@@ -188,8 +196,8 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
         sensitivity=classification.sensitivity,
         priority=prioritisation.priority,
         team=team,
-        owner_id=owner.id,
-        status="assigned",
+        owner_id=owner.id if owner is not None else None,
+        status="assigned" if owner is not None else "routed",
         submitted_at=submitted.submitted_at,
         routed_at=utcnow(),
         first_response_due=first_response_due,
@@ -219,21 +227,37 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
             policy_hash=policy.source_hash,
         )
     )
-    await ctx.emit(
-        CaseAssigned(
-            reference=routed.reference,
-            team=team,
-            owner=_person(owner),
-            strategy=policy.teams[team].strategy,
-            priority=prioritisation.priority,
-            sensitivity=classification.sensitivity,
-            category=routed.category,
-            first_response_due=first_response_due,
+    if owner is not None:
+        await ctx.emit(
+            CaseAssigned(
+                reference=routed.reference,
+                team=team,
+                owner=_person(owner),
+                strategy=policy.teams[team].strategy,
+                priority=prioritisation.priority,
+                sensitivity=classification.sensitivity,
+                category=routed.category,
+                first_response_due=first_response_due,
+            )
         )
-    )
+    else:
+        await ctx.emit(
+            CaseAssignmentNeeded(
+                reference=routed.reference,
+                team=team,
+                reason=NO_ELIGIBLE_OWNER,
+                priority=prioritisation.priority,
+                sensitivity=classification.sensitivity,
+                first_response_due=first_response_due,
+                notify=[_person(s) for s in policy.staff if s.id not in conflicted],
+            )
+        )
     await ctx.emit(
         CaseStatusChanged(
-            reference=routed.reference, from_status="new", to_status="assigned", reason="routed"
+            reference=routed.reference,
+            from_status="new",
+            to_status=routed.status,
+            reason="routed" if owner is not None else "assignment needed",
         )
     )
     reasons = conference_reasons(submitted.injury)
@@ -253,7 +277,7 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
         priority=routed.priority,
         p1=prioritisation.p1,
         team=team,
-        owner_id=owner.id,
+        owner_id=owner.id if owner is not None else None,
         conference=bool(reasons),
     )
 
@@ -279,9 +303,14 @@ async def recategorise_case(ctx: HandlerContext, policy: Policy) -> None:
     new_owner: StaffMember | None = None
     if category.team != case.team:
         conflicted = await sql.conflicted_ids(ctx.conn, case.respondent_ids)
-        team, new_owner = await _pick_owner(
+        picked = await _pick_owner(
             ctx, policy, team=category.team, category=request.category, conflicted=conflicted
         )
+        if picked is None:  # the case keeps its owner; the requester learns why
+            return await _refuse(
+                ctx, case, f"cannot move to {request.category}: {NO_ELIGIBLE_OWNER}"
+            )
+        team, new_owner = picked
         owner_id = new_owner.id
     now = ctx.envelope.occurred_at
     # Working time used so far is measured in the calendar it ran in (the old team's);
@@ -351,7 +380,23 @@ async def recategorise_case(ctx: HandlerContext, policy: Policy) -> None:
                 previous_owner_id=case.owner_id,
             )
         )
+        await _owned_at_last(ctx, case, reason=f"re-categorised to {request.category}")
     log.info("case re-categorised", category=request.category, priority=prioritisation.priority)
+
+
+async def _owned_at_last(ctx: HandlerContext, case: sql.CaseRow, *, reason: str) -> None:
+    """A case that waited for a person (case.assignment_needed) has just got an owner:
+    it moves routed -> assigned (call after its case.assigned)."""
+    if case.owner_id is not None or case.status != "routed":
+        return
+    await sql.update_case(
+        ctx.conn, case.case_id, status="assigned", status_changed_at=ctx.envelope.occurred_at
+    )
+    await ctx.emit(
+        CaseStatusChanged(
+            reference=case.reference, from_status="routed", to_status="assigned", reason=reason
+        )
+    )
 
 
 def _dues(
@@ -437,6 +482,7 @@ async def assign_by_hand(ctx: HandlerContext, policy: Policy) -> None:
             previous_owner_id=case.owner_id,
         )
     )
+    await _owned_at_last(ctx, case, reason="assigned by hand")
     log.info("case reassigned", owner_id=person.id, previous_owner_id=case.owner_id)
 
 

@@ -110,7 +110,8 @@ class TimerLoop:
                 clocks[timer.clock] = record_fired(clock, "escalation", level)
                 await sql.save_clock(conn, case.case_id, clocks[timer.clock], due)
                 return None
-            conflicted = await sql.conflicted_ids(conn, case.respondent_ids) | {case.owner_id}
+            owner = frozenset({case.owner_id} if case.owner_id else ())
+            conflicted = await sql.conflicted_ids(conn, case.respondent_ids) | owner
             target = escalation_target(
                 self.policy, team=case.team, level=level, conflicted=conflicted
             )
@@ -128,7 +129,8 @@ class TimerLoop:
                 escalated_to=Person(id=person.id, name=person.name, email=person.email),
                 reason=(
                     f"{timer.clock.replace('_', ' ')} SLA breached (due {due.isoformat()});"
-                    f" {case.priority} case owned by {case.owner_id}"
+                    f" {case.priority} case "
+                    + (f"owned by {case.owner_id}" if case.owner_id else "with no owner yet")
                 ),
             )
         await sql.save_clock(conn, case.case_id, record_fired(clock, timer.kind, level), due)

@@ -38,6 +38,7 @@ from services.notifications.tests.factories import (
 from shared.envelope import Actor
 from shared.events import (
     EVENT_TYPES,
+    CaseAssignmentNeeded,
     CaseReopened,
     CaseSubmitted,
     Person,
@@ -403,6 +404,16 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
             ),
             owner_headers,
         ),
+        "assignment_needed": (
+            one(
+                domain.for_assignment_needed(
+                    (e := assignment_needed(case_id=case_id, ref=ref, manager=target)),
+                    payload_as(e, type_of(e)),
+                    **common,
+                )
+            ),
+            as_staff(target_id, "hr_manager"),
+        ),
         "case_reassigned": (
             one(
                 domain.for_previous_owner(
@@ -426,6 +437,21 @@ def case_reopened(*, case_id: uuid.UUID, ref: str, owner_id: str):
         closed_at=now - timedelta(days=2),
         reopened_at=now,
         resolution_due=now + timedelta(days=5),
+    )
+    return make_event(
+        payload, producer="routing", actor=Actor(type="system", id="routing"), case_id=case_id
+    )
+
+
+def assignment_needed(*, case_id: uuid.UUID, ref: str, manager: Person):
+    payload = CaseAssignmentNeeded(
+        reference=ref,
+        team="hr_operations",
+        reason="no eligible owner",
+        priority="P3",
+        sensitivity="normal",
+        first_response_due=datetime.now(UTC) + timedelta(hours=8),
+        notify=[manager],
     )
     return make_event(
         payload, producer="routing", actor=Actor(type="system", id="routing"), case_id=case_id

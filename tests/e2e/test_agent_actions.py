@@ -259,7 +259,7 @@ async def test_internal_notes_stay_with_staff(system, capture):
             )
         )
     )["case_id"]
-    await until(system, anonymous_id, lambda v: v["status"] == "assigned", headers=AS_AGENT)
+    await until(system, anonymous_id, lambda v: v.get("status") == "assigned", headers=AS_AGENT)
     for body, shown in (("Checked the rota.", True), ("Internal: ask payroll.", False)):
         note = {"body": body, "internal": not shown}
         assert (await act(system, AS_AGENT, anonymous_id, "notes", note)).status_code == 202

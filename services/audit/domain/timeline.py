@@ -12,6 +12,7 @@ from uuid import UUID
 
 from services.audit.domain.chain import ChainEntry, format_timestamp, stored_object
 from services.audit.domain.replay import CaseState, apply
+from shared.events import upcast_payload
 
 Summary = Callable[[dict[str, Any]], str]
 
@@ -77,9 +78,11 @@ def _escalated(p: dict[str, Any]) -> str:
 
 
 def _viewed(p: dict[str, Any]) -> str:
-    who = p.get("subject") or p.get("viewer") or "someone"
+    # Always the current shape: timeline() and the access log upcast stored entries first.
+    who = p.get("viewer") or "someone"
     where = f" from {p['client_ip']}" if p.get("client_ip") else ""
-    view = f" ({p['view']})" if p.get("view") else ""
+    as_of = f" as of {p['as_of']}" if p.get("as_of") else ""
+    view = f" ({p['view']}{as_of})" if p.get("view") else ""
     return f"record read by {who}{view}{where}"
 
 
@@ -120,6 +123,10 @@ SUMMARIES: dict[str, Summary] = {
         f"reopened ({str(p.get('trigger')).replace('_', ' ')}); owner {p.get('owner_id')} told"
     ),
     "case.follow_up_case_requested": lambda p: f"follow-up case requested: {p.get('reason')}",
+    "case.assignment_needed": lambda p: (
+        f"no owner could be assigned in team {p.get('team')}: {p.get('reason')};"
+        f" {len(p.get('notify') or [])} HR managers asked to assign a person"
+    ),
 }
 
 
@@ -139,6 +146,18 @@ def _diff(before: CaseState, after: CaseState) -> dict[str, dict[str, Any]]:
     return {k: {"from": old[k], "to": new[k]} for k in new if old[k] != new[k]}
 
 
+def current_payload(entry: ChainEntry, payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored entry's (readable) payload in its event type's current shape: the stored
+    bytes stay as hashed, older schema versions are upcast for reading (shared.events)."""
+    return upcast_payload(
+        entry.event_type,
+        entry.schema_version,
+        payload,
+        case_id=entry.case_id,
+        occurred_at=entry.occurred_at,
+    )
+
+
 def timeline(case_id: UUID, entries: Iterable[ChainEntry]) -> list[dict[str, Any]]:
     """One item per entry (ascending seq)."""
     items: list[dict[str, Any]] = []
@@ -151,7 +170,7 @@ def timeline(case_id: UUID, entries: Iterable[ChainEntry]) -> list[dict[str, Any
         problems += [f"actor {actor_problem}"] if actor_problem else []
         after = apply(state, entry)
         summary = (
-            summarise(entry.event_type, payload)
+            summarise(entry.event_type, current_payload(entry, payload))
             if payload is not None
             else f"{entry.event_type} (payload unreadable)"
         )

@@ -126,7 +126,8 @@ async def test_timeline_is_recorded_as_a_read(
     assert last["event_type"] == "audit.case_viewed"
     assert json.loads(last["actor"]) == {"type": "agent", "id": "auditor-1"}
     payload = json.loads(last["payload"])
-    assert payload["view"] == "timeline" and payload["subject"] == "auditor-1"
+    # One shape for every audit.case_viewed (CaseViewed v2): the reader is the "viewer".
+    assert payload["view"] == "timeline" and payload["viewer"] == "auditor-1"
     assert payload["client_ip"] == "203.0.113.7"
     assert payload["forwarded_for"] == "198.51.100.4"
     assert payload["user_agent"] == "tribunal-check/1.0"

@@ -159,7 +159,7 @@ async def test_events_land_in_order_on_a_valid_chain(
         ids = [e["event_id"] for e in body["entries"]]
         assert ids[:-1] == [str(e.event_id) for e in envelopes]
         assert body["entries"][-1]["event_type"] == "audit.case_viewed"
-        assert body["entries"][-1]["payload"]["subject"] == "auditor-1"
+        assert body["entries"][-1]["payload"]["viewer"] == "auditor-1"  # CaseViewed v2
         entry = body["entries"][3]
         assert entry["payload"] == envelopes[3].payload
         assert entry["actor"] == {"type": "agent", "id": "agent-7"}

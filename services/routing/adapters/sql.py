@@ -24,7 +24,7 @@ class RoutedCase:
     sensitivity: str
     priority: str
     team: str
-    owner_id: str
+    owner_id: str | None  # None: waiting for a person to assign (case.assignment_needed)
     status: str
     submitted_at: datetime
     routed_at: datetime
@@ -46,7 +46,7 @@ class CaseRow:
     sensitivity: str
     priority: str
     team: str
-    owner_id: str
+    owner_id: str | None  # None: waiting for a person to assign (case.assignment_needed)
     status: str
     respondent_ids: tuple[str, ...]
     priority_raises: tuple[str, ...]

@@ -26,7 +26,7 @@ from shared.events import (
     DirectoryEmployeeUpdated,
     InjuryDetails,
 )
-from tests.support.bus import declare_topology
+from tests.support.bus import declare_topology, find_dead_letter
 from tests.support.infra import ROOT, ServiceProcess, free_port, service_env
 
 # E-100 (respondent) reports to A-1002 (an HR Operations agent), who reports to A-1001,
@@ -388,3 +388,101 @@ def test_a_full_export_marks_leavers_inactive(routing, tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert "marked 3 employees missing from the export inactive" in result.stdout
+
+
+async def test_a_case_with_every_candidate_conflicted_out_asks_a_person_to_assign(
+    routing, amqp, admin_pool
+):
+    # A grievance about HR itself: HR Operations (A-1001/A-1002 manage E-100; A-1003 is
+    # named) and the fallback team (A-2001, A-2002 named) are all conflicted out.
+    respondents = ("E-100", "A-1003", "A-2001", "A-2002")
+    case_id, submitted = submission("Payslip withheld by HR", respondents=respondents)
+    async with tapped(amqp) as tap:
+        await publish(amqp, submitted)
+        (needed,) = await tap.wait(
+            lambda: tap.of(case_id, "case.assignment_needed"), what="assignment needed"
+        )
+        await tap.wait(lambda: tap.of(case_id, "case.status_changed"), what="status")
+        # A business event, not a fault: nothing for this case in routing's DLQ.
+        assert (
+            await find_dead_letter(amqp, "routing.events.dlq", str(submitted.event_id), timeout=2)
+            is None
+        )
+        assert not tap.of(case_id, "case.assigned")
+        (routed,) = tap.of(case_id, "case.routed")
+        assert routed.payload["category"] == "payroll_query"
+        (status,) = tap.of(case_id, "case.status_changed")
+        assert (status.payload["from_status"], status.payload["to_status"]) == ("new", "routed")
+        payload = needed.payload
+        assert payload["team"] == "hr_operations"
+        assert "conflicted out" in payload["reason"]
+        # HR managers are asked (none conflicted here); no respondent or reporter in it.
+        assert {p["id"] for p in payload["notify"]} == {"M-9001", "M-9002", "M-9003"}
+        text = needed.to_json_bytes().decode()
+        for personal in (*respondents, "E-500", "Rae Kim", "rae.kim", "withheld"):
+            assert personal not in text
+        row = await admin_pool.fetchrow(
+            "SELECT owner_id, status FROM routing.cases WHERE case_id = $1", case_id
+        )
+        assert dict(row) == {"owner_id": None, "status": "routed"}
+
+        # An HR manager assigns a person with no conflict: the case is owned from then on.
+        fine = event(CaseAssignmentRequested(owner_id="A-3001", reason="no conflict"), case_id)
+        await publish(amqp, fine)
+        (assigned,) = await tap.wait(lambda: tap.of(case_id, "case.assigned"), what="assigned")
+        await tap.wait(lambda: len(tap.of(case_id, "case.status_changed")) == 2, what="status")
+    assert assigned.payload["owner"]["id"] == "A-3001"
+    assert assigned.payload["previous_owner_id"] is None
+    moved = tap.of(case_id, "case.status_changed")[-1].payload
+    assert (moved["from_status"], moved["to_status"]) == ("routed", "assigned")
+    row = await admin_pool.fetchrow(
+        "SELECT owner_id, status FROM routing.cases WHERE case_id = $1", case_id
+    )
+    assert dict(row) == {"owner_id": "A-3001", "status": "assigned"}
+
+
+async def test_recategorising_into_a_team_with_every_member_conflicted_is_refused(
+    routing, amqp, admin_pool
+):
+    case_id, submitted = submission("Payslip question", respondents=("A-2001", "A-2002"))
+    async with tapped(amqp) as tap:
+        await publish(amqp, submitted)
+        (first,) = await tap.wait(lambda: tap.of(case_id, "case.assigned"), what="routed")
+        # ER is the grievance team and the conflict fallback: nobody is left.
+        request = event(
+            CaseRecategorisationRequested(category="grievance", reason="a grievance"), case_id
+        )
+        await publish(amqp, request)
+        (refusal,) = await tap.wait(
+            lambda: tap.of(case_id, "case.request_refused"), what="recategorisation refused"
+        )
+    assert refusal.payload["request_event_id"] == str(request.event_id)
+    assert "conflicted out" in refusal.payload["reason"]
+    assert len(tap.of(case_id, "case.assigned")) == 1
+    owner = await admin_pool.fetchval(
+        "SELECT owner_id FROM routing.cases WHERE case_id = $1", case_id
+    )
+    assert owner == first.payload["owner"]["id"]
+
+
+async def test_an_unowned_case_recategorised_to_a_team_with_someone_eligible_is_owned(
+    routing, amqp, admin_pool
+):
+    respondents = ("E-100", "A-1003", "A-2001", "A-2002")
+    case_id, submitted = submission("Payslip cut last month", respondents=respondents)
+    async with tapped(amqp) as tap:
+        await publish(amqp, submitted)
+        await tap.wait(lambda: tap.of(case_id, "case.assignment_needed"), what="needs a person")
+        await tap.wait(lambda: tap.of(case_id, "case.status_changed"), what="routed")
+        fix = CaseRecategorisationRequested(category="workplace_injury", reason="an injury")
+        await publish(amqp, event(fix, case_id))
+        (assigned,) = await tap.wait(lambda: tap.of(case_id, "case.assigned"), what="owned")
+        await tap.wait(lambda: len(tap.of(case_id, "case.status_changed")) == 2, what="status")
+    assert assigned.payload["team"] == "injury_management"
+    assert assigned.payload["previous_owner_id"] is None
+    moved = tap.of(case_id, "case.status_changed")[-1].payload
+    assert (moved["from_status"], moved["to_status"]) == ("routed", "assigned")
+    row = await admin_pool.fetchrow(
+        "SELECT owner_id, status FROM routing.cases WHERE case_id = $1", case_id
+    )
+    assert row["status"] == "assigned" and row["owner_id"] == assigned.payload["owner"]["id"]
