@@ -16,9 +16,10 @@ from typing import Any, Protocol
 import asyncpg
 import structlog
 import uvicorn
+import yaml
 from aio_pika.abc import AbstractRobustConnection
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
 from shared.auth import InsecureConfiguration, refuse_insecure_signing_key
@@ -201,9 +202,35 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     # Security headers on every response, /docs without a CDN (shared.web).
     app = offline_docs_app(f"hrcase {spec.name}", lifespan=lifespan)
     app.include_router(ops_router())
+    app.include_router(asyncapi_router(spec.name))
     for router in spec.routers:
         app.include_router(router)
     return app
+
+
+def asyncapi_router(service: str) -> APIRouter:
+    """GET /asyncapi.json, /asyncapi.yaml and /asyncapi (HTML, no external assets): this
+    service's own channels (its publishers and its subscriber), shared.asyncapi."""
+    from shared.asyncapi import asyncapi_html, bus_document
+
+    document = bus_document([service])
+    text = yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100)
+    page = asyncapi_html(document)
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/asyncapi.json")
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(document)
+
+    @router.get("/asyncapi.yaml")
+    async def asyncapi_yaml() -> Response:
+        return Response(text, media_type="application/yaml")
+
+    @router.get("/asyncapi")
+    async def asyncapi_page() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    return router
 
 
 def ops_router() -> APIRouter:
