@@ -31,11 +31,12 @@ from shared.consumer import EventConsumer, HandlerContext
 from shared.envelope import Actor, Envelope
 from shared.events import CaseNoteAdded, make_event
 from shared.outbox import OutboxRelay
-from shared.service import Runtime
+from shared.service import Runtime, declare_service_queue
 from shared.settings import Settings, dev_rabbitmq_password
 from shared.stream import EventPublishers, make_broker
 from shared.topology import (
     EXCHANGE,
+    QUEUES,
     ServiceQueue,
     declare_exchanges,
     queue_arguments,
@@ -461,3 +462,25 @@ async def test_consumer_and_relay_come_back_after_the_broker_drops_the_connectio
         await relay.stop()
         await consumer.stop()
     assert await bench.pool.fetchval(f"SELECT count(*) FROM {bench.schema}.outbox") == 0
+
+
+@pytest.mark.parametrize("service", sorted(QUEUES))
+async def test_faststream_declarations_match_the_deployed_topology(
+    amqp: AbstractRobustConnection, service: str
+) -> None:
+    """The run's vhost was given its queues by the definitions `hrcase topology` applies;
+    each service's own broker user re-declares them through FastStream with no
+    PRECONDITION_FAILED (same arguments) and no ACCESS_REFUSED (its permissions)."""
+    settings = Settings(rabbitmq_url=vhost_url(amqp))
+    broker = make_broker(
+        settings.service_rabbitmq_url(service), name=f"kernel-decl-{service}", prefetch=1
+    )
+    await broker.connect()
+    try:
+        queue = await declare_service_queue(broker, service)
+        assert queue.name == QUEUES[service].name
+        async with amqp.channel() as channel:
+            declared = await channel.declare_queue(queue.name, passive=True)
+            assert declared.name == queue.name
+    finally:
+        await broker.stop()
