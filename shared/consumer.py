@@ -279,13 +279,15 @@ class EventConsumer:
         dropped connection makes this False until the robust connection restored it)."""
         queue = self.subscriber._queue_obj
         connection = self.broker._connection
+        tag = self.subscriber._consumer_tag
         return (
             self._started
-            and self.subscriber._consumer_tag is not None
+            and tag is not None
             and queue is not None
             and connection is not None
             and not connection.is_closed
             and not queue.channel.is_closed
+            and _broker_knows_consumer(queue.channel, tag)
         )
 
     async def _on_delivery(self, body: bytes) -> None:
@@ -414,6 +416,16 @@ class EventConsumer:
         )
         await message.ack()
         EVENTS_CONSUMED.labels(self.service, event_type, "dead_lettered").inc()
+
+
+def _broker_knows_consumer(channel: Any, consumer_tag: str) -> bool:
+    """False once the broker cancelled the consumer (Basic.Cancel: its queue was deleted),
+    which leaves the channel open and FastStream's consumer tag set. aiormq drops a
+    cancelled consumer from its channel's `consumers`; when that is not reachable (another
+    aio-pika layout), assume it still consumes rather than report a false outage."""
+    underlay = getattr(channel, "_channel", None)
+    consumers = getattr(getattr(underlay, "channel", None), "consumers", None)
+    return not isinstance(consumers, dict) or consumer_tag in consumers
 
 
 def declare_subscriber(

@@ -464,6 +464,22 @@ async def test_consumer_and_relay_come_back_after_the_broker_drops_the_connectio
     assert await bench.pool.fetchval(f"SELECT count(*) FROM {bench.schema}.outbox") == 0
 
 
+async def test_readiness_says_so_when_the_broker_cancels_the_consumer(bench: Bench) -> None:
+    """A deleted queue cancels its consumer (Basic.Cancel) with the channel still open:
+    the consumer is gone for good and readiness must not claim otherwise."""
+
+    async def handler(ctx: HandlerContext) -> None:
+        return None
+
+    consumer = bench.consumer(handler)
+    await consumer.start()
+    assert consumer.running
+    async with bench.admin.channel() as channel:
+        await channel.queue_delete(bench.spec.name)
+    await wait_for(lambda: not consumer.running, timeout=30)
+    await consumer.stop()
+
+
 @pytest.mark.parametrize("service", sorted(QUEUES))
 async def test_faststream_declarations_match_the_deployed_topology(
     amqp: AbstractRobustConnection, service: str
