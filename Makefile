@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install bench clean
+.PHONY: run test lint typecheck unit install bench clean asyncapi
 
 run: $(STAMP)  ## migrate, declare topology, start all four services + mail sink, seed demo data
 	$(BIN)/hrcase run
@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+asyncapi: $(STAMP)  ## regenerate docs/asyncapi.yaml from the declared subscribers and publishers
+	$(BIN)/hrcase asyncapi --write docs/asyncapi.yaml
 
 bench: $(STAMP)  ## end-to-end throughput and latency against a raw aio-pika baseline
 	$(BIN)/python -m bench.e2e

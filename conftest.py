@@ -12,6 +12,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.support.bus import close_connections
+from tests.support.containers import choose_infrastructure, docker_reachable, start_containers
 from tests.support.infra import (
     RUN_ID,
     TEST_DB_POOL_SIZE,
@@ -31,7 +32,26 @@ os.environ.setdefault("DB_POOL_SIZE", str(TEST_DB_POOL_SIZE))
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def infrastructure() -> Iterator[None]:
+    """Pinned RabbitMQ/Postgres containers for a URL that is not set when a Docker engine
+    answers; the local services otherwise (tests/support/containers.py, README "Tests").
+    The URLs go into the environment, which in-process runtimes and service processes read."""
+    choice = choose_infrastructure(os.environ, docker_reachable())
+    if not choice.any_container:
+        yield
+        return
+    saved = dict(os.environ)
+    with start_containers(choice) as env:
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def database_url(infrastructure: None) -> Iterator[str]:
     """Admin URL of a freshly created and migrated database, dropped after the run."""
     url = admin_database_url(f"test_{RUN_ID}")
     try:
@@ -45,7 +65,7 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def rabbitmq_url() -> Iterator[str]:
+def rabbitmq_url(infrastructure: None) -> Iterator[str]:
     """A vhost of this run's own (when rabbitmqctl is at hand), deleted after the run."""
     yield rabbitmq_test_url()
     delete_vhost()

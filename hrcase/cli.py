@@ -79,6 +79,42 @@ def topology(write_definitions: Path | None) -> None:
 
 
 @main.command()
+@click.option(
+    "--write",
+    "write_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the document here (docs/asyncapi.yaml is the committed one).",
+)
+@click.option(
+    "--check",
+    "check",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Exit 1 when this file differs from the generated document.",
+)
+@click.option("--service", "services", multiple=True, help="Only these services' channels.")
+def asyncapi(write_to: Path | None, check: Path | None, services: tuple[str, ...]) -> None:
+    """The bus in AsyncAPI 3 (YAML), generated from the declared subscribers and publishers."""
+    from shared.asyncapi import bus_yaml
+
+    document = bus_yaml(services or None)
+    if check is not None:
+        current = check.read_text(encoding="utf-8") if check.exists() else ""
+        if current != document:
+            click.echo(f"{check} is stale: run `make asyncapi`", err=True)
+            sys.exit(1)
+        click.echo(f"{check} is up to date")
+        return
+    if write_to is None:
+        click.echo(document, nl=False)
+        return
+    write_to.parent.mkdir(parents=True, exist_ok=True)
+    write_to.write_text(document, encoding="utf-8")
+    click.echo(f"AsyncAPI document written to {write_to}")
+
+
+@main.command()
 @click.option("--seed/--no-seed", default=True, help="Submit the demo cases once ready.")
 @click.option("--maildir", default="var/mail", show_default=True, help="Where the sink keeps mail.")
 def run(seed: bool, maildir: str) -> None:

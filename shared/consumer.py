@@ -20,25 +20,30 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Union
 from uuid import UUID
 
 import aio_pika
 import asyncpg
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractIncomingMessage
+from faststream import AckPolicy
+from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit.message import RabbitMessage
+from faststream.rabbit.subscriber import RabbitSubscriber
 from pydantic import ValidationError
 
 from shared.bus import Publisher
 from shared.envelope import Actor, Envelope
 from shared.errors import PermanentError
-from shared.events import EventPayload, UnknownEventType, make_event
+from shared.events import EVENT_TYPES, EventPayload, UnknownEventType, make_event
 from shared.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
 from shared.outbox import enqueue
 from shared.settings import get_settings
+from shared.stream import EventPublishers, envelope_model, service_queue
 from shared.topology import may_publish
 
 log = structlog.get_logger(__name__)
@@ -154,6 +159,30 @@ def delivery_attempt(message: AbstractIncomingMessage) -> int:
         return 1
 
 
+def dead_letter_headers(
+    message: AbstractIncomingMessage,
+    *,
+    service: str,
+    reason: str,
+    error_type: str,
+    attempts: int,
+) -> dict[str, Any]:
+    """The failed delivery's headers plus why it failed (x-error, x-error-type, ...)."""
+    headers = dict(message.headers or {})
+    headers.update(
+        {
+            "x-error": reason[:2000],
+            "x-error-type": error_type,
+            "x-failed-service": service,
+            "x-attempts": attempts,
+            "x-original-routing-key": message.routing_key or "",
+            "x-original-user-id": message.user_id or "",
+            "x-failed-at": datetime.now(UTC).isoformat(),
+        }
+    )
+    return headers
+
+
 async def dead_letter(
     publisher: Publisher,
     message: AbstractIncomingMessage,
@@ -167,19 +196,11 @@ async def dead_letter(
     """Copy the message to the DLQ with why it failed, then ack the original.
 
     The copy is published by this service (its own user_id); the broker user that
-    published the original, if any, travels in `x-original-user-id`.
+    published the original, if any, travels in `x-original-user-id`. (The aio-pika path,
+    used by audit's batching ingest; EventConsumer sends through EventPublishers.)
     """
-    headers = dict(message.headers or {})
-    headers.update(
-        {
-            "x-error": reason[:2000],
-            "x-error-type": error_type,
-            "x-failed-service": service,
-            "x-attempts": attempts,
-            "x-original-routing-key": message.routing_key or "",
-            "x-original-user-id": message.user_id or "",
-            "x-failed-at": datetime.now(UTC).isoformat(),
-        }
+    headers = dead_letter_headers(
+        message, service=service, reason=reason, error_type=error_type, attempts=attempts
     )
     copy = aio_pika.Message(
         body=message.body,
@@ -196,27 +217,37 @@ async def dead_letter(
 
 
 class EventConsumer:
-    """Consumes `<service>.events` with per-event transactions and an inbox."""
+    """Consumes `<service>.events` through a FastStream subscriber, with per-event
+    transactions and an inbox.
+
+    The subscriber is declared on `broker` when the consumer is built (so the AsyncAPI
+    document lists it) with `AckPolicy.MANUAL`: FastStream installs no ack middleware, and
+    every delivery is settled here explicitly (ack, `reject(requeue=True)` to retry, or a
+    reasoned copy to the DLQ then ack). Payloads are parsed here, not by FastStream's
+    argument validation, so a bad one is dead-lettered with its reason.
+    """
 
     def __init__(
         self,
         *,
         service: str,
         schema: str,
-        queue: AbstractQueue,
+        broker: RabbitBroker,
         pool: asyncpg.Pool,
-        publisher: Publisher,
+        publishers: EventPublishers,
         handlers: Mapping[str, Handler],
         on_commit: Callable[[], None] | None = None,
         max_attempts: int = 5,
         retry_backoff: float = 0.2,
         user_prefix: str | None = None,
+        queue: RabbitQueue | None = None,
     ) -> None:
         self.service = service
         self.schema = schema
-        self.queue = queue
+        self.queue = queue if queue is not None else service_queue(service)
+        self.broker = broker
         self.pool = pool
-        self.publisher = publisher
+        self.publishers = publishers
         self.handlers = dict(handlers)
         self.on_commit = on_commit
         self.max_attempts = max_attempts
@@ -226,37 +257,51 @@ class EventConsumer:
             user_prefix if user_prefix is not None else get_settings().rabbitmq_user_prefix
         )
         self._locks = _KeyedLocks()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._consumer_tag: str | None = None
+        self._started = False
+        self.subscriber = declare_subscriber(
+            broker, service, self.queue, sorted(self.handlers), self._on_delivery
+        )
 
     async def start(self) -> None:
-        self._consumer_tag = await self.queue.consume(self._on_message, no_ack=False)
+        await self.subscriber.start()
+        self._started = True
 
     async def stop(self) -> None:
-        if self._consumer_tag:
-            with contextlib.suppress(Exception):
-                await self.queue.cancel(self._consumer_tag)
-            self._consumer_tag = None
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=15)
+        self._started = False
+        # FastStream cancels the consumer and waits (graceful_timeout) for deliveries
+        # being handled; anything unsettled returns to the queue when the channel closes.
+        with contextlib.suppress(Exception):
+            await self.subscriber.stop()
 
     @property
     def running(self) -> bool:
-        return self._consumer_tag is not None
+        """Consuming now: started, connection up and the consumer's channel open (a
+        dropped connection makes this False until the robust connection restored it)."""
+        queue = self.subscriber._queue_obj
+        connection = self.broker._connection
+        tag = self.subscriber._consumer_tag
+        return (
+            self._started
+            and tag is not None
+            and queue is not None
+            and connection is not None
+            and not connection.is_closed
+            and not queue.channel.is_closed
+            and _broker_knows_consumer(queue.channel, tag)
+        )
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        # Parse synchronously and take the case lock in delivery order.
-        task = asyncio.create_task(self._handle_logged(message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _handle_logged(self, message: AbstractIncomingMessage) -> None:
+    async def _on_delivery(self, body: bytes) -> None:
+        message: RabbitMessage = self.broker.context.get_local("message")
         try:
-            await self._handle(message)
+            await self._handle(message.raw_message)
         except Exception as exc:
-            # Ack/nack/dead-letter itself failed (broker gone): the message stays unacked
+            # Ack/reject/dead-letter itself failed (broker gone): the message stays unacked
             # and the broker redelivers it when the channel closes; nothing is lost.
-            log.error("delivery left unsettled", error=repr(exc), message_id=message.message_id)
+            log.error(
+                "delivery left unsettled",
+                error=repr(exc),
+                message_id=message.raw_message.message_id,
+            )
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         attempt = delivery_attempt(message)
@@ -338,7 +383,10 @@ class EventConsumer:
         EVENTS_CONSUMED.labels(self.service, event_type, "retried").inc()
         # A short pause so a transient fault (DB failover) is not hammered.
         await asyncio.sleep(min(self.retry_backoff * 2 ** (attempt - 1), 5.0))
-        await message.nack(requeue=True)
+        # reject, not nack: RabbitMQ 4.3 quorum queues count only rejects (and
+        # redeliveries) toward x-delivery-limit, so a nack-retried poison message could
+        # loop forever there; x-delivery-count still rises with each requeue.
+        await message.reject(requeue=True)
 
     async def _reject(
         self,
@@ -349,16 +397,70 @@ class EventConsumer:
         event_type: str,
     ) -> None:
         log.error("event dead-lettered", reason=reason, attempt=attempt)
-        await dead_letter(
-            self.publisher,
+        headers = dead_letter_headers(
             message,
             service=self.service,
-            queue_name=self.queue.name,
             reason=reason,
             error_type=type(exc).__name__ if exc else "Unhandled",
             attempts=attempt,
         )
+        await self.publishers.dead_letter(
+            message.body,
+            queue_name=self.queue.name,
+            headers=headers,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            message_type=message.type,
+            content_type=message.content_type,
+            content_encoding=message.content_encoding,
+        )
+        await message.ack()
         EVENTS_CONSUMED.labels(self.service, event_type, "dead_lettered").inc()
+
+
+def _broker_knows_consumer(channel: Any, consumer_tag: str) -> bool:
+    """False once the broker cancelled the consumer (Basic.Cancel: its queue was deleted),
+    which leaves the channel open and FastStream's consumer tag set. aiormq drops a
+    cancelled consumer from its channel's `consumers`; when that is not reachable (another
+    aio-pika layout), assume it still consumes rather than report a false outage."""
+    underlay = getattr(channel, "_channel", None)
+    consumers = getattr(getattr(underlay, "channel", None), "consumers", None)
+    return not isinstance(consumers, dict) or consumer_tag in consumers
+
+
+def declare_subscriber(
+    broker: RabbitBroker,
+    service: str,
+    queue: RabbitQueue,
+    event_types: Sequence[str],
+    on_delivery: Callable[[bytes], Awaitable[None]],
+) -> RabbitSubscriber:
+    """Declare `service`'s subscriber on `queue` (manual settling, no replies).
+
+    The handler's annotation is the union of the typed envelopes it accepts: FastStream
+    documents it in AsyncAPI; it is not used to validate (the consumer parses itself).
+    """
+    models = [envelope_model(t) for t in event_types if t in EVENT_TYPES]
+
+    async def handle(body: bytes) -> None:
+        await on_delivery(body)
+
+    handle.__annotations__ = {
+        "body": Union[tuple(models)] if models else bytes,  # noqa: UP007
+        "return": None,
+    }
+    subscriber: RabbitSubscriber = broker.subscriber(
+        queue,
+        ack_policy=AckPolicy.MANUAL,
+        no_reply=True,
+        title=f"{queue.name}:{service}",
+        description=(
+            f"{service} consumes {queue.name}; failures go via hr.dlx to"
+            f" {queue.name}.dlq with x-error headers"
+        ),
+    )
+    subscriber(handle)
+    return subscriber
 
 
 def _summary(exc: BaseException) -> str:

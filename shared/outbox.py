@@ -10,16 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Protocol
 
 import asyncpg
 import structlog
 
-from shared.bus import Publisher, build_message
 from shared.envelope import Envelope
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_FAILURES, OUTBOX_LAG_SECONDS
 from shared.topology import may_publish
 
 log = structlog.get_logger(__name__)
+
+
+class EventSink(Protocol):
+    """Where the relay sends rows: shared.stream.EventPublishers (FastStream publishers,
+    persistent, mandatory, confirmed, stamped with the broker user)."""
+
+    async def publish_event(
+        self, body: bytes, *, event_id: str, event_type: str, correlation_id: str | None
+    ) -> None: ...
 
 
 class UndeclaredEvent(ValueError):
@@ -58,7 +67,7 @@ class OutboxRelay:
         service: str,
         schema: str,
         pool: asyncpg.Pool,
-        publisher: Publisher,
+        publisher: EventSink,
         batch_size: int = 500,
         poll_interval: float = 1.0,
     ) -> None:
@@ -114,19 +123,15 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            # Publishes are pipelined on one confirm channel; gather waits for every confirm.
+            # Publishes are pipelined on one confirm channel; gather waits for every confirm
+            # (and raises if any was returned unroutable or nacked: the rows stay).
             await asyncio.gather(
                 *(
-                    self.publisher.publish(
-                        build_message(
-                            row["body"].encode("utf-8"),
-                            event_id=str(row["event_id"]),
-                            event_type=row["event_type"],
-                            correlation_id=str(row["correlation_id"]),
-                            # Validated by the broker; consumers check it against `producer`.
-                            user_id=self.publisher.user_id,
-                        ),
-                        routing_key=row["event_type"],
+                    self.publisher.publish_event(
+                        row["body"].encode("utf-8"),
+                        event_id=str(row["event_id"]),
+                        event_type=row["event_type"],
+                        correlation_id=str(row["correlation_id"]),
                     )
                     for row in rows
                 )

@@ -16,18 +16,28 @@ from typing import Any, Protocol
 import asyncpg
 import structlog
 import uvicorn
-from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+import yaml
+from aio_pika.abc import AbstractRobustConnection
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from faststream.rabbit import RabbitBroker, RabbitQueue
 
 from shared.auth import InsecureConfiguration, refuse_insecure_signing_key
-from shared.bus import Publisher, connect
+from shared.bus import Publisher
 from shared.consumer import EventConsumer, Handler
 from shared.db import create_pool
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
-from shared.topology import declare_service_queue
+from shared.stream import (
+    DEAD_LETTER_EXCHANGE_DECL,
+    EVENTS_EXCHANGE,
+    EventPublishers,
+    dead_letter_queue,
+    make_broker,
+    service_queue,
+)
+from shared.topology import QUEUES
 from shared.web import offline_docs_app, start_metrics_server
 
 log = structlog.get_logger(__name__)
@@ -47,9 +57,14 @@ class Runtime:
     name: str
     settings: Settings
     pool: asyncpg.Pool
+    # The FastStream broker's own connection (one per process).
     connection: AbstractRobustConnection
+    # aio-pika publisher on that connection, for audit's batching ingest (README
+    # "FastStream and aio-pika"); EventConsumer and the relay use `publishers`.
     publisher: Publisher
-    queue: AbstractQueue
+    queue: RabbitQueue
+    broker: RabbitBroker
+    publishers: EventPublishers
     relay: OutboxRelay | None = None
     consumer: Consumer | None = None
     state: dict[str, Any] = field(default_factory=dict)
@@ -94,15 +109,22 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         json_codecs=spec.json_codecs,
     )
     # Its own broker user: may publish only its declared event types, read only its queue.
-    connection = await connect(settings.service_rabbitmq_url(spec.name), name=f"hrcase-{spec.name}")
-    channel = await connection.channel()
-    await channel.set_qos(prefetch_count=settings.consumer_prefetch)
-    queue = await declare_service_queue(channel, spec.name, exchanges=False)
-    publisher = await Publisher.open(connection, user_id=settings.rabbitmq_user(spec.name))
-    runtime = Runtime(spec.name, settings, pool, connection, publisher, queue)
+    broker = make_broker(
+        settings.service_rabbitmq_url(spec.name),
+        name=f"hrcase-{spec.name}",
+        prefetch=settings.consumer_prefetch,
+    )
+    user_id = settings.rabbitmq_user(spec.name)
+    publishers = EventPublishers(broker, spec.name, user_id=user_id)
+    connection = await broker.connect()
+    queue = await declare_service_queue(broker, spec.name)
+    # Starts the publishers only: the subscriber is declared later, once handlers exist.
+    await broker.start()
+    publisher = await Publisher.open(connection, user_id=user_id)
+    runtime = Runtime(spec.name, settings, pool, connection, publisher, queue, broker, publishers)
     if spec.uses_outbox:
         runtime.relay = OutboxRelay(
-            service=spec.name, schema=spec.name, pool=pool, publisher=publisher
+            service=spec.name, schema=spec.name, pool=pool, publisher=publishers
         )
         runtime.relay.start()
     if spec.on_startup:
@@ -114,8 +136,9 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
             service=spec.name,
             schema=spec.name,
             queue=queue,
+            broker=broker,
             pool=pool,
-            publisher=publisher,
+            publishers=publishers,
             handlers=await spec.handlers(runtime),
             on_commit=runtime.wake_relay,
             max_attempts=settings.consumer_max_attempts,
@@ -137,9 +160,26 @@ async def stop_runtime(runtime: Runtime) -> None:
             log.warning("closing a resource failed", error=repr(exc))
     if runtime.relay:
         await runtime.relay.stop()
-    await runtime.connection.close()
+    await runtime.broker.stop()  # closes the channels and the connection
     await runtime.pool.close()
     log.info("service stopped")
+
+
+async def declare_service_queue(broker: RabbitBroker, service: str) -> RabbitQueue:
+    """Declare `service`'s quorum queue and dead-letter queue as FastStream RabbitQueues
+    (same arguments as shared.topology) and bind them; the exchanges are only checked
+    (passive: the service's broker user may not configure them). Raises aio-pika's
+    ChannelClosed (NOT_FOUND / ACCESS_REFUSED / PRECONDITION_FAILED) otherwise."""
+    spec = QUEUES[service]
+    events = await broker.declare_exchange(EVENTS_EXCHANGE)
+    dlx = await broker.declare_exchange(DEAD_LETTER_EXCHANGE_DECL)
+    dlq = await broker.declare_queue(dead_letter_queue(service))
+    await dlq.bind(dlx, routing_key=spec.name)
+    queue = service_queue(service)
+    declared = await broker.declare_queue(queue)
+    for key in spec.binding_keys:
+        await declared.bind(events, routing_key=key)
+    return queue
 
 
 def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
@@ -162,9 +202,35 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     # Security headers on every response, /docs without a CDN (shared.web).
     app = offline_docs_app(f"hrcase {spec.name}", lifespan=lifespan)
     app.include_router(ops_router())
+    app.include_router(asyncapi_router(spec.name))
     for router in spec.routers:
         app.include_router(router)
     return app
+
+
+def asyncapi_router(service: str) -> APIRouter:
+    """GET /asyncapi.json, /asyncapi.yaml and /asyncapi (HTML, no external assets): this
+    service's own channels (its publishers and its subscriber), shared.asyncapi."""
+    from shared.asyncapi import asyncapi_html, bus_document
+
+    document = bus_document([service])
+    text = yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100)
+    page = asyncapi_html(document)
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/asyncapi.json")
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(document)
+
+    @router.get("/asyncapi.yaml")
+    async def asyncapi_yaml() -> Response:
+        return Response(text, media_type="application/yaml")
+
+    @router.get("/asyncapi")
+    async def asyncapi_page() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    return router
 
 
 def ops_router() -> APIRouter:

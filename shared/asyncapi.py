@@ -1,0 +1,114 @@
+"""The bus in AsyncAPI 3, generated from the declared FastStream subscribers and publishers.
+
+`bus_document()` is the whole bus (committed as docs/asyncapi.yaml by
+`hrcase asyncapi --write docs/asyncapi.yaml`, `make asyncapi`); `bus_document([service])`
+is one service's own channels, served by that service at GET /asyncapi.json, /asyncapi.yaml
+and /asyncapi (a small HTML page with no external assets: FastStream's own page loads its
+renderer from a CDN).
+
+The declarations are the ones the services run with: `EventPublishers` (one publisher per
+event type in shared.topology.PUBLISHES, payload = the typed envelope) and
+`declare_subscriber` (one subscriber per queue in shared.topology.QUEUES, payload = the
+union of the envelopes its bindings let in). Audit's queue is consumed by its batching
+aio-pika ingest (README "FastStream and aio-pika"); its subscriber is declared here for
+the document only.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+from faststream.rabbit import RabbitBroker
+from faststream.specification import AsyncAPI
+
+from shared.events import EVENT_TYPES
+from shared.settings import rabbitmq_user
+from shared.stream import EventPublishers, make_broker, service_queue
+from shared.topology import PUBLISHES, QUEUES
+
+TITLE = "hrcase bus"
+VERSION = "1"
+# Documentation only: the address operators know the broker by. Users are per service.
+DOCUMENTED_URL = "amqp://rabbitmq:5672/hrcase"
+
+
+def consumed_event_types(service: str) -> list[str]:
+    """Event types `service`'s queue is bound to (`#` = every type), in EVENT_TYPES order."""
+    keys = QUEUES[service].binding_keys
+    return [t for t in EVENT_TYPES if "#" in keys or t in keys]
+
+
+def bus_broker(services: Iterable[str] | None = None) -> RabbitBroker:
+    """An unconnected broker with the declarations of `services` (default: every publisher
+    and every queue of the bus)."""
+    from shared.consumer import declare_subscriber  # consumer imports this module's peers
+
+    wanted = set(services) if services is not None else set(PUBLISHES) | set(QUEUES)
+    broker = make_broker(DOCUMENTED_URL, name="hrcase-asyncapi", prefetch=1)
+    for publisher in PUBLISHES:
+        if publisher in wanted and PUBLISHES[publisher]:
+            EventPublishers(broker, publisher, user_id=rabbitmq_user(publisher))
+    for service in QUEUES:
+        if service in wanted:
+
+            async def never(body: bytes) -> None:  # documentation only, never started
+                raise NotImplementedError
+
+            declare_subscriber(
+                broker, service, service_queue(service), consumed_event_types(service), never
+            )
+    return broker
+
+
+def bus_document(services: Iterable[str] | None = None) -> dict[str, Any]:
+    """The AsyncAPI 3.0.0 document (a JSON-able dict) of `services`, default the whole bus."""
+    names = sorted(services) if services is not None else None
+    title = TITLE if names is None else f"hrcase {', '.join(names)}"
+    spec = AsyncAPI(
+        bus_broker(names),
+        title=title,
+        version=VERSION,
+        schema_version="3.0.0",
+        description=(
+            "Events on the topic exchange hr.events (routing key = event type), one quorum"
+            " queue per service, dead letters via hr.dlx to <queue>.dlq. Every message is"
+            " persistent, published with confirms and mandatory routing, and carries the"
+            " AMQP user_id of its producer's broker user."
+        ),
+    )
+    document: dict[str, Any] = json.loads(spec.to_specification().to_json())
+    return document
+
+
+def bus_yaml(services: Iterable[str] | None = None) -> str:
+    return yaml.safe_dump(bus_document(services), sort_keys=True, allow_unicode=True, width=100)
+
+
+def asyncapi_html(document: dict[str, Any]) -> str:
+    """A self-contained page: operations, channels and message payload schemas."""
+    rows = []
+    for name, operation in sorted(document.get("operations", {}).items()):
+        channel_ref = operation["channel"]["$ref"].rsplit("/", 1)[-1]
+        channel = document["channels"].get(channel_ref, {})
+        rows.append(
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>".format(
+                html.escape(operation["action"]),
+                html.escape(name),
+                html.escape(str(channel.get("address", ""))),
+            )
+        )
+    schemas = json.dumps(document.get("components", {}).get("schemas", {}), indent=2)
+    title = html.escape(document.get("info", {}).get("title", "AsyncAPI"))
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{title} (AsyncAPI)</title></head><body>"
+        f"<h1>{title}</h1><p>AsyncAPI {html.escape(document.get('asyncapi', ''))}:"
+        ' <a href="asyncapi.json">JSON</a> · <a href="asyncapi.yaml">YAML</a></p>'
+        "<table border=1><tr><th>action</th><th>operation</th><th>address</th></tr>"
+        + "".join(rows)
+        + f"</table><h2>Payload schemas</h2><pre>{html.escape(schemas)}</pre></body></html>"
+    )
