@@ -169,7 +169,7 @@ def _banner(settings: Settings, mail: MailPlan) -> None:
         f"  portal          http://{host}:{settings.http_port('intake')}/portal/",
         f"  intake API      http://{host}:{settings.http_port('intake')}/docs",
         f"  intake mail     SMTP {host}:{os.environ.get('INTAKE_SMTP_PORT', '2525')}"
-        " (python -m services.intake.email.send_sample)",
+        " (python -m services.intake.entrypoints.send_sample_email)",
         f"  audit API       http://{host}:{settings.http_port('audit')}/docs",
         "  metrics         "
         + ", ".join(

@@ -88,7 +88,7 @@ class MailConfig:
         return self.portal_base_url.rstrip("/") + path
 
     def case_url(self, case_id: UUID) -> str:
-        """The case page of intake's portal (services/intake/portal/routes.py). One page for
+        """The case page of intake's portal (intake's entrypoints/portal/routes.py). One page for
         reporter and staff: it shows each what they may see once they are signed in."""
         return self.url(f"/portal/cases/{case_id}")
 

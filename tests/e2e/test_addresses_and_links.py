@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.intake.email.config import DEV_INBOUND_EMAIL_TOKEN
+from services.intake.config import DEV_INBOUND_EMAIL_TOKEN
 from services.notifications import domain
 from services.notifications.tests.factories import (
     case_assigned,

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.intake.email.threads import KnownCase
+from services.intake.domain.email.threads import KnownCase
 
 # Rows recorded before content digests (digest '') still stand for their message while
 # a sending server may retry it (RFC 5321 suggests giving up after 4-5 days).

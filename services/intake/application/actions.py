@@ -18,14 +18,21 @@ from uuid import UUID
 import asyncpg
 from fastapi import HTTPException, Request, Response, status
 
-from services.intake import anonymous_keys
 from services.intake.adapters import sql
-from services.intake.cases import NewAttachment, NewCase, OpenedCase, add_message, open_case
-from services.intake.domain import (
+from services.intake.application.cases import (
+    NewAttachment,
+    NewCase,
+    OpenedCase,
+    add_message,
+    open_case,
+)
+from services.intake.domain import anonymous_keys
+from services.intake.domain.case import (
     CLOSED_STATUSES,
     AnonymousReport,
     CaseFacts,
     PhoneCall,
+    SubmitCase,
     case_access,
     is_reporter,
     may_submit_for,
@@ -35,8 +42,8 @@ from services.intake.domain import (
 from shared.auth import Principal
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import CaseViewed, Channel, Reporter, make_event
-from shared.outbox import enqueue
 from shared.service import Runtime
+from shared.uow import UnitOfWork, unit_of_work
 
 # Key attempts count per (source, reference): after KEY_FAILURE_THRESHOLD wrong keys that
 # source is refused for KEY_LOCK_SECONDS at that reference. The key has 160 bits, so this
@@ -81,8 +88,36 @@ def check_attachment_count(count: int) -> None:
         )
 
 
+def _raised_case(
+    principal: Principal,
+    *,
+    channel: Channel,
+    subject: str,
+    description: str,
+    reporter: Reporter,
+    category: str | None,
+    urgent: bool,
+    attachments: tuple[NewAttachment, ...],
+) -> NewCase:
+    reason = may_submit_for(principal, reporter)
+    if reason:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
+    check_attachment_count(len(attachments))
+    return NewCase(
+        channel=channel,
+        subject=subject,
+        description=description,
+        reporter=reporter,
+        category=category,
+        urgent=urgent,
+        attachments=attachments,
+        actor=submitter_actor(principal),
+        submitted_by=principal.subject,
+    )
+
+
 async def raise_case(
-    conn: asyncpg.Connection,
+    uow: UnitOfWork,
     principal: Principal,
     *,
     channel: Channel,
@@ -93,28 +128,85 @@ async def raise_case(
     urgent: bool = False,
     attachments: tuple[NewAttachment, ...] = (),
 ) -> OpenedCase:
-    reason = may_submit_for(principal, reporter)
-    if reason:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
-    check_attachment_count(len(attachments))
-    return await open_case(
-        conn,
-        NewCase(
-            channel=channel,
-            subject=subject,
-            description=description,
-            reporter=reporter,
-            category=category,
-            urgent=urgent,
-            attachments=attachments,
-            actor=submitter_actor(principal),
-            submitted_by=principal.subject,
-        ),
+    """Open a case raised by `principal` (for themselves or, staff, on someone's behalf)."""
+    new_case = _raised_case(
+        principal,
+        channel=channel,
+        subject=subject,
+        description=description,
+        reporter=reporter,
+        category=category,
+        urgent=urgent,
+        attachments=attachments,
     )
+    async with uow:
+        return await open_case(uow.conn, new_case)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The case a submission opened, or the one an earlier use of its key opened."""
+
+    case_id: UUID
+    reference: str
+    status: str
+    replayed: bool
+
+
+async def submit_case(
+    uow: UnitOfWork,
+    principal: Principal,
+    body: SubmitCase,
+    *,
+    channel: Channel,
+    idempotency_key: str | None,
+) -> Submitted:
+    """Open the case of an API submission, at most once per idempotency key.
+
+    The key and the case are saved in one transaction. A replay with the same request
+    returns the first case (`replayed`); a different request under the key is a 409.
+    """
+    fingerprint = body.fingerprint()
+    for _ in range(2):  # a concurrent retry with the same key loses the race once, then reads
+        try:
+            async with uow:
+                if idempotency_key:
+                    existing = await sql.find_idempotency_key(uow.conn, idempotency_key)
+                    if existing:
+                        return _replayed(existing, fingerprint)
+                new_case = _raised_case(
+                    principal,
+                    channel=channel,
+                    subject=body.subject,
+                    description=body.description,
+                    reporter=body.reporter,
+                    category=body.category,
+                    urgent=False,
+                    attachments=(),
+                )
+                opened = await open_case(uow.conn, new_case)
+                if idempotency_key:
+                    await sql.save_idempotency_key(
+                        uow.conn, idempotency_key, fingerprint, opened.case_id
+                    )
+            return Submitted(opened.case_id, opened.reference, opened.status, replayed=False)
+        except asyncpg.UniqueViolationError:
+            if not idempotency_key:
+                raise
+    raise HTTPException(status.HTTP_409_CONFLICT, "concurrent submissions with one key")
+
+
+def _replayed(existing: asyncpg.Record, fingerprint: str) -> Submitted:
+    if existing["request_hash"] != fingerprint:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "Idempotency-Key was already used for a different request",
+        )
+    return Submitted(existing["case_id"], existing["reference"], existing["status"], True)
 
 
 async def raise_anonymous(
-    conn: asyncpg.Connection,
+    uow: UnitOfWork,
     report: AnonymousReport,
     *,
     channel: Channel,
@@ -128,56 +220,52 @@ async def raise_anonymous(
     check_attachment_count(len(attachments))
     key = anonymous_keys.new_key()
     key_hash = await asyncio.to_thread(anonymous_keys.hash_key, key)
-    opened = await open_case(
-        conn,
-        NewCase(
-            channel=channel,
-            subject=report.subject,
-            description=report.description,
-            reporter=None,
-            category=report.category,
-            urgent=report.urgent,
-            attachments=attachments,
-            actor=Actor(type="anonymous"),
-            anonymous_key_hash=key_hash,
-            reference=anonymous_keys.new_reference(),
-        ),
+    new_case = NewCase(
+        channel=channel,
+        subject=report.subject,
+        description=report.description,
+        reporter=None,
+        category=report.category,
+        urgent=report.urgent,
+        attachments=attachments,
+        actor=Actor(type="anonymous"),
+        anonymous_key_hash=key_hash,
+        reference=anonymous_keys.new_reference(),
     )
+    async with uow:
+        opened = await open_case(uow.conn, new_case)
     return opened, key
 
 
-async def log_phone_call(
-    conn: asyncpg.Connection, principal: Principal, call: PhoneCall
-) -> OpenedCase:
+async def log_phone_call(uow: UnitOfWork, principal: Principal, call: PhoneCall) -> OpenedCase:
     """An agent's record of a call becomes a case with the agent as actor."""
     if not principal.has_any("hr_agent", "hr_manager"):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "logging a call requires the hr_agent or hr_manager role"
         )
-    opened = await open_case(
-        conn,
-        NewCase(
-            channel="phone",
-            subject=call.case_subject(),
-            description=call.summary,
-            reporter=call.caller.reporter(),
-            category=call.category,
-            urgent=call.urgent,
-            actor=Actor(type="agent", id=principal.subject),
-            logged_by=principal.subject,
-            submitted_by=principal.subject,
-        ),
-    )
-    await sql.save_phone_call(
-        conn,
-        case_id=opened.case_id,
-        caller_employee_id=call.caller.employee_id,
-        caller_details=call.caller.details,
-        called_at=call.called_at,
-        duration_seconds=call.duration_seconds,
-        callback_number=call.callback_number,
+    new_case = NewCase(
+        channel="phone",
+        subject=call.case_subject(),
+        description=call.summary,
+        reporter=call.caller.reporter(),
+        category=call.category,
+        urgent=call.urgent,
+        actor=Actor(type="agent", id=principal.subject),
         logged_by=principal.subject,
+        submitted_by=principal.subject,
     )
+    async with uow:
+        opened = await open_case(uow.conn, new_case)
+        await sql.save_phone_call(
+            uow.conn,
+            case_id=opened.case_id,
+            caller_employee_id=call.caller.employee_id,
+            caller_details=call.caller.details,
+            called_at=call.called_at,
+            duration_seconds=call.duration_seconds,
+            callback_number=call.callback_number,
+            logged_by=principal.subject,
+        )
     return opened
 
 
@@ -190,17 +278,15 @@ async def readable_case(
 ) -> dict[str, Any]:
     """The case if `principal` may read it (404 otherwise); staff reads of restricted cases
     are recorded as `audit.case_viewed` in the same transaction as the read."""
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        row = await sql.get_case(conn, case_id)
+    async with unit_of_work(runtime) as uow:
+        row = await sql.get_case(uow.conn, case_id)
         if row is None:
             raise not_found()
         access = case_access(principal, facts(row))
         if not access.allowed:
             raise not_found()
         if access.audited:
-            await enqueue(conn, "intake", case_viewed_event(principal, case_id, request, view))
-    if access.audited:
-        runtime.wake_relay()
+            await uow.emit(case_viewed_event(principal, case_id, request, view))
     return row
 
 
@@ -285,9 +371,9 @@ async def post_message(
         if reporter
         else Actor(type="agent", id=principal.subject)
     )
-    async with runtime.pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(runtime) as uow:
         message_id, _ = await add_message(
-            conn,
+            uow.conn,
             case_id=case_id,
             reference=case["reference"],
             channel=channel,
@@ -297,7 +383,6 @@ async def post_message(
             sender_employee_id=principal.employee_id if reporter else None,
             attachments=attachments,
         )
-    runtime.wake_relay()
     return message_id
 
 
@@ -355,9 +440,9 @@ async def anonymous_reply(
     if case["status"] in CLOSED_STATUSES:
         raise HTTPException(status.HTTP_409_CONFLICT, "the case is closed")
     check_attachment_count(len(attachments))
-    async with runtime.pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(runtime) as uow:
         message_id, _ = await add_message(
-            conn,
+            uow.conn,
             case_id=case["case_id"],
             reference=case["reference"],
             channel=channel,
@@ -366,7 +451,6 @@ async def anonymous_reply(
             actor=Actor(type="anonymous"),
             attachments=attachments,
         )
-    runtime.wake_relay()
     return message_id
 
 

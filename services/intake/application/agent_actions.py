@@ -19,9 +19,9 @@ import asyncpg
 import structlog
 from fastapi import HTTPException, status
 
-from services.intake import actions
 from services.intake.adapters import sql
-from services.intake.domain import (
+from services.intake.application import actions
+from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
     NOTE_ROLES,
@@ -43,8 +43,8 @@ from shared.events import (
     EventPayload,
     make_event,
 )
-from shared.outbox import enqueue
 from shared.service import Runtime
+from shared.uow import unit_of_work
 
 log = structlog.get_logger(__name__)
 
@@ -104,8 +104,8 @@ async def _act(
     record: Record | None = None,
 ) -> ActionAccepted:
     require_role(principal, roles, action)
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        case = await _case_to_act_on(conn, principal, case_id, to_status)
+    async with unit_of_work(runtime) as uow:
+        case = await _case_to_act_on(uow.conn, principal, case_id, to_status)
         event = make_event(
             build(case),
             producer="intake",
@@ -113,9 +113,8 @@ async def _act(
             case_id=case_id,
         )
         if record is not None:
-            await record(conn, case, event)
-        await enqueue(conn, "intake", event)
-    runtime.wake_relay()
+            await record(uow.conn, case, event)
+        await uow.emit(event)
     structlog.contextvars.bind_contextvars(case_id=str(case_id), event_id=str(event.event_id))
     log.info("agent action recorded", event_type=event.event_type, agent=principal.subject)
     return ActionAccepted(case_id, case["reference"], event.event_id, event.event_type)

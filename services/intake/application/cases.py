@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import structlog
 
-from services.intake.domain import NEW_STATUS, format_reference
+from services.intake.domain.case import NEW_STATUS, format_reference
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import (
     Attachment,

@@ -10,7 +10,6 @@ Logs name the outcome, the reference and the reason, never the subject, body or 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID
@@ -19,10 +18,12 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
-from services.intake.cases import NewAttachment, NewCase, add_message, open_case
-from services.intake.email import store, threads
-from services.intake.email.config import EmailConfig
-from services.intake.email.parsing import InboundEmail, Refusal, parse_email
+from services.intake.adapters import email_store as store
+from services.intake.application.cases import NewAttachment, NewCase, add_message, open_case
+from services.intake.config import EmailConfig
+from services.intake.domain.email import threads
+from services.intake.domain.email.parsing import InboundEmail, Refusal, parse_email
+from shared.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -58,20 +59,17 @@ def _deferred() -> Outcome:
 
 
 async def receive(
-    pool: asyncpg.Pool,
+    uow: UnitOfWork,
     raw: bytes,
     *,
     config: EmailConfig,
     envelope_sender: str | None,
     entrypoint: Literal["smtp", "http"],
-    on_commit: Callable[[], None] = lambda: None,
 ) -> Outcome:
-    """Parse, classify and record one message; the answer to give the sender."""
+    """Parse, classify and record one message (in `uow`); the answer to give the sender."""
     try:
-        outcome = await _receive(pool, raw, config, envelope_sender)
+        outcome = await _receive(uow, raw, config, envelope_sender)
         EMAILS_RECEIVED.labels(entrypoint, outcome.kind).inc()
-        if outcome.kind in ("opened", "appended"):
-            on_commit()
         log.info(
             "inbound email",
             entrypoint=entrypoint,
@@ -87,7 +85,7 @@ async def receive(
 
 
 async def _receive(
-    pool: asyncpg.Pool, raw: bytes, config: EmailConfig, envelope_sender: str | None
+    uow: UnitOfWork, raw: bytes, config: EmailConfig, envelope_sender: str | None
 ) -> Outcome:
     try:
         # Parsing a large message is CPU work: keep it off the event loop.
@@ -116,8 +114,8 @@ async def _receive(
     try:
         # Bounded: a sending server waits for our answer, and a 451 beats its own timeout.
         async with asyncio.timeout(DATABASE_TIMEOUT_SECONDS):
-            async with pool.acquire() as conn, conn.transaction():
-                return await _record(conn, parsed, config)
+            async with uow:
+                return await _record(uow.conn, parsed, config)
     except asyncpg.UniqueViolationError:
         # Backstop behind the claim: the same Message-ID committed by a concurrent delivery.
         return Outcome("duplicate", 250, "2.0.0", "Accepted (already received)")

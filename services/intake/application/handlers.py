@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from services.intake.adapters import sql
-from services.intake.cases import NewAttachment, NewCase, open_case
-from services.intake.domain import advance_status
+from services.intake.application.cases import NewAttachment, NewCase, open_case
+from services.intake.domain.case import advance_status
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Actor
 from shared.events import (

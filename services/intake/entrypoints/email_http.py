@@ -16,11 +16,12 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.intake.email.config import EmailConfig
-from services.intake.email.ingest import receive
-from services.intake.email.parsing import too_large
+from services.intake.application.email_ingest import receive
+from services.intake.config import EmailConfig
+from services.intake.domain.email.parsing import too_large
 from shared.auth import InvalidToken, TokenService, bearer_token
 from shared.service import Runtime
+from shared.uow import unit_of_work
 
 router = APIRouter(prefix="/api/v1", tags=["email"])
 ACCEPTED_TYPES = frozenset({"message/rfc822", "application/octet-stream"})
@@ -112,12 +113,11 @@ async def inbound_email(
         raise HTTPException(413, refusal.reason)
     runtime: Runtime = request.app.state.runtime
     outcome = await receive(
-        runtime.pool,
+        unit_of_work(runtime),
         raw,
         config=config,
         envelope_sender=x_envelope_from,
         entrypoint="http",
-        on_commit=runtime.wake_relay,
     )
     if outcome.kind == "refused":
         code = 413 if outcome.code == 552 else 422

@@ -14,8 +14,9 @@ import asyncpg
 import structlog
 from aiosmtpd.smtp import SMTP
 
-from services.intake.email.config import EmailConfig
-from services.intake.email.ingest import receive
+from services.intake.application.email_ingest import receive
+from services.intake.config import EmailConfig
+from shared.uow import PostgresUnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -45,12 +46,11 @@ class IntakeSmtpHandler:
         content = envelope.content
         raw = content if isinstance(content, bytes) else str(content).encode("utf-8")
         outcome = await receive(
-            self.pool,
+            PostgresUnitOfWork(self.pool, "intake", on_commit=self.on_commit),
             raw,
             config=self.config,
             envelope_sender=envelope.mail_from,
             entrypoint="smtp",
-            on_commit=self.on_commit,
         )
         return outcome.smtp_reply
 

@@ -17,13 +17,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import asyncpg
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel
 
-from services.intake import actions, agent_actions
 from services.intake.adapters import sql
-from services.intake.domain import (
+from services.intake.application import actions, agent_actions
+from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
     NOTE_ROLES,
@@ -39,6 +38,7 @@ from services.intake.domain import (
     idempotency_scope,
 )
 from shared.auth import Principal, current_principal, require_roles
+from shared.uow import unit_of_work
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -194,56 +194,19 @@ async def submit_case(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SubmitAccepted:
     """Record the case and its `case.submitted` event in one transaction (outbox)."""
-    runtime = actions.runtime_of(request)
-    fingerprint = body.fingerprint()
     key = idempotency_scope(principal, idempotency_key) if idempotency_key else None
-    for _ in range(2):  # a concurrent retry with the same key loses the race once, then reads
-        try:
-            async with runtime.pool.acquire() as conn, conn.transaction():
-                if key:
-                    existing = await sql.find_idempotency_key(conn, key)
-                    if existing:
-                        return _replay(existing, fingerprint, response)
-                accepted = await _create_case(conn, principal, body, fingerprint, key)
-            runtime.wake_relay()
-            return accepted
-        except asyncpg.UniqueViolationError:
-            if not key:
-                raise
-    raise HTTPException(status.HTTP_409_CONFLICT, "concurrent submissions with one key")
-
-
-def _replay(existing: asyncpg.Record, fingerprint: str, response: Response) -> SubmitAccepted:
-    if existing["request_hash"] != fingerprint:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            "Idempotency-Key was already used for a different request",
-        )
-    response.headers["Idempotent-Replayed"] = "true"
-    return SubmitAccepted(
-        case_id=existing["case_id"], reference=existing["reference"], status=existing["status"]
-    )
-
-
-async def _create_case(
-    conn: asyncpg.Connection,
-    principal: Principal,
-    body: SubmitCase,
-    fingerprint: str,
-    key: str | None,
-) -> SubmitAccepted:
-    opened = await actions.raise_case(
-        conn,
+    submitted = await actions.submit_case(
+        unit_of_work(actions.runtime_of(request)),
         principal,
+        body,
         channel="api",
-        subject=body.subject,
-        description=body.description,
-        reporter=body.reporter,
-        category=body.category,
+        idempotency_key=key,
     )
-    if key:
-        await sql.save_idempotency_key(conn, key, fingerprint, opened.case_id)
-    return SubmitAccepted(case_id=opened.case_id, reference=opened.reference, status=opened.status)
+    if submitted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return SubmitAccepted(
+        case_id=submitted.case_id, reference=submitted.reference, status=submitted.status
+    )
 
 
 @router.get("/cases", response_model=CaseList)
@@ -373,10 +336,9 @@ async def log_phone_call(
     request: Request,
     principal: Annotated[Principal, Depends(require_roles("hr_agent", "hr_manager"))],
 ) -> SubmitAccepted:
-    runtime = actions.runtime_of(request)
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        opened = await actions.log_phone_call(conn, principal, call)
-    runtime.wake_relay()
+    opened = await actions.log_phone_call(
+        unit_of_work(actions.runtime_of(request)), principal, call
+    )
     return SubmitAccepted(case_id=opened.case_id, reference=opened.reference, status=opened.status)
 
 
@@ -387,10 +349,9 @@ async def anonymous_report(
     report: AnonymousReport, request: Request, response: Response
 ) -> AnonymousAccepted:
     """No token is read even if one is sent: nothing ties the report to a person."""
-    runtime = actions.runtime_of(request)
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        opened, key = await actions.raise_anonymous(conn, report, channel="api")
-    runtime.wake_relay()
+    opened, key = await actions.raise_anonymous(
+        unit_of_work(actions.runtime_of(request)), report, channel="api"
+    )
     response.headers["Cache-Control"] = "no-store"
     return AnonymousAccepted(reference=opened.reference, status=opened.status, secret_key=key)
 

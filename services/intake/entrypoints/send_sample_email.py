@@ -1,7 +1,7 @@
 """Send a sample email to the intake SMTP listener (development and demos).
 
-    python -m services.intake.email.send_sample --to hr@example.com --port 2525
-    python -m services.intake.email.send_sample --subject "Re: [HR-2026-000001] more" \\
+    python -m services.intake.entrypoints.send_sample_email --to hr@example.com --port 2525
+    python -m services.intake.entrypoints.send_sample_email --subject "Re: [HR-2026-000001] more" \\
         --from sam.rivera@example.com --body "One more detail." --attach notes.pdf
 """
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.intake import anonymous_keys
-from services.intake.domain import (
+from services.intake.domain import anonymous_keys
+from services.intake.domain.case import (
     CaseFacts,
     PhoneCall,
     case_access,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.intake.anonymous_keys import (
+from services.intake.domain.anonymous_keys import (
     ANONYMOUS_REFERENCE,
     attempt_hash,
     new_reference,

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from services.intake.domain import SubmitCase, advance_status, format_reference
+from services.intake.domain.case import SubmitCase, advance_status, format_reference
 
 VALID = {
     "subject": "Payslip missing overtime",

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.email.config import EmailLimits
-from services.intake.email.parsing import InboundEmail, Refusal, parse_email
+from services.intake.config import EmailLimits
+from services.intake.domain.email.parsing import InboundEmail, Refusal, parse_email
 
 FIELD_CASES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "field_cases"
 LIMITS = EmailLimits()

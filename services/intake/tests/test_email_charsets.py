@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from webencodings.labels import LABELS
 
-from services.intake.email import charsets
-from services.intake.email.config import EmailLimits
-from services.intake.email.parsing import InboundEmail, parse_email
+from services.intake.config import EmailLimits
+from services.intake.domain.email import charsets
+from services.intake.domain.email.parsing import InboundEmail, parse_email
 
 FIELD_CASES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "field_cases"
 LIMITS = EmailLimits()

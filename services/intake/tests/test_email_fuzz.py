@@ -10,8 +10,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.intake.email.config import EmailLimits
-from services.intake.email.parsing import InboundEmail, Refusal, parse_email
+from services.intake.config import EmailLimits
+from services.intake.domain.email.parsing import InboundEmail, Refusal, parse_email
 
 LIMITS = EmailLimits(max_message_bytes=64 * 1024, max_parts=20, max_depth=5)
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

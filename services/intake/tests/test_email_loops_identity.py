@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.email.config import EmailConfig, EmailLimits
-from services.intake.email.parsing import InboundEmail, parse_email
+from services.intake.config import EmailConfig, EmailLimits
+from services.intake.domain.email.parsing import InboundEmail, parse_email
 from shared.settings import Settings
 
 FIELD_CASES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "field_cases"

@@ -7,16 +7,16 @@ from email.message import EmailMessage
 
 import pytest
 
-from services.intake.email.config import EmailLimits
-from services.intake.email.html import html_to_text
-from services.intake.email.parsing import (
+from services.intake.config import EmailLimits
+from services.intake.domain.email.html import html_to_text
+from services.intake.domain.email.parsing import (
     NO_SUBJECT,
     InboundEmail,
     Refusal,
     clean_line,
     parse_email,
 )
-from services.intake.email.threads import (
+from services.intake.domain.email.threads import (
     KnownCase,
     acknowledgement_message_ids,
     choose_case,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from email.message import EmailMessage
 from pathlib import Path
 
-from services.intake.email.config import EmailLimits
-from services.intake.email.parsing import InboundEmail, parse_email
+from services.intake.config import EmailLimits
+from services.intake.domain.email.parsing import InboundEmail, parse_email
 
 SAMPLE = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "tnef" / "umlaut.tnef"
 

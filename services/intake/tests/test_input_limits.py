@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from services.intake import domain
-from services.intake.domain import CLOCK_SKEW, EARLIEST_INSTANT, IntakeInput, within_window
+from services.intake.domain import case as domain
+from services.intake.domain.case import CLOCK_SKEW, EARLIEST_INSTANT, IntakeInput, within_window
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 offsets = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(

@@ -4,7 +4,7 @@ import pytest
 from fastapi import HTTPException
 from starlette.requests import Request
 
-from services.intake.portal import session
+from services.intake.entrypoints.portal import session
 from shared.settings import Settings
 
 

@@ -23,9 +23,9 @@ from email.message import EmailMessage, Message
 from email.utils import getaddresses
 from typing import Any
 
-from services.intake.email import charsets, tnef
-from services.intake.email.config import EmailLimits
-from services.intake.email.html import html_to_text
+from services.intake.config import EmailLimits
+from services.intake.domain.email import charsets, tnef
+from services.intake.domain.email.html import html_to_text
 from shared.addresses import InvalidAddress, check_address
 
 SUBJECT_MAX = 200

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from striprtf.striprtf import rtf_to_text
 from tnefparse import TNEF
 
-from services.intake.email import charsets
-from services.intake.email.html import html_to_text
+from services.intake.domain.email import charsets
+from services.intake.domain.email.html import html_to_text
 
 TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 _ANSI_CODEPAGE = re.compile(rb"\\ansicpg(\d{3,5})")

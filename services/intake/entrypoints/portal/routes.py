@@ -19,10 +19,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from services.intake import actions, agent_actions
 from services.intake.adapters import sql
-from services.intake.cases import NewAttachment
-from services.intake.domain import (
+from services.intake.application import actions, agent_actions
+from services.intake.application.cases import NewAttachment
+from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORIES,
     CATEGORY_ROLES,
@@ -39,9 +39,10 @@ from services.intake.domain import (
     SubmitCase,
     status_options,
 )
-from services.intake.portal import session
+from services.intake.entrypoints.portal import session
 from shared.auth import Principal
 from shared.service import Runtime
+from shared.uow import unit_of_work
 
 # Every portal request first resolves its session (revoked or expired ones count as none).
 router = APIRouter(include_in_schema=False, dependencies=[Depends(session.load_session)])
@@ -327,11 +328,9 @@ async def raise_case(request: Request) -> Response:
         files = await uploads(form)
         runtime = actions.runtime_of(request)
         if anonymous:
-            async with runtime.pool.acquire() as conn, conn.transaction():
-                opened, key = await actions.raise_anonymous(
-                    conn, report, channel="portal", attachments=files
-                )
-            runtime.wake_relay()
+            opened, key = await actions.raise_anonymous(
+                unit_of_work(runtime), report, channel="portal", attachments=files
+            )
             # The key is on this page only: not in a URL, a cookie or a log.
             return render(
                 request,
@@ -342,19 +341,17 @@ async def raise_case(request: Request) -> Response:
                 secret_key=key,
             )
         assert principal is not None
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            opened = await actions.raise_case(
-                conn,
-                principal,
-                channel="portal",
-                subject=submission.subject,
-                description=submission.description,
-                reporter=submission.reporter,
-                category=submission.category,
-                urgent=text(form, "urgent") == "yes",
-                attachments=files,
-            )
-        runtime.wake_relay()
+        opened = await actions.raise_case(
+            unit_of_work(runtime),
+            principal,
+            channel="portal",
+            subject=submission.subject,
+            description=submission.description,
+            reporter=submission.reporter,
+            category=submission.category,
+            urgent=text(form, "urgent") == "yes",
+            attachments=files,
+        )
         return see_other(f"/portal/cases/{opened.case_id}?raised=1")
 
     return await guarded(request, page)
@@ -778,9 +775,7 @@ async def log_phone_call(request: Request) -> Response:
         if errors:
             return _phone_form(request, agent, values=values, errors=errors, status_code=422)
         runtime = actions.runtime_of(request)
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            opened = await actions.log_phone_call(conn, agent, call)
-        runtime.wake_relay()
+        opened = await actions.log_phone_call(unit_of_work(runtime), agent, call)
         return see_other(f"/portal/cases/{opened.case_id}?raised=1")
 
     return await guarded(request, page)
