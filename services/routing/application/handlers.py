@@ -15,19 +15,23 @@ from uuid import UUID
 import structlog
 
 from services.routing.adapters import sql
+from services.routing.application.scheduling import save_clocks
+from services.routing.domain import lifecycle
 from services.routing.domain.calendar import WorkingCalendar
+from services.routing.domain.lifecycle import (
+    ENDED_STATUSES,
+    StatusMoveRefused,
+    next_status,
+    reply_to_ended_case,
+)
 from services.routing.domain.policy import Policy, StaffMember
 from services.routing.domain.sla import (
     CLOCKS,
-    ENDED_STATUSES,
     Clock,
     ClockName,
-    StatusMoveRefused,
     apply_status,
     first_response_given,
-    next_status,
     rebase,
-    reply_to_ended_case,
     resume_on_reply,
     retarget,
     start_clock,
@@ -40,7 +44,6 @@ from services.routing.domain.triage import (
     prioritise,
     urgency_raises,
 )
-from services.routing.scheduling import save_clocks
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import utcnow
 from shared.errors import PermanentError
@@ -462,7 +465,7 @@ async def _move(
 
 def _is_stale(ctx: HandlerContext, case: sql.CaseRow) -> bool:
     """An older request applied after a newer one (competing replicas): the newer one stands."""
-    return case.status_changed_at is not None and ctx.envelope.occurred_at < case.status_changed_at
+    return lifecycle.is_stale(ctx.envelope.occurred_at, case.status_changed_at)
 
 
 async def change_status(ctx: HandlerContext, policy: Policy) -> None:
@@ -475,10 +478,8 @@ async def change_status(ctx: HandlerContext, policy: Policy) -> None:
         return await _refuse(
             ctx, case, f"superseded: the case changed to {case.status} after this request"
         )
-    if (
-        request.to_status == "waiting_on_employee"
-        and case.employee_replied_at is not None
-        and ctx.envelope.occurred_at < case.employee_replied_at
+    if lifecycle.waits_on_a_reply_already_given(
+        request.to_status, ctx.envelope.occurred_at, case.employee_replied_at
     ):
         return await _refuse(
             ctx, case, "superseded: the employee replied after this request was made"

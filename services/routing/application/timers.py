@@ -20,7 +20,7 @@ from services.routing.domain.sla import record_fired
 from services.routing.domain.triage import escalation_target
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import CaseEscalated, CaseSlaBreached, CaseSlaWarning, Person, make_event
-from shared.outbox import enqueue
+from shared.uow import PostgresUnitOfWork
 
 log = structlog.get_logger(__name__)
 SERVICE = "routing"
@@ -67,15 +67,14 @@ class TimerLoop:
 
     async def fire_due(self) -> int:
         """Fire one batch of due timers; return how many were claimed."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            timers = await sql.claim_due_timers(conn, self.batch_size)
+        uow = PostgresUnitOfWork(self.pool, SERVICE, on_commit=self.on_commit)
+        async with uow:
+            timers = await sql.claim_due_timers(uow.conn, self.batch_size)
             for timer in timers:
-                event = await self._fire(conn, timer)
-                await sql.mark_timer_fired(conn, timer.id, event.event_id if event else None)
+                event = await self._fire(uow.conn, timer)
+                await sql.mark_timer_fired(uow.conn, timer.id, event.event_id if event else None)
                 if event:
-                    await enqueue(conn, SERVICE, event)
-        if timers and self.on_commit:
-            self.on_commit()
+                    await uow.emit(event)
         return len(timers)
 
     async def _fire(self, conn: asyncpg.Connection, timer: sql.DueTimer) -> Envelope | None:

@@ -10,9 +10,11 @@ import asyncpg
 import click
 
 from services.routing.adapters import sql
-from services.routing.directory import DirectoryFileError, parse_directory_csv
+from services.routing.adapters.directory_csv import DirectoryFileError, parse_directory_csv
+from services.routing.application.directory import import_directory
 from services.routing.domain.policy import PolicyError, load_policy
 from shared.settings import get_settings
+from shared.uow import PostgresUnitOfWork
 
 
 @click.group("routing")
@@ -26,15 +28,13 @@ def directory() -> None:
 
 
 async def _import(database_url: str, employees: list[sql.Employee], full: bool) -> int:
-    conn = await asyncpg.connect(database_url)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     try:
-        async with conn.transaction():
-            await sql.upsert_employees(conn, employees)
-            if full:
-                return await sql.deactivate_missing(conn, [e.employee_id for e in employees])
-            return 0
+        return await import_directory(
+            PostgresUnitOfWork(pool, "routing"), employees, full_export=full
+        )
     finally:
-        await conn.close()
+        await pool.close()
 
 
 @directory.command("import")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.routing.directory import DirectoryFileError, parse_directory_csv
+from services.routing.adapters.directory_csv import DirectoryFileError, parse_directory_csv
 
 HEADER = "employee_id,name,email,manager_id,department,active\n"
 

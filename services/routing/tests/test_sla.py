@@ -6,13 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.routing.domain.lifecycle import StatusMoveRefused, next_status
 from services.routing.domain.policy import CalendarSpec, load_policy
 from services.routing.domain.sla import (
     Clock,
     ClockName,
-    StatusMoveRefused,
     apply_status,
-    next_status,
     plan_timers,
     record_fired,
     resume_on_reply,

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.routing.domain.calendar import WorkingCalendar
+from services.routing.domain.lifecycle import reply_to_ended_case
 from services.routing.domain.policy import CalendarSpec, load_policy
 from services.routing.domain.sla import (
     Clock,
@@ -20,7 +21,6 @@ from services.routing.domain.sla import (
     apply_status,
     plan_timers,
     rebase,
-    reply_to_ended_case,
     retarget,
     start_clock,
 )
