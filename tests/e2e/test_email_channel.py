@@ -23,7 +23,7 @@ import pytest
 from services.intake.config import DEV_INBOUND_EMAIL_TOKEN
 from services.intake.domain.email import threads
 from services.intake.entrypoints.send_sample_email import build_sample
-from services.notifications import domain as notifications_domain
+from services.notifications.domain import notices as notifications_domain
 from shared.mail import notification_id
 from tests.support.auth import auth_headers
 from tests.support.infra import free_port, wait_for

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.notifications import domain
+from services.notifications.domain import notices as domain
 from services.notifications.tests.factories import (
     SECRET_DESCRIPTION,
     SECRET_SUBJECT,

@@ -11,9 +11,9 @@ from typing import Protocol
 import structlog
 from prometheus_client import Counter
 
-from services.notifications import domain
 from services.notifications.adapters import sql
 from services.notifications.adapters.smtp import SendResult
+from services.notifications.domain import notices as domain
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import utcnow
 from shared.errors import PermanentError

@@ -7,8 +7,8 @@ from uuid import uuid4
 
 import pytest
 
-from services.notifications import domain
-from services.notifications.handlers import Notifier
+from services.notifications.application.handlers import Notifier
+from services.notifications.domain import notices as domain
 from services.notifications.tests.factories import (
     DUE,
     SECRET_DESCRIPTION,

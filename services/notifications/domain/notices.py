@@ -35,7 +35,7 @@ from shared.events import (
 )
 from shared.mail import notification_id
 
-TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
+TEMPLATES_DIR: Final = Path(__file__).resolve().parent.parent / "templates"
 # Fixed namespace: notification ids (and so Message-IDs) are stable across processes and
 # restarts, so a resend after a crash carries the same Message-ID as the first attempt.
 
