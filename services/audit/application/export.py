@@ -13,16 +13,16 @@ import asyncpg
 import jinja2
 
 from services.audit.adapters.sql import ACCESS_EVENT_TYPES, case_entries
+from services.audit.application.records import Reader, record
 from services.audit.domain.checkpoint import CheckedCheckpoints
 from services.audit.domain.export import build_case_file
-from services.audit.records import Reader, record
-from services.audit.verify import audit_connection
+from services.audit.entrypoints.cli import audit_connection
 
 
 @lru_cache(maxsize=1)
 def _templates() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )

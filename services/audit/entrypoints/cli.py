@@ -223,7 +223,7 @@ def _parse_anchor(
 
 
 def _public_keys(paths: tuple[Path, ...]) -> list[Ed25519PublicKey]:
-    from services.audit.checkpoints import load_public_keys
+    from services.audit.adapters.checkpoints import load_public_keys
 
     return load_public_keys(list(paths) or [AuditSettings().public_key_path])
 
@@ -238,7 +238,7 @@ def _keys_if_any(paths: tuple[Path, ...]) -> list[Ed25519PublicKey]:
 async def _checkpoints_for(
     conn: asyncpg.Connection, path: Path | None, directory: Path, keys: list[Ed25519PublicKey]
 ) -> tuple[Path, CheckedCheckpoints]:
-    from services.audit.checkpoints import CheckpointFile, current_database
+    from services.audit.adapters.checkpoints import CheckpointFile, current_database
 
     database = await current_database(conn)
     sink = CheckpointFile(path) if path else CheckpointFile.for_database(directory, database)
@@ -430,7 +430,11 @@ def verdict(
 @click.pass_context
 def checkpoint_command(ctx: click.Context, database_url: str, checkpoint_dir: Path) -> None:
     """Verify what was appended since the last checkpoint and sign the head now."""
-    from services.audit.checkpoints import CheckpointWriter, SigningKeyError, signing_key_for
+    from services.audit.adapters.checkpoints import (
+        CheckpointWriter,
+        SigningKeyError,
+        signing_key_for,
+    )
 
     async def run() -> str:
         key = signing_key_for(AuditSettings(), environment=Settings().environment)
@@ -484,8 +488,8 @@ def export_command(
     public_keys: tuple[Path, ...],
 ) -> None:
     """Write a case file for legal proceedings (JSON + HTML); the export is recorded."""
-    from services.audit.export import CaseFile, export_case
-    from services.audit.records import Reader
+    from services.audit.application.export import CaseFile, export_case
+    from services.audit.application.records import Reader
     from shared.envelope import utcnow
 
     async def run() -> CaseFile | None:

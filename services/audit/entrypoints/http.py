@@ -12,15 +12,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from services.audit.adapters.checkpoints import CheckpointFile, current_database
 from services.audit.adapters.sql import ACCESS_EVENT_TYPES, access_entries, case_entries
-from services.audit.checkpoints import CheckpointFile, current_database
+from services.audit.application.export import export_case
+from services.audit.application.records import Reader, record_view
 from services.audit.config import AuditSettings
 from services.audit.domain.chain import ChainEntry, format_timestamp, stored_object
 from services.audit.domain.export import entry_record
 from services.audit.domain.replay import replay
 from services.audit.domain.timeline import summarise, timeline
-from services.audit.export import export_case
-from services.audit.records import Reader, record_view
 from shared.auth import Principal, require_roles
 from shared.envelope import utcnow
 from shared.service import Runtime
