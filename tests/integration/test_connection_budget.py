@@ -61,7 +61,10 @@ def test_a_run_without_enough_slots_stops_at_the_start() -> None:
         "HRCASE_TEST_DB_SLOTS_WAIT": "0",
         "HRCASE_TEST_RUN_ID": f"budget{os.getpid()}",
     }
-    target = "tests/unit/test_connection_budget.py::test_free_slots_are_counted_on_the_real_server"
+    target = (
+        "tests/integration/test_connection_budget.py"
+        "::test_free_slots_are_counted_on_the_real_server"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
         cwd=ROOT,

@@ -23,7 +23,7 @@ from services.intake.config import EmailLimits
 from services.intake.domain.email import charsets
 from services.intake.domain.email.parsing import InboundEmail, parse_email
 
-FIELD_CASES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "field_cases"
+FIELD_CASES = Path(__file__).resolve().parents[4] / "tests" / "fixtures" / "field_cases"
 LIMITS = EmailLimits()
 
 

@@ -11,7 +11,7 @@ from services.intake.config import EmailConfig, EmailLimits
 from services.intake.domain.email.parsing import InboundEmail, parse_email
 from shared.settings import Settings
 
-FIELD_CASES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "field_cases"
+FIELD_CASES = Path(__file__).resolve().parents[4] / "tests" / "fixtures" / "field_cases"
 OWN = frozenset({"hr@example.com", "hr-desk@example.com", "no-reply@example.com"})
 
 

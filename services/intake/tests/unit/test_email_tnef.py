@@ -8,7 +8,7 @@ from pathlib import Path
 from services.intake.config import EmailLimits
 from services.intake.domain.email.parsing import InboundEmail, parse_email
 
-SAMPLE = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "tnef" / "umlaut.tnef"
+SAMPLE = Path(__file__).resolve().parents[4] / "tests" / "fixtures" / "tnef" / "umlaut.tnef"
 
 
 def outlook_mail(text: str = "", tnef: bytes | None = None) -> bytes:
