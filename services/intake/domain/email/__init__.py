@@ -1,7 +1,10 @@
-"""Inbound email: an SMTP listener and a raw-MIME HTTP hook, both into `open_case`/`add_message`.
+"""Inbound email's pure rules: bytes in, a decision out (no I/O).
 
-- `parsing`: the pure parser and classifier (bytes in, `InboundEmail` or `Refusal` out).
-- `threads`: which case a message continues, and who may continue it (pure).
-- `ingest`: the one transaction that records a message (SQL lives in `store`).
-- `smtp` / `http`: thin entrypoints; `wiring` starts and stops the listener.
+- `parsing`: the parser and classifier (bytes in, `InboundEmail` or `Refusal` out).
+- `charsets`, `html`, `tnef`: bytes to text the way mail readers do.
+- `threads`: which case a message continues, and who may continue it.
+
+The doors are `entrypoints/email_smtp.py` and `entrypoints/email_http.py`; the one
+transaction that records a message is `application/email_ingest.py` (its SQL in
+`adapters/email_store.py`).
 """
