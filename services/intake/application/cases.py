@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import structlog
 
+from services.intake.adapters import case_writes as store
 from services.intake.domain.case import NEW_STATUS, format_reference
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import (
@@ -84,38 +85,31 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
     submitted_at = utcnow()
     reference = new.reference
     if reference is None:
-        number = int(await conn.fetchval("SELECT nextval('intake.case_reference_seq')"))
-        reference = format_reference(submitted_at, number)
+        reference = format_reference(submitted_at, await store.next_reference_number(conn))
     reporter = new.reporter
-    await conn.execute(
-        """INSERT INTO intake.cases (case_id, reference, channel, subject, description,
-               reporter_employee_id, reporter_name, reporter_email, requested_category,
-               status, submitted_at, updated_at, anonymous, anonymous_key_hash,
-               respondent_employee_ids, urgent, injury, logged_by, submitted_by,
-               source_message_id, follows_up_case_id, follow_up_of_event_id)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11,$12,$13,$14,$15,$16,$17,$18,$19,
-                   $20,$21)""",
-        case_id,
-        reference,
-        new.channel,
-        new.subject,
-        new.description,
-        reporter.employee_id if reporter else None,
-        reporter.name if reporter else None,
-        str(reporter.email) if reporter else None,
-        new.category,
-        NEW_STATUS,
-        submitted_at,
-        reporter is None,
-        new.anonymous_key_hash,
-        list(new.respondent_employee_ids),
-        new.urgent,
-        new.injury.model_dump(mode="json") if new.injury else None,
-        new.logged_by,
-        new.submitted_by,
-        new.source_message_id,
-        new.follows_up_case_id,
-        new.follow_up_of_event_id,
+    await store.insert_case(
+        conn,
+        case_id=case_id,
+        reference=reference,
+        channel=new.channel,
+        subject=new.subject,
+        description=new.description,
+        reporter_employee_id=reporter.employee_id if reporter else None,
+        reporter_name=reporter.name if reporter else None,
+        reporter_email=str(reporter.email) if reporter else None,
+        requested_category=new.category,
+        status=NEW_STATUS,
+        submitted_at=submitted_at,
+        anonymous=reporter is None,
+        anonymous_key_hash=new.anonymous_key_hash,
+        respondent_employee_ids=list(new.respondent_employee_ids),
+        urgent=new.urgent,
+        injury=new.injury.model_dump(mode="json") if new.injury else None,
+        logged_by=new.logged_by,
+        submitted_by=new.submitted_by,
+        source_message_id=new.source_message_id,
+        follows_up_case_id=new.follows_up_case_id,
+        follow_up_of_event_id=new.follow_up_of_event_id,
     )
     attachments = await _store_attachments(conn, case_id, None, new.attachments)
     event = make_event(
@@ -164,19 +158,17 @@ async def add_message(
     """Record a message on a case and its `case.message_received` event."""
     message_id = uuid4()
     received_at = received_at or utcnow()
-    await conn.execute(
-        """INSERT INTO intake.case_messages (message_id, case_id, channel, sender_role,
-               sender_employee_id, sender_email, body, email_message_id, received_at)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)""",
-        message_id,
-        case_id,
-        channel,
-        sender_role,
-        sender_employee_id,
-        sender_email,
-        body,
-        email_message_id,
-        received_at,
+    await store.insert_message(
+        conn,
+        message_id=message_id,
+        case_id=case_id,
+        channel=channel,
+        sender_role=sender_role,
+        sender_employee_id=sender_employee_id,
+        sender_email=sender_email,
+        body=body,
+        email_message_id=email_message_id,
+        received_at=received_at,
     )
     stored = await _store_attachments(conn, case_id, message_id, attachments)
     event = make_event(
@@ -194,9 +186,7 @@ async def add_message(
         occurred_at=received_at,
     )
     await enqueue(conn, "intake", event)
-    await conn.execute(
-        "UPDATE intake.cases SET updated_at = $2 WHERE case_id = $1", case_id, received_at
-    )
+    await store.touch_case(conn, case_id, received_at)
     return message_id, event
 
 
@@ -209,18 +199,8 @@ async def _store_attachments(
     references = []
     for attachment in attachments:
         reference = attachment.reference(uuid4())
-        await conn.execute(
-            """INSERT INTO intake.attachments (attachment_id, case_id, message_id, filename,
-                   content_type, size, sha256, content)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8)""",
-            reference.attachment_id,
-            case_id,
-            message_id,
-            reference.filename,
-            reference.content_type,
-            reference.size,
-            reference.sha256,
-            attachment.content,
+        await store.insert_attachment(
+            conn, reference, case_id=case_id, message_id=message_id, content=attachment.content
         )
         references.append(reference)
     return references
