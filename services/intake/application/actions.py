@@ -1,7 +1,7 @@
 """What a person can do at intake, shared by the JSON API and the portal.
 
 Both front ends call these functions so the rules (who may raise or read what, what gets
-audited, what an anonymous reporter may do) live in one place. Each raises HTTPException
+audited, what an anonymous reporter may do) live in one place. Each raises Refused
 with the reason; the portal turns it into a page, the API into JSON.
 """
 
@@ -12,11 +12,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote
 from uuid import UUID
 
 import asyncpg
-from fastapi import HTTPException, Request, Response, status
 
 from services.intake.adapters import sql
 from services.intake.application.cases import (
@@ -39,6 +37,7 @@ from services.intake.domain.case import (
     sees_internal_notes,
     submitter_actor,
 )
+from services.intake.domain.refusals import Refused
 from shared.auth import Principal
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import CaseViewed, Channel, Reporter, make_event
@@ -56,21 +55,35 @@ MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 
 
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+@dataclass(frozen=True)
+class Client:
+    """Where a request comes from, as the entrypoint saw it (for audit and throttling):
+    the peer address (behind a proxy, the X-Forwarded-For address uvicorn trusts from
+    FORWARDED_ALLOW_IPS) and the user agent (at most 512 characters)."""
+
+    ip: str | None
+    user_agent: str | None
 
 
-def not_found() -> HTTPException:
+@dataclass(frozen=True)
+class Download:
+    """An attachment's bytes with the name and type it was stored under."""
+
+    content: bytes
+    content_type: str
+    filename: str
+
+
+def not_found() -> Refused:
     # The same answer for "does not exist" and "not yours": existence is not leaked.
-    return HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    return Refused("not_found", "no such case")
 
 
 def attachment(filename: str, content_type: str | None, content: bytes) -> NewAttachment:
     """Validate one uploaded file; the name is reduced to a safe display name."""
     if len(content) > MAX_ATTACHMENT_BYTES:
-        raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise Refused(
+            "too_large",
             f"attachment {filename!r} is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB",
         )
     name = unicodedata.normalize("NFC", filename.replace("\\", "/").rsplit("/", 1)[-1])
@@ -83,9 +96,7 @@ def attachment(filename: str, content_type: str | None, content: bytes) -> NewAt
 
 def check_attachment_count(count: int) -> None:
     if count > MAX_ATTACHMENTS:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"at most {MAX_ATTACHMENTS} attachments"
-        )
+        raise Refused("invalid", f"at most {MAX_ATTACHMENTS} attachments")
 
 
 def _raised_case(
@@ -101,7 +112,7 @@ def _raised_case(
 ) -> NewCase:
     reason = may_submit_for(principal, reporter)
     if reason:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
+        raise Refused("forbidden", reason)
     check_attachment_count(len(attachments))
     return NewCase(
         channel=channel,
@@ -193,13 +204,13 @@ async def submit_case(
         except asyncpg.UniqueViolationError:
             if not idempotency_key:
                 raise
-    raise HTTPException(status.HTTP_409_CONFLICT, "concurrent submissions with one key")
+    raise Refused("conflict", "concurrent submissions with one key")
 
 
 def _replayed(existing: asyncpg.Record, fingerprint: str) -> Submitted:
     if existing["request_hash"] != fingerprint:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
+        raise Refused(
+            "conflict",
             "Idempotency-Key was already used for a different request",
         )
     return Submitted(existing["case_id"], existing["reference"], existing["status"], True)
@@ -240,9 +251,7 @@ async def raise_anonymous(
 async def log_phone_call(uow: UnitOfWork, principal: Principal, call: PhoneCall) -> OpenedCase:
     """An agent's record of a call becomes a case with the agent as actor."""
     if not principal.has_any("hr_agent", "hr_manager"):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "logging a call requires the hr_agent or hr_manager role"
-        )
+        raise Refused("forbidden", "logging a call requires the hr_agent or hr_manager role")
     new_case = NewCase(
         channel="phone",
         subject=call.case_subject(),
@@ -274,7 +283,7 @@ def facts(row: dict[str, Any]) -> CaseFacts:
 
 
 async def readable_case(
-    runtime: Runtime, principal: Principal, case_id: UUID, request: Request, *, view: str
+    runtime: Runtime, principal: Principal, case_id: UUID, client: Client, *, view: str
 ) -> dict[str, Any]:
     """The case if `principal` may read it (404 otherwise); staff reads of restricted cases
     are recorded as `audit.case_viewed` in the same transaction as the read."""
@@ -286,7 +295,7 @@ async def readable_case(
         if not access.allowed:
             raise not_found()
         if access.audited:
-            await uow.emit(case_viewed_event(principal, case_id, request, view))
+            await uow.emit(case_viewed_event(principal, case_id, client, view))
     return row
 
 
@@ -299,13 +308,13 @@ async def my_cases(runtime: Runtime, principal: Principal) -> list[dict[str, Any
     return [row for row in rows if case_access(principal, facts(row)).allowed]
 
 
-def case_viewed_event(principal: Principal, case_id: UUID, request: Request, view: str) -> Envelope:
+def case_viewed_event(principal: Principal, case_id: UUID, client: Client, view: str) -> Envelope:
     viewed = CaseViewed(
         viewer=principal.subject,
         roles=sorted(principal.roles),
         case_id=case_id,
-        client_ip=request.client.host if request.client else None,
-        user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+        client_ip=client.ip,
+        user_agent=client.user_agent,
         view=view,
         at=utcnow(),
     )
@@ -350,7 +359,7 @@ async def post_message(
     runtime: Runtime,
     principal: Principal,
     case_id: UUID,
-    request: Request,
+    client: Client,
     *,
     body: str,
     channel: Channel,
@@ -358,12 +367,12 @@ async def post_message(
     view: str,
 ) -> UUID:
     """A reporter or a member of staff who may read the case adds a message to it."""
-    case = await readable_case(runtime, principal, case_id, request, view=view)
+    case = await readable_case(runtime, principal, case_id, client, view=view)
     reporter = is_reporter(principal, facts(case))
     if case["status"] in CLOSED_STATUSES and not reporter:
         # Staff reopen a case first. The reporter's message is accepted: routing reopens
         # the case or opens a follow-up case linked to it (policy), never silently.
-        raise HTTPException(status.HTTP_409_CONFLICT, "the case is closed")
+        raise Refused("conflict", "the case is closed")
     check_attachment_count(len(attachments))
     sender_role: Literal["reporter", "agent"] = "reporter" if reporter else "agent"
     actor = (
@@ -386,14 +395,8 @@ async def post_message(
     return message_id
 
 
-def client_source(request: Request) -> str:
-    """Where a request comes from, for throttling: the peer address (behind a proxy, the
-    X-Forwarded-For address uvicorn trusts from FORWARDED_ALLOW_IPS)."""
-    return request.client.host if request.client else "unknown"
-
-
 async def anonymous_case(
-    runtime: Runtime, reference: str, key: str, request: Request
+    runtime: Runtime, reference: str, key: str, client: Client
 ) -> dict[str, Any]:
     """The anonymous case behind reference + key; one answer for every kind of failure.
 
@@ -402,11 +405,11 @@ async def anonymous_case(
     while the reporter with the key, from anywhere else, is not affected. A known and an
     unknown reference run the same queries and the same scrypt work and answer alike.
     """
-    refused = HTTPException(status.HTTP_404_NOT_FOUND, "reference or key not recognised")
+    refused = Refused("not_found", "reference or key not recognised")
     canonical = anonymous_keys.normalise_reference(reference)
     secret = runtime.settings.auth_jwt_secret
     counted = {
-        "source_hash": anonymous_keys.attempt_hash(secret, "source", client_source(request)),
+        "source_hash": anonymous_keys.attempt_hash(secret, "source", client.ip or "unknown"),
         "reference_hash": anonymous_keys.attempt_hash(secret, "reference", canonical or reference),
     }
     async with runtime.pool.acquire() as conn:
@@ -415,10 +418,10 @@ async def anonymous_case(
         )
         if attempt > KEY_FAILURE_THRESHOLD:
             seconds = wait if wait is not None else KEY_LOCK_SECONDS
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
+            raise Refused(
+                "too_many_attempts",
                 "too many wrong keys for this reference; try again shortly",
-                headers={"Retry-After": str(max(1, int(seconds) + 1))},
+                retry_after_seconds=max(1, int(seconds) + 1),
             )
         case = await sql.find_anonymous_case(conn, canonical) if canonical else None
         stored = case["anonymous_key_hash"] if case else None
@@ -438,7 +441,7 @@ async def anonymous_reply(
     attachments: tuple[NewAttachment, ...] = (),
 ) -> UUID:
     if case["status"] in CLOSED_STATUSES:
-        raise HTTPException(status.HTTP_409_CONFLICT, "the case is closed")
+        raise Refused("conflict", "the case is closed")
     check_attachment_count(len(attachments))
     async with unit_of_work(runtime) as uow:
         message_id, _ = await add_message(
@@ -459,23 +462,13 @@ async def download(
     principal: Principal,
     case_id: UUID,
     attachment_id: UUID,
-    request: Request,
+    client: Client,
     *,
     view: str,
-) -> Response:
+) -> Download:
     """An attachment of a case the principal may read, always as a download."""
-    await readable_case(runtime, principal, case_id, request, view=view)
+    await readable_case(runtime, principal, case_id, client, view=view)
     found = await sql.get_attachment(runtime.pool, case_id, attachment_id)
     if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such attachment")
-    # Never rendered inline: an uploaded HTML file must not run as our origin.
-    return Response(
-        found["content"],
-        media_type=found["content_type"],
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found['filename'])}",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": "sandbox",
-        },
-    )
+        raise Refused("not_found", "no such attachment")
+    return Download(found["content"], found["content_type"], found["filename"])

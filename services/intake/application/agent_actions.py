@@ -17,7 +17,6 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import structlog
-from fastapi import HTTPException, status
 
 from services.intake.adapters import sql
 from services.intake.application import actions
@@ -33,6 +32,7 @@ from services.intake.domain.case import (
     action_refusal,
     status_conflict,
 )
+from services.intake.domain.refusals import Refused
 from shared.auth import Principal, Role
 from shared.envelope import Actor, Envelope
 from shared.events import (
@@ -61,15 +61,13 @@ class ActionAccepted:
     note_id: UUID | None = None
 
 
-def conflict(reason: str) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, reason)
+def conflict(reason: str) -> Refused:
+    return Refused("conflict", reason)
 
 
 def require_role(principal: Principal, roles: tuple[Role, ...], action: str) -> None:
     if not principal.has_any(*roles):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"{action} requires one of the roles: {', '.join(roles)}"
-        )
+        raise Refused("forbidden", f"{action} requires one of the roles: {', '.join(roles)}")
 
 
 async def _case_to_act_on(
@@ -82,8 +80,8 @@ async def _case_to_act_on(
     if refusal == "hidden":
         raise actions.not_found()
     if refusal == "own_case":
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
+        raise Refused(
+            "forbidden",
             "you reported this case; another member of HR staff must work on it",
         )
     reason = status_conflict(case["status"], to_status)

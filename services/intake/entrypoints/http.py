@@ -37,10 +37,16 @@ from services.intake.domain.case import (
     SubmitCase,
     idempotency_scope,
 )
+from services.intake.entrypoints.web import (
+    RefusalRoute,
+    attachment_response,
+    client_of,
+    runtime_of,
+)
 from shared.auth import Principal, current_principal, require_roles
 from shared.uow import unit_of_work
 
-router = APIRouter(prefix="/api/v1", tags=["cases"])
+router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=RefusalRoute)
 
 Caller = Annotated[Principal, Depends(current_principal)]
 # Role checks as dependencies run before the body is parsed: a caller without the role
@@ -196,7 +202,7 @@ async def submit_case(
     """Record the case and its `case.submitted` event in one transaction (outbox)."""
     key = idempotency_scope(principal, idempotency_key) if idempotency_key else None
     submitted = await actions.submit_case(
-        unit_of_work(actions.runtime_of(request)),
+        unit_of_work(runtime_of(request)),
         principal,
         body,
         channel="api",
@@ -212,14 +218,14 @@ async def submit_case(
 @router.get("/cases", response_model=CaseList)
 async def my_cases(request: Request, principal: Caller) -> CaseList:
     """Cases I reported, or (staff) logged or raised on someone's behalf."""
-    rows = await actions.my_cases(actions.runtime_of(request), principal)
+    rows = await actions.my_cases(runtime_of(request), principal)
     return CaseList(cases=[CaseSummary.model_validate(row) for row in rows])
 
 
 @router.get("/cases/{case_id}", response_model=CaseView)
 async def read_case(case_id: UUID, request: Request, principal: Caller) -> CaseView:
-    runtime = actions.runtime_of(request)
-    row = await actions.readable_case(runtime, principal, case_id, request, view="api")
+    runtime = runtime_of(request)
+    row = await actions.readable_case(runtime, principal, case_id, client_of(request), view="api")
     return _view(await actions.details(runtime.pool, row, principal))
 
 
@@ -227,9 +233,15 @@ async def read_case(case_id: UUID, request: Request, principal: Caller) -> CaseV
 async def read_attachment(
     case_id: UUID, attachment_id: UUID, request: Request, principal: Caller
 ) -> Response:
-    return await actions.download(
-        actions.runtime_of(request), principal, case_id, attachment_id, request, view="api:file"
+    download = await actions.download(
+        runtime_of(request),
+        principal,
+        case_id,
+        attachment_id,
+        client_of(request),
+        view="api:file",
     )
+    return attachment_response(download)
 
 
 @router.post(
@@ -241,10 +253,10 @@ async def post_message(
     case_id: UUID, body: NewMessage, request: Request, principal: Caller
 ) -> MessageAccepted:
     message_id = await actions.post_message(
-        actions.runtime_of(request),
+        runtime_of(request),
         principal,
         case_id,
-        request,
+        client_of(request),
         body=body.body,
         channel="api",
         view="api:message",
@@ -278,7 +290,7 @@ async def add_note(
     case_id: UUID, body: AgentNote, request: Request, principal: NoteTaker
 ) -> NoteAccepted:
     """Store a note (internal unless `internal: false`) and publish `case.note_added`."""
-    accepted = await agent_actions.add_note(actions.runtime_of(request), principal, case_id, body)
+    accepted = await agent_actions.add_note(runtime_of(request), principal, case_id, body)
     assert accepted.note_id is not None
     return NoteAccepted(**_accepted(accepted).model_dump(), note_id=accepted.note_id)
 
@@ -294,7 +306,7 @@ async def request_status(
 ) -> ActionAccepted:
     """Publish `case.status_change_requested`; the status shows once routing applies it."""
     return _accepted(
-        await agent_actions.request_status(actions.runtime_of(request), principal, case_id, body)
+        await agent_actions.request_status(runtime_of(request), principal, case_id, body)
     )
 
 
@@ -309,7 +321,7 @@ async def request_category(
 ) -> ActionAccepted:
     """Publish `case.recategorisation_requested`; routing re-runs priority and SLA."""
     return _accepted(
-        await agent_actions.request_category(actions.runtime_of(request), principal, case_id, body)
+        await agent_actions.request_category(runtime_of(request), principal, case_id, body)
     )
 
 
@@ -324,9 +336,7 @@ async def request_assignment(
 ) -> ActionAccepted:
     """Publish `case.assignment_requested` (HR managers); routing checks conflicts."""
     return _accepted(
-        await agent_actions.request_assignment(
-            actions.runtime_of(request), principal, case_id, body
-        )
+        await agent_actions.request_assignment(runtime_of(request), principal, case_id, body)
     )
 
 
@@ -336,9 +346,7 @@ async def log_phone_call(
     request: Request,
     principal: Annotated[Principal, Depends(require_roles("hr_agent", "hr_manager"))],
 ) -> SubmitAccepted:
-    opened = await actions.log_phone_call(
-        unit_of_work(actions.runtime_of(request)), principal, call
-    )
+    opened = await actions.log_phone_call(unit_of_work(runtime_of(request)), principal, call)
     return SubmitAccepted(case_id=opened.case_id, reference=opened.reference, status=opened.status)
 
 
@@ -350,7 +358,7 @@ async def anonymous_report(
 ) -> AnonymousAccepted:
     """No token is read even if one is sent: nothing ties the report to a person."""
     opened, key = await actions.raise_anonymous(
-        unit_of_work(actions.runtime_of(request)), report, channel="api"
+        unit_of_work(runtime_of(request)), report, channel="api"
     )
     response.headers["Cache-Control"] = "no-store"
     return AnonymousAccepted(reference=opened.reference, status=opened.status, secret_key=key)
@@ -358,8 +366,8 @@ async def anonymous_report(
 
 @router.get("/anonymous-reports/{reference}", response_model=AnonymousView)
 async def anonymous_status(reference: str, request: Request, key: ReportKey) -> AnonymousView:
-    runtime = actions.runtime_of(request)
-    case = await actions.anonymous_case(runtime, reference, key, request)
+    runtime = runtime_of(request)
+    case = await actions.anonymous_case(runtime, reference, key, client_of(request))
     return anonymous_view(
         case,
         await sql.list_messages(runtime.pool, case["case_id"]),
@@ -375,8 +383,8 @@ async def anonymous_status(reference: str, request: Request, key: ReportKey) -> 
 async def anonymous_message(
     reference: str, body: NewMessage, request: Request, key: ReportKey
 ) -> MessageAccepted:
-    runtime = actions.runtime_of(request)
-    case = await actions.anonymous_case(runtime, reference, key, request)
+    runtime = runtime_of(request)
+    case = await actions.anonymous_case(runtime, reference, key, client_of(request))
     message_id = await actions.anonymous_reply(runtime, case, body=body.body, channel="api")
     return MessageAccepted(message_id=message_id)
 

@@ -39,13 +39,25 @@ from services.intake.domain.case import (
     SubmitCase,
     status_options,
 )
+from services.intake.domain.refusals import Refused
 from services.intake.entrypoints.portal import session
+from services.intake.entrypoints.web import (
+    RefusalRoute,
+    as_http_error,
+    attachment_response,
+    client_of,
+    runtime_of,
+)
 from shared.auth import Principal
 from shared.service import Runtime
 from shared.uow import unit_of_work
 
 # Every portal request first resolves its session (revoked or expired ones count as none).
-router = APIRouter(include_in_schema=False, dependencies=[Depends(session.load_session)])
+router = APIRouter(
+    include_in_schema=False,
+    dependencies=[Depends(session.load_session)],
+    route_class=RefusalRoute,
+)
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -166,8 +178,8 @@ Page = Callable[[], Awaitable[Response]]
 async def guarded(request: Request, page: Page) -> Response:
     try:
         return await page()
-    except HTTPException as exc:
-        return error_page(request, exc)
+    except (HTTPException, Refused) as exc:
+        return error_page(request, as_http_error(exc))
 
 
 # --- Home and sign-in --------------------------------------------------------------------
@@ -241,7 +253,7 @@ async def my_cases(request: Request) -> Response:
     principal = session.session_principal(request)
     if principal is None:
         return sign_in_redirect()
-    rows = await actions.my_cases(actions.runtime_of(request), principal)
+    rows = await actions.my_cases(runtime_of(request), principal)
     return render(request, "cases.html.j2", principal=principal, cases=rows)
 
 
@@ -326,7 +338,7 @@ async def raise_case(request: Request) -> Response:
                 anonymous_only=anonymous and session.session_principal(request) is None,
             )
         files = await uploads(form)
-        runtime = actions.runtime_of(request)
+        runtime = runtime_of(request)
         if anonymous:
             opened, key = await actions.raise_anonymous(
                 unit_of_work(runtime), report, channel="portal", attachments=files
@@ -411,8 +423,10 @@ async def _case(
     action_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    runtime = actions.runtime_of(request)
-    row = await actions.readable_case(runtime, principal, case_id, request, view="portal")
+    runtime = runtime_of(request)
+    row = await actions.readable_case(
+        runtime, principal, case_id, client_of(request), view="portal"
+    )
     found = await actions.details(runtime.pool, row, principal)
     return render(
         request,
@@ -447,14 +461,15 @@ async def attachment(case_id: UUID, attachment_id: UUID, request: Request) -> Re
         return sign_in_redirect()
 
     async def page() -> Response:
-        return await actions.download(
-            actions.runtime_of(request),
+        download = await actions.download(
+            runtime_of(request),
             principal,
             case_id,
             attachment_id,
-            request,
+            client_of(request),
             view="portal:file",
         )
+        return attachment_response(download)
 
     return await guarded(request, page)
 
@@ -474,10 +489,10 @@ async def add_message(case_id: UUID, request: Request) -> Response:
                 request, principal, case_id, errors=field_errors(exc), status_code=422
             )
         await actions.post_message(
-            actions.runtime_of(request),
+            runtime_of(request),
             principal,
             case_id,
-            request,
+            client_of(request),
             body=message.body,
             channel="portal",
             attachments=await uploads(form),
@@ -518,12 +533,18 @@ async def _agent_action(
                 request, principal, case_id, errors=errors, values=values, status_code=422
             )
         try:
-            await run(actions.runtime_of(request), principal, case_id, parsed)
-        except HTTPException as exc:
-            if exc.status_code != status.HTTP_409_CONFLICT:
-                raise
+            await run(runtime_of(request), principal, case_id, parsed)
+        except (HTTPException, Refused) as caught:
+            refusal = as_http_error(caught)
+            if refusal.status_code != status.HTTP_409_CONFLICT:
+                raise refusal from None
             return await _case(
-                request, principal, case_id, values=values, action_error=exc.detail, status_code=409
+                request,
+                principal,
+                case_id,
+                values=values,
+                action_error=refusal.detail,
+                status_code=409,
             )
         return see_other(f"/portal/cases/{case_id}?done={name}#case-actions")
 
@@ -602,8 +623,8 @@ async def follow_up_page(request: Request) -> Response:
 async def _anonymous_status(
     request: Request, reference: str, key: str, *, sent: bool = False, error: str | None = None
 ) -> Response:
-    runtime = actions.runtime_of(request)
-    case = await actions.anonymous_case(runtime, reference, key, request)
+    runtime = runtime_of(request)
+    case = await actions.anonymous_case(runtime, reference, key, client_of(request))
     messages = await sql.list_messages(runtime.pool, case["case_id"])
     notes = await sql.list_notes(runtime.pool, case["case_id"], include_internal=False)
     return render(
@@ -628,7 +649,8 @@ async def follow_up(request: Request) -> Response:
     try:
         session.check_csrf(request, text(form, session.CSRF_FIELD))
         return await _anonymous_status(request, reference, key)
-    except HTTPException as exc:
+    except (HTTPException, Refused) as caught:
+        exc = as_http_error(caught)
         if exc.status_code == 403:
             return error_page(request, exc)
         return render(
@@ -651,8 +673,8 @@ async def anonymous_reply(request: Request) -> Response:
         except ValidationError as exc:
             error = field_errors(exc).get("body", "write a message")
             return await _anonymous_status(request, reference, key, error=error)
-        runtime = actions.runtime_of(request)
-        case = await actions.anonymous_case(runtime, reference, key, request)
+        runtime = runtime_of(request)
+        case = await actions.anonymous_case(runtime, reference, key, client_of(request))
         await actions.anonymous_reply(
             runtime, case, body=message.body, channel="portal", attachments=await uploads(form)
         )
@@ -774,7 +796,7 @@ async def log_phone_call(request: Request) -> Response:
             errors = {**found, **errors}
         if errors:
             return _phone_form(request, agent, values=values, errors=errors, status_code=422)
-        runtime = actions.runtime_of(request)
+        runtime = runtime_of(request)
         opened = await actions.log_phone_call(unit_of_work(runtime), agent, call)
         return see_other(f"/portal/cases/{opened.case_id}?raised=1")
 
