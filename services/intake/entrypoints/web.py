@@ -11,20 +11,21 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request, Response, status
+from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
 from services.intake.application.actions import Client, Download
 from services.intake.domain.refusals import RefusalKind, Refused
 from shared.service import Runtime
 
+# Plain numbers: Starlette renamed the 413 and 422 constants (deprecation warnings).
 STATUS_OF: dict[RefusalKind, int] = {
-    "not_found": status.HTTP_404_NOT_FOUND,
-    "forbidden": status.HTTP_403_FORBIDDEN,
-    "conflict": status.HTTP_409_CONFLICT,
-    "invalid": status.HTTP_422_UNPROCESSABLE_ENTITY,
-    "too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    "too_many_attempts": status.HTTP_429_TOO_MANY_REQUESTS,
+    "not_found": 404,
+    "forbidden": 403,
+    "conflict": 409,
+    "invalid": 422,
+    "too_large": 413,
+    "too_many_attempts": 429,
 }
 
 
