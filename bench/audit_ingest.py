@@ -25,8 +25,8 @@ import aio_pika
 import asyncpg
 
 from services.audit.adapters.sql import LOG_COLUMNS, _record, append_batch
+from services.audit.application.ingest import DEFAULT_BATCH_SIZE, AuditIngest
 from services.audit.domain.chain import GENESIS_HASH, extend, pending_from_envelope
-from services.audit.ingest import DEFAULT_BATCH_SIZE, AuditIngest
 from shared.bus import Publisher, build_message
 from shared.envelope import Actor, Envelope, new_envelope, utcnow
 from shared.logging import configure_logging
@@ -175,7 +175,7 @@ async def main(n: int, batch: int) -> None:
         real = await ingest(database_url, amqp_url, envelopes(n), batch)
         verify_conn = await asyncpg.connect(database_url)
         try:
-            from services.audit.verify import verify_connection
+            from services.audit.entrypoints.cli import verify_connection
 
             started = time.perf_counter()
             result = await verify_connection(verify_conn)

@@ -167,10 +167,10 @@ def token_mint(
 
 
 def _mount_audit() -> None:
-    from services.audit.verify import audit_cli
+    from services.audit.entrypoints.cli import audit_cli
 
     main.add_command(audit_cli)
-    from services.routing.cli import routing_cli
+    from services.routing.entrypoints.cli import routing_cli
 
     main.add_command(routing_cli)
 

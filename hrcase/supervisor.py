@@ -175,7 +175,7 @@ def _banner(settings: Settings, mail: MailPlan) -> None:
         f"  portal          {portal_address(settings)}",
         f"  intake API      http://{host}:{settings.http_port('intake')}/docs",
         f"  intake mail     SMTP {host}:{os.environ.get('INTAKE_SMTP_PORT', '2525')}"
-        " (python -m services.intake.email.send_sample)",
+        " (python -m services.intake.entrypoints.send_sample_email)",
         f"  audit API       http://{host}:{settings.http_port('audit')}/docs",
         "  metrics         "
         + ", ".join(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from services.audit.api import router
-from services.audit.checkpoints import CheckpointWriter, signing_key_for
+from services.audit.adapters.checkpoints import CheckpointWriter, signing_key_for
+from services.audit.application.ingest import consumer_factory
 from services.audit.config import AuditSettings
-from services.audit.ingest import consumer_factory
+from services.audit.entrypoints.http import router
 from shared.service import Runtime, ServiceSpec
 
 

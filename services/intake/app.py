@@ -1,20 +1,37 @@
-"""Intake service wiring: the HTTP API plus the read-model projections."""
+"""Intake service wiring: the HTTP API, the portal, the email doors and the projections."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from services.intake.api import router
-from services.intake.email.http import router as email_router
-from services.intake.email.wiring import start_email_intake
-from services.intake.handlers import HANDLERS
-from services.intake.portal.routes import router as portal_router
+from services.intake.application.handlers import HANDLERS
+from services.intake.config import EmailConfig
+from services.intake.entrypoints.email_http import router as email_router
+from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
+from services.intake.entrypoints.http import router
+from services.intake.entrypoints.portal.routes import router as portal_router
 from shared.consumer import Handler
 from shared.service import Runtime, ServiceSpec
 
 
 async def _handlers(runtime: Runtime) -> Mapping[str, Handler]:
     return HANDLERS
+
+
+async def start_email_intake(runtime: Runtime) -> None:
+    """Start the SMTP listener with the service and stop it on shutdown."""
+    config = EmailConfig.from_env(runtime.settings)
+    runtime.state["email_config"] = config
+    if not config.smtp_enabled:
+        return
+    handler = IntakeSmtpHandler(runtime.pool, config, on_commit=runtime.wake_relay)
+    server = await start_smtp_server(handler, config)
+
+    async def close() -> None:
+        server.close()
+        await server.wait_closed()
+
+    runtime.closers.append(close)
 
 
 SPEC = ServiceSpec(

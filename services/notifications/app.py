@@ -5,21 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.notifications.adapters.smtp import SmtpMailer
-from services.notifications.domain import MailConfig, load_templates
-from services.notifications.handlers import Notifier
+from services.notifications.application.handlers import Notifier
+from services.notifications.config import NotificationsConfig
+from services.notifications.domain.notices import load_templates
 from shared.consumer import Handler
 from shared.service import Runtime, ServiceSpec
 
 
 async def build_handlers(runtime: Runtime) -> Mapping[str, Handler]:
-    settings = runtime.settings
-    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port)
+    config = NotificationsConfig.from_settings(runtime.settings)
+    mailer = SmtpMailer(config.smtp_host, config.smtp_port)
     runtime.closers.append(mailer.close)
     notifier = Notifier(
         templates=load_templates(),
-        config=MailConfig(portal_base_url=settings.portal_base_url, mail_from=settings.mail_from),
+        config=config.mail,
         mailer=mailer,
-        acknowledgements_per_hour=settings.acknowledgements_per_address_per_hour,
+        acknowledgements_per_hour=config.acknowledgements_per_hour,
     )
     runtime.state["notifier"] = notifier
     return notifier.handlers()

@@ -27,8 +27,8 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import pytest
 
-from services.intake.email.config import DEV_INBOUND_EMAIL_TOKEN
-from services.notifications import domain
+from services.intake.config import DEV_INBOUND_EMAIL_TOKEN
+from services.notifications.domain import notices as domain
 from services.notifications.tests.factories import (
     case_assigned,
     case_escalated,

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.intake import anonymous_keys
-from services.intake.actions import KEY_FAILURE_THRESHOLD
+from services.intake.application.actions import KEY_FAILURE_THRESHOLD
+from services.intake.domain import anonymous_keys
 from tests.support.auth import auth_headers
 from tests.support.system import running_system
 

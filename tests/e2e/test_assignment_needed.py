@@ -3,8 +3,8 @@
 No door of intake names respondents yet, so the test makes every candidate of the case's
 team (HR Operations) and of the conflict fallback team (Employee Relations) unavailable
 through the HR directory feed on the bus (inactive members are passed over exactly like
-conflicted ones: services/routing/handlers.py `_pick_owner`). The conflict rule itself is
-proven on routing's own process in services/routing/tests/test_routing_service.py
+conflicted ones: services/routing/application/handlers.py `_pick_owner`). The conflict
+rule itself is proven on routing's own process in services/routing/tests/test_routing_service.py
 (`test_a_case_with_every_candidate_conflicted_out_asks_a_person_to_assign`).
 """
 

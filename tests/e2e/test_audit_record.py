@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from services.audit.domain.chain import format_timestamp
-from services.audit.verify import verify_log
+from services.audit.entrypoints.cli import verify_log
 from tests.support.auth import auth_headers
 from tests.support.infra import ROOT, ServiceProcess, free_port, wait_for
 from tests.support.system import running_system

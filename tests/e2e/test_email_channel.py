@@ -20,10 +20,10 @@ from email.policy import SMTP
 import httpx
 import pytest
 
-from services.intake.email import threads
-from services.intake.email.config import DEV_INBOUND_EMAIL_TOKEN
-from services.intake.email.send_sample import build_sample
-from services.notifications import domain as notifications_domain
+from services.intake.config import DEV_INBOUND_EMAIL_TOKEN
+from services.intake.domain.email import threads
+from services.intake.entrypoints.send_sample_email import build_sample
+from services.notifications.domain import notices as notifications_domain
 from shared.mail import notification_id
 from tests.support.auth import auth_headers
 from tests.support.infra import free_port, wait_for

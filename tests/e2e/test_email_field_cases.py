@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.intake.email.config import DEV_INBOUND_EMAIL_TOKEN
-from services.intake.email.send_sample import build_sample
+from services.intake.config import DEV_INBOUND_EMAIL_TOKEN
+from services.intake.entrypoints.send_sample_email import build_sample
 from tests.support.auth import auth_headers
 from tests.support.infra import free_port, wait_for
 from tests.support.system import running_system

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from services.intake.portal import session
+from services.intake.entrypoints.portal import session
 from tests.support.auth import auth_headers
 from tests.support.bus import capture_events
 from tests.support.infra import wait_for

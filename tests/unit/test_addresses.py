@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.intake.domain import PhoneCaller, ReporterInput, SubmitCase
-from services.intake.email.parsing import valid_address
+from services.intake.domain.case import PhoneCaller, ReporterInput, SubmitCase
+from services.intake.domain.email.parsing import valid_address
 from shared.addresses import InvalidAddress, ascii_form, check_address
 from shared.events import Person, Reporter
 

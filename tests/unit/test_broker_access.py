@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.audit.ingest import AUDIT_RECORD_TYPES
+from services.audit.application.ingest import AUDIT_RECORD_TYPES
 from shared.broker_access import (
     DEFINITIONS_FILE,
     development_definitions,
@@ -24,7 +24,6 @@ from shared.broker_access import (
 from shared.consumer import envelope_digest, producer_refusal
 from shared.envelope import Actor, Envelope, new_envelope
 from shared.events import EVENT_TYPES
-from shared.outbox import UndeclaredEvent, enqueue
 from shared.settings import Settings, dev_rabbitmq_password
 from shared.topology import PUBLISHES, QUEUES
 
@@ -182,23 +181,3 @@ def test_digest_is_equal_for_a_redelivery_and_differs_for_another_body(
         ("actor", Actor(type="agent", id="a-1")),
     ):
         assert envelope_digest(event.model_copy(update={field: value})) != envelope_digest(event)
-
-
-async def test_a_service_cannot_enqueue_an_event_it_may_not_publish(admin_pool: Any) -> None:
-    """Caught when written (the transaction rolls back), not as a stalled outbox row the
-    broker refuses forever."""
-    routed_by_intake = _event("case.routed", "intake")
-    as_other_producer = _event("case.submitted", "routing")
-    declared = _event("case.note_added", "intake")
-    async with admin_pool.acquire() as conn:
-        for event in (routed_by_intake, as_other_producer):
-            with pytest.raises(UndeclaredEvent, match=re.escape("shared.topology.PUBLISHES")):
-                async with conn.transaction():
-                    await enqueue(conn, "intake", declared, event)
-            assert (
-                await conn.fetchval(
-                    "SELECT count(*) FROM intake.outbox WHERE event_id = ANY($1::uuid[])",
-                    [declared.event_id, event.event_id],
-                )
-                == 0
-            )

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from hrcase.demo import DEMO_FILE
 from hrcase.supervisor import MailPlan, _banner
-from services.intake.portal.session import DEMO_BY_KEY, DEMO_IDENTITIES, safe_next
+from services.intake.entrypoints.portal.session import DEMO_BY_KEY, DEMO_IDENTITIES, safe_next
 from shared.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -1,6 +1,6 @@
 """Walk audit.log through the chain verifier and check the signed checkpoints against it.
 
-Shared by `hrcase audit verify` (services/audit/verify.py) and the case-file export
+Shared by `hrcase audit verify` (services/audit/entrypoints/cli.py) and the case-file export
 (services/audit/export.py); it lives here, below both, so neither imports the other.
 """
 

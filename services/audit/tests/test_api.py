@@ -19,13 +19,13 @@ from aio_pika.abc import AbstractRobustConnection
 from click.testing import CliRunner
 from fastapi import FastAPI
 
+from services.audit.adapters.checkpoints import CheckpointWriter
 from services.audit.adapters.sql import append_batch
-from services.audit.api import router
 from services.audit.app import SPEC
-from services.audit.checkpoints import CheckpointWriter
 from services.audit.domain.chain import canonical_json
+from services.audit.entrypoints.cli import audit_cli, verify_log
+from services.audit.entrypoints.http import router
 from services.audit.tests.support import case_story
-from services.audit.verify import audit_cli, verify_log
 from shared.envelope import utcnow
 from shared.service import Runtime, start_runtime, stop_runtime
 from shared.settings import Settings

@@ -16,11 +16,11 @@ from aio_pika.abc import AbstractRobustConnection
 from fastapi import FastAPI
 
 from services.audit.adapters.sql import append_batch
-from services.audit.api import router
 from services.audit.app import SPEC
 from services.audit.domain.chain import pending_from_envelope
+from services.audit.entrypoints.cli import verify_log
+from services.audit.entrypoints.http import router
 from services.audit.tests.support import case_story
-from services.audit.verify import verify_log
 from shared.envelope import Actor, Envelope, new_envelope, utcnow
 from shared.events import CaseViewed, parse_payload, upcast_payload
 from shared.service import Runtime, start_runtime, stop_runtime

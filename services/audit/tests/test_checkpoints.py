@@ -19,19 +19,19 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.audit.adapters.sql import append_batch, head, stream_entries
-from services.audit.checkpoints import (
+from services.audit.adapters.checkpoints import (
     CheckpointFile,
     CheckpointWriter,
     current_database,
     load_or_create_signing_key,
     load_public_keys,
 )
+from services.audit.adapters.sql import append_batch, head, stream_entries
 from services.audit.domain.chain import GENESIS_HASH, ChainEntry, extend
 from services.audit.domain.checkpoint import CheckedCheckpoints, sign_checkpoint
+from services.audit.entrypoints.cli import audit_cli, audit_connection, verify_connection
 from services.audit.tests.support import make_envelope
 from services.audit.tests.test_tamper import tampering
-from services.audit.verify import audit_cli, audit_connection, verify_connection
 from shared.envelope import utcnow
 
 

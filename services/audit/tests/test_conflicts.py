@@ -6,8 +6,8 @@ import asyncpg
 
 from services.audit.adapters.sql import append_batch
 from services.audit.domain.chain import ChainEntry
+from services.audit.entrypoints.cli import verify_connection
 from services.audit.tests.support import make_envelope
-from services.audit.verify import verify_connection
 from shared.envelope import utcnow
 
 

@@ -24,18 +24,18 @@ from click.testing import CliRunner, Result
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from services.audit.adapters.checkpoints import CheckpointWriter
 from services.audit.adapters.sql import append_batch, case_entries, head
-from services.audit.api import router
 from services.audit.app import SPEC
-from services.audit.checkpoints import CheckpointWriter
+from services.audit.application.export import render_html
 from services.audit.domain.chain import pending_from_envelope
 from services.audit.domain.export import build_case_file
 from services.audit.domain.replay import replay
 from services.audit.domain.timeline import timeline
-from services.audit.export import render_html
+from services.audit.entrypoints.cli import audit_cli, verify_connection
+from services.audit.entrypoints.http import router
 from services.audit.tests.conftest import _drop_database
 from services.audit.tests.support import case_story, make_envelope, note_payload, wait_until
-from services.audit.verify import audit_cli, verify_connection
 from shared.envelope import utcnow
 from shared.migrations import alembic_config, ensure_database
 from shared.service import Runtime, start_runtime, stop_runtime

@@ -20,12 +20,12 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from services.audit.adapters.sql import AppendResult
-from services.audit.api import router
 from services.audit.app import SPEC
+from services.audit.application.ingest import AuditIngest
 from services.audit.domain.chain import PendingEntry, canonical_json, extend
-from services.audit.ingest import AuditIngest
+from services.audit.entrypoints.cli import verify_log
+from services.audit.entrypoints.http import router
 from services.audit.tests.support import make_envelope, note_payload, wait_until
-from services.audit.verify import verify_log
 from shared.bus import Publisher, build_message
 from shared.envelope import Envelope, utcnow
 from shared.service import Runtime, start_runtime, stop_runtime

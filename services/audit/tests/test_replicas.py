@@ -11,11 +11,11 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
+from services.audit.application.ingest import AuditIngest
 from services.audit.domain.chain import ChainEntry
-from services.audit.ingest import AuditIngest
+from services.audit.entrypoints.cli import verify_connection
 from services.audit.tests.support import make_envelope, wait_until
 from services.audit.tests.test_ingest import _send
-from services.audit.verify import verify_connection
 from shared.bus import Publisher
 from shared.topology import ServiceQueue, declare_exchanges, queue_arguments
 

@@ -18,8 +18,8 @@ from click.testing import CliRunner, Result
 
 from services.audit.adapters.sql import append_batch, head
 from services.audit.domain.chain import ChainEntry
+from services.audit.entrypoints.cli import audit_cli, verify_connection, verify_log
 from services.audit.tests.support import make_envelope
-from services.audit.verify import audit_cli, verify_connection, verify_log
 from shared.envelope import utcnow
 
 

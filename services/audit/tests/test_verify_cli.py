@@ -22,12 +22,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
 from hrcase.cli import main
-from services.audit.adapters.sql import append_batch, head
-from services.audit.checkpoints import (
+from services.audit.adapters.checkpoints import (
     CheckpointFile,
     current_database,
     load_or_create_signing_key,
 )
+from services.audit.adapters.sql import append_batch, head
 from services.audit.domain.checkpoint import sign_checkpoint
 from services.audit.tests.conftest import _drop_database
 from services.audit.tests.support import make_envelope

@@ -11,8 +11,9 @@ import asyncpg
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from services.intake.cases import NewCase, open_case
-from services.intake.domain import (
+from services.intake.application.cases import NewCase, open_case
+from services.intake.application.handlers import HANDLERS
+from services.intake.domain.case import (
     AgentNote,
     AssignmentChange,
     CaseFacts,
@@ -25,7 +26,6 @@ from services.intake.domain import (
     status_conflict,
     status_options,
 )
-from services.intake.handlers import HANDLERS
 from shared.auth import Principal, Role
 from shared.consumer import HandlerContext
 from shared.envelope import Actor, utcnow

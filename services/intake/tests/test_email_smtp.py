@@ -16,9 +16,9 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from services.intake.email.config import EmailConfig, EmailLimits
-from services.intake.email.send_sample import build_sample
-from services.intake.email.smtp import IntakeSmtpHandler, start_smtp_server
+from services.intake.config import EmailConfig, EmailLimits
+from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
+from services.intake.entrypoints.send_sample_email import build_sample
 from tests.support.infra import free_port
 
 SAMPLE = build_sample(
@@ -100,7 +100,7 @@ async def test_refusals_are_permanent_and_give_a_reason(dead_database_listener):
 
 
 async def test_the_sample_cli_reports_the_servers_answer(dead_database_listener, capsys):
-    from services.intake.email.send_sample import main
+    from services.intake.entrypoints.send_sample_email import main
 
     argv = ["--port", str(dead_database_listener), "--to", "hr@example.com"]
     with pytest.raises(SystemExit) as exited:

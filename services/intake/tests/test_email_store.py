@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from services.intake.email import store
+from services.intake.adapters import email_store as store
 
 
 def new_id() -> str:

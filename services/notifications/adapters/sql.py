@@ -11,7 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notifications.domain import CaseFacts, Contact, Notification, Undeliverable
+from services.notifications.domain.notices import CaseFacts, Contact, Notification, Undeliverable
 from shared.events import Person, Reporter
 
 DeliveryStatus = Literal["pending", "sent", "failed"]

@@ -15,8 +15,8 @@ import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from hrcase.mailsink import MailSink
-from services.notifications import domain
 from services.notifications.app import SPEC
+from services.notifications.domain import notices as domain
 from services.notifications.tests.factories import (
     SECRET_DESCRIPTION,
     SECRET_REASON,

@@ -20,7 +20,7 @@ from aio_pika.abc import AbstractRobustConnection
 from aiosmtpd.controller import Controller
 
 from hrcase.mailsink import MailSink
-from services.notifications import domain
+from services.notifications.domain import notices as domain
 from services.notifications.tests.factories import case_submitted
 from services.notifications.tests.test_service import (
     delivery,

@@ -166,29 +166,6 @@ def record_fired(clock: Clock, kind: TimerKind, level: int) -> Clock:
     )
 
 
-# Status workflow routing keeps: which requested moves are allowed from where.
-OPEN_STATUSES = frozenset({"assigned", "in_progress", "waiting_on_employee"})
-ALLOWED_MOVES: dict[str, frozenset[str]] = {
-    "in_progress": frozenset({"assigned", "waiting_on_employee"}),
-    "waiting_on_employee": frozenset({"assigned", "in_progress"}),
-    "resolved": OPEN_STATUSES,
-    "closed": OPEN_STATUSES | {"resolved"},
-    "reopened": frozenset({"resolved", "closed"}),
-}
-
-
-class StatusMoveRefused(ValueError):
-    pass
-
-
-def next_status(current: str, requested: str) -> str:
-    """The status after a requested move; a reopened case is back in progress."""
-    allowed = ALLOWED_MOVES.get(requested)
-    if allowed is None or current not in allowed:
-        raise StatusMoveRefused(f"cannot move a case from {current} to {requested}")
-    return "in_progress" if requested == "reopened" else requested
-
-
 def apply_status(
     clocks: dict[ClockName, Clock],
     calendar: WorkingCalendar,
@@ -229,39 +206,3 @@ def first_response_given(
     if "first_response" in clocks:
         result["first_response"] = clocks["first_response"].stop(calendar, at)
     return result
-
-
-ReplyOutcome = Literal["reopen", "follow_up", "none"]
-ENDED_STATUSES = frozenset({"resolved", "closed"})
-
-
-def reply_to_ended_case(
-    *,
-    status: str,
-    sender_role: str,
-    closed_at: datetime | None,
-    received_at: datetime,
-    reopen_within_days: float,
-) -> ReplyOutcome:
-    """What a message to a case does to its lifecycle when the case is resolved or closed.
-
-    "reopen": the reporter wrote within `reopen_within_days` (calendar time, inclusive) of
-    the closure, or is anonymous (they can reach only the reference they hold);
-    "follow_up": the reporter wrote later (a new case linked to this one);
-    "none": the case is open (the usual rules apply), staff wrote (they reopen explicitly),
-    or the message predates the closure (written while the case was open and applied after
-    it, e.g. by a competing replica: the closure was decided after it).
-    """
-    if status not in ENDED_STATUSES or sender_role == "agent":
-        return "none"
-    if closed_at is not None and received_at < closed_at:
-        return "none"
-    if sender_role == "anonymous_reporter":
-        return "reopen"
-    if (
-        closed_at is not None
-        and reopen_within_days > 0
-        and received_at - closed_at <= timedelta(days=reopen_within_days)
-    ):
-        return "reopen"
-    return "follow_up"

@@ -1,0 +1,206 @@
+"""Opening a case and adding a message: the one path every channel goes through.
+
+Each function runs inside the caller's transaction and records the event to publish
+in the outbox, so a case or message exists exactly when its event will be published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+from uuid import UUID, uuid4
+
+import asyncpg
+import structlog
+
+from services.intake.adapters import case_writes as store
+from services.intake.domain.case import NEW_STATUS, format_reference
+from shared.envelope import Actor, Envelope, utcnow
+from shared.events import (
+    Attachment,
+    CaseMessageReceived,
+    CaseSubmitted,
+    Channel,
+    InjuryDetails,
+    Reporter,
+    make_event,
+)
+from shared.outbox import enqueue
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+    def reference(self, attachment_id: UUID) -> Attachment:
+        return Attachment(
+            attachment_id=attachment_id,
+            filename=self.filename,
+            content_type=self.content_type,
+            size=len(self.content),
+            sha256=hashlib.sha256(self.content).hexdigest(),
+        )
+
+
+@dataclass(frozen=True)
+class NewCase:
+    channel: Channel
+    subject: str
+    description: str
+    actor: Actor
+    reporter: Reporter | None = None  # None: anonymous
+    category: str | None = None
+    respondent_employee_ids: tuple[str, ...] = ()
+    urgent: bool = False
+    injury: InjuryDetails | None = None
+    attachments: tuple[NewAttachment, ...] = ()
+    logged_by: str | None = None  # phone: the agent's subject
+    anonymous_key_hash: str | None = None
+    source_message_id: str | None = None  # email: Message-ID, unique
+    submitted_by: str | None = None  # the principal's subject
+    reference: str | None = None  # given (anonymous: random); else HR-YYYY-NNNNNN
+    # A follow-up of an older, closed case (routing's case.follow_up_case_requested).
+    follows_up_case_id: UUID | None = None
+    follow_up_of_event_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class OpenedCase:
+    case_id: UUID
+    reference: str
+    status: str
+    event: Envelope
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
+    """Insert the case, its attachments and its `case.submitted` event (one transaction)."""
+    case_id = uuid4()
+    submitted_at = utcnow()
+    reference = new.reference
+    if reference is None:
+        reference = format_reference(submitted_at, await store.next_reference_number(conn))
+    reporter = new.reporter
+    await store.insert_case(
+        conn,
+        case_id=case_id,
+        reference=reference,
+        channel=new.channel,
+        subject=new.subject,
+        description=new.description,
+        reporter_employee_id=reporter.employee_id if reporter else None,
+        reporter_name=reporter.name if reporter else None,
+        reporter_email=str(reporter.email) if reporter else None,
+        requested_category=new.category,
+        status=NEW_STATUS,
+        submitted_at=submitted_at,
+        anonymous=reporter is None,
+        anonymous_key_hash=new.anonymous_key_hash,
+        respondent_employee_ids=list(new.respondent_employee_ids),
+        urgent=new.urgent,
+        injury=new.injury.model_dump(mode="json") if new.injury else None,
+        logged_by=new.logged_by,
+        submitted_by=new.submitted_by,
+        source_message_id=new.source_message_id,
+        follows_up_case_id=new.follows_up_case_id,
+        follow_up_of_event_id=new.follow_up_of_event_id,
+    )
+    attachments = await _store_attachments(conn, case_id, None, new.attachments)
+    event = make_event(
+        CaseSubmitted(
+            reference=reference,
+            channel=new.channel,
+            subject=new.subject,
+            description=new.description,
+            reporter=reporter,
+            anonymous=reporter is None,
+            category=new.category,
+            submitted_at=submitted_at,
+            respondent_employee_ids=list(new.respondent_employee_ids),
+            urgent=new.urgent,
+            injury=new.injury,
+            attachments=attachments,
+            logged_by=new.logged_by,
+            follows_up_case_id=new.follows_up_case_id,
+        ),
+        producer="intake",
+        actor=new.actor,
+        case_id=case_id,
+        occurred_at=submitted_at,
+    )
+    await enqueue(conn, "intake", event)
+    structlog.contextvars.bind_contextvars(case_id=str(case_id), event_id=str(event.event_id))
+    log.info("case opened", reference=reference, channel=new.channel)
+    return OpenedCase(case_id, reference, NEW_STATUS, event, attachments)
+
+
+async def add_message(
+    conn: asyncpg.Connection,
+    *,
+    case_id: UUID,
+    reference: str,
+    channel: Channel,
+    sender_role: Literal["reporter", "agent", "anonymous_reporter"],
+    body: str,
+    actor: Actor,
+    sender_employee_id: str | None = None,
+    sender_email: str | None = None,
+    email_message_id: str | None = None,
+    attachments: tuple[NewAttachment, ...] = (),
+    received_at: datetime | None = None,
+) -> tuple[UUID, Envelope]:
+    """Record a message on a case and its `case.message_received` event."""
+    message_id = uuid4()
+    received_at = received_at or utcnow()
+    await store.insert_message(
+        conn,
+        message_id=message_id,
+        case_id=case_id,
+        channel=channel,
+        sender_role=sender_role,
+        sender_employee_id=sender_employee_id,
+        sender_email=sender_email,
+        body=body,
+        email_message_id=email_message_id,
+        received_at=received_at,
+    )
+    stored = await _store_attachments(conn, case_id, message_id, attachments)
+    event = make_event(
+        CaseMessageReceived(
+            reference=reference,
+            channel=channel,
+            sender_role=sender_role,
+            body=body,
+            attachments=stored,
+            received_at=received_at,
+        ),
+        producer="intake",
+        actor=actor,
+        case_id=case_id,
+        occurred_at=received_at,
+    )
+    await enqueue(conn, "intake", event)
+    await store.touch_case(conn, case_id, received_at)
+    return message_id, event
+
+
+async def _store_attachments(
+    conn: asyncpg.Connection,
+    case_id: UUID,
+    message_id: UUID | None,
+    attachments: tuple[NewAttachment, ...],
+) -> list[Attachment]:
+    references = []
+    for attachment in attachments:
+        reference = attachment.reference(uuid4())
+        await store.insert_attachment(
+            conn, reference, case_id=case_id, message_id=message_id, content=attachment.content
+        )
+        references.append(reference)
+    return references

@@ -1,0 +1,187 @@
+"""Intake's projections: routing events update the read model people see."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from uuid import UUID
+
+from services.intake.adapters import sql
+from services.intake.application.cases import NewAttachment, NewCase, open_case
+from services.intake.domain.case import advance_status
+from shared.consumer import Handler, HandlerContext
+from shared.envelope import Actor
+from shared.events import (
+    CaseAssigned,
+    CaseAssignmentNeeded,
+    CaseFollowUpCaseRequested,
+    CaseReopened,
+    CaseRequestRefused,
+    CaseRouted,
+    CaseStatusChanged,
+    Reporter,
+    payload_as,
+)
+
+
+async def _locked_status(ctx: HandlerContext) -> tuple[UUID, str]:
+    case_id = ctx.envelope.case_id
+    if case_id is None:
+        raise ValueError(f"{ctx.envelope.event_type} without case_id")
+    status = await sql.lock_case_status(ctx.conn, case_id)
+    if status is None:
+        # Intake commits a case before publishing it, so this is a foreign or early event:
+        # failing lets it retry and, if it never resolves, lands it in the DLQ with this reason.
+        raise LookupError(f"case {case_id} is not known to intake")
+    return case_id, status
+
+
+async def on_case_routed(ctx: HandlerContext) -> None:
+    routed = payload_as(ctx.envelope, CaseRouted)
+    case_id, status = await _locked_status(ctx)
+    await sql.update_case(
+        ctx.conn,
+        case_id,
+        category=routed.category,
+        sensitivity=routed.sensitivity,
+        priority=routed.priority,
+        first_response_due=routed.first_response_due,
+        resolution_due=routed.resolution_due,
+        routed_at=ctx.envelope.occurred_at,
+        status=advance_status(status, "routed"),
+    )
+
+
+async def on_case_assigned(ctx: HandlerContext) -> None:
+    assigned = payload_as(ctx.envelope, CaseAssigned)
+    case_id, status = await _locked_status(ctx)
+    await sql.update_case(
+        ctx.conn,
+        case_id,
+        team=assigned.team,
+        owner_id=assigned.owner.id,
+        owner_name=assigned.owner.name,
+        assigned_at=ctx.envelope.occurred_at,
+        status=advance_status(status, "assigned"),
+        assignment_needed=None,
+    )
+
+
+async def on_case_assignment_needed(ctx: HandlerContext) -> None:
+    """Routing found nobody eligible: the case shows as unassigned, needing a person."""
+    needed = payload_as(ctx.envelope, CaseAssignmentNeeded)
+    case_id, status = await _locked_status(ctx)
+    await sql.update_case(
+        ctx.conn,
+        case_id,
+        team=needed.team,
+        assignment_needed=needed.reason,
+        status=advance_status(status, "routed"),
+    )
+
+
+async def on_case_status_changed(ctx: HandlerContext) -> None:
+    changed = payload_as(ctx.envelope, CaseStatusChanged)
+    case_id, _ = await _locked_status(ctx)
+    # Routing owns the lifecycle: its latest word applies in any direction (a reopened case
+    # goes back to in_progress). Safe because one consumer sees a case's events in order.
+    await sql.update_case(ctx.conn, case_id, status=changed.to_status)
+
+
+REQUEST_LABELS = {
+    "case.status_change_requested": "status change",
+    "case.recategorisation_requested": "re-categorisation",
+    "case.assignment_requested": "assignment",
+}
+
+
+async def on_request_refused(ctx: HandlerContext) -> None:
+    """Routing refused a staff request: say so on the case, for staff only."""
+    refused = payload_as(ctx.envelope, CaseRequestRefused)
+    case_id, _ = await _locked_status(ctx)
+    label = REQUEST_LABELS.get(refused.request_type, refused.request_type)
+    await sql.insert_note(
+        ctx.conn,
+        note_id=ctx.envelope.event_id,  # one note per refusal, whatever the redeliveries
+        case_id=case_id,
+        author_id="routing",
+        body=f"Requested {label} was not applied: {refused.reason}",
+        internal=True,
+        created_at=ctx.envelope.occurred_at,
+    )
+
+
+async def on_case_reopened(ctx: HandlerContext) -> None:
+    """The resolution clock runs again: show its new deadline (the status comes with
+    routing's case.status_changed)."""
+    reopened = payload_as(ctx.envelope, CaseReopened)
+    case_id, _ = await _locked_status(ctx)
+    if reopened.resolution_due is not None:
+        await sql.update_case(ctx.conn, case_id, resolution_due=reopened.resolution_due)
+
+
+FOLLOW_UP_SUBJECT_MAX = 200
+
+
+async def on_follow_up_case_requested(ctx: HandlerContext) -> None:
+    """Routing decided a reply to an old, closed case starts a new case: open it here,
+    through the one `open_case` path, linked to the old case (acknowledged like any case)."""
+    request = payload_as(ctx.envelope, CaseFollowUpCaseRequested)
+    old_id, _ = await _locked_status(ctx)
+    old = await sql.get_case(ctx.conn, old_id)
+    assert old is not None  # locked above
+    attachments = []
+    for ref in request.attachments:  # the reply's files, copied onto the new case
+        stored = await sql.get_attachment(ctx.conn, old_id, ref.attachment_id)
+        if stored is not None:
+            attachments.append(
+                NewAttachment(stored["filename"], stored["content_type"], stored["content"])
+            )
+    reporter = (
+        None
+        if old["anonymous"]
+        else Reporter(
+            employee_id=old["reporter_employee_id"],
+            name=old["reporter_name"],
+            email=old["reporter_email"],
+        )
+    )
+    subject = f"Follow-up to {old['reference']}: {old['subject']}"
+    opened = await open_case(
+        ctx.conn,
+        NewCase(
+            channel=request.channel,
+            subject=subject[:FOLLOW_UP_SUBJECT_MAX],
+            description=request.body,
+            actor=(
+                Actor(type="employee", id=old["reporter_employee_id"])
+                if reporter
+                else Actor(type="anonymous")
+            ),
+            reporter=reporter,
+            category=old["requested_category"],
+            attachments=tuple(attachments),
+            anonymous_key_hash=old["anonymous_key_hash"],
+            follows_up_case_id=old_id,
+            follow_up_of_event_id=request.message_event_id,
+        ),
+    )
+    await sql.insert_note(
+        ctx.conn,
+        note_id=ctx.envelope.event_id,
+        case_id=old_id,
+        author_id="routing",
+        body=f"The reporter wrote again after closure; follow-up case {opened.reference} opened.",
+        internal=True,
+        created_at=ctx.envelope.occurred_at,
+    )
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "case.routed": on_case_routed,
+    "case.assigned": on_case_assigned,
+    "case.status_changed": on_case_status_changed,
+    "case.request_refused": on_request_refused,
+    "case.follow_up_case_requested": on_follow_up_case_requested,
+    "case.reopened": on_case_reopened,
+    "case.assignment_needed": on_case_assignment_needed,
+}

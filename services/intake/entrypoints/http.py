@@ -1,0 +1,442 @@
+"""Intake's HTTP API: every call acts as a principal (bearer token), except anonymous reports.
+
+- POST /cases: an employee raises a case for themselves; hr_agent/hr_manager on behalf.
+- GET /cases, /cases/{id}: my cases; one case if the caller may read it (404 otherwise).
+- POST /cases/{id}/messages: the reporter or staff who may read the case add a message.
+- POST /phone-calls: an agent logs a call as a case (channel phone).
+- POST /anonymous-reports: no token; returns the reference and a secret key once. The key
+  (header X-Report-Key) then reads the report's status and updates and posts replies.
+- Agent actions (202; routing decides, the case view follows its events):
+  POST /cases/{id}/notes (hr_agent, hr_manager, investigator), /status (same roles),
+  /category (hr_agent, hr_manager), /assignment (hr_manager).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from pydantic import BaseModel
+
+from services.intake.adapters import sql
+from services.intake.application import actions, agent_actions
+from services.intake.domain.case import (
+    ASSIGNMENT_ROLES,
+    CATEGORY_ROLES,
+    NOTE_ROLES,
+    STATUS_ROLES,
+    AgentNote,
+    AnonymousReport,
+    AssignmentChange,
+    NewMessage,
+    PhoneCall,
+    Recategorisation,
+    StatusChange,
+    SubmitCase,
+    idempotency_scope,
+)
+from services.intake.entrypoints.web import (
+    RefusalRoute,
+    attachment_response,
+    client_of,
+    runtime_of,
+)
+from shared.auth import Principal, current_principal, require_roles
+from shared.uow import unit_of_work
+
+router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=RefusalRoute)
+
+Caller = Annotated[Principal, Depends(current_principal)]
+# Role checks as dependencies run before the body is parsed: a caller without the role
+# gets 403 whatever they send (agent_actions checks again for the portal's sake).
+NoteTaker = Annotated[Principal, Depends(require_roles(*NOTE_ROLES))]
+StatusChanger = Annotated[Principal, Depends(require_roles(*STATUS_ROLES))]
+Categoriser = Annotated[Principal, Depends(require_roles(*CATEGORY_ROLES))]
+Assigner = Annotated[Principal, Depends(require_roles(*ASSIGNMENT_ROLES))]
+ReportKey = Annotated[str, Header(alias="X-Report-Key", min_length=8, max_length=200)]
+
+
+class SubmitAccepted(BaseModel):
+    case_id: UUID
+    reference: str
+    status: str
+
+
+class AnonymousAccepted(BaseModel):
+    reference: str
+    status: str
+    # Shown once: only its hash is stored, nobody can recover it.
+    secret_key: str
+
+
+class Assignment(BaseModel):
+    team: str | None
+    owner_id: str | None
+    owner_name: str | None
+    # True while nobody could be assigned automatically (every candidate conflicted out):
+    # an HR manager must assign a person (case.assignment_needed).
+    needs_person: bool = False
+
+
+class Sla(BaseModel):
+    first_response_due: datetime | None
+    resolution_due: datetime | None
+
+
+class MessageView(BaseModel):
+    message_id: UUID
+    channel: str
+    sender_role: str
+    body: str
+    attachments: list[str]
+    received_at: datetime
+
+
+class NoteView(BaseModel):
+    note_id: UUID
+    body: str
+    internal: bool
+    created_at: datetime
+    author_id: str | None  # staff views only
+
+
+class AttachmentView(BaseModel):
+    attachment_id: UUID
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class CaseSummary(BaseModel):
+    case_id: UUID
+    reference: str
+    status: str
+    channel: str
+    subject: str
+    category: str | None
+    submitted_at: datetime
+    updated_at: datetime
+
+
+class CaseList(BaseModel):
+    cases: list[CaseSummary]
+
+
+class LinkedCase(BaseModel):
+    """A case linked by a follow-up (a reply to a case closed too long ago)."""
+
+    case_id: UUID
+    reference: str
+    relation: Literal["follows_up", "followed_up_by"]
+
+
+class CaseView(BaseModel):
+    case_id: UUID
+    reference: str
+    status: str
+    channel: str
+    subject: str
+    category: str | None
+    sensitivity: str | None
+    priority: str | None
+    sla: Sla
+    assignment: Assignment
+    submitted_at: datetime
+    routed_at: datetime | None
+    assigned_at: datetime | None
+    updated_at: datetime
+    anonymous: bool
+    logged_by: str | None
+    attachments: list[AttachmentView]
+    messages: list[MessageView]
+    # Reporters see only the notes shared with them; staff see internal ones too.
+    notes: list[NoteView]
+    linked_cases: list[LinkedCase] = []
+
+
+class AnonymousView(BaseModel):
+    """What an anonymous reporter sees: status and the conversation, no staff names."""
+
+    reference: str
+    status: str
+    category: str | None
+    submitted_at: datetime
+    updated_at: datetime
+    messages: list[MessageView]
+    notes: list[NoteView]
+
+
+class MessageAccepted(BaseModel):
+    message_id: UUID
+
+
+class ActionAccepted(BaseModel):
+    """The request is recorded and will be published; routing's events update the case."""
+
+    case_id: UUID
+    reference: str
+    event_id: UUID
+    event_type: str
+
+
+class NoteAccepted(ActionAccepted):
+    note_id: UUID
+
+
+@router.post(
+    "/cases",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SubmitAccepted,
+    responses={
+        403: {"description": "an employee raising a case for someone else"},
+        409: {"description": "Idempotency-Key reused with a different request"},
+    },
+)
+async def submit_case(
+    body: SubmitCase,
+    request: Request,
+    response: Response,
+    principal: Caller,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> SubmitAccepted:
+    """Record the case and its `case.submitted` event in one transaction (outbox)."""
+    key = idempotency_scope(principal, idempotency_key) if idempotency_key else None
+    submitted = await actions.submit_case(
+        unit_of_work(runtime_of(request)),
+        principal,
+        body,
+        channel="api",
+        idempotency_key=key,
+    )
+    if submitted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return SubmitAccepted(
+        case_id=submitted.case_id, reference=submitted.reference, status=submitted.status
+    )
+
+
+@router.get("/cases", response_model=CaseList)
+async def my_cases(request: Request, principal: Caller) -> CaseList:
+    """Cases I reported, or (staff) logged or raised on someone's behalf."""
+    rows = await actions.my_cases(runtime_of(request), principal)
+    return CaseList(cases=[CaseSummary.model_validate(row) for row in rows])
+
+
+@router.get("/cases/{case_id}", response_model=CaseView)
+async def read_case(case_id: UUID, request: Request, principal: Caller) -> CaseView:
+    runtime = runtime_of(request)
+    row = await actions.readable_case(runtime, principal, case_id, client_of(request), view="api")
+    return _view(await actions.details(runtime.pool, row, principal))
+
+
+@router.get("/cases/{case_id}/attachments/{attachment_id}", response_class=Response)
+async def read_attachment(
+    case_id: UUID, attachment_id: UUID, request: Request, principal: Caller
+) -> Response:
+    download = await actions.download(
+        runtime_of(request),
+        principal,
+        case_id,
+        attachment_id,
+        client_of(request),
+        view="api:file",
+    )
+    return attachment_response(download)
+
+
+@router.post(
+    "/cases/{case_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageAccepted,
+)
+async def post_message(
+    case_id: UUID, body: NewMessage, request: Request, principal: Caller
+) -> MessageAccepted:
+    message_id = await actions.post_message(
+        runtime_of(request),
+        principal,
+        case_id,
+        client_of(request),
+        body=body.body,
+        channel="api",
+        view="api:message",
+    )
+    return MessageAccepted(message_id=message_id)
+
+
+ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "the caller lacks the role, or reported the case themselves"},
+    404: {"description": "no such case, or the caller may not read it"},
+    409: {"description": "the case's status does not allow the request (e.g. closed)"},
+}
+
+
+def _accepted(accepted: agent_actions.ActionAccepted) -> ActionAccepted:
+    return ActionAccepted(
+        case_id=accepted.case_id,
+        reference=accepted.reference,
+        event_id=accepted.event_id,
+        event_type=accepted.event_type,
+    )
+
+
+@router.post(
+    "/cases/{case_id}/notes",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=NoteAccepted,
+    responses=ACTION_RESPONSES,
+)
+async def add_note(
+    case_id: UUID, body: AgentNote, request: Request, principal: NoteTaker
+) -> NoteAccepted:
+    """Store a note (internal unless `internal: false`) and publish `case.note_added`."""
+    accepted = await agent_actions.add_note(runtime_of(request), principal, case_id, body)
+    assert accepted.note_id is not None
+    return NoteAccepted(**_accepted(accepted).model_dump(), note_id=accepted.note_id)
+
+
+@router.post(
+    "/cases/{case_id}/status",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ActionAccepted,
+    responses=ACTION_RESPONSES,
+)
+async def request_status(
+    case_id: UUID, body: StatusChange, request: Request, principal: StatusChanger
+) -> ActionAccepted:
+    """Publish `case.status_change_requested`; the status shows once routing applies it."""
+    return _accepted(
+        await agent_actions.request_status(runtime_of(request), principal, case_id, body)
+    )
+
+
+@router.post(
+    "/cases/{case_id}/category",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ActionAccepted,
+    responses=ACTION_RESPONSES,
+)
+async def request_category(
+    case_id: UUID, body: Recategorisation, request: Request, principal: Categoriser
+) -> ActionAccepted:
+    """Publish `case.recategorisation_requested`; routing re-runs priority and SLA."""
+    return _accepted(
+        await agent_actions.request_category(runtime_of(request), principal, case_id, body)
+    )
+
+
+@router.post(
+    "/cases/{case_id}/assignment",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ActionAccepted,
+    responses=ACTION_RESPONSES,
+)
+async def request_assignment(
+    case_id: UUID, body: AssignmentChange, request: Request, principal: Assigner
+) -> ActionAccepted:
+    """Publish `case.assignment_requested` (HR managers); routing checks conflicts."""
+    return _accepted(
+        await agent_actions.request_assignment(runtime_of(request), principal, case_id, body)
+    )
+
+
+@router.post("/phone-calls", status_code=status.HTTP_202_ACCEPTED, response_model=SubmitAccepted)
+async def log_phone_call(
+    call: PhoneCall,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles("hr_agent", "hr_manager"))],
+) -> SubmitAccepted:
+    opened = await actions.log_phone_call(unit_of_work(runtime_of(request)), principal, call)
+    return SubmitAccepted(case_id=opened.case_id, reference=opened.reference, status=opened.status)
+
+
+@router.post(
+    "/anonymous-reports", status_code=status.HTTP_201_CREATED, response_model=AnonymousAccepted
+)
+async def anonymous_report(
+    report: AnonymousReport, request: Request, response: Response
+) -> AnonymousAccepted:
+    """No token is read even if one is sent: nothing ties the report to a person."""
+    opened, key = await actions.raise_anonymous(
+        unit_of_work(runtime_of(request)), report, channel="api"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return AnonymousAccepted(reference=opened.reference, status=opened.status, secret_key=key)
+
+
+@router.get("/anonymous-reports/{reference}", response_model=AnonymousView)
+async def anonymous_status(reference: str, request: Request, key: ReportKey) -> AnonymousView:
+    runtime = runtime_of(request)
+    case = await actions.anonymous_case(runtime, reference, key, client_of(request))
+    return anonymous_view(
+        case,
+        await sql.list_messages(runtime.pool, case["case_id"]),
+        await sql.list_notes(runtime.pool, case["case_id"], include_internal=False),
+    )
+
+
+@router.post(
+    "/anonymous-reports/{reference}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageAccepted,
+)
+async def anonymous_message(
+    reference: str, body: NewMessage, request: Request, key: ReportKey
+) -> MessageAccepted:
+    runtime = runtime_of(request)
+    case = await actions.anonymous_case(runtime, reference, key, client_of(request))
+    message_id = await actions.anonymous_reply(runtime, case, body=body.body, channel="api")
+    return MessageAccepted(message_id=message_id)
+
+
+def anonymous_view(
+    case: dict[str, Any], messages: list[dict[str, Any]], notes: list[dict[str, Any]]
+) -> AnonymousView:
+    return AnonymousView(
+        reference=case["reference"],
+        status=case["status"],
+        category=case["category"],
+        submitted_at=case["submitted_at"],
+        updated_at=case["updated_at"],
+        messages=[MessageView.model_validate(m) for m in messages],
+        notes=[_note(n, staff=False) for n in notes],
+    )
+
+
+def _note(note: dict[str, Any], *, staff: bool) -> NoteView:
+    # Which member of staff wrote a note is for staff; the reporter sees "HR".
+    return NoteView.model_validate({**note, "author_id": note["author_id"] if staff else None})
+
+
+def _view(found: actions.CaseDetails) -> CaseView:
+    row = found.case
+    return CaseView(
+        case_id=row["case_id"],
+        reference=row["reference"],
+        status=row["status"],
+        channel=row["channel"],
+        subject=row["subject"],
+        category=row["category"],
+        sensitivity=row["sensitivity"],
+        priority=row["priority"],
+        sla=Sla(first_response_due=row["first_response_due"], resolution_due=row["resolution_due"]),
+        assignment=Assignment(
+            team=row["team"],
+            owner_id=row["owner_id"],
+            owner_name=row["owner_name"],
+            needs_person=row.get("assignment_needed") is not None,
+        ),
+        submitted_at=row["submitted_at"],
+        routed_at=row["routed_at"],
+        assigned_at=row["assigned_at"],
+        updated_at=row["updated_at"],
+        anonymous=row["anonymous"],
+        logged_by=row["logged_by"],
+        attachments=[AttachmentView.model_validate(a) for a in found.attachments],
+        messages=[MessageView.model_validate(m) for m in found.messages],
+        notes=[_note(n, staff=found.staff_view) for n in found.notes],
+        linked_cases=[LinkedCase.model_validate(c) for c in found.linked_cases],
+    )

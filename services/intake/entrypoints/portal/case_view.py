@@ -1,0 +1,96 @@
+"""The case page, as the reporter and as staff see it (and the agent action forms on it)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from services.intake.application import actions
+from services.intake.domain.case import (
+    ASSIGNMENT_ROLES,
+    CATEGORY_ROLES,
+    CLOSED_STATUSES,
+    NOTE_ROLES,
+    STATUS_ROLES,
+    status_options,
+)
+from services.intake.entrypoints.portal.pages import render
+from services.intake.entrypoints.web import (
+    client_of,
+    runtime_of,
+)
+from shared.auth import Principal
+
+ACTION_DONE = {
+    "note": "Your note was added to the case.",
+    "status": "Status change requested. The status above updates once routing applies it.",
+    "category": "Re-categorisation requested. Category, priority and deadlines update once"
+    " routing applies it.",
+    "assignment": "Reassignment requested. The case handler updates once routing applies it.",
+}
+STAFF_STATUS_LABELS = {
+    "in_progress": "In progress",
+    "waiting_on_employee": "Waiting on the employee (pauses the SLA clocks)",
+    "resolved": "Resolved",
+    "closed": "Closed",
+    "reopened": "Reopen",
+}
+
+
+def _agent_forms(principal: Principal, case: dict[str, Any], staff_view: bool) -> dict[str, Any]:
+    """Which action forms the page offers (the actions check again when posted)."""
+    current = case["status"]
+    open_case = current not in CLOSED_STATUSES
+    return {
+        "note": staff_view and open_case and principal.has_any(*NOTE_ROLES),
+        "status": staff_view and principal.has_any(*STATUS_ROLES),
+        "category": staff_view and open_case and principal.has_any(*CATEGORY_ROLES),
+        "assignment": staff_view and open_case and principal.has_any(*ASSIGNMENT_ROLES),
+        "status_options": [(s, STAFF_STATUS_LABELS[s]) for s in status_options(current)],
+    }
+
+
+async def render_case(
+    request: Request,
+    principal: Principal,
+    case_id: UUID,
+    *,
+    errors: dict[str, str] | None = None,
+    draft: str = "",
+    values: dict[str, str] | None = None,
+    action_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    runtime = runtime_of(request)
+    row = await actions.readable_case(
+        runtime, principal, case_id, client_of(request), view="portal"
+    )
+    found = await actions.details(runtime.pool, row, principal)
+    return render(
+        request,
+        "case.html.j2",
+        status_code,
+        principal=principal,
+        case=found.case,
+        messages=found.messages,
+        attachments=found.attachments,
+        phone_call=found.phone_call,
+        notes=found.notes,
+        staff_view=found.staff_view,
+        agent=_agent_forms(principal, found.case, found.staff_view),
+        # The reporter may still write to a closed case: routing reopens it or opens a
+        # follow-up case. Staff reopen it first.
+        open_for_messages=found.case["status"] not in CLOSED_STATUSES or not found.staff_view,
+        linked_cases=found.linked_cases,
+        raised=request.query_params.get("raised") == "1",
+        logged=request.query_params.get("logged") == "1",
+        sent=request.query_params.get("sent") == "1",
+        done=ACTION_DONE.get(request.query_params.get("done", "")),
+        action_error=action_error,
+        errors=errors or {},
+        draft=draft,
+        values=values or {},
+    )

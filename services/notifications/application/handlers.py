@@ -1,0 +1,315 @@
+"""Event handlers: parse, ask the domain what to send, record and send, emit the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Protocol
+
+import structlog
+from prometheus_client import Counter
+
+from services.notifications.adapters import sql
+from services.notifications.adapters.smtp import SendResult
+from services.notifications.domain import notices as domain
+from shared.consumer import Handler, HandlerContext
+from shared.envelope import utcnow
+from shared.errors import PermanentError
+from shared.events import (
+    CaseAssigned,
+    CaseAssignmentNeeded,
+    CaseEscalated,
+    CaseReopened,
+    CaseSlaBreached,
+    CaseSlaWarning,
+    CaseSubmitted,
+    ConferenceRequired,
+    NotificationFailed,
+    NotificationSent,
+    payload_as,
+)
+
+log = structlog.get_logger(__name__)
+
+NOTIFICATIONS = Counter(
+    "hrcase_notifications_total",
+    "Notifications handled, by template and outcome",
+    ["template", "outcome"],
+)
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> SendResult: ...
+
+
+@dataclass
+class Notifier:
+    templates: domain.Templates
+    config: domain.MailConfig
+    mailer: Mailer
+    clock: Callable[[], datetime] = field(default=utcnow)
+    # The last mail-loop breaker: at most this many acknowledgements to one address per
+    # hour (ACKNOWLEDGEMENTS_PER_ADDRESS_PER_HOUR); further ones are recorded as failed.
+    acknowledgements_per_hour: int = 5
+
+    def handlers(self) -> Mapping[str, Handler]:
+        return {
+            CaseSubmitted.event_type: self.on_case_submitted,
+            CaseAssigned.event_type: self.on_case_assigned,
+            CaseSlaWarning.event_type: self.on_sla_event,
+            CaseSlaBreached.event_type: self.on_sla_event,
+            CaseEscalated.event_type: self.on_case_escalated,
+            ConferenceRequired.event_type: self.on_conference_required,
+            CaseReopened.event_type: self.on_case_reopened,
+            CaseAssignmentNeeded.event_type: self.on_assignment_needed,
+        }
+
+    async def on_case_submitted(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, CaseSubmitted)
+        notifications = domain.for_case_submitted(
+            ctx.envelope, payload, templates=self.templates, config=self.config
+        )
+        if payload.reporter is None:
+            return  # anonymous: no contact to keep, nobody to write to
+        await sql.upsert_contact(
+            ctx.conn,
+            case_id=notifications[0].case_id,
+            reference=payload.reference,
+            reporter=payload.reporter,
+        )
+        for notification in notifications:
+            # A mail loop can only run through mail: the limit guards cases opened by email.
+            suppressed = (
+                await self._over_acknowledgement_limit(ctx, notification)
+                if payload.channel == "email"
+                else None
+            )
+            if suppressed is not None:
+                await self._record_undeliverable(ctx, suppressed, outcome="suppressed")
+            else:
+                await self._deliver(ctx, notification)
+
+    async def _over_acknowledgement_limit(
+        self, ctx: HandlerContext, n: domain.Notification
+    ) -> domain.Undeliverable | None:
+        """An acknowledgement beyond the hourly limit for its address, as a recorded
+        failure (a loop with an auto-responder that sets no marker ends here). Every
+        acknowledgement sent to the address in the last hour counts, whatever its channel."""
+        sent = await sql.acknowledgements_sent_since(
+            ctx.conn, n.recipient_email, hours=1, excluding=n.notification_id
+        )
+        if sent < self.acknowledgements_per_hour:
+            return None
+        return domain.Undeliverable(
+            notification_id=n.notification_id,
+            source_event_id=n.source_event_id,
+            case_id=n.case_id,
+            audience=n.audience,
+            template=n.template,
+            recipient_id=n.recipient_id,
+            message_id=n.message_id,
+            reason=(
+                f"suppressed: {sent} acknowledgements already sent to this address in the"
+                " last hour (mail loop breaker)"
+            ),
+        )
+
+    async def on_case_assigned(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, CaseAssigned)
+        # Learn before deciding: later deadline events name the owner by id only.
+        await sql.upsert_staff_contact(ctx.conn, payload.owner, seen_at=ctx.envelope.occurred_at)
+        previous = await sql.staff_contact(ctx.conn, payload.previous_owner_id)
+        outcomes: list[domain.Outcome] = [
+            *domain.for_case_assigned(
+                ctx.envelope, payload, templates=self.templates, config=self.config
+            ),
+            *domain.for_previous_owner(
+                ctx.envelope,
+                payload,
+                recipient=previous,
+                templates=self.templates,
+                config=self.config,
+            ),
+        ]
+        await sql.set_case_owner(
+            ctx.conn,
+            case_id=outcomes[0].case_id,
+            reference=payload.reference,
+            owner_id=payload.owner.id,
+            priority=payload.priority,
+            assigned_at=ctx.envelope.occurred_at,
+        )
+        await self._deliver_all(ctx, outcomes)
+
+    async def on_sla_event(self, ctx: HandlerContext) -> None:
+        """case.sla_warning and case.sla_breached: both go to the case's owner."""
+        payload: CaseSlaWarning | CaseSlaBreached
+        if ctx.envelope.event_type == CaseSlaWarning.event_type:
+            payload = payload_as(ctx.envelope, CaseSlaWarning)
+        else:
+            payload = payload_as(ctx.envelope, CaseSlaBreached)
+        case = await self._case(ctx)
+        recipient = await sql.staff_contact(ctx.conn, domain.sla_recipient_id(payload, case))
+        outcomes = domain.for_sla_event(
+            ctx.envelope,
+            payload,
+            case=case,
+            recipient=recipient,
+            templates=self.templates,
+            config=self.config,
+        )
+        await self._deliver_all(ctx, outcomes)
+
+    async def on_case_escalated(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, CaseEscalated)
+        await sql.upsert_staff_contact(
+            ctx.conn, payload.escalated_to, seen_at=ctx.envelope.occurred_at
+        )
+        case = await self._case(ctx)
+        outcomes = domain.for_case_escalated(
+            ctx.envelope, payload, case=case, templates=self.templates, config=self.config
+        )
+        await self._deliver_all(ctx, outcomes)
+
+    async def on_conference_required(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, ConferenceRequired)
+        case = await self._case(ctx)
+        recipient = await sql.staff_contact(ctx.conn, case.owner_id if case else None)
+        outcomes = domain.for_conference_required(
+            ctx.envelope,
+            payload,
+            case=case,
+            recipient=recipient,
+            templates=self.templates,
+            config=self.config,
+        )
+        await self._deliver_all(ctx, outcomes)
+
+    async def on_assignment_needed(self, ctx: HandlerContext) -> None:
+        """Nobody could be assigned: each HR manager named in the event is asked to."""
+        payload = payload_as(ctx.envelope, CaseAssignmentNeeded)
+        for person in payload.notify:
+            await sql.upsert_staff_contact(ctx.conn, person, seen_at=ctx.envelope.occurred_at)
+        outcomes: list[domain.Outcome] = [
+            *domain.for_assignment_needed(
+                ctx.envelope, payload, templates=self.templates, config=self.config
+            )
+        ]
+        await self._deliver_all(ctx, outcomes)
+
+    async def on_case_reopened(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, CaseReopened)
+        case = await self._case(ctx)
+        recipient = await sql.staff_contact(ctx.conn, payload.owner_id)
+        outcomes = domain.for_case_reopened(
+            ctx.envelope,
+            payload,
+            case=case,
+            recipient=recipient,
+            templates=self.templates,
+            config=self.config,
+        )
+        await self._deliver_all(ctx, outcomes)
+
+    async def _case(self, ctx: HandlerContext) -> domain.CaseFacts | None:
+        if ctx.envelope.case_id is None:
+            raise PermanentError(f"{ctx.envelope.event_type} without case_id")
+        return await sql.case_facts(ctx.conn, ctx.envelope.case_id)
+
+    async def _deliver_all(self, ctx: HandlerContext, outcomes: list[domain.Outcome]) -> None:
+        for outcome in outcomes:
+            if isinstance(outcome, domain.Undeliverable):
+                await self._record_undeliverable(ctx, outcome)
+            else:
+                await self._deliver(ctx, outcome)
+
+    async def _record_undeliverable(
+        self, ctx: HandlerContext, u: domain.Undeliverable, *, outcome: str = "no_contact"
+    ) -> None:
+        """Nobody to write to: a failed delivery on record and an event, never a silent drop.
+
+        Not retried: the contact can only come from a case.assigned this service never saw
+        (e.g. a case assigned before contacts were kept); the record and NotificationFailed
+        are what let a person follow it up.
+        """
+        if await sql.claim_delivery(ctx.conn, u) == "sent":
+            return
+        await sql.mark_failed(ctx.conn, u.notification_id, attempts=0, error=u.reason)
+        await ctx.emit(
+            NotificationFailed(
+                notification_id=u.notification_id,
+                source_event_id=u.source_event_id,
+                channel="email",
+                template=u.template,
+                audience=u.audience,
+                recipient_id=u.recipient_id,
+                attempts=0,
+                error=u.reason,
+            )
+        )
+        NOTIFICATIONS.labels(u.template, outcome).inc()
+        log.warning(
+            "notification undeliverable",
+            notification_id=str(u.notification_id),
+            template=u.template,
+            audience=u.audience,
+            recipient_id=u.recipient_id,
+            reason=u.reason,
+        )
+
+    async def _deliver(self, ctx: HandlerContext, n: domain.Notification) -> None:
+        status = await sql.claim_delivery(ctx.conn, n)
+        if status == "sent":
+            # Belt and braces behind the inbox: a recorded send is never repeated.
+            log.info("notification already sent", notification_id=str(n.notification_id))
+            NOTIFICATIONS.labels(n.template, "duplicate").inc()
+            return
+        now = self.clock()
+        try:
+            message = domain.build_email(n, mail_from=self.config.mail_from, date=now)
+        except domain.UnsendableAddress as exc:
+            result = SendResult(ok=False, attempts=0, error=str(exc))
+        else:
+            result = await self.mailer.send(message)
+        if result.ok:
+            await sql.mark_sent(ctx.conn, n.notification_id, attempts=result.attempts, sent_at=now)
+            await ctx.emit(
+                NotificationSent(
+                    notification_id=n.notification_id,
+                    source_event_id=n.source_event_id,
+                    channel="email",
+                    template=n.template,
+                    audience=n.audience,
+                    recipient_id=n.recipient_id,
+                    message_id=n.message_id,
+                )
+            )
+        else:
+            # A recorded outcome, not a poison message: the event is acked with it.
+            error = result.error or "unknown error"
+            await sql.mark_failed(
+                ctx.conn, n.notification_id, attempts=result.attempts, error=error
+            )
+            await ctx.emit(
+                NotificationFailed(
+                    notification_id=n.notification_id,
+                    source_event_id=n.source_event_id,
+                    channel="email",
+                    template=n.template,
+                    audience=n.audience,
+                    recipient_id=n.recipient_id,
+                    attempts=result.attempts,
+                    error=error,
+                )
+            )
+        outcome = "sent" if result.ok else "failed"
+        NOTIFICATIONS.labels(n.template, outcome).inc()
+        log.info(
+            "notification " + outcome,
+            notification_id=str(n.notification_id),
+            template=n.template,
+            audience=n.audience,
+            attempts=result.attempts,
+        )

@@ -1,0 +1,146 @@
+"""The deadline timer loop: fires due SLA timers from routing's tables, once, across replicas.
+
+Each tick claims due timers with `FOR UPDATE SKIP LOCKED` (timer and case rows), and in the
+same transaction marks them fired, updates the clock and records the event in the outbox.
+A replica that dies mid-tick rolls back: the timers stay due and another tick fires them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import asyncpg
+import structlog
+
+from services.routing.adapters import sql
+from services.routing.domain.policy import Policy
+from services.routing.domain.sla import record_fired
+from services.routing.domain.triage import escalation_target
+from shared.envelope import Actor, Envelope, utcnow
+from shared.events import CaseEscalated, CaseSlaBreached, CaseSlaWarning, Person, make_event
+from shared.uow import PostgresUnitOfWork
+
+log = structlog.get_logger(__name__)
+SERVICE = "routing"
+
+
+class TimerLoop:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        policy: Policy,
+        on_commit: Callable[[], None] | None = None,
+        interval: float = 1.0,
+        batch_size: int = 100,
+    ) -> None:
+        self.pool = pool
+        self.policy = policy
+        self.on_commit = on_commit
+        self.interval = interval
+        self.batch_size = batch_size
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="routing-timer-loop")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._task, timeout=10)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                fired = await self.fire_due()
+            except Exception as exc:  # database away: try again next tick
+                log.warning("timer tick failed", error=repr(exc))
+                fired = 0
+            if fired >= self.batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
+
+    async def fire_due(self) -> int:
+        """Fire one batch of due timers; return how many were claimed."""
+        uow = PostgresUnitOfWork(self.pool, SERVICE, on_commit=self.on_commit)
+        async with uow:
+            timers = await sql.claim_due_timers(uow.conn, self.batch_size)
+            for timer in timers:
+                event = await self._fire(uow.conn, timer)
+                await sql.mark_timer_fired(uow.conn, timer.id, event.event_id if event else None)
+                if event:
+                    await uow.emit(event)
+        return len(timers)
+
+    async def _fire(self, conn: asyncpg.Connection, timer: sql.DueTimer) -> Envelope | None:
+        case = await sql.lock_case(conn, timer.case_id)  # already locked by the claim
+        clocks = await sql.load_clocks(conn, timer.case_id)
+        clock = clocks.get(timer.clock)
+        if case is None or clock is None or clock.state != "running":
+            return None  # stale: the clock paused or stopped after this timer was planned
+        calendar = self.policy.team_calendar(case.team)
+        due = clock.due(calendar)
+        assert due is not None
+        payload: CaseSlaWarning | CaseSlaBreached | CaseEscalated
+        level = timer.level
+        if timer.kind == "warning":
+            if due <= utcnow():
+                # The deadline already passed (the timer fired late, or a move or resume put
+                # the clock past it): "due soon" would be wrong; the breach timer speaks.
+                await sql.save_clock(conn, case.case_id, record_fired(clock, "warning", 0), due)
+                log.info("sla warning skipped: deadline already past", clock=timer.clock)
+                return None
+            payload = CaseSlaWarning(
+                reference=case.reference, clock=timer.clock, due_at=due, owner_id=case.owner_id
+            )
+        elif timer.kind == "breach":
+            payload = CaseSlaBreached(
+                reference=case.reference, clock=timer.clock, due_at=due, owner_id=case.owner_id
+            )
+        else:
+            if level <= max(clock.escalated_level, case.escalated_level):
+                # One escalation per case per ladder level: the other clock (or a conflicted
+                # level passing it on) announced this level already.
+                clocks[timer.clock] = record_fired(clock, "escalation", level)
+                await sql.save_clock(conn, case.case_id, clocks[timer.clock], due)
+                return None
+            owner = frozenset({case.owner_id} if case.owner_id else ())
+            conflicted = await sql.conflicted_ids(conn, case.respondent_ids) | owner
+            target = escalation_target(
+                self.policy, team=case.team, level=level, conflicted=conflicted
+            )
+            if target is None:
+                log.error("no escalation target left", case_id=str(case.case_id), level=level)
+                clocks[timer.clock] = record_fired(clock, "escalation", level)
+                await sql.save_clock(conn, case.case_id, clocks[timer.clock], due)
+                await sql.update_case(conn, case.case_id, escalated_level=level)
+                return None
+            level, person = target
+            await sql.update_case(conn, case.case_id, escalated_level=level)
+            payload = CaseEscalated(
+                reference=case.reference,
+                level=level,
+                escalated_to=Person(id=person.id, name=person.name, email=person.email),
+                reason=(
+                    f"{timer.clock.replace('_', ' ')} SLA breached (due {due.isoformat()});"
+                    f" {case.priority} case "
+                    + (f"owned by {case.owner_id}" if case.owner_id else "with no owner yet")
+                ),
+            )
+        await sql.save_clock(conn, case.case_id, record_fired(clock, timer.kind, level), due)
+        event = make_event(
+            payload,
+            producer=SERVICE,
+            actor=Actor(type="system", id="routing-timers"),
+            case_id=case.case_id,
+        )
+        if case.correlation_id is not None:
+            # The case's own flow, so the audit trail groups the timer events with it.
+            event = event.model_copy(update={"correlation_id": case.correlation_id})
+        log.info("sla timer fired", kind=timer.kind, clock=timer.clock, level=level)
+        return event
