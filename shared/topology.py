@@ -2,6 +2,11 @@
 
 hr.events (topic) --routing key = event_type--> <service>.events (quorum)
 <service>.events --after the delivery limit, or a reasoned reject--> hr.dlx --> <service>.events.dlq
+
+The mechanism only: which event types a service consumes is declared by the service
+(services/<name>/entrypoints/subscriptions.py, a ServiceQueue) and passed in; the ops CLI
+collects every declaration in hrcase.services.QUEUES. PUBLISHES stays here: every
+consumer checks every producer against it at run time (README "Broker users").
 """
 
 from __future__ import annotations
