@@ -3,7 +3,8 @@
 The one list: intake's queue is bound to exactly these event types and the handler map
 (services.intake.application.handlers.HANDLERS) must cover exactly them, or the service
 refuses to start (shared.topology.SubscriptionMismatch). To consume another event type,
-add it here and its handler to HANDLERS, then `make definitions asyncapi`.
+add it here and its handler to HANDLERS, then regenerate the bus files (README "Broker
+users and permissions", "A new subscription").
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The one list: the queue is bound to exactly these event types and the handler map
 (services.notifications.application.handlers.Notifier.handlers) must cover exactly them,
 or the service refuses to start (shared.topology.SubscriptionMismatch). To consume another
-event type, add it here and its handler to Notifier.handlers, then `make definitions asyncapi`.
+event type, add it here and its handler to Notifier.handlers, then regenerate the bus
+files (README "Broker users and permissions", "A new subscription").
 """
 
 from __future__ import annotations
