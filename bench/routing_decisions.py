@@ -24,6 +24,7 @@ from pathlib import Path
 import aio_pika
 import asyncpg
 
+from hrcase.services import QUEUES
 from services.routing.domain.policy import load_policy
 from services.routing.domain.sla import CLOCKS, plan_timers, start_clock
 from services.routing.domain.triage import choose_owner, classify, prioritise, urgency_raises
@@ -157,7 +158,7 @@ async def process_rate(
     connection = await aio_pika.connect_robust(amqp_url)
     async with connection:
         async with connection.channel() as channel:
-            await declare_all(channel)
+            await declare_all(channel, QUEUES.values())
             for name in ("routing.events", "intake.events", "notifications.events", "audit.events"):
                 await (await channel.get_queue(name)).purge()
         for offset in range(0, len(envelopes), 500):

@@ -37,18 +37,21 @@ def migrate() -> None:
 async def _declare(settings: Settings) -> None:
     import aio_pika
 
+    from hrcase.services import QUEUES
     from shared.topology import declare_all
 
     connection = await aio_pika.connect_robust(settings.rabbitmq_url)
     async with connection, connection.channel() as channel:
-        await declare_all(channel)
+        await declare_all(channel, QUEUES.values())
 
 
 def _broker_users(settings: Settings) -> str:
     """Create/update every publisher's broker user, password and permissions."""
+    from hrcase.services import QUEUES
     from shared.broker_access import apply_definitions, settings_definitions
 
-    return apply_definitions(settings_definitions(settings, topology=False), settings.rabbitmq_url)
+    definitions = settings_definitions(settings, QUEUES, topology=False)
+    return apply_definitions(definitions, settings.rabbitmq_url)
 
 
 @main.command()
@@ -65,12 +68,15 @@ def topology(write_definitions: Path | None) -> None:
     Needs RABBITMQ_URL to be an administrator; users are applied through the management
     API when the plugin is enabled, else with rabbitmqctl on the broker's host.
     """
+    from hrcase.services import QUEUES
     from shared.broker_access import render, settings_definitions
 
     settings = get_settings()
     if write_definitions is not None:
         write_definitions.parent.mkdir(parents=True, exist_ok=True)
-        write_definitions.write_text(render(settings_definitions(settings)), encoding="utf-8")
+        write_definitions.write_text(
+            render(settings_definitions(settings, QUEUES)), encoding="utf-8"
+        )
         click.echo(f"definitions written to {write_definitions}")
         return
     how = _broker_users(settings)
@@ -96,9 +102,10 @@ def topology(write_definitions: Path | None) -> None:
 @click.option("--service", "services", multiple=True, help="Only these services' channels.")
 def asyncapi(write_to: Path | None, check: Path | None, services: tuple[str, ...]) -> None:
     """The bus in AsyncAPI 3 (YAML), generated from the declared subscribers and publishers."""
+    from hrcase.services import QUEUES
     from shared.asyncapi import bus_yaml
 
-    document = bus_yaml(services or None)
+    document = bus_yaml(QUEUES, services or None)
     if check is not None:
         current = check.read_text(encoding="utf-8") if check.exists() else ""
         if current != document:

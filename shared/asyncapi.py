@@ -1,14 +1,15 @@
 """The bus in AsyncAPI 3, generated from the declared FastStream subscribers and publishers.
 
-`bus_document()` is the whole bus (committed as docs/asyncapi.yaml by
-`hrcase asyncapi --write docs/asyncapi.yaml`, `make asyncapi`); `bus_document([service])`
+`bus_document(QUEUES)` is the whole bus (QUEUES = hrcase.services.QUEUES, every service's
+declared subscriptions; committed as docs/asyncapi.yaml by `hrcase asyncapi --write
+docs/asyncapi.yaml`, `make asyncapi`); `bus_document({service: subscriptions}, [service])`
 is one service's own channels, served by that service at GET /asyncapi.json, /asyncapi.yaml
 and /asyncapi (a small HTML page with no external assets: FastStream's own page loads its
 renderer from a CDN).
 
 The declarations are the ones the services run with: `EventPublishers` (one publisher per
 event type in shared.topology.PUBLISHES, payload = the typed envelope) and
-`declare_subscriber` (one subscriber per queue in shared.topology.QUEUES, payload = the
+`declare_subscriber` (one subscriber per declared queue passed in `queues`, payload = the
 union of the envelopes its bindings let in). Audit's queue is consumed by its batching
 aio-pika ingest (README "FastStream and aio-pika"); its subscriber is declared here for
 the document only.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -28,7 +29,7 @@ from faststream.specification import AsyncAPI
 from shared.events import EVENT_TYPES
 from shared.settings import rabbitmq_user
 from shared.stream import EventPublishers, make_broker, service_queue
-from shared.topology import PUBLISHES, QUEUES
+from shared.topology import PUBLISHES, ServiceQueue
 
 TITLE = "hrcase bus"
 VERSION = "1"
@@ -36,40 +37,45 @@ VERSION = "1"
 DOCUMENTED_URL = "amqp://rabbitmq:5672/hrcase"
 
 
-def consumed_event_types(service: str) -> list[str]:
-    """Event types `service`'s queue is bound to (`#` = every type), in EVENT_TYPES order."""
-    keys = QUEUES[service].binding_keys
+def consumed_event_types(queue: ServiceQueue) -> list[str]:
+    """Event types `queue` is bound to (`#` = every type), in EVENT_TYPES order."""
+    keys = queue.binding_keys
     return [t for t in EVENT_TYPES if "#" in keys or t in keys]
 
 
-def bus_broker(services: Iterable[str] | None = None) -> RabbitBroker:
+def bus_broker(
+    queues: Mapping[str, ServiceQueue], services: Iterable[str] | None = None
+) -> RabbitBroker:
     """An unconnected broker with the declarations of `services` (default: every publisher
-    and every queue of the bus)."""
+    and every queue in `queues`, service name -> its declared subscriptions)."""
     from shared.consumer import declare_subscriber  # consumer imports this module's peers
 
-    wanted = set(services) if services is not None else set(PUBLISHES) | set(QUEUES)
+    wanted = set(services) if services is not None else set(PUBLISHES) | set(queues)
     broker = make_broker(DOCUMENTED_URL, name="hrcase-asyncapi", prefetch=1)
     for publisher in PUBLISHES:
         if publisher in wanted and PUBLISHES[publisher]:
             EventPublishers(broker, publisher, user_id=rabbitmq_user(publisher))
-    for service in QUEUES:
+    for service, queue in queues.items():
         if service in wanted:
 
             async def never(body: bytes) -> None:  # documentation only, never started
                 raise NotImplementedError
 
             declare_subscriber(
-                broker, service, service_queue(service), consumed_event_types(service), never
+                broker, service, service_queue(queue), consumed_event_types(queue), never
             )
     return broker
 
 
-def bus_document(services: Iterable[str] | None = None) -> dict[str, Any]:
-    """The AsyncAPI 3.0.0 document (a JSON-able dict) of `services`, default the whole bus."""
+def bus_document(
+    queues: Mapping[str, ServiceQueue], services: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """The AsyncAPI 3.0.0 document (a JSON-able dict) of `services`, default the whole bus;
+    `queues` maps service name -> its declared subscriptions."""
     names = sorted(services) if services is not None else None
     title = TITLE if names is None else f"hrcase {', '.join(names)}"
     spec = AsyncAPI(
-        bus_broker(names),
+        bus_broker(queues, names),
         title=title,
         version=VERSION,
         schema_version="3.0.0",
@@ -84,8 +90,10 @@ def bus_document(services: Iterable[str] | None = None) -> dict[str, Any]:
     return document
 
 
-def bus_yaml(services: Iterable[str] | None = None) -> str:
-    return yaml.safe_dump(bus_document(services), sort_keys=True, allow_unicode=True, width=100)
+def bus_yaml(queues: Mapping[str, ServiceQueue], services: Iterable[str] | None = None) -> str:
+    return yaml.safe_dump(
+        bus_document(queues, services), sort_keys=True, allow_unicode=True, width=100
+    )
 
 
 def asyncapi_html(document: dict[str, Any]) -> str:

@@ -7,7 +7,8 @@ its own user `<prefix><name>`. Its permissions in the vhost:
 - write: `hr.events` and `hr.dlx` (publish, dead-letter) and its own queues (bindings);
 - read: `hr.events`, `hr.dlx` (needed to bind) and its own queue (consume);
 - topic permissions on `hr.events`: write = exactly the event types it is declared to
-  publish (`PUBLISHES`), read = exactly the binding keys of its queue (`QUEUES`).
+  publish (`PUBLISHES`), read = exactly the binding keys of its queue (its declared
+  subscriptions, passed in as `queues`: hrcase.services.QUEUES).
 
 The broker then refuses (channel closed, ACCESS_REFUSED) a publish of any other event
 type, a consume of another service's queue and a binding to keys it does not handle;
@@ -38,7 +39,7 @@ from shared.topology import (
     DEAD_LETTER_EXCHANGE,
     EXCHANGE,
     PUBLISHES,
-    QUEUES,
+    ServiceQueue,
     queue_arguments,
 )
 
@@ -60,16 +61,17 @@ def _alternatives(names: Iterable[str]) -> str:
     return "^(" + "|".join(re.escape(n) for n in names) + ")$"
 
 
-def _own_queues(publisher: str) -> list[str]:
-    spec = QUEUES.get(publisher)
+def _own_queues(spec: ServiceQueue | None) -> list[str]:
     return [spec.name, spec.dead_letter_queue] if spec else []
 
 
-def vhost_permissions(publisher: str) -> dict[str, str]:
-    """configure/write/read regexes of one publisher's user in the vhost."""
-    own = _own_queues(publisher)
+def vhost_permissions(publisher: str, queues: Mapping[str, ServiceQueue]) -> dict[str, str]:
+    """configure/write/read regexes of one publisher's user in the vhost (`queues`: service
+    name -> its declared subscriptions; a publisher without one has no queue)."""
+    spec = queues.get(publisher)
+    own = _own_queues(spec)
     exchanges = [EXCHANGE, DEAD_LETTER_EXCHANGE]
-    consumed = [QUEUES[publisher].name] if publisher in QUEUES else []
+    consumed = [spec.name] if spec else []
     return {
         "configure": _alternatives(own),
         "write": _alternatives([*exchanges, *own]),
@@ -77,9 +79,9 @@ def vhost_permissions(publisher: str) -> dict[str, str]:
     }
 
 
-def topic_permissions(publisher: str) -> dict[str, str]:
+def topic_permissions(publisher: str, queues: Mapping[str, ServiceQueue]) -> dict[str, str]:
     """Topic permissions on hr.events: which routing keys it may publish and bind."""
-    spec = QUEUES.get(publisher)
+    spec = queues.get(publisher)
     return {
         "exchange": EXCHANGE,
         "write": _alternatives(PUBLISHES[publisher]),
@@ -102,13 +104,15 @@ def _stable_salt(user: str) -> bytes:
 
 
 def definitions(
+    queues: Mapping[str, ServiceQueue],
     *,
     vhost: str,
     passwords: Mapping[str, str],
     prefix: str = "hrcase-",
     topology: bool = True,
 ) -> dict[str, Any]:
-    """RabbitMQ definitions (import format) for every publisher in PUBLISHES.
+    """RabbitMQ definitions (import format) for every publisher in PUBLISHES and every
+    queue in `queues` (service name -> its declared subscriptions).
 
     `passwords` maps publisher name -> password (each must be present). With `topology`
     the exchanges, queues and bindings are included as well. A development default
@@ -130,8 +134,8 @@ def definitions(
                 "tags": [],
             }
         )
-        permissions.append({"user": user, "vhost": vhost, **vhost_permissions(publisher)})
-        topics.append({"user": user, "vhost": vhost, **topic_permissions(publisher)})
+        permissions.append({"user": user, "vhost": vhost, **vhost_permissions(publisher, queues)})
+        topics.append({"user": user, "vhost": vhost, **topic_permissions(publisher, queues)})
     result: dict[str, Any] = {
         "users": users,
         "vhosts": [{"name": vhost}],
@@ -139,17 +143,17 @@ def definitions(
         "topic_permissions": topics,
     }
     if topology:
-        result.update(_topology(vhost))
+        result.update(_topology(vhost, queues))
     return result
 
 
-def _topology(vhost: str) -> dict[str, Any]:
+def _topology(vhost: str, declared: Mapping[str, ServiceQueue]) -> dict[str, Any]:
     exchanges = [
         _exchange(vhost, EXCHANGE, "topic"),
         _exchange(vhost, DEAD_LETTER_EXCHANGE, "direct"),
     ]
     queues, bindings = [], []
-    for spec in QUEUES.values():
+    for spec in declared.values():
         queues.append(_queue(vhost, spec.dead_letter_queue, {"x-queue-type": "quorum"}))
         queues.append(_queue(vhost, spec.name, queue_arguments(spec)))
         bindings.append(_binding(vhost, DEAD_LETTER_EXCHANGE, spec.dead_letter_queue, spec.name))
@@ -190,20 +194,23 @@ def _binding(vhost: str, source: str, queue: str, key: str) -> dict[str, Any]:
     }
 
 
-def development_definitions() -> dict[str, Any]:
+def development_definitions(queues: Mapping[str, ServiceQueue]) -> dict[str, Any]:
     """What deploy/rabbitmq/definitions.json holds: vhost "/", development passwords."""
     from shared.settings import dev_rabbitmq_password
 
     return definitions(
-        vhost="/", passwords={p: dev_rabbitmq_password(f"hrcase-{p}") for p in PUBLISHES}
+        queues, vhost="/", passwords={p: dev_rabbitmq_password(f"hrcase-{p}") for p in PUBLISHES}
     )
 
 
-def settings_definitions(settings: Settings, *, topology: bool = True) -> dict[str, Any]:
+def settings_definitions(
+    settings: Settings, queues: Mapping[str, ServiceQueue], *, topology: bool = True
+) -> dict[str, Any]:
     """Definitions for the configured broker: RABBITMQ_URL's vhost, the user prefix and
     each publisher's password (`<NAME>_RABBITMQ_PASSWORD`, else the development default;
     ValueError in production when one is missing)."""
     return definitions(
+        queues,
         vhost=vhost_of(settings.rabbitmq_url),
         passwords={p: settings.rabbitmq_password(p) for p in PUBLISHES},
         prefix=settings.rabbitmq_user_prefix,

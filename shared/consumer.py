@@ -43,7 +43,7 @@ from shared.events import EVENT_TYPES, EventPayload, UnknownEventType, make_even
 from shared.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
 from shared.outbox import enqueue
 from shared.settings import get_settings
-from shared.stream import EventPublishers, envelope_model, service_queue
+from shared.stream import EventPublishers, envelope_model
 from shared.topology import may_publish
 
 log = structlog.get_logger(__name__)
@@ -240,11 +240,12 @@ class EventConsumer:
         max_attempts: int = 5,
         retry_backoff: float = 0.2,
         user_prefix: str | None = None,
-        queue: RabbitQueue | None = None,
+        queue: RabbitQueue,
     ) -> None:
         self.service = service
         self.schema = schema
-        self.queue = queue if queue is not None else service_queue(service)
+        # The service's declared queue (shared.stream.service_queue of its subscriptions).
+        self.queue = queue
         self.broker = broker
         self.pool = pool
         self.publishers = publishers

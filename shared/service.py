@@ -37,7 +37,7 @@ from shared.stream import (
     make_broker,
     service_queue,
 )
-from shared.topology import QUEUES
+from shared.topology import ServiceQueue, check_handlers
 from shared.web import offline_docs_app, start_metrics_server
 
 log = structlog.get_logger(__name__)
@@ -92,6 +92,9 @@ class Runtime:
 @dataclass
 class ServiceSpec:
     name: str
+    # What the service consumes (services/<name>/entrypoints/subscriptions.py): its queue's
+    # bindings and options; a handler map must cover exactly these event types.
+    subscriptions: ServiceQueue
     # Builds the event handlers once the runtime exists (policy loaded, templates compiled...).
     handlers: Callable[[Runtime], Awaitable[Mapping[str, Handler]]] | None = None
     # A service with its own consuming loop (audit's batch writer) supplies this instead.
@@ -103,6 +106,13 @@ class ServiceSpec:
 
 
 async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    """Connect, declare the service's queue from its subscriptions, start relay and consumer.
+
+    Raises SubscriptionMismatch (shared.topology) when the handler map the service builds
+    differs from its declared subscriptions, after closing what was started.
+    """
+    if spec.subscriptions.service != spec.name:
+        raise ValueError(f"{spec.name}: subscriptions declared for {spec.subscriptions.service!r}")
     pool = await create_pool(
         settings.service_database_url(spec.name),
         size=settings.db_pool_size_for(spec.name),
@@ -117,7 +127,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     user_id = settings.rabbitmq_user(spec.name)
     publishers = EventPublishers(broker, spec.name, user_id=user_id)
     connection = await broker.connect()
-    queue = await declare_service_queue(broker, spec.name)
+    queue = await declare_service_queue(broker, spec.subscriptions)
     # Starts the publishers only: the subscriber is declared later, once handlers exist.
     await broker.start()
     publisher = await Publisher.open(connection, user_id=user_id)
@@ -132,6 +142,12 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     if spec.consumer_factory:
         runtime.consumer = await spec.consumer_factory(runtime)
     elif spec.handlers:
+        handlers = await spec.handlers(runtime)
+        try:
+            check_handlers(spec.subscriptions, handlers)
+        except Exception:
+            await stop_runtime(runtime)
+            raise
         runtime.consumer = EventConsumer(
             service=spec.name,
             schema=spec.name,
@@ -139,7 +155,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
             broker=broker,
             pool=pool,
             publishers=publishers,
-            handlers=await spec.handlers(runtime),
+            handlers=handlers,
             on_commit=runtime.wake_relay,
             max_attempts=settings.consumer_max_attempts,
             user_prefix=settings.rabbitmq_user_prefix,
@@ -165,17 +181,16 @@ async def stop_runtime(runtime: Runtime) -> None:
     log.info("service stopped")
 
 
-async def declare_service_queue(broker: RabbitBroker, service: str) -> RabbitQueue:
-    """Declare `service`'s quorum queue and dead-letter queue as FastStream RabbitQueues
+async def declare_service_queue(broker: RabbitBroker, spec: ServiceQueue) -> RabbitQueue:
+    """Declare a service's quorum queue and dead-letter queue as FastStream RabbitQueues
     (same arguments as shared.topology) and bind them; the exchanges are only checked
     (passive: the service's broker user may not configure them). Raises aio-pika's
     ChannelClosed (NOT_FOUND / ACCESS_REFUSED / PRECONDITION_FAILED) otherwise."""
-    spec = QUEUES[service]
     events = await broker.declare_exchange(EVENTS_EXCHANGE)
     dlx = await broker.declare_exchange(DEAD_LETTER_EXCHANGE_DECL)
-    dlq = await broker.declare_queue(dead_letter_queue(service))
+    dlq = await broker.declare_queue(dead_letter_queue(spec))
     await dlq.bind(dlx, routing_key=spec.name)
-    queue = service_queue(service)
+    queue = service_queue(spec)
     declared = await broker.declare_queue(queue)
     for key in spec.binding_keys:
         await declared.bind(events, routing_key=key)
@@ -202,18 +217,19 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     # Security headers on every response, /docs without a CDN (shared.web).
     app = offline_docs_app(f"hrcase {spec.name}", lifespan=lifespan)
     app.include_router(ops_router())
-    app.include_router(asyncapi_router(spec.name))
+    app.include_router(asyncapi_router(spec.subscriptions))
     for router in spec.routers:
         app.include_router(router)
     return app
 
 
-def asyncapi_router(service: str) -> APIRouter:
+def asyncapi_router(subscriptions: ServiceQueue) -> APIRouter:
     """GET /asyncapi.json, /asyncapi.yaml and /asyncapi (HTML, no external assets): this
     service's own channels (its publishers and its subscriber), shared.asyncapi."""
     from shared.asyncapi import asyncapi_html, bus_document
 
-    document = bus_document([service])
+    service = subscriptions.service
+    document = bus_document({service: subscriptions}, [service])
     text = yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100)
     page = asyncapi_html(document)
     router = APIRouter(tags=["operations"])

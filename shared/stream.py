@@ -1,7 +1,8 @@
 """The FastStream side of the bus: one RabbitBroker per process, declared queues and publishers.
 
 What FastStream declares here (README "Delivery guarantees", "FastStream and aio-pika"):
-- `service_queue`/`dead_letter_queue`: the `RabbitQueue`s of shared.topology, quorum, with
+- `service_queue`/`dead_letter_queue`: the `RabbitQueue`s of a service's declared
+  subscriptions (shared.topology.ServiceQueue), quorum, with
   exactly the arguments of `shared.topology.queue_arguments` (a broker that already holds
   the queue sees the same declaration, no PRECONDITION_FAILED);
 - `EventPublishers`: one documented publisher per event type a service may publish
@@ -39,7 +40,7 @@ from shared.topology import (
     DEAD_LETTER_EXCHANGE,
     EXCHANGE,
     PUBLISHES,
-    QUEUES,
+    ServiceQueue,
     queue_arguments,
 )
 
@@ -51,9 +52,8 @@ DEAD_LETTER_EXCHANGE_DECL = RabbitExchange(
 )
 
 
-def service_queue(service: str) -> RabbitQueue:
+def service_queue(spec: ServiceQueue) -> RabbitQueue:
     """`<service>.events`: quorum, delivery limit, dead-lettering to hr.dlx (topology)."""
-    spec = QUEUES[service]
     arguments: Any = queue_arguments(spec)
     queue: RabbitQueue = RabbitQueue(
         spec.name, queue_type=QueueType.QUORUM, durable=True, arguments=arguments
@@ -61,8 +61,7 @@ def service_queue(service: str) -> RabbitQueue:
     return queue
 
 
-def dead_letter_queue(service: str) -> RabbitQueue:
-    spec = QUEUES[service]
+def dead_letter_queue(spec: ServiceQueue) -> RabbitQueue:
     arguments: Any = {"x-queue-type": "quorum"}
     queue: RabbitQueue = RabbitQueue(
         spec.dead_letter_queue, queue_type=QueueType.QUORUM, durable=True, arguments=arguments

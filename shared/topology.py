@@ -2,10 +2,16 @@
 
 hr.events (topic) --routing key = event_type--> <service>.events (quorum)
 <service>.events --after the delivery limit, or a reasoned reject--> hr.dlx --> <service>.events.dlq
+
+The mechanism only: which event types a service consumes is declared by the service
+(services/<name>/entrypoints/subscriptions.py, a ServiceQueue) and passed in; the ops CLI
+collects every declaration in hrcase.services.QUEUES. PUBLISHES stays here: every
+consumer checks every producer against it at run time (README "Broker users").
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +28,13 @@ BROKER_DELIVERY_LIMIT = 10
 
 @dataclass(frozen=True)
 class ServiceQueue:
+    """One service's subscriptions: the event types its queue is bound to (`#` = all).
+
+    Declared by the service itself (services/<name>/entrypoints/subscriptions.py) and
+    carried to the kernel by its ServiceSpec; the ops CLI collects all of them
+    (hrcase.services.QUEUES). The kernel keeps no list of who consumes what.
+    """
+
     service: str
     binding_keys: tuple[str, ...]
     # One consumer at a time (others stand by): keeps the consumer's view in publish order.
@@ -36,51 +49,28 @@ class ServiceQueue:
         return f"{self.name}.dlq"
 
 
-# Which event types each service consumes. Audit records everything.
-QUEUES: dict[str, ServiceQueue] = {
-    q.service: q
-    for q in (
-        ServiceQueue(
-            "intake",
-            (
-                "case.routed",
-                "case.assigned",
-                "case.status_changed",
-                "case.request_refused",
-                "case.follow_up_case_requested",
-                "case.reopened",
-                "case.assignment_needed",
-            ),
-        ),
-        ServiceQueue(
-            "routing",
-            (
-                "case.submitted",
-                "case.message_received",
-                "case.recategorisation_requested",
-                "case.assignment_requested",
-                "case.status_change_requested",
-                "directory.employee_updated",
-            ),
-        ),
-        ServiceQueue(
-            "notifications",
-            (
-                "case.submitted",
-                "case.assigned",
-                "case.sla_warning",
-                "case.sla_breached",
-                "case.escalated",
-                "conference.required",
-                "case.reopened",
-                "case.assignment_needed",
-            ),
-        ),
-        # The chain is written under one lock anyway; a standby replica adds availability
-        # without letting two writers interleave a case's events out of publish order.
-        ServiceQueue("audit", ("#",), single_active_consumer=True),
+class SubscriptionMismatch(RuntimeError):
+    """A service's handler map and its declared subscriptions differ (raised at start-up)."""
+
+
+def check_handlers(queue: ServiceQueue, handlers: Mapping[str, object]) -> None:
+    """Refuse a handler map whose event types are not exactly `queue`'s binding keys.
+
+    A handler without a binding would never be called; a binding without a handler would
+    dead-letter every such event. Raises SubscriptionMismatch naming both differences.
+    """
+    declared, handled = set(queue.binding_keys), set(handlers)
+    if declared == handled:
+        return
+    problems = []
+    if handled - declared:
+        problems.append(f"handlers without a subscription: {sorted(handled - declared)}")
+    if declared - handled:
+        problems.append(f"subscriptions without a handler: {sorted(declared - handled)}")
+    raise SubscriptionMismatch(
+        f"{queue.service}: {'; '.join(problems)}"
+        f" (declare them in services/{queue.service}/entrypoints/subscriptions.py)"
     )
-}
 
 
 # Which event types each publisher may put on hr.events: the one declaration the broker
@@ -146,7 +136,7 @@ async def declare_exchanges(channel: AbstractChannel) -> tuple[AbstractExchange,
 
 
 async def declare_service_queue(
-    channel: AbstractChannel, service: str, *, exchanges: bool = True
+    channel: AbstractChannel, spec: ServiceQueue, *, exchanges: bool = True
 ) -> AbstractQueue:
     """Declare the exchanges, one service's queue, its bindings and its dead-letter queue.
 
@@ -159,7 +149,6 @@ async def declare_service_queue(
     else:
         events = await channel.get_exchange(EXCHANGE, ensure=True)
         dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=True)
-    spec = QUEUES[service]
     dlq = await channel.declare_queue(
         spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
     )
@@ -170,6 +159,7 @@ async def declare_service_queue(
     return queue
 
 
-async def declare_all(channel: AbstractChannel) -> None:
-    for service in QUEUES:
-        await declare_service_queue(channel, service)
+async def declare_all(channel: AbstractChannel, queues: Iterable[ServiceQueue]) -> None:
+    """Declare every queue of `queues` (the ops CLI passes hrcase.services.QUEUES)."""
+    for spec in queues:
+        await declare_service_queue(channel, spec)

@@ -6,6 +6,7 @@ from services.audit.adapters.checkpoints import CheckpointWriter, signing_key_fo
 from services.audit.application.ingest import consumer_factory
 from services.audit.config import AuditSettings
 from services.audit.entrypoints.http import router
+from services.audit.entrypoints.subscriptions import SUBSCRIPTIONS
 from shared.service import Runtime, ServiceSpec
 
 
@@ -29,6 +30,7 @@ async def start_checkpoints(runtime: Runtime) -> None:
 # back from Postgres as the exact text that was hashed.
 SPEC = ServiceSpec(
     name="audit",
+    subscriptions=SUBSCRIPTIONS,
     consumer_factory=consumer_factory,
     uses_outbox=False,
     json_codecs=False,

@@ -10,6 +10,7 @@ from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
 from services.intake.entrypoints.portal.routes import router as portal_router
+from services.intake.entrypoints.subscriptions import SUBSCRIPTIONS
 from shared.consumer import Handler
 from shared.service import Runtime, ServiceSpec
 
@@ -36,6 +37,7 @@ async def start_email_intake(runtime: Runtime) -> None:
 
 SPEC = ServiceSpec(
     name="intake",
+    subscriptions=SUBSCRIPTIONS,
     handlers=_handlers,
     routers=[router, portal_router, email_router],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers

@@ -8,6 +8,7 @@ from services.notifications.adapters.smtp import SmtpMailer
 from services.notifications.application.handlers import Notifier
 from services.notifications.config import NotificationsConfig
 from services.notifications.domain.notices import load_templates
+from services.notifications.entrypoints.subscriptions import SUBSCRIPTIONS
 from shared.consumer import Handler
 from shared.service import Runtime, ServiceSpec
 
@@ -26,4 +27,4 @@ async def build_handlers(runtime: Runtime) -> Mapping[str, Handler]:
     return notifier.handlers()
 
 
-SPEC = ServiceSpec(name="notifications", handlers=build_handlers)
+SPEC = ServiceSpec(name="notifications", subscriptions=SUBSCRIPTIONS, handlers=build_handlers)

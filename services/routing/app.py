@@ -11,6 +11,7 @@ from services.routing.application.policy import announce_policy
 from services.routing.application.timers import TimerLoop
 from services.routing.config import RoutingSettings
 from services.routing.domain.policy import load_policy
+from services.routing.entrypoints.subscriptions import SUBSCRIPTIONS
 from shared.consumer import Handler
 from shared.service import Runtime, ServiceSpec
 from shared.uow import unit_of_work
@@ -45,4 +46,6 @@ async def _handlers(runtime: Runtime) -> Mapping[str, Handler]:
     return build_handlers(runtime.state["policy"])
 
 
-SPEC = ServiceSpec(name="routing", handlers=_handlers, on_startup=_startup)
+SPEC = ServiceSpec(
+    name="routing", subscriptions=SUBSCRIPTIONS, handlers=_handlers, on_startup=_startup
+)

@@ -24,11 +24,12 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from aiormq.exceptions import ChannelAccessRefused, ChannelPreconditionFailed
 
+from hrcase.services import QUEUES
 from shared.broker_access import apply_definitions, settings_definitions
 from shared.bus import build_message
 from shared.events import EVENT_TYPES
 from shared.settings import Settings
-from shared.topology import EXCHANGE, PUBLISHES, QUEUES
+from shared.topology import EXCHANGE, PUBLISHES
 from tests.support.auth import auth_headers
 from tests.support.bus import (
     capture_events,
@@ -279,7 +280,7 @@ async def scratch_vhost(rabbitmq_url: str) -> AsyncIterator[str]:
     parts = urlsplit(rabbitmq_url)
     url = urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
     admin = urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
-    definitions = settings_definitions(Settings(rabbitmq_url=url))
+    definitions = settings_definitions(Settings(rabbitmq_url=url), QUEUES)
     await asyncio.to_thread(apply_definitions, definitions, admin)
     yield url
     await asyncio.to_thread(

@@ -27,6 +27,7 @@ from aiormq.exceptions import DeliveryError
 from faststream.rabbit import QueueType, RabbitBroker, RabbitQueue
 from yarl import URL
 
+from hrcase.services import QUEUES
 from shared.consumer import EventConsumer, HandlerContext
 from shared.envelope import Actor, Envelope
 from shared.events import CaseNoteAdded, make_event
@@ -36,7 +37,6 @@ from shared.settings import Settings, dev_rabbitmq_password
 from shared.stream import EventPublishers, make_broker
 from shared.topology import (
     EXCHANGE,
-    QUEUES,
     ServiceQueue,
     declare_exchanges,
     queue_arguments,
@@ -493,7 +493,7 @@ async def test_faststream_declarations_match_the_deployed_topology(
     )
     await broker.connect()
     try:
-        queue = await declare_service_queue(broker, service)
+        queue = await declare_service_queue(broker, QUEUES[service])
         assert queue.name == QUEUES[service].name
         async with amqp.channel() as channel:
             declared = await channel.declare_queue(queue.name, passive=True)

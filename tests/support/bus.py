@@ -12,6 +12,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from yarl import URL
 
+from hrcase.services import QUEUES
 from shared.bus import build_message
 from shared.envelope import Envelope
 from shared.settings import Settings, dev_rabbitmq_password
@@ -20,7 +21,7 @@ from shared.topology import EXCHANGE, declare_all
 
 async def declare_topology(connection: AbstractRobustConnection) -> None:
     async with connection.channel() as channel:
-        await declare_all(channel)
+        await declare_all(channel, QUEUES.values())
 
 
 _AS_USER: dict[tuple[str, str], AbstractRobustConnection] = {}

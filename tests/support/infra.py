@@ -26,6 +26,7 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
+from hrcase.services import QUEUES
 from shared.broker_access import (
     HASHING_ALGORITHM,
     apply_definitions,
@@ -156,7 +157,7 @@ def rabbitmq_test_url(vhost: str = TEST_VHOST) -> str:
     user = unquote(parts.username or "guest")
     subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True)
     url = urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
-    definitions = settings_definitions(Settings(rabbitmq_url=url))
+    definitions = settings_definitions(Settings(rabbitmq_url=url), QUEUES)
     definitions["users"].append(
         {
             "name": IMPERSONATOR,

@@ -13,10 +13,11 @@ import yaml
 from click.testing import CliRunner
 
 from hrcase.cli import main
+from hrcase.services import QUEUES
 from shared.asyncapi import bus_document, bus_yaml, consumed_event_types
 from shared.events import EVENT_TYPES
 from shared.service import ServiceSpec, create_app
-from shared.topology import PUBLISHES, QUEUES
+from shared.topology import PUBLISHES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "asyncapi.yaml"
@@ -24,14 +25,14 @@ COMMITTED = ROOT / "docs" / "asyncapi.yaml"
 
 def test_committed_document_is_the_generated_one() -> None:
     assert COMMITTED.exists(), "docs/asyncapi.yaml is missing: run `make asyncapi`"
-    assert COMMITTED.read_text(encoding="utf-8") == bus_yaml(), (
+    assert COMMITTED.read_text(encoding="utf-8") == bus_yaml(QUEUES), (
         "docs/asyncapi.yaml is stale: run `make asyncapi` and commit it"
     )
 
 
 def test_check_command_fails_on_a_stale_file(tmp_path: Path) -> None:
     stale = tmp_path / "asyncapi.yaml"
-    stale.write_text(bus_yaml().replace("hr.events", "hr.other", 1), encoding="utf-8")
+    stale.write_text(bus_yaml(QUEUES).replace("hr.events", "hr.other", 1), encoding="utf-8")
     result = CliRunner().invoke(main, ["asyncapi", "--check", str(stale)])
     assert result.exit_code == 1
     assert "stale" in result.output
@@ -65,7 +66,7 @@ def test_every_event_type_is_documented_with_its_payload_schema(event_type: str)
 
 
 def test_every_publisher_and_queue_is_an_operation() -> None:
-    document = bus_document()
+    document = bus_document(QUEUES)
     operations = document["operations"]
     for publisher, event_types in PUBLISHES.items():
         for event_type in event_types:
@@ -80,12 +81,12 @@ def test_every_publisher_and_queue_is_an_operation() -> None:
         assert channel["address"] == queue.name
         payload = document["components"]["schemas"][f"{queue.name}:{service}:Message:Payload"]
         refs = [r["$ref"] for r in payload.get("anyOf", [payload])]
-        assert len(refs) == len(consumed_event_types(service))
+        assert len(refs) == len(consumed_event_types(queue))
 
 
 @pytest.mark.parametrize("service", sorted(QUEUES))
 async def test_each_service_serves_its_own_channels_offline(service: str) -> None:
-    app = create_app(ServiceSpec(name=service))
+    app = create_app(ServiceSpec(name=service, subscriptions=QUEUES[service]))
     transport = httpx.ASGITransport(app=app)  # no lifespan: the document needs no broker
     async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
         as_json = await client.get("/asyncapi.json")

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hrcase.services import QUEUES
 from services.audit.application.ingest import AUDIT_RECORD_TYPES
 from shared.broker_access import (
     DEFINITIONS_FILE,
@@ -25,7 +26,7 @@ from shared.consumer import envelope_digest, producer_refusal
 from shared.envelope import Actor, Envelope, new_envelope
 from shared.events import EVENT_TYPES
 from shared.settings import Settings, dev_rabbitmq_password
-from shared.topology import PUBLISHES, QUEUES
+from shared.topology import PUBLISHES
 
 SERVICES_AND_FEEDS = sorted(PUBLISHES)
 
@@ -33,7 +34,7 @@ SERVICES_AND_FEEDS = sorted(PUBLISHES)
 def test_committed_definitions_file_is_not_stale() -> None:
     """deploy/rabbitmq/definitions.json is exactly what the declaration generates
     (regenerate: `hrcase topology --write-definitions deploy/rabbitmq/definitions.json`)."""
-    assert DEFINITIONS_FILE.read_text(encoding="utf-8") == render(development_definitions())
+    assert DEFINITIONS_FILE.read_text(encoding="utf-8") == render(development_definitions(QUEUES))
 
 
 def test_every_declared_type_exists_and_has_exactly_one_publisher() -> None:
@@ -56,13 +57,13 @@ def test_topic_write_permission_matches_exactly_the_declared_types(
     publisher: str, event_type: str
 ) -> None:
     # RabbitMQ matches these regexes with PCRE; Python's re agrees for this subset.
-    allowed = re.search(topic_permissions(publisher)["write"], event_type) is not None
+    allowed = re.search(topic_permissions(publisher, QUEUES)["write"], event_type) is not None
     assert allowed == (event_type in PUBLISHES[publisher])
 
 
 @pytest.mark.parametrize("publisher", SERVICES_AND_FEEDS)
 def test_vhost_permissions_name_only_own_queues(publisher: str) -> None:
-    perms = vhost_permissions(publisher)
+    perms = vhost_permissions(publisher, QUEUES)
     for spec in QUEUES.values():
         own = spec.service == publisher
         assert (re.search(perms["read"], spec.name) is not None) == own

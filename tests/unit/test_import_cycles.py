@@ -173,3 +173,19 @@ def test_no_import_cycles_among_project_modules() -> None:
     assert "services.audit.application.export" in graph  # the walk found the project's modules
     cycles = find_cycles(graph)
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_kernel_imports_no_service() -> None:
+    """`shared` is the mechanism only: it must not know which services exist or what they
+    consume (their subscriptions reach it through ServiceSpec; hrcase.services collects
+    all of them for the ops tools)."""
+    graph = import_graph()
+    assert "shared.topology" in graph
+    leaks = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if module == "shared" or module.startswith("shared.")
+        for target in targets
+        if not (target == "shared" or target.startswith("shared."))
+    )
+    assert not leaks, "the kernel imports outside itself:\n" + "\n".join(leaks)

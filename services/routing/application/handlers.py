@@ -684,7 +684,8 @@ async def update_directory(ctx: HandlerContext) -> None:
 
 
 def build_handlers(policy: Policy) -> Mapping[str, Handler]:
-    """One handler per routing key routing consumes (shared.topology binds exactly these)."""
+    """One handler per event type routing subscribes to (entrypoints/subscriptions.py; the
+    kernel refuses to start when the two differ)."""
 
     async def on_case_submitted(ctx: HandlerContext) -> None:
         await route_submitted_case(ctx, policy)

@@ -9,6 +9,7 @@ import pytest
 
 from services.notifications.application.handlers import Notifier
 from services.notifications.domain import notices as domain
+from services.notifications.entrypoints.subscriptions import SUBSCRIPTIONS
 from services.notifications.tests.factories import (
     DUE,
     SECRET_DESCRIPTION,
@@ -30,7 +31,6 @@ from shared.events import (
     payload_as,
 )
 from shared.mail import notification_id
-from shared.topology import QUEUES
 
 CONFIG = domain.MailConfig(
     portal_base_url="https://hr.example.org/", mail_from="HR Case Desk <hr-desk@hr.example.org>"
@@ -288,4 +288,4 @@ def test_handlers_match_the_queue_bindings() -> None:
     # A bound key without a handler dead-letters its events; a handler without a binding
     # never runs.
     notifier = Notifier(templates=TEMPLATES, config=CONFIG, mailer=None)  # type: ignore[arg-type]
-    assert set(notifier.handlers()) == set(QUEUES["notifications"].binding_keys)
+    assert set(notifier.handlers()) == set(SUBSCRIPTIONS.binding_keys)

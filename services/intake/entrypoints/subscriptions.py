@@ -1,0 +1,25 @@
+"""What intake consumes: routing's decisions, projected into the case read model.
+
+The one list: intake's queue is bound to exactly these event types and the handler map
+(services.intake.application.handlers.HANDLERS) must cover exactly them, or the service
+refuses to start (shared.topology.SubscriptionMismatch). To consume another event type,
+add it here and its handler to HANDLERS, then regenerate the bus files (README "Broker
+users and permissions", "A new subscription").
+"""
+
+from __future__ import annotations
+
+from shared.topology import ServiceQueue
+
+SUBSCRIPTIONS = ServiceQueue(
+    "intake",
+    (
+        "case.routed",
+        "case.assigned",
+        "case.status_changed",
+        "case.request_refused",
+        "case.follow_up_case_requested",
+        "case.reopened",
+        "case.assignment_needed",
+    ),
+)

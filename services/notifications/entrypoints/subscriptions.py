@@ -1,0 +1,26 @@
+"""What notifications consumes: the case events someone must be told about.
+
+The one list: the queue is bound to exactly these event types and the handler map
+(services.notifications.application.handlers.Notifier.handlers) must cover exactly them,
+or the service refuses to start (shared.topology.SubscriptionMismatch). To consume another
+event type, add it here and its handler to Notifier.handlers, then regenerate the bus
+files (README "Broker users and permissions", "A new subscription").
+"""
+
+from __future__ import annotations
+
+from shared.topology import ServiceQueue
+
+SUBSCRIPTIONS = ServiceQueue(
+    "notifications",
+    (
+        "case.submitted",
+        "case.assigned",
+        "case.sla_warning",
+        "case.sla_breached",
+        "case.escalated",
+        "conference.required",
+        "case.reopened",
+        "case.assignment_needed",
+    ),
+)

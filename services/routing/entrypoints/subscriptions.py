@@ -1,0 +1,24 @@
+"""What routing consumes: intake's requests and the HR directory feed.
+
+The one list: routing's queue is bound to exactly these event types and the handler map
+(services.routing.application.handlers.build_handlers) must cover exactly them, or the
+service refuses to start (shared.topology.SubscriptionMismatch). To consume another event
+type, add it here and its handler to build_handlers, then regenerate the bus files
+(README "Broker users and permissions", "A new subscription").
+"""
+
+from __future__ import annotations
+
+from shared.topology import ServiceQueue
+
+SUBSCRIPTIONS = ServiceQueue(
+    "routing",
+    (
+        "case.submitted",
+        "case.message_received",
+        "case.recategorisation_requested",
+        "case.assignment_requested",
+        "case.status_change_requested",
+        "directory.employee_updated",
+    ),
+)
