@@ -26,6 +26,7 @@ from shared.events import (
     CaseSlaWarning,
     CaseSubmitted,
     ConferenceRequired,
+    EventPayload,
     NotificationFailed,
     NotificationSent,
     payload_as,
@@ -150,17 +151,9 @@ class Notifier:
             payload = payload_as(ctx.envelope, CaseSlaWarning)
         else:
             payload = payload_as(ctx.envelope, CaseSlaBreached)
-        case = await self._case(ctx)
-        recipient = await sql.staff_contact(ctx.conn, domain.sla_recipient_id(payload, case))
-        outcomes = domain.for_sla_event(
-            ctx.envelope,
-            payload,
-            case=case,
-            recipient=recipient,
-            templates=self.templates,
-            config=self.config,
+        await self._tell_staff_member(
+            ctx, domain.for_sla_event, payload, lambda case: domain.sla_recipient_id(payload, case)
         )
-        await self._deliver_all(ctx, outcomes)
 
     async def on_case_escalated(self, ctx: HandlerContext) -> None:
         payload = payload_as(ctx.envelope, CaseEscalated)
@@ -175,17 +168,12 @@ class Notifier:
 
     async def on_conference_required(self, ctx: HandlerContext) -> None:
         payload = payload_as(ctx.envelope, ConferenceRequired)
-        case = await self._case(ctx)
-        recipient = await sql.staff_contact(ctx.conn, case.owner_id if case else None)
-        outcomes = domain.for_conference_required(
-            ctx.envelope,
+        await self._tell_staff_member(
+            ctx,
+            domain.for_conference_required,
             payload,
-            case=case,
-            recipient=recipient,
-            templates=self.templates,
-            config=self.config,
+            lambda case: case.owner_id if case else None,
         )
-        await self._deliver_all(ctx, outcomes)
 
     async def on_assignment_needed(self, ctx: HandlerContext) -> None:
         """Nobody could be assigned: each HR manager named in the event is asked to."""
@@ -201,9 +189,22 @@ class Notifier:
 
     async def on_case_reopened(self, ctx: HandlerContext) -> None:
         payload = payload_as(ctx.envelope, CaseReopened)
+        await self._tell_staff_member(
+            ctx, domain.for_case_reopened, payload, lambda _case: payload.owner_id
+        )
+
+    async def _tell_staff_member(
+        self,
+        ctx: HandlerContext,
+        decide: Callable[..., list[domain.Outcome]],
+        payload: EventPayload,
+        recipient_id: Callable[[domain.CaseFacts | None], str | None],
+    ) -> None:
+        """One staff mail about the case: `decide` (a domain.for_* function) gets the case's
+        facts and the contact of the member of staff `recipient_id` names (None: unknown)."""
         case = await self._case(ctx)
-        recipient = await sql.staff_contact(ctx.conn, payload.owner_id)
-        outcomes = domain.for_case_reopened(
+        recipient = await sql.staff_contact(ctx.conn, recipient_id(case))
+        outcomes = decide(
             ctx.envelope,
             payload,
             case=case,
