@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.addresses import EventMailAddress
 from shared.envelope import Actor, Envelope, PayloadDate, PayloadTime, new_envelope
@@ -78,6 +78,9 @@ class CaseSubmitted(EventPayload):
     submitted_at: PayloadTime
     # Employees the case is about (a respondent): never assigned, never notified.
     respondent_employee_ids: list[str] = Field(default_factory=list)
+    # Respondents as named (id, name and/or email); routing resolves them against its
+    # directory. Ids named here are also in respondent_employee_ids (older readers).
+    respondents: list[RespondentNamed] = Field(default_factory=list, max_length=10)
     urgent: bool = False  # the reporter's own flag
     injury: InjuryDetails | None = None
     attachments: list[Attachment] = Field(default_factory=list)
@@ -398,6 +401,61 @@ class AuditEventRefused(EventPayload):
     body_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+# --- Respondents and injury facts at every door ---
+
+
+class RespondentNamed(BaseModel):
+    """A respondent as the person raising the case named them: an employee id, or a name
+    and/or an email that routing resolves against its employee directory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    employee_id: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: EventMailAddress | None = None
+
+    @model_validator(mode="after")
+    def _named_somehow(self) -> RespondentNamed:
+        if not (self.employee_id or self.name or self.email):
+            raise ValueError("name a respondent by employee_id, name or email")
+        return self
+
+
+class RespondentResolution(BaseModel):
+    """How routing matched one named respondent (by its position in case.submitted)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    position: int = Field(ge=0)
+    # The directory's employee id; None while a person must resolve it.
+    employee_id: str | None = None
+    matched_by: Literal["employee_id", "email", "name"] | None = None
+    # Why it is not resolved: nobody matched, or more than one employee did.
+    problem: Literal["not_found", "ambiguous"] | None = None
+
+
+class CaseRespondentsResolved(EventPayload):
+    """Routing resolved the case's named respondents against its directory: the resolved
+    ones (and their management chain) are never owner or escalation target; `unresolved`
+    ones need a person. Carries ids only, never names."""
+
+    event_type: ClassVar[str] = "case.respondents_resolved"
+    reference: str
+    respondents: list[RespondentResolution]
+    resolved_employee_ids: list[str]
+    unresolved: int = Field(ge=0)
+
+
+class CaseInjuryFactsRecorded(EventPayload):
+    """Staff recorded (a later decision on) a workplace injury's facts: the case's facts
+    as they now stand. Routing decides whether a case conference becomes mandatory."""
+
+    event_type: ClassVar[str] = "case.injury_facts_recorded"
+    reference: str
+    injury: InjuryDetails
+
+
+CaseSubmitted.model_rebuild()
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
@@ -424,6 +482,8 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseFollowUpCaseRequested,
         AuditEventRefused,
         CaseAssignmentNeeded,
+        CaseRespondentsResolved,
+        CaseInjuryFactsRecorded,
     )
 }
 

@@ -86,6 +86,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.recategorisation_requested",
         "case.assignment_requested",
         "audit.case_viewed",
+        "case.injury_facts_recorded",
     ),
     "routing": (
         "case.routed",
@@ -100,6 +101,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.reopened",
         "case.follow_up_case_requested",
         "case.assignment_needed",
+        "case.respondents_resolved",
     ),
     "notifications": ("notification.sent", "notification.failed"),
     # Audit writes its own records (audit.export_created, ...) straight into its chain.

@@ -8,13 +8,19 @@ fails with `CaseNotRoutedYet` and the consumer retries it until `case.submitted`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 import structlog
 
 from services.routing.adapters import sql
+from services.routing.application.respondents import (
+    announce_respondents,
+    record_injury_facts,
+    require_conference,
+    resolve_respondents,
+)
 from services.routing.application.scheduling import save_clocks
 from services.routing.domain import lifecycle
 from services.routing.domain.calendar import WorkingCalendar
@@ -40,7 +46,6 @@ from services.routing.domain.triage import (
     NoEligibleOwner,
     choose_owner,
     classify,
-    conference_reasons,
     prioritise,
     urgency_raises,
 )
@@ -60,7 +65,6 @@ from shared.events import (
     CaseStatusChanged,
     CaseStatusChangeRequested,
     CaseSubmitted,
-    ConferenceRequired,
     DirectoryEmployeeUpdated,
     Person,
     Priority,
@@ -172,7 +176,8 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
         injury=submitted.injury,
     )
     prioritisation = prioritise(policy, category=classification.category, raises=raises)
-    conflicted = await sql.conflicted_ids(ctx.conn, submitted.respondent_employee_ids)
+    respondents = await resolve_respondents(ctx, policy, submitted)
+    conflicted = await sql.conflicted_ids(ctx.conn, respondents.conflict_ids)
     category_team = policy.categories[classification.category].team
     picked = await _pick_owner(
         ctx, policy, team=category_team, category=classification.category, conflicted=conflicted
@@ -208,7 +213,7 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
         policy_hash=policy.source_hash,
         priority_reasons=prioritisation.reasons,
         priority_raises=_encode_raises(raises),
-        respondent_ids=tuple(submitted.respondent_employee_ids),
+        respondent_ids=respondents.conflict_ids,
         correlation_id=ctx.envelope.correlation_id,
     )
     if not await sql.insert_case(ctx.conn, routed):
@@ -216,6 +221,7 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
         log.warning("case already routed; ignoring repeated submission")
         return
     await save_clocks(ctx.conn, policy, case_id=case_id, team=team, clocks=clocks)
+    await announce_respondents(ctx, case_id, routed.reference, respondents)
     await ctx.emit(
         CaseRouted(
             reference=routed.reference,
@@ -263,17 +269,16 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
             reason="routed" if owner is not None else "assignment needed",
         )
     )
-    reasons = conference_reasons(submitted.injury)
-    if reasons:
-        await ctx.emit(
-            ConferenceRequired(
-                reference=routed.reference,
-                reasons=list(reasons),
-                due_by=calendar.add_working(
-                    submitted.submitted_at, timedelta(hours=policy.conference_within_hours)
-                ),
-            )
-        )
+    conference = await require_conference(
+        ctx,
+        policy,
+        case_id=case_id,
+        reference=routed.reference,
+        team=team,
+        injury=submitted.injury,
+        since=submitted.submitted_at,
+        already_required=False,
+    )
     log.info(
         "case routed",
         category=routed.category,
@@ -281,7 +286,7 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
         p1=prioritisation.p1,
         team=team,
         owner_id=owner.id if owner is not None else None,
-        conference=bool(reasons),
+        conference=conference,
     )
 
 
@@ -702,6 +707,9 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
     async def on_message_received(ctx: HandlerContext) -> None:
         await on_message(ctx, policy)
 
+    async def on_injury_facts(ctx: HandlerContext) -> None:
+        await record_injury_facts(ctx, policy)
+
     return {
         "case.submitted": on_case_submitted,
         "case.message_received": on_message_received,
@@ -709,4 +717,5 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "case.assignment_requested": on_assignment,
         "case.status_change_requested": on_status_change,
         "directory.employee_updated": update_directory,
+        "case.injury_facts_recorded": on_injury_facts,
     }

@@ -20,5 +20,6 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.assignment_requested",
         "case.status_change_requested",
         "directory.employee_updated",
+        "case.injury_facts_recorded",
     ),
 )
