@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
 
-from services.intake.adapters import sql
+from services.intake.adapters import case_facts, sql
 from services.intake.application.cases import (
     NewAttachment,
     NewCase,
@@ -40,7 +41,14 @@ from services.intake.domain.case import (
 from services.intake.domain.refusals import Refused
 from shared.auth import Principal
 from shared.envelope import Actor, Envelope, utcnow
-from shared.events import CaseViewed, Channel, Reporter, make_event
+from shared.events import (
+    CaseViewed,
+    Channel,
+    InjuryDetails,
+    Reporter,
+    RespondentNamed,
+    make_event,
+)
 from shared.service import Runtime
 from shared.uow import UnitOfWork, unit_of_work
 
@@ -111,6 +119,8 @@ def _raised_case(
     category: str | None,
     urgent: bool,
     attachments: tuple[NewAttachment, ...],
+    respondents: Sequence[RespondentNamed] = (),
+    injury: InjuryDetails | None = None,
 ) -> NewCase:
     reason = may_submit_for(principal, reporter)
     if reason:
@@ -126,6 +136,8 @@ def _raised_case(
         attachments=attachments,
         actor=submitter_actor(principal),
         submitted_by=principal.subject,
+        respondents=tuple(respondents),
+        injury=injury,
     )
 
 
@@ -140,6 +152,8 @@ async def raise_case(
     category: str | None,
     urgent: bool = False,
     attachments: tuple[NewAttachment, ...] = (),
+    respondents: Sequence[RespondentNamed] = (),
+    injury: InjuryDetails | None = None,
 ) -> OpenedCase:
     """Open a case raised by `principal` (for themselves or, staff, on someone's behalf)."""
     new_case = _raised_case(
@@ -151,6 +165,8 @@ async def raise_case(
         category=category,
         urgent=urgent,
         attachments=attachments,
+        respondents=respondents,
+        injury=injury,
     )
     async with uow:
         return await open_case(uow.conn, new_case)
@@ -196,6 +212,8 @@ async def submit_case(
                     category=body.category,
                     urgent=False,
                     attachments=(),
+                    respondents=body.respondents,
+                    injury=body.injury,
                 )
                 opened = await open_case(uow.conn, new_case)
                 if idempotency_key:
@@ -244,6 +262,8 @@ async def raise_anonymous(
         actor=Actor(type="anonymous"),
         anonymous_key_hash=key_hash,
         reference=anonymous_keys.new_reference(),
+        respondents=tuple(report.respondents),
+        injury=report.injury,
     )
     async with uow:
         opened = await open_case(uow.conn, new_case)
@@ -264,6 +284,8 @@ async def log_phone_call(uow: UnitOfWork, principal: Principal, call: PhoneCall)
         actor=Actor(type="agent", id=principal.subject),
         logged_by=principal.subject,
         submitted_by=principal.subject,
+        respondents=tuple(call.respondents),
+        injury=call.injury,
     )
     async with uow:
         opened = await open_case(uow.conn, new_case)
@@ -339,6 +361,10 @@ class CaseDetails:
     staff_view: bool  # the viewer sees internal notes and who wrote each note
     # Cases linked by a follow-up: {case_id, reference, relation: follows_up|followed_up_by}
     linked_cases: list[dict[str, Any]] = field(default_factory=list)
+    # Staff only: respondents as named with routing's resolution, and the other cases
+    # naming the same respondent that the viewer may read.
+    respondents: list[dict[str, Any]] = field(default_factory=list)
+    related_by_respondent: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def details(
@@ -355,7 +381,20 @@ async def details(
         notes=await sql.list_notes(conn, case_id, include_internal=staff_view),
         staff_view=staff_view,
         linked_cases=await sql.linked_cases(conn, case_id),
+        respondents=await case_facts.list_respondents(conn, case_id) if staff_view else [],
+        related_by_respondent=(
+            await related_by_respondent(conn, case_id, viewer) if staff_view else []
+        ),
     )
+
+
+async def related_by_respondent(
+    conn: asyncpg.Pool | asyncpg.Connection, case_id: UUID, viewer: Principal
+) -> list[dict[str, Any]]:
+    """Other cases naming the same respondent, only those `viewer` may read (a restricted
+    case they may not read is left out, not shown as hidden)."""
+    rows = await case_facts.cases_with_respondents(conn, case_id)
+    return [row for row in rows if case_access(viewer, facts(row)).allowed]
 
 
 async def post_message(

@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import structlog
 
+from services.intake.adapters import case_facts
 from services.intake.adapters import case_writes as store
 from services.intake.domain.case import NEW_STATUS, format_reference
 from shared.envelope import Actor, Envelope, utcnow
@@ -25,6 +26,7 @@ from shared.events import (
     Channel,
     InjuryDetails,
     Reporter,
+    RespondentNamed,
     make_event,
 )
 from shared.outbox import enqueue
@@ -57,6 +59,8 @@ class NewCase:
     reporter: Reporter | None = None  # None: anonymous
     category: str | None = None
     respondent_employee_ids: tuple[str, ...] = ()
+    # Named by id, name and/or email; routing resolves them (case.respondents_resolved).
+    respondents: tuple[RespondentNamed, ...] = ()
     urgent: bool = False
     injury: InjuryDetails | None = None
     attachments: tuple[NewAttachment, ...] = ()
@@ -87,6 +91,9 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
     if reference is None:
         reference = format_reference(submitted_at, await store.next_reference_number(conn))
     reporter = new.reporter
+    # Ids named either way travel in respondent_employee_ids too (its older readers).
+    named_ids = [r.employee_id for r in new.respondents if r.employee_id]
+    respondent_ids = list(dict.fromkeys([*new.respondent_employee_ids, *named_ids]))
     await store.insert_case(
         conn,
         case_id=case_id,
@@ -102,7 +109,7 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
         submitted_at=submitted_at,
         anonymous=reporter is None,
         anonymous_key_hash=new.anonymous_key_hash,
-        respondent_employee_ids=list(new.respondent_employee_ids),
+        respondent_employee_ids=respondent_ids,
         urgent=new.urgent,
         injury=new.injury.model_dump(mode="json") if new.injury else None,
         logged_by=new.logged_by,
@@ -111,6 +118,7 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
         follows_up_case_id=new.follows_up_case_id,
         follow_up_of_event_id=new.follow_up_of_event_id,
     )
+    await case_facts.insert_respondents(conn, case_id, new.respondents)
     attachments = await _store_attachments(conn, case_id, None, new.attachments)
     event = make_event(
         CaseSubmitted(
@@ -122,9 +130,10 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
             anonymous=reporter is None,
             category=new.category,
             submitted_at=submitted_at,
-            respondent_employee_ids=list(new.respondent_employee_ids),
+            respondent_employee_ids=respondent_ids,
+            respondents=[_plain_respondent(r) for r in new.respondents],
             urgent=new.urgent,
-            injury=new.injury,
+            injury=_plain_injury(new.injury),
             attachments=attachments,
             logged_by=new.logged_by,
             follows_up_case_id=new.follows_up_case_id,
@@ -138,6 +147,15 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
     structlog.contextvars.bind_contextvars(case_id=str(case_id), event_id=str(event.event_id))
     log.info("case opened", reference=reference, channel=new.channel)
     return OpenedCase(case_id, reference, NEW_STATUS, event, attachments)
+
+
+def _plain_respondent(respondent: RespondentNamed) -> RespondentNamed:
+    # A door's subclass (its own input limits) travels as the event's own type.
+    return RespondentNamed.model_validate(respondent.model_dump())
+
+
+def _plain_injury(injury: InjuryDetails | None) -> InjuryDetails | None:
+    return InjuryDetails.model_validate(injury.model_dump()) if injury else None
 
 
 async def add_message(

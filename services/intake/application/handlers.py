@@ -7,6 +7,10 @@ from uuid import UUID
 
 from services.intake.adapters import sql
 from services.intake.application.cases import NewAttachment, NewCase, open_case
+from services.intake.application.fact_projections import (
+    on_conference_required,
+    on_respondents_resolved,
+)
 from services.intake.domain.case import advance_status
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Actor
@@ -184,4 +188,6 @@ HANDLERS: Mapping[str, Handler] = {
     "case.follow_up_case_requested": on_follow_up_case_requested,
     "case.reopened": on_case_reopened,
     "case.assignment_needed": on_case_assignment_needed,
+    "case.respondents_resolved": on_respondents_resolved,
+    "conference.required": on_conference_required,
 }

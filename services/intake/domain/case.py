@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,7 +20,7 @@ from pydantic import (
 from shared.addresses import MailAddress
 from shared.auth import Principal, Role
 from shared.envelope import Actor
-from shared.events import Reporter
+from shared.events import InjuryDetails, Reporter, RespondentNamed
 
 NEW_STATUS = "new"
 # The statuses intake's read model passes through before routing's lifecycle takes over:
@@ -86,6 +86,46 @@ class ReporterInput(Reporter, IntakeInput):
     email: MailAddress
 
 
+# --- Respondents and injury facts (every door) -------------------------------------------
+MAX_RESPONDENTS = 10
+
+
+class RespondentInput(RespondentNamed, IntakeInput):
+    """A respondent as a door takes it: at least one of employee_id, name, email (the
+    address under this deployment's rule). Routing resolves it against its directory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    email: MailAddress | None = None
+
+
+class InjuryInput(InjuryDetails, IntakeInput):
+    """Workplace-injury facts as a door takes them: `suitable_employment_available` is
+    true, false or null (not yet known); the date of injury is not in the future."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("date_of_injury")
+    @classmethod
+    def _not_future(cls, value: date | None) -> date | None:
+        if value is None:
+            return None
+        if value < EARLIEST_INSTANT.date():
+            raise ValueError(f"must not be before {EARLIEST_INSTANT:%Y-%m-%d}")
+        # A day of slack: "today" somewhere east of UTC.
+        if value > (datetime.now(UTC) + timedelta(days=1)).date():
+            raise ValueError("cannot be in the future")
+        return value
+
+
+Respondents = Annotated[list[RespondentInput], Field(max_length=MAX_RESPONDENTS)]
+
+
+def without_empty_facts(dumped: dict[str, Any]) -> dict[str, Any]:
+    """A request's dump without respondents/injury when none were given, so requests that
+    name neither keep the fingerprint they had before these fields existed."""
+    return {k: v for k, v in dumped.items() if not (k in ("respondents", "injury") and not v)}
+
+
 class SubmitCase(IntakeInput):
     """A case raised through the API (the portal and other channels map onto this)."""
 
@@ -95,6 +135,8 @@ class SubmitCase(IntakeInput):
     description: str = Field(min_length=10, max_length=20_000)
     reporter: ReporterInput
     category: str | None = Field(default=None, pattern=r"^[a-z][a-z_]{1,63}$")
+    respondents: Respondents = Field(default_factory=list)
+    injury: InjuryInput | None = None
 
     @field_validator("subject")
     @classmethod
@@ -105,7 +147,8 @@ class SubmitCase(IntakeInput):
 
     def fingerprint(self) -> str:
         """Stable hash of the request, to tell a retry from a reused idempotency key."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        dumped = without_empty_facts(self.model_dump(mode="json"))
+        canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -259,6 +302,8 @@ class AnonymousReport(IntakeInput):
     description: FreeText = Field(min_length=10, max_length=20_000)
     category: str | None = Field(default=None, pattern=CATEGORY_PATTERN)
     urgent: bool = False
+    respondents: Respondents = Field(default_factory=list)
+    injury: InjuryInput | None = None
 
     @field_validator("subject")
     @classmethod
@@ -302,6 +347,8 @@ class PhoneCall(IntakeInput):
     category: str | None = Field(default=None, pattern=CATEGORY_PATTERN)
     callback_number: str | None = Field(default=None, pattern=r"^\+?[0-9 ()\-.]{3,32}$")
     urgent: bool = False
+    respondents: Respondents = Field(default_factory=list)
+    injury: InjuryInput | None = None
 
     @field_validator("subject")
     @classmethod
@@ -369,6 +416,36 @@ class AssignmentChange(IntakeInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     owner_id: str = Field(pattern=_OWNER_ID)
     reason: FreeText = Field(min_length=3, max_length=2000)
+
+
+# Staff record a later decision on a workplace injury's facts; routing decides whether a
+# case conference becomes mandatory.
+INJURY_ROLES: tuple[Role, ...] = ("hr_agent", "hr_manager", "investigator")
+
+
+class InjuryFactsChange(IntakeInput):
+    """The injury facts staff record: only the fields given change (null is a value:
+    `suitable_employment_available: null` means "not yet known")."""
+
+    model_config = ConfigDict(extra="forbid")
+    date_of_injury: date | None = None
+    serious: bool | None = None
+    suitable_employment_available: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> InjuryFactsChange:
+        if not self.model_fields_set:
+            raise ValueError(
+                "give at least one of date_of_injury, serious, suitable_employment_available"
+            )
+        if "serious" in self.model_fields_set and self.serious is None:
+            raise ValueError("serious must be true or false")
+        return self
+
+    def applied_to(self, current: dict[str, Any] | None) -> InjuryInput:
+        """The case's facts after this change (raises ValidationError naming the field)."""
+        changed = {name: getattr(self, name) for name in self.model_fields_set}
+        return InjuryInput.model_validate({**(current or {}), **changed})
 
 
 ActionRefusal = Literal["hidden", "own_case"]

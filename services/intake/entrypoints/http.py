@@ -8,12 +8,13 @@
   (header X-Report-Key) then reads the report's status and updates and posts replies.
 - Agent actions (202; routing decides, the case view follows its events):
   POST /cases/{id}/notes (hr_agent, hr_manager, investigator), /status (same roles),
-  /category (hr_agent, hr_manager), /assignment (hr_manager).
+  /category (hr_agent, hr_manager), /assignment (hr_manager), /injury (staff: a later
+  decision on a workplace injury's facts).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -21,15 +22,17 @@ from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel
 
 from services.intake.adapters import sql
-from services.intake.application import actions, agent_actions
+from services.intake.application import actions, agent_actions, injury_facts
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
+    INJURY_ROLES,
     NOTE_ROLES,
     STATUS_ROLES,
     AgentNote,
     AnonymousReport,
     AssignmentChange,
+    InjuryFactsChange,
     NewMessage,
     PhoneCall,
     Recategorisation,
@@ -55,6 +58,7 @@ NoteTaker = Annotated[Principal, Depends(require_roles(*NOTE_ROLES))]
 StatusChanger = Annotated[Principal, Depends(require_roles(*STATUS_ROLES))]
 Categoriser = Annotated[Principal, Depends(require_roles(*CATEGORY_ROLES))]
 Assigner = Annotated[Principal, Depends(require_roles(*ASSIGNMENT_ROLES))]
+InjuryRecorder = Annotated[Principal, Depends(require_roles(*INJURY_ROLES))]
 ReportKey = Annotated[str, Header(alias="X-Report-Key", min_length=8, max_length=200)]
 
 
@@ -133,6 +137,39 @@ class LinkedCase(BaseModel):
     relation: Literal["follows_up", "followed_up_by"]
 
 
+class RespondentView(BaseModel):
+    """A respondent as named, and what routing's directory made of it (staff only)."""
+
+    employee_id: str | None
+    name: str | None
+    email: str | None
+    # pending: routing has not answered yet; resolved: `resolved_employee_id` is who it
+    # is; unresolved: a person must resolve it (`problem`: not_found or ambiguous).
+    state: Literal["pending", "resolved", "unresolved"]
+    resolved_employee_id: str | None
+    matched_by: str | None
+    problem: str | None
+
+
+class InjuryView(BaseModel):
+    date_of_injury: date | None = None
+    serious: bool = False
+    suitable_employment_available: bool | None = None
+
+
+class ConferenceView(BaseModel):
+    required_at: datetime
+    reasons: list[str]
+    due_by: datetime | None
+
+
+class RelatedCase(BaseModel):
+    case_id: UUID
+    reference: str
+    status: str
+    relation: Literal["same_respondent"] = "same_respondent"
+
+
 class CaseView(BaseModel):
     case_id: UUID
     reference: str
@@ -155,6 +192,13 @@ class CaseView(BaseModel):
     # Reporters see only the notes shared with them; staff see internal ones too.
     notes: list[NoteView]
     linked_cases: list[LinkedCase] = []
+    # The injury facts as they stand (the reporter sees their own).
+    injury: InjuryView | None = None
+    conference: ConferenceView | None = None
+    # Staff only (null for the reporter): who the case is about, and other cases naming them.
+    respondents: list[RespondentView] | None = None
+    respondents_unresolved: int | None = None
+    related_cases: list[RelatedCase] | None = None
 
 
 class AnonymousView(BaseModel):
@@ -343,6 +387,23 @@ async def request_assignment(
     )
 
 
+@router.post(
+    "/cases/{case_id}/injury",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ActionAccepted,
+    responses=ACTION_RESPONSES,
+)
+async def record_injury(
+    case_id: UUID, body: InjuryFactsChange, request: Request, principal: InjuryRecorder
+) -> ActionAccepted:
+    """Record a later decision on the injury facts (only the fields given change) and
+    publish `case.injury_facts_recorded`; routing requires a case conference if the facts
+    now call for one and none was required yet."""
+    return _accepted(
+        await injury_facts.record_injury_facts(runtime_of(request), principal, case_id, body)
+    )
+
+
 @router.post("/phone-calls", status_code=status.HTTP_202_ACCEPTED, response_model=SubmitAccepted)
 async def log_phone_call(
     call: PhoneCall,
@@ -439,4 +500,32 @@ def _view(found: actions.CaseDetails) -> CaseView:
         messages=[MessageView.model_validate(m) for m in found.messages],
         notes=[_note(n, staff=found.staff_view) for n in found.notes],
         linked_cases=[LinkedCase.model_validate(c) for c in found.linked_cases],
+        injury=InjuryView.model_validate(row["injury"]) if row.get("injury") else None,
+        conference=(
+            ConferenceView(
+                required_at=row["conference_required_at"],
+                reasons=row["conference_reasons"] or [],
+                due_by=row["conference_due_by"],
+            )
+            if row.get("conference_required_at")
+            else None
+        ),
+        respondents=([respondent_view(r) for r in found.respondents] if found.staff_view else None),
+        respondents_unresolved=row.get("respondents_unresolved") if found.staff_view else None,
+        related_cases=(
+            [RelatedCase.model_validate(c) for c in found.related_by_respondent]
+            if found.staff_view
+            else None
+        ),
     )
+
+
+def respondent_view(row: dict[str, Any]) -> RespondentView:
+    state: Literal["pending", "resolved", "unresolved"] = (
+        "pending"
+        if row["resolved_at"] is None
+        else "resolved"
+        if row["resolved_employee_id"]
+        else "unresolved"
+    )
+    return RespondentView.model_validate({**row, "state": state})

@@ -21,5 +21,7 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.follow_up_case_requested",
         "case.reopened",
         "case.assignment_needed",
+        "case.respondents_resolved",
+        "conference.required",
     ),
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -80,7 +79,7 @@ async def save_injury(
                updated_at = now()
            WHERE case_id = $1""",
         case_id,
-        json.dumps(injury.model_dump(mode="json")) if injury else None,
+        injury.model_dump(mode="json") if injury else None,  # the pool's jsonb codec
         conference_required_at,
     )
 

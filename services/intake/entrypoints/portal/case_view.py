@@ -17,6 +17,7 @@ from services.intake.domain.case import (
     STATUS_ROLES,
     status_options,
 )
+from services.intake.entrypoints.portal.case_facts import case_page_facts
 from services.intake.entrypoints.portal.pages import render
 from services.intake.entrypoints.web import (
     client_of,
@@ -30,6 +31,7 @@ ACTION_DONE = {
     "category": "Re-categorisation requested. Category, priority and deadlines update once"
     " routing applies it.",
     "assignment": "Reassignment requested. The case handler updates once routing applies it.",
+    "injury": "Injury decision recorded. Routing requires a case conference if it calls for one.",
 }
 STAFF_STATUS_LABELS = {
     "in_progress": "In progress",
@@ -93,4 +95,5 @@ async def render_case(
         errors=errors or {},
         draft=draft,
         values=values or {},
+        **case_page_facts(found, principal),
     )

@@ -15,10 +15,15 @@ from services.intake.domain.case import (
     PhoneCall,
 )
 from services.intake.entrypoints.portal import session
+from services.intake.entrypoints.portal.case_facts import (
+    fact_values,
+    form_errors,
+    injury_from,
+    respondents_from,
+)
 from services.intake.entrypoints.portal.pages import (
     csrf_form,
     error_page,
-    field_errors,
     guarded,
     portal_router,
     render,
@@ -104,6 +109,7 @@ async def log_phone_call(request: Request) -> Response:
     async def page() -> Response:
         form = await csrf_form(request)
         values = {name: text(form, name).strip() for name in PHONE_FIELDS}
+        values.update(fact_values(form))
         errors: dict[str, str] = {}
         try:
             minutes = float(values["duration_minutes"] or "0")
@@ -132,10 +138,12 @@ async def log_phone_call(request: Request) -> Response:
                     "category": values["category"] or None,
                     "callback_number": values["callback_number"] or None,
                     "urgent": text(form, "urgent") == "yes",
+                    "respondents": respondents_from(form),
+                    "injury": injury_from(form),
                 }
             )
         except ValidationError as exc:
-            found = field_errors(exc)
+            found = form_errors(exc)
             if "caller" in found:  # the model-level rule about who called
                 found["caller_employee_id"] = found.pop("caller")
             renames = {"duration_seconds": "duration_minutes", "employee_id": "caller_employee_id"}

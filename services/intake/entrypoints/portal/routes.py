@@ -21,7 +21,13 @@ from services.intake.domain.case import (
     NewMessage,
     SubmitCase,
 )
-from services.intake.entrypoints.portal import anonymous, phone, session, staff
+from services.intake.entrypoints.portal import anonymous, injury, phone, session, staff
+from services.intake.entrypoints.portal.case_facts import (
+    fact_values,
+    form_errors,
+    injury_from,
+    respondents_from,
+)
 from services.intake.entrypoints.portal.case_view import render_case
 from services.intake.entrypoints.portal.pages import (
     csrf_form,
@@ -186,13 +192,17 @@ async def raise_case(request: Request) -> Response:
             return sign_in_redirect(request)
         values = {k: text(form, k) for k in ("subject", "description", "category", "name", "email")}
         category = values["category"] or None
+        facts = {"respondents": respondents_from(form), "injury": injury_from(form)}
         try:
             if anonymous:
-                report = AnonymousReport(
-                    subject=values["subject"],
-                    description=values["description"],
-                    category=category,
-                    urgent=text(form, "urgent") == "yes",
+                report = AnonymousReport.model_validate(
+                    {
+                        "subject": values["subject"],
+                        "description": values["description"],
+                        "category": category,
+                        "urgent": text(form, "urgent") == "yes",
+                        **facts,
+                    }
                 )
             else:
                 assert principal is not None
@@ -206,14 +216,15 @@ async def raise_case(request: Request) -> Response:
                             "name": values["name"],
                             "email": values["email"],
                         },
+                        **facts,
                     }
                 )
         except ValidationError as exc:
             return _raise_form(
                 request,
                 principal,
-                values={**values, "anonymous": anonymous},
-                errors=field_errors(exc, "reporter"),
+                values={**values, **fact_values(form), "anonymous": anonymous},
+                errors=form_errors(exc, "reporter"),
                 status_code=422,
                 anonymous_only=anonymous and session.session_principal(request) is None,
             )
@@ -243,6 +254,8 @@ async def raise_case(request: Request) -> Response:
             category=submission.category,
             urgent=text(form, "urgent") == "yes",
             attachments=files,
+            respondents=submission.respondents,
+            injury=submission.injury,
         )
         return see_other(f"/portal/cases/{opened.case_id}?raised=1")
 
@@ -315,5 +328,5 @@ async def add_message(case_id: UUID, request: Request) -> Response:
 
 
 # After this module's own routes, so /portal/cases/new stays ahead of /portal/cases/{case_id}.
-for _pages in (staff, anonymous, phone):
+for _pages in (staff, anonymous, phone, injury):
     router.include_router(_pages.router)
