@@ -131,6 +131,11 @@ def run(seed: bool, maildir: str) -> None:
 
     settings = get_settings()
     run_migrations(settings.database_url)
+    if seed:
+        from hrcase.demo import seed_demo_directory
+
+        loaded = asyncio.run(seed_demo_directory(settings))
+        click.echo(f"loaded {loaded} demo employees into routing's directory")
     click.echo(f"broker users and permissions applied ({_broker_users(settings)})")
     asyncio.run(_declare(settings))
     sys.exit(asyncio.run(supervise(settings, seed=seed, maildir=maildir)))

@@ -9,9 +9,32 @@ import httpx
 import yaml
 
 from shared.auth import TokenService
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 DEMO_FILE = Path(__file__).with_name("demo_cases.yaml")
+# Routing's employee directory for the demo: HR staff (with their managers, so the
+# conflict-of-interest rule has a chain to follow) and the demo identities.
+DEMO_DIRECTORY = Path(__file__).with_name("demo_directory.csv")
+
+
+async def seed_demo_directory(settings: Settings) -> int:
+    """Load the demo directory into routing's tables (upsert: reseeding changes nothing;
+    nobody else is marked inactive). Returns how many employees were loaded."""
+    import asyncpg
+
+    from services.routing.adapters.directory_csv import parse_directory_csv
+    from services.routing.application.directory import import_directory
+    from shared.uow import PostgresUnitOfWork
+
+    employees = parse_directory_csv(DEMO_DIRECTORY.read_text(encoding="utf-8"), str(DEMO_DIRECTORY))
+    pool = await asyncpg.create_pool(
+        settings.service_database_url("routing"), min_size=1, max_size=1
+    )
+    try:
+        await import_directory(PostgresUnitOfWork(pool, "routing"), employees, full_export=False)
+    finally:
+        await pool.close()
+    return len(employees)
 
 
 def seed_demo_cases(intake_url: str) -> list[dict[str, Any]]:

@@ -8,6 +8,8 @@ Create Date: 2026-11-29
 
 from alembic import op
 
+from shared.migrations import grant_service_sql
+
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
@@ -55,6 +57,9 @@ def upgrade() -> None:
                ADD COLUMN conference_reasons text[],
                ADD COLUMN conference_due_by timestamptz"""
     )
+
+    for statement in grant_service_sql("intake"):  # the new table to the service's role
+        op.execute(statement)
 
 
 def downgrade() -> None:

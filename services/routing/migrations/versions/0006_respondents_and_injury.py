@@ -7,6 +7,8 @@ Create Date: 2026-11-29
 
 from alembic import op
 
+from shared.migrations import grant_service_sql
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -45,6 +47,9 @@ def upgrade() -> None:
         "ALTER TABLE routing.cases ADD COLUMN injury jsonb,"
         " ADD COLUMN conference_required_at timestamptz"
     )
+
+    for statement in grant_service_sql("routing"):  # the new table to the service's role
+        op.execute(statement)
 
 
 def downgrade() -> None:
