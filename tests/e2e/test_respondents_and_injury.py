@@ -17,6 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from hrcase.demo import seed_demo_directory
+from services.routing.domain.policy import load_policy
+from shared.settings import Settings
 from tests.support.auth import auth_headers
 from tests.support.bus import EventCapture, capture_events
 from tests.support.directory import load_demo_directory
@@ -363,3 +366,21 @@ async def test_recording_injury_facts_is_for_staff_who_may_read_the_case(system)
     future = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
     refused = await post(system, path, {"date_of_injury": future}, AS_MANAGER)
     assert refused.status_code == 422 and "date_of_injury" in refused.text
+
+
+async def test_the_demo_directory_make_run_loads_has_staff_with_managers(database_url, admin_pool):
+    """`hrcase run` seeds routing's directory with this (hrcase.demo.seed_demo_directory);
+    loading it again changes nothing."""
+    settings = Settings(database_url=database_url)
+    loaded = await seed_demo_directory(settings)
+    assert loaded == await seed_demo_directory(settings)
+    chains = dict(
+        await admin_pool.fetch(
+            "SELECT employee_id, manager_id FROM routing.employees"
+            " WHERE employee_id = ANY($1::text[])",
+            [m.id for t in load_policy().teams.values() for m in t.members],
+        )
+    )
+    # Every HR team member is in the directory, with a manager: the chain rule has a chain.
+    assert len(chains) == sum(len(t.members) for t in load_policy().teams.values())
+    assert all(chains.values())
