@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -384,3 +385,42 @@ async def test_the_demo_directory_make_run_loads_has_staff_with_managers(databas
     # Every HR team member is in the directory, with a manager: the chain rule has a chain.
     assert len(chains) == sum(len(t.members) for t in load_policy().teams.values())
     assert all(chains.values())
+
+
+async def test_the_anonymous_portal_form_names_respondents_and_refuses_bad_ones(system, captured):
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+        page = await client.get("/portal/anonymous")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        form = {
+            "csrf_token": token.group(1),
+            "anonymous": "yes",
+            "subject": "A burn at the press went unreported",
+            "description": "The shift lead burned his hand and told us not to report it.",
+            "category": "workplace_injury",
+            "respondent_1_name": "Jordan Blake",
+            "respondent_2_email": "not-an-address",
+            "injury_serious": "yes",
+        }
+        refused = await client.post("/portal/cases", data=form)
+        assert refused.status_code == 422
+        assert 'id="respondent_2_email-error"' in refused.text
+        assert 'value="Jordan Blake"' in refused.text  # what was typed is kept
+        form["respondent_2_email"] = ""
+        accepted = await client.post("/portal/cases", data=form)
+        assert accepted.status_code == 201, accepted.text
+    submitted = await captured.wait(
+        lambda e: (
+            e["event_type"] == "case.submitted"
+            and e["payload"]["subject"] == "A burn at the press went unreported"
+        )
+    )
+    assert submitted["payload"]["reporter"] is None
+    assert submitted["payload"]["respondents"] == [
+        {"employee_id": None, "name": "Jordan Blake", "email": None}
+    ]
+    assert submitted["payload"]["injury"]["serious"] is True
+    required = await captured.wait(
+        lambda e: e["event_type"] == "conference.required" and e["case_id"] == submitted["case_id"]
+    )
+    assert required["payload"]["reasons"] == ["serious injury"]
