@@ -100,6 +100,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.reopened",
         "case.follow_up_case_requested",
         "case.assignment_needed",
+        "routing.roster_published",
     ),
     "notifications": ("notification.sent", "notification.failed"),
     # Audit writes its own records (audit.export_created, ...) straight into its chain.
