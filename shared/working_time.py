@@ -118,7 +118,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def parse_hours(text: str) -> tuple[time, time]:
-    """"09:00-17:30" -> (09:00, 17:30); "24:00" closes at midnight (time.max).
+    """ "09:00-17:30" -> (09:00, 17:30); "24:00" closes at midnight (time.max).
 
     Raises ValueError for anything else (bad shape, out of range, closing before opening)."""
     try:

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from services.intake.adapters import sql
+from services.intake.application import clocks
 from services.intake.application.cases import NewAttachment, NewCase, open_case
+from services.intake.application.roster import on_roster_published
 from services.intake.domain.case import advance_status
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Actor
@@ -38,6 +40,13 @@ async def _locked_status(ctx: HandlerContext) -> tuple[UUID, str]:
 async def on_case_routed(ctx: HandlerContext) -> None:
     routed = payload_as(ctx.envelope, CaseRouted)
     case_id, status = await _locked_status(ctx)
+    await clocks.follow_deadlines(
+        ctx.conn,
+        case_id,
+        ctx.envelope.occurred_at,
+        first_response_due=routed.first_response_due,
+        resolution_due=routed.resolution_due,
+    )
     await sql.update_case(
         ctx.conn,
         case_id,
@@ -54,6 +63,13 @@ async def on_case_routed(ctx: HandlerContext) -> None:
 async def on_case_assigned(ctx: HandlerContext) -> None:
     assigned = payload_as(ctx.envelope, CaseAssigned)
     case_id, status = await _locked_status(ctx)
+    await clocks.follow_deadlines(
+        ctx.conn,
+        case_id,
+        ctx.envelope.occurred_at,
+        first_response_due=assigned.first_response_due,
+        team=assigned.team,
+    )
     await sql.update_case(
         ctx.conn,
         case_id,
@@ -70,6 +86,13 @@ async def on_case_assignment_needed(ctx: HandlerContext) -> None:
     """Routing found nobody eligible: the case shows as unassigned, needing a person."""
     needed = payload_as(ctx.envelope, CaseAssignmentNeeded)
     case_id, status = await _locked_status(ctx)
+    await clocks.follow_deadlines(
+        ctx.conn,
+        case_id,
+        ctx.envelope.occurred_at,
+        first_response_due=needed.first_response_due,
+        team=needed.team,
+    )
     await sql.update_case(
         ctx.conn,
         case_id,
@@ -82,6 +105,7 @@ async def on_case_assignment_needed(ctx: HandlerContext) -> None:
 async def on_case_status_changed(ctx: HandlerContext) -> None:
     changed = payload_as(ctx.envelope, CaseStatusChanged)
     case_id, _ = await _locked_status(ctx)
+    await clocks.follow_status(ctx.conn, case_id, changed.to_status, ctx.envelope.occurred_at)
     # Routing owns the lifecycle: its latest word applies in any direction (a reopened case
     # goes back to in_progress). Safe because one consumer sees a case's events in order.
     await sql.update_case(ctx.conn, case_id, status=changed.to_status)
@@ -116,7 +140,7 @@ async def on_case_reopened(ctx: HandlerContext) -> None:
     reopened = payload_as(ctx.envelope, CaseReopened)
     case_id, _ = await _locked_status(ctx)
     if reopened.resolution_due is not None:
-        await sql.update_case(ctx.conn, case_id, resolution_due=reopened.resolution_due)
+        await clocks.follow_reopened(ctx.conn, case_id, reopened.resolution_due)
 
 
 FOLLOW_UP_SUBJECT_MAX = 200
@@ -184,4 +208,5 @@ HANDLERS: Mapping[str, Handler] = {
     "case.follow_up_case_requested": on_follow_up_case_requested,
     "case.reopened": on_case_reopened,
     "case.assignment_needed": on_case_assignment_needed,
+    "routing.roster_published": on_roster_published,
 }

@@ -21,5 +21,6 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.follow_up_case_requested",
         "case.reopened",
         "case.assignment_needed",
+        "routing.roster_published",
     ),
 )
