@@ -15,7 +15,14 @@ from typing import Any
 import asyncpg
 
 from services.intake.domain.clocks import DUE_SOON_WITHIN
-from services.intake.domain.work_queue import Cursor, Scope, Viewer, WorkQueueQuery
+from services.intake.domain.work_queue import (
+    COUNT_LIMIT,
+    SCOPES,
+    Cursor,
+    Scope,
+    Viewer,
+    WorkQueueQuery,
+)
 
 ROW_COLUMNS = """case_id, reference, subject, status, priority, category, requested_category,
     channel, sensitivity, team, owner_id, owner_name, submitted_at, assignment_needed,
@@ -128,15 +135,18 @@ def page_sql(query: WorkQueueQuery, viewer: Viewer, now: datetime) -> tuple[str,
 
 
 def counts_sql(query: WorkQueueQuery, viewer: Viewer, now: datetime) -> tuple[str, list[Any]]:
-    """One scan for every scope's count, under the same filters as the page."""
+    """Each scope's count under the same filters as the page, counted up to COUNT_LIMIT + 1
+    rows: each count reads at most that many index entries, where an exact count of every
+    open case read them all (see bench/work_queue.py)."""
     p = Params()
-    where = filters_sql(query, viewer, p, now)
-    columns = ", ".join(
-        f"count(*) FILTER (WHERE {scope_sql(scope, viewer, p)}) AS {scope}"
-        for scope in ("mine", "team", "unassigned")
-    )
-    statement = f"SELECT {columns}, count(*) AS all FROM intake.cases WHERE {' AND '.join(where)}"
-    return statement, p.values
+    columns = []
+    for scope in SCOPES:
+        where = [*filters_sql(query, viewer, p, now), scope_sql(scope, viewer, p)]
+        columns.append(
+            f"(SELECT count(*) FROM (SELECT 1 FROM intake.cases WHERE {' AND '.join(where)}"
+            f" LIMIT {COUNT_LIMIT + 1}) AS capped) AS {scope}"
+        )
+    return f"SELECT {', '.join(columns)}", p.values
 
 
 async def fetch_page(
@@ -151,7 +161,8 @@ async def fetch_page(
 async def count_scopes(
     conn: asyncpg.Connection | asyncpg.Pool, query: WorkQueueQuery, viewer: Viewer, now: datetime
 ) -> dict[str, int]:
+    """Scope -> cases, exact up to COUNT_LIMIT; COUNT_LIMIT + 1 means more than that."""
     statement, values = counts_sql(query, viewer, now)
     row = await conn.fetchrow(statement, *values)
     assert row is not None
-    return {key: int(row[key]) for key in ("mine", "team", "unassigned", "all")}
+    return {scope: int(row[scope]) for scope in SCOPES}

@@ -15,6 +15,7 @@ from services.intake.application.clocks import calendar_for, mark_of
 from services.intake.domain.clocks import CLOCK_NAMES, ClockView, clock_view
 from services.intake.domain.refusals import Refused
 from services.intake.domain.work_queue import (
+    COUNT_LIMIT,
     Cursor,
     Viewer,
     WorkQueueQuery,
@@ -47,8 +48,13 @@ class QueueRow:
 class QueuePage:
     rows: list[QueueRow]
     next_cursor: str | None
-    counts: dict[str, int]
+    counts: dict[str, int]  # exact up to COUNT_LIMIT; COUNT_LIMIT + 1: more than that
     viewer: Viewer
+
+    def count_text(self, scope: str) -> str:
+        """`12`, or `1,000+` beyond the counting limit."""
+        count = self.counts[scope]
+        return f"{COUNT_LIMIT:,}+" if count > COUNT_LIMIT else f"{count:,}"
 
 
 def case_clocks(

@@ -36,6 +36,10 @@ CaseStatus = Literal[
 ]
 # Without a status filter the queue shows the cases still to be worked.
 OPEN_STATUSES: tuple[str, ...] = ("new", "routed", "assigned", "in_progress", "waiting_on_employee")
+# Counts per scope are exact up to this many cases and say "more than" beyond it: a queue
+# needs to know whether there are 12 or 1,000+ cases, and an exact count of tens of
+# thousands of open cases would cost more than the page itself (bench/work_queue.py).
+COUNT_LIMIT = 1000
 MAX_PAGE = 100
 DEFAULT_PAGE = 25
 # A search that looks like a reference (or its start) also matches references by prefix.

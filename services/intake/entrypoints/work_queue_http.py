@@ -4,7 +4,8 @@ Query parameters are WorkQueueQuery's (services/intake/domain/work_queue.py): sc
 (mine | team | unassigned | all), status, priority, category, channel (repeatable), sla
 (breached | due_soon), owner, submitted_from, submitted_to (dates), q (full-text search
 over reference, subject and description; a reference or its start also matches by
-prefix), cursor (from the previous page's next_cursor), limit (1-100). An unknown or bad
+prefix), cursor (from the previous page's next_cursor), limit (1-100). Counts per scope
+are exact up to 1,000 (COUNT_LIMIT), "more than 1,000" beyond. An unknown or bad
 parameter is a 422 naming it; an employee gets 403.
 """
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel
 
 from services.intake.application import work_queue
 from services.intake.domain.clocks import ClockView
-from services.intake.domain.work_queue import WorkQueueQuery
+from services.intake.domain.work_queue import COUNT_LIMIT, WorkQueueQuery
 from services.intake.entrypoints.web import RefusalRoute, runtime_of
 from shared.auth import Principal, current_principal
 
@@ -58,8 +59,11 @@ class WorkQueuePage(BaseModel):
     scope: str
     items: list[QueueItem]
     next_cursor: str | None
-    # Cases each scope holds under the same filters (restricted ones only when readable).
+    # Cases each scope holds under the same filters (restricted ones only when readable),
+    # exact up to count_limit; a scope listed in counts_over_limit holds more than that.
     counts: dict[str, int]
+    count_limit: int = COUNT_LIMIT
+    counts_over_limit: list[str]
 
 
 def clock_out(clock: ClockView) -> ClockOut:
@@ -105,5 +109,6 @@ async def read_work_queue(
         scope=query.scope,
         items=[item_of(row) for row in page.rows],
         next_cursor=page.next_cursor,
-        counts=page.counts,
+        counts={scope: min(count, COUNT_LIMIT) for scope, count in page.counts.items()},
+        counts_over_limit=[scope for scope, count in page.counts.items() if count > COUNT_LIMIT],
     )
