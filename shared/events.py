@@ -454,6 +454,44 @@ class CaseInjuryFactsRecorded(EventPayload):
 
 
 CaseSubmitted.model_rebuild()
+# --- Staff work queue: routing's roster for intake ---
+
+
+class RosterMember(BaseModel):
+    """A member of HR staff as routing's policy names them (ids, not directory records)."""
+
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    email: EventMailAddress
+
+
+class RosterTeam(BaseModel):
+    team: str = Field(min_length=1, max_length=64)  # the policy's key, as on case.assigned
+    label: str = Field(max_length=200)
+    lead: str | None = None
+    calendar: str  # the name of one of the event's calendars
+    members: list[RosterMember]
+
+
+class RosterCalendar(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    time_zone: str  # IANA
+    # "mon".."sun" -> ["09:00-17:30", ...]; a missing day is a day off.
+    hours: dict[str, list[str]]
+    holidays: list[PayloadDate] = Field(default_factory=list)
+
+
+class RoutingRosterPublished(EventPayload):
+    """Who works in which team, with which working calendar: routing publishes it on every
+    start so intake can show staff by name, scope the work queue to a team and count the
+    working time left on the SLA clocks. The latest policy's roster replaces the previous."""
+
+    event_type: ClassVar[str] = "routing.roster_published"
+    policy_hash: str
+    version: int
+    teams: list[RosterTeam]
+    calendars: list[RosterCalendar]
+    staff: list[RosterMember] = Field(default_factory=list)  # managers outside any team
 
 
 EVENT_TYPES: dict[str, type[EventPayload]] = {
@@ -484,6 +522,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseAssignmentNeeded,
         CaseRespondentsResolved,
         CaseInjuryFactsRecorded,
+        RoutingRosterPublished,
     )
 }
 

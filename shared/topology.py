@@ -102,6 +102,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.follow_up_case_requested",
         "case.assignment_needed",
         "case.respondents_resolved",
+        "routing.roster_published",
     ),
     "notifications": ("notification.sent", "notification.failed"),
     # Audit writes its own records (audit.export_created, ...) straight into its chain.

@@ -11,6 +11,7 @@ from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp
 from services.intake.entrypoints.http import router
 from services.intake.entrypoints.portal.routes import router as portal_router
 from services.intake.entrypoints.subscriptions import SUBSCRIPTIONS
+from services.intake.entrypoints.work_queue_http import router as work_queue_router
 from shared.consumer import Handler
 from shared.service import Runtime, ServiceSpec
 
@@ -39,6 +40,6 @@ SPEC = ServiceSpec(
     name="intake",
     subscriptions=SUBSCRIPTIONS,
     handlers=_handlers,
-    routers=[router, portal_router, email_router],
+    routers=[router, work_queue_router, portal_router, email_router],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
 )

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import structlog
 
 from services.routing.application.handlers import build_handlers
-from services.routing.application.policy import announce_policy
+from services.routing.application.policy import announce_policy, publish_roster
 from services.routing.application.timers import TimerLoop
 from services.routing.config import RoutingSettings
 from services.routing.domain.policy import load_policy
@@ -25,6 +25,7 @@ async def _startup(runtime: Runtime) -> None:
     policy = load_policy(source)
     runtime.state["policy"] = policy
     announced = await announce_policy(unit_of_work(runtime), policy, source)
+    await publish_roster(unit_of_work(runtime), policy)
     log.info(
         "routing policy loaded",
         policy_hash=policy.source_hash,

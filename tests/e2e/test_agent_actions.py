@@ -374,7 +374,7 @@ async def test_a_manager_works_a_case_in_the_browser(system, browser, tmp_path):
     await page.goto("/portal/sign-in")
     await page.get_by_label(re.compile("Victor Almeida")).check()
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/portal/cases")
+    await page.wait_for_url("**/portal/work-queue")
 
     await page.goto(f"/portal/cases/{case_id}")
     await page.get_by_label("Add a note").fill("Spoke to payroll; fix in the next run.")

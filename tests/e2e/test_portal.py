@@ -69,7 +69,8 @@ async def sign_in(browser, system, who: str):
     await page.goto("/portal/sign-in")
     await page.get_by_label(re.compile(who)).check()
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/portal/cases")
+    # Employees land on their cases, staff on the work queue.
+    await page.wait_for_url(re.compile(r"/portal/(cases|work-queue)$"))
     return context, page
 
 

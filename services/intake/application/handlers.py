@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from services.intake.adapters import sql
+from services.intake.application import clocks
 from services.intake.application.cases import NewAttachment, NewCase, open_case
 from services.intake.application.fact_projections import (
     on_conference_required,
     on_respondents_resolved,
 )
+from services.intake.application.roster import on_roster_published
 from services.intake.domain.case import advance_status
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Actor
@@ -42,6 +44,13 @@ async def _locked_status(ctx: HandlerContext) -> tuple[UUID, str]:
 async def on_case_routed(ctx: HandlerContext) -> None:
     routed = payload_as(ctx.envelope, CaseRouted)
     case_id, status = await _locked_status(ctx)
+    await clocks.follow_deadlines(
+        ctx.conn,
+        case_id,
+        ctx.envelope.occurred_at,
+        first_response_due=routed.first_response_due,
+        resolution_due=routed.resolution_due,
+    )
     await sql.update_case(
         ctx.conn,
         case_id,
@@ -58,6 +67,13 @@ async def on_case_routed(ctx: HandlerContext) -> None:
 async def on_case_assigned(ctx: HandlerContext) -> None:
     assigned = payload_as(ctx.envelope, CaseAssigned)
     case_id, status = await _locked_status(ctx)
+    await clocks.follow_deadlines(
+        ctx.conn,
+        case_id,
+        ctx.envelope.occurred_at,
+        first_response_due=assigned.first_response_due,
+        team=assigned.team,
+    )
     await sql.update_case(
         ctx.conn,
         case_id,
@@ -74,6 +90,13 @@ async def on_case_assignment_needed(ctx: HandlerContext) -> None:
     """Routing found nobody eligible: the case shows as unassigned, needing a person."""
     needed = payload_as(ctx.envelope, CaseAssignmentNeeded)
     case_id, status = await _locked_status(ctx)
+    await clocks.follow_deadlines(
+        ctx.conn,
+        case_id,
+        ctx.envelope.occurred_at,
+        first_response_due=needed.first_response_due,
+        team=needed.team,
+    )
     await sql.update_case(
         ctx.conn,
         case_id,
@@ -86,6 +109,7 @@ async def on_case_assignment_needed(ctx: HandlerContext) -> None:
 async def on_case_status_changed(ctx: HandlerContext) -> None:
     changed = payload_as(ctx.envelope, CaseStatusChanged)
     case_id, _ = await _locked_status(ctx)
+    await clocks.follow_status(ctx.conn, case_id, changed.to_status, ctx.envelope.occurred_at)
     # Routing owns the lifecycle: its latest word applies in any direction (a reopened case
     # goes back to in_progress). Safe because one consumer sees a case's events in order.
     await sql.update_case(ctx.conn, case_id, status=changed.to_status)
@@ -120,7 +144,7 @@ async def on_case_reopened(ctx: HandlerContext) -> None:
     reopened = payload_as(ctx.envelope, CaseReopened)
     case_id, _ = await _locked_status(ctx)
     if reopened.resolution_due is not None:
-        await sql.update_case(ctx.conn, case_id, resolution_due=reopened.resolution_due)
+        await clocks.follow_reopened(ctx.conn, case_id, reopened.resolution_due)
 
 
 FOLLOW_UP_SUBJECT_MAX = 200
@@ -190,4 +214,5 @@ HANDLERS: Mapping[str, Handler] = {
     "case.assignment_needed": on_case_assignment_needed,
     "case.respondents_resolved": on_respondents_resolved,
     "conference.required": on_conference_required,
+    "routing.roster_published": on_roster_published,
 }

@@ -23,5 +23,6 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.assignment_needed",
         "case.respondents_resolved",
         "conference.required",
+        "routing.roster_published",
     ),
 )

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import Request
 from fastapi.responses import Response
 
-from services.intake.application import actions
+from services.intake.application import actions, work_queue
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -87,6 +87,9 @@ async def render_case(
         # follow-up case. Staff reopen it first.
         open_for_messages=found.case["status"] not in CLOSED_STATUSES or not found.staff_view,
         linked_cases=found.linked_cases,
+        clocks=await work_queue.clocks_of_case(runtime.pool, found.case)
+        if found.staff_view
+        else (),
         raised=request.query_params.get("raised") == "1",
         logged=request.query_params.get("logged") == "1",
         sent=request.query_params.get("sent") == "1",

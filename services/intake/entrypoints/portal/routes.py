@@ -21,7 +21,7 @@ from services.intake.domain.case import (
     NewMessage,
     SubmitCase,
 )
-from services.intake.entrypoints.portal import anonymous, injury, phone, session, staff
+from services.intake.entrypoints.portal import anonymous, injury, phone, session, staff, work_queue
 from services.intake.entrypoints.portal.case_facts import (
     fact_values,
     form_errors,
@@ -72,7 +72,7 @@ async def favicon() -> Response:
 async def home(request: Request) -> Response:
     principal = session.session_principal(request)
     if principal is not None:
-        return see_other("/portal/cases")
+        return see_other(session.landing_page(principal.roles))
     return render(request, "home.html.j2")
 
 
@@ -106,7 +106,7 @@ async def sign_in(request: Request) -> Response:
                 error="Choose one of the demo identities.",
                 next=next_page,
             )
-        response = see_other(next_page or session.AFTER_SIGN_IN)
+        response = see_other(next_page or session.landing_page(identity.roles))
         await session.start_session(
             request,
             response,
@@ -328,5 +328,5 @@ async def add_message(case_id: UUID, request: Request) -> Response:
 
 
 # After this module's own routes, so /portal/cases/new stays ahead of /portal/cases/{case_id}.
-for _pages in (staff, anonymous, phone, injury):
+for _pages in (staff, anonymous, phone, injury, work_queue):
     router.include_router(_pages.router)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -25,6 +26,7 @@ from uuid import UUID, uuid4
 from fastapi import HTTPException, Request, Response, status
 
 from services.intake.adapters import sql
+from services.intake.domain.case import STAFF_ROLES
 from shared.auth import InvalidToken, Principal, TokenService, bearer_token
 from shared.service import Runtime
 from shared.settings import get_settings
@@ -81,6 +83,16 @@ DEMO_BY_SUBJECT = {identity.subject: identity for identity in DEMO_IDENTITIES}
 
 # Where sign-in returns by default, and the only tree a `next` path may point into.
 AFTER_SIGN_IN = "/portal/cases"
+# Staff land on their work queue instead.
+STAFF_LANDING = "/portal/work-queue"
+
+
+def landing_page(roles: Iterable[str]) -> str:
+    """Where a person lands after sign-in (without a `next`): staff on the work queue,
+    everyone else on their own cases."""
+    return STAFF_LANDING if set(STAFF_ROLES).intersection(roles) else AFTER_SIGN_IN
+
+
 NEXT_PREFIX = "/portal/"
 MAX_NEXT_LENGTH = 2000
 

@@ -1,0 +1,96 @@
+"""Routing's roster as intake keeps it (intake.roster, teams, staff, calendars)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from shared.events import RoutingRosterPublished
+from shared.working_time import WorkingCalendar, calendar_from_spec
+
+# Built calendars memoise their days: keep one per distinct definition across requests.
+_CALENDARS: dict[tuple[str, str, tuple[date, ...]], WorkingCalendar] = {}
+
+
+async def replace_roster(
+    conn: asyncpg.Connection, roster: RoutingRosterPublished, published_at: datetime
+) -> bool:
+    """Store `roster` unless a later one is stored already (redeliveries, an older
+    process's roster arriving late). Returns whether it was stored."""
+    stored = await conn.fetchval(
+        "SELECT published_at FROM intake.roster WHERE singleton FOR UPDATE"
+    )
+    if stored is not None and stored > published_at:
+        return False
+    await conn.execute(
+        """INSERT INTO intake.roster (singleton, policy_hash, version, published_at)
+           VALUES (true, $1, $2, $3) ON CONFLICT (singleton) DO UPDATE
+           SET policy_hash = $1, version = $2, published_at = $3""",
+        roster.policy_hash,
+        roster.version,
+        published_at,
+    )
+    await conn.execute("DELETE FROM intake.calendars")
+    await conn.execute("DELETE FROM intake.teams")
+    await conn.execute("DELETE FROM intake.staff")
+    await conn.executemany(
+        "INSERT INTO intake.calendars (name, time_zone, hours, holidays) VALUES ($1, $2, $3, $4)",
+        [(c.name, c.time_zone, c.hours, c.holidays) for c in roster.calendars],
+    )
+    await conn.executemany(
+        "INSERT INTO intake.teams (team, label, lead_id, calendar) VALUES ($1, $2, $3, $4)",
+        [(t.team, t.label, t.lead, t.calendar) for t in roster.teams],
+    )
+    people: dict[str, dict[str, Any]] = {}
+    for team in roster.teams:
+        for member in team.members:
+            person = people.setdefault(
+                member.id, {"name": member.name, "email": str(member.email), "teams": []}
+            )
+            person["teams"].append(team.team)
+    for member in roster.staff:
+        people.setdefault(member.id, {"name": member.name, "email": str(member.email), "teams": []})
+    await conn.executemany(
+        "INSERT INTO intake.staff (staff_id, name, email, teams) VALUES ($1, $2, $3, $4)",
+        [(key, v["name"], v["email"], v["teams"]) for key, v in people.items()],
+    )
+    return True
+
+
+async def teams_of(
+    conn: asyncpg.Connection | asyncpg.Pool, ids: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The teams the person with any of `ids` belongs to or leads."""
+    rows = await conn.fetch(
+        """SELECT unnest(teams) AS team FROM intake.staff WHERE staff_id = ANY($1::text[])
+           UNION SELECT team FROM intake.teams WHERE lead_id = ANY($1::text[])""",
+        list(ids),
+    )
+    return tuple(sorted(row["team"] for row in rows))
+
+
+async def team_calendars(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, WorkingCalendar]:
+    """Each team's working calendar (empty until the first roster arrives)."""
+    rows = await conn.fetch(
+        """SELECT t.team, c.time_zone, c.hours, c.holidays
+           FROM intake.teams t JOIN intake.calendars c ON c.name = t.calendar"""
+    )
+    calendars = {}
+    for row in rows:
+        # The service's pools decode jsonb (shared.db); a raw pool gives text.
+        hours = row["hours"] if isinstance(row["hours"], dict) else json.loads(row["hours"])
+        key = (row["time_zone"], json.dumps(hours, sort_keys=True), tuple(row["holidays"]))
+        calendar = _CALENDARS.get(key)
+        if calendar is None:
+            calendar = calendar_from_spec(row["time_zone"], hours, tuple(row["holidays"]))
+            _CALENDARS[key] = calendar
+        calendars[row["team"]] = calendar
+    return calendars
+
+
+async def staff_names(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str]:
+    rows = await conn.fetch("SELECT staff_id, name FROM intake.staff")
+    return {row["staff_id"]: row["name"] for row in rows}
