@@ -126,6 +126,7 @@ def _raised_case(
         attachments=attachments,
         actor=submitter_actor(principal),
         submitted_by=principal.subject,
+        actor_name=principal.name,
     )
 
 
@@ -264,6 +265,7 @@ async def log_phone_call(uow: UnitOfWork, principal: Principal, call: PhoneCall)
         actor=Actor(type="agent", id=principal.subject),
         logged_by=principal.subject,
         submitted_by=principal.subject,
+        actor_name=principal.name,
     )
     async with uow:
         opened = await open_case(uow.conn, new_case)
@@ -394,6 +396,7 @@ async def post_message(
             actor=actor,
             sender_employee_id=principal.employee_id if reporter else None,
             attachments=attachments,
+            actor_name=principal.name or (case["reporter_name"] if reporter else None),
         )
     return message_id
 

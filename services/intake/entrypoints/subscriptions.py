@@ -21,5 +21,9 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.follow_up_case_requested",
         "case.reopened",
         "case.assignment_needed",
+        # Kept in the case's history (the staff case page's timeline).
+        "case.sla_warning",
+        "case.sla_breached",
+        "case.escalated",
     ),
 )
