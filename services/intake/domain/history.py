@@ -21,6 +21,11 @@ from shared.envelope import Envelope
 # Kinds whose actor is whoever made the request that caused them (status changes,
 # assignments, re-categorisations routing applied): looked up by causation_id.
 CAUSED_BY_REQUEST = frozenset({"status_changed", "assigned", "recategorised", "reopened"})
+# The entries whose actor such an outcome takes: a person asked (a routed case's first
+# assignment is routing's own doing, though a submission caused it).
+REQUEST_KINDS = frozenset(
+    {"status_change_requested", "recategorisation_requested", "assignment_requested", "message"}
+)
 REQUEST_LABELS = {
     "case.status_change_requested": "status change",
     "case.recategorisation_requested": "re-categorisation",
@@ -102,7 +107,7 @@ def consumed_entry(envelope: Envelope, before: CaseBefore, cause: Cause | None) 
     recategorised = cause is not None and cause.kind == "recategorisation_requested"
     kind, summary = _summary(envelope.event_type, envelope.payload, before, recategorised)
     actor = _actor_of(envelope)
-    if kind in CAUSED_BY_REQUEST and cause is not None:
+    if kind in CAUSED_BY_REQUEST and cause is not None and cause.kind in REQUEST_KINDS:
         actor = cause.actor
     return HistoryEntry(
         event_id=envelope.event_id,

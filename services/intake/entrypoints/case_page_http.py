@@ -10,7 +10,7 @@ for the same viewers and leaves them out for everyone else.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
@@ -36,8 +36,15 @@ class PhoneCallerView(BaseModel):
     logged_by_name: str  # the agent's name, their id when no name is known
 
 
+class AnonymousReporter(BaseModel):
+    """An anonymous report: "anonymous" and nothing else."""
+
+    anonymous: Literal[True] = True
+
+
 class ReporterView(BaseModel):
-    """Who raised the case; an anonymous report is `{"anonymous": true}` and nothing else."""
+    """Who raised the case: the reporter on file and, for a phone case, what the agent took
+    down (a caller who gave only details has no name, id or address here)."""
 
     anonymous: bool
     employee_id: str | None = None
@@ -78,7 +85,9 @@ class CaseHistory(BaseModel):
     entries: list[HistoryEntryView]
 
 
-def reporter_view(details: dict[str, Any]) -> ReporterView:
+def reporter_view(details: dict[str, Any]) -> ReporterView | AnonymousReporter:
+    if set(details) == {"anonymous"}:
+        return AnonymousReporter()
     return ReporterView.model_validate(details)
 
 

@@ -37,7 +37,12 @@ from services.intake.domain.case import (
     SubmitCase,
     idempotency_scope,
 )
-from services.intake.entrypoints.case_page_http import RelatedCase, ReporterView, reporter_view
+from services.intake.entrypoints.case_page_http import (
+    AnonymousReporter,
+    RelatedCase,
+    ReporterView,
+    reporter_view,
+)
 from services.intake.entrypoints.web import (
     RefusalRoute,
     attachment_response,
@@ -158,7 +163,7 @@ class CaseView(BaseModel):
     notes: list[NoteView]
     linked_cases: list[LinkedCase] = []
     # Staff who see the case as staff only (never the reporter or another employee):
-    reporter: ReporterView | None = None
+    reporter: ReporterView | AnonymousReporter | None = None
     related_cases: list[RelatedCase] = []
 
 
