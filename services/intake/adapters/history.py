@@ -16,7 +16,7 @@ async def insert_entry(conn: asyncpg.Connection, entry: HistoryEntry) -> None:
     await conn.execute(
         """INSERT INTO intake.case_history (event_id, case_id, occurred_at, event_type, kind,
                actor_type, actor_id, actor_name, causation_id, summary)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::text::jsonb)
            ON CONFLICT (event_id) DO NOTHING""",
         entry.event_id,
         entry.case_id,
@@ -27,8 +27,8 @@ async def insert_entry(conn: asyncpg.Connection, entry: HistoryEntry) -> None:
         entry.actor.id,
         entry.actor.name,
         entry.causation_id,
-        # JSON values only (ids and instants as text); the pool's codec encodes the dict.
-        json.loads(json.dumps(entry.summary, default=str)),
+        # As text, whatever JSON codec the connection has; ids and instants as strings.
+        json.dumps(entry.summary, default=str),
     )
 
 
@@ -53,7 +53,7 @@ async def list_entries(
     (`text`) and a note's visibility (`internal`)."""
     rows = await conn.fetch(
         """SELECT h.event_id, h.occurred_at, h.event_type, h.kind, h.actor_type, h.actor_id,
-                  h.actor_name, h.summary,
+                  h.actor_name, h.summary::text AS summary,
                   coalesce(m.body, n.body) AS text, n.internal
            FROM intake.case_history h
            LEFT JOIN intake.case_messages m
@@ -64,7 +64,7 @@ async def list_entries(
            ORDER BY h.occurred_at, h.position""",
         case_id,
     )
-    return [dict(row) for row in rows]
+    return [{**dict(row), "summary": json.loads(row["summary"])} for row in rows]
 
 
 async def staff_names(conn: asyncpg.Connection | asyncpg.Pool, ids: set[str]) -> dict[str, str]:
