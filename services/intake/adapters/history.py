@@ -72,20 +72,21 @@ async def staff_names(conn: asyncpg.Connection | asyncpg.Pool, ids: set[str]) ->
     member's own action, or the owner name routing sent with an assignment."""
     if not ids:
         return {}
+    # One index probe per id (case_history_actor_idx, cases_owner_idx), however many
+    # cases a person has worked.
     rows = await conn.fetch(
-        """SELECT DISTINCT ON (id) id, name FROM (
-               SELECT actor_id AS id, actor_name AS name, occurred_at AS at
-               FROM intake.case_history
-               WHERE actor_id = ANY($1::text[]) AND actor_name IS NOT NULL
-                 AND actor_type IN ('agent', 'service', 'system')
-               UNION ALL
-               SELECT owner_id, owner_name, coalesce(assigned_at, submitted_at)
-               FROM intake.cases
-               WHERE owner_id = ANY($1::text[]) AND owner_name IS NOT NULL
-           ) known ORDER BY id, at DESC""",
+        """SELECT wanted.id, coalesce(
+               (SELECT h.actor_name FROM intake.case_history h
+                WHERE h.actor_id = wanted.id AND h.actor_name IS NOT NULL
+                  AND h.actor_type IN ('agent', 'service', 'system')
+                ORDER BY h.occurred_at DESC LIMIT 1),
+               (SELECT c.owner_name FROM intake.cases c
+                WHERE c.owner_id = wanted.id AND c.owner_name IS NOT NULL
+                ORDER BY c.submitted_at DESC LIMIT 1)) AS name
+           FROM unnest($1::text[]) AS wanted (id)""",
         sorted(ids),
     )
-    return {row["id"]: row["name"] for row in rows}
+    return {row["id"]: row["name"] for row in rows if row["name"] is not None}
 
 
 async def same_reporter(
