@@ -336,7 +336,7 @@ async def test_a_manager_sees_everything_about_a_case_on_its_page(system, browse
     assert await page.locator("#reporter-name").inner_text() == "Sam Rivera"
     assert await page.locator("#reporter-employee-id").inner_text() == "E-7001"
     assert "sam.rivera@example.com" in await page.locator("#reporter-contact").inner_text()
-    handler = page.locator("dt:has-text('Case handler') + dd")
+    handler = page.locator("#case-handler")
     assert await handler.inner_text() == owner_name and owner_id not in owner_name
 
     timeline = page.locator("#case-history")

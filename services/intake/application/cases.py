@@ -146,7 +146,6 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
         actor_name=_submitter_name(new),
         channel=new.channel,
         reference=reference,
-        subject=new.subject,
         attachments=len(attachments),
         logged_by=new.logged_by,
         submitted_by=new.submitted_by,

@@ -66,7 +66,7 @@ def _backfill() -> None:
                        WHEN c.anonymous THEN NULL ELSE c.reporter_employee_id END,
                   CASE WHEN c.logged_by IS NULL AND NOT c.anonymous THEN c.reporter_name END,
                   jsonb_build_object('channel', c.channel, 'reference', c.reference,
-                                     'subject', c.subject, 'backfilled', true)
+                                     'backfilled', true)
            FROM intake.cases c
            ON CONFLICT (event_id) DO NOTHING"""
     )
