@@ -18,7 +18,8 @@ from tests.support.bus import capture_events
 from tests.support.system import running_system
 
 TOKENS = TokenService(DEV_JWT_SECRET)
-DEADLINE = 15.0
+# Seconds for a flow to travel intake -> routing -> intake on a busy shared machine.
+DEADLINE = 45.0
 
 
 def bearer(subject: str, *roles: str, employee_id: str | None = None, name: str | None = None):
@@ -74,7 +75,7 @@ async def raise_case(system, headers=AS_SAM, **fields: Any) -> str:
         system,
         f"/api/v1/cases/{case_id}",
         headers,
-        lambda r: r.status_code == 200 and r.json()["status"] in ("assigned", "routed"),
+        lambda r: r.status_code == 200 and r.json()["status"] == "assigned",
     )
     return case_id
 
