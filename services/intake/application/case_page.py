@@ -8,6 +8,7 @@ and did not report it); the reporter's own views never call this.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +30,7 @@ class HistoryItem:
     """One entry as staff see it: who (by name), what, and the text if any."""
 
     event_id: UUID
-    occurred_at: Any
+    occurred_at: datetime
     event_type: str
     kind: str
     actor: dict[str, str | None]  # {type, id, name}
