@@ -382,7 +382,7 @@ async def test_a_manager_works_a_case_in_the_browser(system, browser, tmp_path):
     await page.get_by_role("button", name="Add note").click()
     await page.wait_for_url("**?done=note#case-actions")
     assert await page.get_by_role("status").inner_text() == "Your note was added to the case."
-    assert await page.get_by_text("Shared with the employee · M-9002").count() == 1
+    assert await page.get_by_text("Shared with the employee · Victor Almeida").count() == 1
 
     await page.get_by_label("Change status").select_option("waiting_on_employee")
     await page.get_by_label("Reason", exact=False).first.fill("Asked for timesheets")

@@ -157,7 +157,7 @@ async def test_respondents_resolve_by_id_email_and_name_and_the_rest_wait_for_a_
 
     # The reporter reads their case without the respondents (staff only).
     own = await view(system, case_id, AS_SAM)
-    assert own["respondents"] is None and own["related_cases"] is None
+    assert own["respondents"] is None and own["related_by_respondent"] is None
 
     # The staff page says a person must resolve them.
     async with httpx.AsyncClient(timeout=10) as browser:
@@ -191,10 +191,10 @@ async def test_related_cases_by_respondent_show_only_what_the_viewer_may_read(sy
     await resolved_view(system, restricted_id)
     seen = await resolved_view(system, grievance_id)
     # A manager reads the restricted harassment case: it is listed.
-    assert [c["case_id"] for c in seen["related_cases"]] == [restricted_id]
+    assert [c["case_id"] for c in seen["related_by_respondent"]] == [restricted_id]
     # An HR agent reads the (confidential) grievance but not the restricted case.
     as_agent = await view(system, grievance_id, AS_AGENT)
-    assert as_agent["related_cases"] == []
+    assert as_agent["related_by_respondent"] == []
     async with httpx.AsyncClient(timeout=10) as browser:
         page = await browser.get(
             f"{system.url('intake')}/portal/cases/{grievance_id}", headers=AS_AGENT

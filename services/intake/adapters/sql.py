@@ -220,13 +220,17 @@ async def insert_note(
     body: str,
     internal: bool,
     created_at: datetime,
+    author_name: str | None = None,
 ) -> None:
+    """`author_name`: the author's display name when written (staff are shown by name)."""
     await conn.execute(
-        """INSERT INTO intake.case_notes (note_id, case_id, author_id, body, internal, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
+        """INSERT INTO intake.case_notes (note_id, case_id, author_id, author_name, body,
+               internal, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
         note_id,
         case_id,
         author_id,
+        author_name,
         body,
         internal,
         created_at,
@@ -261,7 +265,8 @@ async def list_notes(
 ) -> list[dict[str, Any]]:
     """A case's notes, oldest first; internal ones only when asked (staff views)."""
     rows = await conn.fetch(
-        """SELECT note_id, author_id, body, internal, created_at FROM intake.case_notes
+        """SELECT note_id, author_id, author_name, body, internal, created_at
+           FROM intake.case_notes
            WHERE case_id = $1 AND (NOT internal OR $2) ORDER BY created_at, note_id""",
         case_id,
         include_internal,

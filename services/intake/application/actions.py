@@ -138,6 +138,7 @@ def _raised_case(
         submitted_by=principal.subject,
         respondents=tuple(respondents),
         injury=injury,
+        actor_name=principal.name,
     )
 
 
@@ -286,6 +287,7 @@ async def log_phone_call(uow: UnitOfWork, principal: Principal, call: PhoneCall)
         submitted_by=principal.subject,
         respondents=tuple(call.respondents),
         injury=call.injury,
+        actor_name=principal.name,
     )
     async with uow:
         opened = await open_case(uow.conn, new_case)
@@ -433,6 +435,7 @@ async def post_message(
             actor=actor,
             sender_employee_id=principal.employee_id if reporter else None,
             attachments=attachments,
+            actor_name=principal.name or (case["reporter_name"] if reporter else None),
         )
     return message_id
 

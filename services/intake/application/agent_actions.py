@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 
 from services.intake.adapters import sql
-from services.intake.application import actions
+from services.intake.application import actions, history
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -50,6 +50,8 @@ log = structlog.get_logger(__name__)
 
 Case = dict[str, Any]
 Record = Callable[[asyncpg.Connection, Case, Envelope], Awaitable[None]]
+# The history entry's facts of a request (free text only where staff typed it as a reason).
+Summary = Callable[[Case], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ async def _act(
     roles: tuple[Role, ...],
     action: str,
     build: Callable[[Case], EventPayload],
+    kind: str,
+    summary: Summary,
     to_status: str | None = None,
     record: Record | None = None,
 ) -> ActionAccepted:
@@ -113,6 +117,9 @@ async def _act(
         if record is not None:
             await record(uow.conn, case, event)
         await uow.emit(event)
+        await history.record_written(
+            uow.conn, event, kind, actor_name=principal.name, **summary(case)
+        )
     structlog.contextvars.bind_contextvars(case_id=str(case_id), event_id=str(event.event_id))
     log.info("agent action recorded", event_type=event.event_type, agent=principal.subject)
     return ActionAccepted(case_id, case["reference"], event.event_id, event.event_type)
@@ -129,6 +136,7 @@ async def add_note(
             note_id=note_id,
             case_id=case_id,
             author_id=principal.subject,
+            author_name=principal.name,
             body=note.body,
             internal=note.internal,
             created_at=event.occurred_at,
@@ -140,6 +148,8 @@ async def add_note(
         case_id,
         roles=NOTE_ROLES,
         action="adding a note",
+        kind="note",
+        summary=lambda _: {"note_id": note_id, "internal": note.internal},
         build=lambda case: CaseNoteAdded(
             reference=case["reference"], note_id=note_id, body=note.body, internal=note.internal
         ),
@@ -157,6 +167,12 @@ async def request_status(
         case_id,
         roles=STATUS_ROLES,
         action="changing the status",
+        kind="status_change_requested",
+        summary=lambda case: {
+            "from_status": case["status"],
+            "to_status": change.to_status,
+            "reason": change.reason,
+        },
         to_status=change.to_status,
         build=lambda _: CaseStatusChangeRequested(to_status=change.to_status, reason=change.reason),
     )
@@ -176,6 +192,12 @@ async def request_category(
         case_id,
         roles=CATEGORY_ROLES,
         action="re-categorising a case",
+        kind="recategorisation_requested",
+        summary=lambda case: {
+            "from_category": case["category"],
+            "category": change.category,
+            "reason": change.reason,
+        },
         build=build,
     )
 
@@ -194,5 +216,12 @@ async def request_assignment(
         case_id,
         roles=ASSIGNMENT_ROLES,
         action="assigning a case",
+        kind="assignment_requested",
+        summary=lambda case: {
+            "previous_owner_id": case["owner_id"],
+            "previous_owner_name": case["owner_name"],
+            "requested_owner_id": change.owner_id,
+            "reason": change.reason,
+        },
         build=build,
     )

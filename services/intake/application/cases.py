@@ -17,6 +17,7 @@ import structlog
 
 from services.intake.adapters import case_facts
 from services.intake.adapters import case_writes as store
+from services.intake.application import history
 from services.intake.domain.case import NEW_STATUS, format_reference
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import (
@@ -72,6 +73,9 @@ class NewCase:
     # A follow-up of an older, closed case (routing's case.follow_up_case_requested).
     follows_up_case_id: UUID | None = None
     follow_up_of_event_id: UUID | None = None
+    # Who raised it, by name, for the case's history (the Principal's name; for a reporter
+    # raising their own case their name is taken when this is None).
+    actor_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,18 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
         occurred_at=submitted_at,
     )
     await enqueue(conn, "intake", event)
+    await history.record_written(
+        conn,
+        event,
+        "submitted",
+        actor_name=_submitter_name(new),
+        channel=new.channel,
+        reference=reference,
+        attachments=len(attachments),
+        logged_by=new.logged_by,
+        submitted_by=new.submitted_by,
+        follows_up_case_id=new.follows_up_case_id,
+    )
     structlog.contextvars.bind_contextvars(case_id=str(case_id), event_id=str(event.event_id))
     log.info("case opened", reference=reference, channel=new.channel)
     return OpenedCase(case_id, reference, NEW_STATUS, event, attachments)
@@ -156,6 +172,14 @@ def _plain_respondent(respondent: RespondentNamed) -> RespondentNamed:
 
 def _plain_injury(injury: InjuryDetails | None) -> InjuryDetails | None:
     return InjuryDetails.model_validate(injury.model_dump()) if injury else None
+
+
+def _submitter_name(new: NewCase) -> str | None:
+    if new.actor_name:
+        return new.actor_name
+    if new.actor.type == "employee" and new.reporter is not None:
+        return new.reporter.name
+    return None
 
 
 async def add_message(
@@ -172,8 +196,10 @@ async def add_message(
     email_message_id: str | None = None,
     attachments: tuple[NewAttachment, ...] = (),
     received_at: datetime | None = None,
+    actor_name: str | None = None,
 ) -> tuple[UUID, Envelope]:
-    """Record a message on a case and its `case.message_received` event."""
+    """Record a message on a case, its `case.message_received` event and its history entry
+    (`actor_name`: the sender's display name, if known)."""
     message_id = uuid4()
     received_at = received_at or utcnow()
     await store.insert_message(
@@ -204,6 +230,16 @@ async def add_message(
         occurred_at=received_at,
     )
     await enqueue(conn, "intake", event)
+    await history.record_written(
+        conn,
+        event,
+        "message",
+        actor_name=actor_name,
+        message_id=message_id,
+        sender_role=sender_role,
+        channel=channel,
+        attachments=len(stored),
+    )
     await store.touch_case(conn, case_id, received_at)
     return message_id, event
 

@@ -162,6 +162,7 @@ async def _record(conn: asyncpg.Connection, email: InboundEmail, config: EmailCo
             sender_email=email.sender_address,
             email_message_id=email.message_id,
             attachments=attachments,
+            actor_name=reporter.name,
         )
         await store.link_message(conn, email.message_id, email.content_digest, case.case_id)
         return Outcome(

@@ -12,6 +12,7 @@ from services.intake.application.fact_projections import (
     on_conference_required,
     on_respondents_resolved,
 )
+from services.intake.application.history import history_only, with_history
 from services.intake.application.roster import on_roster_published
 from services.intake.domain.case import advance_status
 from shared.consumer import Handler, HandlerContext
@@ -132,6 +133,7 @@ async def on_request_refused(ctx: HandlerContext) -> None:
         note_id=ctx.envelope.event_id,  # one note per refusal, whatever the redeliveries
         case_id=case_id,
         author_id="routing",
+        author_name="Routing",
         body=f"Requested {label} was not applied: {refused.reason}",
         internal=True,
         created_at=ctx.envelope.occurred_at,
@@ -198,21 +200,28 @@ async def on_follow_up_case_requested(ctx: HandlerContext) -> None:
         note_id=ctx.envelope.event_id,
         case_id=old_id,
         author_id="routing",
+        author_name="Routing",
         body=f"The reporter wrote again after closure; follow-up case {opened.reference} opened.",
         internal=True,
         created_at=ctx.envelope.occurred_at,
     )
 
 
-HANDLERS: Mapping[str, Handler] = {
-    "case.routed": on_case_routed,
-    "case.assigned": on_case_assigned,
-    "case.status_changed": on_case_status_changed,
-    "case.request_refused": on_request_refused,
-    "case.follow_up_case_requested": on_follow_up_case_requested,
-    "case.reopened": on_case_reopened,
-    "case.assignment_needed": on_case_assignment_needed,
-    "case.respondents_resolved": on_respondents_resolved,
-    "conference.required": on_conference_required,
-    "routing.roster_published": on_roster_published,
-}
+# Every event intake consumes is also kept in its case's history (application/history.py).
+HANDLERS: Mapping[str, Handler] = with_history(
+    {
+        "case.routed": on_case_routed,
+        "case.assigned": on_case_assigned,
+        "case.status_changed": on_case_status_changed,
+        "case.request_refused": on_request_refused,
+        "case.follow_up_case_requested": on_follow_up_case_requested,
+        "case.reopened": on_case_reopened,
+        "case.assignment_needed": on_case_assignment_needed,
+        "case.sla_warning": history_only,
+        "case.sla_breached": history_only,
+        "case.escalated": history_only,
+        "case.respondents_resolved": on_respondents_resolved,
+        "conference.required": on_conference_required,
+        "routing.roster_published": on_roster_published,
+    }
+)

@@ -56,4 +56,10 @@ async def record_injury_facts(
         action="recording injury facts",
         build=build,
         record=record,
+        kind="injury_facts_recorded",
+        # The decision's facts, not the injury's description (staff-only history).
+        summary=lambda _case: {
+            "serious": merged[0].serious,
+            "suitable_employment_available": merged[0].suitable_employment_available,
+        },
     )

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel
 
 from services.intake.adapters import sql
-from services.intake.application import actions, agent_actions, injury_facts
+from services.intake.application import actions, agent_actions, case_page, injury_facts
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -39,6 +39,12 @@ from services.intake.domain.case import (
     StatusChange,
     SubmitCase,
     idempotency_scope,
+)
+from services.intake.entrypoints.case_page_http import (
+    AnonymousReporter,
+    RelatedCase,
+    ReporterView,
+    reporter_view,
 )
 from services.intake.entrypoints.web import (
     RefusalRoute,
@@ -104,6 +110,7 @@ class NoteView(BaseModel):
     internal: bool
     created_at: datetime
     author_id: str | None  # staff views only
+    author_name: str | None = None  # staff views only: the author by name (else the id)
 
 
 class AttachmentView(BaseModel):
@@ -163,7 +170,7 @@ class ConferenceView(BaseModel):
     due_by: datetime | None
 
 
-class RelatedCase(BaseModel):
+class RespondentRelatedCase(BaseModel):
     case_id: UUID
     reference: str
     status: str
@@ -198,7 +205,10 @@ class CaseView(BaseModel):
     # Staff only (null for the reporter): who the case is about, and other cases naming them.
     respondents: list[RespondentView] | None = None
     respondents_unresolved: int | None = None
-    related_cases: list[RelatedCase] | None = None
+    related_by_respondent: list[RespondentRelatedCase] | None = None
+    # Staff who see the case as staff only (never the reporter or another employee):
+    reporter: ReporterView | AnonymousReporter | None = None
+    related_cases: list[RelatedCase] = []
 
 
 class AnonymousView(BaseModel):
@@ -273,7 +283,11 @@ async def my_cases(request: Request, principal: Caller) -> CaseList:
 async def read_case(case_id: UUID, request: Request, principal: Caller) -> CaseView:
     runtime = runtime_of(request)
     row = await actions.readable_case(runtime, principal, case_id, client_of(request), view="api")
-    return _view(await actions.details(runtime.pool, row, principal))
+    found = await actions.details(runtime.pool, row, principal)
+    extras = None
+    if found.staff_view:  # who raised it, history, related cases: staff with need-to-know
+        extras = await case_page.staff_extras(runtime.pool, found, principal)
+    return _view(found, extras)
 
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}", response_class=Response)
@@ -467,13 +481,17 @@ def anonymous_view(
     )
 
 
-def _note(note: dict[str, Any], *, staff: bool) -> NoteView:
+def _note(note: dict[str, Any], *, staff: bool, names: dict[str, str] | None = None) -> NoteView:
     # Which member of staff wrote a note is for staff; the reporter sees "HR".
-    return NoteView.model_validate({**note, "author_id": note["author_id"] if staff else None})
+    if not staff:
+        return NoteView.model_validate({**note, "author_id": None, "author_name": None})
+    author = case_page.author_name(note, names or {})
+    return NoteView.model_validate({**note, "author_name": author})
 
 
-def _view(found: actions.CaseDetails) -> CaseView:
+def _view(found: actions.CaseDetails, extras: case_page.StaffExtras | None = None) -> CaseView:
     row = found.case
+    names = extras.names if extras else {}
     return CaseView(
         case_id=row["case_id"],
         reference=row["reference"],
@@ -498,7 +516,7 @@ def _view(found: actions.CaseDetails) -> CaseView:
         logged_by=row["logged_by"],
         attachments=[AttachmentView.model_validate(a) for a in found.attachments],
         messages=[MessageView.model_validate(m) for m in found.messages],
-        notes=[_note(n, staff=found.staff_view) for n in found.notes],
+        notes=[_note(n, staff=found.staff_view, names=names) for n in found.notes],
         linked_cases=[LinkedCase.model_validate(c) for c in found.linked_cases],
         injury=InjuryView.model_validate(row["injury"]) if row.get("injury") else None,
         conference=(
@@ -512,11 +530,13 @@ def _view(found: actions.CaseDetails) -> CaseView:
         ),
         respondents=([respondent_view(r) for r in found.respondents] if found.staff_view else None),
         respondents_unresolved=row.get("respondents_unresolved") if found.staff_view else None,
-        related_cases=(
-            [RelatedCase.model_validate(c) for c in found.related_by_respondent]
+        related_by_respondent=(
+            [RespondentRelatedCase.model_validate(c) for c in found.related_by_respondent]
             if found.staff_view
             else None
         ),
+        reporter=reporter_view(extras.reporter) if extras else None,
+        related_cases=[RelatedCase.model_validate(c) for c in extras.related] if extras else [],
     )
 
 

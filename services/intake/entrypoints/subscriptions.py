@@ -24,5 +24,9 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.respondents_resolved",
         "conference.required",
         "routing.roster_published",
+        # Kept in the case's history (the staff case page's timeline).
+        "case.sla_warning",
+        "case.sla_breached",
+        "case.escalated",
     ),
 )

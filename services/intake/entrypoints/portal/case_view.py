@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import Request
 from fastapi.responses import Response
 
-from services.intake.application import actions, work_queue
+from services.intake.application import actions, case_page, work_queue
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -71,6 +71,10 @@ async def render_case(
         runtime, principal, case_id, client_of(request), view="portal"
     )
     found = await actions.details(runtime.pool, row, principal)
+    # Who raised it, the history and the reporter's other cases: staff with need-to-know.
+    extras = None
+    if found.staff_view:
+        extras = await case_page.staff_extras(runtime.pool, found, principal)
     return render(
         request,
         "case.html.j2",
@@ -99,4 +103,8 @@ async def render_case(
         draft=draft,
         values=values or {},
         **case_page_facts(found, principal),
+        reporter=extras.reporter if extras else None,
+        history=extras.history if extras else [],
+        related_cases=extras.related if extras else [],
+        staff_names=extras.names if extras else {},
     )

@@ -1,0 +1,300 @@
+"""A case's history: which events it keeps, what each entry says, who is named. No I/O.
+
+Every event on a case becomes one entry (`kind` + `summary`), written where intake writes
+or consumes the event. People are shown by name: the name stored with the entry (the
+Principal's name for intake's own writes, the payload's Person for routing's), else a name
+intake knows for the id, else the id. Texts (message and note bodies) are not copied into
+the history; readers join them from their own tables, so internal notes stay where their
+visibility rule lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from shared.envelope import Envelope
+
+# Kinds whose actor is whoever made the request that caused them (status changes,
+# assignments, re-categorisations routing applied): looked up by causation_id.
+CAUSED_BY_REQUEST = frozenset({"status_changed", "assigned", "recategorised", "reopened"})
+# The entries whose actor such an outcome takes: a person asked (a routed case's first
+# assignment is routing's own doing, though a submission caused it).
+REQUEST_KINDS = frozenset(
+    {"status_change_requested", "recategorisation_requested", "assignment_requested", "message"}
+)
+REQUEST_LABELS = {
+    "case.status_change_requested": "status change",
+    "case.recategorisation_requested": "re-categorisation",
+    "case.assignment_requested": "assignment",
+}
+# Who acted, when an event names a service or a timer rather than a person.
+SYSTEM_ACTORS = {
+    ("service", "routing"): "Routing",
+    ("system", "routing-timers"): "SLA timer",
+    ("service", "intake"): "Intake",
+}
+STATUS_WORDS = {
+    "new": "new",
+    "routed": "routed",
+    "assigned": "assigned",
+    "in_progress": "in progress",
+    "waiting_on_employee": "waiting on the employee",
+    "resolved": "resolved",
+    "closed": "closed",
+    "reopened": "reopened",
+}
+CLOCK_WORDS = {"first_response": "first response", "resolution": "resolution"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: the envelope's actor type and id with a display name when known."""
+
+    type: str
+    id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One row of intake.case_history."""
+
+    event_id: UUID
+    case_id: UUID
+    occurred_at: datetime
+    event_type: str
+    kind: str
+    actor: Actor
+    summary: dict[str, Any] = field(default_factory=dict)
+    causation_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class CaseBefore:
+    """The read model's values an event changes, as they were before it applied."""
+
+    category: str | None
+    owner_id: str | None
+    owner_name: str | None
+
+
+def _actor_of(envelope: Envelope) -> Actor:
+    return Actor(type=envelope.actor.type, id=envelope.actor.id)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """The recorded entry of the event that caused another: its kind and actor."""
+
+    kind: str
+    actor: Actor
+
+
+def consumed_entry(envelope: Envelope, before: CaseBefore, cause: Cause | None) -> HistoryEntry:
+    """The entry for an event intake consumed (routing's decisions and clocks).
+
+    `cause` is the entry of the event that caused this one (an agent's request, a
+    reporter's message), if intake recorded it: a status change or an assignment is shown
+    as that person's doing, and a case.routed caused by a re-categorisation request is a
+    re-categorisation. An event type without a summary rule is kept with its type as kind
+    and no summary (nothing sensitive copied).
+    """
+    assert envelope.case_id is not None
+    recategorised = cause is not None and cause.kind == "recategorisation_requested"
+    kind, summary = _summary(envelope.event_type, envelope.payload, before, recategorised)
+    actor = _actor_of(envelope)
+    if kind in CAUSED_BY_REQUEST and cause is not None and cause.kind in REQUEST_KINDS:
+        actor = cause.actor
+    return HistoryEntry(
+        event_id=envelope.event_id,
+        case_id=envelope.case_id,
+        occurred_at=envelope.occurred_at,
+        event_type=envelope.event_type,
+        kind=kind,
+        actor=actor,
+        summary=summary,
+        causation_id=envelope.causation_id,
+    )
+
+
+def _summary(
+    event_type: str,
+    payload: Mapping[str, Any],
+    before: CaseBefore,
+    caused_by_recategorisation: bool,
+) -> tuple[str, dict[str, Any]]:
+    """(kind, summary) of a consumed event; facts only, no free text of the reporter's."""
+    pick = _picker(payload)
+    match event_type:
+        case "case.routed" if caused_by_recategorisation:
+            return "recategorised", {
+                "from_category": before.category,
+                **pick("category", "priority", "sensitivity"),
+                "reason": _first(payload.get("priority_reasons")),
+            }
+        case "case.routed":
+            return "routed", pick(
+                "category", "sensitivity", "priority", "first_response_due", "resolution_due"
+            )
+        case "case.assigned":
+            owner = payload.get("owner") or {}
+            previous_id = payload.get("previous_owner_id")
+            previous_name = before.owner_name if previous_id == before.owner_id else None
+            return "assigned", {
+                **pick("team", "strategy"),
+                "owner_id": owner.get("id"),
+                "owner_name": owner.get("name"),
+                "previous_owner_id": previous_id,
+                "previous_owner_name": previous_name if previous_id else None,
+            }
+        case "case.status_changed":
+            return "status_changed", pick("from_status", "to_status", "reason")
+        case "case.request_refused":
+            return "request_refused", pick("request_type", "request_event_id", "reason")
+        case "case.reopened":
+            return "reopened", pick("trigger", "closed_at", "reopened_at", "resolution_due")
+        case "case.assignment_needed":
+            return "assignment_needed", pick("team", "reason", "priority")
+        case "case.sla_warning" | "case.sla_breached":
+            return event_type.removeprefix("case."), pick("clock", "due_at", "owner_id")
+        case "case.escalated":
+            target = payload.get("escalated_to") or {}
+            return "escalated", {
+                **pick("level", "reason"),
+                "escalated_to_id": target.get("id"),
+                "escalated_to_name": target.get("name"),
+            }
+        case "case.follow_up_case_requested":
+            return "follow_up_requested", pick("reason", "closed_at")
+    return event_type, {}
+
+
+def _picker(payload: Mapping[str, Any]) -> Any:
+    def pick(*names: str) -> dict[str, Any]:
+        return {name: payload.get(name) for name in names}
+
+    return pick
+
+
+def _first(values: Any) -> Any:
+    return values[0] if isinstance(values, list) and values else None
+
+
+def staff_ids(summary: Mapping[str, Any]) -> set[str]:
+    """Ids of staff an entry names without (necessarily) their name."""
+    ids = {summary.get(key) for key in ("owner_id", "previous_owner_id", "requested_owner_id")}
+    return {value for value in ids if isinstance(value, str)}
+
+
+def display_actor(actor: Actor, names: Mapping[str, str]) -> str:
+    """The name to show for who acted: stored name, a name known for the id, a system
+    label, the id; "Anonymous reporter" for an anonymous actor (nothing else is known)."""
+    if actor.type == "anonymous":
+        return "Anonymous reporter"
+    if actor.name:
+        return actor.name
+    if actor.id and actor.id in names:
+        return names[actor.id]
+    label = SYSTEM_ACTORS.get((actor.type, actor.id or ""))
+    return label or actor.id or actor.type
+
+
+def _status(value: Any) -> str:
+    return STATUS_WORDS.get(str(value), str(value).replace("_", " "))
+
+
+def _named(summary: Mapping[str, Any], id_key: str, name_key: str, names: Mapping[str, str]) -> str:
+    ident = summary.get(id_key)
+    return str(summary.get(name_key) or names.get(str(ident)) or ident or "nobody")
+
+
+def _when(value: Any) -> str:
+    try:
+        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M %Z").strip()
+    except ValueError:
+        return str(value)
+
+
+def _clock(summary: Mapping[str, Any]) -> str:
+    clock = str(summary.get("clock"))
+    return f"{CLOCK_WORDS.get(clock, clock)} due {_when(summary.get('due_at'))}"
+
+
+def describe(kind: str, summary: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """One line a member of staff reads for an entry (texts are shown beside it)."""
+    reason = f": {summary['reason']}" if summary.get("reason") else ""
+    return _describe_written(kind, summary, reason, names) or _describe_consumed(
+        kind, summary, reason, names
+    )
+
+
+def _describe_written(
+    kind: str, s: Mapping[str, Any], reason: str, names: Mapping[str, str]
+) -> str | None:
+    """Entries for what intake wrote: submissions, messages, notes, staff requests."""
+    match kind:
+        case "submitted":
+            return f"Case raised via {s.get('channel', 'unknown channel')}"
+        case "message":
+            return "Message from HR" if s.get("sender_role") == "agent" else "Message from reporter"
+        case "note":
+            return "Internal note" if s.get("internal", True) else "Note shared with the employee"
+        case "status_change_requested":
+            return f"Requested status change to {_status(s.get('to_status'))}{reason}"
+        case "recategorisation_requested":
+            return f"Requested re-categorisation to {s.get('category')}{reason}"
+        case "assignment_requested":
+            who = _named(s, "requested_owner_id", "requested_owner_name", names)
+            return f"Requested assignment to {who}{reason}"
+    return None
+
+
+def _describe_consumed(
+    kind: str, s: Mapping[str, Any], reason: str, names: Mapping[str, str]
+) -> str:
+    """Entries for routing's decisions and clocks."""
+    match kind:
+        case "routed":
+            return (
+                f"Routed: category {s.get('category')}, priority {s.get('priority')},"
+                f" {s.get('sensitivity')}"
+            )
+        case "recategorised":
+            return (
+                f"Re-categorised from {s.get('from_category')} to {s.get('category')}"
+                f" (priority {s.get('priority')})"
+            )
+        case "assigned":
+            owner = _named(s, "owner_id", "owner_name", names)
+            text = f"Assigned to {owner} (team {s.get('team')})"
+            if s.get("previous_owner_id"):
+                previous = _named(s, "previous_owner_id", "previous_owner_name", names)
+                text += f", previously {previous}"
+            return text
+        case "status_changed":
+            return (
+                f"Status changed from {_status(s.get('from_status'))} to"
+                f" {_status(s.get('to_status'))}{reason}"
+            )
+        case "request_refused":
+            label = REQUEST_LABELS.get(str(s.get("request_type")), s.get("request_type"))
+            return f"Requested {label} was refused{reason}"
+        case "reopened":
+            by_reply = s.get("trigger") == "reporter_reply"
+            return "Reopened" + (" by the reporter's reply" if by_reply else "")
+        case "assignment_needed":
+            return f"Needs a person: nobody in team {s.get('team')} could be assigned{reason}"
+        case "sla_warning":
+            return f"SLA warning: {_clock(s)}"
+        case "sla_breached":
+            return f"SLA breached: {_clock(s)}"
+        case "escalated":
+            who = _named(s, "escalated_to_id", "escalated_to_name", names)
+            return f"Escalated (level {s.get('level')}) to {who}{reason}"
+        case "follow_up_requested":
+            return f"The reporter wrote after closure; a follow-up case was opened{reason}"
+    return kind.replace("_", " ").replace(".", ": ")
