@@ -86,6 +86,10 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.recategorisation_requested",
         "case.assignment_requested",
         "audit.case_viewed",
+        "task.creation_requested",
+        "task.completion_requested",
+        "task.reassignment_requested",
+        "task.cancellation_requested",
     ),
     "routing": (
         "case.routed",
@@ -100,6 +104,12 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.reopened",
         "case.follow_up_case_requested",
         "case.assignment_needed",
+        "task.created",
+        "task.completed",
+        "task.reassigned",
+        "task.cancelled",
+        "task.due_soon",
+        "task.overdue",
     ),
     "notifications": ("notification.sent", "notification.failed"),
     # Audit writes its own records (audit.export_created, ...) straight into its chain.

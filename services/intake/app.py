@@ -9,6 +9,7 @@ from services.intake.config import EmailConfig
 from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
+from services.intake.entrypoints.http_tasks import router as tasks_router
 from services.intake.entrypoints.portal.routes import router as portal_router
 from services.intake.entrypoints.subscriptions import SUBSCRIPTIONS
 from shared.consumer import Handler
@@ -39,6 +40,6 @@ SPEC = ServiceSpec(
     name="intake",
     subscriptions=SUBSCRIPTIONS,
     handlers=_handlers,
-    routers=[router, portal_router, email_router],
+    routers=[router, tasks_router, portal_router, email_router],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
 )

@@ -21,5 +21,10 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.follow_up_case_requested",
         "case.reopened",
         "case.assignment_needed",
+        "task.created",
+        "task.completed",
+        "task.cancelled",
+        "task.reassigned",
+        "task.overdue",
     ),
 )

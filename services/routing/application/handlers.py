@@ -7,7 +7,7 @@ fails with `CaseNotRoutedYet` and the consumer retries it until `case.submitted`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
@@ -15,6 +15,7 @@ from uuid import UUID
 import structlog
 
 from services.routing.adapters import sql
+from services.routing.application import tasks
 from services.routing.application.scheduling import save_clocks
 from services.routing.domain import lifecycle
 from services.routing.domain.calendar import WorkingCalendar
@@ -702,6 +703,12 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
     async def on_message_received(ctx: HandlerContext) -> None:
         await on_message(ctx, policy)
 
+    def with_policy(handle: Callable[[HandlerContext, Policy], Awaitable[None]]) -> Handler:
+        async def handler(ctx: HandlerContext) -> None:
+            await handle(ctx, policy)
+
+        return handler
+
     return {
         "case.submitted": on_case_submitted,
         "case.message_received": on_message_received,
@@ -709,4 +716,8 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "case.assignment_requested": on_assignment,
         "case.status_change_requested": on_status_change,
         "directory.employee_updated": update_directory,
+        "task.creation_requested": with_policy(tasks.create_task),
+        "task.completion_requested": with_policy(tasks.complete_task),
+        "task.reassignment_requested": with_policy(tasks.reassign_task),
+        "task.cancellation_requested": with_policy(tasks.cancel_task),
     }

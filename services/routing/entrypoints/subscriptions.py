@@ -20,5 +20,9 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.assignment_requested",
         "case.status_change_requested",
         "directory.employee_updated",
+        "task.creation_requested",
+        "task.completion_requested",
+        "task.reassignment_requested",
+        "task.cancellation_requested",
     ),
 )
