@@ -17,7 +17,7 @@ import asyncpg
 from services.intake.adapters import task_sql
 from services.intake.application import actions, agent_actions
 from services.intake.application.actions import Client
-from services.intake.domain.case import is_reporter
+from services.intake.domain.case import CLOSED_STATUSES, is_reporter
 from services.intake.domain.refusals import Refused
 from services.intake.domain.tasks import (
     TASK_ROLES,
@@ -173,10 +173,14 @@ async def list_tasks(
     return await task_sql.list_tasks(runtime.pool, case_id)
 
 
-async def tasks_for_page(
-    pool: asyncpg.Pool, principal: Principal, staff_view: bool, case_id: UUID
-) -> list[dict[str, Any]]:
-    """The tasks the case page shows (staff view only: the reporter never sees them)."""
-    if not staff_view or not principal.has_any(*TASK_ROLES):
-        return []
-    return await task_sql.list_tasks(pool, case_id)
+async def task_section(
+    pool: asyncpg.Pool, principal: Principal, staff_view: bool, case: Case
+) -> dict[str, Any]:
+    """What the case page's task section shows: nothing unless the viewer is staff working
+    the case (the reporter never sees tasks); the add form only while the case is open."""
+    shown = staff_view and principal.has_any(*TASK_ROLES)
+    return {
+        "shown": shown,
+        "tasks": await task_sql.list_tasks(pool, case["case_id"]) if shown else [],
+        "can_add": shown and case["status"] not in CLOSED_STATUSES,
+    }

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import Request
 from fastapi.responses import Response
 
-from services.intake.application import actions
+from services.intake.application import actions, tasks
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -30,6 +30,7 @@ ACTION_DONE = {
     "category": "Re-categorisation requested. Category, priority and deadlines update once"
     " routing applies it.",
     "assignment": "Reassignment requested. The case handler updates once routing applies it.",
+    "task": "Task request sent. The task list updates once routing applies it.",
 }
 STAFF_STATUS_LABELS = {
     "in_progress": "In progress",
@@ -85,6 +86,7 @@ async def render_case(
         # follow-up case. Staff reopen it first.
         open_for_messages=found.case["status"] not in CLOSED_STATUSES or not found.staff_view,
         linked_cases=found.linked_cases,
+        task_section=await tasks.task_section(runtime.pool, principal, found.staff_view, row),
         raised=request.query_params.get("raised") == "1",
         logged=request.query_params.get("logged") == "1",
         sent=request.query_params.get("sent") == "1",
