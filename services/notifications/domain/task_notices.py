@@ -3,8 +3,9 @@
 The assignee is told when a task is assigned to them (task.created, task.reassigned),
 before it falls due (task.due_soon) and when it is overdue (task.overdue); the escalation
 target routing names on task.overdue is told too. Each mail carries the case reference,
-the task's title (a staff-written line, made one short line), its due time and the case
-page link: never the task's description or anything of the case itself.
+the task's title in the body (a staff-written line, made one short line; subjects stay
+short and carry no staff text), its due time and the case page link: never the task's
+description or anything of the case itself.
 """
 
 from __future__ import annotations
