@@ -83,11 +83,17 @@ async def _assignee(
 ) -> StaffMember:
     """The staff member who may hold a task on the case; TaskRefused with the reason."""
     person = policy.person(assignee_id)
+    readers = None
+    if case.sensitivity == "restricted":
+        # Intake shows a restricted case to its owner and HR managers only (case_access).
+        owner = {case.owner_id} if case.owner_id else set()
+        readers = frozenset({s.id for s in policy.staff} | owner)
     problem = assignee_problem(
         person,
         assignee_id,
         conflicted=await sql.conflicted_ids(ctx.conn, case.respondent_ids),
         inactive=await sql.inactive_ids(ctx.conn, [assignee_id]),
+        restricted_readers=readers,
     )
     if problem is not None:
         raise TaskRefused(problem)

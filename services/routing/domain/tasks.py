@@ -86,11 +86,21 @@ def assignee_problem(
     *,
     conflicted: frozenset[str],
     inactive: frozenset[str],
+    restricted_readers: frozenset[str] | None = None,
 ) -> str | None:
     """Why `assignee_id` may not hold a task on the case (None: they may). Says what the
-    rule is, never who the respondents are (the reason reaches the case page)."""
+    rule is, never who the respondents are (the reason reaches the case page).
+
+    `restricted_readers`: on a restricted case, the staff who may open it (its owner and
+    the policy's HR managers); anyone else could not open the task's case page.
+    """
     if person is None:
         return f"{assignee_id!r} is not HR staff in the routing policy"
+    if restricted_readers is not None and person.id not in restricted_readers:
+        return (
+            f"{person.id} cannot open this restricted case: only its owner or an HR manager"
+            " may hold a task on it"
+        )
     if person.id in conflicted:
         return (
             f"conflict of interest: {person.id} is a respondent or in a respondent's"
