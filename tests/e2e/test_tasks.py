@@ -282,6 +282,47 @@ async def test_a_respondent_or_their_manager_cannot_hold_a_task(system, capture,
     assert all(e["case_id"] != case_id for e in created)
 
 
+async def test_a_restricted_case_takes_tasks_for_those_who_may_open_it(system, capture):
+    case_id, _ = await raise_case(system, "harassment")  # restricted, an investigator owns it
+    async with client(system, AS_MANAGER) as c:
+        owner = (await c.get(f"/api/v1/cases/{case_id}")).json()["assignment"]["owner_id"]
+    outsider = next(i for i in ("A-3001", "A-3002", "A-3003") if i != owner)
+    path = f"/api/v1/cases/{case_id}/tasks"
+    body = {"title": "Interview the witness", "due_in_working_hours": 8}
+    refused = await post(system, AS_MANAGER, path, {**body, "assignee_id": outsider})
+    refusal = await capture.wait(
+        lambda e: (
+            e["event_type"] == "case.request_refused"
+            and e["payload"]["request_event_id"] == refused.json()["event_id"]
+        )
+    )
+    assert "cannot open this restricted case" in refusal["payload"]["reason"]
+    for assignee in (owner, "M-9002"):
+        accepted = await post(system, AS_MANAGER, path, {**body, "assignee_id": assignee})
+        await task_status(system, case_id, accepted.json()["task_id"], "open")
+
+
+async def test_a_closed_case_takes_no_new_tasks(system):
+    case_id, _ = await raise_case(system, "payroll_query")
+    closed = await post(
+        system, AS_AGENT, f"/api/v1/cases/{case_id}/status", {"to_status": "closed"}
+    )
+    assert closed.status_code == 202, closed.text
+
+    async def is_closed() -> bool:
+        async with client(system, AS_AGENT) as c:
+            return bool((await c.get(f"/api/v1/cases/{case_id}")).json()["status"] == "closed")
+
+    await eventually(is_closed, "the case closed")
+    refused = await post(
+        system,
+        AS_AGENT,
+        f"/api/v1/cases/{case_id}/tasks",
+        {"title": "Too late", "assignee_id": "A-1002", "due_in_working_hours": 1},
+    )
+    assert refused.status_code == 409 and "closed" in refused.json()["detail"]
+
+
 @pytest.fixture
 def second_routing(system):
     """A second routing replica on the same queue and tables: the timers still fire once."""
