@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
 from services.intake.domain.tasks import NewTask, task_conflict
 
-BASE = {"title": "Collect statements", "assignee_id": "A-1002"}
+BASE: dict[str, object] = {"title": "Collect statements", "assignee_id": "A-1002"}
 
 
-def _errors(body: dict[str, object]) -> dict[str, str]:
+def _errors(body: Mapping[str, object]) -> dict[str, str]:
     try:
         NewTask.model_validate(body)
     except ValidationError as exc:
