@@ -108,13 +108,14 @@ async def cancel_timers(conn: asyncpg.Connection, task_id: UUID) -> int:
 
 async def claim_due_timers(conn: asyncpg.Connection, limit: int) -> list[DueTaskTimer]:
     """Due task timers locked with their task and case; rows another replica (or a handler
-    applying an event to the case) holds are skipped, never waited on: next tick."""
+    applying an event to the case) holds are skipped, never waited on: next tick. A closed
+    case's timers wait: if it is reopened, its open tasks' reminders and escalations come."""
     rows = await conn.fetch(
         """SELECT t.id, t.task_id, t.case_id, t.kind, t.fire_at
            FROM routing.task_timers t
            JOIN routing.tasks k ON k.task_id = t.task_id
            JOIN routing.cases c ON c.case_id = t.case_id
-           WHERE t.fired_at IS NULL AND t.fire_at <= now()
+           WHERE t.fired_at IS NULL AND t.fire_at <= now() AND c.status <> 'closed'
            ORDER BY t.fire_at, t.id
            LIMIT $1
            FOR UPDATE OF t, k, c SKIP LOCKED""",

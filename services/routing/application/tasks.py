@@ -266,8 +266,8 @@ async def _fire(
 ) -> Envelope | None:
     case = await sql.lock_case(conn, timer.case_id)  # locked by the claim already
     task = await task_sql.lock_task(conn, timer.case_id, timer.task_id)
-    if case is None or task is None or task.status != "open" or case.status == "closed":
-        return None  # stale: ended after the timer was planned (its delete lost no race)
+    if case is None or task is None or task.status != "open":
+        return None  # stale: ended after the timer was planned
     member = policy.person(task.assignee_id)
     if member is None:  # the policy changed under an open task: say so, fire nothing
         log.error("task assignee no longer in policy", task_id=str(task.task_id))
