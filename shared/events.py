@@ -494,6 +494,117 @@ class RoutingRosterPublished(EventPayload):
     staff: list[RosterMember] = Field(default_factory=list)  # managers outside any team
 
 
+# --- tasks on a case ---
+# Staff ask (intake publishes the *_requested commands); routing, which owns every clock,
+# decides and answers with the outcome (task.created, ...) or case.request_refused. Titles
+# are staff-written single lines; a task's description travels only in its request.
+
+
+class TaskCreationRequested(EventPayload):
+    """A member of staff asks for a task on the case: exactly one of the due forms is set
+    (`due_in_working_hours` counts in the owning team's calendar from the request)."""
+
+    event_type: ClassVar[str] = "task.creation_requested"
+    reference: str
+    task_id: UUID
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    assignee_id: str = Field(min_length=1, max_length=64)
+    due_in_working_hours: float | None = Field(default=None, gt=0)
+    due_at: PayloadTime | None = None
+
+
+class TaskCompletionRequested(EventPayload):
+    event_type: ClassVar[str] = "task.completion_requested"
+    reference: str
+    task_id: UUID
+
+
+class TaskReassignmentRequested(EventPayload):
+    event_type: ClassVar[str] = "task.reassignment_requested"
+    reference: str
+    task_id: UUID
+    assignee_id: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class TaskCancellationRequested(EventPayload):
+    event_type: ClassVar[str] = "task.cancellation_requested"
+    reference: str
+    task_id: UUID
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class _TaskEvent(EventPayload):
+    reference: str
+    task_id: UUID
+    title: str = Field(min_length=1, max_length=200)
+
+
+class TaskCreated(_TaskEvent):
+    """Routing accepted the task: its assignee (work contact, as in case.assigned) and the
+    due instant computed in working time; `due_soon_at` is None when no reminder is due."""
+
+    event_type: ClassVar[str] = "task.created"
+    assignee: Person
+    due_at: PayloadTime
+    due_soon_at: PayloadTime | None = None
+
+
+class TaskCompleted(_TaskEvent):
+    event_type: ClassVar[str] = "task.completed"
+    assignee_id: str
+
+
+class TaskReassigned(_TaskEvent):
+    event_type: ClassVar[str] = "task.reassigned"
+    assignee: Person
+    previous_assignee_id: str
+    due_at: PayloadTime
+    reason: str | None = None
+
+
+class TaskCancelled(_TaskEvent):
+    event_type: ClassVar[str] = "task.cancelled"
+    assignee_id: str
+    reason: str
+
+
+class TaskDueSoon(_TaskEvent):
+    """Routing's reminder timer: the task falls due at `due_at` (policy `tasks.due_soon`)."""
+
+    event_type: ClassVar[str] = "task.due_soon"
+    assignee: Person
+    due_at: PayloadTime
+
+
+class TaskOverdue(_TaskEvent):
+    """The task was not done by `due_at`: the assignee is told and the task escalates to
+    `escalated_to` (the case team's escalation ladder at policy `tasks.escalation_level`,
+    never a respondent, someone in their management chain, or the assignee; None when the
+    ladder has nobody eligible left)."""
+
+    event_type: ClassVar[str] = "task.overdue"
+    assignee: Person
+    due_at: PayloadTime
+    escalated_to: Person | None = None
+    escalation_level: int | None = Field(default=None, ge=1)
+
+
+TASK_EVENTS: tuple[type[EventPayload], ...] = (
+    TaskCreationRequested,
+    TaskCompletionRequested,
+    TaskReassignmentRequested,
+    TaskCancellationRequested,
+    TaskCreated,
+    TaskCompleted,
+    TaskReassigned,
+    TaskCancelled,
+    TaskDueSoon,
+    TaskOverdue,
+)
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
@@ -525,6 +636,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         RoutingRosterPublished,
     )
 }
+EVENT_TYPES.update({cls.event_type: cls for cls in TASK_EVENTS})
 
 P = TypeVar("P", bound=EventPayload)
 

@@ -87,6 +87,10 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.assignment_requested",
         "audit.case_viewed",
         "case.injury_facts_recorded",
+        "task.creation_requested",
+        "task.completion_requested",
+        "task.reassignment_requested",
+        "task.cancellation_requested",
     ),
     "routing": (
         "case.routed",
@@ -103,6 +107,12 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.assignment_needed",
         "case.respondents_resolved",
         "routing.roster_published",
+        "task.created",
+        "task.completed",
+        "task.reassigned",
+        "task.cancelled",
+        "task.due_soon",
+        "task.overdue",
     ),
     "notifications": ("notification.sent", "notification.failed"),
     # Audit writes its own records (audit.export_created, ...) straight into its chain.

@@ -10,6 +10,7 @@ from services.intake.entrypoints.case_page_http import router as case_page_route
 from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
+from services.intake.entrypoints.http_tasks import router as tasks_router
 from services.intake.entrypoints.portal.routes import router as portal_router
 from services.intake.entrypoints.subscriptions import SUBSCRIPTIONS
 from services.intake.entrypoints.work_queue_http import router as work_queue_router
@@ -41,6 +42,13 @@ SPEC = ServiceSpec(
     name="intake",
     subscriptions=SUBSCRIPTIONS,
     handlers=_handlers,
-    routers=[router, work_queue_router, case_page_router, portal_router, email_router],
+    routers=[
+        router,
+        work_queue_router,
+        case_page_router,
+        tasks_router,
+        portal_router,
+        email_router,
+    ],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
 )

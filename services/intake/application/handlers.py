@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from uuid import UUID
 
-from services.intake.adapters import sql
+from services.intake.adapters import sql, task_sql
 from services.intake.application import clocks
 from services.intake.application.cases import NewAttachment, NewCase, open_case
 from services.intake.application.fact_projections import (
@@ -14,6 +14,7 @@ from services.intake.application.fact_projections import (
 )
 from services.intake.application.history import history_only, with_history
 from services.intake.application.roster import on_roster_published
+from services.intake.application.task_projection import TASK_HANDLERS
 from services.intake.domain.case import advance_status
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Actor
@@ -120,6 +121,10 @@ REQUEST_LABELS = {
     "case.status_change_requested": "status change",
     "case.recategorisation_requested": "re-categorisation",
     "case.assignment_requested": "assignment",
+    "task.creation_requested": "task",
+    "task.completion_requested": "task completion",
+    "task.reassignment_requested": "task reassignment",
+    "task.cancellation_requested": "task cancellation",
 }
 
 
@@ -128,6 +133,9 @@ async def on_request_refused(ctx: HandlerContext) -> None:
     refused = payload_as(ctx.envelope, CaseRequestRefused)
     case_id, _ = await _locked_status(ctx)
     label = REQUEST_LABELS.get(refused.request_type, refused.request_type)
+    if refused.request_type == "task.creation_requested":
+        # The task the request wrote shows as refused, with routing's reason.
+        await task_sql.refuse_request(ctx.conn, refused.request_event_id, refused.reason)
     await sql.insert_note(
         ctx.conn,
         note_id=ctx.envelope.event_id,  # one note per refusal, whatever the redeliveries
@@ -223,5 +231,6 @@ HANDLERS: Mapping[str, Handler] = with_history(
         "case.respondents_resolved": on_respondents_resolved,
         "conference.required": on_conference_required,
         "routing.roster_published": on_roster_published,
+        **TASK_HANDLERS,
     }
 )

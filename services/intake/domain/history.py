@@ -250,6 +250,13 @@ def _describe_written(
         case "assignment_requested":
             who = _named(s, "requested_owner_id", "requested_owner_name", names)
             return f"Requested assignment to {who}{reason}"
+        case "task_requested":
+            who = _named(s, "assignee_id", "assignee_name", names)
+            return f"Requested a task for {who}: {s.get('title')}"
+        case "task_update_requested":
+            return f"Requested {s.get('action')}"
+        case "injury_facts_recorded":
+            return "Recorded a decision on the injury facts"
     return None
 
 

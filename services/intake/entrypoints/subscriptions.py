@@ -28,5 +28,10 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.sla_warning",
         "case.sla_breached",
         "case.escalated",
+        "task.created",
+        "task.completed",
+        "task.cancelled",
+        "task.reassigned",
+        "task.overdue",
     ),
 )

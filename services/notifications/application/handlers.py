@@ -14,6 +14,7 @@ from prometheus_client import Counter
 from services.notifications.adapters import sql
 from services.notifications.adapters.smtp import SendResult
 from services.notifications.domain import notices as domain
+from services.notifications.domain import task_notices
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import utcnow
 from shared.errors import PermanentError
@@ -29,6 +30,11 @@ from shared.events import (
     EventPayload,
     NotificationFailed,
     NotificationSent,
+    Person,
+    TaskCreated,
+    TaskDueSoon,
+    TaskOverdue,
+    TaskReassigned,
     payload_as,
 )
 
@@ -65,6 +71,10 @@ class Notifier:
             ConferenceRequired.event_type: self.on_conference_required,
             CaseReopened.event_type: self.on_case_reopened,
             CaseAssignmentNeeded.event_type: self.on_assignment_needed,
+            TaskCreated.event_type: self.on_task_assigned,
+            TaskReassigned.event_type: self.on_task_assigned,
+            TaskDueSoon.event_type: self.on_task_due_soon,
+            TaskOverdue.event_type: self.on_task_overdue,
         }
 
     async def on_case_submitted(self, ctx: HandlerContext) -> None:
@@ -192,6 +202,43 @@ class Notifier:
         await self._tell_staff_member(
             ctx, domain.for_case_reopened, payload, lambda _case: payload.owner_id
         )
+
+    # --- Tasks: the events name each recipient with their work contact (as case.escalated).
+
+    async def _learn(self, ctx: HandlerContext, *people: Person | None) -> None:
+        for person in people:
+            if person is not None:
+                await sql.upsert_staff_contact(ctx.conn, person, seen_at=ctx.envelope.occurred_at)
+
+    async def on_task_assigned(self, ctx: HandlerContext) -> None:
+        """task.created and task.reassigned: the (new) assignee hears the task is theirs."""
+        payload: TaskCreated | TaskReassigned
+        if ctx.envelope.event_type == TaskCreated.event_type:
+            payload = payload_as(ctx.envelope, TaskCreated)
+        else:
+            payload = payload_as(ctx.envelope, TaskReassigned)
+        await self._learn(ctx, payload.assignee)
+        outcomes = task_notices.for_task_assigned(
+            ctx.envelope, payload, templates=self.templates, config=self.config
+        )
+        await self._deliver_all(ctx, list(outcomes))
+
+    async def on_task_due_soon(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, TaskDueSoon)
+        await self._learn(ctx, payload.assignee)
+        outcomes = task_notices.for_task_due_soon(
+            ctx.envelope, payload, templates=self.templates, config=self.config
+        )
+        await self._deliver_all(ctx, list(outcomes))
+
+    async def on_task_overdue(self, ctx: HandlerContext) -> None:
+        """The assignee and the escalation target routing named."""
+        payload = payload_as(ctx.envelope, TaskOverdue)
+        await self._learn(ctx, payload.assignee, payload.escalated_to)
+        outcomes = task_notices.for_task_overdue(
+            ctx.envelope, payload, templates=self.templates, config=self.config
+        )
+        await self._deliver_all(ctx, list(outcomes))
 
     async def _tell_staff_member(
         self,

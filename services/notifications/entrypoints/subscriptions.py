@@ -22,5 +22,9 @@ SUBSCRIPTIONS = ServiceQueue(
         "conference.required",
         "case.reopened",
         "case.assignment_needed",
+        "task.created",
+        "task.reassigned",
+        "task.due_soon",
+        "task.overdue",
     ),
 )

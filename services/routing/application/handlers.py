@@ -7,7 +7,7 @@ fails with `CaseNotRoutedYet` and the consumer retries it until `case.submitted`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -15,6 +15,7 @@ from uuid import UUID
 import structlog
 
 from services.routing.adapters import sql
+from services.routing.application import tasks
 from services.routing.application.respondents import (
     announce_respondents,
     record_injury_facts,
@@ -710,6 +711,12 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
     async def on_injury_facts(ctx: HandlerContext) -> None:
         await record_injury_facts(ctx, policy)
 
+    def with_policy(handle: Callable[[HandlerContext, Policy], Awaitable[None]]) -> Handler:
+        async def handler(ctx: HandlerContext) -> None:
+            await handle(ctx, policy)
+
+        return handler
+
     return {
         "case.submitted": on_case_submitted,
         "case.message_received": on_message_received,
@@ -718,4 +725,8 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "case.status_change_requested": on_status_change,
         "directory.employee_updated": update_directory,
         "case.injury_facts_recorded": on_injury_facts,
+        "task.creation_requested": with_policy(tasks.create_task),
+        "task.completion_requested": with_policy(tasks.complete_task),
+        "task.reassignment_requested": with_policy(tasks.reassign_task),
+        "task.cancellation_requested": with_policy(tasks.cancel_task),
     }

@@ -15,6 +15,7 @@ import asyncpg
 import structlog
 
 from services.routing.adapters import sql
+from services.routing.application.tasks import fire_due_task_timers
 from services.routing.domain.policy import Policy
 from services.routing.domain.sla import record_fired
 from services.routing.domain.triage import escalation_target
@@ -57,6 +58,16 @@ class TimerLoop:
         while not self._stopping.is_set():
             try:
                 fired = await self.fire_due()
+                # Task reminders and overdue escalations share the tick (application/tasks.py).
+                fired = max(
+                    fired,
+                    await fire_due_task_timers(
+                        self.pool,
+                        self.policy,
+                        on_commit=self.on_commit,
+                        batch_size=self.batch_size,
+                    ),
+                )
             except Exception as exc:  # database away: try again next tick
                 log.warning("timer tick failed", error=repr(exc))
                 fired = 0

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from services.routing.domain.calendar import WorkingCalendar
@@ -133,6 +134,27 @@ class PriorityRules(_Strict):
     serious_injury: Priority = "P1"
 
 
+class TaskPolicy(_Strict):
+    """Reminders and escalation of tasks on a case (task.due_soon, task.overdue).
+
+    The reminder comes at `due_soon_share` of the working time between the request and
+    the due instant, or `due_soon_hours_before` working hours before it: exactly one.
+    An overdue task escalates to level `escalation_level` of the case team's ladder.
+    """
+
+    due_soon_share: float | None = Field(default=None, gt=0, lt=1)
+    due_soon_hours_before: float | None = Field(default=None, gt=0)
+    escalation_level: int = Field(default=1, ge=1)
+    # The longest `due_in_working_hours` a task may ask for.
+    max_due_in_working_hours: float = Field(default=2000, gt=0)
+
+    @model_validator(mode="after")
+    def _one_reminder_rule(self) -> TaskPolicy:
+        if (self.due_soon_share is None) == (self.due_soon_hours_before is None):
+            raise ValueError("give exactly one of due_soon_share and due_soon_hours_before")
+        return self
+
+
 class Policy(_Strict):
     version: int
     default_category: str
@@ -151,6 +173,7 @@ class Policy(_Strict):
     reopen_within_days: float = Field(default=14, ge=0)
     categories: dict[str, Category]
     teams: dict[str, Team]
+    tasks: TaskPolicy = TaskPolicy(due_soon_share=0.75)
     # Hash of the source text: recorded on every routing decision.
     source_hash: str = ""
 
@@ -236,6 +259,13 @@ def reference_problems(policy: Policy) -> list[tuple[Path_, str]]:
                     )
                 )
             previous = level.after_breach_hours
+        if ladder and policy.tasks.escalation_level > len(ladder):
+            problems.append(
+                (
+                    ("tasks", "escalation_level"),
+                    f"ladder {name!r} has only {len(ladder)} levels",
+                )
+            )
     return problems
 
 

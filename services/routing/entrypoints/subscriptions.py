@@ -21,5 +21,9 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.status_change_requested",
         "directory.employee_updated",
         "case.injury_facts_recorded",
+        "task.creation_requested",
+        "task.completion_requested",
+        "task.reassignment_requested",
+        "task.cancellation_requested",
     ),
 )

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import Request
 from fastapi.responses import Response
 
-from services.intake.application import actions, case_page, work_queue
+from services.intake.application import actions, case_page, tasks, work_queue
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -32,6 +32,7 @@ ACTION_DONE = {
     " routing applies it.",
     "assignment": "Reassignment requested. The case handler updates once routing applies it.",
     "injury": "Injury decision recorded. Routing requires a case conference if it calls for one.",
+    "task": "Task request sent. The task list updates once routing applies it.",
 }
 STAFF_STATUS_LABELS = {
     "in_progress": "In progress",
@@ -94,6 +95,7 @@ async def render_case(
         clocks=await work_queue.clocks_of_case(runtime.pool, found.case)
         if found.staff_view
         else (),
+        task_section=await tasks.task_section(runtime.pool, principal, found.staff_view, row),
         raised=request.query_params.get("raised") == "1",
         logged=request.query_params.get("logged") == "1",
         sent=request.query_params.get("sent") == "1",

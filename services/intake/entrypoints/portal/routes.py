@@ -21,7 +21,15 @@ from services.intake.domain.case import (
     NewMessage,
     SubmitCase,
 )
-from services.intake.entrypoints.portal import anonymous, injury, phone, session, staff, work_queue
+from services.intake.entrypoints.portal import (
+    anonymous,
+    injury,
+    phone,
+    session,
+    staff,
+    tasks,
+    work_queue,
+)
 from services.intake.entrypoints.portal.case_facts import (
     fact_values,
     form_errors,
@@ -328,5 +336,5 @@ async def add_message(case_id: UUID, request: Request) -> Response:
 
 
 # After this module's own routes, so /portal/cases/new stays ahead of /portal/cases/{case_id}.
-for _pages in (staff, anonymous, phone, injury, work_queue):
+for _pages in (staff, anonymous, phone, injury, work_queue, tasks):
     router.include_router(_pages.router)
