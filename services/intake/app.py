@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from services.intake.application.handlers import HANDLERS
 from services.intake.config import EmailConfig
+from services.intake.entrypoints.documents_http import router as documents_router
 from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
@@ -39,6 +40,6 @@ SPEC = ServiceSpec(
     name="intake",
     subscriptions=SUBSCRIPTIONS,
     handlers=_handlers,
-    routers=[router, portal_router, email_router],
+    routers=[router, documents_router, portal_router, email_router],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
 )

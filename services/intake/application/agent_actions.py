@@ -50,6 +50,9 @@ log = structlog.get_logger(__name__)
 
 Case = dict[str, Any]
 Record = Callable[[asyncpg.Connection, Case, Envelope], Awaitable[None]]
+# What else a note records in its transaction, after its event: e.g. its files
+# (application/documents.py), given the connection, the case and the note's id.
+NoteFollowUp = Callable[[asyncpg.Connection, Case, UUID], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ async def _case_to_act_on(
     return case
 
 
+# The case as an action sees it (locked, readable, not the caller's own, status allowing).
+case_to_act_on = _case_to_act_on
+
+
 async def _act(
     runtime: Runtime,
     principal: Principal,
@@ -100,6 +107,7 @@ async def _act(
     build: Callable[[Case], EventPayload],
     to_status: str | None = None,
     record: Record | None = None,
+    follow: Record | None = None,
 ) -> ActionAccepted:
     require_role(principal, roles, action)
     async with unit_of_work(runtime) as uow:
@@ -113,14 +121,23 @@ async def _act(
         if record is not None:
             await record(uow.conn, case, event)
         await uow.emit(event)
+        if follow is not None:
+            await follow(uow.conn, case, event)
     structlog.contextvars.bind_contextvars(case_id=str(case_id), event_id=str(event.event_id))
     log.info("agent action recorded", event_type=event.event_type, agent=principal.subject)
     return ActionAccepted(case_id, case["reference"], event.event_id, event.event_type)
 
 
 async def add_note(
-    runtime: Runtime, principal: Principal, case_id: UUID, note: AgentNote
+    runtime: Runtime,
+    principal: Principal,
+    case_id: UUID,
+    note: AgentNote,
+    *,
+    follow: NoteFollowUp | None = None,
 ) -> ActionAccepted:
+    """Store a note and its `case.note_added`; `follow` records more in the same
+    transaction (the note's files)."""
     note_id = uuid4()
 
     async def record(conn: asyncpg.Connection, case: Case, event: Envelope) -> None:
@@ -134,6 +151,10 @@ async def add_note(
             created_at=event.occurred_at,
         )
 
+    async def after_note(conn: asyncpg.Connection, case: Case, event: Envelope) -> None:
+        assert follow is not None
+        await follow(conn, case, note_id)
+
     accepted = await _act(
         runtime,
         principal,
@@ -144,6 +165,7 @@ async def add_note(
             reference=case["reference"], note_id=note_id, body=note.body, internal=note.internal
         ),
         record=record,
+        follow=after_note if follow is not None else None,
     )
     return replace(accepted, note_id=note_id)
 

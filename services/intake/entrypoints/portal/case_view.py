@@ -17,6 +17,7 @@ from services.intake.domain.case import (
     STATUS_ROLES,
     status_options,
 )
+from services.intake.entrypoints.portal.document_list import documents_context
 from services.intake.entrypoints.portal.pages import render
 from services.intake.entrypoints.web import (
     client_of,
@@ -93,4 +94,5 @@ async def render_case(
         errors=errors or {},
         draft=draft,
         values=values or {},
+        **await documents_context(request, principal, found.case),
     )

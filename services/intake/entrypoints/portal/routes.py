@@ -21,7 +21,7 @@ from services.intake.domain.case import (
     NewMessage,
     SubmitCase,
 )
-from services.intake.entrypoints.portal import anonymous, phone, session, staff
+from services.intake.entrypoints.portal import anonymous, documents, phone, session, staff
 from services.intake.entrypoints.portal.case_view import render_case
 from services.intake.entrypoints.portal.pages import (
     csrf_form,
@@ -36,7 +36,6 @@ from services.intake.entrypoints.portal.pages import (
     uploads,
 )
 from services.intake.entrypoints.web import (
-    attachment_response,
     client_of,
     runtime_of,
 )
@@ -265,26 +264,6 @@ async def case_page(case_id: UUID, request: Request) -> Response:
 # them, so the message says so rather than pretending the case has already changed.
 
 
-@router.get("/portal/cases/{case_id}/attachments/{attachment_id}")
-async def attachment(case_id: UUID, attachment_id: UUID, request: Request) -> Response:
-    principal = session.session_principal(request)
-    if principal is None:
-        return sign_in_redirect(request)
-
-    async def page() -> Response:
-        download = await actions.download(
-            runtime_of(request),
-            principal,
-            case_id,
-            attachment_id,
-            client_of(request),
-            view="portal:file",
-        )
-        return attachment_response(download)
-
-    return await guarded(request, page)
-
-
 @router.post("/portal/cases/{case_id}/messages")
 async def add_message(case_id: UUID, request: Request) -> Response:
     principal = session.session_principal(request)
@@ -315,5 +294,5 @@ async def add_message(case_id: UUID, request: Request) -> Response:
 
 
 # After this module's own routes, so /portal/cases/new stays ahead of /portal/cases/{case_id}.
-for _pages in (staff, anonymous, phone):
+for _pages in (staff, anonymous, phone, documents):
     router.include_router(_pages.router)
