@@ -57,6 +57,16 @@ class DocumentsAdded:
     event_ids: list[UUID]
 
 
+def description_of(text: str | None) -> str | None:
+    """What staff wrote about the files: trimmed, at most 2000 characters, None if blank;
+    a NUL (Postgres text cannot hold it) is a 422 naming the field."""
+    if text and "\x00" in text:
+        raise Refused("invalid", "description: must not contain NUL characters")
+    if text and len(text.strip()) > 2000:
+        raise Refused("invalid", "description: at most 2000 characters")
+    return (text or "").strip() or None
+
+
 def staff_files(
     principal: Principal, uploads: tuple[NewAttachment, ...], about: StaffDocuments
 ) -> tuple[NewAttachment, ...]:

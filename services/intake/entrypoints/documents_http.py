@@ -145,7 +145,7 @@ async def add_documents(
     about = documents.StaffDocuments(
         evidence=evidence,
         shared=shared,
-        description=(description or "").replace("\x00", "").strip() or None,
+        description=documents.description_of(description),
         note_id=note_id,
     )
     added = await documents.add_documents(

@@ -67,20 +67,21 @@ async def add_documents(case_id: UUID, request: Request) -> Response:
             name: text(form, name)
             for name in ("documents_description", "documents_evidence", "documents_shared")
         }
-        about = documents.StaffDocuments(
-            evidence=values["documents_evidence"] == "yes",
-            shared=values["documents_shared"] == "yes",
-            description=values["documents_description"].replace("\x00", "").strip()[:2000] or None,
-        )
         try:
+            about = documents.StaffDocuments(
+                evidence=values["documents_evidence"] == "yes",
+                shared=values["documents_shared"] == "yes",
+                description=documents.description_of(values["documents_description"]),
+            )
             files = await uploads(form, "documents_files")
             await documents.add_documents(runtime_of(request), principal, case_id, files, about)
         except Refused as refused:
             if refused.kind not in {"invalid", "too_large", "conflict"}:
                 raise
-            field = (
-                "documents_shared" if refused.detail.startswith("shared:") else "documents_files"
-            )
+            field = "documents_files"
+            for named in ("shared", "description"):
+                if refused.detail.startswith(f"{named}:"):
+                    field = f"documents_{named}"
             return await render_case(
                 request,
                 principal,
