@@ -508,3 +508,56 @@ async def test_staff_upload_evidence_in_the_portal_and_the_reporter_sees_only_th
     await page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes().startswith(b"\x89PNG")
     await context.close()
+
+
+async def portal_as(system, identity: str) -> tuple[httpx.AsyncClient, str]:
+    """A signed-in portal session (httpx) and its CSRF token (rotated at sign-in)."""
+    portal = client(system)
+    token = csrf_of((await portal.get("/portal/sign-in")).text)
+    signed_in = await portal.post(
+        "/portal/sign-in", data={"csrf_token": token, "identity": identity}
+    )
+    assert signed_in.status_code == 303
+    return portal, csrf_of((await portal.get("/portal/cases/new")).text)
+
+
+async def test_a_note_form_carries_files_that_follow_the_note(system):
+    sam = {"employee_id": "E-7001", "name": "Sam Rivera", "email": "sam.rivera@example.com"}
+    async with client(system, auth_headers("u-sam", "employee", employee_id="E-7001")) as c:
+        accepted = await c.post(
+            "/api/v1/cases",
+            json={
+                "subject": "Holiday pay wrong",
+                "description": "My holiday pay in October was calculated on the wrong rate.",
+                "reporter": sam,
+                "category": "payroll_query",
+            },
+        )
+        case_id = accepted.json()["case_id"]
+        await until(lambda: c.get(f"/api/v1/cases/{case_id}"), "assigned")
+    agent, token = await portal_as(system, "priya")
+    try:
+        too_big = b"%PDF-1.4\n" + b"0" * MAX_FILE_BYTES
+        refused = await agent.post(
+            f"/portal/cases/{case_id}/notes",
+            data={"csrf_token": token, "note_body": "Rates checked."},
+            files={"note_files": ("rates-huge.pdf", too_big, "application/pdf")},
+        )
+        assert refused.status_code == 413
+        assert re.search(r'id="note_files-error">[^<]*rates-huge.pdf', refused.text)
+        added = await agent.post(
+            f"/portal/cases/{case_id}/notes",
+            data={"csrf_token": token, "note_body": "Rates checked with payroll."},
+            files={"note_files": ("rates.pdf", PDF, "application/pdf")},
+        )
+        assert added.status_code == 303, added.text
+        page = (await agent.get(f"/portal/cases/{case_id}")).text
+        assert "rates.pdf" in page and "A note by HR" in page
+    finally:
+        await agent.aclose()
+    reporter, _ = await portal_as(system, "sam")
+    try:
+        page = (await reporter.get(f"/portal/cases/{case_id}")).text
+        assert "Rates checked" not in page and "rates.pdf" not in page
+    finally:
+        await reporter.aclose()
