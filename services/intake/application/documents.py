@@ -177,6 +177,15 @@ def is_staff_view(viewer: Principal, case: dict[str, Any]) -> bool:
     return sees_internal_notes(viewer, actions.facts(case))
 
 
+def source_of(document: dict[str, Any]) -> str:
+    """Where a listed file came from: reporter (with the case), message, note or staff."""
+    if document["note_id"] is not None:
+        return "note"
+    if document["uploaded_by"] is not None:
+        return "staff"
+    return "message" if document["message_id"] is not None else "reporter"
+
+
 def _visible(document: dict[str, Any], staff_view: bool) -> bool:
     return staff_view or not document["staff_only"]
 

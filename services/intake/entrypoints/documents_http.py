@@ -63,14 +63,6 @@ class DocumentsAccepted(BaseModel):
     event_ids: list[UUID]
 
 
-def source_of(row: dict[str, Any]) -> str:
-    if row["note_id"] is not None:
-        return "note"
-    if row["uploaded_by"] is not None:
-        return "staff"
-    return "message" if row["message_id"] is not None else "reporter"
-
-
 def document_view(row: dict[str, Any], download: str, *, staff_view: bool) -> DocumentView:
     return DocumentView(
         attachment_id=row["attachment_id"],
@@ -79,7 +71,7 @@ def document_view(row: dict[str, Any], download: str, *, staff_view: bool) -> Do
         size=row["size"],
         sha256=row["sha256"],
         created_at=row["created_at"],
-        source=source_of(row),
+        source=documents.source_of(row),
         evidence=row["evidence"],
         shared=not row["staff_only"],
         note_id=row["note_id"],

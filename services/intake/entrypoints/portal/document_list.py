@@ -14,7 +14,7 @@ from shared.auth import Principal
 
 SOURCE_LABELS = {
     "reporter": "The employee",
-    "message": "A message",
+    "message": "The employee, with a message",
     "note": "A note by HR",
     "staff": "HR",
 }
@@ -31,16 +31,14 @@ def _filesize(size: int) -> str:
 TEMPLATES.filters["filesize"] = _filesize
 
 
-def _source(row: dict[str, Any]) -> str:
-    if row["note_id"] is not None:
-        return "note"
-    if row["uploaded_by"] is not None:
-        return "staff"
-    return "message" if row["message_id"] is not None else "reporter"
+def _label(row: dict[str, Any]) -> str:
+    if row["sender_role"] == "agent":
+        return "HR, with a message"
+    return SOURCE_LABELS[documents.source_of(row)]
 
 
 def _labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**row, "source_label": SOURCE_LABELS[_source(row)]} for row in rows]
+    return [{**row, "source_label": _label(row)} for row in rows]
 
 
 async def documents_context(
