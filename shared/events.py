@@ -603,6 +603,24 @@ TASK_EVENTS: tuple[type[EventPayload], ...] = (
     TaskDueSoon,
     TaskOverdue,
 )
+# --- documents ---
+
+
+class CaseDocumentAdded(EventPayload):
+    """A member of staff added a file to a case (evidence, a document, a note's file).
+
+    Carries the file's reference and SHA-256, never its bytes (they stay in intake), so the
+    audit chain vouches for exactly this file. `shared`: the reporter may see and open it
+    (never for evidence); `note_id`: the internal or shared note it belongs to.
+    """
+
+    event_type: ClassVar[str] = "case.document_added"
+    reference: str
+    document: Attachment
+    evidence: bool = False
+    shared: bool = False
+    note_id: UUID | None = None
+    description: str | None = Field(default=None, max_length=2000)
 
 
 EVENT_TYPES: dict[str, type[EventPayload]] = {
@@ -634,6 +652,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseRespondentsResolved,
         CaseInjuryFactsRecorded,
         RoutingRosterPublished,
+        CaseDocumentAdded,
     )
 }
 EVENT_TYPES.update({cls.event_type: cls for cls in TASK_EVENTS})

@@ -91,6 +91,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "task.completion_requested",
         "task.reassignment_requested",
         "task.cancellation_requested",
+        "case.document_added",
     ),
     "routing": (
         "case.routed",

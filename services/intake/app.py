@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from services.intake.application.handlers import HANDLERS
 from services.intake.config import EmailConfig
 from services.intake.entrypoints.case_page_http import router as case_page_router
+from services.intake.entrypoints.documents_http import router as documents_router
 from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
@@ -48,6 +49,7 @@ SPEC = ServiceSpec(
         case_page_router,
         tasks_router,
         portal_router,
+        documents_router,
         email_router,
     ],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers

@@ -86,6 +86,17 @@ def _viewed(p: dict[str, Any]) -> str:
     return f"record read by {who}{view}{where}"
 
 
+def _document(p: dict[str, Any]) -> str:
+    # The file as the chain vouches for it: name, detected type, size and SHA-256.
+    d = p.get("document") or {}
+    kind = "evidence" if p.get("evidence") else "document"
+    seen = "shared with the reporter" if p.get("shared") else "internal"
+    return (
+        f"{kind} added ({seen}): {d.get('filename')} ({d.get('content_type')},"
+        f" {d.get('size')} bytes, sha256 {d.get('sha256')})"
+    )
+
+
 def _exported(p: dict[str, Any]) -> str:
     return f"case file exported by {p.get('subject')} (sha256 {p.get('export_sha256')})"
 
@@ -127,6 +138,7 @@ SUMMARIES: dict[str, Summary] = {
         f"no owner could be assigned in team {p.get('team')}: {p.get('reason')};"
         f" {len(p.get('notify') or [])} HR managers asked to assign a person"
     ),
+    "case.document_added": _document,
 }
 
 

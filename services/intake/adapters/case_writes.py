@@ -113,11 +113,19 @@ async def insert_attachment(
     case_id: UUID,
     message_id: UUID | None,
     content: bytes,
+    claimed_type: str | None = None,
+    uploaded_by: str | None = None,
+    evidence: bool = False,
+    staff_only: bool = False,
+    note_id: UUID | None = None,
+    description: str | None = None,
 ) -> None:
+    """One file; `uploaded_by` is the member of staff who added it (None: the reporter's)."""
     await conn.execute(
         """INSERT INTO intake.attachments (attachment_id, case_id, message_id, filename,
-               content_type, size, sha256, content)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8)""",
+               content_type, size, sha256, content, claimed_type, uploaded_by, evidence,
+               staff_only, note_id, description)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)""",
         reference.attachment_id,
         case_id,
         message_id,
@@ -126,4 +134,19 @@ async def insert_attachment(
         reference.size,
         reference.sha256,
         content,
+        claimed_type,
+        uploaded_by,
+        evidence,
+        staff_only,
+        note_id,
+        description,
+    )
+
+
+async def case_files_bytes(conn: asyncpg.Connection, case_id: UUID) -> int:
+    """The bytes of every file on the case so far (for the per-case limit)."""
+    return int(
+        await conn.fetchval(
+            "SELECT coalesce(sum(size), 0) FROM intake.attachments WHERE case_id = $1", case_id
+        )
     )

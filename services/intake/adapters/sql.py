@@ -90,10 +90,11 @@ async def list_messages(
 async def list_case_attachments(
     conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID
 ) -> list[dict[str, Any]]:
-    """Attachments of the case itself (not of its messages), without their bytes."""
+    """The files the case came with (not its messages' nor staff's), without their bytes."""
     rows = await conn.fetch(
         """SELECT attachment_id, filename, content_type, size, sha256 FROM intake.attachments
-           WHERE case_id = $1 AND message_id IS NULL ORDER BY created_at, filename""",
+           WHERE case_id = $1 AND message_id IS NULL AND uploaded_by IS NULL
+           ORDER BY created_at, filename""",
         case_id,
     )
     return [dict(row) for row in rows]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,9 +22,10 @@ from services.intake.application.cases import (
     NewCase,
     OpenedCase,
     add_message,
+    check_case_room,
     open_case,
 )
-from services.intake.domain import anonymous_keys
+from services.intake.domain import anonymous_keys, documents
 from services.intake.domain.case import (
     CLOSED_STATUSES,
     AnonymousReport,
@@ -58,8 +58,8 @@ from shared.uow import UnitOfWork, unit_of_work
 KEY_FAILURE_THRESHOLD = 5
 KEY_LOCK_SECONDS = 60
 
-MAX_ATTACHMENTS = 5
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_ATTACHMENTS = documents.MAX_FILES_PER_REQUEST
+MAX_ATTACHMENT_BYTES = documents.MAX_FILE_BYTES
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 
 
@@ -90,18 +90,25 @@ def not_found() -> Refused:
 
 
 def attachment(filename: str, content_type: str | None, content: bytes) -> NewAttachment:
-    """Validate one uploaded file; the name is reduced to a safe display name."""
+    """Check one uploaded file: a safe display name, the size (413) and the type read from
+    its bytes (422 naming the file when refused; see domain/documents.py)."""
+    name = documents.safe_filename(filename)
     if len(content) > MAX_ATTACHMENT_BYTES:
         raise Refused(
             "too_large",
-            f"attachment {filename!r} is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB",
+            f"attachment {name!r} is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB",
         )
-    name = unicodedata.normalize("NFC", filename.replace("\\", "/").rsplit("/", 1)[-1])
-    name = "".join(ch for ch in name if ch.isprintable()).strip()[:255] or "attachment"
-    kind = (content_type or "").split(";", 1)[0].strip().lower()
-    if not _CONTENT_TYPE.match(kind):
-        kind = "application/octet-stream"
-    return NewAttachment(filename=name, content_type=kind, content=content)
+    try:
+        detected = documents.detect(content, name)
+    except documents.DocumentRefused as exc:
+        raise Refused("invalid", f"attachment {exc}") from None
+    claimed = (content_type or "").split(";", 1)[0].strip().lower()
+    return NewAttachment(
+        filename=name,
+        content_type=detected.content_type,
+        content=content,
+        claimed_type=claimed if _CONTENT_TYPE.match(claimed) else None,
+    )
 
 
 def check_attachment_count(count: int) -> None:
@@ -425,6 +432,7 @@ async def post_message(
         else Actor(type="agent", id=principal.subject)
     )
     async with unit_of_work(runtime) as uow:
+        await check_case_room(uow.conn, case_id, attachments)
         message_id, _ = await add_message(
             uow.conn,
             case_id=case_id,
@@ -489,6 +497,7 @@ async def anonymous_reply(
         raise Refused("conflict", "the case is closed")
     check_attachment_count(len(attachments))
     async with unit_of_work(runtime) as uow:
+        await check_case_room(uow.conn, case["case_id"], attachments)
         message_id, _ = await add_message(
             uow.conn,
             case_id=case["case_id"],
@@ -500,20 +509,3 @@ async def anonymous_reply(
             attachments=attachments,
         )
     return message_id
-
-
-async def download(
-    runtime: Runtime,
-    principal: Principal,
-    case_id: UUID,
-    attachment_id: UUID,
-    client: Client,
-    *,
-    view: str,
-) -> Download:
-    """An attachment of a case the principal may read, always as a download."""
-    await readable_case(runtime, principal, case_id, client, view=view)
-    found = await sql.get_attachment(runtime.pool, case_id, attachment_id)
-    if found is None:
-        raise Refused("not_found", "no such attachment")
-    return Download(found["content"], found["content_type"], found["filename"])

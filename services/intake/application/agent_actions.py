@@ -52,6 +52,9 @@ Case = dict[str, Any]
 Record = Callable[[asyncpg.Connection, Case, Envelope], Awaitable[None]]
 # The history entry's facts of a request (free text only where staff typed it as a reason).
 Summary = Callable[[Case], dict[str, Any]]
+# What else a note records in its transaction, after its event: e.g. its files
+# (application/documents.py), given the connection, the case and the note's id.
+NoteFollowUp = Callable[[asyncpg.Connection, Case, UUID], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,10 @@ async def _case_to_act_on(
     return case
 
 
+# The case as an action sees it (locked, readable, not the caller's own, status allowing).
+case_to_act_on = _case_to_act_on
+
+
 async def _act(
     runtime: Runtime,
     principal: Principal,
@@ -104,6 +111,7 @@ async def _act(
     summary: Summary,
     to_status: str | None = None,
     record: Record | None = None,
+    follow: Record | None = None,
 ) -> ActionAccepted:
     require_role(principal, roles, action)
     async with unit_of_work(runtime) as uow:
@@ -120,14 +128,23 @@ async def _act(
         await history.record_written(
             uow.conn, event, kind, actor_name=principal.name, **summary(case)
         )
+        if follow is not None:
+            await follow(uow.conn, case, event)
     structlog.contextvars.bind_contextvars(case_id=str(case_id), event_id=str(event.event_id))
     log.info("agent action recorded", event_type=event.event_type, agent=principal.subject)
     return ActionAccepted(case_id, case["reference"], event.event_id, event.event_type)
 
 
 async def add_note(
-    runtime: Runtime, principal: Principal, case_id: UUID, note: AgentNote
+    runtime: Runtime,
+    principal: Principal,
+    case_id: UUID,
+    note: AgentNote,
+    *,
+    follow: NoteFollowUp | None = None,
 ) -> ActionAccepted:
+    """Store a note and its `case.note_added`; `follow` records more in the same
+    transaction (the note's files)."""
     note_id = uuid4()
 
     async def record(conn: asyncpg.Connection, case: Case, event: Envelope) -> None:
@@ -142,6 +159,10 @@ async def add_note(
             created_at=event.occurred_at,
         )
 
+    async def after_note(conn: asyncpg.Connection, case: Case, event: Envelope) -> None:
+        assert follow is not None
+        await follow(conn, case, note_id)
+
     accepted = await _act(
         runtime,
         principal,
@@ -154,6 +175,7 @@ async def add_note(
             reference=case["reference"], note_id=note_id, body=note.body, internal=note.internal
         ),
         record=record,
+        follow=after_note if follow is not None else None,
     )
     return replace(accepted, note_id=note_id)
 

@@ -19,6 +19,8 @@ from services.intake.adapters import case_facts
 from services.intake.adapters import case_writes as store
 from services.intake.application import history
 from services.intake.domain.case import NEW_STATUS, format_reference
+from services.intake.domain.documents import MAX_CASE_BYTES
+from services.intake.domain.refusals import Refused
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import (
     Attachment,
@@ -37,9 +39,19 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class NewAttachment:
+    """A file to store: `content_type` is the type detected from the bytes
+    (domain/documents.py), `claimed_type` what its sender said. The staff fields are set
+    for documents staff add (application/documents.py)."""
+
     filename: str
     content_type: str
     content: bytes
+    claimed_type: str | None = None
+    uploaded_by: str | None = None  # the member of staff; None: the reporter's file
+    evidence: bool = False
+    staff_only: bool = False  # hidden from the reporter
+    note_id: UUID | None = None
+    description: str | None = None
 
     def reference(self, attachment_id: UUID) -> Attachment:
         return Attachment(
@@ -123,7 +135,7 @@ async def open_case(conn: asyncpg.Connection, new: NewCase) -> OpenedCase:
         follow_up_of_event_id=new.follow_up_of_event_id,
     )
     await case_facts.insert_respondents(conn, case_id, new.respondents)
-    attachments = await _store_attachments(conn, case_id, None, new.attachments)
+    attachments = await store_attachments(conn, case_id, None, new.attachments)
     event = make_event(
         CaseSubmitted(
             reference=reference,
@@ -214,7 +226,7 @@ async def add_message(
         email_message_id=email_message_id,
         received_at=received_at,
     )
-    stored = await _store_attachments(conn, case_id, message_id, attachments)
+    stored = await store_attachments(conn, case_id, message_id, attachments)
     event = make_event(
         CaseMessageReceived(
             reference=reference,
@@ -244,17 +256,45 @@ async def add_message(
     return message_id, event
 
 
-async def _store_attachments(
+async def store_attachments(
     conn: asyncpg.Connection,
     case_id: UUID,
     message_id: UUID | None,
     attachments: tuple[NewAttachment, ...],
 ) -> list[Attachment]:
+    """Insert the files (and their metadata) in the caller's transaction; their references."""
     references = []
     for attachment in attachments:
         reference = attachment.reference(uuid4())
         await store.insert_attachment(
-            conn, reference, case_id=case_id, message_id=message_id, content=attachment.content
+            conn,
+            reference,
+            case_id=case_id,
+            message_id=message_id,
+            content=attachment.content,
+            claimed_type=attachment.claimed_type,
+            uploaded_by=attachment.uploaded_by,
+            evidence=attachment.evidence,
+            staff_only=attachment.staff_only,
+            note_id=attachment.note_id,
+            description=attachment.description,
         )
         references.append(reference)
     return references
+
+
+async def check_case_room(
+    conn: asyncpg.Connection, case_id: UUID, attachments: tuple[NewAttachment, ...]
+) -> None:
+    """Refuse (413, naming the file) files that would take the case over MAX_CASE_BYTES."""
+    if not attachments:
+        return
+    total = await store.case_files_bytes(conn, case_id)
+    for attachment in attachments:
+        total += len(attachment.content)
+        if total > MAX_CASE_BYTES:
+            raise Refused(
+                "too_large",
+                f"{attachment.filename!r} would take the case's files over"
+                f" {MAX_CASE_BYTES // (1024 * 1024)} MiB in all",
+            )

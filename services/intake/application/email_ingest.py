@@ -21,6 +21,7 @@ from prometheus_client import Counter
 from services.intake.adapters import email_store as store
 from services.intake.application.cases import NewAttachment, NewCase, add_message, open_case
 from services.intake.config import EmailConfig
+from services.intake.domain import documents
 from services.intake.domain.email import threads
 from services.intake.domain.email.parsing import InboundEmail, Refusal, parse_email
 from shared.uow import UnitOfWork
@@ -142,9 +143,8 @@ async def _record(conn: asyncpg.Connection, email: InboundEmail, config: EmailCo
         *await store.cases_by_message_ids(conn, email.thread_ids),
         *await store.cases_by_reference(conn, email.subject_references),
     ]
-    attachments = tuple(
-        NewAttachment(a.filename, a.content_type, a.content) for a in email.attachments
-    )
+    attachments, withheld = _screened(email)
+    body = email.body if not withheld else "\n\n".join([email.body, *withheld])
     actor = threads.email_actor(email.sender_address)
     reporter = threads.email_reporter(email.sender_address, email.sender_name)
     case = threads.choose_case(candidates, email.sender_address)
@@ -156,7 +156,7 @@ async def _record(conn: asyncpg.Connection, email: InboundEmail, config: EmailCo
             reference=case.reference,
             channel="email",
             sender_role="reporter",
-            body=email.body,
+            body=body,
             actor=actor,
             sender_employee_id=reporter.employee_id,
             sender_email=email.sender_address,
@@ -181,7 +181,7 @@ async def _record(conn: asyncpg.Connection, email: InboundEmail, config: EmailCo
         NewCase(
             channel="email",
             subject=email.subject,
-            description=email.body,
+            description=body,
             actor=actor,
             reporter=reporter,
             attachments=attachments,
@@ -202,3 +202,29 @@ async def _record(conn: asyncpg.Connection, email: InboundEmail, config: EmailCo
         opened.reference,
         opened.case_id,
     )
+
+
+def _screened(email: InboundEmail) -> tuple[tuple[NewAttachment, ...], list[str]]:
+    """The mail's files under the types read from their bytes, and a line for each one
+    refused (a program, an archive, ...). The mail itself is still recorded: refusing it
+    over one file would lose what the person wrote; the line tells HR a file was withheld."""
+    kept: list[NewAttachment] = []
+    withheld: list[str] = []
+    for attachment in email.attachments:
+        name = documents.safe_filename(attachment.filename)
+        try:
+            detected = documents.detect(attachment.content, name)
+        except documents.DocumentRefused as exc:
+            withheld.append(f"[Attachment withheld by HR's mail intake: {exc}]")
+            continue
+        kept.append(
+            NewAttachment(
+                name,
+                detected.content_type,
+                attachment.content,
+                claimed_type=attachment.content_type,
+            )
+        )
+    if withheld:
+        log.warning("email attachments withheld", count=len(withheld))
+    return tuple(kept), withheld

@@ -2,6 +2,7 @@
 
 - POST /cases: an employee raises a case for themselves; hr_agent/hr_manager on behalf.
 - GET /cases, /cases/{id}: my cases; one case if the caller may read it (404 otherwise).
+- Documents (the files on a case, adding and opening them): documents_http.py.
 - POST /cases/{id}/messages: the reporter or staff who may read the case add a message.
 - POST /phone-calls: an agent logs a call as a case (channel phone).
 - POST /anonymous-reports: no token; returns the reference and a secret key once. The key
@@ -48,7 +49,6 @@ from services.intake.entrypoints.case_page_http import (
 )
 from services.intake.entrypoints.web import (
     RefusalRoute,
-    attachment_response,
     client_of,
     runtime_of,
 )
@@ -288,21 +288,6 @@ async def read_case(case_id: UUID, request: Request, principal: Caller) -> CaseV
     if found.staff_view:  # who raised it, history, related cases: staff with need-to-know
         extras = await case_page.staff_extras(runtime.pool, found, principal)
     return _view(found, extras)
-
-
-@router.get("/cases/{case_id}/attachments/{attachment_id}", response_class=Response)
-async def read_attachment(
-    case_id: UUID, attachment_id: UUID, request: Request, principal: Caller
-) -> Response:
-    download = await actions.download(
-        runtime_of(request),
-        principal,
-        case_id,
-        attachment_id,
-        client_of(request),
-        view="api:file",
-    )
-    return attachment_response(download)
 
 
 @router.post(

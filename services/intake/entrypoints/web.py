@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
 from services.intake.application.actions import Client, Download
+from services.intake.domain.documents import content_disposition
 from services.intake.domain.refusals import RefusalKind, Refused
 from shared.service import Runtime
 
@@ -56,15 +56,19 @@ def as_http_error(exc: HTTPException | Refused) -> HTTPException:
 
 
 def attachment_response(download: Download) -> Response:
-    # Never rendered inline: an uploaded HTML file must not run as our origin.
+    """A stored file, always as a download (RFC 6266), never sniffed, never a page: an
+    uploaded HTML or SVG file must not run as our origin (its type is already
+    application/octet-stream, see domain/documents.served_type)."""
     return Response(
         download.content,
         media_type=download.content_type,
         headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(download.filename)}",
+            "Content-Disposition": content_disposition(download.filename),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-store",
-            "Content-Security-Policy": "sandbox",
+            "Content-Security-Policy": "default-src 'none'; sandbox; frame-ancestors 'none'",
+            "Cross-Origin-Resource-Policy": "same-origin",
+            "Referrer-Policy": "no-referrer",
         },
     )
 

@@ -14,6 +14,7 @@ from services.intake.domain.case import (
 )
 from services.intake.domain.refusals import Refused
 from services.intake.entrypoints.portal import session
+from services.intake.entrypoints.portal.document_list import anonymous_documents_context
 from services.intake.entrypoints.portal.pages import (
     csrf_form,
     error_page,
@@ -61,6 +62,8 @@ async def _anonymous_status(
         sent=sent,
         error=error,
         open_for_messages=case["status"] not in CLOSED_STATUSES,
+        anonymous_key=key,
+        **await anonymous_documents_context(request, case),
     )
 
 

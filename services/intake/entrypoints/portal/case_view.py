@@ -18,6 +18,7 @@ from services.intake.domain.case import (
     status_options,
 )
 from services.intake.entrypoints.portal.case_facts import case_page_facts
+from services.intake.entrypoints.portal.document_list import documents_context
 from services.intake.entrypoints.portal.pages import render
 from services.intake.entrypoints.web import (
     client_of,
@@ -109,4 +110,5 @@ async def render_case(
         history=extras.history if extras else [],
         related_cases=extras.related if extras else [],
         staff_names=extras.names if extras else {},
+        **await documents_context(request, principal, found.case),
     )

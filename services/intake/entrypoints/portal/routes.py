@@ -23,6 +23,7 @@ from services.intake.domain.case import (
 )
 from services.intake.entrypoints.portal import (
     anonymous,
+    documents,
     injury,
     phone,
     session,
@@ -50,7 +51,6 @@ from services.intake.entrypoints.portal.pages import (
     uploads,
 )
 from services.intake.entrypoints.web import (
-    attachment_response,
     client_of,
     runtime_of,
 )
@@ -286,26 +286,6 @@ async def case_page(case_id: UUID, request: Request) -> Response:
 # them, so the message says so rather than pretending the case has already changed.
 
 
-@router.get("/portal/cases/{case_id}/attachments/{attachment_id}")
-async def attachment(case_id: UUID, attachment_id: UUID, request: Request) -> Response:
-    principal = session.session_principal(request)
-    if principal is None:
-        return sign_in_redirect(request)
-
-    async def page() -> Response:
-        download = await actions.download(
-            runtime_of(request),
-            principal,
-            case_id,
-            attachment_id,
-            client_of(request),
-            view="portal:file",
-        )
-        return attachment_response(download)
-
-    return await guarded(request, page)
-
-
 @router.post("/portal/cases/{case_id}/messages")
 async def add_message(case_id: UUID, request: Request) -> Response:
     principal = session.session_principal(request)
@@ -336,5 +316,5 @@ async def add_message(case_id: UUID, request: Request) -> Response:
 
 
 # After this module's own routes, so /portal/cases/new stays ahead of /portal/cases/{case_id}.
-for _pages in (staff, anonymous, phone, injury, work_queue, tasks):
+for _pages in (staff, anonymous, phone, injury, work_queue, tasks, documents):
     router.include_router(_pages.router)

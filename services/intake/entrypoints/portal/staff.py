@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from services.intake.application import agent_actions
+from services.intake.application import agent_actions, documents
+from services.intake.application.cases import NewAttachment
 from services.intake.domain.case import (
     AgentNote,
     AssignmentChange,
@@ -29,6 +30,7 @@ from services.intake.entrypoints.portal.pages import (
     see_other,
     sign_in_redirect,
     text,
+    uploads,
 )
 from services.intake.entrypoints.web import (
     as_http_error,
@@ -53,8 +55,12 @@ async def _agent_action(
     model: type[M],
     read: Callable[[FormData], dict[str, Any]],
     run: Run[M],
+    *,
+    files: str | None = None,
 ) -> Response:
-    """One action form: fields are named `<name>_<field>` so the forms share one page."""
+    """One action form: fields are named `<name>_<field>` so the forms share one page.
+    With `files` (a file field's name) the uploads go along: a refused file is shown on
+    the form under that field (413/422)."""
     principal = session.session_principal(request)
     if principal is None:
         return sign_in_redirect(request)
@@ -69,8 +75,22 @@ async def _agent_action(
             return await render_case(
                 request, principal, case_id, errors=errors, values=values, status_code=422
             )
+        act = run
+        if files is not None:
+            try:
+                attached = await uploads(form, files)
+            except Refused as refused:
+                return await render_case(
+                    request,
+                    principal,
+                    case_id,
+                    errors={files: refused.detail},
+                    values=values,
+                    status_code=as_http_error(refused).status_code,
+                )
+            act = _with_files(run, attached)
         try:
-            await run(runtime_of(request), principal, case_id, parsed)
+            await act(runtime_of(request), principal, case_id, parsed)
         except (HTTPException, Refused) as caught:
             refusal = as_http_error(caught)
             if refusal.status_code != status.HTTP_409_CONFLICT:
@@ -88,6 +108,16 @@ async def _agent_action(
     return await guarded(request, page)
 
 
+def _with_files(run: Run[M], attached: tuple[NewAttachment, ...]) -> Run[M]:
+    async def with_files(
+        runtime: Runtime, principal: Principal, case_id: UUID, parsed: M
+    ) -> agent_actions.ActionAccepted:
+        assert isinstance(parsed, AgentNote)
+        return await documents.add_note_with_files(runtime, principal, case_id, parsed, attached)
+
+    return with_files if attached else run
+
+
 @router.post("/portal/cases/{case_id}/notes")
 async def add_note(case_id: UUID, request: Request) -> Response:
     return await _agent_action(
@@ -101,6 +131,7 @@ async def add_note(case_id: UUID, request: Request) -> Response:
             "internal": text(form, "note_shared") != "yes",
         },
         agent_actions.add_note,
+        files="note_files",
     )
 
 
