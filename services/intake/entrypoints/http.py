@@ -157,6 +157,12 @@ class CaseView(BaseModel):
     linked_cases: list[LinkedCase] = []
 
 
+class StatusUpdateView(BaseModel):
+    kind: str  # in_progress, waiting_on_employee, resolved, closed, reopened
+    reason: str | None
+    occurred_at: datetime
+
+
 class AnonymousView(BaseModel):
     """What an anonymous reporter sees: status and the conversation, no staff names."""
 
@@ -167,6 +173,8 @@ class AnonymousView(BaseModel):
     updated_at: datetime
     messages: list[MessageView]
     notes: list[NoteView]
+    # Status changes the reporter is told of, with staff's reason where it is meant for them.
+    status_updates: list[StatusUpdateView] = []
 
 
 class MessageAccepted(BaseModel):
@@ -375,6 +383,7 @@ async def anonymous_status(reference: str, request: Request, key: ReportKey) -> 
         case,
         await sql.list_messages(runtime.pool, case["case_id"]),
         await sql.list_notes(runtime.pool, case["case_id"], include_internal=False),
+        await sql.list_reporter_status_updates(runtime.pool, case["case_id"]),
     )
 
 
@@ -393,7 +402,10 @@ async def anonymous_message(
 
 
 def anonymous_view(
-    case: dict[str, Any], messages: list[dict[str, Any]], notes: list[dict[str, Any]]
+    case: dict[str, Any],
+    messages: list[dict[str, Any]],
+    notes: list[dict[str, Any]],
+    status_updates: list[dict[str, Any]] | None = None,
 ) -> AnonymousView:
     return AnonymousView(
         reference=case["reference"],
@@ -403,6 +415,7 @@ def anonymous_view(
         updated_at=case["updated_at"],
         messages=[MessageView.model_validate(m) for m in messages],
         notes=[_note(n, staff=False) for n in notes],
+        status_updates=[StatusUpdateView.model_validate(u) for u in status_updates or []],
     )
 
 

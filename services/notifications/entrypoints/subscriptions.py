@@ -22,5 +22,10 @@ SUBSCRIPTIONS = ServiceQueue(
         "conference.required",
         "case.reopened",
         "case.assignment_needed",
+        # The reporter hears what happens (and case.routed for the case's sensitivity).
+        "case.routed",
+        "case.message_received",
+        "case.note_added",
+        "case.status_changed",
     ),
 )

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import Request
 from fastapi.responses import Response
 
+from services.intake.adapters import sql
 from services.intake.application import actions
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
@@ -85,6 +86,7 @@ async def render_case(
         # follow-up case. Staff reopen it first.
         open_for_messages=found.case["status"] not in CLOSED_STATUSES or not found.staff_view,
         linked_cases=found.linked_cases,
+        status_updates=await sql.list_reporter_status_updates(runtime.pool, case_id),
         raised=request.query_params.get("raised") == "1",
         logged=request.query_params.get("logged") == "1",
         sent=request.query_params.get("sent") == "1",
