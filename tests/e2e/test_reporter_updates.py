@@ -347,7 +347,9 @@ async def test_an_anonymous_reporter_gets_no_mail_and_sees_the_updates(
         case_id,
     )
     assert rows == []
-    assert not any(reference in str(m["Subject"]) for m in system.mail.received())
+    # Only staff heard of it (the owner's assignment mail).
+    about = [str(m["Subject"]) for m in system.mail.received() if reference in str(m["Subject"])]
+    assert about and all("Case assigned to you" in s for s in about), about
 
 
 @pytest.fixture(scope="module")
@@ -375,8 +377,17 @@ async def test_the_reporter_follows_the_mail_link_signs_in_and_sees_the_update(
         system, AS_AGENT, case["case_id"], "notes", {"body": note, "internal": False}
     )
     assert shared.status_code == 202, shared.text
-    mail = await mail_with(system, person["email"], "HR has shared an update")
-    assert note not in body_of(mail)
+    need = "Please upload your October timesheet."
+    waiting = await act(
+        system,
+        AS_AGENT,
+        case["case_id"],
+        "status",
+        {"to_status": "waiting_on_employee", "reason": need},
+    )
+    assert waiting.status_code == 202, waiting.text
+    assert note not in body_of(await mail_with(system, person["email"], "HR has shared an update"))
+    mail = await mail_with(system, person["email"], "We need something from you")
     [link] = [u for u in LINK.findall(body_of(mail)) if "/portal/cases/" in u]
 
     context = await browser.new_context(java_script_enabled=False)
@@ -389,6 +400,9 @@ async def test_the_reporter_follows_the_mail_link_signs_in_and_sees_the_update(
     heading = await page.get_by_role("heading", level=1).inner_text()
     assert heading.startswith(case["reference"])
     assert await page.get_by_text(note).count() == 1
+    assert await page.locator("#case-status").inner_text() == "Waiting for your reply"
+    updates = page.get_by_role("list").filter(has_text="We need something from you")
+    assert "What we need: " + need in await updates.inner_text()
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
     await page.screenshot(path=str(artifacts / "reporter-update.png"), full_page=True)
