@@ -252,6 +252,26 @@ async def test_only_the_address_on_file_is_ever_written_to(system):
     accepted = await act(system, AS_AGENT, case["case_id"], "messages", {"body": "hello"})
     assert accepted.status_code == 201
     await mail_with(system, person["email"], "HR has written to you")
+    # A portal form ignores fields it does not know: the note is shared, the mail still goes
+    # to the address on file and nowhere else.
+    page_url = f"/portal/cases/{case['case_id']}"
+    async with client(system, AS_AGENT) as agent:
+        page = await agent.get(page_url)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        posted = await agent.post(
+            f"{page_url}/notes",
+            data={
+                "csrf_token": token.group(1),
+                "note_body": "Shared through the form.",
+                "note_shared": "yes",
+                "email": elsewhere,
+                "reporter_email": elsewhere,
+                "to": elsewhere,
+            },
+        )
+    assert posted.status_code == 303, posted.text
+    await mail_with(system, person["email"], "HR has shared an update")
     assert system.mail.messages_to(elsewhere) == []
 
 
