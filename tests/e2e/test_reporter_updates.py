@@ -228,7 +228,16 @@ async def test_the_reporter_hears_each_step_and_only_once(system, admin_pool: as
         uuid.UUID(case_id),
     )
     assert [r["status"] for r in rows] == ["sent"] * 6
-    # The reporter's page shows the status updates with the reasons meant for them.
+    # The reporter's page and API view show the status updates with the reasons for them.
+    view = await until(system, case_id, headers, lambda v: v["status"] == "closed")
+    assert [(u["kind"], u["reason"]) for u in view["status_updates"]] == [
+        ("in_progress", None),  # the agent's first reply
+        ("waiting_on_employee", need),
+        ("in_progress", None),  # the reporter's reply
+        ("resolved", outcome),
+        ("reopened", None),
+        ("closed", "Paid in full."),
+    ]
     async with client(system, headers) as c:
         page = unescape((await c.get(f"/portal/cases/{case_id}")).text)
     assert need in page and outcome in page and "Your case was reopened" in page

@@ -133,6 +133,12 @@ class LinkedCase(BaseModel):
     relation: Literal["follows_up", "followed_up_by"]
 
 
+class StatusUpdateView(BaseModel):
+    kind: str  # in_progress, waiting_on_employee, resolved, closed, reopened
+    reason: str | None
+    occurred_at: datetime
+
+
 class CaseView(BaseModel):
     case_id: UUID
     reference: str
@@ -155,12 +161,8 @@ class CaseView(BaseModel):
     # Reporters see only the notes shared with them; staff see internal ones too.
     notes: list[NoteView]
     linked_cases: list[LinkedCase] = []
-
-
-class StatusUpdateView(BaseModel):
-    kind: str  # in_progress, waiting_on_employee, resolved, closed, reopened
-    reason: str | None
-    occurred_at: datetime
+    # The status changes the reporter is told of, with staff's reason where it is for them.
+    status_updates: list[StatusUpdateView] = []
 
 
 class AnonymousView(BaseModel):
@@ -237,7 +239,11 @@ async def my_cases(request: Request, principal: Caller) -> CaseList:
 async def read_case(case_id: UUID, request: Request, principal: Caller) -> CaseView:
     runtime = runtime_of(request)
     row = await actions.readable_case(runtime, principal, case_id, client_of(request), view="api")
-    return _view(await actions.details(runtime.pool, row, principal))
+    view = _view(await actions.details(runtime.pool, row, principal))
+    updates = await sql.list_reporter_status_updates(runtime.pool, case_id)
+    return view.model_copy(
+        update={"status_updates": [StatusUpdateView.model_validate(u) for u in updates]}
+    )
 
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}", response_class=Response)
