@@ -33,6 +33,7 @@ from services.notifications.tests.factories import (
     case_assigned,
     case_escalated,
     conference_required,
+    note_added,
     sla_event,
 )
 from shared.envelope import Actor
@@ -324,6 +325,9 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
     target_id = ESCALATION_TARGET[case["sensitivity"]]
     target = Person(id=target_id, name="Escalation Target", email=f"{target_id}@corp.local")
     common = {"templates": templates, "config": config}
+    reporter_contact = domain.ReporterContact(
+        case["reporter"]["employee_id"], case["reporter"]["email"], case["sensitivity"]
+    )
 
     def one(outcomes: list[Any]) -> Any:
         [outcome] = outcomes
@@ -337,6 +341,25 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
             ),
             as_employee(case["reporter"]["employee_id"]),
         ),
+        # The reporter's updates after the acknowledgement: the same case page, as reporter.
+        **{
+            template: (
+                one(
+                    domain.for_reporter_update(
+                        note_added(case_id=case_id, ref=ref, internal=False),
+                        domain.ReporterUpdate(kind, ref, "reason for the reporter"),
+                        contact=reporter_contact,
+                        **common,
+                    )
+                ),
+                as_employee(case["reporter"]["employee_id"]),
+            )
+            for template, kind in (
+                ("reporter_message", "message"),
+                ("reporter_note", "note"),
+                ("reporter_status", "resolved"),
+            )
+        },
         "case_assigned": (
             one(
                 domain.for_case_assigned(

@@ -275,6 +275,40 @@ async def list_notes(
     return [dict(row) for row in rows]
 
 
+async def insert_reporter_status_update(
+    conn: asyncpg.Connection,
+    *,
+    event_id: UUID,
+    case_id: UUID,
+    kind: str,
+    reason: str | None,
+    occurred_at: datetime,
+) -> None:
+    """Record a status update the reporter sees; a redelivered event adds nothing."""
+    await conn.execute(
+        """INSERT INTO intake.reporter_status_updates
+               (event_id, case_id, kind, reason, occurred_at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING""",
+        event_id,
+        case_id,
+        kind,
+        reason,
+        occurred_at,
+    )
+
+
+async def list_reporter_status_updates(
+    conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID
+) -> list[dict[str, Any]]:
+    """The reporter-facing status updates of a case, oldest first."""
+    rows = await conn.fetch(
+        """SELECT kind, reason, occurred_at FROM intake.reporter_status_updates
+           WHERE case_id = $1 ORDER BY occurred_at, event_id""",
+        case_id,
+    )
+    return [dict(row) for row in rows]
+
+
 # --- Portal sessions -------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from services.intake.application.history import history_only, with_history
 from services.intake.application.roster import on_roster_published
 from services.intake.application.task_projection import TASK_HANDLERS
 from services.intake.domain.case import advance_status
+from services.intake.domain.reporter_updates import reporter_status_update
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Actor
 from shared.events import (
@@ -115,6 +116,17 @@ async def on_case_status_changed(ctx: HandlerContext) -> None:
     # Routing owns the lifecycle: its latest word applies in any direction (a reopened case
     # goes back to in_progress). Safe because one consumer sees a case's events in order.
     await sql.update_case(ctx.conn, case_id, status=changed.to_status)
+    # What the reporter sees of it (their case page, an anonymous reporter's follow-up page).
+    update = reporter_status_update(changed.from_status, changed.to_status, changed.reason)
+    if update is not None:
+        await sql.insert_reporter_status_update(
+            ctx.conn,
+            event_id=ctx.envelope.event_id,
+            case_id=case_id,
+            kind=update.kind,
+            reason=update.reason,
+            occurred_at=ctx.envelope.occurred_at,
+        )
 
 
 REQUEST_LABELS = {

@@ -177,6 +177,12 @@ class RespondentRelatedCase(BaseModel):
     relation: Literal["same_respondent"] = "same_respondent"
 
 
+class StatusUpdateView(BaseModel):
+    kind: str  # in_progress, waiting_on_employee, resolved, closed, reopened
+    reason: str | None
+    occurred_at: datetime
+
+
 class CaseView(BaseModel):
     case_id: UUID
     reference: str
@@ -209,6 +215,8 @@ class CaseView(BaseModel):
     # Staff who see the case as staff only (never the reporter or another employee):
     reporter: ReporterView | AnonymousReporter | None = None
     related_cases: list[RelatedCase] = []
+    # The status changes the reporter is told of, with staff's reason where it is for them.
+    status_updates: list[StatusUpdateView] = []
 
 
 class AnonymousView(BaseModel):
@@ -221,6 +229,8 @@ class AnonymousView(BaseModel):
     updated_at: datetime
     messages: list[MessageView]
     notes: list[NoteView]
+    # Status changes the reporter is told of, with staff's reason where it is meant for them.
+    status_updates: list[StatusUpdateView] = []
 
 
 class MessageAccepted(BaseModel):
@@ -287,7 +297,11 @@ async def read_case(case_id: UUID, request: Request, principal: Caller) -> CaseV
     extras = None
     if found.staff_view:  # who raised it, history, related cases: staff with need-to-know
         extras = await case_page.staff_extras(runtime.pool, found, principal)
-    return _view(found, extras)
+    view = _view(found, extras)
+    updates = await sql.list_reporter_status_updates(runtime.pool, case_id)
+    return view.model_copy(
+        update={"status_updates": [StatusUpdateView.model_validate(u) for u in updates]}
+    )
 
 
 @router.post(
@@ -435,6 +449,7 @@ async def anonymous_status(reference: str, request: Request, key: ReportKey) -> 
         case,
         await sql.list_messages(runtime.pool, case["case_id"]),
         await sql.list_notes(runtime.pool, case["case_id"], include_internal=False),
+        await sql.list_reporter_status_updates(runtime.pool, case["case_id"]),
     )
 
 
@@ -453,7 +468,10 @@ async def anonymous_message(
 
 
 def anonymous_view(
-    case: dict[str, Any], messages: list[dict[str, Any]], notes: list[dict[str, Any]]
+    case: dict[str, Any],
+    messages: list[dict[str, Any]],
+    notes: list[dict[str, Any]],
+    status_updates: list[dict[str, Any]] | None = None,
 ) -> AnonymousView:
     return AnonymousView(
         reference=case["reference"],
@@ -463,6 +481,7 @@ def anonymous_view(
         updated_at=case["updated_at"],
         messages=[MessageView.model_validate(m) for m in messages],
         notes=[_note(n, staff=False) for n in notes],
+        status_updates=[StatusUpdateView.model_validate(u) for u in status_updates or []],
     )
 
 

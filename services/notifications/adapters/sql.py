@@ -11,7 +11,13 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notifications.domain.notices import CaseFacts, Contact, Notification, Undeliverable
+from services.notifications.domain.notices import (
+    CaseFacts,
+    Contact,
+    Notification,
+    ReporterContact,
+    Undeliverable,
+)
 from shared.events import Person, Reporter
 
 DeliveryStatus = Literal["pending", "sent", "failed"]
@@ -183,3 +189,50 @@ async def case_facts(conn: asyncpg.Connection, case_id: UUID) -> CaseFacts | Non
         "SELECT owner_id, priority FROM notifications.case_owners WHERE case_id = $1", case_id
     )
     return CaseFacts(owner_id=row["owner_id"], priority=row["priority"]) if row else None
+
+
+async def set_case_sensitivity(
+    conn: asyncpg.Connection, *, case_id: UUID, sensitivity: str, routed_at: datetime
+) -> None:
+    """Record routing's classification from case.routed, unless a later one is already in."""
+    await conn.execute(
+        """INSERT INTO notifications.case_sensitivity (case_id, sensitivity, routed_at)
+           VALUES ($1, $2, $3)
+           ON CONFLICT (case_id) DO UPDATE SET
+               sensitivity = EXCLUDED.sensitivity,
+               routed_at = EXCLUDED.routed_at,
+               updated_at = now()
+           WHERE notifications.case_sensitivity.routed_at <= EXCLUDED.routed_at""",
+        case_id,
+        sensitivity,
+        routed_at,
+    )
+
+
+async def reporter_contact(conn: asyncpg.Connection, case_id: UUID) -> ReporterContact | None:
+    """The reporter on file for the case (kept from its case.submitted), with the case's
+    sensitivity; None for an anonymous report or an unidentified caller."""
+    row = await conn.fetchrow(
+        """SELECT c.reporter_employee_id, c.reporter_email, s.sensitivity
+             FROM notifications.case_contacts c
+             LEFT JOIN notifications.case_sensitivity s USING (case_id)
+            WHERE c.case_id = $1""",
+        case_id,
+    )
+    if row is None:
+        return None
+    return ReporterContact(
+        employee_id=row["reporter_employee_id"],
+        email=row["reporter_email"],
+        sensitivity=row["sensitivity"],
+    )
+
+
+async def consumed_event_type(conn: asyncpg.Connection, event_id: UUID | None) -> str | None:
+    """The type of an event this service consumed (its inbox row), else None."""
+    if event_id is None:
+        return None
+    value = await conn.fetchval(
+        "SELECT event_type FROM notifications.inbox WHERE event_id = $1", event_id
+    )
+    return str(value) if value is not None else None

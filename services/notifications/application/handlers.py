@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol
+from uuid import UUID
 
 import structlog
 from prometheus_client import Counter
@@ -22,9 +23,13 @@ from shared.events import (
     CaseAssigned,
     CaseAssignmentNeeded,
     CaseEscalated,
+    CaseMessageReceived,
+    CaseNoteAdded,
     CaseReopened,
+    CaseRouted,
     CaseSlaBreached,
     CaseSlaWarning,
+    CaseStatusChanged,
     CaseSubmitted,
     ConferenceRequired,
     EventPayload,
@@ -75,6 +80,10 @@ class Notifier:
             TaskReassigned.event_type: self.on_task_assigned,
             TaskDueSoon.event_type: self.on_task_due_soon,
             TaskOverdue.event_type: self.on_task_overdue,
+            CaseRouted.event_type: self.on_case_routed,
+            CaseMessageReceived.event_type: self.on_message_received,
+            CaseNoteAdded.event_type: self.on_note_added,
+            CaseStatusChanged.event_type: self.on_status_changed,
         }
 
     async def on_case_submitted(self, ctx: HandlerContext) -> None:
@@ -202,6 +211,53 @@ class Notifier:
         await self._tell_staff_member(
             ctx, domain.for_case_reopened, payload, lambda _case: payload.owner_id
         )
+        await self._tell_reporter(ctx, domain.reopened_update(payload))
+
+    # --- The reporter hears what happens (domain.for_reporter_update) ---------------------
+
+    async def on_case_routed(self, ctx: HandlerContext) -> None:
+        """Keep the case's sensitivity: it decides whether a reason may be mailed."""
+        payload = payload_as(ctx.envelope, CaseRouted)
+        await sql.set_case_sensitivity(
+            ctx.conn,
+            case_id=self._case_id(ctx),
+            sensitivity=payload.sensitivity,
+            routed_at=ctx.envelope.occurred_at,
+        )
+
+    async def on_message_received(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, CaseMessageReceived)
+        await self._tell_reporter(ctx, domain.message_update(payload))
+
+    async def on_note_added(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, CaseNoteAdded)
+        await self._tell_reporter(ctx, domain.note_update(payload))
+
+    async def on_status_changed(self, ctx: HandlerContext) -> None:
+        payload = payload_as(ctx.envelope, CaseStatusChanged)
+        caused_by = await sql.consumed_event_type(ctx.conn, ctx.envelope.causation_id)
+        await self._tell_reporter(ctx, domain.status_update(payload, caused_by=caused_by))
+
+    async def _tell_reporter(
+        self, ctx: HandlerContext, update: domain.ReporterUpdate | None
+    ) -> None:
+        """Mail the reporter on file about `update` (None: nothing to tell). No contact (an
+        anonymous report): nothing is mailed; intake's follow-up page shows the update."""
+        if update is None:
+            return
+        contact = await sql.reporter_contact(ctx.conn, self._case_id(ctx))
+        notifications = domain.for_reporter_update(
+            ctx.envelope, update, contact=contact, templates=self.templates, config=self.config
+        )
+        if not notifications:
+            log.info("no reporter mail", kind=update.kind, has_contact=contact is not None)
+        for notification in notifications:
+            await self._deliver(ctx, notification)
+
+    def _case_id(self, ctx: HandlerContext) -> UUID:
+        if ctx.envelope.case_id is None:
+            raise PermanentError(f"{ctx.envelope.event_type} without case_id")
+        return ctx.envelope.case_id
 
     # --- Tasks: the events name each recipient with their work contact (as case.escalated).
 

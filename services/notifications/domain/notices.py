@@ -16,7 +16,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 from uuid import UUID
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -28,9 +28,12 @@ from shared.events import (
     CaseAssigned,
     CaseAssignmentNeeded,
     CaseEscalated,
+    CaseMessageReceived,
+    CaseNoteAdded,
     CaseReopened,
     CaseSlaBreached,
     CaseSlaWarning,
+    CaseStatusChanged,
     CaseSubmitted,
     ConferenceRequired,
 )
@@ -440,6 +443,152 @@ def for_case_reopened(
             template=TEMPLATE_CASE_REOPENED,
             recipient_id=payload.owner_id,
             recipient=recipient,
+            context=context,
+            templates=templates,
+            config=config,
+        )
+    ]
+
+
+# --- The reporter hears what happens -----------------------------------------------------
+# One place for the reporter's updates after the acknowledgement: HR wrote to them, shared a
+# note, moved the case (in progress, waiting on them, resolved, closed) or reopened it.
+# What a mail may say: the reference, what kind of thing happened, the portal link and, for
+# "waiting on you", "resolved" and "closed" only, the reason staff gave, which the portal's
+# status form labels as shown to the employee. That reason is mailed only for a case routing
+# classified as normal: for a confidential or restricted case (or one whose sensitivity is
+# not known yet: fail closed) the mail says the reason is on the case page, behind sign-in.
+# Never in a mail: the message or note text, the description, respondents, medical facts.
+# The address is only ever the one kept from the case's case.submitted (ReporterContact).
+
+TEMPLATE_REPORTER_MESSAGE: Final = "reporter_message"
+TEMPLATE_REPORTER_NOTE: Final = "reporter_note"
+TEMPLATE_REPORTER_STATUS: Final = "reporter_status"
+ReporterUpdateKind = Literal[
+    "message", "note", "in_progress", "waiting_on_employee", "resolved", "closed", "reopened"
+]
+# Lifecycle statuses the reporter hears of (routed/assigned are covered by the acknowledgement).
+REPORTER_STATUSES: Final[dict[str, ReporterUpdateKind]] = {
+    "in_progress": "in_progress",
+    "waiting_on_employee": "waiting_on_employee",
+    "resolved": "resolved",
+    "closed": "closed",
+}
+ENDED_STATUSES: Final = frozenset({"resolved", "closed"})
+# Kinds whose staff-written reason is meant for the reporter ("what we need", the outcome).
+REASON_KINDS: Final = frozenset({"waiting_on_employee", "resolved", "closed"})
+REPORTER_REASON_MAX_LENGTH: Final = 2000
+_MULTILINE_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ReporterContact:
+    """The reporter on file for a case (from its case.submitted) and the case's sensitivity
+    as routing last classified it (None: not classified yet)."""
+
+    employee_id: str
+    email: str
+    sensitivity: str | None = None
+
+
+@dataclass(frozen=True)
+class ReporterUpdate:
+    """Something the reporter should hear of; `reason` is staff's text, mailed only when
+    `kind` is in REASON_KINDS and the case is normal."""
+
+    kind: ReporterUpdateKind
+    reference: str
+    reason: str | None = None
+
+
+def message_update(payload: CaseMessageReceived) -> ReporterUpdate | None:
+    """HR wrote to the reporter; the reporter's own messages tell nobody (they wrote them)."""
+    if payload.sender_role != "agent":
+        return None
+    return ReporterUpdate("message", payload.reference)
+
+
+def note_update(payload: CaseNoteAdded) -> ReporterUpdate | None:
+    """A note shared with the reporter; an internal note never triggers anything."""
+    return None if payload.internal else ReporterUpdate("note", payload.reference)
+
+
+def status_update(payload: CaseStatusChanged, *, caused_by: str | None) -> ReporterUpdate | None:
+    """A lifecycle move the reporter hears of, or None.
+
+    `caused_by` is the event type of the event that caused the change, when this service
+    consumed it. A move caused by a case.message_received is routing's automatic answer to a
+    message (an agent's first reply: in progress; the employee's reply: no longer waiting):
+    the agent's message has its own mail and the reporter needs none for their own reply.
+    A reopening (resolved/closed -> in progress) is told from case.reopened instead.
+    """
+    if payload.to_status not in REPORTER_STATUSES or payload.from_status == payload.to_status:
+        return None
+    if caused_by == CaseMessageReceived.event_type:
+        return None
+    if payload.from_status in ENDED_STATUSES and payload.to_status == "in_progress":
+        return None
+    return ReporterUpdate(REPORTER_STATUSES[payload.to_status], payload.reference, payload.reason)
+
+
+def reopened_update(payload: CaseReopened) -> ReporterUpdate | None:
+    """Staff reopened the case; a reopening by the reporter's own reply tells them nothing."""
+    if payload.trigger != "staff_request":
+        return None
+    return ReporterUpdate("reopened", payload.reference)
+
+
+def reporter_text(value: str | None, max_length: int = REPORTER_REASON_MAX_LENGTH) -> str | None:
+    """Staff's reason as plain text: line breaks kept, other control characters dropped."""
+    if value is None:
+        return None
+    text = _MULTILINE_CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    if len(text) > max_length:
+        text = text[: max_length - 1].rstrip() + "…"
+    return text or None
+
+
+def for_reporter_update(
+    envelope: Envelope,
+    update: ReporterUpdate,
+    *,
+    contact: ReporterContact | None,
+    templates: Templates,
+    config: MailConfig,
+) -> list[Notification]:
+    """The reporter's mail about `update`, to the address on file; [] when there is none
+    (an anonymous report, a call from an unidentified caller) or the reporter caused it."""
+    case_id = _case_id(envelope)
+    if contact is None:
+        return []
+    actor = envelope.actor
+    if actor.type == "employee" and actor.id == contact.employee_id:
+        return []
+    reason_allowed = update.kind in REASON_KINDS
+    shareable = reason_allowed and contact.sensitivity == "normal"
+    reason = reporter_text(update.reason) if shareable else None
+    if update.kind == "message":
+        template = TEMPLATE_REPORTER_MESSAGE
+    elif update.kind == "note":
+        template = TEMPLATE_REPORTER_NOTE
+    else:
+        template = TEMPLATE_REPORTER_STATUS
+    context = {
+        "reference": _reference(update.reference),
+        "status": update.kind,
+        "reason": reason,
+        # A reason was given but stays behind sign-in (the case is not a normal one).
+        "reason_on_page": reason_allowed and reason is None and bool(update.reason),
+        "case_url": config.case_url(case_id),
+    }
+    return [
+        _notification(
+            envelope,
+            case_id=case_id,
+            audience=AUDIENCE_REPORTER,
+            template=template,
+            recipient_id=contact.employee_id,
+            recipient_email=contact.email,
             context=context,
             templates=templates,
             config=config,

@@ -26,5 +26,10 @@ SUBSCRIPTIONS = ServiceQueue(
         "task.reassigned",
         "task.due_soon",
         "task.overdue",
+        # The reporter hears what happens (and case.routed for the case's sensitivity).
+        "case.routed",
+        "case.message_received",
+        "case.note_added",
+        "case.status_changed",
     ),
 )

@@ -10,8 +10,13 @@ from shared.envelope import Actor, Envelope
 from shared.events import (
     CaseAssigned,
     CaseEscalated,
+    CaseMessageReceived,
+    CaseNoteAdded,
+    CaseReopened,
+    CaseRouted,
     CaseSlaBreached,
     CaseSlaWarning,
+    CaseStatusChanged,
     CaseSubmitted,
     ConferenceRequired,
     Person,
@@ -25,6 +30,8 @@ SECRET_SUBJECT = "SUBJ-MARKER-q7Zr Line manager shouted at me"
 SECRET_DESCRIPTION = "DESC-MARKER-x9Kp confidential details of the harassment"
 # Conference reasons describe the employee's situation: never in an email either.
 SECRET_REASON = "REASON-MARKER-k3Vw serious injury"
+# What staff write on a case (a message, a note): never in the reporter's mail.
+SECRET_NOTE = "NOTE-MARKER-m4Tb the respondent Jo Bloggs admitted it"
 
 ROUTING = Actor(type="service", id="routing")
 TIMERS = Actor(type="system", id="routing-timers")
@@ -133,3 +140,84 @@ def reporter_of(payload: CaseSubmitted) -> Reporter:
     """The reporter of a named (not anonymous) case."""
     assert payload.reporter is not None
     return payload.reporter
+
+
+# --- The reporter hears what happens ---
+
+
+def agent(staff_id: str = "A-1001") -> Actor:
+    return Actor(type="agent", id=staff_id)
+
+
+def case_routed(*, case_id: UUID, ref: str, sensitivity: Sensitivity = "normal") -> Envelope:
+    payload = CaseRouted(
+        reference=ref,
+        category="payroll_query",
+        category_source="reporter",
+        matched_terms=[],
+        sensitivity=sensitivity,
+        priority="P4",
+        priority_reasons=[],
+        first_response_due=DUE,
+        resolution_due=DUE + timedelta(days=5),
+        policy_hash="0" * 64,
+    )
+    return make_event(payload, producer="routing", actor=ROUTING, case_id=case_id)
+
+
+def note_added(*, case_id: UUID, ref: str, internal: bool, actor: Actor | None = None) -> Envelope:
+    payload = CaseNoteAdded(reference=ref, note_id=uuid4(), body=SECRET_NOTE, internal=internal)
+    return make_event(payload, producer="intake", actor=actor or agent(), case_id=case_id)
+
+
+def message_received(
+    *,
+    case_id: UUID,
+    ref: str,
+    sender_role: Literal["reporter", "agent", "anonymous_reporter"] = "agent",
+    actor: Actor | None = None,
+) -> Envelope:
+    payload = CaseMessageReceived(
+        reference=ref,
+        channel="api",
+        sender_role=sender_role,
+        body=SECRET_NOTE,
+        received_at=datetime.now(UTC),
+    )
+    return make_event(payload, producer="intake", actor=actor or agent(), case_id=case_id)
+
+
+def status_changed(
+    *,
+    case_id: UUID,
+    ref: str,
+    to_status: str,
+    from_status: str = "assigned",
+    reason: str | None = None,
+    caused_by: Envelope | None = None,
+) -> Envelope:
+    payload = CaseStatusChanged(
+        reference=ref, from_status=from_status, to_status=to_status, reason=reason
+    )
+    return make_event(
+        payload, producer="routing", actor=ROUTING, case_id=case_id, caused_by=caused_by
+    )
+
+
+def case_reopened(
+    *,
+    case_id: UUID,
+    ref: str,
+    owner_id: str,
+    trigger: Literal["reporter_reply", "staff_request"] = "staff_request",
+) -> Envelope:
+    now = datetime.now(UTC)
+    payload = CaseReopened(
+        reference=ref,
+        owner_id=owner_id,
+        trigger=trigger,
+        closed_at=now - timedelta(days=1),
+        reopened_at=now,
+        resolution_due=now + timedelta(days=5),
+    )
+    return make_event(payload, producer="routing", actor=ROUTING, case_id=case_id)

@@ -50,6 +50,7 @@ async def _anonymous_status(
     case = await actions.anonymous_case(runtime, reference, key, client_of(request))
     messages = await sql.list_messages(runtime.pool, case["case_id"])
     notes = await sql.list_notes(runtime.pool, case["case_id"], include_internal=False)
+    status_updates = await sql.list_reporter_status_updates(runtime.pool, case["case_id"])
     return render(
         request,
         "anonymous_case.html.j2",
@@ -58,6 +59,7 @@ async def _anonymous_status(
         case=case,
         messages=messages,
         notes=notes,
+        status_updates=status_updates,
         secret_key=key,
         sent=sent,
         error=error,

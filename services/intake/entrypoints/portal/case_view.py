@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import Request
 from fastapi.responses import Response
 
+from services.intake.adapters import sql
 from services.intake.application import actions, case_page, tasks, work_queue
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
@@ -97,6 +98,7 @@ async def render_case(
         if found.staff_view
         else (),
         task_section=await tasks.task_section(runtime.pool, principal, found.staff_view, row),
+        status_updates=await sql.list_reporter_status_updates(runtime.pool, case_id),
         raised=request.query_params.get("raised") == "1",
         logged=request.query_params.get("logged") == "1",
         sent=request.query_params.get("sent") == "1",
