@@ -86,6 +86,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.recategorisation_requested",
         "case.assignment_requested",
         "audit.case_viewed",
+        "portal.session_ended",
     ),
     "routing": (
         "case.routed",

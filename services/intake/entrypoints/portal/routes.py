@@ -21,7 +21,7 @@ from services.intake.domain.case import (
     NewMessage,
     SubmitCase,
 )
-from services.intake.entrypoints.portal import anonymous, phone, session, staff
+from services.intake.entrypoints.portal import anonymous, audit_console, phone, session, staff
 from services.intake.entrypoints.portal.case_view import render_case
 from services.intake.entrypoints.portal.pages import (
     csrf_form,
@@ -315,5 +315,5 @@ async def add_message(case_id: UUID, request: Request) -> Response:
 
 
 # After this module's own routes, so /portal/cases/new stays ahead of /portal/cases/{case_id}.
-for _pages in (staff, anonymous, phone):
+for _pages in (staff, anonymous, phone, audit_console):
     router.include_router(_pages.router)

@@ -18,22 +18,29 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 from uuid import UUID, uuid4
 
 from fastapi import HTTPException, Request, Response, status
 
 from services.intake.adapters import sql
-from shared.auth import InvalidToken, Principal, TokenService, bearer_token
+from services.intake.application.sessions import end_portal_session
+from shared.auth import (
+    PORTAL_AUDIENCE,
+    PORTAL_SESSION_COOKIE,
+    InvalidToken,
+    Principal,
+    TokenService,
+    bearer_token,
+)
 from shared.service import Runtime
 from shared.settings import get_settings
+from shared.uow import unit_of_work
 
-SESSION_COOKIE = "hrcase_session"
+SESSION_COOKIE = PORTAL_SESSION_COOKIE
 CSRF_COOKIE = "hrcase_csrf"
 CSRF_FIELD = "csrf_token"
-# Portal session tokens are for the portal only: the API's and audit's checks refuse them.
-PORTAL_AUDIENCE = "hrcase-portal"
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,10 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
     DemoIdentity(
         "victor", "M-9002", ("hr_manager", "employee"), "M-9002", "Victor Almeida",
         "victor.almeida@example.com", "HR manager",
+    ),
+    DemoIdentity(
+        "ines", "AU-1001", ("auditor", "employee"), "AU-1001", "Ines Duarte",
+        "ines.duarte@example.com", "Auditor (audit console)",
     ),
 )  # fmt: skip
 DEMO_BY_KEY = {identity.key: identity for identity in DEMO_IDENTITIES}
@@ -180,7 +191,7 @@ async def start_session(
     request: Request, response: Response, subject: str, roles: tuple[str, ...], **claims: Any
 ) -> None:
     """Sign in: a new session (and CSRF token) replaces any session this browser had."""
-    await _revoke_current(request)
+    await _revoke_current(request, "replaced")
     service = token_service(request)
     session_id = uuid4()
     await sql.create_portal_session(
@@ -206,15 +217,23 @@ async def start_session(
 
 
 async def end_session(request: Request, response: Response) -> None:
-    """Sign out: revoke the session server-side and drop the cookies."""
-    await _revoke_current(request)
+    """Sign out: revoke the session server-side (and tell the audit console, which also
+    accepts the cookie) and drop the cookies."""
+    await _revoke_current(request, "signed_out")
     clear_session(response)
 
 
-async def _revoke_current(request: Request) -> None:
+async def _revoke_current(request: Request, reason: Literal["signed_out", "replaced"]) -> None:
     current = getattr(request.state, "portal_session", None)
-    if current is not None:
-        await sql.revoke_portal_session(_runtime(request).pool, current["session_id"])
+    principal = session_principal(request)
+    if current is not None and principal is not None:
+        await end_portal_session(
+            unit_of_work(_runtime(request)),
+            session_id=current["session_id"],
+            subject=str(current["subject"]),
+            roles=frozenset(principal.roles),
+            reason=reason,
+        )
     request.state.portal_session = None
     request.state.principal = None
 

@@ -1,0 +1,46 @@
+"""The way from the portal to the auditors' console, which the audit service serves itself.
+
+Intake cannot show audit data (no service reads another's tables): it links to
+AUDIT_CONSOLE_URL for auditors, and `/portal/audit-console/<path>` forwards a signed-in
+visitor there. The console sends a signed-out visitor to the portal's sign-in with
+`next=/portal/audit-console/<path>` (a path `session.safe_next` accepts), so signing in
+lands back on the console page that was asked for.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from services.intake.entrypoints.portal import session
+from services.intake.entrypoints.portal.pages import (
+    TEMPLATES,
+    portal_router,
+    see_other,
+    sign_in_redirect,
+)
+from shared.settings import get_settings
+
+router = portal_router()
+
+
+def audit_console_url() -> str:
+    """The console's root (AUDIT_CONSOLE_URL, or derived: shared.settings)."""
+    return get_settings().audit_console_address()
+
+
+TEMPLATES.globals["audit_console_url"] = audit_console_url
+
+
+@router.get("/portal/audit-console")
+@router.get("/portal/audit-console/{rest:path}")
+async def to_audit_console(request: Request, rest: str = "") -> Response:
+    """Signed in: on to the console page (it checks the auditor role itself); signed out:
+    sign-in first, then back here."""
+    if session.session_principal(request) is None:
+        return sign_in_redirect(request)
+    # `rest` is a path inside the console: the redirect never leaves its root.
+    target = audit_console_url() + rest.lstrip("/")
+    if request.url.query:
+        target += f"?{request.url.query}"
+    return see_other(target)
