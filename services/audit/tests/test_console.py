@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID, uuid4
@@ -152,7 +152,7 @@ async def case_id(admin_pool: asyncpg.Pool) -> UUID:
 
 
 @pytest.fixture(autouse=True)
-def portal_address(monkeypatch: pytest.MonkeyPatch) -> None:
+def portal_address(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from shared.settings import get_settings
 
     monkeypatch.setenv("PORTAL_BASE_URL", PORTAL)
@@ -236,9 +236,7 @@ async def test_a_session_intake_announced_as_ended_is_refused(
     assert still.status_code == 200
 
 
-async def test_find_a_case_by_reference_or_id(
-    client: httpx.AsyncClient, case_id: UUID
-) -> None:
+async def test_find_a_case_by_reference_or_id(client: httpx.AsyncClient, case_id: UUID) -> None:
     auditor = as_(portal_cookie("AU-1001", "auditor"))
     typed = " " + REFERENCE.lower().replace("-2098", "- 2098") + " "
     for query in (typed, str(case_id)):

@@ -9,8 +9,11 @@ lands back on the console page that was asked for.
 
 from __future__ import annotations
 
+from html import escape
+from urllib.parse import urlsplit
+
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from services.intake.entrypoints.portal import session
 from services.intake.entrypoints.portal.pages import (
@@ -43,4 +46,28 @@ async def to_audit_console(request: Request, rest: str = "") -> Response:
     target = audit_console_url() + rest.lstrip("/")
     if request.url.query:
         target += f"?{request.url.query}"
-    return see_other(target)
+    if urlsplit(target).netloc in ("", request.headers.get("host")):
+        return see_other(target)
+    return continue_page(target)
+
+
+def continue_page(target: str) -> HTMLResponse:
+    """The console on another origin (development: another port). Arriving here from the
+    sign-in form, a redirect there would be blocked by the portal's CSP (`form-action
+    'self'` covers a form's redirects), so this page moves on by itself (meta refresh,
+    no script) and offers the link."""
+    url = escape(target, quote=True)
+    html = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="0;url={url}">'
+        "<title>Audit console · HR Case Desk</title></head><body><main>"
+        f'<p><a href="{url}">Continue to the audit console</a></p></main></body></html>'
+    )
+    return HTMLResponse(
+        html,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+            "Referrer-Policy": "same-origin",
+        },
+    )
