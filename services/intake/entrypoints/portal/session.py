@@ -4,8 +4,10 @@ A sign-in creates a server-side session (intake.portal_sessions) and puts a sign
 for the portal's own audience, whose `jti` is the session id, in an HttpOnly, SameSite=Lax
 cookie (Secure outside development). Every request checks the session is still active, so
 signing out revokes the token at once, whether it is replayed as the cookie or as an
-`Authorization: Bearer` header; the JSON API and the audit service never accept it (other
-audience). A bearer token minted for the API (no session) is still accepted by the portal.
+`Authorization: Bearer` header; the JSON APIs never accept it (other audience). The audit
+console accepts it from the cookie only, and refuses it once intake's
+`portal.session_ended` for the session is in the audit log. A bearer token minted for the
+API (no session) is still accepted by the portal.
 
 Every form carries a CSRF token. With a session it is the session's own token (random, new
 at every sign-in, stored with the session): a token from another session is refused.
