@@ -18,11 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.auth import PORTAL_SESSION_COOKIE
+from shared.auth import PORTAL_AUDIENCE, PORTAL_SESSION_COOKIE, TokenService
+from shared.settings import DEV_JWT_SECRET
 from tests.e2e.test_agent_actions import AS_AGENT, act, raise_case, until
 from tests.e2e.test_portal import PNG_MAGIC, needs_chromium, new_context, sign_in
 from tests.e2e.test_portal import browser as browser
 from tests.support.auth import auth_headers
+from tests.support.bus import capture_events
 from tests.support.system import running_system
 
 AUDITOR_API = auth_headers("aud-e2e", "auditor")
@@ -170,3 +172,59 @@ async def test_the_console_is_for_auditors_only(system, browser, story, tmp_path
     assert story["description"] not in await page.content()
     await page.screenshot(path=str(tmp_path / "audit-console-403.png"))
     await context.close()
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+async def test_sign_out_and_a_new_sign_in_announce_the_end_of_the_session(system, amqp):
+    tokens = TokenService(DEV_JWT_SECRET)
+    async with (
+        capture_events(amqp) as captured,
+        httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as portal,
+    ):
+        page = await portal.get("/portal/sign-in")
+        first = await portal.post(
+            "/portal/sign-in", data={"csrf_token": _csrf(page.text), "identity": "ines"}
+        )
+        assert first.status_code == 303
+        cookie1 = portal.cookies[PORTAL_SESSION_COOKIE]
+        # Signing in again in the same browser replaces the session...
+        page = await portal.get("/portal/sign-in")
+        await portal.post(
+            "/portal/sign-in", data={"csrf_token": _csrf(page.text), "identity": "ines"}
+        )
+        cookie2 = portal.cookies[PORTAL_SESSION_COOKIE]
+        # ... and the portal forwards to the console (another origin here: a page that
+        # moves on by itself, since a form's redirect may not leave the portal's origin).
+        forward = await portal.get("/portal/audit-console/cases/abc?at=x")
+        assert forward.status_code == 200
+        target = f"{console(system)}cases/abc?at=x"
+        assert f'content="0;url={target}"' in forward.text
+        page = await portal.get("/portal/cases")
+        out = await portal.post("/portal/sign-out", data={"csrf_token": _csrf(page.text)})
+        assert out.status_code == 303
+        signed_out = await portal.get("/portal/audit-console/cases/abc")
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"].startswith("/portal/sign-in?next=")
+
+        for cookie, reason in ((cookie1, "replaced"), (cookie2, "signed_out")):
+            sid = tokens.verify(cookie, audience=PORTAL_AUDIENCE).session_id
+            event = await captured.wait(
+                lambda e, sid=sid: (
+                    e["event_type"] == "portal.session_ended" and e["payload"]["session_id"] == sid
+                )
+            )
+            assert event["producer"] == "intake" and event["case_id"] is None
+            assert event["actor"] == {"type": "agent", "id": "AU-1001"}
+            assert event["payload"]["reason"] == reason
+            assert event["payload"]["subject"] == "AU-1001"
+    # Both old cookies are refused by the console once audit has recorded the events.
+    for cookie in (cookie1, cookie2):
+        deadline = asyncio.get_running_loop().time() + DEADLINE
+        while (await console_status(system, cookie, "/audit/console/")).status_code != 303:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.2)
