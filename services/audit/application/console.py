@@ -119,7 +119,7 @@ class CasePage:
     access: list[dict[str, Any]]
     texts: dict[str, Any]
     names: dict[str, str]
-    last_seq: int  # the case's newest entry (the read just recorded included)
+    last_seq: int  # the case's newest event (reads of it, this one included, aside)
 
     @property
     def text_by_seq(self) -> dict[int, str]:
@@ -178,5 +178,5 @@ async def case_page(
         access=[access_item(e) for e in reads],
         texts=case_texts([entry_record(e) for e in events]),
         names=known_names(events),
-        last_seq=entries[-1].seq,
+        last_seq=events[-1].seq,
     )

@@ -62,13 +62,15 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 @lru_cache(maxsize=1)
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates" / "console"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["shown"] = lambda value: "—" if value is None else value
+    return env
 
 
 def _runtime(request: Request) -> Runtime:

@@ -275,6 +275,7 @@ async def test_case_page_shows_timeline_state_at_an_instant_access_and_verificat
     assert 'data-field="status">assigned<' in then
     assert "At 2026-04-07T09:03:30.000000Z" in then
     assert "Verified</span>: the chain is intact from entry 1" in html
+    assert "Every event of this case is within the verified range." in html
     # The read is recorded before it is shown, and listed in the page's own access log.
     last = (await _reads(admin_pool, case_id))[-1]
     assert last["type"] == "audit.case_viewed"
