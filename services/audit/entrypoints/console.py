@@ -61,7 +61,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
 @lru_cache(maxsize=1)
-def _templates() -> jinja2.Environment:
+def console_templates() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates" / "console"),
         autoescape=True,
@@ -134,7 +134,7 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     html = (
-        _templates()
+        console_templates()
         .get_template(name)
         .render(
             principal=principal,
@@ -273,7 +273,10 @@ async def export(request: Request, case_id: str) -> Response:
     who = await _auditor(request)
     if isinstance(who, Response):
         return who
-    form = await request.form(max_fields=5, max_files=0)
+    try:
+        form = await request.form(max_fields=5, max_files=0)
+    except Exception:  # malformed or oversized form: refused, never a 500
+        return error(request, 400, "The form could not be read; reload the page and retry.", who)
     submitted = form.get(CSRF_FIELD)
     refusal = csrf_refusal(request, who, submitted if isinstance(submitted, str) else None)
     if refusal:
