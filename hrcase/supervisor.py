@@ -177,6 +177,8 @@ def _banner(settings: Settings, mail: MailPlan) -> None:
         f"  intake mail     SMTP {host}:{os.environ.get('INTAKE_SMTP_PORT', '2525')}"
         " (python -m services.intake.entrypoints.send_sample_email)",
         f"  audit API       http://{host}:{settings.http_port('audit')}/docs",
+        f"  audit console   {settings.audit_console_address()} (sign in at the portal as an"
+        " auditor)",
         "  metrics         "
         + ", ".join(
             f"{name} http://{settings.metrics_host}:{settings.metrics_port(name)}/metrics"

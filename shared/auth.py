@@ -27,6 +27,10 @@ ROLES: frozenset[str] = frozenset(get_args(Role))
 ISSUER = "hrcase"
 AUDIENCE = "hrcase"
 ALGORITHM = "HS256"
+# The portal's session token (cookie PORTAL_SESSION_COOKIE): its own audience, so the JSON
+# APIs refuse it; only the portal and the audit console (cookie only) accept it.
+PORTAL_AUDIENCE = "hrcase-portal"
+PORTAL_SESSION_COOKIE = "hrcase_session"
 
 
 class InvalidToken(Exception):

@@ -623,6 +623,23 @@ class CaseDocumentAdded(EventPayload):
     description: str | None = Field(default=None, max_length=2000)
 
 
+# --- auditor console ---
+
+
+class PortalSessionEnded(EventPayload):
+    """A portal session stopped being valid (sign-out, or replaced by a new sign-in).
+
+    The audit service, which verifies the portal's session token itself for its console,
+    cannot read intake's sessions: it refuses a token whose session this event ended.
+    Ids only: the session id (the token's `jti`) and the subject."""
+
+    event_type: ClassVar[str] = "portal.session_ended"
+    session_id: UUID
+    subject: str = Field(min_length=1, max_length=200)
+    reason: Literal["signed_out", "replaced"]
+    ended_at: PayloadTime
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
@@ -653,6 +670,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseInjuryFactsRecorded,
         RoutingRosterPublished,
         CaseDocumentAdded,
+        PortalSessionEnded,
     )
 }
 EVENT_TYPES.update({cls.event_type: cls for cls in TASK_EVENTS})

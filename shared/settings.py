@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     smtp_port: int = 1025
     mail_from: str = "HR Case Desk <hr-desk@example.com>"
     portal_base_url: str = "http://localhost:8000"
+    # The auditors' console (served by the audit service under /audit/console/). Default:
+    # PORTAL_BASE_URL's scheme and host on audit's HTTP port, so the portal's session
+    # cookie (set for that host name, sent to every port of it) reaches it. Behind an
+    # ingress that puts both services under one host, set it to that host's URL.
+    audit_console_url: str | None = None
     # Accept single-label mail hosts (`pat@mailhost`) as addresses (shared/addresses.py).
     mail_allow_single_label_domains: bool = False
     log_format: str = Field(default="auto", description="auto | json | console")
@@ -81,6 +86,17 @@ class Settings(BaseSettings):
     def metrics_port(self, service: str) -> int:
         explicit = os.environ.get(f"{service.upper()}_METRICS_PORT")
         return int(explicit) if explicit else self.http_port(service) + 1000
+
+    def audit_console_address(self) -> str:
+        """The console's root URL, ending in `/` (AUDIT_CONSOLE_URL, else derived)."""
+        if self.audit_console_url:
+            return self.audit_console_url.rstrip("/") + "/"
+        portal = urlsplit(self.portal_base_url)
+        host = portal.hostname or "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{host}:{self.http_port('audit')}"
+        return urlunsplit((portal.scheme or "http", netloc, "/audit/console/", "", ""))
 
     def http_port(self, service: str) -> int:
         return int(os.environ.get(f"{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS[service]))

@@ -92,6 +92,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "task.reassignment_requested",
         "task.cancellation_requested",
         "case.document_added",
+        "portal.session_ended",
     ),
     "routing": (
         "case.routed",

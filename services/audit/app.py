@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.audit.adapters.checkpoints import CheckpointWriter, signing_key_for
 from services.audit.application.ingest import consumer_factory
 from services.audit.config import AuditSettings
+from services.audit.entrypoints.console import router as console_router
 from services.audit.entrypoints.http import router
 from services.audit.entrypoints.subscriptions import SUBSCRIPTIONS
 from shared.service import Runtime, ServiceSpec
@@ -34,6 +35,6 @@ SPEC = ServiceSpec(
     consumer_factory=consumer_factory,
     uses_outbox=False,
     json_codecs=False,
-    routers=[router],
+    routers=[router, console_router],
     on_startup=start_checkpoints,
 )

@@ -19,6 +19,9 @@ class AuditSettings(BaseSettings):
     # Public key(s) verify uses; default: <signing_key_file>.pub.
     public_key_file: Path | None = None
     checkpoint_interval: float = 60.0
+    # The console's "log verified" status is a full walk of the chain, redone when older
+    # than this many seconds (one walk at a time per process).
+    console_verify_max_age: float = Field(default=60.0, ge=0)
     # Larger messages are refused (dead-lettered, refusal recorded): the biggest real event
     # (a 20,000-character description in 4-byte characters) is well under 100 KiB.
     max_envelope_bytes: int = Field(default=1024 * 1024, ge=1024)

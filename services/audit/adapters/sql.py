@@ -307,3 +307,50 @@ async def access_entries(
         *args,
     )
     return [_entry(row) for row in rows]
+
+
+# --- the auditors' console ---------------------------------------------------------------
+
+
+async def case_ids_by_reference(conn: asyncpg.Connection, reference: str) -> list[UUID]:
+    """Cases whose `case.submitted` carries `reference` (log_reference_idx), oldest first."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (case_id) case_id, seq FROM audit.log"
+        " WHERE event_type = 'case.submitted' AND payload->>'reference' = $1"
+        " AND case_id IS NOT NULL ORDER BY case_id, seq",
+        reference,
+    )
+    return [row["case_id"] for row in sorted(rows, key=lambda r: r["seq"])]
+
+
+async def case_known(conn: asyncpg.Connection, case_id: UUID) -> bool:
+    """The log holds an event of the case other than a read of it."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM audit.log WHERE case_id = $1 AND NOT (event_type = ANY($2::text[])) LIMIT 1",
+        case_id,
+        list(ACCESS_EVENT_TYPES),
+    )
+    return found is not None
+
+
+async def session_ended(conn: asyncpg.Connection | asyncpg.Pool, session_id: str) -> bool:
+    """Intake announced the end of portal session `session_id` (log_session_ended_idx).
+
+    Only intake's announcement counts: the producer is the broker-authenticated one."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM audit.log WHERE event_type = 'portal.session_ended'"
+        " AND payload->>'session_id' = $1 AND producer = 'intake' LIMIT 1",
+        session_id,
+    )
+    return found is not None
+
+
+async def recent_cases(conn: asyncpg.Connection, limit: int = 20) -> list[tuple[UUID, str]]:
+    """The most recently submitted cases: (case_id, reference), newest first."""
+    rows = await conn.fetch(
+        "SELECT case_id, payload->>'reference' AS reference FROM audit.log"
+        " WHERE event_type = 'case.submitted' AND case_id IS NOT NULL"
+        " ORDER BY seq DESC LIMIT $1",
+        limit,
+    )
+    return [(row["case_id"], row["reference"] or "") for row in rows]

@@ -16,7 +16,7 @@ from services.audit.adapters.sql import ACCESS_EVENT_TYPES, case_entries
 from services.audit.adapters.verification import audit_connection
 from services.audit.application.records import Reader, record
 from services.audit.domain.checkpoint import CheckedCheckpoints
-from services.audit.domain.export import build_case_file
+from services.audit.domain.export import build_case_file, case_texts
 
 
 @lru_cache(maxsize=1)
@@ -29,7 +29,9 @@ def _templates() -> jinja2.Environment:
 
 
 def render_html(document: dict[str, Any]) -> str:
-    return _templates().get_template("case_file.html.j2").render(doc=document)
+    """The case file for people: the document, plus the texts its entries carry."""
+    texts = case_texts(document["entries"])
+    return _templates().get_template("case_file.html.j2").render(doc=document, texts=texts)
 
 
 @dataclass(frozen=True)

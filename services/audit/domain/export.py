@@ -87,3 +87,41 @@ def build_case_file(
     }
     document["export_sha256"] = export_hash(document)
     return document
+
+
+# What people wrote, in chain order: the texts the events carry (the description of the
+# submission, each message, each note), for the HTML case file and the console.
+_TEXT_FIELDS = {
+    "case.submitted": "description",
+    "case.message_received": "body",
+    "case.note_added": "body",
+    "case.follow_up_case_requested": "body",
+}
+
+
+def case_texts(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """From entry records (`entry_record`): {"subject", "description", "messages": [...],
+    "notes": [...]}; each message/note is {seq, at, author, body, ...}. An unreadable
+    payload contributes nothing (the entry's problems say why elsewhere)."""
+    texts: dict[str, Any] = {"subject": None, "description": None, "messages": [], "notes": []}
+    for record in records:
+        payload, kind = record.get("payload"), record.get("event_type")
+        if not isinstance(payload, dict) or kind not in _TEXT_FIELDS:
+            continue
+        actor = record.get("actor") if isinstance(record.get("actor"), dict) else {}
+        body = payload.get(_TEXT_FIELDS[kind])
+        item = {
+            "seq": record["seq"],
+            "at": record["occurred_at"],
+            "author": (actor or {}).get("id"),
+            "body": body if isinstance(body, str) else "",
+        }
+        if kind == "case.submitted" and texts["description"] is None:
+            texts["subject"] = payload.get("subject")
+            texts["description"] = item["body"]
+        elif kind == "case.note_added":
+            texts["notes"].append({**item, "internal": bool(payload.get("internal", True))})
+        elif kind != "case.submitted":
+            sender = payload.get("sender_role") or "follow-up request"
+            texts["messages"].append({**item, "sender": sender, "channel": payload.get("channel")})
+    return texts

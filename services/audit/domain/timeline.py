@@ -134,6 +134,9 @@ SUMMARIES: dict[str, Summary] = {
         f"reopened ({str(p.get('trigger')).replace('_', ' ')}); owner {p.get('owner_id')} told"
     ),
     "case.follow_up_case_requested": lambda p: f"follow-up case requested: {p.get('reason')}",
+    "portal.session_ended": lambda p: (
+        f"portal session of {p.get('subject')} ended ({str(p.get('reason')).replace('_', ' ')})"
+    ),
     "case.assignment_needed": lambda p: (
         f"no owner could be assigned in team {p.get('team')}: {p.get('reason')};"
         f" {len(p.get('notify') or [])} HR managers asked to assign a person"

@@ -346,9 +346,11 @@ async def active_portal_session(
     return dict(row) if row else None
 
 
-async def revoke_portal_session(conn: asyncpg.Connection | asyncpg.Pool, session_id: UUID) -> None:
-    await conn.execute(
+async def revoke_portal_session(conn: asyncpg.Connection | asyncpg.Pool, session_id: UUID) -> bool:
+    """Revoke the session; False when it was already revoked (or never existed)."""
+    status = await conn.execute(
         "UPDATE intake.portal_sessions SET revoked_at = now()"
         " WHERE session_id = $1 AND revoked_at IS NULL",
         session_id,
     )
+    return str(status).endswith(" 1")

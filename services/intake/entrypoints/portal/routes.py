@@ -23,6 +23,7 @@ from services.intake.domain.case import (
 )
 from services.intake.entrypoints.portal import (
     anonymous,
+    audit_console,
     documents,
     injury,
     phone,
@@ -316,5 +317,5 @@ async def add_message(case_id: UUID, request: Request) -> Response:
 
 
 # After this module's own routes, so /portal/cases/new stays ahead of /portal/cases/{case_id}.
-for _pages in (staff, anonymous, phone, injury, work_queue, tasks, documents):
+for _pages in (staff, anonymous, phone, injury, work_queue, tasks, documents, audit_console):
     router.include_router(_pages.router)

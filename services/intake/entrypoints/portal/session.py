@@ -4,8 +4,10 @@ A sign-in creates a server-side session (intake.portal_sessions) and puts a sign
 for the portal's own audience, whose `jti` is the session id, in an HttpOnly, SameSite=Lax
 cookie (Secure outside development). Every request checks the session is still active, so
 signing out revokes the token at once, whether it is replayed as the cookie or as an
-`Authorization: Bearer` header; the JSON API and the audit service never accept it (other
-audience). A bearer token minted for the API (no session) is still accepted by the portal.
+`Authorization: Bearer` header; the JSON APIs never accept it (other audience). The audit
+console accepts it from the cookie only, and refuses it once intake's
+`portal.session_ended` for the session is in the audit log. A bearer token minted for the
+API (no session) is still accepted by the portal.
 
 Every form carries a CSRF token. With a session it is the session's own token (random, new
 at every sign-in, stored with the session): a token from another session is refused.
@@ -19,23 +21,30 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 from uuid import UUID, uuid4
 
 from fastapi import HTTPException, Request, Response, status
 
 from services.intake.adapters import sql
+from services.intake.application.sessions import end_portal_session
 from services.intake.domain.case import STAFF_ROLES
-from shared.auth import InvalidToken, Principal, TokenService, bearer_token
+from shared.auth import (
+    PORTAL_AUDIENCE,
+    PORTAL_SESSION_COOKIE,
+    InvalidToken,
+    Principal,
+    TokenService,
+    bearer_token,
+)
 from shared.service import Runtime
 from shared.settings import get_settings
+from shared.uow import unit_of_work
 
-SESSION_COOKIE = "hrcase_session"
+SESSION_COOKIE = PORTAL_SESSION_COOKIE
 CSRF_COOKIE = "hrcase_csrf"
 CSRF_FIELD = "csrf_token"
-# Portal session tokens are for the portal only: the API's and audit's checks refuse them.
-PORTAL_AUDIENCE = "hrcase-portal"
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,10 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
     DemoIdentity(
         "victor", "M-9002", ("hr_manager", "employee"), "M-9002", "Victor Almeida",
         "victor.almeida@example.com", "HR manager",
+    ),
+    DemoIdentity(
+        "ines", "AU-1001", ("auditor", "employee"), "AU-1001", "Ines Duarte",
+        "ines.duarte@example.com", "Auditor (audit console)",
     ),
 )  # fmt: skip
 DEMO_BY_KEY = {identity.key: identity for identity in DEMO_IDENTITIES}
@@ -192,7 +205,7 @@ async def start_session(
     request: Request, response: Response, subject: str, roles: tuple[str, ...], **claims: Any
 ) -> None:
     """Sign in: a new session (and CSRF token) replaces any session this browser had."""
-    await _revoke_current(request)
+    await _revoke_current(request, "replaced")
     service = token_service(request)
     session_id = uuid4()
     await sql.create_portal_session(
@@ -218,15 +231,23 @@ async def start_session(
 
 
 async def end_session(request: Request, response: Response) -> None:
-    """Sign out: revoke the session server-side and drop the cookies."""
-    await _revoke_current(request)
+    """Sign out: revoke the session server-side (and tell the audit console, which also
+    accepts the cookie) and drop the cookies."""
+    await _revoke_current(request, "signed_out")
     clear_session(response)
 
 
-async def _revoke_current(request: Request) -> None:
+async def _revoke_current(request: Request, reason: Literal["signed_out", "replaced"]) -> None:
     current = getattr(request.state, "portal_session", None)
-    if current is not None:
-        await sql.revoke_portal_session(_runtime(request).pool, current["session_id"])
+    principal = session_principal(request)
+    if current is not None and principal is not None:
+        await end_portal_session(
+            unit_of_work(_runtime(request)),
+            session_id=current["session_id"],
+            subject=str(current["subject"]),
+            roles=frozenset(principal.roles),
+            reason=reason,
+        )
     request.state.portal_session = None
     request.state.principal = None
 
