@@ -107,6 +107,7 @@ async def test_scopes_and_counts(system, cases) -> None:
     assert counts["mine"] == len(mine["items"]) and counts["team"] == len(team["items"])
     assert counts["unassigned"] == len(unassigned["items"])
     assert counts["all"] == len(everything["items"])
+    assert everything["counts_over_limit"] == [] and everything["count_limit"] == 1000
     # Rows carry both clocks with the working time left (seconds of working time).
     row = next(item for item in mine["items"] if item["reference"] == payroll)
     clocks = {clock["name"]: clock for clock in row["clocks"]}

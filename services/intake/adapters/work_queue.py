@@ -136,8 +136,8 @@ def page_sql(query: WorkQueueQuery, viewer: Viewer, now: datetime) -> tuple[str,
 
 def counts_sql(query: WorkQueueQuery, viewer: Viewer, now: datetime) -> tuple[str, list[Any]]:
     """Each scope's count under the same filters as the page, counted up to COUNT_LIMIT + 1
-    rows: each count reads at most that many index entries, where an exact count of every
-    open case read them all (see bench/work_queue.py)."""
+    rows: each count reads at most that many matching index entries (covering indexes, no
+    heap visit), where an exact count of every open case read them all (bench/work_queue)."""
     p = Params()
     columns = []
     for scope in SCOPES:

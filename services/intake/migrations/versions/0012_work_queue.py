@@ -99,8 +99,18 @@ def upgrade() -> None:
         f" WHERE {OPEN}"
     )
     op.execute(f"CREATE INDEX cases_queue_idx ON intake.cases (status, queue_due, case_id) {COVER}")
-    op.execute("CREATE INDEX cases_queue_owner_idx ON intake.cases (owner_id, queue_due, case_id)")
-    op.execute("CREATE INDEX cases_queue_team_idx ON intake.cases (team, queue_due, case_id)")
+    for column in ("owner_id", "team"):
+        name = column.removesuffix("_id")
+        op.execute(
+            f"CREATE INDEX cases_queue_{name}_idx ON intake.cases"
+            f" ({column}, queue_due, case_id) {COVER} WHERE {OPEN}"
+        )
+        # Pages and counts that ask for ended cases too (a status filter).
+        op.execute(
+            f"CREATE INDEX cases_any_status_{name}_idx ON intake.cases"
+            f" ({column}, status, queue_due, case_id) {COVER}"
+        )
+    op.execute("CREATE INDEX cases_submitted_idx ON intake.cases (submitted_at)")
     op.execute(
         "CREATE INDEX cases_queue_unowned_idx ON intake.cases (queue_due, case_id)"
         f" WHERE owner_id IS NULL AND {OPEN}"
@@ -116,7 +126,8 @@ def downgrade() -> None:
     for index in (
         "cases_search_idx", "cases_search_open_idx", "cases_reference_prefix_idx",
         "cases_queue_open_idx", "cases_queue_idx", "cases_queue_owner_idx", "cases_queue_team_idx",
-        "cases_queue_unowned_idx", "cases_logged_by_idx",
+        "cases_queue_unowned_idx", "cases_logged_by_idx", "cases_submitted_idx",
+        "cases_any_status_owner_idx", "cases_any_status_team_idx",
     ):  # fmt: skip
         op.execute(f"DROP INDEX intake.{index}")
     op.execute(
