@@ -101,4 +101,5 @@ async def render_case(
         history=extras.history if extras else [],
         related_cases=extras.related if extras else [],
         staff_names=extras.names if extras else {},
+        message_senders=case_page.message_senders(extras.history) if extras else {},
     )
