@@ -326,6 +326,11 @@ async def test_a_manager_sees_everything_about_a_case_on_its_page(system, browse
         description="My leave balance is two days short this year.",
         category="leave_query",
     )
+    async with client(system, AS_PRIYA) as agent:
+        wrote = await agent.post(
+            f"/api/v1/cases/{case_id}/messages", json={"body": "Could you send your timesheet?"}
+        )
+    assert wrote.status_code == 201, wrote.text
     async with client(system, AS_VICTOR) as manager:
         view = (await manager.get(f"/api/v1/cases/{case_id}")).json()
     owner_id, owner_name = view["assignment"]["owner_id"], view["assignment"]["owner_name"]
@@ -354,7 +359,9 @@ async def test_a_manager_sees_everything_about_a_case_on_its_page(system, browse
         assert line in text, line
     assert await timeline.locator(".history-actor", has_text="Priya Shah").count() >= 3
     assert await timeline.locator(".history-actor", has_text="Victor Almeida").count() >= 1
-    # Notes name their author too, not their id.
+    assert "Message from HR" in text
+    # Messages and notes name their author too, not their id.
+    assert await page.locator("#messages + ol").get_by_text("HR · Priya Shah").count() == 1
     assert await page.get_by_text("Internal note · Priya Shah").count() == 1
 
     # The reporter's other case is one click away.
@@ -376,6 +383,7 @@ async def test_a_manager_sees_everything_about_a_case_on_its_page(system, browse
         assert "We will correct it in the next pay run." in body
         assert await page.locator("#case-history").count() == 0
         assert await page.locator("#raised-by").count() == 0
+        assert "Could you send your timesheet?" in body and "HR · Priya Shah" not in body
     finally:
         await context.close()
 

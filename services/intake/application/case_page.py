@@ -166,6 +166,15 @@ async def staff_extras(
     )
 
 
+def message_senders(history: list[HistoryItem]) -> dict[str, str]:
+    """Who sent each message (by message id as text), from its history entry."""
+    return {
+        str(item.summary["message_id"]): str(item.actor["name"])
+        for item in history
+        if item.kind == "message" and item.summary.get("message_id")
+    }
+
+
 def author_name(note: dict[str, Any], names: dict[str, str]) -> str:
     """A note's author as staff see it: the name stored with it, a known name, the id."""
     return str(note.get("author_name") or names.get(note["author_id"]) or note["author_id"])

@@ -113,4 +113,5 @@ async def render_case(
         related_cases=extras.related if extras else [],
         staff_names=extras.names if extras else {},
         **await documents_context(request, principal, found.case),
+        message_senders=case_page.message_senders(extras.history) if extras else {},
     )
