@@ -228,6 +228,32 @@ async def test_a_task_falls_due_in_working_time_and_completing_it_stops_its_time
     assert "Check the payroll export" in body
     assert f"/portal/cases/{case_id}" in body and "overtime sheet" not in body
 
+    # Handed over: the new assignee is told, the due instant stays.
+    moved = await post(
+        system,
+        AS_AGENT,
+        f"/api/v1/cases/{case_id}/tasks/{task_id}/reassign",
+        {"assignee_id": "A-1003", "reason": "Tom is on leave"},
+    )
+    assert moved.status_code == 202, moved.text
+    reassigned = await capture.wait(
+        lambda e: e["event_type"] == "task.reassigned" and e["payload"]["task_id"] == task_id
+    )
+    assert reassigned["payload"]["previous_assignee_id"] == "A-1002"
+    assert reassigned["payload"]["due_at"] == created["payload"]["due_at"]
+
+    async def handed_over() -> dict[str, Any] | None:
+        task = await task_of(system, case_id, task_id)
+        return task if task["assignee_name"] == "Ana Lima" else None
+
+    await eventually(handed_over, "the task handed over")
+
+    async def handover_mail() -> list[tuple[str, str, str]]:
+        return [m for m in mails(system, reference) if "Task handed over to you" in m[1]]
+
+    [(to, _, _)] = await eventually(handover_mail, "the hand-over mail")
+    assert "ana.lima@example.com" in to
+
     done = await post(system, AS_AGENT, f"/api/v1/cases/{case_id}/tasks/{task_id}/complete")
     assert done.status_code == 202, done.text
     await capture.wait(

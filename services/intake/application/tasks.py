@@ -9,6 +9,7 @@ the outcome, which the projections (task_projection.py) apply.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -91,7 +92,7 @@ async def _on_task(
     task_id: UUID,
     *,
     action: str,
-    build: Any,
+    build: Callable[[str], EventPayload],
 ) -> agent_actions.ActionAccepted:
     """A request about an existing task of the case (404 for a task not on it)."""
 
@@ -103,17 +104,13 @@ async def _on_task(
         if reason:
             raise agent_actions.conflict(reason)
 
-    def payload(case: Case) -> EventPayload:
-        built: EventPayload = build(case["reference"])
-        return built
-
     return await agent_actions._act(
         runtime,
         principal,
         case_id,
         roles=TASK_ROLES,
         action=action,
-        build=payload,
+        build=lambda case: build(case["reference"]),
         record=check,
         kind="task_update_requested",
         summary=lambda _case: {"task_id": str(task_id), "action": action},
