@@ -67,11 +67,22 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
             json={"subject": "Guards removed", "description": "Machine guards are removed."},
         )
         assert report.status_code == 201, report.text
-    return {
+    found = {
         "case_id": case.json()["case_id"],
         "reference": report.json()["reference"],
         "secret_key": report.json()["secret_key"],
     }
+    # One task per task operation: completing one would make cancelling it a 409.
+    with system.client("intake", AS_MANAGER) as manager:
+        for action in ("complete", "reassign", "cancel"):
+            task = manager.post(
+                f"/api/v1/cases/{found['case_id']}/tasks",
+                json={"title": f"Task to {action}", "assignee_id": "A-1002",
+                      "due_in_working_hours": 8},
+            )  # fmt: skip
+            assert task.status_code == 202, task.text
+            found[f"task_{action}"] = task.json()["task_id"]
+    return found
 
 
 def submit_body() -> Body:
@@ -100,6 +111,23 @@ def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[st
         ),
         ("post", "/api/v1/cases/{case_id}/assignment"): (
             {"owner_id": "A-1002", "reason": "workload"},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/injury"): (
+            {"suitable_employment_available": True},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/tasks"): (
+            {"title": "Check the payslip", "assignee_id": "A-1002", "due_in_working_hours": 8},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/tasks/{task_id}/complete"): ({}, AS_MANAGER),
+        ("post", "/api/v1/cases/{case_id}/tasks/{task_id}/reassign"): (
+            {"assignee_id": "A-1003", "reason": "holiday"},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/tasks/{task_id}/cancel"): (
+            {"reason": "no longer needed"},
             AS_MANAGER,
         ),
         ("post", "/api/v1/phone-calls"): (
@@ -178,7 +206,10 @@ def names_field(response: httpx.Response, path: tuple[str, ...]) -> bool:
 
 
 def url_of(path: str, fixtures: dict[str, str]) -> str:
-    return path.format(case_id=fixtures["case_id"], reference=fixtures["reference"])
+    task_id = fixtures.get(f"task_{path.rsplit('/', 1)[-1]}", "")
+    return path.format(
+        case_id=fixtures["case_id"], reference=fixtures["reference"], task_id=task_id
+    )
 
 
 def test_every_json_operation_has_a_base_request(system, fixtures):

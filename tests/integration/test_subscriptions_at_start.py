@@ -29,7 +29,7 @@ async def _unsubscribed(ctx: HandlerContext) -> None:
 
 
 async def _one_more(runtime: Runtime) -> Mapping[str, Handler]:
-    return {**(await build_handlers(runtime)), "case.note_added": _unsubscribed}
+    return {**(await build_handlers(runtime)), "case.recategorisation_requested": _unsubscribed}
 
 
 async def _one_less(runtime: Runtime) -> Mapping[str, Handler]:
@@ -41,7 +41,7 @@ async def _one_less(runtime: Runtime) -> Mapping[str, Handler]:
 @pytest.mark.parametrize(
     ("builder", "named"),
     [
-        (_one_more, "handlers without a subscription: ['case.note_added']"),
+        (_one_more, "handlers without a subscription: ['case.recategorisation_requested']"),
         (_one_less, "subscriptions without a handler: ['case.escalated']"),
     ],
     ids=["handler-without-binding", "binding-without-handler"],

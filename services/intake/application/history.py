@@ -19,6 +19,7 @@ from services.intake.adapters import history as store
 from services.intake.domain.history import Actor, HistoryEntry, consumed_entry
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Envelope
+from shared.events import parse_payload
 
 
 async def record_written(
@@ -47,7 +48,11 @@ async def record_written(
 
 
 async def record_consumed(ctx: HandlerContext) -> None:
-    """Record an event intake consumed; the case must be known (else retried, then DLQ)."""
+    """Record an event intake consumed; the case must be known (else retried, then DLQ).
+
+    The payload is checked against its schema first, so a malformed event is dead-lettered
+    for what is wrong with it, not for what recording it ran into."""
+    parse_payload(ctx.envelope)
     case_id = ctx.envelope.case_id
     if case_id is None:
         return  # not about a case: nothing to keep in a case's history
