@@ -29,6 +29,7 @@ import pytest
 
 from services.intake.config import DEV_INBOUND_EMAIL_TOKEN
 from services.notifications.domain import notices as domain
+from services.notifications.domain import task_notices
 from services.notifications.tests.factories import (
     case_assigned,
     case_escalated,
@@ -44,6 +45,9 @@ from shared.events import (
     CaseSubmitted,
     Person,
     Reporter,
+    TaskCreated,
+    TaskDueSoon,
+    TaskOverdue,
     make_event,
     payload_as,
 )
@@ -329,6 +333,21 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
         case["reporter"]["employee_id"], case["reporter"]["email"], case["sensitivity"]
     )
 
+    def task(kind: str) -> tuple[Any, Any]:
+        due = datetime.now(UTC) + timedelta(hours=8)
+        common_task = {"reference": ref, "task_id": uuid.uuid4(), "title": "Call the reporter"}
+        payload: Any = {
+            "created": lambda: TaskCreated(**common_task, assignee=owner, due_at=due),
+            "due_soon": lambda: TaskDueSoon(**common_task, assignee=owner, due_at=due),
+            "overdue": lambda: TaskOverdue(
+                **common_task, assignee=owner, due_at=due, escalated_to=target, escalation_level=1
+            ),
+        }[kind]()
+        event = make_event(
+            payload, producer="routing", actor=Actor(type="service", id="routing"), case_id=case_id
+        )
+        return event, payload
+
     def one(outcomes: list[Any]) -> Any:
         [outcome] = outcomes
         assert isinstance(outcome, domain.Notification), outcome
@@ -435,6 +454,23 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
                     **common,
                 )
             ),
+            as_staff(target_id, "hr_manager"),
+        ),
+        # Tasks: the assignee (here the owner) opens the case; so does the escalation target.
+        "task_assigned": (
+            one(task_notices.for_task_assigned(*task("created"), **common)),
+            owner_headers,
+        ),
+        "task_due_soon": (
+            one(task_notices.for_task_due_soon(*task("due_soon"), **common)),
+            owner_headers,
+        ),
+        "task_overdue": (
+            task_notices.for_task_overdue(*task("overdue"), **common)[0],
+            owner_headers,
+        ),
+        "task_escalated": (
+            task_notices.for_task_overdue(*task("overdue"), **common)[1],
             as_staff(target_id, "hr_manager"),
         ),
         "case_reassigned": (

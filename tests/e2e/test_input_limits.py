@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -50,7 +51,7 @@ Body = dict[str, Any]
 def system(database_url, rabbitmq_url, logs_dir):
     # Only intake: every check here is intake's answer to its input.
     with running_system(
-        database_url, rabbitmq_url, logs_dir / "input-limits", only=("intake",)
+        database_url, rabbitmq_url, logs_dir / "input-limits", only=("intake", "routing")
     ) as running:
         yield running
 
@@ -82,6 +83,17 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
             )  # fmt: skip
             assert task.status_code == 202, task.text
             found[f"task_{action}"] = task.json()["task_id"]
+        # Routing must accept them before they can be completed, reassigned or cancelled.
+        deadline = time.monotonic() + 30
+        while True:
+            listed = manager.get(f"/api/v1/cases/{found['case_id']}/tasks").json()
+            states = {t["task_id"]: t["status"] for t in listed["tasks"]}
+            if all(
+                states.get(found[f"task_{a}"]) == "open" for a in ("complete", "reassign", "cancel")
+            ):
+                break
+            assert time.monotonic() < deadline, states
+            time.sleep(0.2)
     return found
 
 

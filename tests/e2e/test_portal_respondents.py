@@ -75,7 +75,7 @@ async def sign_in(browser: Any, system: Any, who: str) -> tuple[Any, Any]:
     await page.goto("/portal/sign-in")
     await page.get_by_label(re.compile(who)).check()
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/portal/cases")
+    await page.wait_for_url(re.compile(r"/portal/(cases|work-queue)$"))
     return context, page
 
 

@@ -471,7 +471,7 @@ async def test_an_agent_adds_and_completes_a_task_in_the_browser(system, tmp_pat
         await page.goto("/portal/sign-in")
         await page.get_by_label(re.compile("Priya Shah")).check()
         await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url("**/portal/cases")
+        await page.wait_for_url(re.compile(r"/portal/(cases|work-queue)$"))
 
         await page.goto(f"/portal/cases/{case_id}")
         tasks = page.locator("#tasks")

@@ -111,11 +111,19 @@ class ClockView:
         return working_time_text(self.left)
 
 
+# Working time is counted day by day; beyond this the count would be slow and meaningless.
+MAX_COUNTED_SPAN = timedelta(days=400)
+
+
 def clock_view(name: str, mark: ClockMark, calendar: WorkingCalendar, now: datetime) -> ClockView:
     left: timedelta | None = None
     breached = due_soon = False
-    if mark.state == "running" and mark.due is not None:
-        left = signed_working(calendar, now, mark.due)
+    if mark.state == "running" and mark.due is not None and mark.due.tzinfo is None:
+        pass  # asyncpg's +/-infinity (naive datetime.max/min): no deadline to count against
+    elif mark.state == "running" and mark.due is not None:
+        # A deadline years away (a stored odd value) is not counted day by day: unknown.
+        if abs(mark.due - now) <= MAX_COUNTED_SPAN:
+            left = signed_working(calendar, now, mark.due)
         breached = mark.due <= now
         due_soon = not breached and mark.due - now <= DUE_SOON_WITHIN
     elif mark.state == "paused":
