@@ -283,6 +283,12 @@ async def test_4_the_employee_reads_hrs_note_and_replies(system, browser, day, t
     await page.wait_for_url("**?sent=1#messages")
     assert await page.get_by_text("Your message was added to the case.").count() == 1
     assert await page.locator("ol.messages li").filter(has_text=REPLY).count() == 1
+
+    # The reply is the answer HR waited for: routing takes the case back in progress.
+    async def back_in_progress() -> bool:
+        return (await text_of(page, "#case-status")) == "In progress"
+
+    await reload_until(page, back_in_progress, "the case back in progress after the reply")
     await shoot(page, tmp_path, "employee-4-replied")
     await context.close()
 
