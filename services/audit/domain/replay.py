@@ -137,8 +137,11 @@ def _ts(value: Any) -> str | None:
 
 
 def _documents(payload: dict[str, Any], source: str, seq: int) -> tuple[Document, ...]:
+    """The files an entry carries: `attachments` (submission, message) or the one
+    `document` a member of staff added (case.document_added)."""
     docs = []
-    for a in payload.get("attachments") or []:
+    carried = [*(payload.get("attachments") or []), payload.get("document")]
+    for a in carried:
         if isinstance(a, dict) and "sha256" in a:
             docs.append(
                 Document(
@@ -247,6 +250,8 @@ def _apply(state: CaseState, entry: ChainEntry) -> CaseState:
         return replace(
             s, messages=s.messages + 1, documents=s.documents + _documents(p, kind, entry.seq)
         )
+    if kind == "case.document_added":
+        return replace(s, documents=s.documents + _documents(p, kind, entry.seq))
     if kind == "case.sla_breached":
         return replace(s, sla_breaches=(*s.sla_breaches, str(p.get("clock"))))
     if kind == "case.escalated":

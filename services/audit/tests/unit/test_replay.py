@@ -113,3 +113,20 @@ def test_a_second_routing_after_recategorisation_keeps_the_lifecycle_status() ->
     )  # fmt: skip
     now = replay(case_id, _entries(case_id, [in_progress, rerouted]))
     assert (now.status, now.category, now.priority) == ("in_progress", "grievance", "P3")
+
+
+def test_a_document_staff_added_is_in_the_state_and_the_case_file() -> None:
+    case_id = uuid4()
+    added = make_envelope(
+        case_id=case_id,
+        event_type="case.document_added",
+        payload={"reference": "HR-2026-000042", "evidence": True, "shared": False,
+                 "document": {"attachment_id": str(uuid4()), "filename": "statement.pdf",
+                              "content_type": "application/pdf", "size": 80,
+                              "sha256": "cd" * 32}},
+    )  # fmt: skip
+    now = replay(case_id, _entries(case_id, [added]))
+    assert [(d.filename, d.sha256, d.source) for d in now.documents][-1] == (
+        "statement.pdf", "cd" * 32, "case.document_added"
+    )  # fmt: skip
+    assert now.summary_fields()["documents"] == 2  # the submission's file and this one
