@@ -427,7 +427,8 @@ class RespondentResolution(BaseModel):
     position: int = Field(ge=0)
     # The directory's employee id; None while a person must resolve it.
     employee_id: str | None = None
-    matched_by: Literal["employee_id", "email", "name"] | None = None
+    # "person": a member of staff resolved it by hand (case.respondent_resolution_requested).
+    matched_by: Literal["employee_id", "email", "name", "person"] | None = None
     # Why it is not resolved: nobody matched, or more than one employee did.
     problem: Literal["not_found", "ambiguous"] | None = None
 
@@ -640,6 +641,21 @@ class PortalSessionEnded(EventPayload):
     ended_at: PayloadTime
 
 
+# --- respondent resolution by a person ---
+
+
+class CaseRespondentResolutionRequested(EventPayload):
+    """A member of staff says which employee a flagged (unmatched) respondent is: the
+    respondent at `position` (its place in case.submitted). Routing checks the id against
+    its directory and answers with case.respondents_resolved, or case.request_refused."""
+
+    event_type: ClassVar[str] = "case.respondent_resolution_requested"
+    reference: str
+    position: int = Field(ge=0, le=1000)
+    employee_id: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
@@ -671,6 +687,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         RoutingRosterPublished,
         CaseDocumentAdded,
         PortalSessionEnded,
+        CaseRespondentResolutionRequested,
     )
 }
 EVENT_TYPES.update({cls.event_type: cls for cls in TASK_EVENTS})

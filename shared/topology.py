@@ -93,6 +93,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "task.cancellation_requested",
         "case.document_added",
         "portal.session_ended",
+        "case.respondent_resolution_requested",
     ),
     "routing": (
         "case.routed",

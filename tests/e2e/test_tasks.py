@@ -349,6 +349,62 @@ async def test_a_closed_case_takes_no_new_tasks(system):
     assert refused.status_code == 409 and "closed" in refused.json()["detail"]
 
 
+async def test_closing_a_case_cancels_its_open_tasks_and_no_reminder_fires(
+    system, capture, admin_pool
+):
+    case_id, _ = await raise_case(system, "workplace_injury")  # round the clock
+    hours = 20 / 3600  # due 20 s after the request, the reminder at 10 s
+    accepted = await post(
+        system,
+        AS_MANAGER,
+        f"/api/v1/cases/{case_id}/tasks",
+        {"title": "Call the GP", "assignee_id": "A-4002", "due_in_working_hours": hours},
+    )
+    assert accepted.status_code == 202, accepted.text
+    task_id = accepted.json()["task_id"]
+    await task_status(system, case_id, task_id, "open")
+
+    async def moved(to_status: str) -> None:
+        sent = await post(
+            system, AS_MANAGER, f"/api/v1/cases/{case_id}/status", {"to_status": to_status}
+        )
+        assert sent.status_code == 202, sent.text
+
+        async def reached() -> bool:
+            async with client(system, AS_MANAGER) as c:
+                return bool((await c.get(f"/api/v1/cases/{case_id}")).json()["status"] == to_status)
+
+        await eventually(reached, f"the case {to_status}")
+
+    # Resolved keeps its tasks open (it may be reopened to work on).
+    await moved("resolved")
+    assert (await task_of(system, case_id, task_id))["status"] == "open"
+    await moved("closed")
+    cancelled = await capture.wait(
+        lambda e: e["event_type"] == "task.cancelled" and e["payload"]["task_id"] == task_id
+    )
+    assert cancelled["payload"]["reason"] == "case closed"
+    await task_status(system, case_id, task_id, "cancelled")
+    pending = await admin_pool.fetchval(
+        "SELECT count(*) FROM routing.task_timers WHERE task_id = $1 AND fired_at IS NULL",
+        UUID(task_id),
+    )
+    assert pending == 0
+    # Past the due instant: neither the reminder nor the overdue escalation was announced.
+    created = datetime.fromisoformat(
+        (await task_of(system, case_id, task_id))["due_at"].replace("Z", "+00:00")
+    )
+    wait = (created - datetime.now(created.tzinfo)).total_seconds() + 2
+    await asyncio.sleep(max(wait, 0))
+    fired = [
+        e
+        for e in await drain(capture)
+        if e["event_type"] in ("task.due_soon", "task.overdue")
+        and e["payload"]["task_id"] == task_id
+    ]
+    assert fired == []
+
+
 @pytest.fixture
 def second_routing(system):
     """A second routing replica on the same queue and tables: the timers still fire once."""

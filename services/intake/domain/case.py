@@ -448,6 +448,22 @@ class InjuryFactsChange(IntakeInput):
         return InjuryInput.model_validate({**(current or {}), **changed})
 
 
+# Staff say which employee a respondent routing could not match is; routing checks the
+# id against its directory and applies the conflict-of-interest rule late.
+RESPONDENT_ROLES: tuple[Role, ...] = ("hr_agent", "hr_manager", "investigator")
+
+
+class RespondentResolutionChange(IntakeInput):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    employee_id: str = Field(pattern=_OWNER_ID)
+    reason: FreeText | None = Field(default=None, max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
 ActionRefusal = Literal["hidden", "own_case"]
 
 

@@ -30,6 +30,7 @@ REQUEST_LABELS = {
     "case.status_change_requested": "status change",
     "case.recategorisation_requested": "re-categorisation",
     "case.assignment_requested": "assignment",
+    "case.respondent_resolution_requested": "respondent resolution",
 }
 # Who acted, when an event names a service or a timer rather than a person.
 SYSTEM_ACTORS = {
@@ -257,6 +258,11 @@ def _describe_written(
             return f"Requested {s.get('action')}"
         case "injury_facts_recorded":
             return "Recorded a decision on the injury facts"
+        case "respondent_resolution_requested":
+            return (
+                f"Requested respondent {int(s.get('position', 0)) + 1} be resolved to"
+                f" {s.get('employee_id')}{reason}"
+            )
     return None
 
 

@@ -19,16 +19,23 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 from pydantic import BaseModel
 
 from services.intake.adapters import sql
-from services.intake.application import actions, agent_actions, case_page, injury_facts
+from services.intake.application import (
+    actions,
+    agent_actions,
+    case_page,
+    injury_facts,
+    respondent_resolution,
+)
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
     INJURY_ROLES,
     NOTE_ROLES,
+    RESPONDENT_ROLES,
     STATUS_ROLES,
     AgentNote,
     AnonymousReport,
@@ -37,6 +44,7 @@ from services.intake.domain.case import (
     NewMessage,
     PhoneCall,
     Recategorisation,
+    RespondentResolutionChange,
     StatusChange,
     SubmitCase,
     idempotency_scope,
@@ -65,6 +73,7 @@ StatusChanger = Annotated[Principal, Depends(require_roles(*STATUS_ROLES))]
 Categoriser = Annotated[Principal, Depends(require_roles(*CATEGORY_ROLES))]
 Assigner = Annotated[Principal, Depends(require_roles(*ASSIGNMENT_ROLES))]
 InjuryRecorder = Annotated[Principal, Depends(require_roles(*INJURY_ROLES))]
+RespondentResolver = Annotated[Principal, Depends(require_roles(*RESPONDENT_ROLES))]
 ReportKey = Annotated[str, Header(alias="X-Report-Key", min_length=8, max_length=200)]
 
 
@@ -147,6 +156,9 @@ class LinkedCase(BaseModel):
 class RespondentView(BaseModel):
     """A respondent as named, and what routing's directory made of it (staff only)."""
 
+    # Its place among the case's respondents: resolve an unresolved one at
+    # POST /cases/{case_id}/respondents/{position}/resolution.
+    position: int
     employee_id: str | None
     name: str | None
     email: str | None
@@ -414,6 +426,31 @@ async def record_injury(
     now call for one and none was required yet."""
     return _accepted(
         await injury_facts.record_injury_facts(runtime_of(request), principal, case_id, body)
+    )
+
+
+@router.post(
+    "/cases/{case_id}/respondents/{position}/resolution",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ActionAccepted,
+    responses=ACTION_RESPONSES,
+)
+async def resolve_respondent(
+    case_id: UUID,
+    position: Annotated[int, Path(ge=0, le=1000)],
+    body: RespondentResolutionChange,
+    request: Request,
+    principal: RespondentResolver,
+) -> ActionAccepted:
+    """Say which employee a flagged respondent (`state: unresolved`) is, and publish
+    `case.respondent_resolution_requested`; routing checks the id against its directory,
+    answers with `case.respondents_resolved` (or `case.request_refused`) and reassigns the
+    case if its owner is now the respondent or in their management chain. 404 also when the
+    case names nobody at `position`; 409 when that respondent is not flagged."""
+    return _accepted(
+        await respondent_resolution.request_resolution(
+            runtime_of(request), principal, case_id, position, body
+        )
     )
 
 

@@ -64,6 +64,61 @@ async def save_respondents(
     )
 
 
+async def lock_respondent(
+    conn: asyncpg.Connection, case_id: UUID, position: int
+) -> dict[str, Any] | None:
+    """One named respondent of the case (row-locked), or None when the case names nobody
+    at `position`."""
+    row = await conn.fetchrow(
+        """SELECT position, named_employee_id, employee_id, matched_by, problem
+           FROM routing.case_respondents WHERE case_id = $1 AND position = $2 FOR UPDATE""",
+        case_id,
+        position,
+    )
+    return dict(row) if row else None
+
+
+async def employee_known(conn: asyncpg.Connection, employee_id: str) -> bool:
+    """Whether the employee directory lists `employee_id` (active or not)."""
+    found = await conn.fetchval(
+        "SELECT true FROM routing.employees WHERE employee_id = $1", employee_id
+    )
+    return bool(found)
+
+
+async def resolve_by_person(
+    conn: asyncpg.Connection,
+    case_id: UUID,
+    position: int,
+    *,
+    employee_id: str,
+    resolved_by: str | None,
+    at: datetime,
+    reason: str | None,
+) -> None:
+    await conn.execute(
+        """UPDATE routing.case_respondents SET employee_id = $3, matched_by = 'person',
+               problem = NULL, resolved_by = $4, resolved_at = $5, resolution_reason = $6
+           WHERE case_id = $1 AND position = $2""",
+        case_id,
+        position,
+        employee_id,
+        resolved_by,
+        at,
+        reason,
+    )
+
+
+async def resolutions(conn: asyncpg.Connection, case_id: UUID) -> list[RespondentResolution]:
+    """How each of the case's named respondents stands now, in position order."""
+    rows = await conn.fetch(
+        """SELECT position, employee_id, matched_by, problem FROM routing.case_respondents
+           WHERE case_id = $1 ORDER BY position""",
+        case_id,
+    )
+    return [RespondentResolution(**dict(row)) for row in rows]
+
+
 async def save_injury(
     conn: asyncpg.Connection,
     case_id: UUID,

@@ -164,6 +164,7 @@ _UPDATABLE = frozenset(
         "resolution_due",
         "policy_hash",
         "escalated_level",
+        "respondent_ids",
     }
 )
 

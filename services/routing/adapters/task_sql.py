@@ -73,6 +73,18 @@ async def lock_task(conn: asyncpg.Connection, case_id: UUID, task_id: UUID) -> T
     return TaskRow(**dict(row)) if row else None
 
 
+async def lock_open_tasks(conn: asyncpg.Connection, case_id: UUID) -> list[TaskRow]:
+    """The case's tasks not yet done or cancelled (overdue ones are still open), row-locked,
+    oldest first."""
+    rows = await conn.fetch(
+        f"""SELECT {_TASK_COLUMNS} FROM routing.tasks
+            WHERE case_id = $1 AND status NOT IN ('done', 'cancelled')
+            ORDER BY requested_at, task_id FOR UPDATE""",
+        case_id,
+    )
+    return [TaskRow(**dict(row)) for row in rows]
+
+
 _UPDATABLE = frozenset({"assignee_id", "status", "overdue_at", "ended_at"})
 
 

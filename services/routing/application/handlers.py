@@ -14,7 +14,7 @@ from uuid import UUID
 
 import structlog
 
-from services.routing.adapters import sql
+from services.routing.adapters import case_facts, sql
 from services.routing.application import tasks
 from services.routing.application.respondents import (
     announce_respondents,
@@ -62,6 +62,8 @@ from shared.events import (
     CaseRecategorisationRequested,
     CaseReopened,
     CaseRequestRefused,
+    CaseRespondentResolutionRequested,
+    CaseRespondentsResolved,
     CaseRouted,
     CaseStatusChanged,
     CaseStatusChangeRequested,
@@ -456,13 +458,30 @@ async def assign_by_hand(ctx: HandlerContext, policy: Policy) -> None:
         log.info("assignment request names the current owner; nothing to do")
         return
     team = next((t for t, spec in policy.teams.items() if person in spec.members), case.team)
+    await _hand_over(ctx, policy, case, person, team=team, strategy="manual", reason=request.reason)
+    await _owned_at_last(ctx, case, reason="assigned by hand")
+    log.info("case reassigned", owner_id=person.id, previous_owner_id=case.owner_id)
+
+
+async def _hand_over(
+    ctx: HandlerContext,
+    policy: Policy,
+    case: sql.CaseRow,
+    person: StaffMember,
+    *,
+    team: str,
+    strategy: str,
+    reason: str,
+) -> None:
+    """Make `person` the owner in `team`: recorded, the clocks moved into the new team's
+    calendar, announced as case.assigned with the previous owner."""
     await sql.update_case(ctx.conn, case.case_id, owner_id=person.id, team=team)
     await sql.record_assignment(
         ctx.conn,
         case.case_id,
         owner_id=person.id,
         previous_owner_id=case.owner_id,
-        reason=request.reason,
+        reason=reason,
         event_id=ctx.envelope.event_id,
     )
     clocks = await sql.load_clocks(ctx.conn, case.case_id)
@@ -483,7 +502,7 @@ async def assign_by_hand(ctx: HandlerContext, policy: Policy) -> None:
             reference=case.reference,
             team=team,
             owner=_person(person),
-            strategy="manual",
+            strategy=strategy,
             priority=case.priority,
             sensitivity=case.sensitivity,
             category=case.category,
@@ -491,8 +510,86 @@ async def assign_by_hand(ctx: HandlerContext, policy: Policy) -> None:
             previous_owner_id=case.owner_id,
         )
     )
-    await _owned_at_last(ctx, case, reason="assigned by hand")
-    log.info("case reassigned", owner_id=person.id, previous_owner_id=case.owner_id)
+
+
+async def resolve_respondent_by_hand(ctx: HandlerContext, policy: Policy) -> None:
+    """A person says which employee a flagged respondent is. Routing checks the id against
+    its directory (and the policy's HR staff), records it, announces the respondents' new
+    state, and applies the conflict-of-interest rule late: an owner who is now the
+    respondent or in their management chain loses the case to an eligible colleague (SLA
+    escalations read the case's respondents when they fire, so they follow by themselves)."""
+    request = payload_as(ctx.envelope, CaseRespondentResolutionRequested)
+    case = await _locked_case(ctx)
+    if case.status == "closed":
+        return await _refuse(ctx, case, "a closed case's respondents cannot be resolved")
+    row = await case_facts.lock_respondent(ctx.conn, case.case_id, request.position)
+    if row is None:
+        return await _refuse(ctx, case, f"the case names no respondent at {request.position}")
+    if row["employee_id"] is not None:
+        return await _refuse(
+            ctx, case, f"respondent {request.position} is already resolved to {row['employee_id']}"
+        )
+    employee_id = request.employee_id
+    if policy.person(employee_id) is None and not await case_facts.employee_known(
+        ctx.conn, employee_id
+    ):
+        return await _refuse(ctx, case, f"no employee {employee_id!r} in the directory")
+    at = ctx.envelope.occurred_at
+    await case_facts.resolve_by_person(
+        ctx.conn,
+        case.case_id,
+        request.position,
+        employee_id=employee_id,
+        resolved_by=ctx.envelope.actor.id,
+        at=at,
+        reason=request.reason,
+    )
+    respondent_ids = tuple(dict.fromkeys((*case.respondent_ids, employee_id)))
+    await sql.update_case(ctx.conn, case.case_id, respondent_ids=respondent_ids)
+    current = await case_facts.resolutions(ctx.conn, case.case_id)
+    await ctx.emit(
+        CaseRespondentsResolved(
+            reference=case.reference,
+            respondents=current,
+            resolved_employee_ids=sorted({r.employee_id for r in current if r.employee_id}),
+            unresolved=sum(1 for r in current if r.employee_id is None),
+        )
+    )
+    conflicted = await sql.conflicted_ids(ctx.conn, respondent_ids)
+    if case.owner_id is None or case.owner_id not in conflicted:
+        log.info("respondent resolved by a person", position=request.position)
+        return
+    # Conflict of interest, applied late: the owner must not keep the case.
+    reason = "conflict of interest: the owner is a respondent or in a respondent's chain"
+    picked = await _pick_owner(
+        ctx, policy, team=case.team, category=case.category, conflicted=conflicted
+    )
+    if picked is None:
+        # Nobody eligible: a person must assign (the owner stays until they do).
+        first_due, _ = _dues(
+            await sql.load_clocks(ctx.conn, case.case_id),
+            policy.team_calendar(case.team),
+            fallback=at,
+            announced=case,
+        )
+        await ctx.emit(
+            CaseAssignmentNeeded(
+                reference=case.reference,
+                team=case.team,
+                reason=f"{reason}; {NO_ELIGIBLE_OWNER}",
+                priority=case.priority,
+                sensitivity=case.sensitivity,
+                first_response_due=first_due,
+                notify=[_person(s) for s in policy.staff if s.id not in conflicted],
+            )
+        )
+        log.warning("conflicted owner kept: nobody eligible to take the case")
+        return
+    team, owner = picked
+    await _hand_over(
+        ctx, policy, case, owner, team=team, strategy=policy.teams[team].strategy, reason=reason
+    )
+    log.info("case reassigned away from a conflicted owner", owner_id=owner.id)
 
 
 async def _move(
@@ -549,6 +646,8 @@ async def change_status(ctx: HandlerContext, policy: Policy) -> None:
     )
     reason = request.reason or ("reopened" if request.to_status == "reopened" else None)
     await _move(ctx, policy, case, to_status=to_status, clocks=clocks, reason=reason)
+    if to_status == "closed":  # resolved keeps its tasks: it may still be reopened to work on
+        await tasks.cancel_open_tasks(ctx, case, reason=tasks.CASE_CLOSED)
     if request.to_status == "reopened":
         await _announce_reopened(ctx, policy, case, clocks, trigger="staff_request", at=at)
 
@@ -729,4 +828,5 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "task.completion_requested": with_policy(tasks.complete_task),
         "task.reassignment_requested": with_policy(tasks.reassign_task),
         "task.cancellation_requested": with_policy(tasks.cancel_task),
+        "case.respondent_resolution_requested": with_policy(resolve_respondent_by_hand),
     }

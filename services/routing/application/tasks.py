@@ -209,6 +209,33 @@ async def cancel_task(ctx: HandlerContext, policy: Policy) -> None:
     log.info("task cancelled", task_id=str(task.task_id), timers_cancelled=dropped)
 
 
+CASE_CLOSED = "case closed"
+
+
+async def cancel_open_tasks(ctx: HandlerContext, case: sql.CaseRow, *, reason: str) -> int:
+    """Cancel every open (or overdue) task of `case`, dropping their timers, one
+    `task.cancelled` each: a closed case has no work left and no reminder may fire.
+    Call with the case row-locked; returns how many were cancelled."""
+    open_tasks = await task_sql.lock_open_tasks(ctx.conn, case.case_id)
+    for task in open_tasks:
+        await task_sql.update_task(
+            ctx.conn, task.task_id, status="cancelled", ended_at=ctx.envelope.occurred_at
+        )
+        await task_sql.cancel_timers(ctx.conn, task.task_id)
+        await ctx.emit(
+            TaskCancelled(
+                reference=case.reference,
+                task_id=task.task_id,
+                title=task.title,
+                assignee_id=task.assignee_id,
+                reason=reason,
+            )
+        )
+    if open_tasks:
+        log.info("open tasks cancelled", count=len(open_tasks), reason=reason)
+    return len(open_tasks)
+
+
 async def reassign_task(ctx: HandlerContext, policy: Policy) -> None:
     """Another assignee, under the same rules as a new task; the due instant stays (the
     timers name whoever holds the task when they fire)."""

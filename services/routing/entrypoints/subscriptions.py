@@ -25,5 +25,6 @@ SUBSCRIPTIONS = ServiceQueue(
         "task.completion_requested",
         "task.reassignment_requested",
         "task.cancellation_requested",
+        "case.respondent_resolution_requested",
     ),
 )

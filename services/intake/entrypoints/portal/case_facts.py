@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from services.intake.application import actions
-from services.intake.domain.case import CLOSED_STATUSES, INJURY_ROLES
+from services.intake.domain.case import CLOSED_STATUSES, INJURY_ROLES, RESPONDENT_ROLES
 from services.intake.entrypoints.portal.pages import text
 from shared.auth import Principal
 
@@ -103,4 +103,8 @@ def case_page_facts(found: actions.CaseDetails, principal: Principal) -> dict[st
         "respondents": found.respondents,
         "related_by_respondent": found.related_by_respondent,
         "injury_form": injury_form,
+        # Staff who may resolve a flagged respondent get a form beside each one.
+        "respondent_form": found.staff_view
+        and principal.has_any(*RESPONDENT_ROLES)
+        and case["status"] not in CLOSED_STATUSES,
     }

@@ -27,6 +27,7 @@ from services.intake.entrypoints.portal import (
     documents,
     injury,
     phone,
+    respondents,
     session,
     staff,
     tasks,
@@ -317,5 +318,15 @@ async def add_message(case_id: UUID, request: Request) -> Response:
 
 
 # After this module's own routes, so /portal/cases/new stays ahead of /portal/cases/{case_id}.
-for _pages in (staff, anonymous, phone, injury, work_queue, tasks, documents, audit_console):
+for _pages in (
+    staff,
+    anonymous,
+    phone,
+    injury,
+    respondents,
+    work_queue,
+    tasks,
+    documents,
+    audit_console,
+):
     router.include_router(_pages.router)
