@@ -194,3 +194,23 @@ async def test_the_raise_form_shows_the_address_on_file_and_the_mail_goes_there(
     assert reference in str(ack["Subject"])
     await page.screenshot(path=str(artifacts / "raised.png"), full_page=True)
     await context.close()
+
+
+async def test_the_demo_directory_feed_gives_notifications_the_addresses(
+    system, amqp, admin_pool
+):
+    """`hrcase run` publishes hrcase/demo_directory.csv as the `directory` producer."""
+    from hrcase.demo import publish_demo_directory
+    from shared.settings import Settings
+    from tests.support.bus import vhost_url
+
+    published = await publish_demo_directory(Settings(rabbitmq_url=vhost_url(amqp)))
+    assert published > 0
+
+    async def known() -> bool:
+        value = await admin_pool.fetchval(
+            "SELECT email FROM notifications.employee_addresses WHERE employee_id = 'E-1001'"
+        )
+        return bool(value == "maria.lopez@example.com")
+
+    await eventually(known, what="the demo directory in notifications")
