@@ -196,9 +196,7 @@ async def test_the_raise_form_shows_the_address_on_file_and_the_mail_goes_there(
     await context.close()
 
 
-async def test_the_demo_directory_feed_gives_notifications_the_addresses(
-    system, amqp, admin_pool
-):
+async def test_the_demo_directory_feed_gives_notifications_the_addresses(system, amqp, admin_pool):
     """`hrcase run` publishes hrcase/demo_directory.csv as the `directory` producer."""
     from hrcase.demo import publish_demo_directory
     from shared.settings import Settings
