@@ -212,3 +212,31 @@ async def test_the_demo_directory_feed_gives_notifications_the_addresses(system,
         return bool(value == "maria.lopez@example.com")
 
     await eventually(known, what="the demo directory in notifications")
+
+
+async def test_a_posted_name_or_address_is_ignored_by_the_portal_form(system):
+    elsewhere = address("elsewhere")
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as portal:
+        page = await portal.get("/portal/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        await portal.post("/portal/sign-in", data={"csrf_token": token.group(1), "identity": "sam"})
+        form = (await portal.get("/portal/cases/new")).text
+        assert 'name="email"' not in form and "Updates go to" in form
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        raised = await portal.post(
+            "/portal/cases",
+            data={
+                "csrf_token": token.group(1),
+                "subject": "Leave balance wrong",
+                "description": "My leave balance is 3 days short after parental leave.",
+                "name": "Somebody Else",
+                "email": elsewhere,
+            },
+        )
+        assert raised.status_code == 303, raised.text
+        case_id = raised.headers["location"].split("/")[3].split("?")[0]
+    view = await until(system, case_id, AS_AGENT, lambda v: v.get("status") == "assigned")
+    assert view["reporter"]["email"] == "sam.rivera@example.com"
+    assert view["reporter"]["name"] == "Sam Rivera"
