@@ -138,6 +138,13 @@ def run(seed: bool, maildir: str) -> None:
         click.echo(f"loaded {loaded} demo employees into routing's directory")
     click.echo(f"broker users and permissions applied ({_broker_users(settings)})")
     asyncio.run(_declare(settings))
+    if seed:
+        from hrcase.demo import publish_demo_directory
+
+        # The feed's consumers (notifications: the reporters' addresses on file) learn the
+        # demo people as they would from the HR system.
+        published = asyncio.run(publish_demo_directory(settings))
+        click.echo(f"published {published} demo employees on the directory feed")
     sys.exit(asyncio.run(supervise(settings, seed=seed, maildir=maildir)))
 
 

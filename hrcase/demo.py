@@ -37,6 +37,50 @@ async def seed_demo_directory(settings: Settings) -> int:
     return len(employees)
 
 
+async def publish_demo_directory(settings: Settings) -> int:
+    """Publish the demo directory on the bus as the HR system's feed would
+    (`directory.employee_updated`, producer `directory`, over its own broker user), so every
+    consumer of the feed (notifications keeps the addresses on file) knows the demo people.
+    Repeating it changes nothing. Returns how many records were published."""
+    import aio_pika
+
+    from services.routing.adapters.directory_csv import parse_directory_csv
+    from shared.bus import build_message
+    from shared.envelope import Actor
+    from shared.events import DirectoryEmployeeUpdated, make_event
+    from shared.topology import EXCHANGE
+
+    employees = parse_directory_csv(DEMO_DIRECTORY.read_text(encoding="utf-8"), str(DEMO_DIRECTORY))
+    connection = await aio_pika.connect_robust(settings.service_rabbitmq_url("directory"))
+    async with connection, connection.channel(publisher_confirms=True) as channel:
+        exchange = await channel.get_exchange(EXCHANGE, ensure=False)
+        for employee in employees:
+            envelope = make_event(
+                DirectoryEmployeeUpdated(
+                    employee_id=employee.employee_id,
+                    name=employee.name,
+                    email=employee.email,
+                    manager_id=employee.manager_id,
+                    department=employee.department,
+                    active=employee.active,
+                ),
+                producer="directory",
+                actor=Actor(type="system", id="demo-directory"),
+                case_id=None,
+            )
+            await exchange.publish(
+                build_message(
+                    envelope.to_json_bytes(),
+                    event_id=str(envelope.event_id),
+                    event_type=envelope.event_type,
+                    correlation_id=None,
+                    user_id=settings.rabbitmq_user("directory"),
+                ),
+                routing_key=envelope.event_type,
+            )
+    return len(employees)
+
+
 def seed_demo_cases(intake_url: str) -> list[dict[str, Any]]:
     """Submit the demo cases; each carries an Idempotency-Key so reseeding changes nothing.
 

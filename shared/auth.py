@@ -69,6 +69,9 @@ class Principal(BaseModel):
     roles: frozenset[Role]
     employee_id: str | None = None
     name: str | None = None
+    # The address on the person's HR record (identity provider / directory), when the token
+    # carries one: an employee's own case is raised with it, never with a typed one.
+    email: str | None = None
     # The token's `jti` when it belongs to a server-side session (the portal's), which the
     # service that issued it checks on every request so signing out revokes it at once.
     session_id: str | None = None
@@ -97,6 +100,7 @@ class TokenService:
         *,
         employee_id: str | None = None,
         name: str | None = None,
+        email: str | None = None,
         ttl_seconds: int | None = None,
         audience: str = AUDIENCE,
         session_id: str | None = None,
@@ -117,6 +121,8 @@ class TokenService:
             claims["employee_id"] = employee_id
         if name:
             claims["name"] = name
+        if email:
+            claims["email"] = email
         if session_id:
             claims["jti"] = session_id
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
@@ -142,8 +148,17 @@ class TokenService:
             roles=frozenset(roles),
             employee_id=claims.get("employee_id"),
             name=claims.get("name"),
+            email=_claimed_email(claims.get("email")),
             session_id=str(claims["jti"]) if claims.get("jti") else None,
         )
+
+
+def _claimed_email(value: Any) -> str | None:
+    """The token's `email` claim if it is a plausible address (a string with an @), else
+    None: a malformed claim must not stand in for the address on file."""
+    if isinstance(value, str) and "@" in value and len(value) <= 320:
+        return value
+    return None
 
 
 def _token_service(request: Request) -> TokenService:

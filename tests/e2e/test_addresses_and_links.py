@@ -197,30 +197,40 @@ def test_still_invalid_addresses_are_a_422_naming_the_field(system, address: str
 
 
 def test_portal_form_takes_an_internal_domain_and_names_a_bad_address(system) -> None:
+    # An employee's own form has no address to type (it is the one on their HR record): the
+    # typed addresses of the portal are the caller's, on the agent's phone-call form.
     with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
         page = client.get("/portal/sign-in")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        assert client.post("/portal/sign-in", data={"csrf_token": token, "identity": "sam"})
+        assert client.post("/portal/sign-in", data={"csrf_token": token, "identity": "priya"})
         # The CSRF token is rotated at sign-in: take the signed-in session's own.
-        new_case = client.get("/portal/cases/new").text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', new_case).group(1)
+        new_call = client.get("/portal/phone-calls/new").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', new_call).group(1)
         form = {
             "csrf_token": token,
+            "caller_employee_id": "E-5300",
+            "caller_name": "Sam Rivera",
+            "called_at": "2026-01-05T10:00",
+            "duration_minutes": "5",
             "subject": "Leave balance wrong",
-            "description": "My leave balance is 3 days short after parental leave.",
-            "name": "Sam Rivera",
+            "summary": "My leave balance is 3 days short after parental leave.",
         }
-        bad = client.post("/portal/cases", data={**form, "email": "sam@localhost"})
+        bad = client.post("/portal/phone-calls", data={**form, "caller_email": "sam@localhost"})
         assert bad.status_code == 422
-        assert re.search(r'id="email-error"[^>]*>[^<]*not a valid email address', bad.text)
+        assert re.search(r'id="caller_email-error"[^>]*>[^<]*not a valid email address', bad.text)
         # The form is `novalidate`: the browser's own type=email check would refuse a
         # non-ASCII local part; the server's rule decides.
-        assert re.search(r'<form method="post" action="/portal/cases"[^>]*novalidate', bad.text)
+        assert re.search(
+            r'<form method="post" action="/portal/phone-calls"[^>]*novalidate', bad.text
+        )
         for address in ("sam.rivera@corp.local", "säm.rivera@bücher.de"):
-            ok = client.post("/portal/cases", data={**form, "email": address})
+            ok = client.post("/portal/phone-calls", data={**form, "caller_email": address})
             assert ok.status_code == 303, ok.text
-            case_page = client.get(ok.headers["location"])
-            assert f"&lt;{address}&gt;" in case_page.text
+            case_id = ok.headers["location"].split("/")[3].split("?")[0]
+            view = client.get(
+                f"/api/v1/cases/{case_id}", headers=auth_headers("A-1001", "hr_agent")
+            ).json()
+            assert view["reporter"]["email"] == address
 
 
 def smtp_send(system, raw: bytes, mail_from: str, *, smtputf8: bool = False) -> tuple[int, str]:

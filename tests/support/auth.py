@@ -8,9 +8,14 @@ from shared.settings import DEV_JWT_SECRET
 TOKENS = TokenService(DEV_JWT_SECRET)
 
 
-def token_for(subject: str, *roles: str, employee_id: str | None = None) -> str:
-    return TOKENS.mint(subject, roles, employee_id=employee_id)
+def token_for(
+    subject: str, *roles: str, employee_id: str | None = None, email: str | None = None
+) -> str:
+    return TOKENS.mint(subject, roles, employee_id=employee_id, email=email)
 
 
-def auth_headers(subject: str, *roles: str, employee_id: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token_for(subject, *roles, employee_id=employee_id)}"}
+def auth_headers(
+    subject: str, *roles: str, employee_id: str | None = None, email: str | None = None
+) -> dict[str, str]:
+    token = token_for(subject, *roles, employee_id=employee_id, email=email)
+    return {"Authorization": f"Bearer {token}"}

@@ -265,6 +265,25 @@ def may_submit_for(principal: Principal, reporter: Reporter) -> str | None:
     return None
 
 
+REPORTER_EMAIL_NOT_ON_FILE = "must be the address on your record"
+
+
+def reporter_email_refusal(principal: Principal, reporter: Reporter) -> str | None:
+    """None, or why `reporter.email` is refused: a person raising a case for themselves whose
+    token carries the address on their HR record (`email` claim) may not give another one.
+
+    Refused rather than silently replaced, so a client that thinks updates go elsewhere
+    learns they do not. Case-insensitive (the same mailbox typed in other capitals passes).
+    Raising for someone else (staff on behalf of an employee) is not checked here: those
+    mails go to the HR directory's address when it knows the employee (notifications).
+    """
+    if principal.email is None or principal.employee_id != reporter.employee_id:
+        return None
+    if str(reporter.email).casefold() == principal.email.casefold():
+        return None
+    return REPORTER_EMAIL_NOT_ON_FILE
+
+
 def submitter_actor(principal: Principal) -> Actor:
     if principal.has_any(*SUBMIT_ON_BEHALF_ROLES):
         return Actor(type="agent", id=principal.subject)

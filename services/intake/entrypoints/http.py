@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
 from services.intake.adapters import sql
@@ -48,6 +49,7 @@ from services.intake.domain.case import (
     StatusChange,
     SubmitCase,
     idempotency_scope,
+    reporter_email_refusal,
 )
 from services.intake.entrypoints.case_page_http import (
     AnonymousReporter,
@@ -269,6 +271,10 @@ class NoteAccepted(ActionAccepted):
     responses={
         403: {"description": "an employee raising a case for someone else"},
         409: {"description": "Idempotency-Key reused with a different request"},
+        422: {
+            "description": "invalid body; also `reporter.email` other than the address on"
+            " the caller's record (the token's `email` claim) when raising for themselves"
+        },
     },
 )
 async def submit_case(
@@ -279,6 +285,13 @@ async def submit_case(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SubmitAccepted:
     """Record the case and its `case.submitted` event in one transaction (outbox)."""
+    refusal = reporter_email_refusal(principal, body.reporter)
+    if refusal:
+        # The shape of FastAPI's own validation errors, naming the field.
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            [{"loc": ["body", "reporter", "email"], "msg": refusal, "type": "value_error"}],
+        )
     key = idempotency_scope(principal, idempotency_key) if idempotency_key else None
     submitted = await actions.submit_case(
         unit_of_work(runtime_of(request)),

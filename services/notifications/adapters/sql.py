@@ -59,7 +59,9 @@ async def acknowledgements_sent_since(
     count: int = await conn.fetchval(
         """SELECT count(*) FROM notifications.deliveries d
              JOIN notifications.case_contacts c USING (case_id)
-            WHERE lower(c.reporter_email) = lower($1)
+             LEFT JOIN notifications.employee_addresses e
+               ON e.employee_id = c.reporter_employee_id
+            WHERE lower(COALESCE(e.email, c.reporter_email)) = lower($1)
               AND d.audience = 'reporter' AND d.template = 'case_received'
               AND d.status = 'sent' AND d.notification_id <> $3
               AND d.created_at > now() - make_interval(hours => $2)""",
@@ -210,12 +212,16 @@ async def set_case_sensitivity(
 
 
 async def reporter_contact(conn: asyncpg.Connection, case_id: UUID) -> ReporterContact | None:
-    """The reporter on file for the case (kept from its case.submitted), with the case's
-    sensitivity; None for an anonymous report or an unidentified caller."""
+    """The reporter of the case (kept from its case.submitted) at the address on file: the
+    directory's current one for their employee id, else the one captured at submission;
+    with the case's sensitivity. None for an anonymous report or an unidentified caller."""
     row = await conn.fetchrow(
-        """SELECT c.reporter_employee_id, c.reporter_email, s.sensitivity
+        """SELECT c.reporter_employee_id, COALESCE(e.email, c.reporter_email) AS email,
+                  s.sensitivity
              FROM notifications.case_contacts c
              LEFT JOIN notifications.case_sensitivity s USING (case_id)
+             LEFT JOIN notifications.employee_addresses e
+               ON e.employee_id = c.reporter_employee_id
             WHERE c.case_id = $1""",
         case_id,
     )
@@ -223,9 +229,46 @@ async def reporter_contact(conn: asyncpg.Connection, case_id: UUID) -> ReporterC
         return None
     return ReporterContact(
         employee_id=row["reporter_employee_id"],
-        email=row["reporter_email"],
+        email=row["email"],
         sensitivity=row["sensitivity"],
     )
+
+
+async def upsert_employee_address(
+    conn: asyncpg.Connection,
+    *,
+    employee_id: str,
+    email: str | None,
+    active: bool,
+    at: datetime,
+) -> None:
+    """Keep an employee's address from the directory feed; an older record (by the event's
+    `at`) never overwrites a newer one, so a redelivered or late event changes nothing."""
+    await conn.execute(
+        """INSERT INTO notifications.employee_addresses
+               (employee_id, email, active, updated_at_event)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (employee_id) DO UPDATE SET
+               email = EXCLUDED.email,
+               active = EXCLUDED.active,
+               updated_at_event = EXCLUDED.updated_at_event,
+               updated_at = now()
+           WHERE notifications.employee_addresses.updated_at_event
+                 <= EXCLUDED.updated_at_event""",
+        employee_id,
+        email,
+        active,
+        at,
+    )
+
+
+async def address_on_file(conn: asyncpg.Connection, employee_id: str) -> str | None:
+    """The directory's current address for `employee_id`; None when it knows none."""
+    value = await conn.fetchval(
+        "SELECT email FROM notifications.employee_addresses WHERE employee_id = $1",
+        employee_id,
+    )
+    return str(value) if value is not None else None
 
 
 async def consumed_event_type(conn: asyncpg.Connection, event_id: UUID | None) -> str | None:

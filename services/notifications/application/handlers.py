@@ -32,6 +32,7 @@ from shared.events import (
     CaseStatusChanged,
     CaseSubmitted,
     ConferenceRequired,
+    DirectoryEmployeeUpdated,
     EventPayload,
     NotificationFailed,
     NotificationSent,
@@ -84,15 +85,20 @@ class Notifier:
             CaseMessageReceived.event_type: self.on_message_received,
             CaseNoteAdded.event_type: self.on_note_added,
             CaseStatusChanged.event_type: self.on_status_changed,
+            DirectoryEmployeeUpdated.event_type: self.on_employee_updated,
         }
 
     async def on_case_submitted(self, ctx: HandlerContext) -> None:
         payload = payload_as(ctx.envelope, CaseSubmitted)
-        notifications = domain.for_case_submitted(
-            ctx.envelope, payload, templates=self.templates, config=self.config
-        )
         if payload.reporter is None:
             return  # anonymous: no contact to keep, nobody to write to
+        notifications = domain.for_case_submitted(
+            ctx.envelope,
+            payload,
+            templates=self.templates,
+            config=self.config,
+            address_on_file=await sql.address_on_file(ctx.conn, payload.reporter.employee_id),
+        )
         await sql.upsert_contact(
             ctx.conn,
             case_id=notifications[0].case_id,
@@ -214,6 +220,18 @@ class Notifier:
         await self._tell_reporter(ctx, domain.reopened_update(payload))
 
     # --- The reporter hears what happens (domain.for_reporter_update) ---------------------
+
+    async def on_employee_updated(self, ctx: HandlerContext) -> None:
+        """The HR directory's record of an employee: keep their current address, the one
+        every later reporter mail to them goes to (sql.reporter_contact, address_on_file)."""
+        payload = payload_as(ctx.envelope, DirectoryEmployeeUpdated)
+        await sql.upsert_employee_address(
+            ctx.conn,
+            employee_id=payload.employee_id,
+            email=str(payload.email) if payload.email else None,
+            active=payload.active,
+            at=ctx.envelope.occurred_at,
+        )
 
     async def on_case_routed(self, ctx: HandlerContext) -> None:
         """Keep the case's sensitivity: it decides whether a reason may be mailed."""

@@ -186,11 +186,19 @@ def message_id(notification: UUID, config: MailConfig) -> str:
 
 
 def for_case_submitted(
-    envelope: Envelope, payload: CaseSubmitted, *, templates: Templates, config: MailConfig
+    envelope: Envelope,
+    payload: CaseSubmitted,
+    *,
+    templates: Templates,
+    config: MailConfig,
+    address_on_file: str | None = None,
 ) -> list[Notification]:
     """Acknowledge receipt to the reporter, with nothing of what they reported.
 
-    An anonymous report has no address: its reporter got the reference and key on screen.
+    It goes to `address_on_file` (the HR directory's current address for the reporter's
+    employee id) when there is one, else to the address captured at submission (typed by
+    whoever raised the case). An anonymous report has no address: its reporter got the
+    reference and key on screen.
     """
     case_id = _case_id(envelope)
     if payload.reporter is None:
@@ -206,7 +214,7 @@ def for_case_submitted(
             audience=AUDIENCE_REPORTER,
             template=TEMPLATE_CASE_RECEIVED,
             recipient_id=payload.reporter.employee_id,
-            recipient_email=str(payload.reporter.email),
+            recipient_email=address_on_file or str(payload.reporter.email),
             context=context,
             templates=templates,
             config=config,
@@ -483,8 +491,9 @@ _MULTILINE_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class ReporterContact:
-    """The reporter on file for a case (from its case.submitted) and the case's sensitivity
-    as routing last classified it (None: not classified yet)."""
+    """The reporter of a case (from its case.submitted) at the address on file (the HR
+    directory's current one, else the one captured at submission) and the case's
+    sensitivity as routing last classified it (None: not classified yet)."""
 
     employee_id: str
     email: str

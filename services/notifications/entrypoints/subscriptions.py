@@ -31,5 +31,7 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.message_received",
         "case.note_added",
         "case.status_changed",
+        # The HR system's employee feed: reporter mails go to the address on file.
+        "directory.employee_updated",
     ),
 )

@@ -124,6 +124,9 @@ async def sign_in(request: Request) -> Response:
             identity.roles,
             employee_id=identity.employee_id,
             name=identity.name,
+            # The address on the HR record (single sign-on supplies it as a claim too):
+            # an employee's own cases are raised with it, never with a typed one.
+            email=identity.email,
         )
         return response
 
@@ -162,10 +165,11 @@ def _raise_form(
     status_code: int = 200,
     anonymous_only: bool = False,
 ) -> HTMLResponse:
-    identity = session.DEMO_BY_SUBJECT.get(principal.subject) if principal else None
+    # A session whose identity carries name and address (every portal sign-in does) shows
+    # them read-only; the typed fields are only for one without them.
     defaults = {
-        "name": (principal.name if principal else None) or (identity.name if identity else ""),
-        "email": identity.email if identity else "",
+        "name": (principal.name if principal else None) or "",
+        "email": (principal.email if principal else None) or "",
     }
     return render(
         request,
@@ -221,10 +225,12 @@ async def raise_case(request: Request) -> Response:
                         "subject": values["subject"],
                         "description": values["description"],
                         "category": category,
+                        # Name and address on file win over anything posted: the form
+                        # shows them read-only and has no field to type them.
                         "reporter": {
                             "employee_id": principal.employee_id or "",
-                            "name": values["name"],
-                            "email": values["email"],
+                            "name": principal.name or values["name"],
+                            "email": principal.email or values["email"],
                         },
                         **facts,
                     }

@@ -123,3 +123,19 @@ def test_event_without_case_id_is_refused() -> None:
         domain.for_case_submitted(
             envelope, payload_as(envelope, CaseSubmitted), templates=TEMPLATES, config=CONFIG
         )
+
+
+def test_the_acknowledgement_goes_to_the_address_on_file_when_the_directory_has_one() -> None:
+    envelope = case_submitted()
+    payload = payload_as(envelope, CaseSubmitted)
+
+    [n] = domain.for_case_submitted(
+        envelope,
+        payload,
+        templates=TEMPLATES,
+        config=CONFIG,
+        address_on_file="current@example.org",
+    )
+
+    assert n.recipient_email == "current@example.org"
+    assert n.recipient_id == reporter_of(payload).employee_id
