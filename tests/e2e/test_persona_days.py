@@ -33,6 +33,7 @@ import pytest
 from tests.e2e.test_portal import PNG_MAGIC, needs_chromium, sign_in
 from tests.e2e.test_portal import browser as browser
 from tests.support.directory import load_demo_directory
+from tests.support.infra import own_database
 from tests.support.system import running_system
 
 # Seconds for an effect to travel intake -> routing -> intake (or -> audit) on a loaded
@@ -47,6 +48,13 @@ INTERNAL_NOTE = "Jordan Blake's allocations look skewed; check with Workforce Pl
 WAIT_REASON = "Please send us the dates of the night shifts you were given."
 REPLY = "The night shifts were on 3, 10, 17 and 24 October."
 TASK = "Pull the October rota from Workforce Planning"
+
+
+@pytest.fixture(scope="module")
+def database_url(database_url):
+    """A database of this module's own: who routing picks depends on every open case's load."""
+    with own_database("persona_days") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

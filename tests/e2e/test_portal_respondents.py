@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -24,6 +25,7 @@ from services.routing.tests.harness import fast_policy
 from tests.support.auth import auth_headers
 from tests.support.bus import EventCapture, capture_events
 from tests.support.directory import load_demo_directory
+from tests.support.infra import own_database
 from tests.support.system import running_system
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,6 +37,21 @@ PEOPLE = {m.id: m.name for t in load_policy().teams.values() for m in t.members}
 HARASSMENT_INVESTIGATORS = ("A-3001", "A-3003")
 MANAGER = "M-9002"  # their manager, the team lead
 CASE_URL = re.compile(r"/portal/cases/([0-9a-f-]{36})")
+
+
+@pytest.fixture(scope="module")
+def database_url(database_url):
+    """A database of this module's own: it compares the investigators' loads."""
+    with own_database("portal_respondents") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def admin_pool(database_url):
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    assert pool is not None
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture(scope="module")

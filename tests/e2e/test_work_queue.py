@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.test_agent_actions import AS_MANAGER, SAM, act, client, until
 from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
 from tests.support.auth import auth_headers
-from tests.support.infra import RUN_ID, admin_database_url, drop_database, recreate_database
+from tests.support.infra import own_database
 from tests.support.system import running_system
 
 AS_SAM = auth_headers("u-sam", "employee", employee_id=SAM["employee_id"])
@@ -24,18 +24,16 @@ WORD = f"quokka{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
-def queue_database_url(database_url):
-    """A database of this module's own: counts, filters and pages are asserted exactly, so
-    no other module's cases may be in the queue."""
-    url = admin_database_url(f"test_{RUN_ID}_work_queue")
-    recreate_database(url)
-    yield url
-    drop_database(url)
+def database_url(database_url):
+    """This module's own database (own_database): counts, filters and pages are asserted
+    exactly, so no other module's cases may be in the queue."""
+    with own_database("work_queue") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def system(queue_database_url, rabbitmq_url, logs_dir):
-    with running_system(queue_database_url, rabbitmq_url, logs_dir / "work-queue") as running:
+def system(database_url, rabbitmq_url, logs_dir):
+    with running_system(database_url, rabbitmq_url, logs_dir / "work-queue") as running:
         yield running
 
 

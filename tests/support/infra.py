@@ -16,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -131,6 +132,19 @@ def delete_vhost(vhost: str = TEST_VHOST) -> None:
         subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True)
         for user in [*(f"{TEST_USER_PREFIX}{p}" for p in PUBLISHES), IMPERSONATOR]:
             subprocess.run([ctl, "-q", "delete_user", user], capture_output=True)
+
+
+@contextmanager
+def own_database(name: str) -> Iterator[str]:
+    """Admin URL of a migrated database of one test module's own, dropped afterwards: for
+    modules that assert exact counts, loads or lists, which other modules' cases in the
+    run's shared database would upset."""
+    url = admin_database_url(f"test_{RUN_ID}_{name}")
+    recreate_database(url)
+    try:
+        yield url
+    finally:
+        drop_database(url)
 
 
 def recreate_database(database_url: str) -> None:
