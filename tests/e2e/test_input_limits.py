@@ -73,6 +73,22 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
         "reference": report.json()["reference"],
         "secret_key": report.json()["secret_key"],
     }
+    # A case naming a respondent nobody can match: routing flags it for a person.
+    with system.client("intake", AS_SAM) as sam:
+        flagged = sam.post(
+            "/api/v1/cases",
+            json={**submit_body(), "respondents": [{"name": "Zed Nobody-Matches"}]},
+        )
+        assert flagged.status_code == 202, flagged.text
+    found["flagged_case_id"] = flagged.json()["case_id"]
+    with system.client("intake", AS_MANAGER) as manager:
+        deadline = time.monotonic() + 30
+        while True:
+            view = manager.get(f"/api/v1/cases/{found['flagged_case_id']}").json()
+            if [r["state"] for r in view.get("respondents") or []] == ["unresolved"]:
+                break
+            assert time.monotonic() < deadline, view.get("respondents")
+            time.sleep(0.2)
     # One task per task operation: completing one would make cancelling it a 409.
     with system.client("intake", AS_MANAGER) as manager:
         for action in ("complete", "reassign", "cancel"):
@@ -127,6 +143,10 @@ def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[st
         ),
         ("post", "/api/v1/cases/{case_id}/injury"): (
             {"suitable_employment_available": True},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/respondents/{position}/resolution"): (
+            {"employee_id": "E-7002", "reason": "the reporter named him on the phone"},
             AS_MANAGER,
         ),
         ("post", "/api/v1/cases/{case_id}/tasks"): (
@@ -219,8 +239,9 @@ def names_field(response: httpx.Response, path: tuple[str, ...]) -> bool:
 
 def url_of(path: str, fixtures: dict[str, str]) -> str:
     task_id = fixtures.get(f"task_{path.rsplit('/', 1)[-1]}", "")
+    case_id = fixtures["flagged_case_id"] if "{position}" in path else fixtures["case_id"]
     return path.format(
-        case_id=fixtures["case_id"], reference=fixtures["reference"], task_id=task_id
+        case_id=case_id, reference=fixtures["reference"], task_id=task_id, position=0
     )
 
 
