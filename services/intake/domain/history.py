@@ -171,6 +171,25 @@ def _summary(
             }
         case "case.follow_up_case_requested":
             return "follow_up_requested", pick("reason", "closed_at")
+        case "case.respondents_resolved":
+            return "respondents_resolved", {
+                "resolved": len(payload.get("resolved_employee_ids") or []),
+                **pick("unresolved"),
+            }
+        case "conference.required":
+            return "conference_required", pick("reasons", "due_by")
+        case "task.created" | "task.reassigned" | "task.due_soon" | "task.overdue":
+            assignee = payload.get("assignee") or {}
+            target = payload.get("escalated_to") or {}
+            return event_type.replace(".", "_"), {
+                **pick("title", "due_at", "reason"),
+                "assignee_id": assignee.get("id"),
+                "assignee_name": assignee.get("name"),
+                "escalated_to_id": target.get("id"),
+                "escalated_to_name": target.get("name"),
+            }
+        case "task.completed" | "task.cancelled":
+            return event_type.replace(".", "_"), pick("title", "reason")
     return event_type, {}
 
 
@@ -310,4 +329,27 @@ def _describe_consumed(
             return f"Escalated (level {s.get('level')}) to {who}{reason}"
         case "follow_up_requested":
             return f"The reporter wrote after closure; a follow-up case was opened{reason}"
+        case "respondents_resolved":
+            text = f"Respondents matched in the directory: {s.get('resolved')}"
+            if s.get("unresolved"):
+                text += f"; {s.get('unresolved')} need a person to resolve"
+            return text
+        case "conference_required":
+            reasons = ", ".join(str(r) for r in s.get("reasons") or []) or "policy"
+            return f"A case conference is required ({reasons})"
+        case "task_created" | "task_reassigned":
+            who = _named(s, "assignee_id", "assignee_name", names)
+            verb = "Task assigned" if kind == "task_created" else "Task handed over"
+            return f"{verb} to {who}: {s.get('title')}"
+        case "task_due_soon":
+            return f"Task due soon: {s.get('title')}"
+        case "task_overdue":
+            text = f"Task overdue: {s.get('title')}"
+            if s.get("escalated_to_id"):
+                text += f", escalated to {_named(s, 'escalated_to_id', 'escalated_to_name', names)}"
+            return text
+        case "task_completed":
+            return f"Task completed: {s.get('title')}"
+        case "task_cancelled":
+            return f"Task cancelled: {s.get('title')}{reason}"
     return kind.replace("_", " ").replace(".", ": ")

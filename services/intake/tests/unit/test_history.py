@@ -14,7 +14,7 @@ from services.intake.domain.history import (
 )
 from shared.envelope import Actor as EnvelopeActor
 from shared.envelope import utcnow
-from shared.events import CaseStatusChanged, make_event
+from shared.events import CaseStatusChanged, Person, TaskOverdue, make_event
 
 NOBODY = CaseBefore(category="payroll_query", owner_id="A-1001", owner_name="Priya Shah")
 
@@ -73,4 +73,37 @@ def test_descriptions_name_owners_and_say_what_changed() -> None:
     assert describe("sla_warning", {"clock": "resolution", "due_at": due}, {}).startswith(
         "SLA warning: resolution due "
     )
-    assert describe("task.created", {}, {}) == "task: created"
+    # An event type without a rule of its own is kept under its type.
+    assert describe("case.unheard_of", {}, {}) == "case: unheard of"
+
+
+def test_task_respondent_and_conference_entries_say_what_happened() -> None:
+    task = make_event(
+        TaskOverdue(
+            reference="HR-1",
+            task_id=uuid4(),
+            title="Call the reporter",
+            assignee=Person(id="A-1002", name="Tom Becker", email="tom@example.com"),
+            due_at=utcnow(),
+            escalated_to=Person(id="M-9001", name="Dana Whitfield", email="dana@example.com"),
+            escalation_level=1,
+        ),
+        producer="routing",
+        actor=EnvelopeActor(type="system", id="routing-timers"),
+        case_id=uuid4(),
+    )
+    entry = consumed_entry(task, NOBODY, None)
+    assert entry.kind == "task_overdue"
+    assert describe(entry.kind, entry.summary, {}) == (
+        "Task overdue: Call the reporter, escalated to Dana Whitfield"
+    )
+    assigned = {"title": "Check payslip", "assignee_id": "A-1003", "assignee_name": None}
+    assert describe("task_created", assigned, {"A-1003": "Ana Lima"}) == (
+        "Task assigned to Ana Lima: Check payslip"
+    )
+    assert describe("respondents_resolved", {"resolved": 1, "unresolved": 1}, {}) == (
+        "Respondents matched in the directory: 1; 1 need a person to resolve"
+    )
+    assert describe("conference_required", {"reasons": ["serious_injury"]}, {}) == (
+        "A case conference is required (serious_injury)"
+    )
