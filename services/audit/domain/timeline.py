@@ -142,7 +142,48 @@ SUMMARIES: dict[str, Summary] = {
         f" {len(p.get('notify') or [])} HR managers asked to assign a person"
     ),
     "case.document_added": _document,
+    "case.request_refused": lambda p: f"{p.get('request_type')} refused: {p.get('reason')}",
+    "case.respondents_resolved": lambda p: (
+        "respondents matched in the directory: "
+        + (", ".join(p.get("resolved_employee_ids") or []) or "none")
+        + f"; {p.get('unresolved')} need a person"
+    ),
+    "case.respondent_resolution_requested": lambda p: (
+        f"respondent {p.get('position')} resolution to {p.get('employee_id')} requested"
+    ),
+    "case.injury_facts_recorded": lambda p: (
+        f"injury facts recorded: serious {(p.get('injury') or {}).get('serious')},"
+        f" suitable employment {(p.get('injury') or {}).get('suitable_employment_available')}"
+    ),
+    "task.creation_requested": lambda p: (
+        f"task requested for {p.get('assignee_id')}: {p.get('title')}"
+    ),
+    "task.completion_requested": lambda p: f"completion of task {p.get('task_id')} requested",
+    "task.reassignment_requested": lambda p: (
+        f"task {p.get('task_id')} reassignment to {p.get('assignee_id')} requested"
+    ),
+    "task.cancellation_requested": lambda p: (
+        f"cancellation of task {p.get('task_id')} requested: {p.get('reason')}"
+    ),
+    "task.created": lambda p: (
+        f"task created for {_person(p.get('assignee'))}, due {p.get('due_at')}: {p.get('title')}"
+    ),
+    "task.reassigned": lambda p: (
+        f"task handed over to {_person(p.get('assignee'))}: {p.get('title')}"
+    ),
+    "task.completed": lambda p: f"task completed: {p.get('title')}",
+    "task.cancelled": lambda p: f"task cancelled: {p.get('title')} ({p.get('reason')})",
+    "task.due_soon": lambda p: f"task due soon ({p.get('due_at')}): {p.get('title')}",
+    "task.overdue": lambda p: (
+        f"task overdue: {p.get('title')}; escalated to {_person(p.get('escalated_to'))}"
+    ),
 }
+
+
+def _person(p: Any) -> str:
+    if not isinstance(p, dict):
+        return "nobody"
+    return f"{p.get('name')} ({p.get('id')})" if p.get("name") else str(p.get("id"))
 
 
 def summarise(event_type: str, payload: dict[str, Any]) -> str:

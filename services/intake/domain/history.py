@@ -206,7 +206,8 @@ def _first(values: Any) -> Any:
 
 def staff_ids(summary: Mapping[str, Any]) -> set[str]:
     """Ids of staff an entry names without (necessarily) their name."""
-    ids = {summary.get(key) for key in ("owner_id", "previous_owner_id", "requested_owner_id")}
+    keys = ("owner_id", "previous_owner_id", "requested_owner_id", "assignee_id", "escalated_to_id")
+    ids = {summary.get(key) for key in keys}
     return {value for value in ids if isinstance(value, str)}
 
 

@@ -130,3 +130,31 @@ def test_a_document_staff_added_is_in_the_state_and_the_case_file() -> None:
         "statement.pdf", "cd" * 32, "case.document_added"
     )  # fmt: skip
     assert now.summary_fields()["documents"] == 2  # the submission's file and this one
+
+
+def test_the_workspace_events_read_as_sentences_in_the_timeline() -> None:
+    """Refusals keep their reason; tasks name their assignee (not a list of field names)."""
+    refused = summarise(
+        "case.request_refused",
+        {
+            "request_type": "case.assignment_requested",
+            "reason": "not HR staff",
+            "reference": "HR-1",
+        },
+    )
+    assert refused == "case.assignment_requested refused: not HR staff"
+    created = summarise(
+        "task.created",
+        {
+            "title": "Call the reporter",
+            "due_at": "2026-12-01T17:00:00Z",
+            "assignee": {"id": "A-1002", "name": "Tom Becker", "email": "tom@example.com"},
+        },
+    )
+    assert created == (
+        "task created for Tom Becker (A-1002), due 2026-12-01T17:00:00Z: Call the reporter"
+    )
+    resolved = summarise(
+        "case.respondents_resolved", {"resolved_employee_ids": ["E-7200"], "unresolved": 1}
+    )
+    assert resolved == "respondents matched in the directory: E-7200; 1 need a person"
