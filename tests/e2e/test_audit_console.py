@@ -94,7 +94,7 @@ async def test_an_auditor_reviews_a_case_in_the_console(system, browser, story, 
 
     await page.get_by_label("Case reference or case id").fill(story["reference"].lower())
     await page.get_by_role("button", name="Find case").click()
-    await page.wait_for_url(f"{console(system)}cases/{story['case_id']}")
+    await page.wait_for_url(f"{console(system)}cases/{story['case_id']}", timeout=90_000)
     assert story["reference"] in await page.get_by_role("heading", level=1).inner_text()
 
     timeline = page.get_by_role("table", name="Every event of the case, in chain order")
