@@ -166,24 +166,42 @@ async def _open_task(
     return task
 
 
+async def _end(
+    ctx: HandlerContext, task: task_sql.TaskRow, status: str, outcome: EventPayload
+) -> int:
+    """Mark `task` done or cancelled, drop its timers (no reminder may fire after) and
+    announce `outcome`; returns how many timers were dropped."""
+    await task_sql.update_task(
+        ctx.conn, task.task_id, status=status, ended_at=ctx.envelope.occurred_at
+    )
+    dropped = await task_sql.cancel_timers(ctx.conn, task.task_id)
+    await ctx.emit(outcome)
+    return dropped
+
+
+def _cancelled(case: sql.CaseRow, task: task_sql.TaskRow, reason: str) -> TaskCancelled:
+    return TaskCancelled(
+        reference=case.reference,
+        task_id=task.task_id,
+        title=task.title,
+        assignee_id=task.assignee_id,
+        reason=reason,
+    )
+
+
 async def complete_task(ctx: HandlerContext, policy: Policy) -> None:
     request = payload_as(ctx.envelope, TaskCompletionRequested)
     case = await _locked_case(ctx)
     task = await _open_task(ctx, case, request.task_id)
     if task is None:
         return
-    await task_sql.update_task(
-        ctx.conn, task.task_id, status="done", ended_at=ctx.envelope.occurred_at
+    completed = TaskCompleted(
+        reference=case.reference,
+        task_id=task.task_id,
+        title=task.title,
+        assignee_id=task.assignee_id,
     )
-    dropped = await task_sql.cancel_timers(ctx.conn, task.task_id)
-    await ctx.emit(
-        TaskCompleted(
-            reference=case.reference,
-            task_id=task.task_id,
-            title=task.title,
-            assignee_id=task.assignee_id,
-        )
-    )
+    dropped = await _end(ctx, task, "done", completed)
     log.info("task completed", task_id=str(task.task_id), timers_cancelled=dropped)
 
 
@@ -193,19 +211,7 @@ async def cancel_task(ctx: HandlerContext, policy: Policy) -> None:
     task = await _open_task(ctx, case, request.task_id)
     if task is None:
         return
-    await task_sql.update_task(
-        ctx.conn, task.task_id, status="cancelled", ended_at=ctx.envelope.occurred_at
-    )
-    dropped = await task_sql.cancel_timers(ctx.conn, task.task_id)
-    await ctx.emit(
-        TaskCancelled(
-            reference=case.reference,
-            task_id=task.task_id,
-            title=task.title,
-            assignee_id=task.assignee_id,
-            reason=request.reason,
-        )
-    )
+    dropped = await _end(ctx, task, "cancelled", _cancelled(case, task, request.reason))
     log.info("task cancelled", task_id=str(task.task_id), timers_cancelled=dropped)
 
 
@@ -218,19 +224,7 @@ async def cancel_open_tasks(ctx: HandlerContext, case: sql.CaseRow, *, reason: s
     Call with the case row-locked; returns how many were cancelled."""
     open_tasks = await task_sql.lock_open_tasks(ctx.conn, case.case_id)
     for task in open_tasks:
-        await task_sql.update_task(
-            ctx.conn, task.task_id, status="cancelled", ended_at=ctx.envelope.occurred_at
-        )
-        await task_sql.cancel_timers(ctx.conn, task.task_id)
-        await ctx.emit(
-            TaskCancelled(
-                reference=case.reference,
-                task_id=task.task_id,
-                title=task.title,
-                assignee_id=task.assignee_id,
-                reason=reason,
-            )
-        )
+        await _end(ctx, task, "cancelled", _cancelled(case, task, reason))
     if open_tasks:
         log.info("open tasks cancelled", count=len(open_tasks), reason=reason)
     return len(open_tasks)
