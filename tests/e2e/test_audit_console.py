@@ -25,10 +25,20 @@ from tests.e2e.test_portal import PNG_MAGIC, needs_chromium, new_context, sign_i
 from tests.e2e.test_portal import browser as browser
 from tests.support.auth import auth_headers
 from tests.support.bus import capture_events
+from tests.support.infra import own_database
 from tests.support.system import running_system
 
 AUDITOR_API = auth_headers("aud-e2e", "auditor")
 DEADLINE = 15.0
+
+
+@pytest.fixture(scope="module")
+def database_url(database_url):
+    """A database of this module's own: audit tests earlier in a run write synthetic log
+    entries whose references repeat this module's, and a reference that two cases share
+    gives a list of matches, not the case page."""
+    with own_database("audit_console") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
