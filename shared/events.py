@@ -52,6 +52,9 @@ class InjuryDetails(BaseModel):
     serious: bool = False
     # False when the pre-injury employer has no suitable employment to offer.
     suitable_employment_available: bool | None = None
+    # The claim's jurisdiction: a key of the policy's statutory clock packs (e.g. "nsw");
+    # None: the owning team's jurisdiction applies.
+    jurisdiction: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 class Attachment(BaseModel):
@@ -656,6 +659,474 @@ class CaseRespondentResolutionRequested(EventPayload):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+# --- case conferences (workplace injury) and statutory clocks ---
+# Staff ask through intake's doors (the *_requested commands); routing, which owns the
+# policy, the working calendars and every clock, checks the conference rules and answers
+# with the decision (conference.planned, ...) or case.request_refused naming the rule.
+# Notifications mails the participants and records what it relayed (notice_sent,
+# agenda_sent, summary_sent). Consent, acknowledgements and objections are facts a person
+# states at intake's doors. Decisions carry the conference as it now stands, so every
+# consumer can act on one event without keeping a copy.
+
+ConferenceRole = Literal[
+    "worker",
+    "employer_representative",
+    "case_manager",
+    "treating_doctor",
+    "psychologist",
+    "rehabilitation_provider",
+    "union_representative",
+    "support_person",
+]
+# Roles that see medical information: invited only once the worker's consent is recorded.
+PRACTITIONER_ROLES: tuple[str, ...] = ("treating_doctor", "psychologist")
+ConferenceMode = Literal["in_person", "telephone", "video"]
+# Where an in-person conference is held: the worker's workplace by default, another venue
+# (e.g. when worker and employer are in conflict), or within the worker's medical
+# consultation (only with the worker's and the treating practitioner's consent).
+ConferenceVenue = Literal["workplace", "other_venue", "medical_consultation"]
+ConsentKind = Literal["practitioner_involvement", "medical_consultation"]
+
+
+class ConferenceParticipant(BaseModel):
+    """One person asked to attend. External participants (a treating doctor, a union
+    representative) need no account: `email` is where their agenda, changes and summary
+    go; `employee_id` is set for the worker and other employees."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    participant_id: UUID
+    role: ConferenceRole
+    name: str = Field(min_length=1, max_length=200)
+    email: EventMailAddress
+    organisation: str | None = Field(default=None, max_length=200)
+    employee_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class DesiredOutcomeProposal(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    by: ConferenceRole
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class DesiredOutcome(BaseModel):
+    """One topic the conference should settle ("future employment", "ongoing treatment"):
+    what each side proposes and, once agreed before the meeting, the agreed wording."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    topic: str = Field(min_length=1, max_length=200)
+    proposals: list[DesiredOutcomeProposal] = Field(default_factory=list, max_length=10)
+    agreed: str | None = Field(default=None, max_length=2000)
+
+
+class ConferencePlan(BaseModel):
+    """When, where and what: `scheduled_for` is the start instant (UTC on the bus; shown
+    in `time_zone`, the owning team's calendar zone unless the request names one);
+    `location` is the address for in-person conferences or the dial-in for telephone;
+    `video_link` an https URL for video."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    purpose: str = Field(min_length=1, max_length=2000)
+    scheduled_for: PayloadTime
+    duration_minutes: int = Field(ge=15, le=480)
+    time_zone: str = Field(min_length=1, max_length=64)  # IANA
+    mode: ConferenceMode
+    venue: ConferenceVenue | None = None  # in_person only
+    venue_reason: str | None = Field(default=None, max_length=2000)  # why not the workplace
+    location: str | None = Field(default=None, max_length=500)
+    video_link: str | None = Field(default=None, max_length=2000)
+    agenda: list[str] = Field(min_length=1, max_length=30)
+    desired_outcomes: list[DesiredOutcome] = Field(min_length=1, max_length=10)
+
+
+class ConferencePlanningRequested(EventPayload):
+    """A member of staff plans a conference on a case (POST /api/v1/cases/{id}/conferences)."""
+
+    event_type: ClassVar[str] = "conference.planning_requested"
+    reference: str
+    conference_id: UUID
+    plan: ConferencePlan
+    participants: list[ConferenceParticipant] = Field(min_length=1, max_length=20)
+
+
+class ConferenceChangeRequested(EventPayload):
+    """Staff change a planned conference: the complete new plan and participant list."""
+
+    event_type: ClassVar[str] = "conference.change_requested"
+    reference: str
+    conference_id: UUID
+    plan: ConferencePlan
+    participants: list[ConferenceParticipant] = Field(min_length=1, max_length=20)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ConferenceCancellationRequested(EventPayload):
+    event_type: ClassVar[str] = "conference.cancellation_requested"
+    reference: str
+    conference_id: UUID
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ConferenceAttendance(BaseModel):
+    """Whether a participant attended and, for telephone and video conferences, whether
+    they had their turn to state their view (None for in-person conferences)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    participant_id: UUID
+    attended: bool
+    view_stated: bool | None = None
+
+
+class ConferenceHoldRecordingRequested(EventPayload):
+    """Staff record that the conference took place: when, and who attended."""
+
+    event_type: ClassVar[str] = "conference.hold_recording_requested"
+    reference: str
+    conference_id: UUID
+    held_at: PayloadTime
+    attendance: list[ConferenceAttendance] = Field(min_length=1, max_length=20)
+
+
+class ConferenceActionRequest(BaseModel):
+    """An agreed action as staff write it: the owner is a participant or a member of staff
+    (exactly one), due by the end of `due_on` in the owning team's calendar."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    action_id: UUID
+    description: str = Field(min_length=1, max_length=1000)
+    owner_participant_id: UUID | None = None
+    owner_staff_id: str | None = Field(default=None, min_length=1, max_length=64)
+    due_on: PayloadDate
+
+
+class ConferenceObjection(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    participant_id: UUID | None = None
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class ConferenceSummaryRecordingRequested(EventPayload):
+    """Staff write the summary: agreed points, agreed actions, objections raised."""
+
+    event_type: ClassVar[str] = "conference.summary_recording_requested"
+    reference: str
+    conference_id: UUID
+    agreed_points: list[str] = Field(min_length=1, max_length=50)
+    actions: list[ConferenceActionRequest] = Field(default_factory=list, max_length=50)
+    objections: list[ConferenceObjection] = Field(default_factory=list, max_length=50)
+
+
+class ConferenceActionCompletionRequested(EventPayload):
+    event_type: ClassVar[str] = "conference.action_completion_requested"
+    reference: str
+    conference_id: UUID
+    action_id: UUID
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ConferenceActionReplanningRequested(EventPayload):
+    """Re-plan an agreed action: a new due date keeps it tracked; none carries it out of
+    this conference (to a later conference or another process), which ends it here."""
+
+    event_type: ClassVar[str] = "conference.action_replanning_requested"
+    reference: str
+    conference_id: UUID
+    action_id: UUID
+    reason: str = Field(min_length=1, max_length=2000)
+    due_on: PayloadDate | None = None
+
+
+class ConferenceConsentRecorded(EventPayload):
+    """A consent given (or withdrawn: `granted` False) for the case's conferences:
+    `practitioner_involvement` — the worker lets the treating doctor or psychologist be
+    invited and medical information be shared; `medical_consultation` — the conference may
+    be held within the worker's medical consultation (needs the worker's and the treating
+    practitioner's). Recorded by staff (with what it rests on) or by the worker in the portal."""
+
+    event_type: ClassVar[str] = "conference.consent_recorded"
+    reference: str
+    consent: ConsentKind
+    given_by: Literal["worker", "treating_doctor", "psychologist"]
+    granted: bool = True
+    recorded_via: Literal["portal", "staff"]
+    basis: str | None = Field(default=None, max_length=2000)  # e.g. "signed form, 3 Dec"
+    recorded_at: PayloadTime
+
+
+class _ConferenceDecision(EventPayload):
+    reference: str
+    conference_id: UUID
+    plan: ConferencePlan
+    participants: list[ConferenceParticipant]
+    # Participants not invited yet: practitioners waiting for the worker's consent.
+    awaiting_consent: list[UUID] = Field(default_factory=list)
+    # The calendar invitation's SEQUENCE (RFC 5545): 0 when planned, +1 on every change.
+    sequence: int = Field(default=0, ge=0)
+    owner_id: str | None = None  # the case owner (the case manager on hrcase's side)
+
+
+class ConferencePlanned(_ConferenceDecision):
+    """Routing accepted the plan: notice and agenda go out (the worker first); the
+    agenda reaches the invited participants at least `notice_working_days` before."""
+
+    event_type: ClassVar[str] = "conference.planned"
+    notice_working_days: int = Field(ge=0)
+
+
+class ConferenceRescheduled(_ConferenceDecision):
+    """The plan changed (time, place, link, agenda, outcomes or participants): everyone
+    invited gets the change. `changed` names the ConferencePlan fields (or
+    "participants") that differ."""
+
+    event_type: ClassVar[str] = "conference.rescheduled"
+    changed: list[str]
+    reason: str
+    removed_participants: list[ConferenceParticipant] = Field(default_factory=list)
+
+
+class ConferenceCancelled(_ConferenceDecision):
+    event_type: ClassVar[str] = "conference.cancelled"
+    reason: str
+
+
+class ConferenceParticipantInvited(_ConferenceDecision):
+    """A participant held back for consent is now invited (the worker's consent was
+    recorded): the agenda goes to them."""
+
+    event_type: ClassVar[str] = "conference.participant_invited"
+    participant_id: UUID
+
+
+class ConferenceHeld(EventPayload):
+    event_type: ClassVar[str] = "conference.held"
+    reference: str
+    conference_id: UUID
+    held_at: PayloadTime
+    attendance: list[ConferenceAttendance]
+    summary_due_at: PayloadTime
+
+
+class ConferenceAction(BaseModel):
+    """An agreed action as routing tracks it: its owner's contact and its due instant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    action_id: UUID
+    description: str = Field(min_length=1, max_length=1000)
+    owner_participant_id: UUID | None = None
+    owner_staff_id: str | None = None
+    owner_name: str = Field(min_length=1, max_length=200)
+    owner_email: EventMailAddress
+    due_on: PayloadDate
+    due_at: PayloadTime
+    due_soon_at: PayloadTime | None = None
+
+
+class ConferenceSummaryRecorded(_ConferenceDecision):
+    """Routing accepted the summary: it goes to every participant (summary_sent), each of
+    whom may acknowledge it or object through their own link; the actions are tracked."""
+
+    event_type: ClassVar[str] = "conference.summary_recorded"
+    agreed_points: list[str]
+    actions: list[ConferenceAction]
+    objections: list[ConferenceObjection]
+    summary_due_at: PayloadTime
+    on_time: bool
+
+
+class _ConferenceActionEvent(EventPayload):
+    reference: str
+    conference_id: UUID
+    action_id: UUID
+    description: str = Field(min_length=1, max_length=1000)
+    owner_name: str = Field(min_length=1, max_length=200)
+    owner_email: EventMailAddress
+    due_at: PayloadTime
+    owner_id: str | None = None  # the case owner
+
+
+class ConferenceActionDueSoon(_ConferenceActionEvent):
+    event_type: ClassVar[str] = "conference.action_due_soon"
+
+
+class ConferenceActionOverdue(_ConferenceActionEvent):
+    """Not done by `due_at`: escalates on the case team's ladder (policy
+    `conferences.action_escalation_level`); None when nobody eligible is left."""
+
+    event_type: ClassVar[str] = "conference.action_overdue"
+    escalated_to: Person | None = None
+    escalation_level: int | None = Field(default=None, ge=1)
+
+
+class ConferenceActionCompleted(_ConferenceActionEvent):
+    event_type: ClassVar[str] = "conference.action_completed"
+    note: str | None = None
+    on_time: bool
+
+
+class ConferenceActionReplanned(_ConferenceActionEvent):
+    """A new due date (`due_at` is then the new instant) or, when `ended`, carried out of
+    this conference."""
+
+    event_type: ClassVar[str] = "conference.action_replanned"
+    reason: str
+    ended: bool
+
+
+class ConferenceCompleted(EventPayload):
+    """Every agreed action is done or re-planned out of the conference."""
+
+    event_type: ClassVar[str] = "conference.completed"
+    reference: str
+    conference_id: UUID
+    actions_completed: int = Field(ge=0)
+    actions_replanned: int = Field(ge=0)
+
+
+class _ConferenceMailed(EventPayload):
+    """Notifications relayed a conference mail to one participant (`notification_id` is
+    the notification.sent that proves delivery to the relay)."""
+
+    reference: str
+    conference_id: UUID
+    participant_id: UUID
+    role: ConferenceRole
+    notification_id: UUID
+    sent_at: PayloadTime
+
+
+class ConferenceNoticeSent(_ConferenceMailed):
+    """The worker was told a conference is intended and why (before any agenda goes out)."""
+
+    event_type: ClassVar[str] = "conference.notice_sent"
+
+
+class ConferenceAgendaSent(_ConferenceMailed):
+    """The written agenda with its calendar invitation (.ics, METHOD `method`, UID
+    `ics_uid`, SEQUENCE `sequence`) reached the relay for this participant."""
+
+    event_type: ClassVar[str] = "conference.agenda_sent"
+    ics_uid: str = Field(min_length=1, max_length=255)
+    sequence: int = Field(ge=0)
+    method: Literal["REQUEST", "CANCEL"]
+
+
+class ConferenceSummarySent(_ConferenceMailed):
+    """The summary's link (signed, expiring at `link_expires_at`) reached the relay."""
+
+    event_type: ClassVar[str] = "conference.summary_sent"
+    link_expires_at: PayloadTime
+
+
+class ConferenceAcknowledged(EventPayload):
+    """A participant acknowledged receipt of the summary (their signed link, or the
+    worker in the portal)."""
+
+    event_type: ClassVar[str] = "conference.acknowledged"
+    reference: str
+    conference_id: UUID
+    participant_id: UUID
+    role: ConferenceRole
+    acknowledged_at: PayloadTime
+
+
+class ConferenceObjectionRaised(EventPayload):
+    event_type: ClassVar[str] = "conference.objection_raised"
+    reference: str
+    conference_id: UUID
+    participant_id: UUID
+    role: ConferenceRole
+    objection: str = Field(min_length=1, max_length=5000)
+    raised_at: PayloadTime
+
+
+# Statutory clocks: named deadlines from the policy's packs (a jurisdiction's rules, or
+# hrcase's own conference rules), in working or calendar time, started by an event on the
+# case and met by another (or by staff recording it). Defaults, never legal advice.
+
+
+class _StatutoryClockEvent(EventPayload):
+    reference: str
+    pack: str = Field(min_length=1, max_length=64)  # e.g. "nsw", "conference_rules"
+    clock: str = Field(min_length=1, max_length=64)  # e.g. "insurer_contact"
+    label: str = Field(min_length=1, max_length=200)
+    citation: str = Field(max_length=500)
+    due_at: PayloadTime
+    conference_id: UUID | None = None
+    owner_id: str | None = None  # the case owner
+
+
+class StatutoryClockStarted(_StatutoryClockEvent):
+    event_type: ClassVar[str] = "statutory_clock.started"
+    basis: Literal["working", "calendar"]
+    started_at: PayloadTime
+    trigger: str  # the event type that started it
+    due_soon_at: PayloadTime | None = None
+
+
+class StatutoryClockDueSoon(_StatutoryClockEvent):
+    event_type: ClassVar[str] = "statutory_clock.due_soon"
+
+
+class StatutoryClockBreached(_StatutoryClockEvent):
+    """The deadline passed unmet: escalates on the case team's ladder (None when nobody
+    eligible is left or the pack says not to)."""
+
+    event_type: ClassVar[str] = "statutory_clock.breached"
+    escalated_to: Person | None = None
+    escalation_level: int | None = Field(default=None, ge=1)
+
+
+class StatutoryClockMet(_StatutoryClockEvent):
+    event_type: ClassVar[str] = "statutory_clock.met"
+    met_at: PayloadTime
+    on_time: bool
+    met_by: str  # the event type that met it, or "staff"
+
+
+class StatutoryClockCompletionRequested(EventPayload):
+    """Staff record that a clock's obligation was fulfilled outside hrcase (e.g. the
+    insurer was notified)."""
+
+    event_type: ClassVar[str] = "statutory_clock.completion_requested"
+    reference: str
+    pack: str = Field(min_length=1, max_length=64)
+    clock: str = Field(min_length=1, max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+    completed_at: PayloadTime
+
+
+CONFERENCE_EVENTS: tuple[type[EventPayload], ...] = (
+    ConferencePlanningRequested,
+    ConferenceChangeRequested,
+    ConferenceCancellationRequested,
+    ConferenceHoldRecordingRequested,
+    ConferenceSummaryRecordingRequested,
+    ConferenceActionCompletionRequested,
+    ConferenceActionReplanningRequested,
+    ConferenceConsentRecorded,
+    ConferencePlanned,
+    ConferenceRescheduled,
+    ConferenceCancelled,
+    ConferenceParticipantInvited,
+    ConferenceHeld,
+    ConferenceSummaryRecorded,
+    ConferenceActionDueSoon,
+    ConferenceActionOverdue,
+    ConferenceActionCompleted,
+    ConferenceActionReplanned,
+    ConferenceCompleted,
+    ConferenceNoticeSent,
+    ConferenceAgendaSent,
+    ConferenceSummarySent,
+    ConferenceAcknowledged,
+    ConferenceObjectionRaised,
+    StatutoryClockStarted,
+    StatutoryClockDueSoon,
+    StatutoryClockBreached,
+    StatutoryClockMet,
+    StatutoryClockCompletionRequested,
+)
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
@@ -691,6 +1162,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
     )
 }
 EVENT_TYPES.update({cls.event_type: cls for cls in TASK_EVENTS})
+EVENT_TYPES.update({cls.event_type: cls for cls in CONFERENCE_EVENTS})
 
 P = TypeVar("P", bound=EventPayload)
 
