@@ -123,6 +123,9 @@ class Team(_Strict):
     escalation: str
     lead: str
     members: tuple[StaffMember, ...] = Field(min_length=1)
+    # The jurisdiction whose statutory clocks and conference rules apply to this team's
+    # cases (a key of `jurisdictions`), unless the claim names its own.
+    jurisdiction: str | None = None
 
 
 class PriorityRules(_Strict):
@@ -191,6 +194,14 @@ class Policy(_Strict):
                 if member.id == person_id:
                     return member
         return next((s for s in self.staff if s.id == person_id), None)
+
+    def jurisdiction_for(self, team: str, claim_jurisdiction: str | None = None) -> str | None:
+        """The jurisdiction a case's rules come from: the claim's own (InjuryDetails
+        .jurisdiction) when it names one, else its owning team's; None when neither does."""
+        if claim_jurisdiction:
+            return claim_jurisdiction
+        owning = self.teams.get(team)
+        return owning.jurisdiction if owning else None
 
     def sla_hours(self, priority: Priority, clock: str) -> float:
         target = self.sla.targets[priority]
