@@ -450,12 +450,15 @@ class InjuryFactsChange(IntakeInput):
     date_of_injury: date | None = None
     serious: bool | None = None
     suitable_employment_available: bool | None = None
+    # The claim's jurisdiction (a key of routing's statutory clock packs, e.g. "nsw").
+    jurisdiction: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,31}$")
 
     @model_validator(mode="after")
     def _something(self) -> InjuryFactsChange:
         if not self.model_fields_set:
             raise ValueError(
-                "give at least one of date_of_injury, serious, suitable_employment_available"
+                "give at least one of date_of_injury, serious, suitable_employment_available,"
+                " jurisdiction"
             )
         if "serious" in self.model_fields_set and self.serious is None:
             raise ValueError("serious must be true or false")

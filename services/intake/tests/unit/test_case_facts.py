@@ -28,6 +28,7 @@ def test_a_later_decision_changes_only_what_it_gives() -> None:
         "date_of_injury": "2026-11-02",
         "serious": False,
         "suitable_employment_available": None,
+        "jurisdiction": None,
     }
     change = InjuryFactsChange.model_validate({"suitable_employment_available": False})
     merged = change.applied_to(current)
