@@ -94,11 +94,13 @@ def plan(days_ahead: float = 8, **changes: Any) -> ConferencePlan:
     return ConferencePlan.model_validate(fields)
 
 
-async def injury_case(amqp, tap, *, respondents: tuple[str, ...] = ()) -> tuple[uuid.UUID, str]:
+async def injury_case(
+    amqp, tap, *, respondents: tuple[str, ...] = (), jurisdiction: str | None = None
+) -> tuple[uuid.UUID, str]:
     case_id, submitted = submission(
         "I hurt my shoulder lifting boxes",
         category="workplace_injury",
-        injury=InjuryDetails(serious=True),
+        injury=InjuryDetails(serious=True, jurisdiction=jurisdiction),
         respondents=respondents,
     )
     await publish(amqp, submitted)
@@ -222,6 +224,25 @@ async def test_plans_breaking_a_rule_are_refused_naming_it(routing, amqp):
     assert "exactly one worker" in reasons[1]
     assert "video_link" in reasons[2] and "https" in reasons[2]
     assert not tap.of(case_id, "conference.planned")
+
+
+async def test_the_claims_jurisdiction_brings_its_own_rules(routing, amqp):
+    """Injury management is NSW; a Victorian claim must also invite the rehabilitation
+    provider (policy conferences.by_jurisdiction.vic)."""
+    async with tapped(amqp) as tap:
+        case_id, reference = await injury_case(amqp, tap, jurisdiction="vic")
+        without = planning(case_id, reference)
+        with_provider = planning(
+            case_id,
+            reference,
+            participants=[*people(), person("rehabilitation_provider", "Kim Rehab")],
+        )
+        await publish(amqp, without, with_provider)
+        refused = await decided(tap, case_id, without, "the Victorian plan without a provider")
+        planned = await decided(tap, case_id, with_provider, "the Victorian plan")
+    assert refused.event_type == "case.request_refused"
+    assert "rehabilitation provider" in refused.payload["reason"]
+    assert planned.event_type == "conference.planned"
 
 
 def consent(reference: str, *, granted: bool = True) -> ConferenceConsentRecorded:
