@@ -376,6 +376,25 @@ async def test_hold_summary_action_timers_and_completion(routing, amqp, admin_po
         )
         await tap.wait(lambda: tap.of(case_id, "conference.action_overdue"), what="overdue")
 
+        later = tomorrow + timedelta(days=6)
+        redate = event(
+            ConferenceActionReplanningRequested(
+                reference=reference,
+                conference_id=conference_id,
+                action_id=by_staff.action_id,
+                reason="the duties plan needs the GP's report first",
+                due_on=later,
+            ),
+            case_id,
+        )
+        await publish(amqp, redate)
+        redated = await decided(tap, case_id, redate, "the new due date")
+        assert redated.event_type == "conference.action_replanned", redated.payload
+        assert redated.payload["ended"] is False
+        assert datetime.fromisoformat(redated.payload["due_at"]) == datetime.combine(
+            later + timedelta(days=1), datetime.min.time(), SYDNEY
+        )
+
         done = event(
             ConferenceActionCompletionRequested(
                 reference=reference,
@@ -411,8 +430,8 @@ async def test_hold_summary_action_timers_and_completion(routing, amqp, admin_po
     assert overdue.payload["escalation_level"] == 2
     (completed_action,) = tap.of(case_id, "conference.action_completed")
     assert completed_action.payload["on_time"] is False  # done after it fell due
-    (replanned,) = tap.of(case_id, "conference.action_replanned")
-    assert replanned.payload["ended"] is True
+    replanned = tap.of(case_id, "conference.action_replanned")
+    assert [r.payload["ended"] for r in replanned] == [False, True]
     (completed,) = tap.of(case_id, "conference.completed")
     assert (completed.payload["actions_completed"], completed.payload["actions_replanned"]) == (
         1,
