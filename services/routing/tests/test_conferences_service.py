@@ -3,6 +3,7 @@ decisions (or refusals naming the rule) out, and the agreed actions' timers."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,6 +63,18 @@ async def routing(database_url, rabbitmq_url, amqp, logs_dir, tmp_path_factory):
     finally:
         process.stop()
         await purge_other_queues(amqp)
+
+
+@pytest.fixture
+def second_routing(routing):
+    """A second routing replica on the same queue and tables: action timers still fire once."""
+    env = dict(routing.env)
+    port = free_port()
+    env.update(ROUTING_HTTP_PORT=str(port))
+    replica = ServiceProcess("routing", env, port, routing.log_path.with_name("routing-conf-2.log"))
+    replica.start()
+    yield replica
+    replica.stop()
 
 
 def person(role: str, name: str, **extra: Any) -> ConferenceParticipant:
@@ -299,7 +312,7 @@ async def test_practitioners_wait_for_the_workers_consent_then_are_invited(routi
     assert len(tap.of(case_id, "conference.participant_invited")) == 2
 
 
-async def test_hold_summary_action_timers_and_completion(routing, amqp, admin_pool):
+async def test_hold_summary_action_timers_and_completion(routing, second_routing, amqp, admin_pool):
     async with tapped(amqp) as tap:
         # The team lead (A-4001, ladder level 1) is a respondent: escalations pass them by.
         case_id, reference = await injury_case(amqp, tap, respondents=("A-4001",))
@@ -375,6 +388,7 @@ async def test_hold_summary_action_timers_and_completion(routing, amqp, admin_po
             by_worker.action_id,
         )
         await tap.wait(lambda: tap.of(case_id, "conference.action_overdue"), what="overdue")
+        await asyncio.sleep(1.0)  # the other replica's ticks would have fired a duplicate by now
 
         later = tomorrow + timedelta(days=6)
         redate = event(
