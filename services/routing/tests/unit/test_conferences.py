@@ -334,3 +334,17 @@ def test_a_conference_is_complete_when_every_action_is_done_or_ended():
     assert conference_complete(["done", "ended"])
     assert not conference_complete(["done", "replanned"])
     assert not conference_complete(["open"])
+
+
+def test_a_jurisdictions_override_is_checked_like_the_general_rules():
+    text = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
+    bad = text.replace(
+        "      must_invite: [worker, employer_representative, case_manager,"
+        " rehabilitation_provider]",
+        "      consent_gated_roles: [worker]",
+    )
+    assert bad != text
+    with pytest.raises(PolicyError) as error:
+        parse_policy(bad, "p.yaml")
+    assert "conferences.by_jurisdiction.vic" in str(error.value)
+    assert "cannot wait for their own consent" in str(error.value)
