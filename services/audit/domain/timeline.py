@@ -177,6 +177,57 @@ SUMMARIES: dict[str, Summary] = {
     "task.overdue": lambda p: (
         f"task overdue: {p.get('title')}; escalated to {_person(p.get('escalated_to'))}"
     ),
+    # Case conferences: routing's decisions (ids, dates and counts, never the summary text).
+    "conference.planned": lambda p: (
+        f"case conference {p.get('conference_id')} planned for"
+        f" {(p.get('plan') or {}).get('scheduled_for')} ({(p.get('plan') or {}).get('mode')}),"
+        f" {len(p.get('participants') or [])} participants,"
+        f" {len(p.get('awaiting_consent') or [])} awaiting consent"
+    ),
+    "conference.rescheduled": lambda p: (
+        f"case conference {p.get('conference_id')} changed (sequence {p.get('sequence')}): "
+        + ", ".join(map(str, p.get("changed") or []))
+        + f"; {p.get('reason')}"
+    ),
+    "conference.cancelled": lambda p: (
+        f"case conference {p.get('conference_id')} cancelled: {p.get('reason')}"
+    ),
+    "conference.participant_invited": lambda p: (
+        f"participant {p.get('participant_id')} invited to case conference"
+        f" {p.get('conference_id')} after the worker's consent"
+    ),
+    "conference.held": lambda p: (
+        f"case conference {p.get('conference_id')} held at {p.get('held_at')},"
+        f" {sum(1 for a in p.get('attendance') or [] if a.get('attended'))} attended;"
+        f" summary due {p.get('summary_due_at')}"
+    ),
+    "conference.summary_recorded": lambda p: (
+        f"case conference {p.get('conference_id')} summary recorded"
+        f" ({'on time' if p.get('on_time') else 'late'}):"
+        f" {len(p.get('agreed_points') or [])} agreed points,"
+        f" {len(p.get('actions') or [])} actions, {len(p.get('objections') or [])} objections"
+    ),
+    "conference.action_due_soon": lambda p: (
+        f"conference action due soon ({p.get('due_at')}), owner {p.get('owner_name')}:"
+        f" {p.get('description')}"
+    ),
+    "conference.action_overdue": lambda p: (
+        f"conference action overdue (due {p.get('due_at')}), owner {p.get('owner_name')};"
+        f" escalated to {_person(p.get('escalated_to'))}"
+    ),
+    "conference.action_completed": lambda p: (
+        f"conference action completed ({'on time' if p.get('on_time') else 'late'}):"
+        f" {p.get('description')}"
+    ),
+    "conference.action_replanned": lambda p: (
+        f"conference action {'carried out of the conference' if p.get('ended') else 're-planned'}"
+        + ("" if p.get("ended") else f", now due {p.get('due_at')}")
+        + f": {p.get('reason')}"
+    ),
+    "conference.completed": lambda p: (
+        f"case conference {p.get('conference_id')} complete: {p.get('actions_completed')}"
+        f" actions done, {p.get('actions_replanned')} carried elsewhere"
+    ),
 }
 
 

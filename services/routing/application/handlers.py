@@ -15,7 +15,7 @@ from uuid import UUID
 import structlog
 
 from services.routing.adapters import case_facts, sql
-from services.routing.application import tasks
+from services.routing.application import conferences, tasks
 from services.routing.application.respondents import (
     announce_respondents,
     record_injury_facts,
@@ -829,4 +829,12 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "task.reassignment_requested": with_policy(tasks.reassign_task),
         "task.cancellation_requested": with_policy(tasks.cancel_task),
         "case.respondent_resolution_requested": with_policy(resolve_respondent_by_hand),
+        "conference.planning_requested": with_policy(conferences.plan_conference),
+        "conference.change_requested": with_policy(conferences.change_conference),
+        "conference.cancellation_requested": with_policy(conferences.cancel_conference),
+        "conference.hold_recording_requested": with_policy(conferences.hold_conference),
+        "conference.summary_recording_requested": with_policy(conferences.record_summary),
+        "conference.action_completion_requested": with_policy(conferences.complete_action),
+        "conference.action_replanning_requested": with_policy(conferences.replan_action),
+        "conference.consent_recorded": with_policy(conferences.record_consent),
     }

@@ -26,7 +26,7 @@ from pydantic import (
 
 from services.routing.domain.calendar import WorkingCalendar
 from shared.addresses import MailAddress
-from shared.events import Channel, Priority, Sensitivity
+from shared.events import Channel, ConferenceRole, Priority, Sensitivity
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "policy" / "default.yaml"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -158,6 +158,73 @@ class TaskPolicy(_Strict):
         return self
 
 
+ConsentGiver = Literal["worker", "treating_doctor", "psychologist"]
+
+
+class ConferenceRuleOverrides(_Strict):
+    """A jurisdiction's own conference rules: each key given replaces the general one."""
+
+    notice_working_days: int | None = Field(default=None, ge=0, le=60)
+    summary_within_working_days: int | None = Field(default=None, ge=0, le=60)
+    minimum_participants: int | None = Field(default=None, ge=1, le=20)
+    must_invite: tuple[ConferenceRole, ...] | None = None
+    consent_gated_roles: tuple[ConferenceRole, ...] | None = None
+    medical_consultation_consents: tuple[ConsentGiver, ...] | None = None
+
+
+class ConferenceRules(_Strict):
+    """The conference rules that apply to one case (general rules, a jurisdiction's
+    overrides applied). Working days count in the owning team's calendar."""
+
+    # The agenda goes out at least this many working days before the conference: the
+    # earliest date is the Nth working day after the day the plan (or a new date) is made.
+    notice_working_days: int = Field(default=5, ge=0, le=60)
+    # The written summary is due by the end of the Nth working day after the conference.
+    summary_within_working_days: int = Field(default=5, ge=0, le=60)
+    minimum_participants: int = Field(default=3, ge=1, le=20)
+    # Roles every conference must invite (exactly one worker is always required).
+    must_invite: tuple[ConferenceRole, ...] = ("worker", "employer_representative", "case_manager")
+    # Roles held back (awaiting consent) until the worker's practitioner_involvement
+    # consent is recorded.
+    consent_gated_roles: tuple[ConferenceRole, ...] = ("treating_doctor", "psychologist")
+    # Who must each have granted the medical_consultation consent before a conference is
+    # placed in the worker's medical consultation.
+    medical_consultation_consents: tuple[ConsentGiver, ...] = ("worker", "treating_doctor")
+
+    @field_validator("consent_gated_roles")
+    @classmethod
+    def _worker_not_gated(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "worker" in value:
+            raise ValueError("the worker cannot wait for their own consent")
+        return value
+
+
+class ConferencePolicy(ConferenceRules):
+    """Case conference rules (`conferences:`): configurable defaults, not legal advice.
+
+    Agreed actions: a reminder (conference.action_due_soon) at `action_due_soon_share` of
+    the working time between the summary and the action's due instant; an overdue action
+    escalates to level `action_escalation_level` of the case team's ladder.
+    """
+
+    action_due_soon_share: float = Field(default=0.75, gt=0, lt=1)
+    action_escalation_level: int = Field(default=1, ge=1)
+    # Jurisdiction key (e.g. "vic") -> the rules that differ there.
+    by_jurisdiction: dict[str, ConferenceRuleOverrides] = Field(default_factory=dict)
+
+    def rules_for(self, jurisdiction: str | None) -> ConferenceRules:
+        """The rules for a case in `jurisdiction` (Policy.jurisdiction_for); the general
+        ones when it is None or has no overrides."""
+        general = ConferenceRules(
+            **{name: getattr(self, name) for name in ConferenceRules.model_fields}
+        )
+        overrides = self.by_jurisdiction.get(jurisdiction or "")
+        if overrides is None:
+            return general
+        changes = overrides.model_dump(exclude_none=True)
+        return ConferenceRules(**{**general.model_dump(), **changes})
+
+
 class Policy(_Strict):
     version: int
     default_category: str
@@ -177,6 +244,8 @@ class Policy(_Strict):
     categories: dict[str, Category]
     teams: dict[str, Team]
     tasks: TaskPolicy = TaskPolicy(due_soon_share=0.75)
+    # Case conference rules (services/routing/domain/conferences.py).
+    conferences: ConferencePolicy = ConferencePolicy()
     # Hash of the source text: recorded on every routing decision.
     source_hash: str = ""
 
@@ -275,6 +344,24 @@ def reference_problems(policy: Policy) -> list[tuple[Path_, str]]:
                 (
                     ("tasks", "escalation_level"),
                     f"ladder {name!r} has only {len(ladder)} levels",
+                )
+            )
+        if ladder and policy.conferences.action_escalation_level > len(ladder):
+            problems.append(
+                (
+                    ("conferences", "action_escalation_level"),
+                    f"ladder {name!r} has only {len(ladder)} levels",
+                )
+            )
+    for jurisdiction in policy.conferences.by_jurisdiction:
+        # An override may break a rule of the whole (e.g. make the worker consent-gated).
+        try:
+            policy.conferences.rules_for(jurisdiction)
+        except ValidationError as exc:
+            problems.append(
+                (
+                    ("conferences", "by_jurisdiction", jurisdiction),
+                    "; ".join(str(e["msg"]) for e in exc.errors()),
                 )
             )
     return problems

@@ -26,5 +26,13 @@ SUBSCRIPTIONS = ServiceQueue(
         "task.reassignment_requested",
         "task.cancellation_requested",
         "case.respondent_resolution_requested",
+        "conference.planning_requested",
+        "conference.change_requested",
+        "conference.cancellation_requested",
+        "conference.hold_recording_requested",
+        "conference.summary_recording_requested",
+        "conference.action_completion_requested",
+        "conference.action_replanning_requested",
+        "conference.consent_recorded",
     ),
 )
