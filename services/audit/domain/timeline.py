@@ -177,6 +177,16 @@ SUMMARIES: dict[str, Summary] = {
     "task.overdue": lambda p: (
         f"task overdue: {p.get('title')}; escalated to {_person(p.get('escalated_to'))}"
     ),
+    # Case conference mails relayed by notifications (one per participant).
+    "conference.notice_sent": lambda p: f"conference notice sent to the {p.get('role')}",
+    "conference.agenda_sent": lambda p: (
+        f"conference {'cancellation' if p.get('method') == 'CANCEL' else 'agenda'} sent to the"
+        f" {p.get('role')} (sequence {p.get('sequence')})"
+    ),
+    "conference.summary_sent": lambda p: (
+        f"conference summary link sent to the {p.get('role')} (valid until"
+        f" {p.get('link_expires_at')})"
+    ),
 }
 
 
