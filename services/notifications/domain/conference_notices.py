@@ -321,7 +321,12 @@ def calendar_invitation(
         event.add("status", "CONFIRMED")
     calendar.add_component(event)
     if tz.key != "UTC":
-        calendar.add_missing_timezones()
+        # The zone's rules around the conference only: a short VTIMEZONE, enough for the
+        # event and any change within a year either side.
+        day = start.date()
+        calendar.add_missing_timezones(
+            first_date=day - timedelta(days=366), last_date=day + timedelta(days=366)
+        )
     text: bytes = calendar.to_ical()
     return text.decode("utf-8")
 
