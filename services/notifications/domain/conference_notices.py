@@ -145,7 +145,9 @@ class ConferenceLinks:
         now: datetime,
     ) -> tuple[str, datetime]:
         """The participant's link (absolute URL) and when it expires."""
-        expires_at = now + timedelta(days=self.valid_days)
+        # Whole seconds, as the token's `exp` holds it: the mail, the summary_sent event
+        # and the link itself name the same instant.
+        expires_at = (now + timedelta(days=self.valid_days)).replace(microsecond=0)
         token = mint_participant_link(
             self.secret,
             case_id=case_id,
