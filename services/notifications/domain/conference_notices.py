@@ -228,6 +228,10 @@ def _https(value: str | None) -> str | None:
     return text if len(text) <= LINK_MAX_LENGTH and _HTTPS.match(text) else None
 
 
+def _agenda_items(plan: ConferencePlan) -> list[str]:
+    return [item for item in (_line(a) for a in plan.agenda) if item]
+
+
 def _plan_context(plan: ConferencePlan) -> dict[str, object]:
     """The plan as the templates may show it (see the module's privacy rule)."""
     end = plan.scheduled_for + timedelta(minutes=plan.duration_minutes)
@@ -239,7 +243,7 @@ def _plan_context(plan: ConferencePlan) -> dict[str, object]:
         "mode": MODE_LABELS[plan.mode],
         "location": _line(plan.location),
         "video_link": _https(plan.video_link),
-        "agenda": [item for item in (_line(a) for a in plan.agenda) if item],
+        "agenda": _agenda_items(plan),
         "outcome_topics": [t for t in (_line(o.topic, 200) for o in plan.desired_outcomes) if t],
     }
 
@@ -339,13 +343,14 @@ def _ics(text: str, method: Method) -> Attachment:
     )
 
 
-def _description(context: dict[str, object], link: str | None, *, cancelled: bool) -> str:
-    lines = ["Case conference " + str(context["reference"])]
+def _description(reference: str, agenda: list[str], link: str | None, *, cancelled: bool) -> str:
+    """The invitation's DESCRIPTION: the agenda and the participant's link (plain text)."""
+    lines = [f"Case conference {reference}"]
     if cancelled:
         lines.append("This case conference has been cancelled.")
     else:
         lines.append("Agenda:")
-        lines.extend(f"- {item}" for item in context["agenda"])  # type: ignore[attr-defined]
+        lines.extend(f"- {item}" for item in agenda)
     if link:
         lines.append(f"Your link: {link}")
     return "\n".join(lines)
@@ -392,7 +397,9 @@ def _agenda_mail(
         method=method,
         attendees=attendees,
         organizer=config.mail_from,
-        description=_description(context, link, cancelled=cancelled),
+        description=_description(
+            _reference(payload.reference), _agenda_items(payload.plan), link, cancelled=cancelled
+        ),
         now=now,
     )
     notification = _participant_notification(
@@ -693,6 +700,11 @@ def for_action_event(
         ),
         "owner_name": _line(payload.owner_name, 200) or "",
     }
+    context["agreed_at"] = (
+        f"at the case conference of {context['conference_day']}"
+        if context["conference_day"]
+        else "at a case conference"
+    )
     outcomes: list[Outcome] = []
     owner_is_case_owner = (
         case_owner is not None and case_owner.email.lower() == str(payload.owner_email).lower()
