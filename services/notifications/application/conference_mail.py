@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 import structlog
@@ -28,15 +29,38 @@ from shared.events import (
     ConferenceAgendaSent,
     ConferenceCancelled,
     ConferenceNoticeSent,
+    ConferenceParticipant,
     ConferenceParticipantInvited,
     ConferencePlanned,
     ConferenceRescheduled,
     ConferenceSummaryRecorded,
     ConferenceSummarySent,
+    _ConferenceDecision,
     payload_as,
 )
 
 log = structlog.get_logger(__name__)
+
+Decision = TypeVar("Decision", bound=_ConferenceDecision)
+
+
+async def on_file(ctx: HandlerContext, payload: Decision) -> Decision:
+    """The decision with each employee participant (the worker, an employer representative
+    with an employee id) at the HR directory's current address for them when it knows one,
+    as every mail to an employee (README "The address is the one on file"); external
+    participants at the address staff gave."""
+    participants: list[ConferenceParticipant] = []
+    changed = False
+    for person in payload.participants:
+        address = (
+            await sql.address_on_file(ctx.conn, person.employee_id) if person.employee_id else None
+        )
+        if address and address.lower() != str(person.email).lower():
+            person = person.model_copy(update={"email": address})
+            changed = True
+        participants.append(person)
+    return payload.model_copy(update={"participants": participants}) if changed else payload
+
 
 Deliver = Callable[[HandlerContext, domain.Notification], Awaitable[bool]]
 DeliverAll = Callable[[HandlerContext, list[domain.Outcome]], Awaitable[None]]
@@ -67,7 +91,7 @@ class ConferenceMail:
     async def on_planned(self, ctx: HandlerContext) -> None:
         """The worker's notice, then the agenda to every invited participant, in that
         order (the notice reaches the relay before any agenda is sent)."""
-        payload = payload_as(ctx.envelope, ConferencePlanned)
+        payload = await on_file(ctx, payload_as(ctx.envelope, ConferencePlanned))
         mails = conf.for_conference_planned(
             ctx.envelope,
             payload,
@@ -83,7 +107,7 @@ class ConferenceMail:
         await self._relay(ctx, payload.reference, mails)
 
     async def on_participant_invited(self, ctx: HandlerContext) -> None:
-        payload = payload_as(ctx.envelope, ConferenceParticipantInvited)
+        payload = await on_file(ctx, payload_as(ctx.envelope, ConferenceParticipantInvited))
         mails = conf.for_participant_invited(
             ctx.envelope,
             payload,
@@ -95,7 +119,7 @@ class ConferenceMail:
         await self._relay(ctx, payload.reference, mails)
 
     async def on_rescheduled(self, ctx: HandlerContext) -> None:
-        payload = payload_as(ctx.envelope, ConferenceRescheduled)
+        payload = await on_file(ctx, payload_as(ctx.envelope, ConferenceRescheduled))
         mails = conf.for_conference_rescheduled(
             ctx.envelope,
             payload,
@@ -107,7 +131,7 @@ class ConferenceMail:
         await self._relay(ctx, payload.reference, mails)
 
     async def on_cancelled(self, ctx: HandlerContext) -> None:
-        payload = payload_as(ctx.envelope, ConferenceCancelled)
+        payload = await on_file(ctx, payload_as(ctx.envelope, ConferenceCancelled))
         mails = conf.for_conference_cancelled(
             ctx.envelope,
             payload,
@@ -120,7 +144,7 @@ class ConferenceMail:
 
     async def on_summary_recorded(self, ctx: HandlerContext) -> None:
         """Keep each action's owner and the conference date, then tell everyone invited."""
-        payload = payload_as(ctx.envelope, ConferenceSummaryRecorded)
+        payload = await on_file(ctx, payload_as(ctx.envelope, ConferenceSummaryRecorded))
         case_id = self._case_id(ctx)
         for action in conf.action_facts(payload):
             await sql.upsert_conference_action(

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from icalendar import Calendar
@@ -24,7 +25,8 @@ from hrcase.mailsink import MailSink
 from services.notifications.app import SPEC
 from services.notifications.tests import conference_factories as cf
 from services.notifications.tests.factories import case_assigned, reference, staff
-from shared.envelope import Envelope
+from shared.envelope import Actor, Envelope
+from shared.events import DirectoryEmployeeUpdated, make_event
 from shared.participant_links import PATH_PREFIX, verify_participant_link
 from shared.service import Runtime, start_runtime, stop_runtime
 from shared.settings import Settings
@@ -525,3 +527,58 @@ def action_mails(sink: MailSink, address: str) -> list[EmailMessage]:
 
 def _counts(people: list[Any], *counts: int) -> list[tuple[Any, int]]:
     return list(zip(people, counts, strict=True))
+
+
+async def test_an_employee_participant_is_written_to_at_the_address_on_file(
+    topology: None,
+    sink: MailSink,
+    amqp: AbstractRobustConnection,
+    admin_pool: asyncpg.Pool,
+    database_url: str,
+    rabbitmq_url: str,
+) -> None:
+    case_id, ref, conference_id = uuid4(), reference(), uuid4()
+    worker = cf.participant("worker", "Wanda Worker")
+    union = cf.participant("union_representative", "Uma Union")
+    assert worker.employee_id is not None
+    on_file = f"wanda-{uuid4().hex[:8]}@corp.example.org"
+    directory = make_event(
+        DirectoryEmployeeUpdated(employee_id=worker.employee_id, name=worker.name, email=on_file),
+        producer="directory",
+        actor=Actor(type="system", id="directory"),
+        case_id=None,
+    )
+    planned = cf.planned(
+        case_id=case_id,
+        ref=ref,
+        conference_id=conference_id,
+        participants=[worker, union],
+        awaiting_consent=[],
+    )
+
+    async with running_service(database_url, rabbitmq_url, sink.port):
+        await publish_envelope(amqp, directory)
+
+        async def known() -> Any:
+            return await admin_pool.fetchval(
+                "SELECT email FROM notifications.employee_addresses WHERE employee_id = $1",
+                worker.employee_id,
+            )
+
+        await eventually(known, what="the directory's address")
+        await publish_envelope(amqp, planned)
+        notice, agenda = await eventually(
+            lambda: _at_least_mails(sink, on_file, 2), what="the worker's mails"
+        )
+        await eventually(lambda: sink.messages_to(str(union.email)), what="the union's agenda")
+
+    assert "planned on your claim" in str(notice["Subject"])
+    assert sink.messages_to(str(worker.email)) == []
+    for mail in (agenda, *sink.messages_to(str(union.email))):
+        assert on_file in attendees(vevent(calendar_of(mail)))
+        assert str(worker.email).lower() not in attendees(vevent(calendar_of(mail)))
+
+
+def _at_least_mails(sink: MailSink, address: str, n: int) -> list[EmailMessage] | None:
+    found = sink.messages_to(address)
+    return found if len(found) >= n else None
