@@ -474,7 +474,7 @@ async def test_summary_and_actions_carry_only_links_never_the_summary(
         await eventually(
             lambda: (
                 len(sink.messages_to(str(employer.email))) == 2
-                and sink.messages_to(str(owner.email))
+                and action_mails(sink, str(owner.email))
             ),
             what="action due soon mails",
         )
@@ -581,4 +581,59 @@ async def test_an_employee_participant_is_written_to_at_the_address_on_file(
 
 def _at_least_mails(sink: MailSink, address: str, n: int) -> list[EmailMessage] | None:
     found = sink.messages_to(address)
+    return found if len(found) >= n else None
+
+
+async def test_an_agenda_the_relay_refused_is_a_failed_delivery_and_never_announced(
+    topology: None,
+    amqp: AbstractRobustConnection,
+    admin_pool: asyncpg.Pool,
+    database_url: str,
+    rabbitmq_url: str,
+) -> None:
+    case_id, ref, conference_id = uuid4(), reference(), uuid4()
+    worker = cf.participant("worker", "Wanda Worker")
+    planned = cf.planned(
+        case_id=case_id,
+        ref=ref,
+        conference_id=conference_id,
+        participants=[worker],
+        awaiting_consent=[],
+    )
+
+    async with (
+        bus_events(amqp) as events,
+        running_service(database_url, rabbitmq_url, smtp_port=free_port()),  # nobody listens
+    ):
+        await publish_envelope(amqp, planned)
+
+        async def failed() -> list[Any] | None:
+            rows = await admin_pool.fetch(
+                "SELECT audience, status FROM notifications.deliveries WHERE source_event_id = $1",
+                planned.event_id,
+            )
+            return rows if len(rows) == 2 and all(r["status"] == "failed" for r in rows) else None
+
+        rows = await eventually(failed, timeout=30, what="two failed deliveries")
+        await eventually(
+            lambda: _at_least_events(events, "notification.failed", planned.event_id, 2),
+            what="notification.failed",
+        )
+        assert await events.of("conference.notice_sent", conference_id) == []
+        assert await events.of("conference.agenda_sent", conference_id) == []
+
+    assert {r["audience"] for r in rows} == {
+        f"conference_notice:{worker.participant_id}",
+        f"conference_participant:{worker.participant_id}",
+    }
+
+
+async def _at_least_events(
+    events: BusEvents, event_type: str, source_event_id: UUID, n: int
+) -> list[Envelope] | None:
+    found = [
+        e
+        for e in await events.drain()
+        if e.event_type == event_type and e.payload.get("source_event_id") == str(source_event_id)
+    ]
     return found if len(found) >= n else None
