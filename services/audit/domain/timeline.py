@@ -178,16 +178,19 @@ SUMMARIES: dict[str, Summary] = {
         f"task overdue: {p.get('title')}; escalated to {_person(p.get('escalated_to'))}"
     ),
     # Case conference mails relayed by notifications (one per participant).
-    "conference.notice_sent": lambda p: f"conference notice sent to the {p.get('role')}",
+    "conference.notice_sent": lambda p: f"conference notice sent to the {_role(p)}",
     "conference.agenda_sent": lambda p: (
         f"conference {'cancellation' if p.get('method') == 'CANCEL' else 'agenda'} sent to the"
-        f" {p.get('role')} (sequence {p.get('sequence')})"
+        f" {_role(p)} (calendar sequence {p.get('sequence')})"
     ),
     "conference.summary_sent": lambda p: (
-        f"conference summary link sent to the {p.get('role')} (valid until"
-        f" {p.get('link_expires_at')})"
+        f"conference summary link sent to the {_role(p)}, valid until {p.get('link_expires_at')}"
     ),
 }
+
+
+def _role(p: dict[str, Any]) -> str:
+    return str(p.get("role")).replace("_", " ")
 
 
 def _person(p: Any) -> str:
