@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # uvicorn believes X-Forwarded-Proto/-For (https, HSTS, client IPs) only from these
     # comma-separated addresses (uvicorn's forwarded_allow_ips; "" trusts none).
     trusted_proxies: str = "127.0.0.1"
+    # Case conferences: a participant's signed link (shared.participant_links) in a
+    # conference mail stays valid this many days from the mail's sending.
+    conference_link_valid_days: int = Field(default=30, ge=1, le=3650)
 
     def db_pool_size_for(self, service: str) -> int:
         """Most connections one process of `service` opens: `<SERVICE>_DB_POOL_SIZE`, else

@@ -22,6 +22,7 @@ async def build_handlers(runtime: Runtime) -> Mapping[str, Handler]:
         config=config.mail,
         mailer=mailer,
         acknowledgements_per_hour=config.acknowledgements_per_hour,
+        conference_links=config.conference_links,
     )
     runtime.state["notifier"] = notifier
     return notifier.handlers()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.notifications.domain.conference_notices import ConferenceLinks
 from services.notifications.domain.notices import MailConfig
 from shared.settings import Settings
 
@@ -15,6 +16,8 @@ class NotificationsConfig:
     mail: MailConfig
     # Acknowledgements one address may receive per hour (mail-bomb guard).
     acknowledgements_per_hour: int
+    # Signed participant links in conference mails: key and validity in days.
+    conference_links: ConferenceLinks
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotificationsConfig:
@@ -23,4 +26,7 @@ class NotificationsConfig:
             smtp_port=settings.smtp_port,
             mail=MailConfig(portal_base_url=settings.portal_base_url, mail_from=settings.mail_from),
             acknowledgements_per_hour=settings.acknowledgements_per_address_per_hour,
+            conference_links=ConferenceLinks(
+                secret=settings.auth_jwt_secret, valid_days=settings.conference_link_valid_days
+            ),
         )

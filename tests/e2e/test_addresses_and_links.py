@@ -28,8 +28,9 @@ import httpx
 import pytest
 
 from services.intake.config import DEV_INBOUND_EMAIL_TOKEN
+from services.notifications.domain import conference_notices, task_notices
 from services.notifications.domain import notices as domain
-from services.notifications.domain import task_notices
+from services.notifications.tests import conference_factories as cf
 from services.notifications.tests.factories import (
     case_assigned,
     case_escalated,
@@ -51,6 +52,8 @@ from shared.events import (
     make_event,
     payload_as,
 )
+from shared.participant_links import PATH_PREFIX, verify_participant_link
+from shared.settings import DEV_JWT_SECRET
 from tests.support.auth import auth_headers
 from tests.support.infra import free_port, wait_for
 from tests.support.system import running_system
@@ -483,6 +486,7 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
             task_notices.for_task_overdue(*task("overdue"), **common)[1],
             as_staff(target_id, "hr_manager"),
         ),
+        **_conference_scenarios(case, config, owner, owner_headers, target),
         "case_reassigned": (
             one(
                 domain.for_previous_owner(
@@ -495,6 +499,84 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
             None,
         ),
     }
+
+
+# A conference mail's link for an external participant: the signed link to intake's
+# participant page (shared.participant_links), never the case page. It must verify under the
+# system's key for this case and this participant; following it needs the conference in
+# intake's own projection, which the conference end-to-end tests do.
+PARTICIPANT_LINK = "participant-link"
+
+
+def _conference_scenarios(
+    case: dict[str, Any],
+    config: domain.MailConfig,
+    owner: Person,
+    owner_headers: dict[str, str],
+    target: Person,
+) -> dict[str, tuple[Any, Any]]:
+    """The conference mails for this case: participants get their own signed link, the
+    case owner and the escalation target the case page; a cancellation carries no link."""
+    case_id, ref = uuid.UUID(case["case_id"]), case["reference"]
+    links = conference_notices.ConferenceLinks(secret=DEV_JWT_SECRET)
+    common: dict[str, Any] = {
+        "templates": domain.load_templates(),
+        "config": config,
+        "links": links,
+        "now": datetime.now(UTC),
+    }
+    worker = cf.participant("worker", "Rae Porter")
+    union = cf.participant("union_representative", "Uma Union")
+    people = [worker, union]
+    conference_id = uuid.uuid4()
+    ids = {"case_id": case_id, "ref": ref, "conference_id": conference_id}
+    planned = cf.planned(**ids, participants=people, awaiting_consent=[])
+    notice, agenda, *_ = conference_notices.for_conference_planned(
+        planned, payload_as(planned, type_of(planned)), **common
+    )
+    cancelled = cf.cancelled(**ids, participants=people, start=cf.START, sequence=1)
+    [cancellation, _] = conference_notices.for_conference_cancelled(
+        cancelled, payload_as(cancelled, type_of(cancelled)), **common
+    )
+    agreed = cf.action(union, due=datetime.now(UTC) + timedelta(days=3))
+    summary = cf.summary_recorded(**ids, participants=people, actions=[agreed])
+    [summary_mail, _] = conference_notices.for_summary_recorded(
+        summary, payload_as(summary, type_of(summary)), **common
+    )
+    overdue = cf.action_event(
+        **ids, agreed=agreed, owner_id=owner.id, overdue=True, escalated_to=target
+    )
+    [facts] = conference_notices.action_facts(payload_as(summary, type_of(summary)))
+    action_owner, action_case_owner, action_escalated = conference_notices.for_action_event(
+        overdue,
+        payload_as(overdue, type_of(overdue)),
+        action=facts,
+        case_owner_id=owner.id,
+        case_owner=domain.Contact(owner.id, str(owner.email)),
+        **common,
+    )
+    return {
+        "conference_notice": (notice.notification, PARTICIPANT_LINK),
+        "conference_agenda": (agenda.notification, PARTICIPANT_LINK),
+        "conference_cancelled": (cancellation.notification, None),
+        "conference_summary": (summary_mail.notification, PARTICIPANT_LINK),
+        "conference_action_owner": (action_owner, PARTICIPANT_LINK),
+        "conference_action_case_owner": (action_case_owner, owner_headers),
+        "conference_action_escalated": (
+            action_escalated,
+            as_staff(target.id, "hr_manager"),
+        ),
+    }
+
+
+def assert_participant_link(system, link: str, notification: Any, reference: str) -> None:
+    """A participant's signed link: intake's participant page, for this case and recipient."""
+    prefix = system.url("intake") + PATH_PREFIX
+    assert link.startswith(prefix), link
+    grant = verify_participant_link(DEV_JWT_SECRET, link.removeprefix(prefix))
+    assert str(grant.participant_id) == notification.recipient_id
+    assert grant.case_id == notification.case_id
+    assert reference in notification.subject
 
 
 def case_reopened(*, case_id: uuid.UUID, ref: str, owner_id: str):
@@ -582,6 +664,10 @@ def test_every_link_in_every_template_opens_the_case_for_its_recipient(
             assert links == [], template
             continue
         assert links, f"{template} has no link to the case"
+        if recipient == PARTICIPANT_LINK:
+            for link in links:
+                assert_participant_link(system, link, notification, case["reference"])
+            continue
         for link in links:
             assert_opens_case(system, link, recipient, case["reference"])
         # Signed out, the link asks for sign-in (it is never a 404).

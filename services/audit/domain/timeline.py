@@ -227,8 +227,20 @@ SUMMARIES: dict[str, Summary] = {
     "conference.completed": lambda p: (
         f"case conference {p.get('conference_id')} complete: {p.get('actions_completed')}"
         f" actions done, {p.get('actions_replanned')} carried elsewhere"
+    # Case conference mails relayed by notifications (one per participant).
+    "conference.notice_sent": lambda p: f"conference notice sent to the {_role(p)}",
+    "conference.agenda_sent": lambda p: (
+        f"conference {'cancellation' if p.get('method') == 'CANCEL' else 'agenda'} sent to the"
+        f" {_role(p)} (calendar sequence {p.get('sequence')})"
+    ),
+    "conference.summary_sent": lambda p: (
+        f"conference summary link sent to the {_role(p)}, valid until {p.get('link_expires_at')}"
     ),
 }
+
+
+def _role(p: dict[str, Any]) -> str:
+    return str(p.get("role")).replace("_", " ")
 
 
 def _person(p: Any) -> str:

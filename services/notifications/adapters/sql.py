@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.notifications.domain.conference_notices import ActionFacts
 from services.notifications.domain.notices import (
     CaseFacts,
     Contact,
@@ -279,3 +280,48 @@ async def consumed_event_type(conn: asyncpg.Connection, event_id: UUID | None) -
         "SELECT event_type FROM notifications.inbox WHERE event_id = $1", event_id
     )
     return str(value) if value is not None else None
+
+
+async def upsert_conference_action(
+    conn: asyncpg.Connection, case_id: UUID, action: ActionFacts, *, recorded_at: datetime
+) -> None:
+    """Keep an agreed action's owner and conference date (conference.summary_recorded);
+    an older summary never overwrites a newer one."""
+    await conn.execute(
+        """INSERT INTO notifications.conference_actions
+               (action_id, conference_id, case_id, owner_participant_id, conference_at,
+                time_zone, recorded_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (action_id) DO UPDATE SET
+               conference_id = EXCLUDED.conference_id,
+               owner_participant_id = EXCLUDED.owner_participant_id,
+               conference_at = EXCLUDED.conference_at,
+               time_zone = EXCLUDED.time_zone,
+               recorded_at = EXCLUDED.recorded_at,
+               updated_at = now()
+           WHERE notifications.conference_actions.recorded_at <= EXCLUDED.recorded_at""",
+        action.action_id,
+        action.conference_id,
+        case_id,
+        action.owner_participant_id,
+        action.conference_at,
+        action.time_zone,
+        recorded_at,
+    )
+
+
+async def conference_action(conn: asyncpg.Connection, action_id: UUID) -> ActionFacts | None:
+    row = await conn.fetchrow(
+        """SELECT action_id, conference_id, owner_participant_id, conference_at, time_zone
+             FROM notifications.conference_actions WHERE action_id = $1""",
+        action_id,
+    )
+    if row is None:
+        return None
+    return ActionFacts(
+        action_id=row["action_id"],
+        conference_id=row["conference_id"],
+        owner_participant_id=row["owner_participant_id"],
+        conference_at=row["conference_at"],
+        time_zone=row["time_zone"],
+    )

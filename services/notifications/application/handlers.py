@@ -14,8 +14,10 @@ from prometheus_client import Counter
 
 from services.notifications.adapters import sql
 from services.notifications.adapters.smtp import SendResult
+from services.notifications.application.conference_mail import ConferenceMail
 from services.notifications.domain import notices as domain
 from services.notifications.domain import task_notices
+from services.notifications.domain.conference_notices import ConferenceLinks
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import utcnow
 from shared.errors import PermanentError
@@ -43,6 +45,7 @@ from shared.events import (
     TaskReassigned,
     payload_as,
 )
+from shared.settings import DEV_JWT_SECRET
 
 log = structlog.get_logger(__name__)
 
@@ -66,9 +69,23 @@ class Notifier:
     # The last mail-loop breaker: at most this many acknowledgements to one address per
     # hour (ACKNOWLEDGEMENTS_PER_ADDRESS_PER_HOUR); further ones are recorded as failed.
     acknowledgements_per_hour: int = 5
+    # Participants' signed links in conference mails (AUTH_JWT_SECRET,
+    # CONFERENCE_LINK_VALID_DAYS); the default is the development key.
+    conference_links: ConferenceLinks = field(
+        default_factory=lambda: ConferenceLinks(secret=DEV_JWT_SECRET)
+    )
 
     def handlers(self) -> Mapping[str, Handler]:
+        conferences = ConferenceMail(
+            templates=self.templates,
+            config=self.config,
+            links=self.conference_links,
+            deliver=self._deliver,
+            deliver_all=self._deliver_all,
+            clock=self.clock,
+        )
         return {
+            **conferences.handlers(),
             CaseSubmitted.event_type: self.on_case_submitted,
             CaseAssigned.event_type: self.on_case_assigned,
             CaseSlaWarning.event_type: self.on_sla_event,
@@ -381,13 +398,15 @@ class Notifier:
             reason=u.reason,
         )
 
-    async def _deliver(self, ctx: HandlerContext, n: domain.Notification) -> None:
+    async def _deliver(self, ctx: HandlerContext, n: domain.Notification) -> bool:
+        """Send `n` once and record the outcome; True when it reached the relay now (False:
+        it failed, or an earlier delivery of the same notification already sent it)."""
         status = await sql.claim_delivery(ctx.conn, n)
         if status == "sent":
             # Belt and braces behind the inbox: a recorded send is never repeated.
             log.info("notification already sent", notification_id=str(n.notification_id))
             NOTIFICATIONS.labels(n.template, "duplicate").inc()
-            return
+            return False
         now = self.clock()
         try:
             message = domain.build_email(n, mail_from=self.config.mail_from, date=now)
@@ -435,3 +454,4 @@ class Notifier:
             audience=n.audience,
             attempts=result.attempts,
         )
+        return result.ok

@@ -101,6 +101,17 @@ class MailConfig:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a mail, e.g. a calendar invitation: `subtype` of text/* (such as
+    "calendar"), its text, and extra Content-Type parameters (such as method=REQUEST)."""
+
+    filename: str
+    subtype: str
+    text: str
+    params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Notification:
     """One email to one recipient, decided and rendered; `recipient_id` is what events carry."""
 
@@ -114,6 +125,7 @@ class Notification:
     subject: str
     body: str
     message_id: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -629,6 +641,14 @@ def build_email(notification: Notification, *, mail_from: str, date: datetime) -
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"  # the same, for Exchange/Outlook
     message.set_content(notification.body, subtype="plain", charset="utf-8")
+    for attachment in notification.attachments:
+        message.add_attachment(
+            attachment.text,
+            subtype=attachment.subtype,
+            charset="utf-8",
+            filename=attachment.filename,
+            params=dict(attachment.params),
+        )
     return message
 
 

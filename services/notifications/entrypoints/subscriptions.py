@@ -33,5 +33,14 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.status_changed",
         # The HR system's employee feed: reporter mails go to the address on file.
         "directory.employee_updated",
+        # Case conferences: notice, agenda (.ics), changes, cancellations, the summary's
+        # link and agreed actions falling due (application/conference_mail.py).
+        "conference.planned",
+        "conference.participant_invited",
+        "conference.rescheduled",
+        "conference.cancelled",
+        "conference.summary_recorded",
+        "conference.action_due_soon",
+        "conference.action_overdue",
     ),
 )
