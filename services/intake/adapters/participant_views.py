@@ -11,7 +11,6 @@ from uuid import UUID
 
 import asyncpg
 
-Conn = asyncpg.Connection | asyncpg.Pool
 _JSON_COLUMNS = ("plan", "participants", "summary")
 
 
@@ -25,7 +24,9 @@ def _row(record: asyncpg.Record | None) -> dict[str, Any] | None:
     return row
 
 
-async def conference_status(conn: Conn, conference_id: UUID) -> str | None:
+async def conference_status(
+    conn: asyncpg.Connection | asyncpg.Pool, conference_id: UUID
+) -> str | None:
     """The status the conference's views carry (they all carry the same), if any."""
     value = await conn.fetchval(
         "SELECT status FROM intake.conference_participant_views WHERE conference_id = $1 LIMIT 1",
@@ -34,7 +35,9 @@ async def conference_status(conn: Conn, conference_id: UUID) -> str | None:
     return str(value) if value is not None else None
 
 
-async def plan_time_zone(conn: Conn, conference_id: UUID) -> str | None:
+async def plan_time_zone(
+    conn: asyncpg.Connection | asyncpg.Pool, conference_id: UUID
+) -> str | None:
     """The IANA zone the conference's plan is shown in."""
     value = await conn.fetchval(
         "SELECT plan->>'time_zone' FROM intake.conference_participant_views"
@@ -148,7 +151,11 @@ async def summary_of(conn: asyncpg.Connection, conference_id: UUID) -> dict[str,
 
 
 async def get_view(
-    conn: Conn, conference_id: UUID, participant_id: UUID, *, lock: bool = False
+    conn: asyncpg.Connection | asyncpg.Pool,
+    conference_id: UUID,
+    participant_id: UUID,
+    *,
+    lock: bool = False,
 ) -> dict[str, Any] | None:
     query = """SELECT * FROM intake.conference_participant_views
                WHERE conference_id = $1 AND participant_id = $2"""
@@ -158,7 +165,9 @@ async def get_view(
     return _row(record)
 
 
-async def views_of_case(conn: Conn, case_id: UUID) -> list[dict[str, Any]]:
+async def views_of_case(
+    conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID
+) -> list[dict[str, Any]]:
     """Every participant row of the case's conferences, earliest conference first."""
     rows = await conn.fetch(
         """SELECT * FROM intake.conference_participant_views WHERE case_id = $1
@@ -200,7 +209,9 @@ async def record_objection(
     )
 
 
-async def worker_consents(conn: Conn, case_id: UUID) -> dict[str, dict[str, Any]]:
+async def worker_consents(
+    conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID
+) -> dict[str, dict[str, Any]]:
     """The worker's latest word on each consent of the case, from the case's history
     (every `conference.consent_recorded` intake wrote, staff's or the portal's):
     {consent: {"granted": bool, "recorded_at": datetime, "recorded_via": str}}."""

@@ -206,22 +206,27 @@ def _worker_rows(rows: list[View], principal: Principal) -> list[View]:
         by_conference.setdefault(row["conference_id"], []).append(row)
     mine = []
     for conference_rows in by_conference.values():
-        row = worker_participant(conference_rows, principal.employee_id, principal.email)
-        if row is not None and not row["removed"] and row["invited"]:
-            mine.append(dict(row))
+        found = worker_participant(conference_rows, principal.employee_id, principal.email)
+        if found is not None and not found["removed"] and found["invited"]:
+            mine.append(dict(found))
     return mine
 
 
 async def worker_conferences(
     pool: asyncpg.Pool, principal: Principal, case: Mapping[str, Any]
 ) -> WorkerConferences | None:
-    """For the case's own reporter: their conferences and consents; None for anyone else
-    (staff see the staff section)."""
+    """For the case's own reporter, on a case where a conference can arise: their
+    conferences and consents; None otherwise (staff see the staff section)."""
     if not is_reporter(principal, actions.facts(dict(case))):
         return None
     rows = await views.views_of_case(pool, case["case_id"])
     consents = await views.worker_consents(pool, case["case_id"])
-    return WorkerConferences(_worker_rows(rows, principal), consents)
+    mine = _worker_rows(rows, principal)
+    # Only where a conference can arise: a workplace injury, a required conference, or
+    # one already planned or consented to (a payroll query gets no consent controls).
+    if not (mine or consents or case.get("injury") or case.get("conference_required_at")):
+        return None
+    return WorkerConferences(mine, consents)
 
 
 async def _reporters_case(
@@ -297,7 +302,6 @@ async def record_worker_consent(
     *,
     granted: bool,
     basis: str | None = None,
-    client: Client | None = None,
 ) -> ConsentRecorded:
     """The case's own reporter gives (or withdraws) the worker's consent: publishes
     `conference.consent_recorded` (given_by worker, recorded_via portal). 404 for a case
