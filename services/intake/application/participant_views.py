@@ -87,7 +87,10 @@ async def on_planned(ctx: HandlerContext) -> None:
 async def on_rescheduled(ctx: HandlerContext) -> None:
     """The new plan for everyone still on it; those taken off are marked removed."""
     rescheduled = payload_as(ctx.envelope, ConferenceRescheduled)
-    await _write_participants(ctx, rescheduled, "planned")
+    status = await views.conference_status(ctx.conn, rescheduled.conference_id)
+    # A change after the meeting (e.g. a participant taken off) never moves it back.
+    kept_status = status if status in ("held", "summarised", "completed") else "planned"
+    await _write_participants(ctx, rescheduled, kept_status)
     kept = {p.participant_id for p in rescheduled.participants}
     removed = [
         p.participant_id for p in rescheduled.removed_participants if p.participant_id not in kept

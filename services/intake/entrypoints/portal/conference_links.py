@@ -179,12 +179,19 @@ def _grant(request: Request, token: str) -> ParticipantLink:
 
 
 def _same_origin(request: Request) -> bool:
-    """A POST must come from this page: a foreign Origin or Referer is refused."""
+    """Refuse a POST whose Origin (else Referer) names another site. Under this page's
+    `Referrer-Policy: no-referrer` browsers send `Origin: null` for its own forms, so
+    "null" and no header pass: the token in the path is the credential, which a forging
+    site does not have."""
     for header in ("origin", "referer"):
         value = request.headers.get(header)
-        if value:
+        if value and value != "null":
             parts = urlsplit(value)
-            return parts.scheme in ("http", "https") and parts.netloc == request.headers.get("host")
+            return parts.scheme in ("http", "https") and parts.netloc == request.headers.get(
+                "host"
+            )
+        if value:
+            return True
     return True
 
 
