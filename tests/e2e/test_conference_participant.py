@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -108,7 +109,10 @@ def people() -> dict[str, ConferenceParticipant]:
 def plan(purpose: str = "Agree a return to work after the back injury") -> ConferencePlan:
     return ConferencePlan(
         purpose=purpose,
-        scheduled_for=datetime.now(UTC).replace(microsecond=0, second=0) + timedelta(days=10),
+        # 10:00 in Sydney ten days from now (shown in that zone, whatever the server's).
+        scheduled_for=datetime.combine(
+            date.today() + timedelta(days=10), time(10, 0), tzinfo=ZoneInfo("Australia/Sydney")
+        ),
         duration_minutes=90,
         time_zone="Australia/Sydney",
         mode="video",
@@ -206,7 +210,7 @@ async def test_the_external_participant_sees_only_that_conference_and_responds(
         assert "Omar Haddad, Employer representative" in body
         # In the plan's time zone (AEDT/AEST), not UTC.
         when = await page.locator(".conference-when").inner_text()
-        assert re.search(r"\d{2}:\d{2} AE[DS]T to \d{2}:\d{2} \(Australia/Sydney\)", when), when
+        assert re.search(r", 10:00 AE[DS]T to 11:30 \(Australia/Sydney\)", when), when
         assert "SECRET-DESCRIPTION" not in body and "alice.ng@clinic.example" not in body
         # Nothing to acknowledge before the summary; no link into the portal.
         assert await page.get_by_role("button", name="I acknowledge receipt").count() == 0
