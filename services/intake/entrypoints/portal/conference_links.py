@@ -187,9 +187,7 @@ def _same_origin(request: Request) -> bool:
         value = request.headers.get(header)
         if value and value != "null":
             parts = urlsplit(value)
-            return parts.scheme in ("http", "https") and parts.netloc == request.headers.get(
-                "host"
-            )
+            return parts.scheme in ("http", "https") and parts.netloc == request.headers.get("host")
         if value:
             return True
     return True

@@ -64,7 +64,7 @@ def test_the_summary_names_owners_and_objectors_and_actions_change_status():
 
 
 def test_the_worker_is_found_by_employee_id_then_by_address():
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"role": "employer_representative", "employee_id": "E-7001", "email": "x@example.com"},
         {"role": "worker", "employee_id": None, "email": "Sam.Rivera@Example.com"},
     ]
