@@ -186,9 +186,21 @@ async def test_the_external_participant_sees_only_that_conference_and_responds(
             notice_working_days=5,
         )
         await publish_envelope(amqp, decision(planned, case_id))
+        second = ConferencePlanned(
+            reference=reference,
+            conference_id=other_conference,
+            plan=plan("A second conference, without the doctor"),
+            participants=[cast["worker"], cast["employer"]],
+            notice_working_days=5,
+        )
+        await publish_envelope(amqp, decision(second, case_id))
         await eventually(
             lambda: view_row(admin_pool, conference_id, cast["doctor"].participant_id),
             "the doctor's view projected",
+        )
+        await eventually(
+            lambda: view_row(admin_pool, other_conference, cast["employer"].participant_id),
+            "the second conference projected",
         )
         doctor_url = link(case_id, conference_id, cast["doctor"].participant_id)
 
@@ -343,12 +355,19 @@ async def test_the_external_participant_sees_only_that_conference_and_responds(
             assert "This link is not valid" in tampered.text
             assert "Traceback" not in tampered.text and "SECRET-DESCRIPTION" not in tampered.text
 
-            # The doctor's id on another conference of the case, or on another case.
+            # The doctor's id on another conference of the case (one they are not on), or
+            # on another case.
             elsewhere = await client.get(
                 link(case_id, other_conference, cast["doctor"].participant_id)
             )
             assert elsewhere.status_code == 404
             assert "This conference is not available" in elsewhere.text
+            assert "A second conference, without the doctor" not in elsewhere.text
+            employer_there = await client.get(
+                link(case_id, other_conference, cast["employer"].participant_id)
+            )
+            assert employer_there.status_code == 200  # the link works for those on it
+            assert "A second conference, without the doctor" in employer_there.text
             other_case = await client.get(
                 link(str(uuid4()), conference_id, cast["doctor"].participant_id)
             )
