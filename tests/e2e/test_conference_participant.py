@@ -397,6 +397,22 @@ async def test_the_external_participant_sees_only_that_conference_and_responds(
             assert staff.status_code == 200
             assert "SECRET-DESCRIPTION" not in staff.text and "Work queue" not in staff.text
 
+        # An HR manager signed in to the portal in the same browser sees the same page.
+        staff_context = await browser.new_context(
+            base_url=system.url("intake"), java_script_enabled=False
+        )
+        staff_page = await staff_context.new_page()
+        await staff_page.goto("/portal/sign-in")
+        await staff_page.get_by_label(re.compile("Victor Almeida")).check()
+        await staff_page.get_by_role("button", name="Sign in").click()
+        await staff_page.wait_for_url(re.compile(r"/portal/work-queue$"))
+        await staff_page.goto(doctor_url)
+        staff_body = await staff_page.content()
+        assert "For Dr Alice Ng (Treating doctor)" in staff_body
+        assert "Signed in as" not in staff_body and "SECRET-DESCRIPTION" not in staff_body
+        assert await staff_page.locator('a[href^="/"]').count() == 0
+        await staff_context.close()
+
         # Taken off the conference: the link no longer opens it.
         employer_url = link(case_id, conference_id, cast["employer"].participant_id)
         changed = ConferenceRescheduled(
@@ -499,6 +515,7 @@ async def test_the_worker_gives_consent_and_acknowledges_the_summary(
         assert acknowledged["payload"]["participant_id"] == str(cast["worker"].participant_id)
         assert acknowledged["payload"]["role"] == "worker"
         assert "You acknowledged receipt on" in await page.locator("#case-conference").inner_text()
+        await section.screenshot(path=str(SCREENSHOTS / "conference-worker-section.png"))
         await context.close()
 
     # The JSON door for the reporter: only the worker's own consent.
