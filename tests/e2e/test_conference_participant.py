@@ -25,8 +25,15 @@ import pytest
 from shared.envelope import Actor, Envelope
 from shared.events import (
     ConferenceAction,
+    ConferenceActionCompleted,
+    ConferenceActionReplanned,
+    ConferenceAttendance,
+    ConferenceCancelled,
+    ConferenceCompleted,
+    ConferenceHeld,
     ConferenceObjection,
     ConferenceParticipant,
+    ConferenceParticipantInvited,
     ConferencePlan,
     ConferencePlanned,
     ConferenceRescheduled,
@@ -544,3 +551,164 @@ async def test_the_worker_gives_consent_and_acknowledges_the_summary(
         )
         assert accepted.status_code == 202, accepted.text
         assert accepted.json()["event_type"] == "conference.consent_recorded"
+
+
+async def test_the_view_follows_invitation_hold_actions_completion_and_cancellation(
+    system, amqp, admin_pool
+):
+    """Every decision the view is built from, as routing publishes them in a conference's
+    life: the practitioner invited once consent is in, held, summarised, one action done,
+    one re-planned, completed; and a cancelled conference says so."""
+    case_id, reference = await raise_case(system)
+    cast = people()
+    conference_id = uuid4()
+    doctor = cast["doctor"]
+    everyone = list(cast.values())
+    planned = ConferencePlanned(
+        reference=reference,
+        conference_id=conference_id,
+        plan=plan(),
+        participants=everyone,
+        awaiting_consent=[doctor.participant_id],
+        notice_working_days=5,
+    )
+    await publish_envelope(amqp, decision(planned, case_id))
+    doctor_url = link(case_id, conference_id, doctor.participant_id)
+
+    async def page(url: str) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+            return await client.get(url)
+
+    async def answers(url: str, status: int, text: str | None = None) -> bool:
+        response = await page(url)
+        return response.status_code == status and (text is None or text in response.text)
+
+    await eventually(lambda: answers(doctor_url, 403, "not been invited"), "held back")
+    invited = ConferenceParticipantInvited(
+        reference=reference,
+        conference_id=conference_id,
+        plan=plan(),
+        participants=everyone,
+        participant_id=doctor.participant_id,
+    )
+    await publish_envelope(amqp, decision(invited, case_id))
+    await eventually(lambda: answers(doctor_url, 200, "Dr Alice Ng, Treating doctor"), "invited")
+
+    held = ConferenceHeld(
+        reference=reference,
+        conference_id=conference_id,
+        held_at=datetime.now(UTC),
+        attendance=[
+            ConferenceAttendance(participant_id=p.participant_id, attended=True) for p in everyone
+        ],
+        summary_due_at=datetime.now(UTC) + timedelta(days=3),
+    )
+    await publish_envelope(amqp, decision(held, case_id))
+    await eventually(lambda: answers(doctor_url, 200, "the written summary will follow"), "held")
+
+    done_id, moved_id = uuid4(), uuid4()
+    due = datetime.now(UTC) + timedelta(days=7)
+
+    def action(action_id: UUID, text: str) -> ConferenceAction:
+        return ConferenceAction(
+            action_id=action_id,
+            description=text,
+            owner_participant_id=doctor.participant_id,
+            owner_name=doctor.name,
+            owner_email=doctor.email,
+            due_on=due.date(),
+            due_at=due,
+        )
+
+    summary = ConferenceSummaryRecorded(
+        reference=reference,
+        conference_id=conference_id,
+        plan=plan(),
+        participants=everyone,
+        agreed_points=["Two actions agreed"],
+        actions=[action(done_id, "Send the medical certificate"), action(moved_id, "Review")],
+        objections=[],
+        summary_due_at=datetime.now(UTC) + timedelta(days=3),
+        on_time=True,
+    )
+    await publish_envelope(amqp, decision(summary, case_id))
+    await eventually(lambda: answers(doctor_url, 200, "Two actions agreed"), "summarised")
+
+    common = {
+        "reference": reference,
+        "conference_id": conference_id,
+        "owner_name": doctor.name,
+        "owner_email": doctor.email,
+    }
+    completed_action = ConferenceActionCompleted(
+        **common,
+        action_id=done_id,
+        description="Send the medical certificate",
+        due_at=due,
+        on_time=True,
+    )
+    new_due = datetime.combine(
+        date.today() + timedelta(days=21), time(0, 0), tzinfo=ZoneInfo("Australia/Sydney")
+    )
+    replanned = ConferenceActionReplanned(
+        **common,
+        action_id=moved_id,
+        description="Review",
+        due_at=new_due,
+        reason="Specialist appointment moved",
+        ended=False,
+    )
+    finished = ConferenceCompleted(
+        reference=reference,
+        conference_id=conference_id,
+        actions_completed=1,
+        actions_replanned=1,
+    )
+    for event in (completed_action, replanned, finished):
+        await publish_envelope(amqp, decision(event, case_id))
+    await eventually(lambda: answers(doctor_url, 200, "Completed: every agreed action"), "done")
+    shown = (await page(doctor_url)).text
+    rows = re.findall(r"<tr><td>(.*?)</td><td>.*?</td><td>(.*?)</td><td>(.*?)</td></tr>", shown)
+    by_action = {description: (due_text, status) for description, due_text, status in rows}
+    assert by_action["Send the medical certificate"][1] == "Done"
+    # Due by the end of the day before midnight in Sydney: that day is the due date.
+    last_day = date.today() + timedelta(days=20)
+    assert by_action["Review"] == (f"{last_day:%A} {last_day.day} {last_day:%B %Y}", "Re-planned")
+
+    # A cancelled conference says so to everyone on it.
+    cancelled_id = uuid4()
+    await publish_envelope(
+        amqp,
+        decision(
+            ConferencePlanned(
+                reference=reference,
+                conference_id=cancelled_id,
+                plan=plan("To be cancelled"),
+                participants=everyone,
+                notice_working_days=5,
+            ),
+            case_id,
+        ),
+    )
+    await publish_envelope(
+        amqp,
+        decision(
+            ConferenceCancelled(
+                reference=reference,
+                conference_id=cancelled_id,
+                plan=plan("To be cancelled"),
+                participants=everyone,
+                reason="The worker is back at full duties",
+                sequence=1,
+            ),
+            case_id,
+        ),
+    )
+    cancelled_url = link(case_id, cancelled_id, cast["employer"].participant_id)
+    await eventually(
+        lambda: answers(cancelled_url, 200, "This conference was cancelled."), "cancelled"
+    )
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+        too_early = await client.post(cancelled_url + "/acknowledgement")
+    assert too_early.status_code == 409
+    assert "no written summary" in too_early.text
