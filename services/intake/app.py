@@ -11,7 +11,10 @@ from services.intake.entrypoints.documents_http import router as documents_route
 from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
+from services.intake.entrypoints.http_consents import router as consents_router
 from services.intake.entrypoints.http_tasks import router as tasks_router
+from services.intake.entrypoints.portal.conference_links import router as conference_links_router
+from services.intake.entrypoints.portal.conference_worker import router as conference_worker_router
 from services.intake.entrypoints.portal.routes import router as portal_router
 from services.intake.entrypoints.subscriptions import SUBSCRIPTIONS
 from services.intake.entrypoints.work_queue_http import router as work_queue_router
@@ -51,6 +54,10 @@ SPEC = ServiceSpec(
         portal_router,
         documents_router,
         email_router,
+        # The participant's signed-link page: no session resolved (not portal_router()).
+        conference_links_router,
+        conference_worker_router,
+        consents_router,
     ],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
 )

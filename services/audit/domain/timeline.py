@@ -235,6 +235,18 @@ SUMMARIES: dict[str, Summary] = {
     ),
     "conference.summary_sent": lambda p: (
         f"conference summary link sent to the {_role(p)}, valid until {p.get('link_expires_at')}"
+    # Intake's conference participant doors (signed link, the worker's portal page).
+    "conference.acknowledged": lambda p: (
+        f"conference {p.get('conference_id')} summary acknowledged by participant"
+        f" {p.get('participant_id')} ({p.get('role')})"
+    ),
+    "conference.objection_raised": lambda p: (
+        f"objection to conference {p.get('conference_id')} summary raised by participant"
+        f" {p.get('participant_id')} ({p.get('role')})"
+    ),
+    "conference.consent_recorded": lambda p: (
+        f"{p.get('consent')} consent {'given' if p.get('granted') else 'withdrawn'} by the"
+        f" {p.get('given_by')} (recorded via {p.get('recorded_via')})"
     ),
 }
 

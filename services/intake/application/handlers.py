@@ -13,6 +13,7 @@ from services.intake.application.fact_projections import (
     on_respondents_resolved,
 )
 from services.intake.application.history import history_only, with_history
+from services.intake.application.participant_views import PARTICIPANT_VIEW_HANDLERS
 from services.intake.application.roster import on_roster_published
 from services.intake.application.task_projection import TASK_HANDLERS
 from services.intake.domain.case import advance_status
@@ -244,5 +245,6 @@ HANDLERS: Mapping[str, Handler] = with_history(
         "conference.required": on_conference_required,
         "routing.roster_published": on_roster_published,
         **TASK_HANDLERS,
+        **PARTICIPANT_VIEW_HANDLERS,
     }
 )

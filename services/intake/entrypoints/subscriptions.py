@@ -33,5 +33,15 @@ SUBSCRIPTIONS = ServiceQueue(
         "task.cancelled",
         "task.reassigned",
         "task.overdue",
+        # Each conference participant's view (application/participant_views.py).
+        "conference.planned",
+        "conference.rescheduled",
+        "conference.cancelled",
+        "conference.participant_invited",
+        "conference.held",
+        "conference.summary_recorded",
+        "conference.action_completed",
+        "conference.action_replanned",
+        "conference.completed",
     ),
 )

@@ -19,6 +19,7 @@ from services.intake.domain.case import (
     status_options,
 )
 from services.intake.entrypoints.portal.case_facts import case_page_facts
+from services.intake.entrypoints.portal.conference_section import worker_conference_context
 from services.intake.entrypoints.portal.document_list import documents_context
 from services.intake.entrypoints.portal.pages import render
 from services.intake.entrypoints.web import (
@@ -114,4 +115,5 @@ async def render_case(
         staff_names=extras.names if extras else {},
         **await documents_context(request, principal, found.case),
         message_senders=case_page.message_senders(extras.history) if extras else {},
+        **await worker_conference_context(request, principal, found.case),
     )

@@ -1,0 +1,714 @@
+"""The conference participant's page behind a signed link, and the worker's own view.
+
+Through all four processes on the real broker and Postgres, in Debian's Chromium: routing's
+decisions (conference.planned, conference.summary_recorded, conference.rescheduled) are
+published as routing publishes them; a link is minted as notifications mints it
+(shared.participant_links). The external participant needs no account, sees that one
+conference and nothing else of the case, acknowledges and objects; the worker signs in and
+gives consent and acknowledges on their case page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+
+from shared.envelope import Actor, Envelope
+from shared.events import (
+    ConferenceAction,
+    ConferenceActionCompleted,
+    ConferenceActionReplanned,
+    ConferenceAttendance,
+    ConferenceCancelled,
+    ConferenceCompleted,
+    ConferenceHeld,
+    ConferenceObjection,
+    ConferenceParticipant,
+    ConferenceParticipantInvited,
+    ConferencePlan,
+    ConferencePlanned,
+    ConferenceRescheduled,
+    ConferenceSummaryRecorded,
+    DesiredOutcome,
+    DesiredOutcomeProposal,
+    make_event,
+)
+from shared.participant_links import mint_participant_link
+from shared.settings import DEV_JWT_SECRET
+from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
+from tests.support.auth import auth_headers
+from tests.support.bus import capture_events, publish_envelope
+from tests.support.system import running_system
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SAM = {"employee_id": "E-7001", "name": "Sam Rivera", "email": "sam.rivera@example.com"}
+AS_SAM = auth_headers("u-sam", "employee", employee_id="E-7001", email=SAM["email"])
+AS_ALEX = auth_headers("u-alex", "employee", employee_id="E-7002")
+AS_MANAGER = auth_headers("M-9002", "hr_manager", employee_id="M-9002")
+DESCRIPTION = "SECRET-DESCRIPTION: I fell from the loading dock ladder; my back is injured."
+ROUTING = Actor(type="service", id="routing")
+
+
+@pytest.fixture(scope="module")
+def system(database_url, rabbitmq_url, logs_dir):
+    with running_system(database_url, rabbitmq_url, logs_dir / "conference-participant") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def browser():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        await browser.close()
+
+
+async def eventually(check: Any, what: str, timeout: float = 30) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+def people() -> dict[str, ConferenceParticipant]:
+    return {
+        "worker": ConferenceParticipant(
+            participant_id=uuid4(),
+            role="worker",
+            name="Sam Rivera",
+            email=SAM["email"],
+            employee_id="E-7001",
+        ),
+        "doctor": ConferenceParticipant(
+            participant_id=uuid4(),
+            role="treating_doctor",
+            name="Dr Alice Ng",
+            email="alice.ng@clinic.example",
+            organisation="Harbour Medical",
+        ),
+        "employer": ConferenceParticipant(
+            participant_id=uuid4(),
+            role="employer_representative",
+            name="Omar Haddad",
+            email="omar.haddad@example.com",
+            employee_id="E-5005",
+        ),
+    }
+
+
+def plan(purpose: str = "Agree a return to work after the back injury") -> ConferencePlan:
+    return ConferencePlan(
+        purpose=purpose,
+        # 10:00 in Sydney ten days from now (shown in that zone, whatever the server's).
+        scheduled_for=datetime.combine(
+            date.today() + timedelta(days=10), time(10, 0), tzinfo=ZoneInfo("Australia/Sydney")
+        ),
+        duration_minutes=90,
+        time_zone="Australia/Sydney",
+        mode="video",
+        video_link="https://meet.example.com/conf-4711",
+        agenda=["Medical update from the treating doctor", "Suitable duties at the depot"],
+        desired_outcomes=[
+            DesiredOutcome(
+                topic="Future employment",
+                proposals=[DesiredOutcomeProposal(by="worker", text="Light duties, 4 hours")],
+            ),
+            DesiredOutcome(topic="Ongoing treatment"),
+        ],
+    )
+
+
+def decision(payload: Any, case_id: str) -> Envelope:
+    return make_event(payload, producer="routing", actor=ROUTING, case_id=UUID(case_id))
+
+
+async def raise_case(system: Any) -> tuple[str, str]:
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+        response = await client.post(
+            "/api/v1/cases",
+            json={
+                "subject": "Back injury at the depot",
+                "description": DESCRIPTION,
+                "category": "workplace_injury",
+                "reporter": SAM,
+                "injury": {"date_of_injury": date.today().isoformat(), "serious": True},
+            },
+            headers=AS_SAM,
+        )
+    assert response.status_code == 202, response.text
+    return response.json()["case_id"], response.json()["reference"]
+
+
+async def view_row(pool: asyncpg.Pool, conference_id: UUID, participant_id: UUID) -> Any:
+    return await pool.fetchrow(
+        "SELECT * FROM intake.conference_participant_views"
+        " WHERE conference_id = $1 AND participant_id = $2",
+        conference_id,
+        participant_id,
+    )
+
+
+def link(case_id: str, conference_id: UUID, participant_id: UUID, days: float = 30) -> str:
+    token = mint_participant_link(
+        DEV_JWT_SECRET,
+        case_id=UUID(case_id),
+        conference_id=conference_id,
+        participant_id=participant_id,
+        expires_at=datetime.now(UTC) + timedelta(days=days),
+    )
+    return f"/portal/conference-links/{token}"
+
+
+@needs_chromium
+async def test_the_external_participant_sees_only_that_conference_and_responds(
+    system, browser, amqp, admin_pool
+):
+    case_id, reference = await raise_case(system)
+    cast = people()
+    conference_id = uuid4()
+    other_conference = uuid4()
+    async with capture_events(amqp) as captured:
+        planned = ConferencePlanned(
+            reference=reference,
+            conference_id=conference_id,
+            plan=plan(),
+            participants=list(cast.values()),
+            notice_working_days=5,
+        )
+        await publish_envelope(amqp, decision(planned, case_id))
+        second = ConferencePlanned(
+            reference=reference,
+            conference_id=other_conference,
+            plan=plan("A second conference, without the doctor"),
+            participants=[cast["worker"], cast["employer"]],
+            notice_working_days=5,
+        )
+        await publish_envelope(amqp, decision(second, case_id))
+        await eventually(
+            lambda: view_row(admin_pool, conference_id, cast["doctor"].participant_id),
+            "the doctor's view projected",
+        )
+        await eventually(
+            lambda: view_row(admin_pool, other_conference, cast["employer"].participant_id),
+            "the second conference projected",
+        )
+        doctor_url = link(case_id, conference_id, cast["doctor"].participant_id)
+
+        context = await browser.new_context(
+            base_url=system.url("intake"), java_script_enabled=False
+        )
+        page = await context.new_page()
+        response = await page.goto(doctor_url)
+        assert response is not None and response.status == 200
+        headers = response.headers
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["cache-control"] == "no-store"
+        assert "noindex" in headers["x-robots-tag"]
+        assert "set-cookie" not in headers
+        body = await page.content()
+        assert "Agree a return to work after the back injury" in body
+        assert "Suitable duties at the depot" in body
+        assert "Dr Alice Ng, Treating doctor" in body
+        assert "Omar Haddad, Employer representative" in body
+        # In the plan's time zone (AEDT/AEST), not UTC.
+        when = await page.locator(".conference-when").inner_text()
+        assert re.search(r", 10:00 AE[DS]T to 11:30 \(Australia/Sydney\)", when), when
+        assert "SECRET-DESCRIPTION" not in body and "alice.ng@clinic.example" not in body
+        # Nothing to acknowledge before the summary; no link into the portal.
+        assert await page.get_by_role("button", name="I acknowledge receipt").count() == 0
+        assert await page.locator('a[href^="/"]').count() == 0
+
+        # The read is audited as the participant's link, not as a person with an account.
+        viewed = await captured.wait(
+            lambda e: (
+                e["event_type"] == "audit.case_viewed"
+                and e["payload"]["viewer"] == f"participant-link:{cast['doctor'].participant_id}"
+            )
+        )
+        assert viewed["actor"] == {
+            "type": "service",
+            "id": f"participant-link:{cast['doctor'].participant_id}",
+        }
+        assert viewed["case_id"] == case_id
+
+        action_id = uuid4()
+        summary = ConferenceSummaryRecorded(
+            reference=reference,
+            conference_id=conference_id,
+            plan=plan(),
+            participants=list(cast.values()),
+            agreed_points=["Sam returns on light duties, four hours a day, from Monday"],
+            actions=[
+                ConferenceAction(
+                    action_id=action_id,
+                    description="Write the suitable duties plan",
+                    owner_participant_id=cast["doctor"].participant_id,
+                    owner_name="Dr Alice Ng",
+                    owner_email="alice.ng@clinic.example",
+                    due_on=date.today() + timedelta(days=14),
+                    due_at=datetime.now(UTC) + timedelta(days=14),
+                )
+            ],
+            objections=[
+                ConferenceObjection(
+                    participant_id=cast["employer"].participant_id,
+                    text="Four hours is too few for the roster",
+                )
+            ],
+            summary_due_at=datetime.now(UTC) + timedelta(days=3),
+            on_time=True,
+        )
+        await publish_envelope(amqp, decision(summary, case_id))
+
+        async def summarised() -> bool:
+            row = await view_row(admin_pool, conference_id, cast["doctor"].participant_id)
+            return row is not None and row["status"] == "summarised"
+
+        await eventually(summarised, "the summary projected")
+        await page.goto(doctor_url)
+        body = await page.content()
+        assert "Sam returns on light duties, four hours a day, from Monday" in body
+        actions = await page.locator(".summary-actions").inner_text()
+        assert "Write the suitable duties plan" in actions and "Dr Alice Ng" in actions
+        assert "Open" in actions
+        objections = await page.locator(".summary-objections").inner_text()
+        assert "Omar Haddad: Four hours is too few for the roster" in objections
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SCREENSHOTS / "conference-participant-page.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        assert shot.read_bytes().startswith(PNG_MAGIC)
+
+        # Acknowledge: the event on the bus, the page says so; twice is still once.
+        await page.get_by_role("button", name="I acknowledge receipt").click()
+        await page.wait_for_url("**?done=acknowledged")
+        assert "You acknowledged receipt on" in await page.locator("#acknowledged").inner_text()
+        acknowledged = await captured.wait(
+            lambda e: (
+                e["event_type"] == "conference.acknowledged"
+                and e["payload"]["participant_id"] == str(cast["doctor"].participant_id)
+            )
+        )
+        assert acknowledged["payload"]["role"] == "treating_doctor"
+        assert acknowledged["payload"]["conference_id"] == str(conference_id)
+        assert acknowledged["actor"]["id"] == f"participant-link:{cast['doctor'].participant_id}"
+        async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+            again = await client.post(doctor_url + "/acknowledgement")
+        assert again.status_code == 303
+        recorded = await admin_pool.fetchval(
+            "SELECT count(*) FROM intake.case_history WHERE event_type = 'conference.acknowledged'"
+            " AND summary->>'participant_id' = $1",
+            str(cast["doctor"].participant_id),
+        )
+        assert recorded == 1
+
+        # An objection: empty is refused on the page (422), then sent.
+        await page.get_by_role("button", name="Raise an objection").click()
+        assert (
+            "Write your objection before sending it."
+            in await page.get_by_role("alert").inner_text()
+        )
+        await page.get_by_label("Raise an objection").fill(
+            "Point 1 omits my restriction on lifting"
+        )
+        await page.get_by_role("button", name="Raise an objection").click()
+        await page.wait_for_url("**?done=objection")
+        objected = await captured.wait(
+            lambda e: (
+                e["event_type"] == "conference.objection_raised"
+                and e["payload"]["participant_id"] == str(cast["doctor"].participant_id)
+            )
+        )
+        assert objected["payload"]["objection"] == "Point 1 omits my restriction on lifting"
+        assert "Point 1 omits my restriction" in await page.locator("#your-objection").inner_text()
+        await page.screenshot(
+            path=str(SCREENSHOTS / "conference-participant-acknowledged.png"), full_page=True
+        )
+        await context.close()
+
+        # --- The same token opens nothing else ------------------------------------------
+        token = doctor_url.rsplit("/", 1)[1]
+        async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+            as_bearer = {"Authorization": f"Bearer {token}"}
+            api = await client.get(f"/api/v1/cases/{case_id}", headers=as_bearer)
+            assert api.status_code == 401
+            listing = await client.get("/api/v1/cases", headers=as_bearer)
+            assert listing.status_code == 401
+            portal = await client.get(f"/portal/cases/{case_id}", headers=as_bearer)
+            assert portal.status_code == 303 and "/portal/sign-in" in portal.headers["location"]
+            assert "SECRET-DESCRIPTION" not in portal.text
+
+            # Tampered: one character of the signature changed.
+            head, _, signature = token.rpartition(".")
+            forged = head + "." + ("A" if signature[0] != "A" else "B") + signature[1:]
+            tampered = await client.get(f"/portal/conference-links/{forged}")
+            assert tampered.status_code == 403
+            assert "This link is not valid" in tampered.text
+            assert "Traceback" not in tampered.text and "SECRET-DESCRIPTION" not in tampered.text
+
+            # The doctor's id on another conference of the case (one they are not on), or
+            # on another case.
+            elsewhere = await client.get(
+                link(case_id, other_conference, cast["doctor"].participant_id)
+            )
+            assert elsewhere.status_code == 404
+            assert "This conference is not available" in elsewhere.text
+            assert "A second conference, without the doctor" not in elsewhere.text
+            employer_there = await client.get(
+                link(case_id, other_conference, cast["employer"].participant_id)
+            )
+            assert employer_there.status_code == 200  # the link works for those on it
+            assert "A second conference, without the doctor" in employer_there.text
+            other_case = await client.get(
+                link(str(uuid4()), conference_id, cast["doctor"].participant_id)
+            )
+            assert other_case.status_code == 404
+
+            # Expired: a clear page, 410.
+            expired_token = mint_participant_link(
+                DEV_JWT_SECRET,
+                case_id=UUID(case_id),
+                conference_id=conference_id,
+                participant_id=cast["doctor"].participant_id,
+                expires_at=datetime.now(UTC) - timedelta(minutes=5),
+                issued_at=datetime.now(UTC) - timedelta(days=30),
+            )
+            expired = await client.get(f"/portal/conference-links/{expired_token}")
+            assert expired.status_code == 410
+            assert "This link has expired" in expired.text
+            assert expired.headers["referrer-policy"] == "no-referrer"
+
+            # Absurdly long tokens are refused unread.
+            too_long = await client.get("/portal/conference-links/" + "a" * 5000)
+            assert too_long.status_code == 403
+            assert "SECRET-DESCRIPTION" not in too_long.text
+
+            # A signed-in HR manager's session does not widen the page.
+            staff = await client.get(doctor_url, headers=AS_MANAGER)
+            assert staff.status_code == 200
+            assert "SECRET-DESCRIPTION" not in staff.text and "Work queue" not in staff.text
+
+        # An HR manager signed in to the portal in the same browser sees the same page.
+        staff_context = await browser.new_context(
+            base_url=system.url("intake"), java_script_enabled=False
+        )
+        staff_page = await staff_context.new_page()
+        await staff_page.goto("/portal/sign-in")
+        await staff_page.get_by_label(re.compile("Victor Almeida")).check()
+        await staff_page.get_by_role("button", name="Sign in").click()
+        await staff_page.wait_for_url(re.compile(r"/portal/work-queue$"))
+        await staff_page.goto(doctor_url)
+        staff_body = await staff_page.content()
+        assert "For Dr Alice Ng (Treating doctor)" in staff_body
+        assert "Signed in as" not in staff_body and "SECRET-DESCRIPTION" not in staff_body
+        assert await staff_page.locator('a[href^="/"]').count() == 0
+        await staff_context.close()
+
+        # Taken off the conference: the link no longer opens it.
+        employer_url = link(case_id, conference_id, cast["employer"].participant_id)
+        changed = ConferenceRescheduled(
+            reference=reference,
+            conference_id=conference_id,
+            plan=plan(),
+            participants=[cast["worker"], cast["doctor"]],
+            changed=["participants"],
+            reason="The employer is represented by the case manager",
+            removed_participants=[cast["employer"]],
+            sequence=1,
+        )
+        await publish_envelope(amqp, decision(changed, case_id))
+
+        async def removed() -> bool:
+            row = await view_row(admin_pool, conference_id, cast["employer"].participant_id)
+            return row is not None and row["removed"]
+
+        await eventually(removed, "the employer representative marked removed")
+        async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+            gone = await client.get(employer_url)
+            assert gone.status_code == 403
+            assert "no longer a participant" in gone.text
+            refused = await client.post(employer_url + "/acknowledgement")
+            assert refused.status_code == 403
+            still = await client.get(doctor_url)
+            assert still.status_code == 200
+            # The remaining participants no longer see the removed one.
+            assert "Omar Haddad, Employer representative" not in still.text
+            # The doctor's receipt survives the change of plan.
+            assert "You acknowledged receipt on" in still.text
+
+
+@needs_chromium
+async def test_the_worker_gives_consent_and_acknowledges_the_summary(
+    system, browser, amqp, admin_pool
+):
+    case_id, reference = await raise_case(system)
+    cast = people()
+    conference_id = uuid4()
+    async with capture_events(amqp) as captured:
+        summary = ConferenceSummaryRecorded(
+            reference=reference,
+            conference_id=conference_id,
+            plan=plan("Plan Sam's return to the depot"),
+            participants=list(cast.values()),
+            awaiting_consent=[cast["doctor"].participant_id],
+            agreed_points=["Graduated return over four weeks"],
+            actions=[],
+            objections=[],
+            summary_due_at=datetime.now(UTC) + timedelta(days=3),
+            on_time=True,
+        )
+        await publish_envelope(amqp, decision(summary, case_id))
+        await eventually(
+            lambda: view_row(admin_pool, conference_id, cast["worker"].participant_id),
+            "the worker's view projected",
+        )
+        # The doctor awaiting consent is not shown, and their link does not open yet.
+        async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+            waiting = await client.get(link(case_id, conference_id, cast["doctor"].participant_id))
+        assert waiting.status_code == 403
+
+        context = await browser.new_context(
+            base_url=system.url("intake"), java_script_enabled=False
+        )
+        page = await context.new_page()
+        await page.goto("/portal/sign-in")
+        await page.get_by_label(re.compile("Sam Rivera")).check()
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url(re.compile(r"/portal/cases$"))
+        await page.goto(f"/portal/cases/{case_id}")
+        section = page.locator("#case-conference")
+        text = await section.inner_text()
+        assert "Plan Sam's return to the depot" in text
+        assert "Graduated return over four weeks" in text
+        assert "Dr Alice Ng" not in text  # not invited yet (awaiting consent)
+        assert await page.locator("#consent-practitioner_involvement").inner_text() == "not given"
+
+        await section.get_by_role("button", name=re.compile("Give: My treating doctor")).click()
+        await page.wait_for_url("**?conference=consent_given#case-conference")
+        consent = await captured.wait(
+            lambda e: e["event_type"] == "conference.consent_recorded" and e["case_id"] == case_id
+        )
+        assert consent["payload"]["consent"] == "practitioner_involvement"
+        assert consent["payload"]["given_by"] == "worker"
+        assert consent["payload"]["recorded_via"] == "portal"
+        assert consent["payload"]["granted"] is True
+        assert consent["actor"] == {"type": "employee", "id": "E-7001"}
+        assert await page.locator("#consent-practitioner_involvement").inner_text() == "given"
+
+        await section.get_by_role("button", name="I acknowledge receipt of the summary").click()
+        await page.wait_for_url("**?conference=acknowledged#case-conference")
+        acknowledged = await captured.wait(
+            lambda e: (
+                e["event_type"] == "conference.acknowledged"
+                and e["payload"]["conference_id"] == str(conference_id)
+            )
+        )
+        assert acknowledged["payload"]["participant_id"] == str(cast["worker"].participant_id)
+        assert acknowledged["payload"]["role"] == "worker"
+        assert "You acknowledged receipt on" in await page.locator("#case-conference").inner_text()
+        await section.screenshot(path=str(SCREENSHOTS / "conference-worker-section.png"))
+        await context.close()
+
+    # The JSON door for the reporter: only the worker's own consent.
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+        path = f"/api/v1/cases/{case_id}/consents"
+        wrong = await client.post(
+            path,
+            json={"consent": "medical_consultation", "given_by": "treating_doctor"},
+            headers=AS_SAM,
+        )
+        assert wrong.status_code == 422
+        assert wrong.json()["detail"][0]["loc"][-1] == "given_by"
+        unknown = await client.post(
+            path, json={"consent": "everything", "given_by": "worker"}, headers=AS_SAM
+        )
+        assert unknown.status_code == 422
+        assert unknown.json()["detail"][0]["loc"][-1] == "consent"
+        stranger = await client.post(
+            path, json={"consent": "medical_consultation", "given_by": "worker"}, headers=AS_ALEX
+        )
+        assert stranger.status_code == 404
+        accepted = await client.post(
+            path,
+            json={"consent": "medical_consultation", "given_by": "worker", "granted": False},
+            headers=AS_SAM,
+        )
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["event_type"] == "conference.consent_recorded"
+
+
+async def test_the_view_follows_invitation_hold_actions_completion_and_cancellation(
+    system, amqp, admin_pool
+):
+    """Every decision the view is built from, as routing publishes them in a conference's
+    life: the practitioner invited once consent is in, held, summarised, one action done,
+    one re-planned, completed; and a cancelled conference says so."""
+    case_id, reference = await raise_case(system)
+    cast = people()
+    conference_id = uuid4()
+    doctor = cast["doctor"]
+    everyone = list(cast.values())
+    planned = ConferencePlanned(
+        reference=reference,
+        conference_id=conference_id,
+        plan=plan(),
+        participants=everyone,
+        awaiting_consent=[doctor.participant_id],
+        notice_working_days=5,
+    )
+    await publish_envelope(amqp, decision(planned, case_id))
+    doctor_url = link(case_id, conference_id, doctor.participant_id)
+
+    async def page(url: str) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+            return await client.get(url)
+
+    async def answers(url: str, status: int, text: str | None = None) -> bool:
+        response = await page(url)
+        return response.status_code == status and (text is None or text in response.text)
+
+    await eventually(lambda: answers(doctor_url, 403, "not been invited"), "held back")
+    invited = ConferenceParticipantInvited(
+        reference=reference,
+        conference_id=conference_id,
+        plan=plan(),
+        participants=everyone,
+        participant_id=doctor.participant_id,
+    )
+    await publish_envelope(amqp, decision(invited, case_id))
+    await eventually(lambda: answers(doctor_url, 200, "Dr Alice Ng, Treating doctor"), "invited")
+
+    held = ConferenceHeld(
+        reference=reference,
+        conference_id=conference_id,
+        held_at=datetime.now(UTC),
+        attendance=[
+            ConferenceAttendance(participant_id=p.participant_id, attended=True) for p in everyone
+        ],
+        summary_due_at=datetime.now(UTC) + timedelta(days=3),
+    )
+    await publish_envelope(amqp, decision(held, case_id))
+    await eventually(lambda: answers(doctor_url, 200, "the written summary will follow"), "held")
+
+    done_id, moved_id = uuid4(), uuid4()
+    due = datetime.now(UTC) + timedelta(days=7)
+
+    def action(action_id: UUID, text: str) -> ConferenceAction:
+        return ConferenceAction(
+            action_id=action_id,
+            description=text,
+            owner_participant_id=doctor.participant_id,
+            owner_name=doctor.name,
+            owner_email=doctor.email,
+            due_on=due.date(),
+            due_at=due,
+        )
+
+    summary = ConferenceSummaryRecorded(
+        reference=reference,
+        conference_id=conference_id,
+        plan=plan(),
+        participants=everyone,
+        agreed_points=["Two actions agreed"],
+        actions=[action(done_id, "Send the medical certificate"), action(moved_id, "Review")],
+        objections=[],
+        summary_due_at=datetime.now(UTC) + timedelta(days=3),
+        on_time=True,
+    )
+    await publish_envelope(amqp, decision(summary, case_id))
+    await eventually(lambda: answers(doctor_url, 200, "Two actions agreed"), "summarised")
+
+    common = {
+        "reference": reference,
+        "conference_id": conference_id,
+        "owner_name": doctor.name,
+        "owner_email": doctor.email,
+    }
+    completed_action = ConferenceActionCompleted(
+        **common,
+        action_id=done_id,
+        description="Send the medical certificate",
+        due_at=due,
+        on_time=True,
+    )
+    new_due = datetime.combine(
+        date.today() + timedelta(days=21), time(0, 0), tzinfo=ZoneInfo("Australia/Sydney")
+    )
+    replanned = ConferenceActionReplanned(
+        **common,
+        action_id=moved_id,
+        description="Review",
+        due_at=new_due,
+        reason="Specialist appointment moved",
+        ended=False,
+    )
+    finished = ConferenceCompleted(
+        reference=reference,
+        conference_id=conference_id,
+        actions_completed=1,
+        actions_replanned=1,
+    )
+    for event in (completed_action, replanned, finished):
+        await publish_envelope(amqp, decision(event, case_id))
+    await eventually(lambda: answers(doctor_url, 200, "Completed: every agreed action"), "done")
+    shown = (await page(doctor_url)).text
+    rows = re.findall(r"<tr><td>(.*?)</td><td>.*?</td><td>(.*?)</td><td>(.*?)</td></tr>", shown)
+    by_action = {description: (due_text, status) for description, due_text, status in rows}
+    assert by_action["Send the medical certificate"][1] == "Done"
+    # Due by the end of the day before midnight in Sydney: that day is the due date.
+    last_day = date.today() + timedelta(days=20)
+    assert by_action["Review"] == (f"{last_day:%A} {last_day.day} {last_day:%B %Y}", "Re-planned")
+
+    # A cancelled conference says so to everyone on it.
+    cancelled_id = uuid4()
+    await publish_envelope(
+        amqp,
+        decision(
+            ConferencePlanned(
+                reference=reference,
+                conference_id=cancelled_id,
+                plan=plan("To be cancelled"),
+                participants=everyone,
+                notice_working_days=5,
+            ),
+            case_id,
+        ),
+    )
+    await publish_envelope(
+        amqp,
+        decision(
+            ConferenceCancelled(
+                reference=reference,
+                conference_id=cancelled_id,
+                plan=plan("To be cancelled"),
+                participants=everyone,
+                reason="The worker is back at full duties",
+                sequence=1,
+            ),
+            case_id,
+        ),
+    )
+    cancelled_url = link(case_id, cancelled_id, cast["employer"].participant_id)
+    await eventually(
+        lambda: answers(cancelled_url, 200, "This conference was cancelled."), "cancelled"
+    )
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as client:
+        too_early = await client.post(cancelled_url + "/acknowledgement")
+    assert too_early.status_code == 409
+    assert "no written summary" in too_early.text
