@@ -227,6 +227,7 @@ SUMMARIES: dict[str, Summary] = {
     "conference.completed": lambda p: (
         f"case conference {p.get('conference_id')} complete: {p.get('actions_completed')}"
         f" actions done, {p.get('actions_replanned')} carried elsewhere"
+    ),
     # Case conference mails relayed by notifications (one per participant).
     "conference.notice_sent": lambda p: f"conference notice sent to the {_role(p)}",
     "conference.agenda_sent": lambda p: (
@@ -235,6 +236,7 @@ SUMMARIES: dict[str, Summary] = {
     ),
     "conference.summary_sent": lambda p: (
         f"conference summary link sent to the {_role(p)}, valid until {p.get('link_expires_at')}"
+    ),
     # Intake's conference participant doors (signed link, the worker's portal page).
     "conference.acknowledged": lambda p: (
         f"conference {p.get('conference_id')} summary acknowledged by participant"
