@@ -15,7 +15,7 @@ from uuid import UUID
 import structlog
 
 from services.routing.adapters import case_facts, sql
-from services.routing.application import tasks
+from services.routing.application import statutory_clocks, tasks
 from services.routing.application.respondents import (
     announce_respondents,
     record_injury_facts,
@@ -816,7 +816,7 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
 
         return handler
 
-    return {
+    handlers: dict[str, Handler] = {
         "case.submitted": on_case_submitted,
         "case.message_received": on_message_received,
         "case.recategorisation_requested": on_recategorisation,
@@ -829,4 +829,8 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "task.reassignment_requested": with_policy(tasks.reassign_task),
         "task.cancellation_requested": with_policy(tasks.cancel_task),
         "case.respondent_resolution_requested": with_policy(resolve_respondent_by_hand),
+        "statutory_clock.completion_requested": statutory_clocks.completion_handler(policy),
     }
+    # Every handler is followed by the statutory clocks' look at what it consumed and
+    # emitted, in its transaction (application/statutory_clocks.py).
+    return statutory_clocks.observe_statutory_clocks(policy, handlers)

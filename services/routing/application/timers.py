@@ -15,6 +15,7 @@ import asyncpg
 import structlog
 
 from services.routing.adapters import sql
+from services.routing.application.statutory_clocks import fire_due_statutory_timers
 from services.routing.application.tasks import fire_due_task_timers
 from services.routing.domain.policy import Policy
 from services.routing.domain.sla import record_fired
@@ -62,6 +63,16 @@ class TimerLoop:
                 fired = max(
                     fired,
                     await fire_due_task_timers(
+                        self.pool,
+                        self.policy,
+                        on_commit=self.on_commit,
+                        batch_size=self.batch_size,
+                    ),
+                )
+                # Statutory clocks' reminders and breaches (application/statutory_clocks.py).
+                fired = max(
+                    fired,
+                    await fire_due_statutory_timers(
                         self.pool,
                         self.policy,
                         on_commit=self.on_commit,

@@ -26,5 +26,6 @@ SUBSCRIPTIONS = ServiceQueue(
         "task.reassignment_requested",
         "task.cancellation_requested",
         "case.respondent_resolution_requested",
+        "statutory_clock.completion_requested",
     ),
 )
