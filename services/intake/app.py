@@ -11,6 +11,7 @@ from services.intake.entrypoints.documents_http import router as documents_route
 from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
+from services.intake.entrypoints.http_statutory_clocks import router as statutory_clocks_router
 from services.intake.entrypoints.http_tasks import router as tasks_router
 from services.intake.entrypoints.portal.routes import router as portal_router
 from services.intake.entrypoints.subscriptions import SUBSCRIPTIONS
@@ -51,6 +52,7 @@ SPEC = ServiceSpec(
         portal_router,
         documents_router,
         email_router,
+        statutory_clocks_router,
     ],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
 )

@@ -14,6 +14,7 @@ from services.intake.application.fact_projections import (
 )
 from services.intake.application.history import history_only, with_history
 from services.intake.application.roster import on_roster_published
+from services.intake.application.statutory_clocks import CLOCK_HANDLERS
 from services.intake.application.task_projection import TASK_HANDLERS
 from services.intake.domain.case import advance_status
 from services.intake.domain.reporter_updates import reporter_status_update
@@ -137,6 +138,7 @@ REQUEST_LABELS = {
     "task.completion_requested": "task completion",
     "task.reassignment_requested": "task reassignment",
     "task.cancellation_requested": "task cancellation",
+    "statutory_clock.completion_requested": "statutory clock completion",
 }
 
 
@@ -244,5 +246,6 @@ HANDLERS: Mapping[str, Handler] = with_history(
         "conference.required": on_conference_required,
         "routing.roster_published": on_roster_published,
         **TASK_HANDLERS,
+        **CLOCK_HANDLERS,
     }
 )

@@ -33,5 +33,10 @@ SUBSCRIPTIONS = ServiceQueue(
         "task.cancelled",
         "task.reassigned",
         "task.overdue",
+        # Statutory clocks routing runs (the case page's "Statutory clocks" block).
+        "statutory_clock.started",
+        "statutory_clock.due_soon",
+        "statutory_clock.breached",
+        "statutory_clock.met",
     ),
 )
