@@ -128,7 +128,7 @@ def starts_near(zone: str) -> st.SearchStrategy[datetime]:
 
 
 @pytest.mark.parametrize("zone", sorted(CALENDARS))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data(), hours=st.integers(min_value=1, max_value=40))
 def test_working_hour_clocks_fall_due_where_a_minute_walk_says(zone, data, hours):
     spec = CALENDARS[zone]
@@ -370,3 +370,63 @@ def test_a_pack_needs_a_label_and_clocks_a_trigger():
             "within": {"working_days": 1},
         }
     ).start_on == (ClockTrigger(event="case.routed"),)
+
+
+def _pack(zone: str, hours: int, days: int) -> dict[str, JurisdictionPack]:
+    """A pack of two working-time clocks on the zone's calendar, both started by case.routed
+    for a workplace injury, with reminders at two thirds."""
+    return {
+        "test": JurisdictionPack(
+            label="Test pack",
+            calendar=None,  # the case team's; the test hands over the zone's calendar
+            clocks=tuple(
+                StatutoryClockSpec(
+                    name=name,
+                    label=name,
+                    citation="test",
+                    start_on=(
+                        ClockTrigger(event="case.routed", when={"category": "workplace_injury"}),
+                    ),
+                    within=within,
+                    due_soon_share=2 / 3,
+                )
+                for name, within in (
+                    ("hours", ClockWithin(working_hours=hours)),
+                    ("days", ClockWithin(working_days=days)),
+                )
+            ),
+        )
+    }
+
+
+@pytest.mark.parametrize("zone", sorted(CALENDARS))
+@settings(max_examples=20, deadline=None)
+@given(
+    data=st.data(),
+    hours=st.integers(min_value=1, max_value=30),
+    days=st.integers(min_value=1, max_value=5),
+)
+def test_a_packs_timers_fire_at_the_minute_walks_instants(zone, data, hours, days):
+    """The timers one pack's clocks plan (reminder and breach) from the event that starts
+    them: the breach where the minute walk says the clock runs out, the reminder within a
+    minute of two thirds of its working time."""
+    spec = CALENDARS[zone]
+    calendar = spec.to_calendar()
+    start = data.draw(starts_near(zone))
+    started = starts(_pack(zone, hours, days), "case.routed", {"category": "workplace_injury"})
+    assert [s.spec.name for s in started] == ["hours", "days"]
+    expected_due = {
+        "hours": brute_working_hours(spec, start, hours),
+        "days": brute_working_days(spec, start, days),
+    }
+    for clock in started:
+        due = due_at(clock.spec.within, calendar, start)
+        reminder = due_soon_at(clock.spec.within, calendar, start, due, clock.spec.due_soon_share)
+        timers = {t.kind: t.fire_at for t in plan_timers(due=due, reminder=reminder, now=start)}
+        assert timers["breached"] == expected_due[clock.spec.name]
+        total = brute_working_between(spec, start, timers["breached"])
+        if "due_soon" in timers:
+            used = brute_working_between(spec, start, timers["due_soon"])
+            assert abs(used - total * 2 / 3) <= 1
+        else:  # no working time to share before the breach (it started after the close)
+            assert total == 0
