@@ -1,4 +1,5 @@
-"""Statutory clocks on the real broker and database: a serious workplace injury in NSW.
+"""Statutory clocks on the real broker and database (two routing replicas): a serious
+workplace injury in NSW.
 
 The policy is the shipped one with round-the-clock calendars; the NSW pack's insurer
 notification runs 10.8 seconds (0.003 calendar hours) instead of 48 hours, so time "moves"
@@ -9,6 +10,7 @@ engine sees what handlers emit as well as what they consume.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,21 +84,31 @@ def policy_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 async def routing(clock_database, rabbitmq_url, amqp, logs_dir, policy_file):
     await declare_topology(amqp)
-    env = service_env(
-        clock_database,
-        rabbitmq_url,
-        ROUTING_POLICY_FILE=str(policy_file),
-        ROUTING_TIMER_INTERVAL="0.2",
-        ROUTING_HTTP_PORT=str(free_port()),
-    )
-    process = ServiceProcess(
-        "routing", env, int(env["ROUTING_HTTP_PORT"]), logs_dir / "routing-clocks.log"
-    )
-    process.start()
+    # Two replicas on the same queue and tables: each timer still fires once.
+    replicas = []
+    for index in (1, 2):
+        env = service_env(
+            clock_database,
+            rabbitmq_url,
+            ROUTING_POLICY_FILE=str(policy_file),
+            ROUTING_TIMER_INTERVAL="0.2",
+            ROUTING_HTTP_PORT=str(free_port()),
+        )
+        replicas.append(
+            ServiceProcess(
+                "routing",
+                env,
+                int(env["ROUTING_HTTP_PORT"]),
+                logs_dir / f"routing-clocks-{index}.log",
+            )
+        )
+    for process in replicas:
+        process.start()
     try:
-        yield process
+        yield replicas
     finally:
-        process.stop()
+        for process in replicas:
+            process.stop()
         await purge_other_queues(amqp)
 
 
@@ -214,6 +226,11 @@ async def test_a_serious_nsw_injury_runs_its_clocks_to_breach_and_to_met(
             lambda: (r := tap.of(case_id, "case.request_refused")) and len(r) == 2 and r,
             what="two refusals",
         )
+        await asyncio.sleep(1.5)  # the other replica's ticks would have fired a duplicate
+    kinds = tap.distinct(case_id)
+    assert kinds["statutory_clock.started"] == 5
+    assert kinds["statutory_clock.due_soon"] == kinds["statutory_clock.breached"] == 1
+    assert kinds["statutory_clock.met"] == 2
     met = [
         e for e in tap.of(case_id, "statutory_clock.met") if e.payload["clock"] == "insurer_contact"
     ]
