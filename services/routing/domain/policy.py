@@ -407,6 +407,14 @@ def jurisdiction_problems(policy: Policy) -> list[tuple[Path_, str]]:
                         )
                     )
                     continue
+                if clock.per == "conference" and "conference_id" not in payload.model_fields:
+                    problems.append(
+                        (
+                            (*where, "start_on", t_index, "event"),
+                            f"a per-conference clock needs an event with a conference_id;"
+                            f" {trigger.event} has none",
+                        )
+                    )
                 for field in trigger.when:
                     top = field.removesuffix("_contains").split(".")[0]
                     if top not in payload.model_fields:

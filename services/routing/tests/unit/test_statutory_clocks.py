@@ -338,8 +338,13 @@ def _policy_text(extra: str) -> str:
             "  conference_rules:\n    label: mine\n    clocks: []\n",
             "built-in pack",
         ),
+        (
+            "  qld:\n    label: Q\n    clocks:\n      - {name: a, label: A, citation: c,"
+            " start_on: {event: case.routed}, within: {working_days: 2}, per: conference}\n",
+            "a per-conference clock needs an event with a conference_id; case.routed has none",
+        ),
     ],
-    ids=["calendar", "trigger", "condition-field", "met-on", "reserved-key"],
+    ids=["calendar", "trigger", "condition-field", "met-on", "reserved-key", "per-conference"],
 )
 def test_cross_references_are_checked(change, message):
     with pytest.raises(PolicyError, match=message.replace("(", r"\(").replace(")", r"\)")):
