@@ -255,6 +255,8 @@ async def test_staff_record_a_clock_as_done_on_the_case_page(system, tmp_path):
             in await row.locator(".statutory-clock-citation").inner_text()
         )
         assert await row.locator(".statutory-clock-state").inner_text() in {"Running", "Due soon"}
+        actions = block.locator("#statutory-clock-actions-nsw-insurer_contact")
+        await actions.locator("summary").click()
         await page.locator("#clock-nsw-insurer_contact_note").fill("Phoned the worker")
         label = "Record as done: Insurer contacts the worker, the employer and the treating doctor"
         await page.get_by_role("button", name=label).click()
@@ -267,5 +269,5 @@ async def test_staff_record_a_clock_as_done_on_the_case_page(system, tmp_path):
         await eventually(shows_met, "the clock met on the page")
         assert "recorded by staff" in await row.locator(".statutory-clock-state").inner_text()
         assert await page.get_by_role("button", name=label).count() == 0
-        await page.screenshot(path=str(tmp_path / "statutory-clocks.png"), full_page=True)
+        await block.screenshot(path=str(tmp_path / "statutory-clocks.png"))
         await browser.close()
