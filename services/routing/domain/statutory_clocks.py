@@ -21,7 +21,7 @@ working units, elapsed time for the calendar ones. No I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -295,23 +295,3 @@ def plan_timers(
     if reminder is not None and now < reminder < due:
         timers.insert(0, PlannedStatutoryTimer("due_soon", reminder))
     return timers
-
-
-def describe_within(within: ClockWithin) -> str:
-    """'3 working days', '48 calendar hours' (for logs and pages)."""
-    amount = within.amount
-    number = f"{amount:g}"
-    words = within.unit.replace("_", " ")
-    return f"{number} {words[:-1] if amount == 1 else words}"
-
-
-def first_of(items: Iterable[ClockStart]) -> list[ClockStart]:
-    """One start per (pack, clock, key): the first trigger in event order wins."""
-    seen: set[tuple[str, str, str]] = set()
-    kept = []
-    for item in items:
-        identity = (item.pack, item.spec.name, item.key)
-        if identity not in seen:
-            seen.add(identity)
-            kept.append(item)
-    return kept
