@@ -12,6 +12,7 @@ from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
 from services.intake.entrypoints.http_consents import router as consents_router
+from services.intake.entrypoints.http_statutory_clocks import router as statutory_clocks_router
 from services.intake.entrypoints.http_tasks import router as tasks_router
 from services.intake.entrypoints.portal.conference_links import router as conference_links_router
 from services.intake.entrypoints.portal.conference_worker import router as conference_worker_router
@@ -58,6 +59,7 @@ SPEC = ServiceSpec(
         conference_links_router,
         conference_worker_router,
         consents_router,
+        statutory_clocks_router,
     ],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
 )

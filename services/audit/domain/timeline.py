@@ -250,6 +250,24 @@ SUMMARIES: dict[str, Summary] = {
         f"{p.get('consent')} consent {'given' if p.get('granted') else 'withdrawn'} by the"
         f" {p.get('given_by')} (recorded via {p.get('recorded_via')})"
     ),
+    "statutory_clock.started": lambda p: (
+        f"statutory clock {p.get('pack')}/{p.get('clock')} started by {p.get('trigger')},"
+        f" due {p.get('due_at')} ({p.get('citation')})"
+    ),
+    "statutory_clock.due_soon": lambda p: (
+        f"statutory clock {p.get('pack')}/{p.get('clock')} due soon ({p.get('due_at')})"
+    ),
+    "statutory_clock.breached": lambda p: (
+        f"statutory clock {p.get('pack')}/{p.get('clock')} breached (due {p.get('due_at')});"
+        f" escalated to {_person(p.get('escalated_to'))}"
+    ),
+    "statutory_clock.met": lambda p: (
+        f"statutory clock {p.get('pack')}/{p.get('clock')} met by {p.get('met_by')}"
+        f" at {p.get('met_at')} ({'on time' if p.get('on_time') else 'late'})"
+    ),
+    "statutory_clock.completion_requested": lambda p: (
+        f"statutory clock {p.get('pack')}/{p.get('clock')} recorded as done by staff"
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from services.intake.application.fact_projections import (
 from services.intake.application.history import history_only, with_history
 from services.intake.application.participant_views import PARTICIPANT_VIEW_HANDLERS
 from services.intake.application.roster import on_roster_published
+from services.intake.application.statutory_clocks import CLOCK_HANDLERS
 from services.intake.application.task_projection import TASK_HANDLERS
 from services.intake.domain.case import advance_status
 from services.intake.domain.reporter_updates import reporter_status_update
@@ -138,6 +139,7 @@ REQUEST_LABELS = {
     "task.completion_requested": "task completion",
     "task.reassignment_requested": "task reassignment",
     "task.cancellation_requested": "task cancellation",
+    "statutory_clock.completion_requested": "statutory clock completion",
 }
 
 
@@ -246,5 +248,6 @@ HANDLERS: Mapping[str, Handler] = with_history(
         "routing.roster_published": on_roster_published,
         **TASK_HANDLERS,
         **PARTICIPANT_VIEW_HANDLERS,
+        **CLOCK_HANDLERS,
     }
 )

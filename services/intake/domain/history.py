@@ -31,6 +31,7 @@ REQUEST_LABELS = {
     "case.recategorisation_requested": "re-categorisation",
     "case.assignment_requested": "assignment",
     "case.respondent_resolution_requested": "respondent resolution",
+    "statutory_clock.completion_requested": "statutory clock completion",
 }
 # Who acted, when an event names a service or a timer rather than a person.
 SYSTEM_ACTORS = {
@@ -190,6 +191,8 @@ def _summary(
             }
         case "task.completed" | "task.cancelled":
             return event_type.replace(".", "_"), pick("title", "reason")
+        case _ if event_type.startswith("statutory_clock."):
+            return statutory_clock_summary(event_type, payload)
     return event_type, {}
 
 
@@ -276,6 +279,8 @@ def _describe_written(
             return f"Requested a task for {who}: {s.get('title')}"
         case "task_update_requested":
             return f"Requested {s.get('action')}"
+        case "statutory_clock_completion_requested":
+            return f"Recorded statutory clock {s.get('pack')}/{s.get('clock')} as done"
         case "injury_facts_recorded":
             return "Recorded a decision on the injury facts"
         case "respondent_resolution_requested":
@@ -353,4 +358,43 @@ def _describe_consumed(
             return f"Task completed: {s.get('title')}"
         case "task_cancelled":
             return f"Task cancelled: {s.get('title')}{reason}"
+        case _ if kind.startswith("statutory_clock_"):
+            return describe_statutory_clock(kind, s, names)
     return kind.replace("_", " ").replace(".", ": ")
+
+
+# --- statutory clocks (routing's jurisdiction packs and conference rules) -----------------
+
+
+def statutory_clock_summary(
+    event_type: str, payload: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """(kind, summary) of a statutory_clock.* event: label, citation, due, outcome."""
+    pick = _picker(payload)
+    target = payload.get("escalated_to") or {}
+    summary = {
+        **pick("pack", "clock", "label", "citation", "due_at", "owner_id"),
+        **pick("met_at", "met_by", "on_time", "trigger"),
+        "escalated_to_id": target.get("id"),
+        "escalated_to_name": target.get("name"),
+    }
+    return event_type.replace(".", "_"), summary
+
+
+def describe_statutory_clock(kind: str, s: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    label, due = s.get("label"), _when(s.get("due_at"))
+    match kind:
+        case "statutory_clock_started":
+            return f"Statutory clock started: {label}, due {due} ({s.get('citation')})"
+        case "statutory_clock_due_soon":
+            return f"Statutory clock due soon: {label}, due {due}"
+        case "statutory_clock_breached":
+            text = f"Statutory clock breached: {label}, was due {due}"
+            if s.get("escalated_to_id"):
+                text += f", escalated to {_named(s, 'escalated_to_id', 'escalated_to_name', names)}"
+            return text
+        case "statutory_clock_met":
+            by = "recorded by staff" if s.get("met_by") == "staff" else f"by {s.get('met_by')}"
+            late = "" if s.get("on_time") else " (late)"
+            return f"Statutory clock met{late}: {label}, {by}"
+    return f"Statutory clock: {label}"

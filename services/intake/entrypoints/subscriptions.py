@@ -43,5 +43,10 @@ SUBSCRIPTIONS = ServiceQueue(
         "conference.action_completed",
         "conference.action_replanned",
         "conference.completed",
+        # Statutory clocks routing runs (the case page's "Statutory clocks" block).
+        "statutory_clock.started",
+        "statutory_clock.due_soon",
+        "statutory_clock.breached",
+        "statutory_clock.met",
     ),
 )

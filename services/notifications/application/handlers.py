@@ -16,7 +16,7 @@ from services.notifications.adapters import sql
 from services.notifications.adapters.smtp import SendResult
 from services.notifications.application.conference_mail import ConferenceMail
 from services.notifications.domain import notices as domain
-from services.notifications.domain import task_notices
+from services.notifications.domain import statutory_clock_notices, task_notices
 from services.notifications.domain.conference_notices import ConferenceLinks
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import utcnow
@@ -39,6 +39,8 @@ from shared.events import (
     NotificationFailed,
     NotificationSent,
     Person,
+    StatutoryClockBreached,
+    StatutoryClockDueSoon,
     TaskCreated,
     TaskDueSoon,
     TaskOverdue,
@@ -103,6 +105,8 @@ class Notifier:
             CaseNoteAdded.event_type: self.on_note_added,
             CaseStatusChanged.event_type: self.on_status_changed,
             DirectoryEmployeeUpdated.event_type: self.on_employee_updated,
+            StatutoryClockDueSoon.event_type: self.on_statutory_clock,
+            StatutoryClockBreached.event_type: self.on_statutory_clock,
         }
 
     async def on_case_submitted(self, ctx: HandlerContext) -> None:
@@ -330,6 +334,29 @@ class Notifier:
             ctx.envelope, payload, templates=self.templates, config=self.config
         )
         await self._deliver_all(ctx, list(outcomes))
+
+    async def on_statutory_clock(self, ctx: HandlerContext) -> None:
+        """statutory_clock.due_soon: the owner; statutory_clock.breached: the owner and the
+        escalation target routing named."""
+        payload: statutory_clock_notices.ClockNotice
+        if ctx.envelope.event_type == StatutoryClockDueSoon.event_type:
+            payload = payload_as(ctx.envelope, StatutoryClockDueSoon)
+        else:
+            payload = payload_as(ctx.envelope, StatutoryClockBreached)
+            await self._learn(ctx, payload.escalated_to)
+        case = await self._case(ctx)
+        owner_id = statutory_clock_notices.clock_recipient_id(
+            payload, case.owner_id if case else None
+        )
+        outcomes = statutory_clock_notices.for_statutory_clock(
+            ctx.envelope,
+            payload,
+            recipient=await sql.staff_contact(ctx.conn, owner_id),
+            recipient_id=owner_id,
+            templates=self.templates,
+            config=self.config,
+        )
+        await self._deliver_all(ctx, outcomes)
 
     async def _tell_staff_member(
         self,

@@ -31,6 +31,9 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.message_received",
         "case.note_added",
         "case.status_changed",
+        # Statutory clocks: the owner (and, on a breach, the escalation target) is told.
+        "statutory_clock.due_soon",
+        "statutory_clock.breached",
         # The HR system's employee feed: reporter mails go to the address on file.
         "directory.employee_updated",
         # Case conferences: notice, agenda (.ics), changes, cancellations, the summary's

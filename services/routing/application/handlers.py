@@ -15,7 +15,7 @@ from uuid import UUID
 import structlog
 
 from services.routing.adapters import case_facts, sql
-from services.routing.application import conferences, tasks
+from services.routing.application import conferences, statutory_clocks, tasks
 from services.routing.application.respondents import (
     announce_respondents,
     record_injury_facts,
@@ -816,7 +816,7 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
 
         return handler
 
-    return {
+    handlers: dict[str, Handler] = {
         "case.submitted": on_case_submitted,
         "case.message_received": on_message_received,
         "case.recategorisation_requested": on_recategorisation,
@@ -837,4 +837,8 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "conference.action_completion_requested": with_policy(conferences.complete_action),
         "conference.action_replanning_requested": with_policy(conferences.replan_action),
         "conference.consent_recorded": with_policy(conferences.record_consent),
+        "statutory_clock.completion_requested": statutory_clocks.completion_handler(policy),
     }
+    # Every handler is followed by the statutory clocks' look at what it consumed and
+    # emitted, in its transaction (application/statutory_clocks.py).
+    return statutory_clocks.observe_statutory_clocks(policy, handlers)

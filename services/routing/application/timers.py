@@ -16,6 +16,7 @@ import structlog
 
 from services.routing.adapters import sql
 from services.routing.application.conferences import fire_due_conference_timers
+from services.routing.application.statutory_clocks import fire_due_statutory_timers
 from services.routing.application.tasks import fire_due_task_timers
 from services.routing.domain.policy import Policy
 from services.routing.domain.sla import record_fired
@@ -74,6 +75,16 @@ class TimerLoop:
                 fired = max(
                     fired,
                     await fire_due_conference_timers(
+                        self.pool,
+                        self.policy,
+                        on_commit=self.on_commit,
+                        batch_size=self.batch_size,
+                    ),
+                )
+                # Statutory clocks' reminders and breaches (application/statutory_clocks.py).
+                fired = max(
+                    fired,
+                    await fire_due_statutory_timers(
                         self.pool,
                         self.policy,
                         on_commit=self.on_commit,

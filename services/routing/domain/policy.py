@@ -128,6 +128,92 @@ class Team(_Strict):
     jurisdiction: str | None = None
 
 
+# --- statutory clock packs (`jurisdictions:`) -------------------------------------------
+# Named deadlines a jurisdiction's rules set, started and met by events on a case
+# (domain/statutory_clocks.py). Configurable defaults, never legal advice.
+WITHIN_UNITS = ("working_hours", "working_days", "calendar_hours", "calendar_days")
+CONFERENCE_RULES_PACK = "conference_rules"
+_CLOCK_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+ConditionValue = str | bool | int | float
+
+
+class ClockTrigger(_Strict):
+    """An event on the case and conditions on its payload, all of which must hold.
+
+    `when` keys are payload field paths (`category`, `injury.serious`); a key ending in
+    `_contains` matches when the field's text (or any item of a list) contains the value,
+    ignoring case (`reason_contains: companion`). A list value matches any of its items.
+    """
+
+    event: str
+    when: dict[str, ConditionValue | tuple[ConditionValue, ...]] = Field(default_factory=dict)
+
+
+class ClockWithin(_Strict):
+    """How long the clock runs: exactly one of the four units.
+
+    working_hours: working time of the pack's calendar; working_days: until the close of
+    the Nth working day after the day it started; calendar_hours: elapsed time;
+    calendar_days: until the end (local midnight) of the Nth day after the day it started.
+    """
+
+    working_hours: float | None = Field(default=None, gt=0)
+    working_days: int | None = Field(default=None, ge=0, le=366)
+    calendar_hours: float | None = Field(default=None, gt=0)
+    calendar_days: int | None = Field(default=None, ge=0, le=3660)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ClockWithin:
+        given = [unit for unit in WITHIN_UNITS if getattr(self, unit) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(WITHIN_UNITS)}")
+        return self
+
+    @property
+    def unit(self) -> str:
+        return next(unit for unit in WITHIN_UNITS if getattr(self, unit) is not None)
+
+    @property
+    def amount(self) -> float:
+        value = getattr(self, self.unit)
+        return float(value)
+
+    @property
+    def basis(self) -> Literal["working", "calendar"]:
+        return "working" if self.unit.startswith("working") else "calendar"
+
+
+class StatutoryClockSpec(_Strict):
+    """One named deadline of a pack. `start_on` is one trigger or a list (the first that
+    matches starts it, once per case, or once per conference with `per: conference`);
+    `met_on` lists event types that meet it (staff can always record it as done)."""
+
+    name: str = Field(pattern=_CLOCK_NAME)
+    label: str = Field(min_length=1, max_length=200)
+    citation: str = Field(max_length=500)
+    start_on: tuple[ClockTrigger, ...] = Field(min_length=1)
+    within: ClockWithin
+    met_on: tuple[str, ...] = ()
+    due_soon_share: float = Field(default=0.75, gt=0, lt=1)
+    escalate: bool = True
+    # "conference": one clock per conference (keyed by the payload's conference_id).
+    per: Literal["case", "conference"] = "case"
+
+    @field_validator("start_on", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value
+
+
+class JurisdictionPack(_Strict):
+    """A jurisdiction's statutory clocks; `calendar` (a key of `calendars`) measures
+    working time and gives the zone of calendar days (None: the case team's calendar)."""
+
+    label: str = Field(min_length=1, max_length=200)
+    calendar: str | None = None
+    clocks: tuple[StatutoryClockSpec, ...] = ()
+
+
 class PriorityRules(_Strict):
     # Terms anywhere in subject or description raising a case to that priority.
     urgent_terms: dict[Priority, tuple[str, ...]] = Field(default_factory=dict)
@@ -241,6 +327,8 @@ class Policy(_Strict):
     # time since it was resolved or closed) reopens it; a later one opens a new case
     # linked to it. 0: every such message opens a new linked case.
     reopen_within_days: float = Field(default=14, ge=0)
+    # Statutory clock packs by jurisdiction key (a team's or a claim's `jurisdiction`).
+    jurisdictions: dict[str, JurisdictionPack] = Field(default_factory=dict)
     categories: dict[str, Category]
     teams: dict[str, Team]
     tasks: TaskPolicy = TaskPolicy(due_soon_share=0.75)
@@ -354,6 +442,13 @@ def reference_problems(policy: Policy) -> list[tuple[Path_, str]]:
                 )
             )
     for jurisdiction in policy.conferences.by_jurisdiction:
+        if jurisdiction not in policy.jurisdictions:
+            problems.append(
+                (
+                    ("conferences", "by_jurisdiction", jurisdiction),
+                    f"unknown jurisdiction {jurisdiction!r} (not a key of `jurisdictions`)",
+                )
+            )
         # An override may break a rule of the whole (e.g. make the worker consent-gated).
         try:
             policy.conferences.rules_for(jurisdiction)
@@ -364,6 +459,70 @@ def reference_problems(policy: Policy) -> list[tuple[Path_, str]]:
                     "; ".join(str(e["msg"]) for e in exc.errors()),
                 )
             )
+    problems.extend(jurisdiction_problems(policy))
+    return problems
+
+
+def jurisdiction_problems(policy: Policy) -> list[tuple[Path_, str]]:
+    """Statutory clock packs: a team's jurisdiction is a pack, a pack's calendar exists,
+    triggers and `met_on` name known event types and `when` keys fields of their payload."""
+    from shared.events import EVENT_TYPES  # the contract, read only for names
+
+    problems: list[tuple[Path_, str]] = []
+    for name, team in policy.teams.items():
+        if team.jurisdiction is not None and team.jurisdiction not in policy.jurisdictions:
+            problems.append(
+                (
+                    ("teams", name, "jurisdiction"),
+                    f"unknown jurisdiction {team.jurisdiction!r} (not a key of jurisdictions)",
+                )
+            )
+    for key, pack in policy.jurisdictions.items():
+        at: Path_ = ("jurisdictions", key)
+        if key == CONFERENCE_RULES_PACK:
+            problems.append((at, f"{key!r} is the built-in pack of the conference rules"))
+        if pack.calendar is not None and pack.calendar not in policy.calendars:
+            problems.append(((*at, "calendar"), f"unknown calendar {pack.calendar!r}"))
+        seen: set[str] = set()
+        for index, clock in enumerate(pack.clocks):
+            where: Path_ = (*at, "clocks", index)
+            if clock.name in seen:
+                problems.append(((*where, "name"), f"clock {clock.name!r} named twice"))
+            seen.add(clock.name)
+            if clock.within.unit.endswith("days") and clock.within.amount < 1:
+                problems.append(((*where, "within"), "a pack's clock runs at least one day"))
+            for t_index, trigger in enumerate(clock.start_on):
+                payload = EVENT_TYPES.get(trigger.event)
+                if payload is None:
+                    problems.append(
+                        (
+                            (*where, "start_on", t_index, "event"),
+                            f"unknown event type {trigger.event!r}",
+                        )
+                    )
+                    continue
+                if clock.per == "conference" and "conference_id" not in payload.model_fields:
+                    problems.append(
+                        (
+                            (*where, "start_on", t_index, "event"),
+                            f"a per-conference clock needs an event with a conference_id;"
+                            f" {trigger.event} has none",
+                        )
+                    )
+                for field in trigger.when:
+                    top = field.removesuffix("_contains").split(".")[0]
+                    if top not in payload.model_fields:
+                        problems.append(
+                            (
+                                (*where, "start_on", t_index, "when", field),
+                                f"{trigger.event} has no field {top!r}",
+                            )
+                        )
+            for m_index, event_type in enumerate(clock.met_on):
+                if event_type not in EVENT_TYPES:
+                    problems.append(
+                        ((*where, "met_on", m_index), f"unknown event type {event_type!r}")
+                    )
     return problems
 
 

@@ -34,5 +34,6 @@ SUBSCRIPTIONS = ServiceQueue(
         "conference.action_completion_requested",
         "conference.action_replanning_requested",
         "conference.consent_recorded",
+        "statutory_clock.completion_requested",
     ),
 )

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from services.intake.adapters import sql
-from services.intake.application import actions, case_page, tasks, work_queue
+from services.intake.application import actions, case_page, statutory_clocks, tasks, work_queue
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -36,6 +36,7 @@ ACTION_DONE = {
     "assignment": "Reassignment requested. The case handler updates once routing applies it.",
     "injury": "Injury decision recorded. Routing requires a case conference if it calls for one.",
     "task": "Task request sent. The task list updates once routing applies it.",
+    "statutory_clock": "Recorded as done. The clock shows as met once routing applies it.",
 }
 STAFF_STATUS_LABELS = {
     "in_progress": "In progress",
@@ -99,6 +100,9 @@ async def render_case(
         if found.staff_view
         else (),
         task_section=await tasks.task_section(runtime.pool, principal, found.staff_view, row),
+        statutory_clock_section=await statutory_clocks.clock_section(
+            runtime.pool, principal, found.staff_view, found.case
+        ),
         status_updates=await sql.list_reporter_status_updates(runtime.pool, case_id),
         raised=request.query_params.get("raised") == "1",
         logged=request.query_params.get("logged") == "1",

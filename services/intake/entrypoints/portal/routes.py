@@ -30,6 +30,7 @@ from services.intake.entrypoints.portal import (
     respondents,
     session,
     staff,
+    statutory_clocks,
     tasks,
     work_queue,
 )
@@ -334,5 +335,6 @@ for _pages in (
     tasks,
     documents,
     audit_console,
+    statutory_clocks,
 ):
     router.include_router(_pages.router)
