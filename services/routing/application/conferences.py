@@ -278,6 +278,7 @@ async def hold_conference(ctx: HandlerContext, policy: Policy) -> None:
             held_at=request.held_at,
             requested_at=ctx.envelope.occurred_at,
             planned_at=conference.planned_at,
+            mode=conference.plan.mode,
         )
     except ConferenceRefused as refused:
         return await _refuse(ctx, case, str(refused))

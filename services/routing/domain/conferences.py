@@ -323,9 +323,11 @@ def check_hold(
     held_at: datetime,
     requested_at: datetime,
     planned_at: datetime,
+    mode: str = "in_person",
 ) -> None:
     """A planned conference, held in the past (not before it was planned), its attendance
-    naming each known participant at most once."""
+    naming each known participant at most once; on the telephone or by video, whether each
+    party who attended had their turn to state their view is recorded (true or false)."""
     if status != "planned":
         raise ConferenceRefused(
             f"only a planned conference can be recorded as held (it is {status})"
@@ -343,6 +345,14 @@ def check_hold(
         )
     if len(set(named)) != len(named):
         raise ConferenceRefused("attendance names a participant twice")
+    if mode != "in_person":
+        # Nobody sees who spoke on a call: the record must say whether each party had theirs.
+        silent = [str(a.participant_id) for a in attendance if a.attended and a.view_stated is None]
+        if silent:
+            raise ConferenceRefused(
+                f"a {mode} conference records whether each party who attended stated their"
+                " view (view_stated) — missing for: " + ", ".join(silent)
+            )
 
 
 def plan_actions(

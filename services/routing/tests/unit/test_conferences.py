@@ -348,3 +348,31 @@ def test_a_jurisdictions_override_is_checked_like_the_general_rules():
         parse_policy(bad, "p.yaml")
     assert "conferences.by_jurisdiction.vic" in str(error.value)
     assert "cannot wait for their own consent" in str(error.value)
+
+
+def test_a_call_records_whether_each_party_who_attended_stated_their_view():
+    planned_at, now = sydney(2026, 11, 30, 9), sydney(2026, 12, 7, 12)
+    eleven = sydney(2026, 12, 7, 11)
+
+    def hold(mode: str, *attendance: ConferenceAttendance) -> None:
+        check_hold(
+            "planned",
+            PEOPLE,
+            attendance,
+            held_at=eleven,
+            requested_at=now,
+            planned_at=planned_at,
+            mode=mode,
+        )
+
+    unrecorded = ConferenceAttendance(participant_id=WORKER.participant_id, attended=True)
+    stated = ConferenceAttendance(
+        participant_id=WORKER.participant_id, attended=True, view_stated=True
+    )
+    absent = ConferenceAttendance(participant_id=WORKER.participant_id, attended=False)
+    hold("in_person", unrecorded)  # in the room, everyone saw who spoke
+    for mode in ("telephone", "video"):
+        with pytest.raises(ConferenceRefused, match="view_stated"):
+            hold(mode, unrecorded)
+        hold(mode, stated)
+        hold(mode, absent)  # who was not there had no turn to record
