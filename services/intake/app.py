@@ -11,6 +11,7 @@ from services.intake.entrypoints.documents_http import router as documents_route
 from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
+from services.intake.entrypoints.http_conferences import router as conferences_router
 from services.intake.entrypoints.http_tasks import router as tasks_router
 from services.intake.entrypoints.portal.routes import router as portal_router
 from services.intake.entrypoints.subscriptions import SUBSCRIPTIONS
@@ -48,6 +49,7 @@ SPEC = ServiceSpec(
         work_queue_router,
         case_page_router,
         tasks_router,
+        conferences_router,
         portal_router,
         documents_router,
         email_router,

@@ -8,6 +8,12 @@ from uuid import UUID
 from services.intake.adapters import sql, task_sql
 from services.intake.application import clocks
 from services.intake.application.cases import NewAttachment, NewCase, open_case
+from services.intake.application.conference_projection import (
+    CONFERENCE_HANDLERS,
+)
+from services.intake.application.conference_projection import (
+    refuse_request as refuse_conference_request,
+)
 from services.intake.application.fact_projections import (
     on_conference_required,
     on_respondents_resolved,
@@ -137,6 +143,13 @@ REQUEST_LABELS = {
     "task.completion_requested": "task completion",
     "task.reassignment_requested": "task reassignment",
     "task.cancellation_requested": "task cancellation",
+    "conference.planning_requested": "case conference",
+    "conference.change_requested": "conference change",
+    "conference.cancellation_requested": "conference cancellation",
+    "conference.hold_recording_requested": "conference attendance",
+    "conference.summary_recording_requested": "conference summary",
+    "conference.action_completion_requested": "conference action completion",
+    "conference.action_replanning_requested": "conference action re-planning",
 }
 
 
@@ -148,6 +161,9 @@ async def on_request_refused(ctx: HandlerContext) -> None:
     if refused.request_type == "task.creation_requested":
         # The task the request wrote shows as refused, with routing's reason.
         await task_sql.refuse_request(ctx.conn, refused.request_event_id, refused.reason)
+    if refused.request_type.startswith("conference."):
+        # The conference shows as refused (a planning) or with its last refusal.
+        await refuse_conference_request(ctx.conn, refused.request_event_id, refused.reason)
     await sql.insert_note(
         ctx.conn,
         note_id=ctx.envelope.event_id,  # one note per refusal, whatever the redeliveries
@@ -244,5 +260,6 @@ HANDLERS: Mapping[str, Handler] = with_history(
         "conference.required": on_conference_required,
         "routing.roster_published": on_roster_published,
         **TASK_HANDLERS,
+        **CONFERENCE_HANDLERS,
     }
 )

@@ -33,5 +33,21 @@ SUBSCRIPTIONS = ServiceQueue(
         "task.cancelled",
         "task.reassigned",
         "task.overdue",
+        # Case conferences (application/conference_projection.py): routing's decisions
+        # and the mails notifications relayed.
+        "conference.planned",
+        "conference.rescheduled",
+        "conference.cancelled",
+        "conference.participant_invited",
+        "conference.held",
+        "conference.summary_recorded",
+        "conference.action_due_soon",
+        "conference.action_overdue",
+        "conference.action_completed",
+        "conference.action_replanned",
+        "conference.completed",
+        "conference.notice_sent",
+        "conference.agenda_sent",
+        "conference.summary_sent",
     ),
 )
