@@ -216,3 +216,15 @@ async def team_time_zone(conn: asyncpg.Connection | asyncpg.Pool, team: str | No
         team,
     )
     return str(zone) if zone else None
+
+
+async def staff_contact(
+    conn: asyncpg.Connection | asyncpg.Pool, staff_id: str | None
+) -> dict[str, str] | None:
+    """A member of staff's name and address from routing's roster (None if unknown)."""
+    if staff_id is None:
+        return None
+    row = await conn.fetchrow(
+        "SELECT staff_id, name, email FROM intake.staff WHERE staff_id = $1", staff_id
+    )
+    return dict(row) if row else None

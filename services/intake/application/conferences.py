@@ -481,7 +481,7 @@ async def record_consent(
     )
 
 
-async def _staff_case(
+async def staff_case(
     runtime: Runtime, principal: Principal, case_id: UUID, client: Client, view: str
 ) -> Case:
     agent_actions.require_role(principal, CONFERENCE_ROLES, "reading a case's conferences")
@@ -495,7 +495,7 @@ async def list_conferences(
     runtime: Runtime, principal: Principal, case_id: UUID, client: Client, *, view: str
 ) -> list[Conference]:
     """The case's conferences for staff who may read it (404 otherwise)."""
-    await _staff_case(runtime, principal, case_id, client, view)
+    await staff_case(runtime, principal, case_id, client, view)
     return await conference_sql.list_conferences(runtime.pool, case_id)
 
 
@@ -509,7 +509,7 @@ async def get_conference(
     view: str,
 ) -> tuple[Case, Conference]:
     """One conference of the case for staff who may read it (404 otherwise)."""
-    case = await _staff_case(runtime, principal, case_id, client, view)
+    case = await staff_case(runtime, principal, case_id, client, view)
     conference = await conference_sql.get_conference(runtime.pool, case_id, conference_id)
     if conference is None:
         raise Refused("not_found", "no such conference on this case")
@@ -533,3 +533,32 @@ async def conference_section(
         else [],
         "can_plan": shown and case["status"] not in CLOSED_STATUSES,
     }
+
+
+async def planning_defaults(runtime: Runtime, case: Case) -> tuple[str, list[dict[str, Any]]]:
+    """What a new plan form starts with: the owning team's zone, the worker (the case's
+    reporter) and the case manager (the case owner) as participants."""
+    zone = await conference_sql.team_time_zone(runtime.pool, case.get("team"))
+    people: list[dict[str, Any]] = []
+    if not case.get("anonymous") and case.get("reporter_email"):
+        people.append(
+            {
+                "role": "worker",
+                "name": case.get("reporter_name") or "",
+                "email": case["reporter_email"],
+                "employee_id": case.get("reporter_employee_id"),
+            }
+        )
+    owner = await conference_sql.staff_contact(runtime.pool, case.get("owner_id"))
+    if owner is not None:
+        people.append(
+            {
+                "role": "case_manager",
+                "name": owner["name"],
+                "email": owner["email"],
+                "employee_id": owner["staff_id"],
+            }
+        )
+    people.append({"role": "employer_representative"})
+    people.append({"role": "treating_doctor"})
+    return zone or DEFAULT_TIME_ZONE, people

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from services.intake.adapters import sql
-from services.intake.application import actions, case_page, tasks, work_queue
+from services.intake.application import actions, case_page, conferences, tasks, work_queue
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -18,6 +18,7 @@ from services.intake.domain.case import (
     STATUS_ROLES,
     status_options,
 )
+from services.intake.domain.conferences import STATUS_LABELS as CONFERENCE_STATUS_LABELS
 from services.intake.entrypoints.portal.case_facts import case_page_facts
 from services.intake.entrypoints.portal.document_list import documents_context
 from services.intake.entrypoints.portal.pages import render
@@ -98,6 +99,10 @@ async def render_case(
         if found.staff_view
         else (),
         task_section=await tasks.task_section(runtime.pool, principal, found.staff_view, row),
+        conference_section={
+            **await conferences.conference_section(runtime.pool, principal, found.staff_view, row),
+            "labels": CONFERENCE_STATUS_LABELS,
+        },
         status_updates=await sql.list_reporter_status_updates(runtime.pool, case_id),
         raised=request.query_params.get("raised") == "1",
         logged=request.query_params.get("logged") == "1",

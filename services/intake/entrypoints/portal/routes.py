@@ -24,6 +24,7 @@ from services.intake.domain.case import (
 from services.intake.entrypoints.portal import (
     anonymous,
     audit_console,
+    conferences,
     documents,
     injury,
     phone,
@@ -334,5 +335,6 @@ for _pages in (
     tasks,
     documents,
     audit_console,
+    conferences,
 ):
     router.include_router(_pages.router)
