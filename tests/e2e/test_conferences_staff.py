@@ -48,7 +48,7 @@ REPORTER = {"employee_id": "E-7001", "name": "Sam Rivera", "email": "sam.rivera@
 AS_REPORTER = auth_headers("u-sam", "employee", employee_id=REPORTER["employee_id"])
 AS_OTHER_EMPLOYEE = auth_headers("u-alex", "employee", employee_id="E-7002")
 AS_AGENT = auth_headers("A-1001", "hr_agent", employee_id="A-1001")
-AS_INVESTIGATOR = auth_headers("A-3001", "investigator", employee_id="A-3001")
+AS_INVESTIGATOR = auth_headers("A-3999", "investigator", employee_id="A-3999")
 DEADLINE = 30.0
 SYDNEY = ZoneInfo("Australia/Sydney")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -550,27 +550,34 @@ async def test_an_injury_agent_plans_a_conference_in_the_portal(system, amqp, ca
         assert await page.locator("#p0_name").input_value() == "Sam Rivera"
         assert await page.locator("#p1_role").input_value() == "case_manager"
         assert await page.locator("#p1_email").input_value() != ""
-        assert await page.get_by_label("Time zone").input_value() == "Australia/Sydney"
+        assert await page.locator("#time_zone").input_value() == "Australia/Sydney"
         assert await page.locator("#o0_topic").input_value() == "Future employment"
 
-        # A first try without a place: the error is shown next to the field.
         day = (date.today() + timedelta(days=21)).isoformat()
         await page.get_by_label("Purpose").fill("Agree a return-to-work plan")
         await page.get_by_label("Date", exact=True).fill(day)
         await page.get_by_label("Start time").fill("10:30")
         await page.get_by_label("Agenda").fill("What happened\nSuitable duties\nTreatment")
+        await page.locator("#location").fill("Warehouse 3 meeting room, 12 Dock Road")
         await page.locator("#p2_name").fill("Dana Wells")
         await page.locator("#p2_email").fill("dana.wells@example.com")
-        await page.get_by_role("button", name="Plan the conference").click()
-        assert "give the location" in await page.locator("#location-error").inner_text()
-        assert await page.get_by_label("Purpose").input_value() == "Agree a return-to-work plan"
-
-        await page.locator("#location").fill("Warehouse 3 meeting room, 12 Dock Road")
         await page.locator("#o0_worker").fill("Back on light duties from week 2")
         await page.locator("#o0_employer").fill("Light duties in dispatch")
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         form_shot = tmp_path / "conference-planning-form.png"
         await page.screenshot(path=str(form_shot), full_page=True)
+
+        # Without a place, and with a participant of no role: each error beside its field,
+        # everything typed kept.
+        await page.locator("#location").fill("")
+        await page.locator("#p4_name").fill("Jo Union")
+        await page.locator("#p4_email").fill("jo@union.example")
+        await page.get_by_role("button", name="Plan the conference").click()
+        assert "give the location" in await page.locator("#location-error").inner_text()
+        assert "Input should be" in await page.locator("#p4_role-error").inner_text()
+        assert await page.get_by_label("Purpose").input_value() == "Agree a return-to-work plan"
+        assert await page.locator("#o0_worker").input_value() == "Back on light duties from week 2"
+        await page.locator("#location").fill("Warehouse 3 meeting room, 12 Dock Road")
+        await page.locator("#p4_role").select_option("union_representative")
         await page.get_by_role("button", name="Plan the conference").click()
         await page.wait_for_url(re.compile(r"/conferences/[0-9a-f-]{36}\?done=planned$"))
         conference_id = page.url.split("/conferences/")[1].split("?")[0]
@@ -591,7 +598,12 @@ async def test_an_injury_agent_plans_a_conference_in_the_portal(system, amqp, ca
         proposals = plan["desired_outcomes"][0]["proposals"]
         assert {p["by"] for p in proposals} == {"worker", "employer_representative"}
         roles = [p["role"] for p in request["payload"]["participants"]]
-        assert roles == ["worker", "case_manager", "employer_representative"]
+        assert roles == [
+            "worker",
+            "case_manager",
+            "employer_representative",
+            "union_representative",
+        ]
 
         await publish_as(amqp, planned_from(request), "routing", case_id, request)
 
@@ -609,6 +621,7 @@ async def test_an_injury_agent_plans_a_conference_in_the_portal(system, amqp, ca
         assert "Planned" in await row.inner_text()
         assert "10:30 (Australia/Sydney)" in await row.inner_text()
         await browser.close()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for shot in (form_shot, detail_shot):
         data = shot.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 1000

@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 
 from services.intake.domain.conferences import DEFAULT_OUTCOME_TOPICS, local_time
 
-PARTICIPANT_ROWS = 8
+PARTICIPANT_ROWS = 6
 OUTCOME_ROWS = 3
 ACTION_ROWS = 4
 OBJECTION_ROWS = 2

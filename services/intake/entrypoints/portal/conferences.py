@@ -71,6 +71,13 @@ MAIL_LABELS = {
 }
 
 
+def _done(key: str, status: str) -> str | None:
+    """What the page says after a form: the "waiting for routing" line only while it waits."""
+    if key == "planned" and status != "requested":
+        return None
+    return DONE.get(key)
+
+
 def in_zone(value: Any, zone: str = "UTC") -> str:
     """An instant (datetime or ISO text) in `zone`, as staff read a conference's time."""
     if not value:
@@ -236,7 +243,7 @@ async def _render_detail(
         errors=errors or {},
         change_errors=any(name.startswith("change_") for name in errors or {}),
         action_error=action_error,
-        done=DONE.get(request.query_params.get("done", "")),
+        done=_done(request.query_params.get("done", ""), conference["status"]),
         prefix="change_",
         **_common(case),
     )
