@@ -626,3 +626,159 @@ async def test_an_injury_agent_plans_a_conference_in_the_portal(system, amqp, ca
         data = shot.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 1000
         (SCREENSHOTS / shot.name).write_bytes(data)
+
+
+@needs_chromium
+async def test_staff_follow_a_conference_through_its_page(system, amqp, capture, tmp_path):
+    """Consent, attendance (with each party's turn on the telephone), summary and an
+    action, each from the conference's page; routing's answers published by the test."""
+    from playwright.async_api import async_playwright
+
+    case_id, reference = await raise_injury_case(system)
+    as_sofia = auth_headers("A-4001", "hr_agent", employee_id="A-4001")
+    body = plan_body(mode="telephone", location="Dial 1800 000 000, code 4411")
+    accepted = await post(system, as_sofia, f"/api/v1/cases/{case_id}/conferences", body)
+    assert accepted.status_code == 202, accepted.text
+    conference_id = accepted.json()["conference_id"]
+    request = await capture.wait(lambda e: e["event_id"] == accepted.json()["event_id"])
+    await publish_as(amqp, planned_from(request), "routing", case_id, request)
+    await until(system, case_id, conference_id, lambda c: c["status"] == "planned", "planned")
+    worker_id = request["payload"]["participants"][0]["participant_id"]
+    url = f"/portal/cases/{case_id}/conferences/{conference_id}"
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        context = await browser.new_context(
+            base_url=system.url("intake"), java_script_enabled=False
+        )
+        page = await context.new_page()
+        await page.goto(f"/portal/sign-in?next={url}")
+        await page.get_by_label(re.compile("Sofia Rossi")).check()
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url(f"**{url}")
+
+        async def status_is(label: str) -> bool:
+            await page.goto(url)
+            return await page.locator("#conference-status").inner_text() == label
+
+        # A cancellation needs its reason: said beside the field, nothing published.
+        await page.get_by_role("button", name="Cancel the conference").click()
+        assert await page.locator("#cancel_reason-error").count() == 1
+
+        # Consent recorded by staff, with what it rests on.
+        await page.get_by_text("Record a consent").click()
+        await page.get_by_label("Consent", exact=True).select_option("practitioner_involvement")
+        await page.get_by_label("What it rests on").fill("signed form, 3 Dec")
+        await page.get_by_role("button", name="Record consent").click()
+        assert await page.get_by_role("status").inner_text() == "Consent recorded."
+        consent = await capture.wait(lambda e: e["event_type"] == "conference.consent_recorded")
+        assert consent["payload"]["recorded_via"] == "staff"
+        assert consent["payload"]["basis"] == "signed form, 3 Dec"
+        assert "signed form, 3 Dec" in await page.locator("#consent-list").inner_text()
+
+        # Attendance: the worker attended and had their turn (a telephone conference).
+        held = datetime.now(SYDNEY).replace(second=0, microsecond=0) - timedelta(hours=1)
+        await page.locator("#held_date").fill(held.date().isoformat())
+        await page.locator("#held_time").fill(held.strftime("%H:%M"))
+        await page.locator(f"input[name=att_{worker_id}]").check()
+        await page.locator(f"input[name=view_{worker_id}]").check()
+        await page.get_by_role("button", name="Record attendance").click()
+        hold = await capture.wait(
+            lambda e: (
+                e["event_type"] == "conference.hold_recording_requested"
+                and e["payload"]["conference_id"] == conference_id
+            )
+        )
+        assert datetime.fromisoformat(hold["payload"]["held_at"]) == held
+        worker_attended = hold["payload"]["attendance"][0]
+        assert worker_attended == {
+            "participant_id": worker_id,
+            "attended": True,
+            "view_stated": True,
+        }
+        assert [a["attended"] for a in hold["payload"]["attendance"][1:]] == [False, False]
+        summary_due = held + timedelta(days=3)
+        await publish_as(
+            amqp,
+            ConferenceHeld(
+                reference=reference,
+                conference_id=conference_id,
+                held_at=held,
+                attendance=hold["payload"]["attendance"],
+                summary_due_at=summary_due,
+            ),
+            "routing",
+            case_id,
+            hold,
+        )
+        await eventually(lambda: status_is("Held, summary to write"), "the page to show held")
+        assert (
+            "had their turn to state their view"
+            in await page.locator("#attendance-list").inner_text()
+        )
+
+        # The summary: agreed points, one action owned by the case manager.
+        due_on = date.today() + timedelta(days=10)
+        await page.get_by_label("Agreed points").fill("Light duties for four weeks\nPhysio")
+        await page.locator("#a0_description").fill("Send the suitable duties plan")
+        await page.locator("#a0_owner").select_option("s:A-4001")
+        await page.locator("#a0_due_on").fill(due_on.isoformat())
+        await page.locator("#x0_text").fill("Four weeks is too short")
+        await page.locator("#x0_by").select_option(worker_id)
+        await page.get_by_role("button", name="Record the summary").click()
+        written = await capture.wait(
+            lambda e: (
+                e["event_type"] == "conference.summary_recording_requested"
+                and e["payload"]["conference_id"] == conference_id
+            )
+        )
+        payload = written["payload"]
+        assert payload["agreed_points"] == ["Light duties for four weeks", "Physio"]
+        (action,) = payload["actions"]
+        assert action["owner_staff_id"] == "A-4001" and action["due_on"] == due_on.isoformat()
+        assert payload["objections"] == [
+            {"participant_id": worker_id, "text": "Four weeks is too short"}
+        ]
+        await publish_as(
+            amqp,
+            ConferenceSummaryRecorded(
+                **planned_from(request).model_dump(
+                    include={"reference", "conference_id", "plan", "participants"}
+                ),
+                agreed_points=payload["agreed_points"],
+                actions=[
+                    ConferenceAction(
+                        **action,
+                        owner_name="Sofia Rossi",
+                        owner_email="sofia.rossi@example.com",
+                        due_at=datetime.now(UTC) + timedelta(days=10),
+                    )
+                ],
+                objections=payload["objections"],
+                summary_due_at=summary_due,
+                on_time=True,
+            ),
+            "routing",
+            case_id,
+            written,
+        )
+        await eventually(
+            lambda: status_is("Summarised, actions open"), "the page to show the summary"
+        )
+        assert "Four weeks is too short" in await page.locator("#summary-objections").inner_text()
+        await page.screenshot(path=str(tmp_path / "conference-summarised.png"), full_page=True)
+
+        await page.get_by_text("Mark done").click()
+        await page.get_by_role("button", name="Mark action done").click()
+        done = await capture.wait(
+            lambda e: (
+                e["event_type"] == "conference.action_completion_requested"
+                and e["payload"]["action_id"] == action["action_id"]
+            )
+        )
+        assert done["actor"]["id"] == "A-4001"
+        await browser.close()
+    shot = (tmp_path / "conference-summarised.png").read_bytes()
+    assert shot.startswith(PNG_MAGIC)
