@@ -27,6 +27,7 @@ from shared.events import (
     ConferenceAction,
     ConferenceActionCompleted,
     ConferenceActionOverdue,
+    ConferenceActionReplanned,
     ConferenceCompleted,
     ConferenceHeld,
     ConferenceNoticeSent,
@@ -34,6 +35,7 @@ from shared.events import (
     ConferenceParticipantInvited,
     ConferencePlan,
     ConferencePlanned,
+    ConferenceRescheduled,
     ConferenceSummaryRecorded,
     EventPayload,
     Person,
@@ -94,7 +96,8 @@ async def raise_injury_case(system, category: str = "workplace_injury") -> tuple
         case_id: str = accepted.json()["case_id"]
 
         async def assigned() -> bool:
-            return (await c.get(f"/api/v1/cases/{case_id}")).json().get("status") == "assigned"
+            view = (await c.get(f"/api/v1/cases/{case_id}")).json()
+            return bool(view.get("status") == "assigned")
 
         await eventually(assigned, "the case assigned")
     return case_id, accepted.json()["reference"]
@@ -325,6 +328,63 @@ async def test_a_conference_is_requested_and_follows_routing_to_completion(syste
         "the doctor invited",
     )
 
+    # A change: a new time, the employer's representative replaced; the others keep their
+    # participant_id, so what intake knows of them stays (the worker's notice).
+    kept = [p for p in payload["participants"] if p["role"] != "employer_representative"]
+    new_time = in_days(15)
+    changed = await post(
+        system,
+        AS_AGENT,
+        f"/api/v1/cases/{case_id}/conferences/{conference_id}/changes",
+        plan_body(
+            scheduled_for=new_time,
+            participants=[
+                *({k: v for k, v in p.items() if v is not None} for p in kept),
+                {"role": "union_representative", "name": "Jo Union", "email": "jo@union.example"},
+            ],
+            reason="The warehouse manager is away that week",
+        ),
+    )
+    assert changed.status_code == 202, changed.text
+    change_request = await capture.wait(lambda e: e["event_id"] == changed.json()["event_id"])
+    assert change_request["event_type"] == "conference.change_requested"
+    after = change_request["payload"]["participants"]
+    assert [p["participant_id"] for p in after[:2]] == [worker_id, doctor_id]
+    assert after[2]["role"] == "union_representative" and after[2]["participant_id"] not in {
+        p["participant_id"] for p in payload["participants"]
+    }
+    stranger_kept = await post(
+        system,
+        AS_AGENT,
+        f"/api/v1/cases/{case_id}/conferences/{conference_id}/changes",
+        plan_body(
+            participants=[{**plan_body()["participants"][0], "participant_id": str(uuid4())}],
+            reason="A participant id from nowhere",
+        ),
+    )
+    assert stranger_kept.status_code == 422 and "participants" in stranger_kept.text
+    rescheduled = ConferenceRescheduled(
+        reference=reference,
+        conference_id=conference_id,
+        plan=ConferencePlan.model_validate(change_request["payload"]["plan"]),
+        participants=[ConferenceParticipant.model_validate(x) for x in after],
+        sequence=1,
+        changed=["scheduled_for", "participants"],
+        reason="The warehouse manager is away that week",
+    )
+    await publish_as(amqp, rescheduled, "routing", case_id, change_request)
+    found = await until(
+        system, case_id, conference_id, lambda c: c["sequence"] == 1, "the change applied"
+    )
+    assert found["status"] == "planned"
+    assert datetime.fromisoformat(found["plan"]["scheduled_for"]) == datetime.fromisoformat(
+        new_time
+    )
+    by_role = {p["role"]: p for p in found["participants"]}
+    assert set(by_role) == {"worker", "treating_doctor", "union_representative"}
+    assert [m["kind"] for m in by_role["worker"]["mails"]] == ["notice"]
+    assert by_role["union_representative"]["invitation"] == "invited"
+
     # Held: attendance recorded by staff, confirmed by routing.
     held_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     attendance = [
@@ -396,9 +456,7 @@ async def test_a_conference_is_requested_and_follows_routing_to_completion(syste
     assert [a["action_id"] for a in requested_actions] == action_ids
     due_at = datetime.now(UTC) + timedelta(days=7)
     recorded_summary = ConferenceSummaryRecorded(
-        **planned_from(request).model_dump(
-            include={"reference", "conference_id", "plan", "participants"}
-        ),
+        **rescheduled.model_dump(include={"reference", "conference_id", "plan", "participants"}),
         agreed_points=summary_request["payload"]["agreed_points"],
         actions=[
             ConferenceAction(
@@ -422,8 +480,10 @@ async def test_a_conference_is_requested_and_follows_routing_to_completion(syste
     assert [a["status"] for a in found["actions"]] == ["open", "open"]
     assert found["summary"]["agreed_points"][1] == "Physiotherapy twice a week"
 
-    # One action overdue and escalated, then both done: the conference completes.
+    # One action overdue and escalated, then done; the other carried out of the
+    # conference: the conference completes.
     first, second = action_ids
+    action_path = f"/api/v1/cases/{case_id}/conferences/{conference_id}/actions"
     overdue = ConferenceActionOverdue(
         reference=reference,
         conference_id=conference_id,
@@ -440,42 +500,66 @@ async def test_a_conference_is_requested_and_follows_routing_to_completion(syste
         system, case_id, conference_id, lambda c: c["actions"][0]["overdue"], "overdue"
     )
     assert found["actions"][0]["escalated_to_name"] == "Sofia Rossi"
-    for action_id in action_ids:
-        done = await post(
-            system,
-            AS_AGENT,
-            f"/api/v1/cases/{case_id}/conferences/{conference_id}/actions/{action_id}/completion",
-            {"note": "done"},
-        )
-        assert done.status_code == 202, done.text
-        done_request = await capture.wait(lambda e, d=done: e["event_id"] == d.json()["event_id"])
-        completed = ConferenceActionCompleted(
-            reference=reference,
-            conference_id=conference_id,
-            action_id=action_id,
-            description="an action",
-            owner_name="Sam Rivera",
-            owner_email="sam.rivera@example.com",
-            due_at=due_at,
-            note="done",
-            on_time=action_id == second,
-        )
-        await publish_as(amqp, completed, "routing", case_id, done_request)
-    await until(
+    done = await post(system, AS_AGENT, f"{action_path}/{first}/completion", {"note": "sent"})
+    assert done.status_code == 202, done.text
+    done_request = await capture.wait(lambda e: e["event_id"] == done.json()["event_id"])
+    assert done_request["payload"] == {
+        "reference": reference,
+        "conference_id": conference_id,
+        "action_id": first,
+        "note": "sent",
+    }
+    completed = ConferenceActionCompleted(
+        reference=reference,
+        conference_id=conference_id,
+        action_id=first,
+        description="Send the suitable duties plan",
+        owner_name="Sofia Rossi",
+        owner_email="sofia.rossi@example.com",
+        due_at=due_at,
+        note="sent",
+        on_time=False,
+    )
+    await publish_as(amqp, completed, "routing", case_id, done_request)
+    assert (
+        await post(system, AS_AGENT, f"{action_path}/{second}/replanning", {})
+    ).status_code == 422
+    moved = await post(
+        system,
+        AS_AGENT,
+        f"{action_path}/{second}/replanning",
+        {"reason": "Moved to the next conference"},
+    )
+    assert moved.status_code == 202, moved.text
+    moved_request = await capture.wait(lambda e: e["event_id"] == moved.json()["event_id"])
+    assert moved_request["payload"]["due_on"] is None
+    replanned = ConferenceActionReplanned(
+        reference=reference,
+        conference_id=conference_id,
+        action_id=second,
+        description="Book physiotherapy",
+        owner_name="Sam Rivera",
+        owner_email="sam.rivera@example.com",
+        due_at=due_at,
+        reason="Moved to the next conference",
+        ended=True,
+    )
+    await publish_as(amqp, replanned, "routing", case_id, moved_request)
+    found = await until(
         system,
         case_id,
         conference_id,
-        lambda c: [a["status"] for a in c["actions"]] == ["done", "done"],
-        "both actions done",
+        lambda c: [a["status"] for a in c["actions"]] == ["done", "ended"],
+        "one action done, one carried out",
     )
-    again = await post(
-        system,
-        AS_AGENT,
-        f"/api/v1/cases/{case_id}/conferences/{conference_id}/actions/{first}/completion",
-    )
-    assert again.status_code == 409, again.text
+    assert found["actions"][0]["note"] == "sent" and found["actions"][0]["on_time"] is False
+    for ended in (first, second):
+        again = await post(system, AS_AGENT, f"{action_path}/{ended}/completion")
+        assert again.status_code == 409, again.text
+    unknown = await post(system, AS_AGENT, f"{action_path}/{uuid4()}/completion")
+    assert unknown.status_code == 404, unknown.text
     finished = ConferenceCompleted(
-        reference=reference, conference_id=conference_id, actions_completed=2, actions_replanned=0
+        reference=reference, conference_id=conference_id, actions_completed=1, actions_replanned=1
     )
     await publish_as(amqp, finished, "routing", case_id, summary_request)
     await until(system, case_id, conference_id, lambda c: c["status"] == "completed", "completed")
@@ -488,7 +572,7 @@ async def test_a_conference_is_requested_and_follows_routing_to_completion(syste
     assert any(line.startswith("Requested a case conference for") for line in lines), lines
     assert any(line.startswith("Case conference planned for") for line in lines), lines
     assert "Conference notice mailed to the worker" in lines
-    assert "Case conference completed: 2 action(s) done, 0 re-planned" in lines
+    assert "Case conference completed: 1 action(s) done, 1 re-planned" in lines
 
 
 async def test_a_refused_planning_shows_routing_s_reason(system, capture, amqp):
