@@ -43,7 +43,7 @@ from shared.events import (
 )
 from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
 from tests.support.auth import auth_headers
-from tests.support.bus import capture_events, publish_envelope
+from tests.support.bus import capture_events, find_dead_letter, publish_envelope
 from tests.support.system import running_system
 
 REPORTER = {"employee_id": "E-7001", "name": "Sam Rivera", "email": "sam.rivera@example.com"}
@@ -603,6 +603,24 @@ async def test_a_refused_planning_shows_routing_s_reason(system, capture, amqp):
         {"reason": "not needed"},
     )
     assert change.status_code == 409, change.text
+
+
+async def test_a_decision_about_a_conference_intake_never_recorded_is_dead_lettered(
+    system, capture, amqp
+):
+    case_id, _ = await raise_injury_case(system)
+    accepted = await post(system, AS_AGENT, f"/api/v1/cases/{case_id}/conferences", plan_body())
+    request = await capture.wait(lambda e: e["event_id"] == accepted.json()["event_id"])
+    foreign = planned_from(request).model_copy(update={"conference_id": uuid4()})
+    envelope = await publish_as(amqp, foreign, "routing", case_id, request)
+    dead = await find_dead_letter(amqp, "intake.events.dlq", str(envelope.event_id), timeout=60)
+    assert dead is not None, "intake did not dead-letter it"
+    assert f"conference {foreign.conference_id} is not known to intake" in str(
+        dead.headers["x-error"]
+    )
+    # The conference intake did record is untouched.
+    found = await conference(system, case_id, accepted.json()["conference_id"])
+    assert found["status"] == "requested"
 
 
 @needs_chromium
