@@ -31,7 +31,7 @@ from pydantic import (
     field_validator,
 )
 
-from services.intake.domain.case import FreeText, IntakeInput, PastInstant
+from services.intake.domain.case import NUL_MESSAGE, FreeText, IntakeInput, PastInstant
 from shared.addresses import MailAddress
 from shared.auth import Role
 from shared.events import (
@@ -81,6 +81,23 @@ def _single_line(value: str) -> str:
 
 def _blank_is_none(value: str | None) -> str | None:
     return value or None
+
+
+# The furthest ahead an agreed action may fall due (a typo such as 2206 is refused here).
+MAX_DUE_AHEAD = timedelta(days=3 * 366)
+
+
+def _due_date(value: date | None) -> date | None:
+    """An action's due date: from yesterday (a day of slack for zones west of UTC) to
+    three years ahead."""
+    if value is None:
+        return None
+    today = datetime.now(UTC).date()
+    if value < today - timedelta(days=1):
+        raise ValueError("must not be in the past")
+    if value > today + MAX_DUE_AHEAD:
+        raise ValueError("must be within three years")
+    return value
 
 
 def default_outcomes() -> list[DesiredOutcome]:
@@ -205,6 +222,17 @@ class ConferencePlanInput(IntakeInput):
             raise ValueError("a participant_id appears twice")
         return value
 
+    @field_validator("desired_outcomes")
+    @classmethod
+    def _outcomes(cls, value: list[DesiredOutcome] | None) -> list[DesiredOutcome] | None:
+        # The event's own model, not an IntakeInput: NUL (which Postgres cannot store) is
+        # refused here, naming this field.
+        for outcome in value or []:
+            texts = [outcome.topic, outcome.agreed or "", *(p.text for p in outcome.proposals)]
+            if any("\x00" in text for text in texts):
+                raise ValueError(NUL_MESSAGE)
+        return value
+
     @field_validator("agenda")
     @classmethod
     def _agenda(cls, value: list[str]) -> list[str]:
@@ -266,6 +294,11 @@ class ActionInput(IntakeInput):
     owner_staff_id: str | None = Field(default=None, pattern=_STAFF_ID, validate_default=True)
     due_on: date
 
+    @field_validator("due_on")
+    @classmethod
+    def _due(cls, value: date) -> date | None:
+        return _due_date(value)
+
     @field_validator("owner_staff_id")
     @classmethod
     def _one_owner(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -316,6 +349,11 @@ class ActionReplanning(IntakeInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     reason: FreeText = Field(min_length=3, max_length=2000)
     due_on: date | None = None
+
+    @field_validator("due_on")
+    @classmethod
+    def _due(cls, value: date | None) -> date | None:
+        return _due_date(value)
 
 
 class ConsentInput(IntakeInput):

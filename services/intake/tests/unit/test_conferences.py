@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 
 from services.intake.domain.conferences import (
     ActionInput,
+    ActionReplanning,
     ConferencePlanInput,
     ConsentInput,
     HoldRecording,
@@ -83,14 +84,20 @@ def test_plan_errors_name_the_field_to_fix() -> None:
     twice = [{**WORKER, "participant_id": same}, {**WORKER, "participant_id": same}]
     assert set(_errors({**BASE, "participants": twice})) == {"participants"}
     assert set(_errors({**BASE, "purpose": "a\x00b"})) == {"purpose"}
+    nul_topic = [{"topic": "Future\x00employment"}]
+    assert set(_errors({**BASE, "desired_outcomes": nul_topic})) == {"desired_outcomes"}
 
 
 def test_an_action_has_exactly_one_owner_and_attendance_is_not_in_the_future() -> None:
-    due = {"description": "Book physiotherapy", "due_on": "2030-01-01"}
+    due = {"description": "Book physiotherapy", "due_on": (DAY + timedelta(days=1)).isoformat()}
     assert "exactly one" in _errors(due, ActionInput)["owner_staff_id"]
     both = {**due, "owner_participant_id": str(uuid4()), "owner_staff_id": "A-4001"}
     assert set(_errors(both, ActionInput)) == {"owner_staff_id"}
     assert _errors({**due, "owner_staff_id": "A-4001"}, ActionInput) == {}
+    for far in ("9999-12-31", "2001-01-01"):
+        wrong = _errors({**due, "owner_staff_id": "A-4001", "due_on": far}, ActionInput)
+        assert set(wrong) == {"due_on"}
+    assert set(_errors({"reason": "Later", "due_on": "9999-01-01"}, ActionReplanning)) == {"due_on"}
     late = {"held_at": _in(days=1), "attendance": [{"participant_id": str(uuid4()), "attended": 1}]}
     assert set(_errors(late, HoldRecording)) == {"held_at"}
     assert set(_errors({"consent": "x", "given_by": "worker"}, ConsentInput)) == {"consent"}
