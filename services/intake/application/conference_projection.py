@@ -19,7 +19,7 @@ from uuid import UUID
 import asyncpg
 
 from services.intake.adapters import conference_sql, sql
-from services.intake.domain.conferences import (
+from services.intake.domain.conference_state import (
     participants_from,
     tracked_actions,
     with_action,

@@ -17,9 +17,8 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from services.intake.adapters import conference_sql, sql
-from services.intake.application import actions, agent_actions, history
-from services.intake.application.actions import Client
-from services.intake.domain.case import CLOSED_STATUSES, case_access, is_reporter, status_conflict
+from services.intake.application import agent_actions
+from services.intake.domain.conference_state import participants_from
 from services.intake.domain.conferences import (
     CONFERENCE_ROLES,
     ActionCompletion,
@@ -27,19 +26,17 @@ from services.intake.domain.conferences import (
     ConferenceCancellation,
     ConferenceChange,
     ConferencePlanInput,
-    ConsentInput,
     HoldRecording,
     SummaryRecording,
     action_conflict,
     change_conflict,
     default_outcomes,
     hold_conflict,
-    participants_from,
     summary_conflict,
 )
 from services.intake.domain.refusals import Refused
 from shared.auth import Principal
-from shared.envelope import Actor, Envelope, utcnow
+from shared.envelope import Envelope
 from shared.events import (
     ConferenceActionCompletionRequested,
     ConferenceActionReplanningRequested,
@@ -47,7 +44,6 @@ from shared.events import (
     ConferenceAttendance,
     ConferenceCancellationRequested,
     ConferenceChangeRequested,
-    ConferenceConsentRecorded,
     ConferenceHoldRecordingRequested,
     ConferenceObjection,
     ConferenceParticipant,
@@ -55,10 +51,8 @@ from shared.events import (
     ConferencePlanningRequested,
     ConferenceSummaryRecordingRequested,
     EventPayload,
-    make_event,
 )
 from shared.service import Runtime
-from shared.uow import unit_of_work
 
 Case = dict[str, Any]
 Conference = dict[str, Any]
@@ -413,152 +407,3 @@ async def replan_action(
         ),
         check=_action_check(action_id),
     )
-
-
-async def record_consent(
-    runtime: Runtime, principal: Principal, case_id: UUID, body: ConsentInput
-) -> agent_actions.ActionAccepted:
-    """Record a consent and publish conference.consent_recorded. Staff who may act on the
-    case record any (recorded_via "staff"); the case's own reporter gives only their own
-    (given_by "worker", recorded_via "portal"). Anyone else: 404, as for a missing case."""
-    async with unit_of_work(runtime) as uow:
-        case = await sql.lock_case_for_action(uow.conn, case_id)
-        if case is None:
-            raise actions.not_found()
-        facts = actions.facts(case)
-        as_worker = is_reporter(principal, facts)
-        if not as_worker and not (
-            principal.has_any(*CONFERENCE_ROLES) and case_access(principal, facts).allowed
-        ):
-            raise actions.not_found()
-        if as_worker and body.given_by != "worker":
-            raise invalid('given_by: the worker records their own consent only ("worker")')
-        reason = status_conflict(case["status"])
-        if reason:
-            raise agent_actions.conflict(reason)
-        recorded_at = utcnow()
-        via = "portal" if as_worker else "staff"
-        event = make_event(
-            ConferenceConsentRecorded(
-                reference=case["reference"],
-                consent=body.consent,
-                given_by=body.given_by,
-                granted=body.granted,
-                recorded_via=via,
-                basis=body.basis,
-                recorded_at=recorded_at,
-            ),
-            producer="intake",
-            actor=Actor(type="employee" if as_worker else "agent", id=principal.subject),
-            case_id=case_id,
-        )
-        # Intake does not consume its own events: the consent is kept here directly.
-        await conference_sql.record_consent(
-            uow.conn,
-            case_id=case_id,
-            consent=body.consent,
-            given_by=body.given_by,
-            granted=body.granted,
-            recorded_via=via,
-            basis=body.basis,
-            recorded_by=principal.name or principal.subject,
-            recorded_at=recorded_at,
-            event_id=event.event_id,
-        )
-        await uow.emit(event)
-        await history.record_written(
-            uow.conn,
-            event,
-            "consent_recorded",
-            actor_name=principal.name,
-            consent=body.consent,
-            given_by=body.given_by,
-            granted=body.granted,
-            recorded_via=via,
-        )
-    return agent_actions.ActionAccepted(
-        case_id, case["reference"], event.event_id, event.event_type
-    )
-
-
-async def staff_case(
-    runtime: Runtime, principal: Principal, case_id: UUID, client: Client, view: str
-) -> Case:
-    agent_actions.require_role(principal, CONFERENCE_ROLES, "reading a case's conferences")
-    row = await actions.readable_case(runtime, principal, case_id, client, view=view)
-    if is_reporter(principal, actions.facts(row)):
-        raise Refused("forbidden", "this view is for the HR staff working the case")
-    return row
-
-
-async def list_conferences(
-    runtime: Runtime, principal: Principal, case_id: UUID, client: Client, *, view: str
-) -> list[Conference]:
-    """The case's conferences for staff who may read it (404 otherwise)."""
-    await staff_case(runtime, principal, case_id, client, view)
-    return await conference_sql.list_conferences(runtime.pool, case_id)
-
-
-async def get_conference(
-    runtime: Runtime,
-    principal: Principal,
-    case_id: UUID,
-    conference_id: UUID,
-    client: Client,
-    *,
-    view: str,
-) -> tuple[Case, Conference]:
-    """One conference of the case for staff who may read it (404 otherwise)."""
-    case = await staff_case(runtime, principal, case_id, client, view)
-    conference = await conference_sql.get_conference(runtime.pool, case_id, conference_id)
-    if conference is None:
-        raise Refused("not_found", "no such conference on this case")
-    return case, conference
-
-
-async def list_consents(runtime: Runtime, case_id: UUID) -> list[dict[str, Any]]:
-    return await conference_sql.list_consents(runtime.pool, case_id)
-
-
-async def conference_section(
-    pool: asyncpg.Pool, principal: Principal, staff_view: bool, case: Case
-) -> dict[str, Any]:
-    """What the case page's conference section shows: staff working the case only (the
-    worker's own view is another section); the plan link while the case is open."""
-    shown = staff_view and principal.has_any(*CONFERENCE_ROLES)
-    return {
-        "shown": shown,
-        "conferences": await conference_sql.list_conferences(pool, case["case_id"])
-        if shown
-        else [],
-        "can_plan": shown and case["status"] not in CLOSED_STATUSES,
-    }
-
-
-async def planning_defaults(runtime: Runtime, case: Case) -> tuple[str, list[dict[str, Any]]]:
-    """What a new plan form starts with: the owning team's zone, the worker (the case's
-    reporter) and the case manager (the case owner) as participants."""
-    zone = await conference_sql.team_time_zone(runtime.pool, case.get("team"))
-    people: list[dict[str, Any]] = []
-    if not case.get("anonymous") and case.get("reporter_email"):
-        people.append(
-            {
-                "role": "worker",
-                "name": case.get("reporter_name") or "",
-                "email": case["reporter_email"],
-                "employee_id": case.get("reporter_employee_id"),
-            }
-        )
-    owner = await conference_sql.staff_contact(runtime.pool, case.get("owner_id"))
-    if owner is not None:
-        people.append(
-            {
-                "role": "case_manager",
-                "name": owner["name"],
-                "email": owner["email"],
-                "employee_id": owner["staff_id"],
-            }
-        )
-    people.append({"role": "employer_representative"})
-    people.append({"role": "treating_doctor"})
-    return zone or DEFAULT_TIME_ZONE, people

@@ -20,7 +20,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Request, status
 from pydantic import BaseModel
 
-from services.intake.application import conferences
+from services.intake.application import conference_consents, conference_views, conferences
 from services.intake.domain.conferences import (
     CONFERENCE_ROLES,
     ActionCompletion,
@@ -110,7 +110,7 @@ async def plan_conference(
 async def list_conferences(
     case_id: UUID, request: Request, principal: ConferenceStaff
 ) -> ConferenceList:
-    rows = await conferences.list_conferences(
+    rows = await conference_views.list_conferences(
         runtime_of(request), principal, case_id, client_of(request), view="api:conferences"
     )
     return ConferenceList(conferences=[_view(row) for row in rows])
@@ -124,7 +124,7 @@ async def list_conferences(
 async def get_conference(
     case_id: UUID, conference_id: UUID, request: Request, principal: ConferenceStaff
 ) -> ConferenceView:
-    _, row = await conferences.get_conference(
+    _, row = await conference_views.get_conference(
         runtime_of(request),
         principal,
         case_id,
@@ -253,5 +253,5 @@ async def record_consent(
 ) -> ActionAccepted:
     """Publish `conference.consent_recorded`: staff record any consent, the worker their own."""
     return _accepted(
-        await conferences.record_consent(runtime_of(request), principal, case_id, body)
+        await conference_consents.record_consent(runtime_of(request), principal, case_id, body)
     )

@@ -9,7 +9,13 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from services.intake.adapters import sql
-from services.intake.application import actions, case_page, conferences, tasks, work_queue
+from services.intake.application import (
+    actions,
+    case_page,
+    conference_views,
+    tasks,
+    work_queue,
+)
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -100,7 +106,9 @@ async def render_case(
         else (),
         task_section=await tasks.task_section(runtime.pool, principal, found.staff_view, row),
         conference_section={
-            **await conferences.conference_section(runtime.pool, principal, found.staff_view, row),
+            **await conference_views.conference_section(
+                runtime.pool, principal, found.staff_view, row
+            ),
             "labels": CONFERENCE_STATUS_LABELS,
         },
         status_updates=await sql.list_reporter_status_updates(runtime.pool, case_id),

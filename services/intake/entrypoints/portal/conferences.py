@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from services.intake.application import conferences
+from services.intake.application import conference_consents, conference_views, conferences
 from services.intake.domain.conferences import (
     ROLE_LABELS,
     STATUS_LABELS,
@@ -140,7 +140,7 @@ async def _render_new(
 
 
 async def _staff_case(request: Request, principal: Principal, case_id: UUID) -> dict[str, Any]:
-    return await conferences.staff_case(
+    return await conference_views.staff_case(
         runtime_of(request), principal, case_id, client_of(request), "portal:conferences"
     )
 
@@ -153,7 +153,7 @@ async def new_conference(case_id: UUID, request: Request) -> Response:
 
     async def page() -> Response:
         case = await _staff_case(request, principal, case_id)
-        zone, people = await conferences.planning_defaults(runtime_of(request), case)
+        zone, people = await conference_views.planning_defaults(runtime_of(request), case)
         values = forms.plan_values(None, zone=zone, participants=people)
         return await _render_new(request, principal, case, values=values)
 
@@ -170,7 +170,7 @@ async def plan_conference(case_id: UUID, request: Request) -> Response:
         form = await _form(request)
         runtime = runtime_of(request)
         case = await _staff_case(request, principal, case_id)
-        zone, _ = await conferences.planning_defaults(runtime, case)
+        zone, _ = await conference_views.planning_defaults(runtime, case)
         body, rows = forms.plan_body(form, zone)
         values = forms.form_values(form)
         try:
@@ -214,7 +214,7 @@ async def _render_detail(
     status_code: int = 200,
 ) -> Response:
     runtime = runtime_of(request)
-    case, conference = await conferences.get_conference(
+    case, conference = await conference_views.get_conference(
         runtime, principal, case_id, conference_id, client_of(request), view="portal:conference"
     )
     shown = dict(values or {})
@@ -232,7 +232,7 @@ async def _render_detail(
         conference=conference,
         zone=conference["plan"]["time_zone"],
         remote=conference["plan"]["mode"] != "in_person",
-        consents=await conferences.list_consents(runtime, case_id),
+        consents=await conference_consents.list_consents(runtime, case_id),
         consent_labels=CONSENT_LABELS,
         mail_labels=MAIL_LABELS,
         staff_owners=staff_owners,
@@ -279,7 +279,7 @@ async def _detail_form(
 
     async def page() -> Response:
         form = await _form(request)
-        _, conference = await conferences.get_conference(
+        _, conference = await conference_views.get_conference(
             runtime_of(request),
             principal,
             case_id,
@@ -458,6 +458,8 @@ async def record_consent(case_id: UUID, conference_id: UUID, request: Request) -
 
     async def run(principal: Principal, parsed: BaseModel) -> object:
         assert isinstance(parsed, ConsentInput)
-        return await conferences.record_consent(runtime_of(request), principal, case_id, parsed)
+        return await conference_consents.record_consent(
+            runtime_of(request), principal, case_id, parsed
+        )
 
     return await _detail_form(request, case_id, conference_id, ConsentInput, read, run, "consent")

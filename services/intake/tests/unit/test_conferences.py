@@ -12,6 +12,12 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from services.intake.domain.conference_state import (
+    participants_from,
+    tracked_actions,
+    with_action,
+    with_mail,
+)
 from services.intake.domain.conferences import (
     ActionInput,
     ActionReplanning,
@@ -20,11 +26,7 @@ from services.intake.domain.conferences import (
     HoldRecording,
     action_conflict,
     change_conflict,
-    participants_from,
     summary_conflict,
-    tracked_actions,
-    with_action,
-    with_mail,
 )
 from services.intake.domain.history import CaseBefore, consumed_entry, describe
 from services.intake.entrypoints.portal import conference_forms as forms
