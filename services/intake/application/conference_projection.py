@@ -6,7 +6,7 @@ apply in the order they were published. A decision about a conference intake nev
 recorded cannot be shown on any page: it is retried and then dead-lettered with the
 reason. Events intake publishes itself (acknowledged, objection_raised, consent_recorded)
 are not consumed: their doors update the projection directly (`record_acknowledgement`,
-`record_objection`, conferences.record_consent).
+`record_objection`, conference_consents.record_consent).
 """
 
 from __future__ import annotations
