@@ -11,7 +11,7 @@ from services.intake.entrypoints.documents_http import router as documents_route
 from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
-from services.intake.entrypoints.http_consents import router as consents_router
+from services.intake.entrypoints.http_conferences import router as conferences_router
 from services.intake.entrypoints.http_statutory_clocks import router as statutory_clocks_router
 from services.intake.entrypoints.http_tasks import router as tasks_router
 from services.intake.entrypoints.portal.conference_links import router as conference_links_router
@@ -52,13 +52,13 @@ SPEC = ServiceSpec(
         work_queue_router,
         case_page_router,
         tasks_router,
+        conferences_router,
         portal_router,
         documents_router,
         email_router,
         # The participant's signed-link page: no session resolved (not portal_router()).
         conference_links_router,
         conference_worker_router,
-        consents_router,
         statutory_clocks_router,
     ],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers

@@ -268,6 +268,32 @@ SUMMARIES: dict[str, Summary] = {
     "statutory_clock.completion_requested": lambda p: (
         f"statutory clock {p.get('pack')}/{p.get('clock')} recorded as done by staff"
     ),
+    # Case conferences: staff requests at intake (never the summary's text).
+    "conference.planning_requested": lambda p: (
+        f"case conference {p.get('conference_id')} requested for"
+        f" {(p.get('plan') or {}).get('scheduled_for')}"
+        f" with {len(p.get('participants') or [])} participants"
+    ),
+    "conference.change_requested": lambda p: (
+        f"change of case conference {p.get('conference_id')} requested: {p.get('reason')}"
+    ),
+    "conference.cancellation_requested": lambda p: (
+        f"cancellation of case conference {p.get('conference_id')} requested: {p.get('reason')}"
+    ),
+    "conference.hold_recording_requested": lambda p: (
+        f"case conference {p.get('conference_id')} recorded as held at {p.get('held_at')}"
+    ),
+    "conference.summary_recording_requested": lambda p: (
+        f"summary of case conference {p.get('conference_id')} written:"
+        f" {len(p.get('agreed_points') or [])} agreed points,"
+        f" {len(p.get('actions') or [])} actions, {len(p.get('objections') or [])} objections"
+    ),
+    "conference.action_completion_requested": lambda p: (
+        f"completion of conference action {p.get('action_id')} requested"
+    ),
+    "conference.action_replanning_requested": lambda p: (
+        f"re-planning of conference action {p.get('action_id')} requested: {p.get('reason')}"
+    ),
 }
 
 

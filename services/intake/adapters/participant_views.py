@@ -212,25 +212,19 @@ async def record_objection(
 async def worker_consents(
     conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID
 ) -> dict[str, dict[str, Any]]:
-    """The worker's latest word on each consent of the case, from the case's history
-    (every `conference.consent_recorded` intake wrote, staff's or the portal's):
+    """The worker's latest word on each consent of the case (intake.conference_consents,
+    written by every consent door, staff's or the portal's):
     {consent: {"granted": bool, "recorded_at": datetime, "recorded_via": str}}."""
     rows = await conn.fetch(
-        """SELECT DISTINCT ON (summary->>'consent') summary->>'consent' AS consent,
-                  (summary->>'granted')::boolean AS granted,
-                  summary->>'recorded_via' AS recorded_via, occurred_at
-           FROM intake.case_history
-           WHERE case_id = $1 AND event_type = 'conference.consent_recorded'
-             AND summary->>'given_by' = 'worker'
-           ORDER BY summary->>'consent', occurred_at DESC""",
+        """SELECT consent, granted, recorded_via, recorded_at
+           FROM intake.conference_consents WHERE case_id = $1 AND given_by = 'worker'""",
         case_id,
     )
     return {
         str(row["consent"]): {
             "granted": bool(row["granted"]),
-            "recorded_at": row["occurred_at"],
+            "recorded_at": row["recorded_at"],
             "recorded_via": row["recorded_via"],
         }
         for row in rows
-        if row["consent"]
     }

@@ -8,6 +8,12 @@ from uuid import UUID
 from services.intake.adapters import sql, task_sql
 from services.intake.application import clocks
 from services.intake.application.cases import NewAttachment, NewCase, open_case
+from services.intake.application.conference_projection import (
+    CONFERENCE_HANDLERS,
+)
+from services.intake.application.conference_projection import (
+    refuse_request as refuse_conference_request,
+)
 from services.intake.application.fact_projections import (
     on_conference_required,
     on_respondents_resolved,
@@ -140,6 +146,13 @@ REQUEST_LABELS = {
     "task.reassignment_requested": "task reassignment",
     "task.cancellation_requested": "task cancellation",
     "statutory_clock.completion_requested": "statutory clock completion",
+    "conference.planning_requested": "case conference",
+    "conference.change_requested": "conference change",
+    "conference.cancellation_requested": "conference cancellation",
+    "conference.hold_recording_requested": "conference attendance",
+    "conference.summary_recording_requested": "conference summary",
+    "conference.action_completion_requested": "conference action completion",
+    "conference.action_replanning_requested": "conference action re-planning",
 }
 
 
@@ -151,6 +164,9 @@ async def on_request_refused(ctx: HandlerContext) -> None:
     if refused.request_type == "task.creation_requested":
         # The task the request wrote shows as refused, with routing's reason.
         await task_sql.refuse_request(ctx.conn, refused.request_event_id, refused.reason)
+    if refused.request_type.startswith("conference."):
+        # The conference shows as refused (a planning) or with its last refusal.
+        await refuse_conference_request(ctx.conn, refused.request_event_id, refused.reason)
     await sql.insert_note(
         ctx.conn,
         note_id=ctx.envelope.event_id,  # one note per refusal, whatever the redeliveries
@@ -230,6 +246,28 @@ async def on_follow_up_case_requested(ctx: HandlerContext) -> None:
     )
 
 
+def chained(*maps: Mapping[str, Handler]) -> dict[str, Handler]:
+    """One handler per event type that runs each map's handler for it, in the order given,
+    in the event's one transaction."""
+    merged: dict[str, list[Handler]] = {}
+    for handlers in maps:
+        for event_type, handler in handlers.items():
+            merged.setdefault(event_type, []).append(handler)
+
+    def run_all(steps: list[Handler]) -> Handler:
+        if len(steps) == 1:
+            return steps[0]
+
+        async def handler(ctx: HandlerContext) -> None:
+            for step in steps:
+                await step(ctx)
+
+        handler.__name__ = "_then_".join(getattr(s, "__name__", "handler") for s in steps)
+        return handler
+
+    return {event_type: run_all(steps) for event_type, steps in merged.items()}
+
+
 # Every event intake consumes is also kept in its case's history (application/history.py).
 HANDLERS: Mapping[str, Handler] = with_history(
     {
@@ -247,7 +285,9 @@ HANDLERS: Mapping[str, Handler] = with_history(
         "conference.required": on_conference_required,
         "routing.roster_published": on_roster_published,
         **TASK_HANDLERS,
-        **PARTICIPANT_VIEW_HANDLERS,
         **CLOCK_HANDLERS,
+        # Conference decisions feed two read models: the staff projection and each
+        # participant's own view (which holds nothing else of the case).
+        **chained(CONFERENCE_HANDLERS, PARTICIPANT_VIEW_HANDLERS),
     }
 )

@@ -23,9 +23,15 @@ import asyncpg
 
 from services.intake.adapters import participant_views as views
 from services.intake.adapters import sql
-from services.intake.application import actions, history
+from services.intake.application import (
+    actions,
+    conference_consents,
+    conference_projection,
+    history,
+)
 from services.intake.application.actions import Client
 from services.intake.domain.case import case_access, is_reporter
+from services.intake.domain.conferences import ConsentInput
 from services.intake.domain.participant_views import (
     acknowledgement_refusal,
     worker_participant,
@@ -36,7 +42,6 @@ from shared.envelope import Actor, Envelope, utcnow
 from shared.events import (
     CaseViewed,
     ConferenceAcknowledged,
-    ConferenceConsentRecorded,
     ConferenceObjectionRaised,
     ConsentKind,
     EventPayload,
@@ -137,6 +142,10 @@ async def _acknowledge(conn: asyncpg.Connection, view: View, actor: Actor) -> En
         role=view["role"],
     )
     await views.record_acknowledgement(conn, view["conference_id"], view["participant_id"], now)
+    # The staff conference page shows it too (intake does not consume its own events).
+    await conference_projection.record_acknowledgement(
+        conn, view["conference_id"], view["participant_id"], now
+    )
     return event
 
 
@@ -164,6 +173,9 @@ async def _object(conn: asyncpg.Connection, view: View, actor: Actor, objection:
         role=view["role"],
     )
     await views.record_objection(
+        conn, view["conference_id"], view["participant_id"], objection, now
+    )
+    await conference_projection.record_objection(
         conn, view["conference_id"], view["participant_id"], objection, now
     )
     return event
@@ -285,15 +297,6 @@ async def object_as_worker(
         await uow.emit(await _object(uow.conn, view, worker_actor(principal), objection))
 
 
-@dataclass(frozen=True)
-class ConsentRecorded:
-    case_id: UUID
-    reference: str
-    event_id: UUID
-    consent: str
-    granted: bool
-
-
 async def record_worker_consent(
     runtime: Runtime,
     principal: Principal,
@@ -302,35 +305,16 @@ async def record_worker_consent(
     *,
     granted: bool,
     basis: str | None = None,
-) -> ConsentRecorded:
-    """The case's own reporter gives (or withdraws) the worker's consent: publishes
-    `conference.consent_recorded` (given_by worker, recorded_via portal). 404 for a case
-    the caller may not read; 403 for staff who are not its reporter."""
+) -> None:
+    """The case's own reporter gives (or withdraws) the worker's consent from their case
+    page: the one write path of every consent (application/conference_consents.py), which
+    publishes `conference.consent_recorded` (given_by worker, recorded_via portal). 404
+    for a case the caller may not read; 403 for staff who are not its reporter."""
     async with unit_of_work(runtime) as uow:
-        case = await _reporters_case(uow.conn, principal, case_id)
-        event = make_event(
-            ConferenceConsentRecorded(
-                reference=case["reference"],
-                consent=consent,
-                given_by="worker",
-                granted=granted,
-                recorded_via="portal",
-                basis=basis,
-                recorded_at=utcnow(),
-            ),
-            producer="intake",
-            actor=worker_actor(principal),
-            case_id=case_id,
-        )
-        await history.record_written(
-            uow.conn,
-            event,
-            "conference_consent_recorded",
-            actor_name=principal.name,
-            consent=consent,
-            given_by="worker",
-            granted=granted,
-            recorded_via="portal",
-        )
-        await uow.emit(event)
-    return ConsentRecorded(case_id, case["reference"], event.event_id, consent, granted)
+        await _reporters_case(uow.conn, principal, case_id)
+    await conference_consents.record_consent(
+        runtime,
+        principal,
+        case_id,
+        ConsentInput(consent=consent, given_by="worker", granted=granted, basis=basis),
+    )

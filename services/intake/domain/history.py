@@ -32,6 +32,13 @@ REQUEST_LABELS = {
     "case.assignment_requested": "assignment",
     "case.respondent_resolution_requested": "respondent resolution",
     "statutory_clock.completion_requested": "statutory clock completion",
+    "conference.planning_requested": "case conference",
+    "conference.change_requested": "conference change",
+    "conference.cancellation_requested": "conference cancellation",
+    "conference.hold_recording_requested": "conference attendance",
+    "conference.summary_recording_requested": "conference summary",
+    "conference.action_completion_requested": "conference action completion",
+    "conference.action_replanning_requested": "conference action re-planning",
 }
 # Who acted, when an event names a service or a timer rather than a person.
 SYSTEM_ACTORS = {
@@ -193,7 +200,49 @@ def _summary(
             return event_type.replace(".", "_"), pick("title", "reason")
         case _ if event_type.startswith("statutory_clock."):
             return statutory_clock_summary(event_type, payload)
+    if event_type.startswith("conference."):
+        return _conference_summary(event_type, payload, pick)
     return event_type, {}
+
+
+def _conference_summary(
+    event_type: str, payload: Mapping[str, Any], pick: Any
+) -> tuple[str, dict[str, Any]]:
+    """(kind, summary) of a consumed conference event: when, who by role, counts; never
+    the summary's points or objections."""
+    kind = event_type.replace(".", "_")
+    plan = payload.get("plan") or {}
+    when = {"scheduled_for": plan.get("scheduled_for"), "time_zone": plan.get("time_zone")}
+    match event_type:
+        case "conference.planned" | "conference.rescheduled":
+            return kind, {**pick("conference_id", "reason", "changed"), **when}
+        case "conference.cancelled":
+            return kind, {**pick("conference_id", "reason"), **when}
+        case "conference.participant_invited":
+            wanted = str(payload.get("participant_id"))
+            roles = [
+                p.get("role")
+                for p in payload.get("participants") or []
+                if str(p.get("participant_id")) == wanted
+            ]
+            return kind, {**pick("conference_id"), "role": _first(roles)}
+        case "conference.held":
+            return kind, pick("conference_id", "held_at", "summary_due_at")
+        case "conference.summary_recorded":
+            return kind, {
+                **pick("conference_id", "on_time"),
+                "actions": len(payload.get("actions") or []),
+            }
+        case "conference.completed":
+            return kind, pick("conference_id", "actions_completed", "actions_replanned")
+        case "conference.notice_sent" | "conference.agenda_sent" | "conference.summary_sent":
+            return kind, pick("conference_id", "role", "method")
+    target = payload.get("escalated_to") or {}
+    return kind, {
+        **pick("conference_id", "description", "due_at", "owner_name", "reason", "ended"),
+        "escalated_to_id": target.get("id"),
+        "escalated_to_name": target.get("name"),
+    }
 
 
 def _picker(payload: Mapping[str, Any]) -> Any:
@@ -281,6 +330,14 @@ def _describe_written(
             return f"Requested {s.get('action')}"
         case "statutory_clock_completion_requested":
             return f"Recorded statutory clock {s.get('pack')}/{s.get('clock')} as done"
+        case "conference_requested":
+            return f"Requested a case conference for {_local(s)}"
+        case "conference_update_requested":
+            return f"Requested {s.get('action')}"
+        case "consent_recorded":
+            given = "gave" if s.get("granted", True) else "withdrew"
+            who = str(s.get("given_by") or "").replace("_", " ")
+            return f"Recorded that the {who} {given} consent: {_consent(s.get('consent'))}"
         case "injury_facts_recorded":
             return "Recorded a decision on the injury facts"
         case "respondent_resolution_requested":
@@ -356,6 +413,8 @@ def _describe_consumed(
             return text
         case "task_completed":
             return f"Task completed: {s.get('title')}"
+        case str() if kind.startswith("conference_"):
+            return _describe_conference(kind, s, reason, names)
         case "task_cancelled":
             return f"Task cancelled: {s.get('title')}{reason}"
         case _ if kind.startswith("statutory_clock_"):
@@ -398,3 +457,72 @@ def describe_statutory_clock(kind: str, s: Mapping[str, Any], names: Mapping[str
             late = "" if s.get("on_time") else " (late)"
             return f"Statutory clock met{late}: {label}, {by}"
     return f"Statutory clock: {label}"
+
+
+CONSENT_WORDS = {
+    "practitioner_involvement": "the treating practitioner may be invited",
+    "medical_consultation": "the conference may be held in the medical consultation",
+}
+
+
+def _consent(value: Any) -> str:
+    return CONSENT_WORDS.get(str(value), str(value).replace("_", " "))
+
+
+def _local(s: Mapping[str, Any]) -> str:
+    """The conference's start in its own zone, as staff plan it."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        start = datetime.fromisoformat(str(s.get("scheduled_for")))
+        zone = str(s.get("time_zone") or "UTC")
+        return start.astimezone(ZoneInfo(zone)).strftime(f"%Y-%m-%d %H:%M ({zone})")
+    except (ValueError, ZoneInfoNotFoundError):
+        return str(s.get("scheduled_for"))
+
+
+def _describe_conference(
+    kind: str, s: Mapping[str, Any], reason: str, names: Mapping[str, str]
+) -> str:
+    """Entries for routing's conference decisions and the mails notifications relayed."""
+    role = str(s.get("role") or "participant").replace("_", " ")
+    action = s.get("description")
+    match kind:
+        case "conference_planned":
+            return f"Case conference planned for {_local(s)}"
+        case "conference_rescheduled":
+            return f"Case conference changed, now {_local(s)}{reason}"
+        case "conference_cancelled":
+            return f"Case conference cancelled{reason}"
+        case "conference_participant_invited":
+            return f"The {role} was invited to the case conference (consent recorded)"
+        case "conference_held":
+            return f"Case conference held; summary due {_when(s.get('summary_due_at'))}"
+        case "conference_summary_recorded":
+            late = "" if s.get("on_time", True) else " (late)"
+            return f"Conference summary recorded{late}: {s.get('actions')} agreed action(s)"
+        case "conference_action_due_soon":
+            return f"Conference action due soon: {action}"
+        case "conference_action_overdue":
+            text = f"Conference action overdue: {action}"
+            if s.get("escalated_to_id"):
+                text += f", escalated to {_named(s, 'escalated_to_id', 'escalated_to_name', names)}"
+            return text
+        case "conference_action_completed":
+            return f"Conference action done: {action}"
+        case "conference_action_replanned":
+            verb = "carried out of the conference" if s.get("ended") else "re-planned"
+            return f"Conference action {verb}: {action}{reason}"
+        case "conference_completed":
+            return (
+                f"Case conference completed: {s.get('actions_completed')} action(s) done,"
+                f" {s.get('actions_replanned')} re-planned"
+            )
+        case "conference_notice_sent":
+            return f"Conference notice mailed to the {role}"
+        case "conference_agenda_sent":
+            what = "cancellation" if s.get("method") == "CANCEL" else "agenda and invitation"
+            return f"Conference {what} mailed to the {role}"
+        case "conference_summary_sent":
+            return f"Conference summary link mailed to the {role}"
+    return kind.replace("_", " ")

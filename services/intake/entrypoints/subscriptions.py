@@ -33,7 +33,9 @@ SUBSCRIPTIONS = ServiceQueue(
         "task.cancelled",
         "task.reassigned",
         "task.overdue",
-        # Each conference participant's view (application/participant_views.py).
+        # Case conferences: routing's decisions and the mails notifications relayed, in
+        # the staff projection (application/conference_projection.py) and in each
+        # participant's own view (application/participant_views.py).
         "conference.planned",
         "conference.rescheduled",
         "conference.cancelled",
@@ -48,5 +50,10 @@ SUBSCRIPTIONS = ServiceQueue(
         "statutory_clock.due_soon",
         "statutory_clock.breached",
         "statutory_clock.met",
+        "conference.action_due_soon",
+        "conference.action_overdue",
+        "conference.notice_sent",
+        "conference.agenda_sent",
+        "conference.summary_sent",
     ),
 )

@@ -9,7 +9,14 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from services.intake.adapters import sql
-from services.intake.application import actions, case_page, statutory_clocks, tasks, work_queue
+from services.intake.application import (
+    actions,
+    case_page,
+    conference_views,
+    statutory_clocks,
+    tasks,
+    work_queue,
+)
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -18,6 +25,7 @@ from services.intake.domain.case import (
     STATUS_ROLES,
     status_options,
 )
+from services.intake.domain.conferences import STATUS_LABELS as CONFERENCE_STATUS_LABELS
 from services.intake.entrypoints.portal.case_facts import case_page_facts
 from services.intake.entrypoints.portal.conference_section import worker_conference_context
 from services.intake.entrypoints.portal.document_list import documents_context
@@ -103,6 +111,12 @@ async def render_case(
         statutory_clock_section=await statutory_clocks.clock_section(
             runtime.pool, principal, found.staff_view, found.case
         ),
+        conference_section={
+            **await conference_views.conference_section(
+                runtime.pool, principal, found.staff_view, row
+            ),
+            "labels": CONFERENCE_STATUS_LABELS,
+        },
         status_updates=await sql.list_reporter_status_updates(runtime.pool, case_id),
         raised=request.query_params.get("raised") == "1",
         logged=request.query_params.get("logged") == "1",

@@ -24,6 +24,7 @@ from services.intake.domain.case import (
 from services.intake.entrypoints.portal import (
     anonymous,
     audit_console,
+    conferences,
     documents,
     injury,
     phone,
@@ -336,5 +337,6 @@ for _pages in (
     documents,
     audit_console,
     statutory_clocks,
+    conferences,
 ):
     router.include_router(_pages.router)

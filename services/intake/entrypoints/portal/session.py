@@ -86,6 +86,10 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
         "victor.almeida@example.com", "HR manager",
     ),
     DemoIdentity(
+        "sofia", "A-4001", ("hr_agent", "employee"), "A-4001", "Sofia Rossi",
+        "sofia.rossi@example.com", "HR agent, Injury Management (plans case conferences)",
+    ),
+    DemoIdentity(
         "ines", "AU-1001", ("auditor", "employee"), "AU-1001", "Ines Duarte",
         "ines.duarte@example.com", "Auditor (audit console)",
     ),
