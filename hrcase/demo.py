@@ -92,6 +92,8 @@ def seed_demo_cases(intake_url: str) -> list[dict[str, Any]]:
     with httpx.Client(base_url=intake_url, timeout=10) as client:
         for case in cases:
             body = {k: case[k] for k in ("subject", "description", "reporter")}
+            # Injury facts make the demo's injury claim require a case conference.
+            body |= {k: case[k] for k in ("category", "injury") if k in case}
             reporter = case["reporter"]
             token = tokens.mint(
                 f"demo-{reporter['employee_id']}",
