@@ -11,6 +11,7 @@ the worker signs in and gives consent and acknowledges on their case page.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
@@ -141,14 +142,21 @@ async def staff_post(system: Any, path: str, body: dict[str, Any]) -> httpx.Resp
 
 
 async def decided(captured: Any, event_type: str, conference_id: UUID) -> dict[str, Any]:
-    """Routing's decision `event_type` about the conference, as captured on the bus."""
+    """Routing's decision `event_type` about the conference, as captured on the bus; a
+    refusal (none is expected here) fails the test with routing's reason."""
     found: dict[str, Any] = await captured.wait(
         lambda e: (
-            e["event_type"] == event_type
-            and e["producer"] == "routing"
-            and e["payload"]["conference_id"] == str(conference_id)
+            e["producer"] == "routing"
+            and (
+                e["event_type"] == "case.request_refused"
+                or (
+                    e["event_type"] == event_type
+                    and e["payload"]["conference_id"] == str(conference_id)
+                )
+            )
         )
     )
+    assert found["event_type"] == event_type, found["payload"]
     return found
 
 
@@ -187,7 +195,7 @@ async def hold(
     held = await staff_post(
         system,
         f"/api/v1/cases/{case_id}/conferences/{conference_id}/attendance",
-        {"held_at": datetime.now(UTC).replace(microsecond=0).isoformat(), "attendance": attendance},
+        {"held_at": datetime.now(UTC).isoformat(), "attendance": attendance},
     )
     assert held.status_code == 202, held.text
     await decided(captured, "conference.held", conference_id)
@@ -216,6 +224,17 @@ async def view_row(pool: asyncpg.Pool, conference_id: UUID, participant_id: UUID
     )
 
 
+def keep_screenshot(shot: Path) -> None:
+    """Check the screenshot; the README's copies are refreshed on request only, so a test
+    run leaves the checkout as it was:
+    HRCASE_UPDATE_SCREENSHOTS=1 pytest tests/e2e/test_conference_participant.py"""
+    data = shot.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    if os.environ.get("HRCASE_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / shot.name).write_bytes(data)
+
+
 def link(case_id: str, conference_id: UUID, participant_id: UUID, days: float = 30) -> str:
     token = mint_participant_link(
         DEV_JWT_SECRET,
@@ -240,7 +259,7 @@ async def consent_as_worker(system: Any, case_id: str) -> None:
 
 @needs_chromium
 async def test_the_external_participant_sees_only_that_conference_and_responds(
-    system, browser, amqp, admin_pool
+    system, browser, amqp, admin_pool, tmp_path
 ):
     case_id, _ = await raise_case(system)
     async with capture_events(amqp) as captured:
@@ -344,10 +363,9 @@ async def test_the_external_participant_sees_only_that_conference_and_responds(
         assert "Open" in actions
         objections = await page.locator(".summary-objections").inner_text()
         assert "Omar Haddad: Four hours is too few for the roster" in objections
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shot = SCREENSHOTS / "conference-participant-page.png"
+        shot = tmp_path / "conference-participant-page.png"
         await page.screenshot(path=str(shot), full_page=True)
-        assert shot.read_bytes().startswith(PNG_MAGIC)
+        keep_screenshot(shot)
 
         # Acknowledge: the event on the bus, the page says so; twice is still once.
         await page.get_by_role("button", name="I acknowledge receipt").click()
@@ -391,9 +409,9 @@ async def test_the_external_participant_sees_only_that_conference_and_responds(
         )
         assert objected["payload"]["objection"] == "Point 1 omits my restriction on lifting"
         assert "Point 1 omits my restriction" in await page.locator("#your-objection").inner_text()
-        await page.screenshot(
-            path=str(SCREENSHOTS / "conference-participant-acknowledged.png"), full_page=True
-        )
+        shot = tmp_path / "conference-participant-acknowledged.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        keep_screenshot(shot)
         await context.close()
 
         # --- The same token opens nothing else ------------------------------------------
@@ -521,7 +539,7 @@ async def test_the_external_participant_sees_only_that_conference_and_responds(
 
 @needs_chromium
 async def test_the_worker_gives_consent_and_acknowledges_the_summary(
-    system, browser, amqp, admin_pool
+    system, browser, amqp, admin_pool, tmp_path
 ):
     case_id, _ = await raise_case(system)
     async with capture_events(amqp) as captured:
@@ -598,7 +616,9 @@ async def test_the_worker_gives_consent_and_acknowledges_the_summary(
         assert acknowledged["payload"]["participant_id"] == str(cast["worker"])
         assert acknowledged["payload"]["role"] == "worker"
         assert "You acknowledged receipt on" in await page.locator("#case-conference").inner_text()
-        await section.screenshot(path=str(SCREENSHOTS / "conference-worker-section.png"))
+        shot = tmp_path / "conference-worker-section.png"
+        await section.screenshot(path=str(shot))
+        keep_screenshot(shot)
         await context.close()
 
     # The JSON door for the reporter: only the worker's own consent.

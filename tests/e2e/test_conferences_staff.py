@@ -373,7 +373,7 @@ async def test_a_conference_is_requested_and_follows_routing_to_completion(
     # Held: attendance recorded by staff, confirmed by routing. Routing accepts a record
     # made after the conference was planned and not in the future, so "now" (before the
     # scheduled date) is what a test can record.
-    held_at = datetime.now(UTC).replace(microsecond=0)
+    held_at = datetime.now(UTC)
     attendance = [
         {"participant_id": worker_id, "attended": True},
         {"participant_id": doctor_id, "attended": False},
