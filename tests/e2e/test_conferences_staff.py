@@ -295,7 +295,7 @@ async def test_a_conference_is_requested_and_follows_routing_to_completion(
     recorded = await capture.wait(lambda e: e["event_id"] == consent.json()["event_id"])
     assert recorded["event_type"] == "conference.consent_recorded"
     assert recorded["payload"]["recorded_via"] == "portal"
-    assert recorded["actor"]["type"] == "employee"
+    assert recorded["actor"] == {"type": "employee", "id": "E-7001"}
     invited = await capture.wait(
         lambda e: (
             e["event_type"] == "conference.participant_invited"
