@@ -55,7 +55,13 @@ async def record_consent(
                 recorded_at=recorded_at,
             ),
             producer="intake",
-            actor=Actor(type="employee" if as_worker else "agent", id=principal.subject),
+            # The worker is named by their employee id, as on every other event an
+            # employee causes (submitter_actor); staff by their subject.
+            actor=(
+                Actor(type="employee", id=principal.employee_id or principal.subject)
+                if as_worker
+                else Actor(type="agent", id=principal.subject)
+            ),
             case_id=case_id,
         )
         # Intake does not consume its own events: the consent is kept here directly.
