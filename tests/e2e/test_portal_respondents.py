@@ -216,6 +216,7 @@ async def test_a_serious_workplace_injury_raised_in_the_portal_requires_a_confer
         "date_of_injury": today,
         "serious": True,
         "suitable_employment_available": None,
+        "jurisdiction": None,
     }
     conference = await event_of(captured, case_id, "conference.required", timeout=30)
     assert conference["payload"]["reasons"] == ["serious injury"]
