@@ -28,7 +28,11 @@ import httpx
 import pytest
 
 from services.intake.config import DEV_INBOUND_EMAIL_TOKEN
-from services.notifications.domain import conference_notices, task_notices
+from services.notifications.domain import (
+    conference_notices,
+    statutory_clock_notices,
+    task_notices,
+)
 from services.notifications.domain import notices as domain
 from services.notifications.tests import conference_factories as cf
 from services.notifications.tests.factories import (
@@ -46,6 +50,8 @@ from shared.events import (
     CaseSubmitted,
     Person,
     Reporter,
+    StatutoryClockBreached,
+    StatutoryClockDueSoon,
     TaskCreated,
     TaskDueSoon,
     TaskOverdue,
@@ -361,6 +367,31 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
         )
         return event, payload
 
+    def clock(breached: bool) -> tuple[Any, Any]:
+        fields: dict[str, Any] = {
+            "reference": ref,
+            "pack": "nsw",
+            "clock": "insurer_notified",
+            "label": "Employer notifies the insurer",
+            "citation": "WIM Act 1998 (NSW) s 44",
+            "due_at": datetime.now(UTC) + timedelta(hours=8),
+            "owner_id": owner_id,
+        }
+        payload: Any = (
+            StatutoryClockBreached(**fields, escalated_to=target, escalation_level=1)
+            if breached
+            else StatutoryClockDueSoon(**fields)
+        )
+        event = make_event(
+            payload, producer="routing", actor=Actor(type="service", id="routing"), case_id=case_id
+        )
+        return event, payload
+
+    def clock_mails(breached: bool) -> list[Any]:
+        return statutory_clock_notices.for_statutory_clock(
+            *clock(breached), recipient=owner_contact, recipient_id=owner_id, **common
+        )
+
     def one(outcomes: list[Any]) -> Any:
         [outcome] = outcomes
         assert isinstance(outcome, domain.Notification), outcome
@@ -487,6 +518,13 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
             as_staff(target_id, "hr_manager"),
         ),
         **_conference_scenarios(case, config, owner, owner_headers, target),
+        # Statutory clocks: the owner opens the case; so does the escalation target.
+        "statutory_clock_due_soon": (one(clock_mails(breached=False)), owner_headers),
+        "statutory_clock_breached": (clock_mails(breached=True)[0], owner_headers),
+        "statutory_clock_escalated": (
+            clock_mails(breached=True)[1],
+            as_staff(target_id, "hr_manager"),
+        ),
         "case_reassigned": (
             one(
                 domain.for_previous_owner(
