@@ -20,10 +20,11 @@ d. staff record attendance and the summary with an action owned by the employer
 e. the action falls overdue and escalates; completing it completes the conference.
 
 The policy is the default one except that the Sydney office (injury management) works
-round the clock with no holidays, so working days are calendar days here and an action
-can fall due within seconds. Two instants cannot be reached by waiting and are moved in
-routing's tables with SQL, as a clock would have moved them (step d: the conference's
-start, so it can be recorded as held; step e: the action's overdue timer).
+round the clock with no holidays, so working days are calendar days here. An agreed action
+is due at the end of its `due_on` day (routing refuses a day already over), so step e
+cannot wait for it: it moves the action's reminder and due instants into the past in
+routing's table (`routing.conference_actions`) with SQL, as the days would have, and
+routing's timer loop does the rest.
 
 Screenshots go to each test's tmp_path/artifacts; with HRCASE_DOC_SCREENSHOTS=1 the ones
 the README shows are also written to docs/screenshots/.
@@ -353,6 +354,7 @@ async def test_a_serious_injury_claim_in_the_portal_requires_a_conference(
         lambda e: (
             e["event_type"] == "statutory_clock.started"
             and e["case_id"] == case_id
+            and e["payload"]["pack"] == "conference_rules"
             and e["payload"]["trigger"] == "conference.required"
         )
     )
@@ -471,8 +473,8 @@ async def test_b_planning_tells_the_worker_first_and_sends_the_agenda_to_each_pa
         attendees = vevent.get("ATTENDEE")
         attendees = attendees if isinstance(attendees, list) else [attendees]
         addresses = {str(a).lower().removeprefix("mailto:") for a in attendees}
-        assert emails[role].lower() in addresses, (role, addresses)
-        assert emails["treating_doctor"].lower() not in addresses  # not invited yet
+        # Every invited participant is an attendee; the doctor, not invited yet, is not.
+        assert addresses == {emails[r].lower() for r in invited}, (role, addresses)
         text = body_of(mail)
         for item in AGENDA:
             assert item in text, (role, item)
@@ -611,10 +613,8 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
     needs(story, "conference_id", "ids")
     case_id, conference_id, ids = story["case_id"], story["conference_id"], story["ids"]
     headers = staff(story["owner_id"])
-    # The conference is a week away; it is "held" now, so its start moves into the past in
-    # routing's table as if the week had gone by.
-    await move_conference_start(admin_pool, conference_id, datetime.now(UTC) - timedelta(hours=2))
-    held_at = datetime.now(UTC) - timedelta(minutes=60)
+    # Routing takes a conference as held any time after it was planned (not in the future).
+    held_at = datetime.now(UTC) - timedelta(seconds=1)
     attendance = [
         {"participant_id": pid, "attended": role != "treating_doctor"} for role, pid in ids.items()
     ]
@@ -741,16 +741,6 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
     story.update(action=action, links=links)
 
 
-async def move_conference_start(admin_pool, conference_id: str, to: datetime) -> None:
-    """Move the planned start in routing's table (see the module docstring)."""
-    moved = await admin_pool.execute(
-        "UPDATE routing.conferences SET scheduled_for = $2 WHERE conference_id = $1",
-        UUID(conference_id),
-        to,
-    )
-    assert moved == "UPDATE 1", moved
-
-
 # --- e. the action falls overdue ------------------------------------------------------------
 
 
@@ -760,14 +750,17 @@ async def test_e_an_overdue_action_escalates_and_completing_it_completes_the_con
     needs(story, "action")
     case_id, conference_id = story["case_id"], story["conference_id"]
     action_id = story["action"]["action_id"]
-    # Due in three days: its overdue timer is moved to now in routing's table, as three
-    # days would have moved it (the due-soon reminder with it).
+    # Due in three days: its reminder and due instants move into the past in routing's
+    # table, as three days would have moved them (see the module docstring).
     moved = await admin_pool.execute(
-        "UPDATE routing.conference_action_timers SET due_at = now() - interval '1 second'"
-        " WHERE action_id = $1 AND fired_at IS NULL",
+        "UPDATE routing.conference_actions SET due_soon_at = now() - interval '2 seconds',"
+        " due_at = now() - interval '1 second'"
+        " WHERE action_id = $1 AND status = 'open' AND overdue_fired_at IS NULL",
         UUID(action_id),
     )
-    assert moved != "UPDATE 0", moved
+    assert moved == "UPDATE 1", moved
+    due_soon = await event(capture, "conference.action_due_soon", action_id=action_id)
+    assert due_soon["payload"]["owner_email"] == EMPLOYER["email"]
     overdue = await event(capture, "conference.action_overdue", action_id=action_id)
     escalated_to = overdue["payload"]["escalated_to"]
     assert escalated_to is not None, overdue
@@ -777,7 +770,7 @@ async def test_e_an_overdue_action_escalates_and_completing_it_completes_the_con
         return [
             m
             for m in mails_to(system, escalated_to["email"])
-            if re.search("overdue", str(m["Subject"]), re.I)
+            if re.search("escalated to you", str(m["Subject"]), re.I)
         ]
 
     [mail] = await eventually(escalation_mail, "the escalation mail")
