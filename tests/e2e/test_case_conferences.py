@@ -47,6 +47,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
 import yaml
@@ -65,15 +66,16 @@ CASE_URL = re.compile(r"/portal/cases/([0-9a-f-]{36})")
 LINK = re.compile(
     r"https?://[^\s\"'<>]+/portal/conference-links/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)"
 )
-MARK = uuid.uuid4().hex[:8]
+# A word only the case description holds.
+SECRET = f"ladder{uuid.uuid4().hex[:8]}"
 # What the worker wrote: private, it must never reach a participant's mail or link page.
 DESCRIPTION = (
-    f"Private {MARK}: I fell from the ladder at loading dock 3 and hurt my back and wrist;"
+    f"Private ({SECRET}): I fell from the ladder at loading dock 3 and hurt my back and wrist;"
     " the doctor has signed me off work."
 )
 AGENDA = ["Medical update and capacity", "Suitable duties at the dock", "Next steps"]
 AGREED = [
-    f"Suitable duties {MARK}: four-hour shifts at the dispatch desk for three weeks",
+    "Suitable duties: four-hour shifts at the dispatch desk for three weeks",
     "The treating doctor reviews capacity again in three weeks",
 ]
 ACTION = "Send the suitable duties plan to the worker and the doctor"
@@ -113,6 +115,15 @@ def database_url(database_url):
     """A database of this module's own: it counts mails and participants of one case."""
     with own_database("case_conferences") as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+async def admin_pool(database_url):
+    """The run's admin pool, on this module's own database."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    assert pool is not None
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture(scope="module")
@@ -271,6 +282,16 @@ async def shoot(page: Any, tmp_path: Path, name: str, *, for_docs: bool = False)
         shutil.copyfile(shot, SHOTS / f"{name}.png")
 
 
+async def reload_until(page: Any, check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Reload the page until `check()` holds, as a person would press F5."""
+    deadline = asyncio.get_running_loop().time() + DEADLINE
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the page never showed {what}: {page.url}")
+        await asyncio.sleep(0.5)
+        await page.reload()
+
+
 async def new_context(browser, system):
     return await browser.new_context(
         base_url=system.url("intake"),
@@ -331,7 +352,7 @@ async def test_a_serious_injury_claim_in_the_portal_requires_a_conference(
 ):
     context, page = await sign_in(browser, system, "Sam Rivera")
     await page.get_by_role("link", name="Raise a case").first.click()
-    await page.get_by_label("Subject").fill(f"Fall at loading dock 3 ({MARK})")
+    await page.get_by_label("Subject").fill("Fall at loading dock 3")
     await page.get_by_label("Category").select_option("workplace_injury")
     await page.get_by_label("What happened?").fill(DESCRIPTION)
     yesterday = (datetime.now(SYDNEY) - timedelta(days=1)).date()
@@ -408,6 +429,8 @@ async def test_b_planning_tells_the_worker_first_and_sends_the_agenda_to_each_pa
         DOCTOR,
         UNION,
     ]
+    # The planning form an HR manager sees (filled in, not sent: the owner plans by API).
+    await fill_the_planning_form(browser, system, case_id, scheduled, tmp_path)
     async with client(system, staff(owner_id)) as c:
         accepted = await c.post(
             f"/api/v1/cases/{case_id}/conferences",
@@ -479,7 +502,7 @@ async def test_b_planning_tells_the_worker_first_and_sends_the_agenda_to_each_pa
         for item in AGENDA:
             assert item in text, (role, item)
         assert LINK.search(text), role
-        assert MARK not in text and "wrist" not in text, role  # never the case description
+        assert SECRET not in text and "wrist" not in text, role  # never the case description
     # The doctor hears nothing before the worker's consent.
     await drain(capture)
     assert mails_to(system, DOCTOR["email"]) == []
@@ -494,10 +517,16 @@ async def test_b_planning_tells_the_worker_first_and_sends_the_agenda_to_each_pa
     # The worker consents in the portal, on their own case page.
     context, page = await sign_in(browser, system, "Sam Rivera")
     await page.goto(f"/portal/cases/{case_id}")
-    section = page.locator("#conferences")
-    assert await section.get_by_text(AGENDA[0]).count() >= 1
+    section = page.locator("#case-conference")
+
+    async def shown() -> bool:
+        return bool(await section.get_by_text(AGENDA[0]).count())
+
+    await reload_until(page, shown, "the conference on the worker's case page")
+    assert await page.get_by_text(SECRET).count() >= 1  # their own case page, description and all
+    await page.get_by_role("button", name=re.compile("^Give: My treating doctor")).click()
+    await page.wait_for_url(re.compile(f"/portal/cases/{case_id}"))
     await shoot(page, tmp_path, "worker-case-page-conference")
-    await give_consent(page)
     await context.close()
     consent = await capture.wait(
         lambda e: e["event_type"] == "conference.consent_recorded" and e["case_id"] == case_id
@@ -549,14 +578,38 @@ async def test_b_planning_tells_the_worker_first_and_sends_the_agenda_to_each_pa
     story.update(conference_id=conference_id, ids=ids, emails=emails, uid=uid, scheduled=scheduled)
 
 
-async def give_consent(page: Any) -> None:
-    """Tick and send the worker's consent that the treating doctor may take part."""
-    form = page.locator("form", has=page.get_by_role("button", name=re.compile("consent", re.I)))
-    consent = form.first
-    boxes = consent.get_by_role("checkbox")
-    for index in range(await boxes.count()):
-        await boxes.nth(index).check()
-    await consent.get_by_role("button", name=re.compile("consent", re.I)).first.click()
+async def fill_the_planning_form(
+    browser: Any, system: Any, case_id: str, scheduled: datetime, tmp_path: Path
+) -> None:
+    """Victor Almeida (HR manager) opens "Plan a conference" from the case page: the worker
+    and the case manager are already on it; he adds the rest and the agenda."""
+    context, page = await sign_in(browser, system, "Victor Almeida")
+    await page.goto(f"/portal/cases/{case_id}")
+    await page.get_by_role("link", name="Plan a conference").click()
+    await page.wait_for_url(f"**/portal/cases/{case_id}/conferences/new")
+    assert await page.locator("#p0_role").input_value() == "worker"
+    assert await page.locator("#p0_email").input_value() == WORKER["email"]
+    await page.locator("#purpose").fill(
+        "Agree a return to suitable duties and ongoing treatment after the fall"
+    )
+    await page.locator("#scheduled_date").fill(scheduled.date().isoformat())
+    await page.locator("#scheduled_time").fill("10:00")
+    await page.locator("#location").fill("Acme Warehousing, meeting room 2, 12 Harbour Street")
+    rows = [EMPLOYER, DOCTOR, UNION]
+    for row in range(8):
+        if not rows:
+            break
+        if await page.locator(f"#p{row}_email").input_value():
+            continue  # pre-filled: the worker, the case manager
+        person = rows.pop(0)
+        await page.locator(f"#p{row}_role").select_option(person["role"])
+        await page.locator(f"#p{row}_name").fill(person["name"])
+        await page.locator(f"#p{row}_email").fill(person["email"])
+        await page.locator(f"#p{row}_organisation").fill(person["organisation"])
+    assert rows == [], "the form has too few participant rows"
+    await page.locator("#agenda").fill("\n".join(AGENDA))
+    await shoot(page, tmp_path, "conference-planning-form", for_docs=True)
+    await context.close()
 
 
 # --- c. too close ---------------------------------------------------------------------------
@@ -675,7 +728,7 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
         # Only that the summary is ready and the link: never its text, never the case.
         for point in AGREED:
             assert point not in text, role
-        assert MARK not in text and ACTION not in text and "wrist" not in text, role
+        assert SECRET not in text and ACTION not in text and "wrist" not in text, role
     assert len(set(links.values())) == len(links)  # each participant their own link
 
     # The union representative opens their link with no account and no session.
@@ -686,7 +739,7 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
     content = await page.content()
     for item in AGENDA + AGREED:
         assert item in content, item
-    assert MARK + ":" not in content and "wrist" not in content
+    assert SECRET not in content and "wrist" not in content
     await shoot(page, tmp_path, "conference-external-participant", for_docs=True)
     await page.get_by_role("button", name=re.compile("acknowledg", re.I)).first.click()
     acknowledged = await event(
@@ -721,7 +774,7 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
         landed = page.url
         refused = response.status in (401, 403, 404) or "/portal/sign-in" in landed
         assert refused, (path, response.status, landed)
-        assert MARK + ":" not in await page.content(), path
+        assert SECRET not in await page.content(), path
     await context.close()
     async with httpx.AsyncClient(base_url=system.url("intake"), timeout=10) as c:
         for tried in (
@@ -731,13 +784,13 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
                 headers={"Authorization": f"Bearer {token}"},
             ),
             c.get(f"/api/v1/cases/{case_id}", params={"token": token}),
-            c.get(f"/portal/cases/{case_id}", cookies={"hrcase_session": token}),
+            c.get(f"/portal/cases/{case_id}", headers={"Cookie": f"hrcase_session={token}"}),
         ):
             response = await tried
             assert response.status_code in (401, 403, 404) or (
                 response.status_code in (302, 303) and "sign-in" in response.headers["location"]
             ), response.text
-            assert MARK not in response.text
+            assert SECRET not in response.text
     story.update(action=action, links=links)
 
 
@@ -750,17 +803,32 @@ async def test_e_an_overdue_action_escalates_and_completing_it_completes_the_con
     needs(story, "action")
     case_id, conference_id = story["case_id"], story["conference_id"]
     action_id = story["action"]["action_id"]
-    # Due in three days: its reminder and due instants move into the past in routing's
-    # table, as three days would have moved them (see the module docstring).
-    moved = await admin_pool.execute(
-        "UPDATE routing.conference_actions SET due_soon_at = now() - interval '2 seconds',"
-        " due_at = now() - interval '1 second'"
-        " WHERE action_id = $1 AND status = 'open' AND overdue_fired_at IS NULL",
-        UUID(action_id),
-    )
-    assert moved == "UPDATE 1", moved
+
+    # Due in three days: its reminder instant, then its due instant, move into the past in
+    # routing's table, as the days would have moved them (see the module docstring). One
+    # at a time: a reminder that would come after the due instant is never sent.
+    async def move(column: str) -> None:
+        moved = await admin_pool.execute(
+            f"UPDATE routing.conference_actions SET {column} = now() - interval '1 second'"
+            " WHERE action_id = $1 AND status = 'open'",
+            UUID(action_id),
+        )
+        assert moved == "UPDATE 1", moved
+
+    await move("due_soon_at")
     due_soon = await event(capture, "conference.action_due_soon", action_id=action_id)
     assert due_soon["payload"]["owner_email"] == EMPLOYER["email"]
+
+    async def reminder_mail() -> list[EmailMessage]:
+        return [
+            m
+            for m in mails_to(system, EMPLOYER["email"])
+            if re.search("due soon", str(m["Subject"]), re.I)
+        ]
+
+    [reminder] = await eventually(reminder_mail, "the action owner's reminder")
+    assert LINK.search(body_of(reminder)) and ACTION not in str(reminder["Subject"])
+    await move("due_at")
     overdue = await event(capture, "conference.action_overdue", action_id=action_id)
     escalated_to = overdue["payload"]["escalated_to"]
     assert escalated_to is not None, overdue
@@ -775,7 +843,7 @@ async def test_e_an_overdue_action_escalates_and_completing_it_completes_the_con
 
     [mail] = await eventually(escalation_mail, "the escalation mail")
     assert story["reference"] in str(mail["Subject"])
-    assert MARK not in body_of(mail)
+    assert SECRET not in body_of(mail)
 
     async with client(system, staff(story["owner_id"])) as c:
         done = await c.post(
