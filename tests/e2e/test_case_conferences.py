@@ -791,6 +791,15 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
                 response.status_code in (302, 303) and "sign-in" in response.headers["location"]
             ), response.text
             assert SECRET not in response.text
+    # The staff conference page shows the acknowledgement and the worker's portal consent.
+    context, page = await sign_in(browser, system, "Victor Almeida")
+    await page.goto(f"/portal/cases/{case_id}/conferences/{conference_id}")
+    union_row = page.locator(f"#participant-{ids['union_representative']}")
+    assert (await union_row.locator(".acknowledgement").inner_text()).startswith("Acknowledged")
+    consents = await page.locator("#consents + ul").inner_text()
+    assert re.search(r"given by the worker \(in the portal", consents), consents
+    await shoot(page, tmp_path, "conference-staff-page", for_docs=True)
+    await context.close()
     story.update(action=action, links=links)
 
 
