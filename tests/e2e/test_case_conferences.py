@@ -608,7 +608,7 @@ async def fill_the_planning_form(
         await page.locator(f"#p{row}_organisation").fill(person["organisation"])
     assert rows == [], "the form has too few participant rows"
     await page.locator("#agenda").fill("\n".join(AGENDA))
-    await shoot(page, tmp_path, "conference-planning-form", for_docs=True)
+    await shoot(page, tmp_path, "conference-e2e-planning-form", for_docs=True)
     await context.close()
 
 
@@ -740,7 +740,7 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
     for item in AGENDA + AGREED:
         assert item in content, item
     assert SECRET not in content and "wrist" not in content
-    await shoot(page, tmp_path, "conference-external-participant", for_docs=True)
+    await shoot(page, tmp_path, "conference-e2e-external-participant", for_docs=True)
     await page.get_by_role("button", name=re.compile("acknowledg", re.I)).first.click()
     acknowledged = await event(
         capture,
@@ -798,7 +798,7 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
     assert (await union_row.locator(".acknowledgement").inner_text()).startswith("Acknowledged")
     consents = await page.locator("#consents + ul").inner_text()
     assert re.search(r"given by the worker \(in the portal", consents), consents
-    await shoot(page, tmp_path, "conference-staff-page", for_docs=True)
+    await shoot(page, tmp_path, "conference-e2e-staff-page", for_docs=True)
     await context.close()
     story.update(action=action, links=links)
 
