@@ -481,6 +481,13 @@ async def test_b_planning_tells_the_worker_first_and_sends_the_agenda_to_each_pa
         return all(agenda_mails(system, emails[role]) for role in invited)
 
     await eventually(agendas_arrived, "an agenda mail for every invited participant")
+    # Of all the conference's mails, the very first to reach the relay is the worker's notice.
+    first = next(
+        m
+        for m in system.mail.received()
+        if re.search("conference is planned|Case conference: agenda", str(m["Subject"]))
+    )
+    assert emails["worker"] in str(first["To"]) and ics_of(first) is None, first["Subject"]
     worker_mails = mails_to(system, emails["worker"])
     assert ics_of(worker_mails[0]) is None, "the worker's first mail is the notice, not the agenda"
     assert story["reference"] in str(worker_mails[0]["Subject"])
