@@ -488,9 +488,10 @@ async def test_b_planning_tells_the_worker_first_and_sends_the_agenda_to_each_pa
         if re.search("conference is planned|Case conference: agenda", str(m["Subject"]))
     )
     assert emails["worker"] in str(first["To"]) and ics_of(first) is None, first["Subject"]
-    worker_mails = mails_to(system, emails["worker"])
-    assert ics_of(worker_mails[0]) is None, "the worker's first mail is the notice, not the agenda"
-    assert story["reference"] in str(worker_mails[0]["Subject"])
+    assert str(first["Subject"]).startswith(f"[{story['reference']}] A case conference is planned")
+    told = body_of(first)
+    assert "Agree a return to suitable duties" in told and LINK.search(told)
+    assert SECRET not in told and "wrist" not in told
     for role in invited:
         [mail] = agenda_mails(system, emails[role])
         calendar = ics_of(mail)
