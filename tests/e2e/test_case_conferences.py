@@ -366,7 +366,8 @@ async def test_a_serious_injury_claim_in_the_portal_requires_a_conference(
     await context.close()
 
     required = await capture.wait(
-        lambda e: e["event_type"] == "conference.required" and e["case_id"] == case_id
+        lambda e: e["event_type"] == "conference.required" and e["case_id"] == case_id,
+        timeout=DEADLINE,
     )
     assert "serious injury" in required["payload"]["reasons"]
     # The planning clock starts from the requirement, due when the conference must be
@@ -377,7 +378,8 @@ async def test_a_serious_injury_claim_in_the_portal_requires_a_conference(
             and e["case_id"] == case_id
             and e["payload"]["pack"] == "conference_rules"
             and e["payload"]["trigger"] == "conference.required"
-        )
+        ),
+        timeout=DEADLINE,
     )
     assert started["payload"]["conference_id"] is None
     assert datetime.fromisoformat(started["payload"]["due_at"]) > datetime.fromisoformat(
@@ -534,10 +536,12 @@ async def test_b_planning_tells_the_worker_first_and_sends_the_agenda_to_each_pa
     assert await page.get_by_text(SECRET).count() >= 1  # their own case page, description and all
     await page.get_by_role("button", name=re.compile("^Give: My treating doctor")).click()
     await page.wait_for_url(re.compile(f"/portal/cases/{case_id}"))
+    assert await page.locator("#consent-practitioner_involvement").inner_text() == "given"
     await shoot(page, tmp_path, "worker-case-page-conference")
     await context.close()
     consent = await capture.wait(
-        lambda e: e["event_type"] == "conference.consent_recorded" and e["case_id"] == case_id
+        lambda e: e["event_type"] == "conference.consent_recorded" and e["case_id"] == case_id,
+        timeout=DEADLINE,
     )
     assert consent["payload"]["consent"] == "practitioner_involvement"
     assert consent["payload"]["given_by"] == "worker"
@@ -568,7 +572,8 @@ async def test_b_planning_tells_the_worker_first_and_sends_the_agenda_to_each_pa
             e["event_type"] == "statutory_clock.met"
             and e["case_id"] == case_id
             and (e["payload"]["pack"], e["payload"]["clock"]) == (pack, clock)
-        )
+        ),
+        timeout=DEADLINE,
     )
     assert met["payload"]["met_by"] == "conference.planned" and met["payload"]["on_time"]
     await conference_reaches(
@@ -647,7 +652,8 @@ async def test_c_a_date_inside_the_notice_period_is_refused_with_the_reason(
             e["event_type"] == "case.request_refused"
             and e["case_id"] == case_id
             and e["payload"]["request_type"] == "conference.planning_requested"
-        )
+        ),
+        timeout=DEADLINE,
     )
     reason = refusal["payload"]["reason"]
     assert re.search(r"notice|working day", reason, re.I), reason
