@@ -119,7 +119,7 @@ def database_url(database_url):
 
 @pytest.fixture(scope="module")
 async def admin_pool(database_url):
-    """The run's admin pool, on this module's own database."""
+    """An admin pool on this module's own database (the session's is on the shared one)."""
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     assert pool is not None
     yield pool
@@ -318,9 +318,7 @@ def notice_days(policy_file: Path) -> int:
     return days
 
 
-def plan_body(
-    story: dict[str, Any], scheduled: datetime, *, participants: list[dict[str, Any]]
-) -> dict[str, Any]:
+def plan_body(scheduled: datetime, participants: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "purpose": "Agree a return to suitable duties and ongoing treatment after the fall",
         "scheduled_for": scheduled.isoformat(),
@@ -436,7 +434,7 @@ async def test_b_planning_tells_the_worker_first_and_sends_the_agenda_to_each_pa
     async with client(system, staff(owner_id)) as c:
         accepted = await c.post(
             f"/api/v1/cases/{case_id}/conferences",
-            json=plan_body(story, scheduled, participants=participants),
+            json=plan_body(scheduled, participants),
         )
     assert accepted.status_code == 202, accepted.text
     assert accepted.json()["status"] == "requested"
@@ -643,7 +641,7 @@ async def test_c_a_date_inside_the_notice_period_is_refused_with_the_reason(
     async with client(system, staff(story["owner_id"])) as c:
         accepted = await c.post(
             f"/api/v1/cases/{case_id}/conferences",
-            json=plan_body(story, soon, participants=participants),
+            json=plan_body(soon, participants),
         )
     assert accepted.status_code == 202, accepted.text
     conference_id = accepted.json()["conference_id"]
