@@ -864,7 +864,20 @@ async def test_e_an_overdue_action_escalates_and_completing_it_completes_the_con
 
     [mail] = await eventually(escalation_mail, "the escalation mail")
     assert story["reference"] in str(mail["Subject"])
-    assert SECRET not in body_of(mail)
+    assert f"/portal/cases/{case_id}" in body_of(mail)  # staff: the case page
+    assert SECRET not in body_of(mail) and ACTION not in body_of(mail)
+
+    # The action's owner and the case owner hear that it is overdue too.
+    async def overdue_mails() -> bool:
+        return all(
+            any(
+                str(m["Subject"]).endswith("Conference action overdue")
+                for m in mails_to(system, address)
+            )
+            for address in (EMPLOYER["email"], story["owner_email"])
+        )
+
+    await eventually(overdue_mails, "the overdue mails to the action's owner and the case owner")
 
     async with client(system, staff(story["owner_id"])) as c:
         done = await c.post(
