@@ -2,7 +2,8 @@
 naming the field, through the API and the portal; a stored odd value never breaks a page.
 
 The API table is built from intake's own OpenAPI document: every string field of every JSON
-request body (nested ones included) is sent with a NUL, and every date-time field with
+request body (nested ones included, and the fields of a list's first item: every list in a
+base request has one) is sent with a NUL, and every date-time field with
 instants outside the accepted window, so a field added later is covered without editing
 this file. Every JSON operation must have a valid base request in `bases()` (a new endpoint
 fails `test_every_json_operation_has_a_base_request` until it gets one).
@@ -36,6 +37,7 @@ from tests.support.auth import auth_headers
 from tests.support.system import RunningSystem, running_system
 
 SAM = {"employee_id": "E-8801", "name": "Sam Okoye", "email": "sam.okoye@example.com"}
+RESPONDENT = {"employee_id": "E-7002", "name": "Alex Chen", "email": "alex.chen@example.com"}
 AS_SAM = auth_headers("u-sam", "employee", employee_id=SAM["employee_id"])
 AS_AGENT = auth_headers("A-1001", "hr_agent", employee_id="A-1001")
 AS_MANAGER = auth_headers("M-9002", "hr_manager", employee_id="M-9002")
@@ -249,6 +251,13 @@ def plan_body() -> Body:
         "location": "Warehouse 3 meeting room, 12 Dock Road",
         "participants": [dict(p) for p in PARTICIPANTS],
         "agenda": ["What happened", "Suitable duties"],
+        "desired_outcomes": [
+            {
+                "topic": "Future employment",
+                "proposals": [{"by": "worker", "text": "Back to the warehouse on light duties"}],
+                "agreed": "Light duties first",
+            }
+        ],
     }
 
 
@@ -262,7 +271,8 @@ def attendance_body(view: Body) -> Body:
 
 
 def summary_body(view: Body, actions: int) -> Body:
-    owner = next(p["participant_id"] for p in view["participants"] if p["role"] == "case_manager")
+    by_role = {p["role"]: p["participant_id"] for p in view["participants"]}
+    owner = by_role["case_manager"]
     due_on = (datetime.now(SYDNEY).date() + timedelta(days=28)).isoformat()
     return {
         "agreed_points": ["Light duties for four weeks"],
@@ -271,7 +281,9 @@ def summary_body(view: Body, actions: int) -> Body:
              "due_on": due_on}
             for n in range(actions)
         ],
-        "objections": [],
+        "objections": [
+            {"participant_id": by_role["worker"], "text": "Four weeks is too short"}
+        ],
     }  # fmt: skip
 
 
@@ -287,8 +299,10 @@ def submit_body() -> Body:
 def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
     """A valid request body and the caller's headers for every JSON operation of intake."""
     report_key = {"X-Report-Key": fixtures["secret_key"]}
+    # Every list in a base has an item, so the walk reaches the fields of its items.
+    named = {"respondents": [dict(RESPONDENT)]}
     return {
-        ("post", "/api/v1/cases"): (submit_body(), AS_SAM),
+        ("post", "/api/v1/cases"): ({**submit_body(), **named}, AS_SAM),
         ("post", "/api/v1/cases/{case_id}/messages"): ({"body": "One more detail."}, AS_SAM),
         ("post", "/api/v1/cases/{case_id}/notes"): ({"body": "Called the employee."}, AS_MANAGER),
         ("post", "/api/v1/cases/{case_id}/status"): (
@@ -333,11 +347,16 @@ def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[st
                 "subject": "Broken ladder",
                 "category": "general_query",
                 "callback_number": "+44 20 7946 0000",
+                **named,
             },
             AS_AGENT,
         ),
         ("post", "/api/v1/anonymous-reports"): (
-            {"subject": "Safety shortcuts", "description": "Guards are removed from machines."},
+            {
+                "subject": "Safety shortcuts",
+                "description": "Guards are removed from machines.",
+                **named,
+            },
             {},
         ),
         ("post", "/api/v1/anonymous-reports/{reference}/messages"): (
@@ -413,10 +432,14 @@ def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+Path = tuple[str | int, ...]
+
+
 def string_fields(
-    spec: dict[str, Any], schema: dict[str, Any], path: tuple[str, ...] = ()
-) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
-    """(path, schema) of every string leaf of a request body schema."""
+    spec: dict[str, Any], schema: dict[str, Any], path: Path = ()
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(path, schema) of every string leaf of a request body schema; a list's items are
+    reached through its first item (index 0)."""
     schema = resolve(spec, schema)
     for key in ("anyOf", "oneOf", "allOf"):
         for option in schema.get(key, []):
@@ -424,6 +447,8 @@ def string_fields(
     if "properties" in schema:
         for name, sub in schema["properties"].items():
             yield from string_fields(spec, sub, (*path, name))
+    elif schema.get("type") == "array" and "items" in schema:
+        yield from string_fields(spec, schema["items"], (*path, 0))
     elif schema.get("type") == "string":
         yield path, schema
 
@@ -438,19 +463,33 @@ def json_operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any
     return found
 
 
-def with_value(body: Body, path: tuple[str, ...], value: str) -> Body:
+def with_value(body: Body, path: Path, value: str) -> Body | None:
+    """`body` with `value` at `path`; None when the path runs through a list the base
+    request leaves empty or out (there is no item to change)."""
     changed = copy.deepcopy(body)
-    node = changed
+    node: Any = changed
     for name in path[:-1]:
-        node = node.setdefault(name, {})
-    node[path[-1]] = value
+        if isinstance(name, int):
+            if not isinstance(node, list) or len(node) <= name:
+                return None
+            node = node[name]
+        else:
+            node = node.setdefault(name, {})
+    last = path[-1]
+    if isinstance(last, int) and (not isinstance(node, list) or len(node) <= last):
+        return None
+    node[last] = value
     return changed
 
 
-def names_field(response: httpx.Response, path: tuple[str, ...]) -> bool:
+def names_field(response: httpx.Response, path: Path) -> bool:
+    """A 422 naming the field, or the list holding it (an item has no name of its own:
+    intake names the list, e.g. `agenda` for a NUL in one of its items)."""
     if response.status_code != 422:
         return False
-    return any(tuple(error["loc"]) == ("body", *path) for error in response.json()["detail"])
+    named = [("body", *path)]
+    named += [("body", *path[:i]) for i, part in enumerate(path) if isinstance(part, int)]
+    return any(tuple(error["loc"]) in named for error in response.json()["detail"])
 
 
 def url_of(path: str, fixtures: dict[str, str]) -> str:
@@ -483,7 +522,8 @@ def test_nul_and_out_of_range_instants_in_any_api_field_are_a_422_naming_it(syst
     with system.client("intake") as client:
         spec = client.get("/openapi.json").json()
         table = bases(fixtures)
-        failures, checked = [], 0
+        failures: list[tuple[Any, ...]] = []
+        checked = 0
         for (method, path), schema in json_operations(spec).items():
             base, headers = table[(method, path)]
             url = url_of(path, fixtures)
@@ -497,6 +537,9 @@ def test_nul_and_out_of_range_instants_in_any_api_field_are_a_422_naming_it(syst
                 for value in values:
                     checked += 1
                     sent = with_value(base, field, value)
+                    if sent is None:  # the walk reaches a list's items through the base's
+                        failures.append((path, field, "the base request has no item here"))
+                        break
                     answer = client.request(method, url, json=sent, headers=headers)
                     if not names_field(answer, field):
                         failures.append((path, field, value, answer.status_code, answer.text))
