@@ -2,10 +2,16 @@
 naming the field, through the API and the portal; a stored odd value never breaks a page.
 
 The API table is built from intake's own OpenAPI document: every string field of every JSON
-request body (nested ones included) is sent with a NUL, and every date-time field with
+request body (nested ones included, and the fields of a list's first item: every list in a
+base request has one) is sent with a NUL, and every date-time field with
 instants outside the accepted window, so a field added later is covered without editing
-this file. Every JSON operation must have a valid base request in BASES (a new endpoint
+this file. Every JSON operation must have a valid base request in `bases()` (a new endpoint
 fails `test_every_json_operation_has_a_base_request` until it gets one).
+
+Each base is sent once, so each operation that changes a thing gets its own: one task per
+task operation, and on a workplace-injury claim (injury management, Sydney, NSW clocks) one
+case conference per conference operation, brought by routing to the state that operation
+needs (planned, held, summarised with one action per action operation).
 """
 
 from __future__ import annotations
@@ -16,17 +22,22 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import yaml
 
+from services.routing.domain.policy import DEFAULT_POLICY_FILE
 from tests.support.auth import auth_headers
 from tests.support.system import RunningSystem, running_system
 
 SAM = {"employee_id": "E-8801", "name": "Sam Okoye", "email": "sam.okoye@example.com"}
+RESPONDENT = {"employee_id": "E-7002", "name": "Alex Chen", "email": "alex.chen@example.com"}
 AS_SAM = auth_headers("u-sam", "employee", employee_id=SAM["employee_id"])
 AS_AGENT = auth_headers("A-1001", "hr_agent", employee_id="A-1001")
 AS_MANAGER = auth_headers("M-9002", "hr_manager", employee_id="M-9002")
@@ -44,6 +55,10 @@ BAD_INSTANTS = (
     "0000-00-00T00:00:00Z",
 )
 CALL_TIME = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+SYDNEY = ZoneInfo("Australia/Sydney")
+# The conference operations, each on its own conference (the key's suffix in `fixtures`).
+CONFERENCE_OPERATIONS = ("changes", "cancellation", "attendance", "summary")
+ACTION_OPERATIONS = ("completion", "replanning")
 Body = dict[str, Any]
 
 
@@ -110,7 +125,166 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
                 break
             assert time.monotonic() < deadline, states
             time.sleep(0.2)
+    found.update(conference_fixtures(system))
     return found
+
+
+def eventually(read: Any, done: Any, what: str, timeout: float = 30) -> Any:
+    """Poll `read()` every 0.2 s until `done(result)`; the last result names the failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = read()
+        if done(result):
+            return result
+        assert time.monotonic() < deadline, (what, result)
+        time.sleep(0.2)
+
+
+def conference_fixtures(system: RunningSystem) -> dict[str, str]:
+    """A workplace-injury claim of Sam's (injury management, Sydney, NSW clocks running) with
+    a conference per conference operation in the state it needs, one agreed action per action
+    operation, and a running statutory clock."""
+    found: dict[str, str] = {}
+    with system.client("intake", AS_SAM) as sam:
+        raised = sam.post("/api/v1/cases", json=injury_body())
+        assert raised.status_code == 202, raised.text
+        case_id = found["injury_case_id"] = raised.json()["case_id"]
+    with system.client("intake", AS_MANAGER) as manager:
+        eventually(
+            lambda: manager.get(f"/api/v1/cases/{case_id}").json(),
+            lambda view: view.get("status") == "assigned",
+            "the injury claim assigned",
+        )
+        cases = f"/api/v1/cases/{case_id}"
+        # summary and the actions also need a conference of their own (held; summarised).
+        for operation in (*CONFERENCE_OPERATIONS, "actions"):
+            planned = manager.post(f"{cases}/conferences", json=plan_body())
+            assert planned.status_code == 202, planned.text
+            found[f"conference_{operation}"] = planned.json()["conference_id"]
+        views: dict[str, Body] = {}
+        for operation in (*CONFERENCE_OPERATIONS, "actions"):
+            url = f"{cases}/conferences/{found[f'conference_{operation}']}"
+            views[operation] = eventually(
+                lambda url=url: manager.get(url).json(),
+                lambda view: view.get("status") in ("planned", "refused"),
+                f"the {operation} conference planned",
+            )
+            assert views[operation]["status"] == "planned", views[operation]
+        for operation in ("summary", "actions"):
+            url = f"{cases}/conferences/{found[f'conference_{operation}']}"
+            held = manager.post(f"{url}/attendance", json=attendance_body(views[operation]))
+            assert held.status_code == 202, held.text
+            eventually(
+                lambda url=url: manager.get(url).json(),
+                lambda view: view.get("status") == "held",
+                f"the {operation} conference held",
+            )
+        url = f"{cases}/conferences/{found['conference_actions']}"
+        summarised = manager.post(
+            f"{url}/summary", json=summary_body(views["actions"], len(ACTION_OPERATIONS))
+        )
+        assert summarised.status_code == 202, summarised.text
+        for operation, action_id in zip(
+            ACTION_OPERATIONS, summarised.json()["action_ids"], strict=True
+        ):
+            found[f"conference_{operation}"] = found["conference_actions"]
+            found[f"action_{operation}"] = action_id
+        eventually(
+            lambda: manager.get(url).json(),
+            lambda view: view.get("status") == "summarised",
+            "the summary recorded",
+        )
+        clocks = eventually(
+            lambda: manager.get(f"{cases}/statutory-clocks").json(),
+            lambda listed: any(c["state"] == "running" for c in listed.get("clocks", [])),
+            "a statutory clock running on the claim",
+        )
+        clock = next(c for c in clocks["clocks"] if c["state"] == "running")
+        found["clock_pack"], found["clock_name"] = clock["pack"], clock["clock"]
+        # The base requests that restate a conference need its participants' ids.
+        for operation in ("changes", "attendance", "summary"):
+            for participant in views[operation]["participants"]:
+                key = f"{operation}_{participant['role']}"
+                found[key] = str(participant["participant_id"])
+    return found
+
+
+def injury_body() -> Body:
+    return {
+        "subject": "Back injury lifting boxes",
+        "description": "I hurt my back lifting boxes in the warehouse on Monday.",
+        "reporter": SAM,
+        "category": "workplace_injury",
+        "injury": {"serious": False, "suitable_employment_available": True, "jurisdiction": "nsw"},
+    }
+
+
+def conference_day() -> str:
+    """10:00 in Sydney on the first working day three weeks or more ahead (not a Sydney
+    office holiday): well past routing's notice rule (5 working days)."""
+    policy = yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    listed = policy["calendars"]["sydney_office"]["holidays"]
+    holidays = {date.fromisoformat(str(day)) for day in listed}
+    day = datetime.now(SYDNEY).date() + timedelta(days=21)
+    while day.weekday() >= 5 or day in holidays:
+        day += timedelta(days=1)
+    return datetime.combine(day, clock_time(10, 0), tzinfo=SYDNEY).isoformat()
+
+
+PARTICIPANTS = (
+    {"role": "worker", "name": SAM["name"], "email": SAM["email"],
+     "employee_id": SAM["employee_id"]},
+    {"role": "employer_representative", "name": "Dana Wells", "email": "dana.wells@example.com"},
+    {"role": "case_manager", "name": "Sofia Rossi", "email": "sofia.rossi@example.com",
+     "employee_id": "A-4001"},
+)  # fmt: skip
+
+
+def plan_body() -> Body:
+    return {
+        "purpose": "Agree a return-to-work plan after the back injury",
+        "scheduled_for": conference_day(),
+        "duration_minutes": 60,
+        "time_zone": "Australia/Sydney",
+        "mode": "in_person",
+        "venue": "workplace",
+        "location": "Warehouse 3 meeting room, 12 Dock Road",
+        "participants": [dict(p) for p in PARTICIPANTS],
+        "agenda": ["What happened", "Suitable duties"],
+        "desired_outcomes": [
+            {
+                "topic": "Future employment",
+                "proposals": [{"by": "worker", "text": "Back to the warehouse on light duties"}],
+                "agreed": "Light duties first",
+            }
+        ],
+    }
+
+
+def attendance_body(view: Body) -> Body:
+    return {
+        "held_at": datetime.now(UTC).isoformat(),
+        "attendance": [
+            {"participant_id": p["participant_id"], "attended": True} for p in view["participants"]
+        ],
+    }
+
+
+def summary_body(view: Body, actions: int) -> Body:
+    by_role = {p["role"]: p["participant_id"] for p in view["participants"]}
+    owner = by_role["case_manager"]
+    due_on = (datetime.now(SYDNEY).date() + timedelta(days=28)).isoformat()
+    return {
+        "agreed_points": ["Light duties for four weeks"],
+        "actions": [
+            {"description": f"Action {n + 1}: arrange light duties", "owner_participant_id": owner,
+             "due_on": due_on}
+            for n in range(actions)
+        ],
+        "objections": [
+            {"participant_id": by_role["worker"], "text": "Four weeks is too short"}
+        ],
+    }  # fmt: skip
 
 
 def submit_body() -> Body:
@@ -125,8 +299,10 @@ def submit_body() -> Body:
 def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
     """A valid request body and the caller's headers for every JSON operation of intake."""
     report_key = {"X-Report-Key": fixtures["secret_key"]}
+    # Every list in a base has an item, so the walk reaches the fields of its items.
+    named = {"respondents": [dict(RESPONDENT)]}
     return {
-        ("post", "/api/v1/cases"): (submit_body(), AS_SAM),
+        ("post", "/api/v1/cases"): ({**submit_body(), **named}, AS_SAM),
         ("post", "/api/v1/cases/{case_id}/messages"): ({"body": "One more detail."}, AS_SAM),
         ("post", "/api/v1/cases/{case_id}/notes"): ({"body": "Called the employee."}, AS_MANAGER),
         ("post", "/api/v1/cases/{case_id}/status"): (
@@ -171,16 +347,75 @@ def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[st
                 "subject": "Broken ladder",
                 "category": "general_query",
                 "callback_number": "+44 20 7946 0000",
+                **named,
             },
             AS_AGENT,
         ),
         ("post", "/api/v1/anonymous-reports"): (
-            {"subject": "Safety shortcuts", "description": "Guards are removed from machines."},
+            {
+                "subject": "Safety shortcuts",
+                "description": "Guards are removed from machines.",
+                **named,
+            },
             {},
         ),
         ("post", "/api/v1/anonymous-reports/{reference}/messages"): (
             {"body": "It happened again."},
             report_key,
+        ),
+        **conference_bases(fixtures),
+    }
+
+
+def conference_bases(
+    fixtures: dict[str, str],
+) -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
+    """The conference, consent and statutory clock doors, as an HR manager."""
+    conference = "/api/v1/cases/{case_id}/conferences/{conference_id}"
+    action = f"{conference}/actions/{{action_id}}"
+
+    def ids(operation: str, view: Body) -> Body:
+        # The fixture's participants, by role, with the ids intake gave them.
+        for participant in view["participants"]:
+            participant["participant_id"] = fixtures.get(f"{operation}_{participant['role']}")
+        return view
+
+    changed = {**ids("changes", plan_body()), "duration_minutes": 90,
+               "reason": "The worker asked for more time"}  # fmt: skip
+    return {
+        ("post", "/api/v1/cases/{case_id}/conferences"): (plan_body(), AS_MANAGER),
+        ("post", f"{conference}/changes"): (changed, AS_MANAGER),
+        ("post", f"{conference}/cancellation"): (
+            {"reason": "The worker is in hospital"},
+            AS_MANAGER,
+        ),
+        ("post", f"{conference}/attendance"): (
+            attendance_body(ids("attendance", plan_body())),
+            AS_MANAGER,
+        ),
+        ("post", f"{conference}/summary"): (
+            summary_body(ids("summary", plan_body()), 1),
+            AS_MANAGER,
+        ),
+        ("post", f"{action}/completion"): ({"note": "Light duties arranged"}, AS_MANAGER),
+        ("post", f"{action}/replanning"): (
+            {
+                "reason": "The doctor asked for a review first",
+                "due_on": (datetime.now(SYDNEY).date() + timedelta(days=35)).isoformat(),
+            },
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/consents"): (
+            {
+                "consent": "practitioner_involvement",
+                "given_by": "worker",
+                "basis": "Signed consent form on file",
+            },
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/statutory-clocks/{pack}/{clock}/completion"): (
+            {"note": "Insurer notified by phone"},
+            AS_MANAGER,
         ),
     }
 
@@ -197,10 +432,14 @@ def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+Path = tuple[str | int, ...]
+
+
 def string_fields(
-    spec: dict[str, Any], schema: dict[str, Any], path: tuple[str, ...] = ()
-) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
-    """(path, schema) of every string leaf of a request body schema."""
+    spec: dict[str, Any], schema: dict[str, Any], path: Path = ()
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(path, schema) of every string leaf of a request body schema; a list's items are
+    reached through its first item (index 0)."""
     schema = resolve(spec, schema)
     for key in ("anyOf", "oneOf", "allOf"):
         for option in schema.get(key, []):
@@ -208,6 +447,8 @@ def string_fields(
     if "properties" in schema:
         for name, sub in schema["properties"].items():
             yield from string_fields(spec, sub, (*path, name))
+    elif schema.get("type") == "array" and "items" in schema:
+        yield from string_fields(spec, schema["items"], (*path, 0))
     elif schema.get("type") == "string":
         yield path, schema
 
@@ -222,26 +463,52 @@ def json_operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any
     return found
 
 
-def with_value(body: Body, path: tuple[str, ...], value: str) -> Body:
+def with_value(body: Body, path: Path, value: str) -> Body | None:
+    """`body` with `value` at `path`; None when the path runs through a list the base
+    request leaves empty or out (there is no item to change)."""
     changed = copy.deepcopy(body)
-    node = changed
+    node: Any = changed
     for name in path[:-1]:
-        node = node.setdefault(name, {})
-    node[path[-1]] = value
+        if isinstance(name, int):
+            if not isinstance(node, list) or len(node) <= name:
+                return None
+            node = node[name]
+        else:
+            node = node.setdefault(name, {})
+    last = path[-1]
+    if isinstance(last, int) and (not isinstance(node, list) or len(node) <= last):
+        return None
+    node[last] = value
     return changed
 
 
-def names_field(response: httpx.Response, path: tuple[str, ...]) -> bool:
+def names_field(response: httpx.Response, path: Path) -> bool:
+    """A 422 naming the field, or the list holding it (an item has no name of its own:
+    intake names the list, e.g. `agenda` for a NUL in one of its items)."""
     if response.status_code != 422:
         return False
-    return any(tuple(error["loc"]) == ("body", *path) for error in response.json()["detail"])
+    named = [("body", *path)]
+    named += [("body", *path[:i]) for i, part in enumerate(path) if isinstance(part, int)]
+    return any(tuple(error["loc"]) in named for error in response.json()["detail"])
 
 
 def url_of(path: str, fixtures: dict[str, str]) -> str:
-    task_id = fixtures.get(f"task_{path.rsplit('/', 1)[-1]}", "")
-    case_id = fixtures["flagged_case_id"] if "{position}" in path else fixtures["case_id"]
+    operation = path.rsplit("/", 1)[-1]
+    task_id = fixtures.get(f"task_{operation}", "")
+    case_id = fixtures["case_id"]
+    if "{position}" in path:
+        case_id = fixtures["flagged_case_id"]
+    elif any(door in path for door in ("/conferences", "/consents", "/statutory-clocks")):
+        case_id = fixtures["injury_case_id"]
     return path.format(
-        case_id=case_id, reference=fixtures["reference"], task_id=task_id, position=0
+        case_id=case_id,
+        reference=fixtures["reference"],
+        task_id=task_id,
+        position=0,
+        conference_id=fixtures.get(f"conference_{operation}", ""),
+        action_id=fixtures.get(f"action_{operation}", ""),
+        pack=fixtures.get("clock_pack", ""),
+        clock=fixtures.get("clock_name", ""),
     )
 
 
@@ -255,7 +522,8 @@ def test_nul_and_out_of_range_instants_in_any_api_field_are_a_422_naming_it(syst
     with system.client("intake") as client:
         spec = client.get("/openapi.json").json()
         table = bases(fixtures)
-        failures, checked = [], 0
+        failures: list[tuple[Any, ...]] = []
+        checked = 0
         for (method, path), schema in json_operations(spec).items():
             base, headers = table[(method, path)]
             url = url_of(path, fixtures)
@@ -269,6 +537,9 @@ def test_nul_and_out_of_range_instants_in_any_api_field_are_a_422_naming_it(syst
                 for value in values:
                     checked += 1
                     sent = with_value(base, field, value)
+                    if sent is None:  # the walk reaches a list's items through the base's
+                        failures.append((path, field, "the base request has no item here"))
+                        break
                     answer = client.request(method, url, json=sent, headers=headers)
                     if not names_field(answer, field):
                         failures.append((path, field, value, answer.status_code, answer.text))
