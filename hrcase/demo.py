@@ -81,6 +81,14 @@ async def publish_demo_directory(settings: Settings) -> int:
     return len(employees)
 
 
+def demo_case_body(case: dict[str, Any]) -> dict[str, Any]:
+    """The API body of one demo case (hrcase/demo_cases.yaml): subject, description and
+    reporter, and for the injury claim its category and injury facts (which make a case
+    conference required)."""
+    body = {k: case[k] for k in ("subject", "description", "reporter")}
+    return body | {k: case[k] for k in ("category", "injury") if k in case}
+
+
 def seed_demo_cases(intake_url: str) -> list[dict[str, Any]]:
     """Submit the demo cases; each carries an Idempotency-Key so reseeding changes nothing.
 
@@ -91,9 +99,7 @@ def seed_demo_cases(intake_url: str) -> list[dict[str, Any]]:
     accepted = []
     with httpx.Client(base_url=intake_url, timeout=10) as client:
         for case in cases:
-            body = {k: case[k] for k in ("subject", "description", "reporter")}
-            # Injury facts make the demo's injury claim require a case conference.
-            body |= {k: case[k] for k in ("category", "injury") if k in case}
+            body = demo_case_body(case)
             reporter = case["reporter"]
             token = tokens.mint(
                 f"demo-{reporter['employee_id']}",

@@ -64,6 +64,22 @@ def test_the_quick_start_reporter_can_sign_in() -> None:
     assert "sign in as **Maria Lopez**" in README.read_text(encoding="utf-8")
 
 
+def test_every_demo_case_is_a_valid_submission_its_reporter_can_follow() -> None:
+    """`make run` seeds these through the API: each body must be JSON (a bare YAML date is
+    not) and valid, and the injury claim's worker must be able to sign in to consent."""
+    from hrcase.demo import demo_case_body
+    from services.intake.domain.case import SubmitCase
+
+    demo = yaml.safe_load(DEMO_FILE.read_text(encoding="utf-8"))
+    for case in demo:
+        body = json.loads(json.dumps(demo_case_body(case)))
+        SubmitCase.model_validate(body)
+    injured = [c for c in demo if (c.get("injury") or {}).get("serious")]
+    assert injured, "the demo has no claim that requires a case conference"
+    worker = DEMO_BY_KEY["peter"]
+    assert worker.employee_id == injured[0]["reporter"]["employee_id"]
+
+
 CASE = "/portal/cases/6f1c1c9e-8a47-4c52-9a7e-0d1c6b1c2f3a"
 ACCEPTED = [
     CASE,

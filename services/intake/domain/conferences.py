@@ -196,7 +196,11 @@ class ConferencePlanInput(IntakeInput):
         if "video_link" not in info.data:
             return value  # the link itself was invalid: reported there
         if value is None and _mode_of(info.data) != "video":
-            raise ValueError("give the location (address or dial-in) or a video_link")
+            raise ValueError(
+                "give the address of the location (the worker's workplace too: the"
+                " participants need to find it), the dial-in for a telephone conference,"
+                " or a video_link"
+            )
         return value
 
     @field_validator("venue")

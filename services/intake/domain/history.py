@@ -525,4 +525,9 @@ def _describe_conference(
             return f"Conference {what} mailed to the {role}"
         case "conference_summary_sent":
             return f"Conference summary link mailed to the {role}"
+        # Written at intake's participant doors (the signed link, the worker's case page).
+        case "conference_acknowledged":
+            return f"The {role} acknowledged the conference summary"
+        case "conference_objection_raised":
+            return f"The {role} objected to the conference summary"
     return kind.replace("_", " ")

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from typing import Any, get_args
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 
+from services.intake.adapters import conference_sql
 from services.intake.application import participant_doors
 from services.intake.domain.participant_views import CONSENT_LABELS, OBJECTION_MAX_LENGTH
 from services.intake.entrypoints.portal.conference_present import local_time, present
@@ -31,6 +32,14 @@ async def worker_conference_context(
     found = await participant_doors.worker_conferences(runtime_of(request).pool, principal, case)
     if found is None:
         return {"worker_conferences": None}
+    # The worker reads times in the zone the team and the conferences use, not UTC.
+    zone_name = await conference_sql.team_time_zone(runtime_of(request).pool, case.get("team"))
+    if found.conferences:
+        zone_name = (found.conferences[0]["plan"] or {}).get("time_zone") or zone_name
+    try:
+        zone = ZoneInfo(zone_name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
     consents = []
     for kind in get_args(ConsentKind):
         state = found.consents.get(kind)
@@ -39,7 +48,7 @@ async def worker_conference_context(
                 "kind": kind,
                 "label": CONSENT_LABELS[kind],
                 "granted": bool(state and state["granted"]),
-                "recorded_at": local_time(state["recorded_at"], ZoneInfo("UTC")) if state else None,
+                "recorded_at": local_time(state["recorded_at"], zone) if state else None,
             }
         )
     return {

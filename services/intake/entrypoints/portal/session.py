@@ -65,6 +65,11 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
         "maria", "u-maria", ("employee",), "E-1001", "Maria Lopez", "maria.lopez@example.com",
         "Employee, reporter of the quick start's case",
     ),
+    # The worker of the demo's serious injury claim (a case conference is required).
+    DemoIdentity(
+        "peter", "u-peter", ("employee",), "E-1004", "Peter Novak", "peter.novak@example.com",
+        "Employee, injured in the warehouse (case conference consent)",
+    ),
     DemoIdentity(
         "sam", "u-sam", ("employee",), "E-7001", "Sam Rivera", "sam.rivera@example.com",
         "Employee, warehouse",
