@@ -655,7 +655,8 @@ async def test_an_injury_agent_plans_a_conference_in_the_portal(system, amqp, ca
         await page.locator("#p4_name").fill("Jo Union")
         await page.locator("#p4_email").fill("jo@union.example")
         await page.get_by_role("button", name="Plan the conference").click()
-        assert "give the address of the location" in await page.locator("#location-error").inner_text()
+        error = await page.locator("#location-error").inner_text()
+        assert "give the address of the location" in error
         assert "Input should be" in await page.locator("#p4_role-error").inner_text()
         assert await page.get_by_label("Purpose").input_value() == "Agree a return-to-work plan"
         assert await page.locator("#o0_worker").input_value() == "Back on light duties from week 2"
