@@ -49,7 +49,9 @@ async def _move(conn: asyncpg.Connection, conference_id: UUID) -> datetime:
         )
         assert row is not None, f"routing has no conference {conference_id}"
         assert row["status"] == "planned", f"conference {conference_id} is {row['status']}"
-        start = min(row["planned_at"] + _AFTER_PLANNING, row["now"]).astimezone(UTC)
+        planned_at: datetime = row["planned_at"]
+        now: datetime = row["now"]
+        start = min(planned_at + _AFTER_PLANNING, now).astimezone(UTC)
         # The plan column holds ConferencePlan.model_dump(mode="json"): ISO 8601 text.
         await conn.execute(
             "UPDATE routing.conferences"

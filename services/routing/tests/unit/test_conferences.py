@@ -118,6 +118,15 @@ def test_the_shipped_policy_has_the_conference_defaults_and_victoria_invites_reh
     )
     assert "rehabilitation_provider" in rules.rules_for("vic").must_invite
     assert rules.rules_for(None) == rules.rules_for("nsw")
+    assert rules.hold_early_minutes == 60
+
+
+def test_the_policy_refuses_a_negative_hold_tolerance_naming_it():
+    text = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
+    bad = text.replace("  hold_early_minutes: 60", "  hold_early_minutes: -5")
+    assert bad != text
+    with pytest.raises(PolicyError, match=r"conferences\.hold_early_minutes"):
+        parse_policy(bad, "p.yaml")
 
 
 def test_the_policy_refuses_a_gated_worker_and_an_unknown_role_naming_the_line():
