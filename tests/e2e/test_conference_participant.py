@@ -29,6 +29,7 @@ from shared.settings import DEV_JWT_SECRET
 from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
 from tests.support.auth import auth_headers
 from tests.support.bus import capture_events
+from tests.support.conferences import conference_day_has_come
 from tests.support.system import running_system
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -185,8 +186,10 @@ async def hold(
     absent: Iterable[str] = (),
 ) -> None:
     """Record the video conference held now, each attendee having stated their view:
-    routing accepts a record made after planning and not in the future, so "now" (before
-    the scheduled date) is what a test can record."""
+    routing accepts a record made after planning, not in the future and not before the
+    scheduled start (less an hour), so the conference's day, days ahead, is first made to
+    have come in routing's table and "now" is recorded."""
+    await conference_day_has_come(system.database_url, conference_id)
     attendance = [
         {"participant_id": str(pid), "attended": key not in absent}
         | ({} if key in absent else {"view_stated": True})

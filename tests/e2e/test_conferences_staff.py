@@ -30,6 +30,7 @@ from shared.events import (
 from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
 from tests.support.auth import auth_headers
 from tests.support.bus import capture_events, find_dead_letter, publish_envelope
+from tests.support.conferences import conference_day_has_come
 from tests.support.system import running_system
 
 REPORTER = {"employee_id": "E-7001", "name": "Sam Rivera", "email": "sam.rivera@example.com"}
@@ -371,8 +372,10 @@ async def test_a_conference_is_requested_and_follows_routing_to_completion(
     assert by_role["employer_representative"]["invitation"] == "invited"
 
     # Held: attendance recorded by staff, confirmed by routing. Routing accepts a record
-    # made after the conference was planned and not in the future, so "now" (before the
-    # scheduled date) is what a test can record.
+    # made after the conference was planned, not in the future and not before its scheduled
+    # start (less an hour): its day, weeks ahead, is made to have come in routing's table
+    # (after the change, which set the date again), and "now" is recorded.
+    await conference_day_has_come(admin_pool, conference_id)
     held_at = datetime.now(UTC)
     attendance = [
         {"participant_id": worker_id, "attended": True},
@@ -745,12 +748,14 @@ async def test_staff_follow_a_conference_through_its_page(
     await until(system, case_id, conference_id, lambda c: c["status"] == "planned", "planned")
     worker_id = request["payload"]["participants"][0]["participant_id"]
     # The page records attendance to the minute, an hour ago; routing refuses a conference
-    # held before it was planned, so the plan is dated two hours back in routing's table.
+    # held before it was planned or before its scheduled start, so the plan is dated two
+    # hours back in routing's table and then its day is made to have come.
     await admin_pool.execute(
         "UPDATE routing.conferences SET planned_at = now() - interval '2 hours'"
         " WHERE conference_id = $1",
         UUID(conference_id),
     )
+    await conference_day_has_come(admin_pool, conference_id)
     url = f"/portal/cases/{case_id}/conferences/{conference_id}"
 
     async with async_playwright() as playwright:

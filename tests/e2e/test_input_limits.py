@@ -16,6 +16,7 @@ needs (planned, held, summarised with one action per action operation).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
 import time
@@ -34,6 +35,7 @@ import yaml
 
 from services.routing.domain.policy import DEFAULT_POLICY_FILE
 from tests.support.auth import auth_headers
+from tests.support.conferences import conference_day_has_come
 from tests.support.system import RunningSystem, running_system
 
 SAM = {"employee_id": "E-8801", "name": "Sam Okoye", "email": "sam.okoye@example.com"}
@@ -171,7 +173,10 @@ def conference_fixtures(system: RunningSystem) -> dict[str, str]:
             )
             assert views[operation]["status"] == "planned", views[operation]
         for operation in ("summary", "actions"):
-            url = f"{cases}/conferences/{found[f'conference_{operation}']}"
+            conference_id = found[f"conference_{operation}"]
+            url = f"{cases}/conferences/{conference_id}"
+            # Planned weeks ahead: its day is made to have come in routing's table first.
+            asyncio.run(conference_day_has_come(system.database_url, conference_id))
             held = manager.post(f"{url}/attendance", json=attendance_body(views[operation]))
             assert held.status_code == 202, held.text
             eventually(

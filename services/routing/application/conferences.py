@@ -278,6 +278,9 @@ async def hold_conference(ctx: HandlerContext, policy: Policy) -> None:
             held_at=request.held_at,
             requested_at=ctx.envelope.occurred_at,
             planned_at=conference.planned_at,
+            scheduled_for=conference.plan.scheduled_for,
+            time_zone=conference.plan.time_zone,
+            early_minutes=policy.conferences.hold_early_minutes,
             mode=conference.plan.mode,
         )
     except ConferenceRefused as refused:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
 from urllib.parse import urlsplit
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.policy import ConferenceRules, StaffMember
@@ -47,6 +48,16 @@ class ConferenceRefused(ValueError):
 
 
 # --- working days ------------------------------------------------------------------------
+
+
+def _local(moment: datetime, time_zone: str) -> str:
+    """`moment` as staff read it in the IANA zone `time_zone` (UTC if the zone is
+    unknown), e.g. "2026-12-10 09:00 (Australia/Sydney)"."""
+    try:
+        zone: tzinfo = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone, time_zone = UTC, "UTC"
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} ({time_zone})"
 
 
 def local_date(calendar: WorkingCalendar, moment: datetime) -> date:
@@ -323,11 +334,17 @@ def check_hold(
     held_at: datetime,
     requested_at: datetime,
     planned_at: datetime,
+    scheduled_for: datetime,
+    time_zone: str,
+    early_minutes: int,
     mode: str = "in_person",
 ) -> None:
-    """A planned conference, held in the past (not before it was planned), its attendance
+    """A planned conference, held in the past (not before it was planned, nor more than
+    `early_minutes` minutes before its scheduled start `scheduled_for`), its attendance
     naming each known participant at most once; on the telephone or by video, whether each
-    party who attended had their turn to state their view is recorded (true or false)."""
+    party who attended had their turn to state their view is recorded (true or false).
+
+    `time_zone` (IANA, the plan's) is the zone the refusal names the scheduled time in."""
     if status != "planned":
         raise ConferenceRefused(
             f"only a planned conference can be recorded as held (it is {status})"
@@ -336,6 +353,14 @@ def check_hold(
         raise ConferenceRefused("held_at is in the future")
     if held_at < planned_at:
         raise ConferenceRefused("held_at is before the conference was planned")
+    if held_at < scheduled_for - timedelta(minutes=early_minutes):
+        # A record of a meeting on a day other than the one the participants were given
+        # notice of would not stand: the notice rule applies to the date it was held on.
+        raise ConferenceRefused(
+            f"held_at is before the conference's scheduled time {_local(scheduled_for, time_zone)}"
+            f" (at most {early_minutes} minutes early); if it was brought forward, reschedule"
+            " it to when it was held first"
+        )
     known = {p.participant_id for p in participants}
     named = [a.participant_id for a in attendance]
     unknown = [str(i) for i in named if i not in known]

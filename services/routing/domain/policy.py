@@ -291,10 +291,16 @@ class ConferencePolicy(ConferenceRules):
     Agreed actions: a reminder (conference.action_due_soon) at `action_due_soon_share` of
     the working time between the summary and the action's due instant; an overdue action
     escalates to level `action_escalation_level` of the case team's ladder.
+
+    Holding: `held_at` may be at most `hold_early_minutes` minutes before the scheduled
+    start (a conference brought forward further is rescheduled first).
     """
 
     action_due_soon_share: float = Field(default=0.75, gt=0, lt=1)
     action_escalation_level: int = Field(default=1, ge=1)
+    # A conference may be recorded as held at most this many minutes before its scheduled
+    # start (meetings begin a little early); earlier, it must be rescheduled first.
+    hold_early_minutes: int = Field(default=60, ge=0, le=720)
     # Jurisdiction key (e.g. "vic") -> the rules that differ there.
     by_jurisdiction: dict[str, ConferenceRuleOverrides] = Field(default_factory=dict)
 

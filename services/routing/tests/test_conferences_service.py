@@ -37,6 +37,7 @@ from shared.events import (
     InjuryDetails,
 )
 from tests.support.bus import declare_topology
+from tests.support.conferences import conference_day_has_come
 from tests.support.infra import ServiceProcess, free_port, service_env
 
 SYDNEY = ZoneInfo("Australia/Sydney")  # injury management's calendar (round the clock here)
@@ -323,6 +324,8 @@ async def test_hold_summary_action_timers_and_completion(routing, second_routing
         await decided(tap, case_id, request, "the plan")
         conference_id = uuid.UUID(request.payload["conference_id"])
 
+        # Planned 8 days ahead: its day comes (in routing's table) before it is held.
+        await conference_day_has_come(admin_pool, conference_id)
         held_at = utcnow()
         hold = event(
             ConferenceHoldRecordingRequested(
@@ -469,7 +472,7 @@ async def test_hold_summary_action_timers_and_completion(routing, second_routing
     ]
 
 
-async def test_a_summary_without_actions_completes_the_conference(routing, amqp):
+async def test_a_summary_without_actions_completes_the_conference(routing, amqp, admin_pool):
     async with tapped(amqp) as tap:
         case_id, reference = await injury_case(amqp, tap)
         participants = people()
@@ -477,6 +480,27 @@ async def test_a_summary_without_actions_completes_the_conference(routing, amqp)
         await publish(amqp, request)
         await decided(tap, case_id, request, "the plan")
         conference_id = uuid.UUID(request.payload["conference_id"])
+        attendance = [
+            ConferenceAttendance(participant_id=participants[0].participant_id, attended=True)
+        ]
+        # Planned 8 days ahead, it cannot be recorded as held today...
+        too_soon = event(
+            ConferenceHoldRecordingRequested(
+                reference=reference,
+                conference_id=conference_id,
+                held_at=utcnow(),
+                attendance=attendance,
+            ),
+            case_id,
+        )
+        await publish(amqp, too_soon)
+        not_yet = await decided(tap, case_id, too_soon, "the hold before the conference's day")
+        assert not_yet.event_type == "case.request_refused", not_yet.payload
+        assert "before the conference's scheduled time" in not_yet.payload["reason"]
+        assert "(Australia/Sydney)" in not_yet.payload["reason"]
+        assert "reschedule" in not_yet.payload["reason"]
+        # ...until its day has come.
+        await conference_day_has_come(admin_pool, conference_id)
         early = event(
             ConferenceSummaryRecordingRequested(
                 reference=reference, conference_id=conference_id, agreed_points=["x"]
@@ -488,11 +512,7 @@ async def test_a_summary_without_actions_completes_the_conference(routing, amqp)
                 reference=reference,
                 conference_id=conference_id,
                 held_at=utcnow(),
-                attendance=[
-                    ConferenceAttendance(
-                        participant_id=participants[0].participant_id, attended=True
-                    )
-                ],
+                attendance=attendance,
             ),
             case_id,
         )

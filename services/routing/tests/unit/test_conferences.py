@@ -118,6 +118,15 @@ def test_the_shipped_policy_has_the_conference_defaults_and_victoria_invites_reh
     )
     assert "rehabilitation_provider" in rules.rules_for("vic").must_invite
     assert rules.rules_for(None) == rules.rules_for("nsw")
+    assert rules.hold_early_minutes == 60
+
+
+def test_the_policy_refuses_a_negative_hold_tolerance_naming_it():
+    text = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
+    bad = text.replace("  hold_early_minutes: 60", "  hold_early_minutes: -5")
+    assert bad != text
+    with pytest.raises(PolicyError, match=r"conferences\.hold_early_minutes"):
+        parse_policy(bad, "p.yaml")
 
 
 def test_the_policy_refuses_a_gated_worker_and_an_unknown_role_naming_the_line():
@@ -266,7 +275,15 @@ def test_holding_needs_a_planned_conference_a_past_time_and_known_participants()
 
     def hold(status="planned", attendance=ok, held_at=eleven) -> None:
         check_hold(
-            status, PEOPLE, attendance, held_at=held_at, requested_at=now, planned_at=planned_at
+            status,
+            PEOPLE,
+            attendance,
+            held_at=held_at,
+            requested_at=now,
+            planned_at=planned_at,
+            scheduled_for=eleven,
+            time_zone="Australia/Sydney",
+            early_minutes=60,
         )
 
     hold()
@@ -277,6 +294,41 @@ def test_holding_needs_a_planned_conference_a_past_time_and_known_participants()
     stranger = [ConferenceAttendance(participant_id=uuid.uuid4(), attended=True)]
     with pytest.raises(ConferenceRefused, match="not a participant"):
         hold(attendance=stranger)
+
+
+def test_a_conference_is_not_held_before_its_scheduled_time_beyond_the_tolerance():
+    # Planned on 30 November for 10 December 09:00 Sydney: recording it as held on
+    # 30 November would skip the notice rule and date the summary mail wrongly.
+    planned_at, now = sydney(2026, 11, 30, 9), sydney(2026, 12, 11, 12)
+    scheduled = sydney(2026, 12, 10, 9)
+    ok = [ConferenceAttendance(participant_id=WORKER.participant_id, attended=True)]
+
+    def hold(held_at: datetime, early_minutes: int = 60) -> None:
+        check_hold(
+            "planned",
+            PEOPLE,
+            ok,
+            held_at=held_at,
+            requested_at=now,
+            planned_at=planned_at,
+            scheduled_for=scheduled,
+            time_zone="Australia/Sydney",
+            early_minutes=early_minutes,
+        )
+
+    with pytest.raises(ConferenceRefused) as refused:
+        hold(sydney(2026, 11, 30, 10))
+    reason = str(refused.value)
+    assert "2026-12-10 09:00 (Australia/Sydney)" in reason  # the plan's zone, not UTC
+    assert "reschedule" in reason
+    with pytest.raises(ConferenceRefused, match="scheduled time"):
+        hold(scheduled - timedelta(minutes=61))
+    hold(scheduled - timedelta(minutes=60))  # meetings start a little early
+    hold(scheduled)
+    hold(sydney(2026, 12, 10, 14))
+    hold(sydney(2026, 12, 11, 11))  # recorded the next day
+    with pytest.raises(ConferenceRefused, match="scheduled time"):
+        hold(scheduled - timedelta(minutes=1), early_minutes=0)
 
 
 STAFF = {"M-9001": StaffMember(id="M-9001", name="Dana Whitfield", email="dana@example.com")}
@@ -362,6 +414,9 @@ def test_a_call_records_whether_each_party_who_attended_stated_their_view():
             held_at=eleven,
             requested_at=now,
             planned_at=planned_at,
+            scheduled_for=eleven,
+            time_zone="Australia/Sydney",
+            early_minutes=60,
             mode=mode,
         )
 
