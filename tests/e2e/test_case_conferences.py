@@ -56,6 +56,7 @@ from services.routing.domain.policy import DEFAULT_POLICY_FILE, load_policy
 from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
 from tests.support.auth import auth_headers
 from tests.support.bus import EventCapture, capture_events
+from tests.support.conferences import conference_day_has_come
 from tests.support.infra import ROOT, own_database
 from tests.support.system import running_system
 
@@ -678,7 +679,9 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
     needs(story, "conference_id", "ids")
     case_id, conference_id, ids = story["case_id"], story["conference_id"], story["ids"]
     headers = staff(story["owner_id"])
-    # Routing takes a conference as held any time after it was planned (not in the future).
+    # Routing refuses a conference recorded as held before its day: the day comes (its
+    # start moved into the past in routing's table), then staff record it as held now.
+    await conference_day_has_come(admin_pool, conference_id)
     held_at = datetime.now(UTC) - timedelta(seconds=1)
     attendance = [
         {"participant_id": pid, "attended": role != "treating_doctor"} for role, pid in ids.items()
