@@ -25,6 +25,8 @@ import asyncpg
 import structlog
 
 from services.routing.adapters import conference_sql, sql
+from services.routing.application.requests import locked_case as _locked_case
+from services.routing.application.requests import refuse as _refuse
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.conferences import (
     OPEN_ACTION_STATUSES,
@@ -49,9 +51,7 @@ from services.routing.domain.policy import ConferenceRules, Policy
 from services.routing.domain.triage import escalation_target
 from shared.consumer import HandlerContext
 from shared.envelope import Actor, Envelope, utcnow
-from shared.errors import PermanentError
 from shared.events import (
-    CaseRequestRefused,
     ConferenceActionCompleted,
     ConferenceActionCompletionRequested,
     ConferenceActionDueSoon,
@@ -81,27 +81,6 @@ from shared.uow import PostgresUnitOfWork
 log = structlog.get_logger(__name__)
 SERVICE = "routing"
 NO_SUCH_CONFERENCE = "no such conference on this case"
-
-
-async def _locked_case(ctx: HandlerContext) -> sql.CaseRow:
-    if ctx.envelope.case_id is None:
-        raise PermanentError(f"{ctx.envelope.event_type} without case_id")
-    case = await sql.lock_case(ctx.conn, ctx.envelope.case_id)
-    if case is None:  # another replica may still be routing it: retried
-        raise LookupError(f"case {ctx.envelope.case_id} is not routed yet")
-    return case
-
-
-async def _refuse(ctx: HandlerContext, case: sql.CaseRow, reason: str) -> None:
-    log.info("conference request refused", reason=reason, request_type=ctx.envelope.event_type)
-    await ctx.emit(
-        CaseRequestRefused(
-            reference=case.reference,
-            request_event_id=ctx.envelope.event_id,
-            request_type=ctx.envelope.event_type,
-            reason=reason,
-        )
-    )
 
 
 async def _rules(

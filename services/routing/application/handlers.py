@@ -16,6 +16,8 @@ import structlog
 
 from services.routing.adapters import case_facts, sql
 from services.routing.application import conferences, statutory_clocks, tasks
+from services.routing.application.requests import locked_case as _locked_case
+from services.routing.application.requests import refuse as _refuse
 from services.routing.application.respondents import (
     announce_respondents,
     record_injury_facts,
@@ -61,7 +63,6 @@ from shared.events import (
     CaseMessageReceived,
     CaseRecategorisationRequested,
     CaseReopened,
-    CaseRequestRefused,
     CaseRespondentResolutionRequested,
     CaseRespondentsResolved,
     CaseRouted,
@@ -77,34 +78,10 @@ from shared.events import (
 log = structlog.get_logger(__name__)
 
 
-class CaseNotRoutedYet(LookupError):
-    """The case's submission has not been applied yet (another replica may hold it): retry."""
-
-
 def _case_id(ctx: HandlerContext) -> UUID:
     if ctx.envelope.case_id is None:
         raise PermanentError(f"{ctx.envelope.event_type} without case_id")
     return ctx.envelope.case_id
-
-
-async def _refuse(ctx: HandlerContext, case: sql.CaseRow, reason: str) -> None:
-    """Tell the requester (via intake) why their request was not applied; never drop it."""
-    log.info("request refused", reason=reason)
-    await ctx.emit(
-        CaseRequestRefused(
-            reference=case.reference,
-            request_event_id=ctx.envelope.event_id,
-            request_type=ctx.envelope.event_type,
-            reason=reason,
-        )
-    )
-
-
-async def _locked_case(ctx: HandlerContext) -> sql.CaseRow:
-    case = await sql.lock_case(ctx.conn, _case_id(ctx))
-    if case is None:
-        raise CaseNotRoutedYet(f"case {ctx.envelope.case_id} is not routed yet")
-    return case
 
 
 def _person(member: StaffMember) -> Person:

@@ -32,6 +32,7 @@ import structlog
 
 from services.routing.adapters import sql
 from services.routing.adapters import statutory_clock_sql as clock_sql
+from services.routing.application.requests import locked_case, refuse
 from services.routing.domain.policy import Policy
 from services.routing.domain.statutory_clocks import (
     ClockStart,
@@ -49,7 +50,6 @@ from services.routing.domain.triage import escalation_target
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import (
-    CaseRequestRefused,
     EventPayload,
     Person,
     StatutoryClockBreached,
@@ -237,11 +237,7 @@ async def complete_clock(ctx: HandlerContext, policy: Policy) -> None:
     """Staff recorded a clock's obligation as fulfilled: met (met_by "staff"), or refused
     with the reason when the case has no such clock or it is met already."""
     request = payload_as(ctx.envelope, StatutoryClockCompletionRequested)
-    if ctx.envelope.case_id is None:
-        raise LookupError("statutory_clock.completion_requested without case_id")
-    case = await sql.lock_case(ctx.conn, ctx.envelope.case_id)
-    if case is None:  # its submission is not applied yet: the consumer retries
-        raise LookupError(f"case {ctx.envelope.case_id} is not routed yet")
+    case = await locked_case(ctx)
     rows = await clock_sql.lock_clocks_named(ctx.conn, case.case_id, request.pack, request.clock)
     name = f"{request.pack}/{request.clock}"
     reason = None
@@ -250,15 +246,7 @@ async def complete_clock(ctx: HandlerContext, policy: Policy) -> None:
     elif rows[0].status != "running":
         reason = f"the statutory clock {name} is already met"
     if reason is not None:
-        log.info("clock completion refused", reason=reason)
-        await ctx.emit(
-            CaseRequestRefused(
-                reference=case.reference,
-                request_event_id=ctx.envelope.event_id,
-                request_type=ctx.envelope.event_type,
-                reason=reason,
-            )
-        )
+        await refuse(ctx, case, reason)
         return
     await _meet(ctx, case, rows[0], met_at=request.completed_at, met_by="staff")
 

@@ -17,6 +17,8 @@ import asyncpg
 import structlog
 
 from services.routing.adapters import sql, task_sql
+from services.routing.application.requests import locked_case as _locked_case
+from services.routing.application.requests import refuse as _refuse
 from services.routing.domain.policy import Policy, StaffMember
 from services.routing.domain.tasks import (
     ENDED_TASK_STATUSES,
@@ -29,9 +31,7 @@ from services.routing.domain.tasks import (
 from services.routing.domain.triage import escalation_target
 from shared.consumer import HandlerContext
 from shared.envelope import Actor, Envelope, utcnow
-from shared.errors import PermanentError
 from shared.events import (
-    CaseRequestRefused,
     EventPayload,
     Person,
     TaskCancellationRequested,
@@ -55,27 +55,6 @@ SERVICE = "routing"
 
 def _person(member: StaffMember) -> Person:
     return Person(id=member.id, name=member.name, email=member.email)
-
-
-async def _locked_case(ctx: HandlerContext) -> sql.CaseRow:
-    if ctx.envelope.case_id is None:
-        raise PermanentError(f"{ctx.envelope.event_type} without case_id")
-    case = await sql.lock_case(ctx.conn, ctx.envelope.case_id)
-    if case is None:  # another replica may still be routing it: retried
-        raise LookupError(f"case {ctx.envelope.case_id} is not routed yet")
-    return case
-
-
-async def _refuse(ctx: HandlerContext, case: sql.CaseRow, reason: str) -> None:
-    log.info("task request refused", reason=reason, request_type=ctx.envelope.event_type)
-    await ctx.emit(
-        CaseRequestRefused(
-            reference=case.reference,
-            request_event_id=ctx.envelope.event_id,
-            request_type=ctx.envelope.event_type,
-            reason=reason,
-        )
-    )
 
 
 async def _assignee(
