@@ -92,14 +92,7 @@ class ConferenceMail:
         """The worker's notice, then the agenda to every invited participant, in that
         order (the notice reaches the relay before any agenda is sent)."""
         payload = await on_file(ctx, payload_as(ctx.envelope, ConferencePlanned))
-        mails = conf.for_conference_planned(
-            ctx.envelope,
-            payload,
-            templates=self.templates,
-            config=self.config,
-            links=self.links,
-            now=self.clock(),
-        )
+        mails = self._mails(conf.for_conference_planned, ctx, payload)
         if not any(m.kind == "notice" for m in mails):
             log.warning(
                 "conference planned without a worker", conference=str(payload.conference_id)
@@ -107,32 +100,33 @@ class ConferenceMail:
         await self._relay(ctx, payload.reference, mails)
 
     async def on_participant_invited(self, ctx: HandlerContext) -> None:
+        """The agenda to the participant the worker's consent let in."""
         payload = await on_file(ctx, payload_as(ctx.envelope, ConferenceParticipantInvited))
-        mails = conf.for_participant_invited(
-            ctx.envelope,
-            payload,
-            templates=self.templates,
-            config=self.config,
-            links=self.links,
-            now=self.clock(),
+        await self._relay(
+            ctx, payload.reference, self._mails(conf.for_participant_invited, ctx, payload)
         )
-        await self._relay(ctx, payload.reference, mails)
 
     async def on_rescheduled(self, ctx: HandlerContext) -> None:
+        """The changed agenda to everyone invited, a cancellation to anyone taken off."""
         payload = await on_file(ctx, payload_as(ctx.envelope, ConferenceRescheduled))
-        mails = conf.for_conference_rescheduled(
-            ctx.envelope,
-            payload,
-            templates=self.templates,
-            config=self.config,
-            links=self.links,
-            now=self.clock(),
+        await self._relay(
+            ctx, payload.reference, self._mails(conf.for_conference_rescheduled, ctx, payload)
         )
-        await self._relay(ctx, payload.reference, mails)
 
     async def on_cancelled(self, ctx: HandlerContext) -> None:
+        """A cancellation (METHOD CANCEL) to everyone invited."""
         payload = await on_file(ctx, payload_as(ctx.envelope, ConferenceCancelled))
-        mails = conf.for_conference_cancelled(
+        await self._relay(
+            ctx, payload.reference, self._mails(conf.for_conference_cancelled, ctx, payload)
+        )
+
+    def _mails(
+        self,
+        build: Callable[..., list[conf.ParticipantMail]],
+        ctx: HandlerContext,
+        payload: _ConferenceDecision,
+    ) -> list[conf.ParticipantMail]:
+        return build(
             ctx.envelope,
             payload,
             templates=self.templates,
@@ -140,7 +134,6 @@ class ConferenceMail:
             links=self.links,
             now=self.clock(),
         )
-        await self._relay(ctx, payload.reference, mails)
 
     async def on_summary_recorded(self, ctx: HandlerContext) -> None:
         """Keep each action's owner and the conference date, then tell everyone invited."""
@@ -150,15 +143,9 @@ class ConferenceMail:
             await sql.upsert_conference_action(
                 ctx.conn, case_id, action, recorded_at=ctx.envelope.occurred_at
             )
-        mails = conf.for_summary_recorded(
-            ctx.envelope,
-            payload,
-            templates=self.templates,
-            config=self.config,
-            links=self.links,
-            now=self.clock(),
+        await self._relay(
+            ctx, payload.reference, self._mails(conf.for_summary_recorded, ctx, payload)
         )
-        await self._relay(ctx, payload.reference, mails)
 
     async def on_action_event(self, ctx: HandlerContext) -> None:
         """conference.action_due_soon / _overdue: the action's owner, the case owner and,
