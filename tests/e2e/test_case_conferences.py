@@ -26,7 +26,7 @@ cannot wait for it: it moves the action's reminder and due instants into the pas
 routing's table (`routing.conference_actions`) with SQL, as the days would have, and
 routing's timer loop does the rest.
 
-Screenshots go to each test's tmp_path/artifacts; with HRCASE_DOC_SCREENSHOTS=1 the ones
+Screenshots go to each test's tmp_path/artifacts; with HRCASE_UPDATE_SCREENSHOTS=1 the ones
 the README shows are also written to docs/screenshots/.
 """
 
@@ -278,7 +278,7 @@ async def shoot(page: Any, tmp_path: Path, name: str, *, for_docs: bool = False)
     shot = folder / f"{name}.png"
     await page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes().startswith(PNG_MAGIC) and shot.stat().st_size > 1000
-    if for_docs and os.environ.get("HRCASE_DOC_SCREENSHOTS") == "1":
+    if for_docs and os.environ.get("HRCASE_UPDATE_SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SHOTS / f"{name}.png")
 
