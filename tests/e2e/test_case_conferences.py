@@ -20,11 +20,13 @@ d. staff record attendance and the summary with an action owned by the employer
 e. the action falls overdue and escalates; completing it completes the conference.
 
 The policy is the default one except that the Sydney office (injury management) works
-round the clock with no holidays, so working days are calendar days here. An agreed action
-is due at the end of its `due_on` day (routing refuses a day already over), so step e
-cannot wait for it: it moves the action's reminder and due instants into the past in
-routing's table (`routing.conference_actions`) with SQL, as the days would have, and
-routing's timer loop does the rest.
+round the clock with no holidays, so working days are calendar days here. Two instants
+cannot be waited for and are moved in routing's tables with SQL, as the days would have
+moved them: step d brings the conference's day (its start in `routing.conferences`, as
+`tests.support.conferences.conference_day_has_come` does), since routing refuses a
+conference recorded as held more than `hold_early_minutes` before its start; step e moves
+the action's reminder and due instants into the past (`routing.conference_actions`), since
+routing refuses a due date already over, and routing's timer loop does the rest.
 
 Screenshots go to each test's tmp_path/artifacts; with HRCASE_UPDATE_SCREENSHOTS=1 the ones
 the README shows are also written to docs/screenshots/.
