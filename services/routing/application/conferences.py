@@ -27,6 +27,7 @@ import structlog
 from services.routing.adapters import conference_sql, sql
 from services.routing.application.requests import locked_case as _locked_case
 from services.routing.application.requests import refuse as _refuse
+from services.routing.application.timer_batches import fire_batch
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.conferences import (
     OPEN_ACTION_STATUSES,
@@ -76,7 +77,6 @@ from shared.events import (
     make_event,
     payload_as,
 )
-from shared.uow import PostgresUnitOfWork
 
 log = structlog.get_logger(__name__)
 SERVICE = "routing"
@@ -479,17 +479,16 @@ async def fire_due_conference_timers(
 ) -> int:
     """Fire one batch of due action reminders and overdue escalations; return how many
     were claimed."""
-    uow = PostgresUnitOfWork(pool, SERVICE, on_commit=on_commit)
-    async with uow:
-        timers = await conference_sql.claim_due_action_timers(uow.conn, batch_size)
-        for timer in timers:
-            event = await _fire(uow.conn, policy, timer)
-            await conference_sql.mark_action_timer_fired(
-                uow.conn, timer.action_id, timer.kind, event.event_id if event else None
-            )
-            if event is not None:
-                await uow.emit(event)
-    return len(timers)
+    return await fire_batch(
+        pool,
+        claim=conference_sql.claim_due_action_timers,
+        fire=lambda conn, timer: _fire(conn, policy, timer),
+        mark=lambda conn, timer, event_id: conference_sql.mark_action_timer_fired(
+            conn, timer.action_id, timer.kind, event_id
+        ),
+        on_commit=on_commit,
+        batch_size=batch_size,
+    )
 
 
 async def _fire(

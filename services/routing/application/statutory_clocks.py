@@ -33,6 +33,7 @@ import structlog
 from services.routing.adapters import sql
 from services.routing.adapters import statutory_clock_sql as clock_sql
 from services.routing.application.requests import locked_case, refuse
+from services.routing.application.timer_batches import fire_batch
 from services.routing.domain.policy import Policy
 from services.routing.domain.statutory_clocks import (
     ClockStart,
@@ -60,7 +61,6 @@ from shared.events import (
     make_event,
     payload_as,
 )
-from shared.uow import PostgresUnitOfWork
 
 log = structlog.get_logger(__name__)
 SERVICE = "routing"
@@ -269,15 +269,14 @@ async def fire_due_statutory_timers(
     batch_size: int = 100,
 ) -> int:
     """Fire one batch of due statutory clock timers; return how many were claimed."""
-    uow = PostgresUnitOfWork(pool, SERVICE, on_commit=on_commit)
-    async with uow:
-        timers = await clock_sql.claim_due_timers(uow.conn, batch_size)
-        for timer in timers:
-            event = await _fire(uow.conn, policy, timer)
-            await clock_sql.mark_fired(uow.conn, timer.id, event.event_id if event else None)
-            if event is not None:
-                await uow.emit(event)
-    return len(timers)
+    return await fire_batch(
+        pool,
+        claim=clock_sql.claim_due_timers,
+        fire=lambda conn, timer: _fire(conn, policy, timer),
+        mark=lambda conn, timer, event_id: clock_sql.mark_fired(conn, timer.id, event_id),
+        on_commit=on_commit,
+        batch_size=batch_size,
+    )
 
 
 async def _fire(

@@ -19,6 +19,7 @@ import structlog
 from services.routing.adapters import sql, task_sql
 from services.routing.application.requests import locked_case as _locked_case
 from services.routing.application.requests import refuse as _refuse
+from services.routing.application.timer_batches import fire_batch
 from services.routing.domain.policy import Policy, StaffMember
 from services.routing.domain.tasks import (
     ENDED_TASK_STATUSES,
@@ -47,7 +48,6 @@ from shared.events import (
     make_event,
     payload_as,
 )
-from shared.uow import PostgresUnitOfWork
 
 log = structlog.get_logger(__name__)
 SERVICE = "routing"
@@ -250,15 +250,14 @@ async def fire_due_task_timers(
     batch_size: int = 100,
 ) -> int:
     """Fire one batch of due task timers; return how many were claimed."""
-    uow = PostgresUnitOfWork(pool, SERVICE, on_commit=on_commit)
-    async with uow:
-        timers = await task_sql.claim_due_timers(uow.conn, batch_size)
-        for timer in timers:
-            event = await _fire(uow.conn, policy, timer)
-            await task_sql.mark_fired(uow.conn, timer.id, event.event_id if event else None)
-            if event is not None:
-                await uow.emit(event)
-    return len(timers)
+    return await fire_batch(
+        pool,
+        claim=task_sql.claim_due_timers,
+        fire=lambda conn, timer: _fire(conn, policy, timer),
+        mark=lambda conn, timer, event_id: task_sql.mark_fired(conn, timer.id, event_id),
+        on_commit=on_commit,
+        batch_size=batch_size,
+    )
 
 
 async def _fire(
