@@ -681,13 +681,29 @@ async def test_d_the_summary_link_shows_one_conference_and_opens_nothing_else(
     needs(story, "conference_id", "ids")
     case_id, conference_id, ids = story["case_id"], story["conference_id"], story["ids"]
     headers = staff(story["owner_id"])
-    # Routing refuses a conference recorded as held before its day: the day comes (its
-    # start moved into the past in routing's table), then staff record it as held now.
-    await conference_day_has_come(admin_pool, conference_id)
-    held_at = datetime.now(UTC) - timedelta(seconds=1)
     attendance = [
         {"participant_id": pid, "attended": role != "treating_doctor"} for role, pid in ids.items()
     ]
+    # Weeks before its date the conference cannot be recorded as held: routing refuses and
+    # the conference's page (its API) shows why.
+    async with client(system, headers) as c:
+        early = await c.post(
+            f"/api/v1/cases/{case_id}/conferences/{conference_id}/attendance",
+            json={"held_at": datetime.now(UTC).isoformat(), "attendance": attendance},
+        )
+    assert early.status_code == 202, early.text
+    view = await conference_reaches(
+        system,
+        story,
+        conference_id,
+        lambda v: "scheduled time" in str(v.get("last_refusal")),
+        "the early hold refused",
+    )
+    assert view["status"] == "planned" and "reschedule" in view["last_refusal"], view
+    # The day comes (its start moved into the past in routing's table), then staff record
+    # it as held now.
+    await conference_day_has_come(admin_pool, conference_id)
+    held_at = datetime.now(UTC) - timedelta(seconds=1)
     async with client(system, headers) as c:
         held = await c.post(
             f"/api/v1/cases/{case_id}/conferences/{conference_id}/attendance",
