@@ -1127,6 +1127,574 @@ CONFERENCE_EVENTS: tuple[type[EventPayload], ...] = (
 )
 
 
+# --- processes: investigations and independent case management (mediation) ---
+# A case is worked through a process the policy declares (`processes:`): ordered stages
+# with entry requirements and working-time targets. Routing owns the process a case is
+# in, its stage, who holds each process role (investigator, case manager, appeal hearer)
+# and every clock (stage targets, the appeal window, agreement obligations, follow-up
+# check-ins): staff ask through intake's doors (the *_requested commands) and routing
+# answers with the decision or case.request_refused naming the rule. What was said,
+# found and agreed are facts people record at intake's doors (investigation.*,
+# mediation.*, agreement.*, case.outcome_decided, case.appeal_*); routing reads them to
+# judge stage requirements. Free text here (allegations, statements, findings, accounts,
+# notes, terms) is sensitive: notifications never binds to an event that carries it,
+# except to take ids, instants and the work contacts of the people it mails.
+
+# Roles a person holds in a process. The investigator and the case manager are never a
+# respondent, anyone in a respondent's (or, for the case manager, either party's)
+# management chain, or anyone who declared a conflict on the case; the appeal hearer is
+# moreover not yet involved (not the investigator, the outcome's decider or approver).
+ProcessRole = Literal["investigator", "case_manager", "appeal_hearer"]
+# Who a statement or an interview is with.
+InterviewRole = Literal["complainant", "respondent", "witness"]
+AllegationType = Literal[
+    "harassment",
+    "sexual_harassment",
+    "bullying",
+    "discrimination",
+    "victimisation",
+    "misconduct",
+    "fraud",
+    "safety",
+    "other",
+]
+InterimMeasureKind = Literal[
+    "separation_of_parties",
+    "change_of_reporting_line",
+    "paid_leave",
+    "remote_work",
+    "suspension",
+    "other",
+]
+FindingValue = Literal["substantiated", "not_substantiated", "inconclusive"]
+OutcomeActionKind = Literal[
+    "training",
+    "warning",
+    "final_warning",
+    "dismissal",
+    "policy_change",
+    "mediation",
+    "no_action",
+    "other",
+]
+# The two sides of an independent case-management process.
+PartyRole = Literal["employee", "employer_representative"]
+
+
+class CaseProcessChangeRequested(EventPayload):
+    """Staff switch the case to another of the policy's processes, with a reason
+    (POST /api/v1/cases/{id}/process). Routing answers case.process_assigned or refuses."""
+
+    event_type: ClassVar[str] = "case.process_change_requested"
+    reference: str
+    process: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CaseStageChangeRequested(EventPayload):
+    """Staff move the case to a stage of its process (POST /api/v1/cases/{id}/stage).
+    A move forward must meet the stage's requirements; a move back needs a reason; the
+    final stage needs one of the process's `endings` and a reason."""
+
+    event_type: ClassVar[str] = "case.stage_change_requested"
+    reference: str
+    stage: str = Field(min_length=1, max_length=64)
+    ending: str | None = Field(default=None, min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class CaseProcessRoleAssignmentRequested(EventPayload):
+    """Staff name the person who holds a process role on the case
+    (POST /api/v1/cases/{id}/process-roles)."""
+
+    event_type: ClassVar[str] = "case.process_role_assignment_requested"
+    reference: str
+    role: ProcessRole
+    staff_id: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class CaseConflictDeclared(EventPayload):
+    """A member of staff declares a conflict of interest on the case (themselves, or
+    another on their behalf): routing never gives them a process role on it."""
+
+    event_type: ClassVar[str] = "case.conflict_declared"
+    reference: str
+    staff_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ProcessStage(BaseModel):
+    """A stage as the policy declares it: `target_working_days` in the owning team's
+    calendar (None: no clock)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    label: str = Field(min_length=1, max_length=200)
+    target_working_days: float | None = Field(default=None, gt=0)
+
+
+class CaseProcessAssigned(EventPayload):
+    """Routing put the case in a process: by the policy's default for its category
+    (`assigned_by: policy`, when first routed) or on staff's request with a reason."""
+
+    event_type: ClassVar[str] = "case.process_assigned"
+    reference: str
+    process: str
+    label: str
+    stages: list[ProcessStage] = Field(min_length=1)
+    endings: list[str] = Field(default_factory=list)
+    previous_process: str | None = None
+    assigned_by: Literal["policy", "staff"]
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class CaseStageEntered(EventPayload):
+    """The case entered a stage: `target_at` is when its working-time target falls due
+    (None: no clock); `ending` and `reason` are set when it entered the final stage."""
+
+    event_type: ClassVar[str] = "case.stage_entered"
+    reference: str
+    process: str
+    stage: str
+    label: str
+    previous_stage: str | None = None
+    direction: Literal["start", "forward", "back", "final"]
+    target_at: PayloadTime | None = None
+    due_soon_at: PayloadTime | None = None
+    ending: str | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+    owner_id: str | None = None
+
+
+class _StageClockEvent(EventPayload):
+    reference: str
+    process: str
+    stage: str
+    label: str
+    target_at: PayloadTime
+    owner: Person | None = None  # the case owner, told
+
+
+class CaseStageDueSoon(_StageClockEvent):
+    event_type: ClassVar[str] = "case.stage_due_soon"
+
+
+class CaseStageOverdue(_StageClockEvent):
+    """The stage outlived its target: escalated along the case team's ladder."""
+
+    event_type: ClassVar[str] = "case.stage_overdue"
+    escalated_to: Person | None = None
+
+
+class CaseProcessRoleAssigned(EventPayload):
+    """Routing accepted the person for the role (work contact, as in case.assigned)."""
+
+    event_type: ClassVar[str] = "case.process_role_assigned"
+    reference: str
+    process: str
+    role: ProcessRole
+    person: Person
+    previous_id: str | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+# ---- investigation: facts recorded at intake's doors by the investigator ----
+
+
+class InvestigationAllegationRecorded(EventPayload):
+    """One allegation, about one respondent (an employee id from the directory)."""
+
+    event_type: ClassVar[str] = "investigation.allegation_recorded"
+    reference: str
+    allegation_id: UUID
+    allegation_type: AllegationType
+    summary: str = Field(min_length=1, max_length=5000)
+    respondent_employee_id: str = Field(min_length=1, max_length=64)
+    respondent_name: str | None = Field(default=None, max_length=200)
+    occurred_on: PayloadDate | None = None
+
+
+class InvestigationInterimMeasureRecorded(EventPayload):
+    """A measure taken while the investigation runs (e.g. separating the parties)."""
+
+    event_type: ClassVar[str] = "investigation.interim_measure_recorded"
+    reference: str
+    measure_id: UUID
+    kind: InterimMeasureKind
+    description: str = Field(min_length=1, max_length=2000)
+    applies_to: list[str] = Field(default_factory=list, max_length=20)  # employee ids
+
+
+class Interviewee(BaseModel):
+    """Who is interviewed: `email` is where the invitation goes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    role: InterviewRole
+    name: str = Field(min_length=1, max_length=200)
+    email: EventMailAddress
+    employee_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class InvestigationInterviewScheduled(EventPayload):
+    """An interview: `scheduled_for` UTC, shown in `time_zone`; `companion_allowed` per
+    the policy (a colleague or a trade-union representative, UK ERA 1999 s 10 style)."""
+
+    event_type: ClassVar[str] = "investigation.interview_scheduled"
+    reference: str
+    interview_id: UUID
+    interviewee: Interviewee
+    scheduled_for: PayloadTime
+    duration_minutes: int = Field(ge=15, le=480)
+    time_zone: str = Field(min_length=1, max_length=64)
+    location: str | None = Field(default=None, max_length=500)
+    video_link: str | None = Field(default=None, max_length=2000)
+    companion_allowed: bool = True
+    interviewer: Person
+
+
+class InvestigationStatementRecorded(EventPayload):
+    """A written statement: what the person said, in an interview or in writing."""
+
+    event_type: ClassVar[str] = "investigation.statement_recorded"
+    reference: str
+    statement_id: UUID
+    interview_id: UUID | None = None
+    given_by_role: InterviewRole
+    given_by_name: str = Field(min_length=1, max_length=200)
+    given_by_employee_id: str | None = Field(default=None, min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=50000)
+    allegation_ids: list[UUID] = Field(default_factory=list, max_length=50)
+    companion_name: str | None = Field(default=None, max_length=200)
+
+
+class InvestigationStatementReviewed(EventPayload):
+    """The person shown their statement confirms it, or gives corrections."""
+
+    event_type: ClassVar[str] = "investigation.statement_reviewed"
+    reference: str
+    statement_id: UUID
+    confirmed: bool
+    corrections: str | None = Field(default=None, max_length=20000)
+
+
+class InvestigationEvidenceAdded(EventPayload):
+    """An entry in the evidence log: a document (its attachment and hash) or an item
+    (its description; `sha256` of the item's digital copy when there is one)."""
+
+    event_type: ClassVar[str] = "investigation.evidence_added"
+    reference: str
+    evidence_id: UUID
+    kind: Literal["document", "item"]
+    description: str = Field(min_length=1, max_length=2000)
+    source: str = Field(min_length=1, max_length=500)  # where it came from
+    collected_by: str = Field(min_length=1, max_length=64)  # staff id
+    collected_at: PayloadTime
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    attachment: Attachment | None = None
+    allegation_ids: list[UUID] = Field(default_factory=list, max_length=50)
+
+
+class InvestigationFindingRecorded(EventPayload):
+    """The finding on one allegation, with the reasoning (balance of probabilities)."""
+
+    event_type: ClassVar[str] = "investigation.finding_recorded"
+    reference: str
+    finding_id: UUID
+    allegation_id: UUID
+    finding: FindingValue
+    reasoning: str = Field(min_length=1, max_length=20000)
+
+
+class OutcomeAction(BaseModel):
+    """One action the outcome decides: `concerns_employee_id` None for a general action
+    (training for a team, a policy change) both parties are told of."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    action_id: UUID
+    kind: OutcomeActionKind
+    description: str = Field(min_length=1, max_length=2000)
+    concerns_employee_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class CaseOutcomeDecided(EventPayload):
+    """The investigator's decided outcome (summary and actions), awaiting approval."""
+
+    event_type: ClassVar[str] = "case.outcome_decided"
+    reference: str
+    outcome_id: UUID
+    summary: str = Field(min_length=1, max_length=20000)
+    actions: list[OutcomeAction] = Field(min_length=1, max_length=30)
+    decided_by: str = Field(min_length=1, max_length=64)  # staff id
+
+
+class CaseOutcomeApprovalRequested(EventPayload):
+    """A second person approves the decided outcome (`approver_id` is who signed in)."""
+
+    event_type: ClassVar[str] = "case.outcome_approval_requested"
+    reference: str
+    outcome_id: UUID
+    approver_id: str = Field(min_length=1, max_length=64)
+
+
+class CaseOutcomeApproved(EventPayload):
+    """Routing accepted the approver (named by the policy, not the decider or the
+    investigator, not conflicted): both parties are now informed in writing, each of what
+    concerns them; an appeal may be lodged until `appeal_window_ends_at`. `respondents`
+    are the work contacts of the respondents the allegations name (the complainant is
+    the case's reporter)."""
+
+    event_type: ClassVar[str] = "case.outcome_approved"
+    reference: str
+    outcome_id: UUID
+    approver: Person
+    decided_by: str
+    appeal_window_ends_at: PayloadTime
+    respondents: list[Person] = Field(default_factory=list)
+
+
+class CaseAppealLodged(EventPayload):
+    """A party appeals the approved outcome within the window, with grounds."""
+
+    event_type: ClassVar[str] = "case.appeal_lodged"
+    reference: str
+    appeal_id: UUID
+    outcome_id: UUID
+    by_role: Literal["complainant", "respondent"]
+    by_employee_id: str | None = Field(default=None, min_length=1, max_length=64)
+    grounds: str = Field(min_length=1, max_length=20000)
+
+
+class CaseAppealWindowClosed(EventPayload):
+    """Routing's timer: the window passed (`appealed` tells whether one was lodged)."""
+
+    event_type: ClassVar[str] = "case.appeal_window_closed"
+    reference: str
+    outcome_id: UUID
+    appealed: bool
+
+
+class CaseAppealDecided(EventPayload):
+    """The appeal hearer's decision, with the reasoning."""
+
+    event_type: ClassVar[str] = "case.appeal_decided"
+    reference: str
+    appeal_id: UUID
+    decision: Literal["upheld", "partly_upheld", "dismissed"]
+    reasoning: str = Field(min_length=1, max_length=20000)
+    decided_by: str = Field(min_length=1, max_length=64)
+
+
+# ---- independent case management (mediation): facts recorded by the case manager ----
+
+
+class MediationParty(BaseModel):
+    """One side: the employee, or the employer's representative (their work contact)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    role: PartyRole
+    employee_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    email: EventMailAddress
+
+
+class MediationAssessmentRecorded(EventPayload):
+    """Initial assessment of one party: their account, desired outcomes and documents."""
+
+    event_type: ClassVar[str] = "mediation.assessment_recorded"
+    reference: str
+    party: MediationParty
+    account: str = Field(min_length=1, max_length=20000)
+    desired_outcomes: list[str] = Field(min_length=1, max_length=20)
+    documents: list[Attachment] = Field(default_factory=list, max_length=20)
+
+
+class MediationGroundRulesProposed(EventPayload):
+    """The case manager proposes ground rules (a new proposal replaces the last)."""
+
+    event_type: ClassVar[str] = "mediation.ground_rules_proposed"
+    reference: str
+    ground_rules_id: UUID
+    rules: list[str] = Field(min_length=1, max_length=30)
+    parties: list[MediationParty] = Field(min_length=2, max_length=2)
+
+
+class MediationGroundRulesAccepted(EventPayload):
+    """One party accepted the proposed ground rules (recorded per party)."""
+
+    event_type: ClassVar[str] = "mediation.ground_rules_accepted"
+    reference: str
+    ground_rules_id: UUID
+    party_role: PartyRole
+    employee_id: str = Field(min_length=1, max_length=64)
+
+
+class MediationMeetingScheduled(EventPayload):
+    """A facilitated discussion with both parties."""
+
+    event_type: ClassVar[str] = "mediation.meeting_scheduled"
+    reference: str
+    meeting_id: UUID
+    scheduled_for: PayloadTime
+    duration_minutes: int = Field(ge=15, le=480)
+    time_zone: str = Field(min_length=1, max_length=64)
+    location: str | None = Field(default=None, max_length=500)
+    video_link: str | None = Field(default=None, max_length=2000)
+    parties: list[MediationParty] = Field(min_length=2, max_length=2)
+    case_manager: Person
+
+
+class MediationMeetingHeld(EventPayload):
+    """What was discussed and proposed (shared with both parties) and the case manager's
+    own notes (privileged: only the case manager and auditors read them)."""
+
+    event_type: ClassVar[str] = "mediation.meeting_held"
+    reference: str
+    meeting_id: UUID
+    held_at: PayloadTime
+    discussed: str = Field(min_length=1, max_length=20000)
+    proposals: list[str] = Field(default_factory=list, max_length=30)
+    privileged_notes: str | None = Field(default=None, max_length=20000)
+
+
+class AgreementTerm(BaseModel):
+    """One term; a term with an `owner_role` and `due_on` is a tracked obligation, due by
+    the end of that day in the owning team's calendar."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    term_id: UUID
+    text: str = Field(min_length=1, max_length=2000)
+    owner_role: PartyRole | None = None
+    due_on: PayloadDate | None = None
+
+
+class AgreementDrafted(EventPayload):
+    """The written agreement (a new version replaces the last; acceptances are per
+    version)."""
+
+    event_type: ClassVar[str] = "agreement.drafted"
+    reference: str
+    agreement_id: UUID
+    version: int = Field(ge=1)
+    terms: list[AgreementTerm] = Field(min_length=1, max_length=50)
+    parties: list[MediationParty] = Field(min_length=2, max_length=2)
+
+
+class AgreementAccepted(EventPayload):
+    """One party accepted this version of the agreement."""
+
+    event_type: ClassVar[str] = "agreement.accepted"
+    reference: str
+    agreement_id: UUID
+    version: int = Field(ge=1)
+    party_role: PartyRole
+    employee_id: str = Field(min_length=1, max_length=64)
+
+
+class AgreementObligation(BaseModel):
+    """A tracked obligation as routing runs it: due instant and reminder instant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    term_id: UUID
+    owner_role: PartyRole
+    due_at: PayloadTime
+    due_soon_at: PayloadTime | None = None
+
+
+class AgreementInForce(EventPayload):
+    """Routing: every party accepted this version; its obligations' clocks run and the
+    follow-up check-ins are scheduled."""
+
+    event_type: ClassVar[str] = "agreement.in_force"
+    reference: str
+    agreement_id: UUID
+    version: int
+    obligations: list[AgreementObligation] = Field(default_factory=list)
+    follow_ups_at: list[PayloadTime] = Field(default_factory=list)
+
+
+class _ObligationClockEvent(EventPayload):
+    reference: str
+    agreement_id: UUID
+    term_id: UUID
+    owner_role: PartyRole
+    owner: Person | None = None  # the party who owes it (work contact)
+    due_at: PayloadTime
+    case_manager: Person | None = None
+
+
+class AgreementObligationDueSoon(_ObligationClockEvent):
+    event_type: ClassVar[str] = "agreement.obligation_due_soon"
+
+
+class AgreementObligationOverdue(_ObligationClockEvent):
+    """Due and unmet: escalated along the case team's ladder."""
+
+    event_type: ClassVar[str] = "agreement.obligation_overdue"
+    escalated_to: Person | None = None
+
+
+class AgreementObligationMet(EventPayload):
+    """The case manager records an obligation met (with what shows it)."""
+
+    event_type: ClassVar[str] = "agreement.obligation_met"
+    reference: str
+    agreement_id: UUID
+    term_id: UUID
+    met_on: PayloadDate
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class CaseFollowUpDue(EventPayload):
+    """Routing's timer: a check-in after the agreement falls due (policy's
+    `follow_up_after_working_days`, counted from the agreement coming into force)."""
+
+    event_type: ClassVar[str] = "case.follow_up_due"
+    reference: str
+    agreement_id: UUID
+    check_in: int = Field(ge=1)  # 1 = the first check-in
+    due_at: PayloadTime
+    case_manager: Person | None = None
+
+
+PROCESS_EVENTS: tuple[type[EventPayload], ...] = (
+    CaseProcessChangeRequested,
+    CaseStageChangeRequested,
+    CaseProcessRoleAssignmentRequested,
+    CaseConflictDeclared,
+    CaseProcessAssigned,
+    CaseStageEntered,
+    CaseStageDueSoon,
+    CaseStageOverdue,
+    CaseProcessRoleAssigned,
+    InvestigationAllegationRecorded,
+    InvestigationInterimMeasureRecorded,
+    InvestigationInterviewScheduled,
+    InvestigationStatementRecorded,
+    InvestigationStatementReviewed,
+    InvestigationEvidenceAdded,
+    InvestigationFindingRecorded,
+    CaseOutcomeDecided,
+    CaseOutcomeApprovalRequested,
+    CaseOutcomeApproved,
+    CaseAppealLodged,
+    CaseAppealWindowClosed,
+    CaseAppealDecided,
+    MediationAssessmentRecorded,
+    MediationGroundRulesProposed,
+    MediationGroundRulesAccepted,
+    MediationMeetingScheduled,
+    MediationMeetingHeld,
+    AgreementDrafted,
+    AgreementAccepted,
+    AgreementInForce,
+    AgreementObligationDueSoon,
+    AgreementObligationOverdue,
+    AgreementObligationMet,
+    CaseFollowUpDue,
+)
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
@@ -1163,6 +1731,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
 }
 EVENT_TYPES.update({cls.event_type: cls for cls in TASK_EVENTS})
 EVENT_TYPES.update({cls.event_type: cls for cls in CONFERENCE_EVENTS})
+EVENT_TYPES.update({cls.event_type: cls for cls in PROCESS_EVENTS})
 
 P = TypeVar("P", bound=EventPayload)
 

@@ -20,6 +20,7 @@ from services.intake.application.fact_projections import (
 )
 from services.intake.application.history import history_only, with_history
 from services.intake.application.participant_views import PARTICIPANT_VIEW_HANDLERS
+from services.intake.application.process_projection import PROCESS_HANDLERS
 from services.intake.application.roster import on_roster_published
 from services.intake.application.statutory_clocks import CLOCK_HANDLERS
 from services.intake.application.task_projection import TASK_HANDLERS
@@ -286,6 +287,7 @@ HANDLERS: Mapping[str, Handler] = with_history(
         "routing.roster_published": on_roster_published,
         **TASK_HANDLERS,
         **CLOCK_HANDLERS,
+        **PROCESS_HANDLERS,
         # Conference decisions feed two read models: the staff projection and each
         # participant's own view (which holds nothing else of the case).
         **chained(CONFERENCE_HANDLERS, PARTICIPANT_VIEW_HANDLERS),

@@ -50,6 +50,13 @@ SUBSCRIPTIONS = ServiceQueue(
         "statutory_clock.due_soon",
         "statutory_clock.breached",
         "statutory_clock.met",
+        # Processes (investigation, case management): routing's decisions
+        # (application/process_projection.py).
+        "case.process_assigned",
+        "case.stage_entered",
+        "case.stage_due_soon",
+        "case.stage_overdue",
+        "case.process_role_assigned",
         "conference.action_due_soon",
         "conference.action_overdue",
         "conference.notice_sent",
