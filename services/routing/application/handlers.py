@@ -15,7 +15,7 @@ from uuid import UUID
 import structlog
 
 from services.routing.adapters import case_facts, sql
-from services.routing.application import conferences, statutory_clocks, tasks
+from services.routing.application import conferences, processes, statutory_clocks, tasks
 from services.routing.application.requests import locked_case as _locked_case
 from services.routing.application.requests import refuse as _refuse
 from services.routing.application.respondents import (
@@ -258,6 +258,18 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
         injury=submitted.injury,
         since=submitted.submitted_at,
         already_required=False,
+    )
+    # The category's process and its first stage (application/processes.py).
+    await processes.start_default_process(
+        ctx,
+        policy,
+        case_id,
+        reference=routed.reference,
+        category=routed.category,
+        team=team,
+        owner_id=routed.owner_id,
+        at=submitted.submitted_at,
+        reporter_employee_id=submitted.reporter.employee_id if submitted.reporter else None,
     )
     log.info(
         "case routed",
@@ -816,6 +828,8 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "conference.consent_recorded": with_policy(conferences.record_consent),
         "statutory_clock.completion_requested": statutory_clocks.completion_handler(policy),
     }
+    # Processes: stage moves, process roles, outcome approval, facts (application/processes.py).
+    handlers.update(processes.process_handlers(policy))
     # Every handler is followed by the statutory clocks' look at what it consumed and
     # emitted, in its transaction (application/statutory_clocks.py).
     return statutory_clocks.observe_statutory_clocks(policy, handlers)

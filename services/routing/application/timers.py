@@ -16,6 +16,7 @@ import structlog
 
 from services.routing.adapters import sql
 from services.routing.application.conferences import fire_due_conference_timers
+from services.routing.application.process_timers import fire_due_process_timers
 from services.routing.application.statutory_clocks import fire_due_statutory_timers
 from services.routing.application.tasks import fire_due_task_timers
 from services.routing.domain.policy import Policy
@@ -85,6 +86,16 @@ class TimerLoop:
                 fired = max(
                     fired,
                     await fire_due_statutory_timers(
+                        self.pool,
+                        self.policy,
+                        on_commit=self.on_commit,
+                        batch_size=self.batch_size,
+                    ),
+                )
+                # Stage clocks and appeal windows (application/process_timers.py).
+                fired = max(
+                    fired,
+                    await fire_due_process_timers(
                         self.pool,
                         self.policy,
                         on_commit=self.on_commit,

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from services.routing.domain.calendar import WorkingCalendar
+from services.routing.domain.process_policy import DEFAULT_PROCESS, ProcessSpec, process_problems
 from shared.addresses import MailAddress
 from shared.events import Channel, ConferenceRole, Priority, Sensitivity
 
@@ -105,6 +106,8 @@ class Category(_Strict):
     priority: Priority
     team: str
     required_skills: tuple[str, ...] = ()
+    # The process its cases are worked through (a key of `processes`); None: `query`.
+    process: str | None = None
 
 
 class StaffMember(_Strict):
@@ -340,6 +343,8 @@ class Policy(_Strict):
     tasks: TaskPolicy = TaskPolicy(due_soon_share=0.75)
     # Case conference rules (services/routing/domain/conferences.py).
     conferences: ConferencePolicy = ConferencePolicy()
+    # Processes cases are worked through (domain/process_policy.py, domain/processes.py).
+    processes: dict[str, ProcessSpec] = Field(default_factory=dict)
     # Hash of the source text: recorded on every routing decision.
     source_hash: str = ""
 
@@ -365,6 +370,14 @@ class Policy(_Strict):
             return claim_jurisdiction
         owning = self.teams.get(team)
         return owning.jurisdiction if owning else None
+
+    def process_for(self, category: str) -> str | None:
+        """The process a new case of `category` starts in (the category's `process:`, else
+        `query`); None when the policy declares no processes."""
+        if not self.processes:
+            return None
+        chosen = self.categories[category].process if category in self.categories else None
+        return chosen or DEFAULT_PROCESS
 
     def sla_hours(self, priority: Priority, clock: str) -> float:
         target = self.sla.targets[priority]
@@ -466,6 +479,7 @@ def reference_problems(policy: Policy) -> list[tuple[Path_, str]]:
                 )
             )
     problems.extend(jurisdiction_problems(policy))
+    problems.extend(process_problems(policy))
     return problems
 
 

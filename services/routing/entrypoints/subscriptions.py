@@ -35,5 +35,23 @@ SUBSCRIPTIONS = ServiceQueue(
         "conference.action_replanning_requested",
         "conference.consent_recorded",
         "statutory_clock.completion_requested",
+        # processes (application/processes.py): staff's requests, then the facts stage
+        # requirements are judged on (agreement.in_force is routing's own decision)
+        "case.process_change_requested",
+        "case.stage_change_requested",
+        "case.process_role_assignment_requested",
+        "case.conflict_declared",
+        "case.outcome_approval_requested",
+        "case.outcome_decided",
+        "investigation.allegation_recorded",
+        "investigation.statement_recorded",
+        "investigation.finding_recorded",
+        "case.appeal_lodged",
+        "case.appeal_decided",
+        "mediation.assessment_recorded",
+        "mediation.ground_rules_proposed",
+        "mediation.ground_rules_accepted",
+        "mediation.meeting_held",
+        "agreement.in_force",
     ),
 )
