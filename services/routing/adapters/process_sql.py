@@ -104,7 +104,8 @@ async def enter_stage(
         """UPDATE routing.case_processes SET stage = $2, stage_entered_at = $3,
                target_at = $4, due_soon_at = $5, due_soon_fired_at = NULL,
                overdue_fired_at = NULL, due_soon_event_id = NULL, overdue_event_id = NULL,
-               ending = $6, ended_at = CASE WHEN $6::text IS NULL THEN NULL ELSE $3::timestamptz END,
+               ending = $6,
+               ended_at = CASE WHEN $6::text IS NULL THEN NULL ELSE $3::timestamptz END,
                updated_at = now()
            WHERE case_id = $1""",
         case_id,
