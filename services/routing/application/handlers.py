@@ -15,7 +15,13 @@ from uuid import UUID
 import structlog
 
 from services.routing.adapters import case_facts, sql
-from services.routing.application import conferences, processes, statutory_clocks, tasks
+from services.routing.application import (
+    conferences,
+    process_facts,
+    processes,
+    statutory_clocks,
+    tasks,
+)
 from services.routing.application.requests import locked_case as _locked_case
 from services.routing.application.requests import refuse as _refuse
 from services.routing.application.respondents import (
@@ -828,8 +834,10 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "conference.consent_recorded": with_policy(conferences.record_consent),
         "statutory_clock.completion_requested": statutory_clocks.completion_handler(policy),
     }
-    # Processes: stage moves, process roles, outcome approval, facts (application/processes.py).
+    # Processes: stage moves, process roles, outcome approval (application/processes.py)
+    # and the facts their requirements are judged on (application/process_facts.py).
     handlers.update(processes.process_handlers(policy))
+    handlers.update(process_facts.fact_handlers(policy))
     # Every handler is followed by the statutory clocks' look at what it consumed and
     # emitted, in its transaction (application/statutory_clocks.py).
     return statutory_clocks.observe_statutory_clocks(policy, handlers)
