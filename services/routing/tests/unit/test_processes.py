@@ -520,3 +520,24 @@ def test_a_superseded_outcome_is_not_approved():
     )
     problem = approval(facts=facts)
     assert problem is not None and "a later outcome was decided" in problem
+
+
+RECORDS = [
+    fact(ALLEGATION, "a1", 0, respondent_employee_id="E-7001"),
+    fact(ALLEGATION, "a1", 3, respondent_employee_id="E-7002"),
+    fact(STATEMENT, "s1", 1, given_by_role="complainant", given_by_employee_id="E-500"),
+    fact(GROUND_RULES, "g1", 2, party_employee_ids=["E-500", "E-7100"]),
+    fact(GROUND_RULES, "g2", 4, party_employee_ids=["E-500", "E-7100"]),
+    fact(GROUND_RULES_ACCEPTED, "g1:employee", 5, ground_rules_id="g1", party_role="employee"),
+    fact(GROUND_RULES_ACCEPTED, "g2:employee", 6, ground_rules_id="g2", party_role="employee"),
+    fact(APPEAL, "p1", 7, outcome_id="o1"),
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.permutations(RECORDS))
+def test_the_snapshot_does_not_depend_on_the_order_rows_are_read(records):
+    facts = facts_from(records)
+    assert facts == facts_from(RECORDS)
+    assert facts.allegations == {"a1": "E-7002"}  # the later record of a1
+    assert facts.ground_rules_accepted == frozenset({"employee"})  # of g2, the latest
