@@ -645,3 +645,46 @@ async def test_a_stage_reminds_then_escalates_once_and_a_move_clears_its_clock(
     assert row["due_soon_fired_at"] is None and row["overdue_fired_at"] is None
     assert row["target_at"] == datetime.fromisoformat(moved.payload["target_at"])
     assert row["overdue_event_id"] is None  # cleared with the clock
+
+
+async def test_an_unappealed_window_closes_once_and_settles_the_outcome(
+    routing, second_routing, amqp, admin_pool
+):
+    async with tapped(amqp) as tap:
+        case = await new_case(amqp, tap, admin_pool, "Comments at the depot", "harassment")
+        await case.assign("investigator", "A-3001")
+        await investigated_without_reassigning(case)
+        outcome_id = uuid.uuid4()
+        await case.tell(
+            CaseOutcomeDecided(
+                reference=case.reference,
+                outcome_id=outcome_id,
+                summary="Not substantiated.",
+                actions=[
+                    OutcomeAction(
+                        action_id=uuid.uuid4(), kind="no_action", description="No action."
+                    )
+                ],
+                decided_by="A-3001",
+            )
+        )
+        approved, window = await case.ask(
+            CaseOutcomeApprovalRequested(
+                reference=case.reference, outcome_id=outcome_id, approver_id="M-9001"
+            )
+        )
+        assert approved.event_type == "case.outcome_approved", approved.payload
+        unsettled = await case.refuse_move("closed", ending="outcome_final", reason="final")
+        await admin_pool.execute(
+            "UPDATE routing.process_outcomes SET appeal_window_ends_at = now()"
+            " WHERE outcome_id = $1",
+            outcome_id,
+        )
+        await tap.wait(lambda: tap.of(case.case_id, "case.appeal_window_closed"), what="closed")
+        await asyncio.sleep(1.5)  # the other replica's ticks would have fired a duplicate
+        final = await case.move("closed", ending="outcome_final", reason="not appealed")
+    assert window.payload["stage"] == "appeal_window"
+    assert unsettled.startswith("the ending outcome_final needs the appeal window closed")
+    (closed,) = tap.of(case.case_id, "case.appeal_window_closed")
+    assert (closed.payload["outcome_id"], closed.payload["appealed"]) == (str(outcome_id), False)
+    assert (final.payload["direction"], final.payload["ending"]) == ("final", "outcome_final")
