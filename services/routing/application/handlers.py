@@ -15,7 +15,7 @@ from uuid import UUID
 import structlog
 
 from services.routing.adapters import case_facts, sql
-from services.routing.application import conferences, statutory_clocks, tasks
+from services.routing.application import agreements, conferences, statutory_clocks, tasks
 from services.routing.application.requests import locked_case as _locked_case
 from services.routing.application.requests import refuse as _refuse
 from services.routing.application.respondents import (
@@ -816,6 +816,8 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "conference.consent_recorded": with_policy(conferences.record_consent),
         "statutory_clock.completion_requested": statutory_clocks.completion_handler(policy),
     }
+    # Written agreements' facts (application/agreements.py).
+    handlers.update(agreements.agreement_handlers(policy))
     # Every handler is followed by the statutory clocks' look at what it consumed and
     # emitted, in its transaction (application/statutory_clocks.py).
     return statutory_clocks.observe_statutory_clocks(policy, handlers)

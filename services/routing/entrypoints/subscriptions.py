@@ -35,5 +35,9 @@ SUBSCRIPTIONS = ServiceQueue(
         "conference.action_replanning_requested",
         "conference.consent_recorded",
         "statutory_clock.completion_requested",
+        # Written agreements (application/agreements.py): facts intake records.
+        "agreement.drafted",
+        "agreement.accepted",
+        "agreement.obligation_met",
     ),
 )
