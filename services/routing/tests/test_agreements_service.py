@@ -241,6 +241,7 @@ async def test_in_force_only_once_both_parties_accept_the_latest_version(routing
     # Every day is a working day, but for the office's holidays (the policy's).
     holidays = set(load_policy(routing.env["ROUTING_POLICY_FILE"]).calendars["uk_office"].holidays)
     due_day = restore.due_on
+    assert due_day is not None
     while due_day in holidays:  # a holiday: the close of the working day before
         due_day -= timedelta(days=1)
     due = datetime.fromisoformat(obligations[str(restore.term_id)]["due_at"])
