@@ -38,7 +38,7 @@ import structlog
 from services.routing.adapters import agreement_sql, sql
 from services.routing.application.requests import locked_case
 from services.routing.application.timer_batches import fire_batch
-from services.routing.domain.agreements import acceptance_outcome, plan_in_force
+from services.routing.domain.agreements import PARTY_ROLES, acceptance_outcome, plan_in_force
 from services.routing.domain.policy import Policy
 from services.routing.domain.triage import escalation_target
 from shared.consumer import Handler, HandlerContext
@@ -89,6 +89,13 @@ async def record_draft(ctx: HandlerContext, policy: Policy) -> None:
             version=drafted.version,
         )
         return
+    if {p.role for p in drafted.parties} != PARTY_ROLES:
+        # Both parties must accept: without one of each role it can never come into force.
+        log.warning(
+            "agreement drafted without one party of each role",
+            agreement_id=str(drafted.agreement_id),
+            roles=sorted(p.role for p in drafted.parties),
+        )
     log.info("agreement drafted", agreement_id=str(drafted.agreement_id), version=drafted.version)
 
 
