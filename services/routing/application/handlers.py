@@ -16,6 +16,7 @@ import structlog
 
 from services.routing.adapters import case_facts, sql
 from services.routing.application import (
+    agreements,
     conferences,
     process_facts,
     processes,
@@ -838,6 +839,8 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
     # and the facts their requirements are judged on (application/process_facts.py).
     handlers.update(processes.process_handlers(policy))
     handlers.update(process_facts.fact_handlers(policy))
+    # Written agreements' facts (application/agreements.py).
+    handlers.update(agreements.agreement_handlers(policy))
     # Every handler is followed by the statutory clocks' look at what it consumed and
     # emitted, in its transaction (application/statutory_clocks.py).
     return statutory_clocks.observe_statutory_clocks(policy, handlers)

@@ -15,6 +15,7 @@ import asyncpg
 import structlog
 
 from services.routing.adapters import sql
+from services.routing.application.agreements import fire_due_agreement_timers
 from services.routing.application.conferences import fire_due_conference_timers
 from services.routing.application.process_timers import fire_due_process_timers
 from services.routing.application.statutory_clocks import fire_due_statutory_timers
@@ -96,6 +97,17 @@ class TimerLoop:
                 fired = max(
                     fired,
                     await fire_due_process_timers(
+                        self.pool,
+                        self.policy,
+                        on_commit=self.on_commit,
+                        batch_size=self.batch_size,
+                    ),
+                )
+                # Agreement obligations' reminders, overdue escalations and follow-up
+                # check-ins (application/agreements.py).
+                fired = max(
+                    fired,
+                    await fire_due_agreement_timers(
                         self.pool,
                         self.policy,
                         on_commit=self.on_commit,

@@ -320,6 +320,32 @@ class ConferencePolicy(ConferenceRules):
         return ConferenceRules(**{**general.model_dump(), **changes})
 
 
+class AgreementPolicy(_Strict):
+    """Written agreements in independent case management (`agreements:`).
+
+    Each obligation (a term with an owner and a due date) is due by the close of its due
+    day in the case team's working calendar; its reminder (agreement.obligation_due_soon)
+    comes at `obligation_due_soon_share` of the working time between the agreement coming
+    into force and that instant; an unmet obligation escalates to level
+    `obligation_escalation_level` of the case team's ladder. Follow-up check-ins
+    (case.follow_up_due) fall at the close of each `follow_up_after_working_days`th
+    working day after the day the agreement came into force.
+    """
+
+    obligation_due_soon_share: float = Field(default=0.75, gt=0, lt=1)
+    obligation_escalation_level: int = Field(default=1, ge=1)
+    follow_up_after_working_days: tuple[int, ...] = Field(default=(10, 30), max_length=12)
+
+    @field_validator("follow_up_after_working_days")
+    @classmethod
+    def _ascending_days(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(day < 1 for day in days):
+            raise ValueError("each check-in comes at least 1 working day after")
+        if list(days) != sorted(set(days)):
+            raise ValueError("check-ins must be listed in ascending order, each once")
+        return days
+
+
 class Policy(_Strict):
     version: int
     default_category: str
@@ -345,6 +371,8 @@ class Policy(_Strict):
     conferences: ConferencePolicy = ConferencePolicy()
     # Processes cases are worked through (domain/process_policy.py, domain/processes.py).
     processes: dict[str, ProcessSpec] = Field(default_factory=dict)
+    # Written agreements' obligations and follow-up check-ins (domain/agreements.py).
+    agreements: AgreementPolicy = AgreementPolicy()
     # Hash of the source text: recorded on every routing decision.
     source_hash: str = ""
 
@@ -450,6 +478,13 @@ def reference_problems(policy: Policy) -> list[tuple[Path_, str]]:
             problems.append(
                 (
                     ("tasks", "escalation_level"),
+                    f"ladder {name!r} has only {len(ladder)} levels",
+                )
+            )
+        if ladder and policy.agreements.obligation_escalation_level > len(ladder):
+            problems.append(
+                (
+                    ("agreements", "obligation_escalation_level"),
                     f"ladder {name!r} has only {len(ladder)} levels",
                 )
             )

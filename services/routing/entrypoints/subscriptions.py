@@ -53,5 +53,9 @@ SUBSCRIPTIONS = ServiceQueue(
         "mediation.ground_rules_accepted",
         "mediation.meeting_held",
         "agreement.in_force",
+        # Written agreements (application/agreements.py): facts intake records.
+        "agreement.drafted",
+        "agreement.accepted",
+        "agreement.obligation_met",
     ),
 )
