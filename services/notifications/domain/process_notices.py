@@ -120,7 +120,9 @@ NAME_MAX_LENGTH: Final = 200
 LABEL_MAX_LENGTH: Final = 200
 # SEQUENCE of an invitation: whole seconds from this instant to the event's occurrence, so
 # a later scheduling of the same interview or meeting (same id) supersedes an earlier one
-# in the recipient's calendar without this service keeping a counter.
+# in the recipient's calendar without this service keeping a counter (two within one
+# second tie, and the later DTSTAMP wins, RFC 5546 2.1.5). Fits RFC 5545's 32-bit
+# INTEGER until 2094.
 SEQUENCE_EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)
 
 ROLE_LABELS: Final[dict[str, str]] = {
