@@ -30,11 +30,13 @@ import pytest
 from services.intake.config import DEV_INBOUND_EMAIL_TOKEN
 from services.notifications.domain import (
     conference_notices,
+    process_notices,
     statutory_clock_notices,
     task_notices,
 )
 from services.notifications.domain import notices as domain
 from services.notifications.tests import conference_factories as cf
+from services.notifications.tests import process_factories as pf
 from services.notifications.tests.factories import (
     case_assigned,
     case_escalated,
@@ -518,6 +520,7 @@ def _scenarios(case: dict[str, Any], config: domain.MailConfig) -> dict[str, tup
             as_staff(target_id, "hr_manager"),
         ),
         **_conference_scenarios(case, config, owner, owner_headers, target),
+        **_process_scenarios(case, config, owner, owner_headers, target),
         # Statutory clocks: the owner opens the case; so does the escalation target.
         "statutory_clock_due_soon": (one(clock_mails(breached=False)), owner_headers),
         "statutory_clock_breached": (clock_mails(breached=True)[0], owner_headers),
@@ -603,6 +606,134 @@ def _conference_scenarios(
         "conference_action_escalated": (
             action_escalated,
             as_staff(target.id, "hr_manager"),
+        ),
+    }
+
+
+# A process mail's link to a party's own page or to the case manager's mediation page
+# (intake's investigation and mediation portal pages): exactly that page of this case, and
+# a page intake serves (signed out, it asks for sign-in and returns to it: never a 404).
+# Reading it signed in needs the case's process, parties and roles in intake's projection,
+# which the investigation and case-management end-to-end tests do.
+class ProcessPage(str):
+    """The path (below the portal) the mail's one link must be."""
+
+
+def _process_scenarios(
+    case: dict[str, Any],
+    config: domain.MailConfig,
+    owner: Person,
+    owner_headers: dict[str, str],
+    target: Person,
+) -> dict[str, tuple[Any, Any]]:
+    """The process mails for this case: staff mails (a role holder, the owner, an
+    escalation target) link the case page; the parties' and the case manager's mails link
+    their own investigation or mediation page."""
+    case_id, ref = uuid.UUID(case["case_id"]), case["reference"]
+    common: dict[str, Any] = {"templates": domain.load_templates(), "config": config}
+    now = datetime.now(UTC)
+    mine = ProcessPage(f"/portal/cases/{case_id}/investigation/mine")
+    party_page = ProcessPage(f"/portal/cases/{case_id}/mediation/mine")
+    manager_page = ProcessPage(f"/portal/cases/{case_id}/mediation")
+    target_headers = as_staff(target.id, "hr_manager")
+    ids: dict[str, Any] = {"case_id": case_id, "ref": ref}
+    parties = [pf.party("employee", "Eve Employee"), pf.party("employer_representative", "Rob")]
+    owing = Person(id=parties[1].employee_id, name=parties[1].name, email=parties[1].email)
+    owner_contact = domain.Contact(owner.id, str(owner.email))
+
+    def p(envelope: Any) -> Any:
+        return payload_as(envelope, type_of(envelope))
+
+    def first(outcomes: list[Any]) -> Any:
+        outcome = outcomes[0]
+        assert isinstance(outcome, domain.Notification), outcome
+        return outcome
+
+    role = pf.role_assigned(**ids, person=owner, role="investigator")
+    interview = pf.interview_scheduled(**ids, interviewee=pf.interviewee("witness", "Wendy"))
+    approved = pf.outcome_approved(**ids, respondents=[pf.employee("Rory Respondent")])
+    complainant = domain.ReporterContact(
+        case["reporter"]["employee_id"], case["reporter"]["email"], case["sensitivity"]
+    )
+    closed = pf.appeal_window_closed(**ids, appealed=True)
+    soon = pf.stage_clock(**ids, owner=owner, overdue=False)
+    late = pf.stage_clock(**ids, owner=owner, overdue=True, escalated_to=target)
+    meeting = pf.meeting_scheduled(**ids, parties=parties, case_manager=owner)
+    rules = pf.ground_rules_proposed(**ids, parties=parties)
+    drafted = pf.agreement_drafted(**ids, parties=parties)
+    obligation = pf.obligation_event(
+        **ids, owner=owing, case_manager=owner, overdue=True, escalated_to=target
+    )
+    follow_up = pf.follow_up_due(**ids, case_manager=owner)
+    stage_mails = process_notices.for_stage_clock(
+        late, p(late), owner_id=owner.id, owner=owner_contact, **common
+    )
+    meeting_mails = process_notices.for_meeting_scheduled(
+        meeting, p(meeting), on_file={}, now=now, **common
+    )
+    obligation_mails = process_notices.for_obligation_event(
+        obligation, p(obligation), owner_on_file=None, **common
+    )
+    return {
+        "process_role_assigned": (
+            first(process_notices.for_process_role_assigned(role, p(role), **common)),
+            owner_headers,
+        ),
+        "investigation_interview": (
+            first(
+                process_notices.for_interview_scheduled(
+                    interview, p(interview), address_on_file=None, now=now, **common
+                )
+            ),
+            mine,
+        ),
+        "investigation_outcome": (
+            first(
+                process_notices.for_outcome_approved(
+                    approved,
+                    p(approved),
+                    complainant=complainant,
+                    complainant_name=case["reporter"]["name"],
+                    respondents_on_file={},
+                    **common,
+                )
+            ),
+            mine,
+        ),
+        "appeal_window_closed": (
+            first(
+                process_notices.for_appeal_window_closed(
+                    closed, p(closed), owner_id=owner.id, owner=owner_contact, **common
+                )
+            ),
+            owner_headers,
+        ),
+        "stage_due_soon": (
+            first(
+                process_notices.for_stage_clock(
+                    soon, p(soon), owner_id=owner.id, owner=owner_contact, **common
+                )
+            ),
+            owner_headers,
+        ),
+        "stage_overdue": (stage_mails[0], owner_headers),
+        "stage_escalated": (stage_mails[1], target_headers),
+        "mediation_meeting_party": (meeting_mails[0], party_page),
+        "mediation_meeting_case_manager": (meeting_mails[2], manager_page),
+        "mediation_ground_rules": (
+            first(process_notices.for_ground_rules_proposed(rules, p(rules), on_file={}, **common)),
+            party_page,
+        ),
+        "agreement_drafted": (
+            first(process_notices.for_agreement_drafted(drafted, p(drafted), on_file={}, **common)),
+            party_page,
+        ),
+        "obligation_owner": (obligation_mails[0], party_page),
+        "obligation_case_manager": (obligation_mails[1], manager_page),
+        "obligation_escalated": (obligation_mails[2], target_headers),
+        "follow_up_due": (
+            first(process_notices.for_follow_up_due(follow_up, p(follow_up), **common)),
+            manager_page,
         ),
     }
 
@@ -705,6 +836,17 @@ def test_every_link_in_every_template_opens_the_case_for_its_recipient(
         if recipient == PARTICIPANT_LINK:
             for link in links:
                 assert_participant_link(system, link, notification, case["reference"])
+            continue
+        if isinstance(recipient, ProcessPage):
+            # The page link (a meeting's video link aside): exactly the page of this case.
+            pages = [link for link in links if link.startswith(system.url("intake") + "/")]
+            assert pages == [system.url("intake") + recipient], (template, links)
+            assert case["reference"] in notification.subject
+            signed_out = page_as(system, pages[0], {})
+            assert signed_out.status_code == 303, (template, pages[0], signed_out.status_code)
+            assert signed_out.headers["location"] == "/portal/sign-in?" + urlencode(
+                {"next": recipient}
+            )
             continue
         for link in links:
             assert_opens_case(system, link, recipient, case["reference"])

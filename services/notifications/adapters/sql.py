@@ -235,6 +235,14 @@ async def reporter_contact(conn: asyncpg.Connection, case_id: UUID) -> ReporterC
     )
 
 
+async def reporter_name(conn: asyncpg.Connection, case_id: UUID) -> str | None:
+    """The reporter's name as kept from the case's case.submitted (None: anonymous)."""
+    value = await conn.fetchval(
+        "SELECT reporter_name FROM notifications.case_contacts WHERE case_id = $1", case_id
+    )
+    return str(value) if value is not None else None
+
+
 async def upsert_employee_address(
     conn: asyncpg.Connection,
     *,

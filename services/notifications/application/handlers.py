@@ -15,6 +15,7 @@ from prometheus_client import Counter
 from services.notifications.adapters import sql
 from services.notifications.adapters.smtp import SendResult
 from services.notifications.application.conference_mail import ConferenceMail
+from services.notifications.application.process_mail import ProcessMail
 from services.notifications.domain import notices as domain
 from services.notifications.domain import statutory_clock_notices, task_notices
 from services.notifications.domain.conference_notices import ConferenceLinks
@@ -86,8 +87,16 @@ class Notifier:
             deliver_all=self._deliver_all,
             clock=self.clock,
         )
+        # Investigations, independent case management and agreements.
+        processes = ProcessMail(
+            templates=self.templates,
+            config=self.config,
+            deliver_all=self._deliver_all,
+            clock=self.clock,
+        )
         return {
             **conferences.handlers(),
+            **processes.handlers(),
             CaseSubmitted.event_type: self.on_case_submitted,
             CaseAssigned.event_type: self.on_case_assigned,
             CaseSlaWarning.event_type: self.on_sla_event,

@@ -45,5 +45,20 @@ SUBSCRIPTIONS = ServiceQueue(
         "conference.summary_recorded",
         "conference.action_due_soon",
         "conference.action_overdue",
+        # Processes (application/process_mail.py): role holders, interviewees, complainant
+        # and respondents, parties, case managers, owners and escalation targets; ids,
+        # dates and portal links only, never what was alleged, said, found or agreed.
+        "case.process_role_assigned",
+        "investigation.interview_scheduled",
+        "case.outcome_approved",
+        "case.appeal_window_closed",
+        "case.stage_due_soon",
+        "case.stage_overdue",
+        "mediation.meeting_scheduled",
+        "mediation.ground_rules_proposed",
+        "agreement.drafted",
+        "agreement.obligation_due_soon",
+        "agreement.obligation_overdue",
+        "case.follow_up_due",
     ),
 )
