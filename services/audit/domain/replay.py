@@ -19,6 +19,12 @@ from typing import Any
 from uuid import UUID
 
 from services.audit.domain.chain import ChainEntry, format_timestamp, stored_object
+from services.audit.domain.process_replay import (
+    PROCESS_EVENT_TYPES,
+    ProcessState,
+    apply_process,
+    findings_summary,
+)
 
 # Only these may be raised by routing events that precede the lifecycle's own status event.
 _STATUS_RANK = {"new": 0, "routed": 1, "assigned": 2}
@@ -70,6 +76,8 @@ class CaseState:
     notes: tuple[Note, ...] = ()
     messages: int = 0
     documents: tuple[Document, ...] = field(default=(), repr=False)
+    # The investigation or case management the case is worked through (process_replay).
+    process: ProcessState | None = field(default=None, repr=False)
     last_seq: int = 0
     last_event_at: str | None = None
     # Entries that could not be applied (an odd stored value), each with why: reported,
@@ -91,6 +99,8 @@ class CaseState:
             "notes": len(self.notes),
             "messages": self.messages,
             "documents": len(self.documents),
+            "stage": self.process["stage"] if self.process else None,
+            "findings": findings_summary(self.process),
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -122,6 +132,7 @@ class CaseState:
             "notes": [n.__dict__ for n in self.notes],
             "messages": self.messages,
             "documents": [d.__dict__ for d in self.documents],
+            "process": self.process,
             "as_of_seq": self.last_seq,
             "last_event_at": self.last_event_at,
             "anomalies": list(self.anomalies),
@@ -258,6 +269,20 @@ def _apply(state: CaseState, entry: ChainEntry) -> CaseState:
         return replace(s, escalation_level=max(s.escalation_level, int(p.get("level", 1))))
     if kind == "conference.required":
         return replace(s, conference_required=True)
+    if kind in PROCESS_EVENT_TYPES:
+        process = apply_process(
+            s.process,
+            kind,
+            p,
+            at=format_timestamp(entry.occurred_at),
+            seq=entry.seq,
+            actor=actor.get("id"),
+        )
+        evidence = p.get("attachment") if kind == "investigation.evidence_added" else None
+        carried = _documents({"document": evidence}, kind, entry.seq) if evidence else ()
+        if kind == "mediation.assessment_recorded":
+            carried = _documents({"attachments": p.get("documents")}, kind, entry.seq)
+        return replace(s, process=process, documents=s.documents + carried)
     return state if kind.startswith("audit.") else s
 
 

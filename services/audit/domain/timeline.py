@@ -294,6 +294,128 @@ SUMMARIES: dict[str, Summary] = {
     "conference.action_replanning_requested": lambda p: (
         f"re-planning of conference action {p.get('action_id')} requested: {p.get('reason')}"
     ),
+    # Processes (investigations, independent case management): ids, stages, roles,
+    # values and counts; the texts (allegations, statements, findings' reasoning, terms)
+    # are in the replayed state and the case file.
+    "case.process_change_requested": lambda p: (
+        f"switch to process {p.get('process')} requested: {p.get('reason')}"
+    ),
+    "case.stage_change_requested": lambda p: (
+        f"move to stage {p.get('stage')} requested"
+        + (f" (ending {p.get('ending')})" if p.get("ending") else "")
+        + (f": {p.get('reason')}" if p.get("reason") else "")
+    ),
+    "case.process_role_assignment_requested": lambda p: f"{_role(p)} {p.get('staff_id')} requested",
+    "case.conflict_declared": lambda p: (
+        f"conflict of interest declared for {p.get('staff_id')}: {p.get('reason')}"
+    ),
+    "case.process_assigned": lambda p: (
+        f"process {p.get('label')} ({p.get('process')}) assigned by {p.get('assigned_by')}"
+        + (f", was {p.get('previous_process')}" if p.get("previous_process") else "")
+        + (f": {p.get('reason')}" if p.get("reason") else "")
+    ),
+    "case.stage_entered": lambda p: (
+        f"stage {p.get('label')} ({p.get('stage')}) entered, {p.get('direction')}"
+        + (f", ending {p.get('ending')}" if p.get("ending") else "")
+        + (f", target {p.get('target_at')}" if p.get("target_at") else "")
+        + (f": {p.get('reason')}" if p.get("reason") else "")
+    ),
+    "case.stage_due_soon": lambda p: f"stage {p.get('stage')} due soon ({p.get('target_at')})",
+    "case.stage_overdue": lambda p: (
+        f"stage {p.get('stage')} overdue (target {p.get('target_at')});"
+        f" escalated to {_person(p.get('escalated_to'))}"
+    ),
+    "case.process_role_assigned": lambda p: (
+        f"{_role(p)}: {_person(p.get('person'))}"
+        + (f", replacing {p.get('previous_id')}" if p.get("previous_id") else "")
+    ),
+    "investigation.allegation_recorded": lambda p: (
+        f"allegation {p.get('allegation_id')} ({p.get('allegation_type')}) recorded against"
+        f" {p.get('respondent_employee_id')}"
+    ),
+    "investigation.interim_measure_recorded": lambda p: (
+        f"interim measure recorded: {p.get('kind')}"
+    ),
+    "investigation.interview_scheduled": lambda p: (
+        f"interview {p.get('interview_id')} with the"
+        f" {(p.get('interviewee') or {}).get('role')} scheduled for {p.get('scheduled_for')}"
+    ),
+    "investigation.statement_recorded": lambda p: (
+        f"statement {p.get('statement_id')} of the {p.get('given_by_role')} recorded"
+    ),
+    "investigation.statement_reviewed": lambda p: (
+        f"statement {p.get('statement_id')} "
+        + ("confirmed" if p.get("confirmed") else "corrected")
+        + " by the person who gave it"
+    ),
+    "investigation.evidence_added": lambda p: (
+        f"evidence {p.get('evidence_id')} ({p.get('kind')}) logged from {p.get('source')},"
+        f" sha256 {p.get('sha256') or (p.get('attachment') or {}).get('sha256')}"
+    ),
+    "investigation.finding_recorded": lambda p: (
+        f"finding on allegation {p.get('allegation_id')}: {p.get('finding')}"
+    ),
+    "case.outcome_decided": lambda p: (
+        f"outcome {p.get('outcome_id')} decided by {p.get('decided_by')}:"
+        f" {len(p.get('actions') or [])} actions"
+    ),
+    "case.outcome_approval_requested": lambda p: (
+        f"approval of outcome {p.get('outcome_id')} requested by {p.get('approver_id')}"
+    ),
+    "case.outcome_approved": lambda p: (
+        f"outcome {p.get('outcome_id')} approved by {_person(p.get('approver'))};"
+        f" appeal window ends {p.get('appeal_window_ends_at')}"
+    ),
+    "case.appeal_lodged": lambda p: f"appeal {p.get('appeal_id')} lodged by the {p.get('by_role')}",
+    "case.appeal_window_closed": lambda p: (
+        "appeal window closed" + (" (appealed)" if p.get("appealed") else " without appeal")
+    ),
+    "case.appeal_decided": lambda p: (
+        f"appeal {p.get('appeal_id')} {p.get('decision')} by {p.get('decided_by')}"
+    ),
+    "mediation.assessment_recorded": lambda p: (
+        f"initial assessment of the {((p.get('party') or {}).get('role') or '').replace('_', ' ')}"
+        " recorded"
+    ),
+    "mediation.ground_rules_proposed": lambda p: (
+        f"ground rules {p.get('ground_rules_id')} proposed ({len(p.get('rules') or [])} rules)"
+    ),
+    "mediation.ground_rules_accepted": lambda p: (
+        f"ground rules {p.get('ground_rules_id')} accepted by the"
+        f" {str(p.get('party_role')).replace('_', ' ')}"
+    ),
+    "mediation.meeting_scheduled": lambda p: (
+        f"meeting {p.get('meeting_id')} scheduled for {p.get('scheduled_for')}"
+    ),
+    "mediation.meeting_held": lambda p: (
+        f"meeting {p.get('meeting_id')} held at {p.get('held_at')},"
+        f" {len(p.get('proposals') or [])} proposals"
+    ),
+    "agreement.drafted": lambda p: (
+        f"agreement {p.get('agreement_id')} version {p.get('version')} drafted"
+        f" ({len(p.get('terms') or [])} terms)"
+    ),
+    "agreement.accepted": lambda p: (
+        f"agreement version {p.get('version')} accepted by the"
+        f" {str(p.get('party_role')).replace('_', ' ')}"
+    ),
+    "agreement.in_force": lambda p: (
+        f"agreement version {p.get('version')} in force:"
+        f" {len(p.get('obligations') or [])} obligations,"
+        f" {len(p.get('follow_ups_at') or [])} check-ins"
+    ),
+    "agreement.obligation_due_soon": lambda p: (
+        f"obligation {p.get('term_id')} of the {str(p.get('owner_role')).replace('_', ' ')}"
+        f" due soon ({p.get('due_at')})"
+    ),
+    "agreement.obligation_overdue": lambda p: (
+        f"obligation {p.get('term_id')} of the {str(p.get('owner_role')).replace('_', ' ')}"
+        f" overdue (due {p.get('due_at')}); escalated to {_person(p.get('escalated_to'))}"
+    ),
+    "agreement.obligation_met": lambda p: f"obligation {p.get('term_id')} met on {p.get('met_on')}",
+    "case.follow_up_due": lambda p: (
+        f"follow-up check-in {p.get('check_in')} due ({p.get('due_at')})"
+    ),
 }
 
 

@@ -63,7 +63,13 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 @lru_cache(maxsize=1)
 def console_templates() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates" / "console"),
+        loader=jinja2.FileSystemLoader(
+            # The console's pages, then the sections it shares with the case file.
+            [
+                Path(__file__).parent.parent / "templates" / "console",
+                Path(__file__).parent.parent / "templates",
+            ]
+        ),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
