@@ -326,3 +326,24 @@ async def investigations_concerning(runtime: Runtime, principal: Principal) -> l
     if not principal.employee_id:
         return []
     return await store.cases_naming_respondent(runtime.pool, principal.employee_id)
+
+
+async def case_page_link(
+    conn: asyncpg.Pool | asyncpg.Connection, case: Row, *, staff_view: bool
+) -> dict[str, str] | None:
+    """The case page's way to the investigation, when the case is in that process: staff
+    to the investigator's page, the reporter (the complainant) to their own page."""
+    process = await process_sql.case_process(conn, case["case_id"])
+    if process is None or process["process"] != PROCESS:
+        return None
+    if staff_view:
+        return {
+            "href": f"/portal/cases/{case['case_id']}/investigation",
+            "label": "Open the investigation",
+        }
+    if case.get("anonymous"):
+        return None
+    return {
+        "href": f"/portal/cases/{case['case_id']}/investigation/mine",
+        "label": "Your investigation: interviews, your statements, the outcome",
+    }

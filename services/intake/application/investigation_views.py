@@ -58,6 +58,7 @@ async def investigation_of(
     return {
         "case_id": case_id,
         "reference": case["reference"],
+        "subject": case["subject"],
         "process": await process_sql.case_process(conn, case_id),
         "roles": await process_sql.role_holders(conn, case_id),
         "allegations": [{**a, "finding": current.get(a["allegation_id"])} for a in allegations],
