@@ -642,3 +642,17 @@ async def check_appeals(amqp, system, case_id: str, reference: str, ids: dict[st
         assert again.status_code == 409
     appeals = (await staff_view(system, case_id))["appeals"]
     assert [a["decision"] for a in appeals] == ["dismissed"]
+
+
+async def test_a_staff_read_of_the_investigation_is_audited(amqp, system, investigation):
+    case_id, _ = investigation
+    async with capture_events(amqp) as captured:
+        await staff_view(system, case_id)
+        viewed = await captured.wait(
+            lambda e: (
+                e["event_type"] == "audit.case_viewed"
+                and e["payload"]["case_id"] == case_id
+                and e["payload"]["view"] == "api:investigation"
+            )
+        )
+    assert viewed["payload"]["viewer"] == "M-9002"
