@@ -188,6 +188,12 @@ async def my_investigation(runtime: Runtime, principal: Principal, case_id: UUID
         | {"interviewer_name": i["interviewer"]["name"]}
         for i in await store.list_interviews(conn, case_id)
         if own_interview(i, party.employee_id)
+        # A complainant's interview scheduled without their employee id is still theirs.
+        or (
+            "complainant" in party.roles
+            and i["interviewee_role"] == "complainant"
+            and i["interviewee_employee_id"] is None
+        )
     ]
     lodged = [
         {k: a[k] for k in ("appeal_id", "grounds", "lodged_at", "decision", "decided_at")}
