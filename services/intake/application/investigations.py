@@ -28,25 +28,18 @@ from services.intake.application.documents import StaffDocuments, record_documen
 from services.intake.domain.investigations import (
     FINDING_STAGES,
     INVESTIGATION_ROLES,
-    OUTCOME_STAGE,
     AllegationInput,
-    AppealDecisionInput,
     EvidenceItemInput,
     FindingInput,
     InterimMeasureInput,
     InterviewInput,
-    OutcomeInput,
     StatementInput,
-    outcome_conflict,
     process_conflict,
 )
 from services.intake.domain.refusals import Refused
 from shared.auth import Principal
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import (
-    CaseAppealDecided,
-    CaseOutcomeApprovalRequested,
-    CaseOutcomeDecided,
     EventPayload,
     Interviewee,
     InvestigationAllegationRecorded,
@@ -55,7 +48,6 @@ from shared.events import (
     InvestigationInterimMeasureRecorded,
     InvestigationInterviewScheduled,
     InvestigationStatementRecorded,
-    OutcomeAction,
     Person,
     make_event,
 )
@@ -85,7 +77,7 @@ def invalid(detail: str) -> Refused:
     return Refused("invalid", detail)
 
 
-async def _record(
+async def record_fact(
     runtime: Runtime,
     principal: Principal,
     case_id: UUID,
@@ -156,7 +148,7 @@ async def record_allegation(
         )
         return payload, save
 
-    accepted = await _record(
+    accepted = await record_fact(
         runtime,
         principal,
         case_id,
@@ -195,7 +187,7 @@ async def record_interim_measure(
         )
         return payload, save
 
-    accepted = await _record(
+    accepted = await record_fact(
         runtime,
         principal,
         case_id,
@@ -271,7 +263,7 @@ async def schedule_interview(
 
         return payload, save
 
-    accepted = await _record(
+    accepted = await record_fact(
         runtime,
         principal,
         case_id,
@@ -313,7 +305,7 @@ async def record_statement(
         )
         return payload, save
 
-    accepted = await _record(
+    accepted = await record_fact(
         runtime,
         principal,
         case_id,
@@ -382,7 +374,7 @@ async def add_evidence(
 
         return payload, save
 
-    accepted = await _record(
+    accepted = await record_fact(
         runtime,
         principal,
         case_id,
@@ -420,7 +412,7 @@ async def record_finding(
         )
         return payload, save
 
-    accepted = await _record(
+    accepted = await record_fact(
         runtime,
         principal,
         case_id,
@@ -430,142 +422,3 @@ async def record_finding(
         stages=FINDING_STAGES,
     )
     return FactAccepted(accepted, finding_id)
-
-
-async def decide_outcome(
-    runtime: Runtime, principal: Principal, case_id: UUID, body: OutcomeInput
-) -> FactAccepted:
-    """case.outcome_decided (stage outcome, a finding on every allegation); intake gives
-    each action its id. A new decision supersedes one not yet approved."""
-    outcome_id = uuid4()
-    actions = [OutcomeAction(action_id=uuid4(), **action.model_dump()) for action in body.actions]
-
-    async def prepare(conn: asyncpg.Connection, case: Case) -> tuple[EventPayload, Store]:
-        reason = outcome_conflict(
-            await store.list_allegations(conn, case_id), await store.list_findings(conn, case_id)
-        )
-        if reason:
-            raise agent_actions.conflict(reason)
-        current = await store.current_outcome(conn, case_id, lock=True)
-        if current is not None and current["approval_state"] == "approved":
-            raise agent_actions.conflict("the outcome is already approved")
-
-        async def save(conn: asyncpg.Connection, event: Envelope) -> None:
-            await store.insert_outcome(
-                conn,
-                outcome_id=outcome_id,
-                case_id=case_id,
-                summary=body.summary,
-                actions=[a.model_dump(mode="json") for a in actions],
-                decided_by=principal.subject,
-                decided_at=event.occurred_at,
-            )
-
-        payload = CaseOutcomeDecided(
-            reference=case["reference"],
-            outcome_id=outcome_id,
-            summary=body.summary,
-            actions=actions,
-            decided_by=principal.subject,
-        )
-        return payload, save
-
-    accepted = await _record(
-        runtime,
-        principal,
-        case_id,
-        action="deciding the outcome",
-        kind="outcome_decided",
-        prepare=prepare,
-        stages=(OUTCOME_STAGE,),
-    )
-    return FactAccepted(accepted, outcome_id)
-
-
-async def request_outcome_approval(
-    runtime: Runtime, principal: Principal, case_id: UUID
-) -> FactAccepted:
-    """case.outcome_approval_requested with the caller as approver: routing judges whether
-    they may approve (policy `approval_by`, not the decider nor the investigator) and
-    answers case.outcome_approved or case.request_refused (shown on the outcome)."""
-    holder: dict[str, UUID] = {}
-
-    async def prepare(conn: asyncpg.Connection, case: Case) -> tuple[EventPayload, Store]:
-        outcome = await store.current_outcome(conn, case_id, lock=True)
-        if outcome is None:
-            raise agent_actions.conflict("no outcome has been decided yet")
-        if outcome["approval_state"] == "approved":
-            raise agent_actions.conflict("the outcome is already approved")
-        holder["outcome_id"] = outcome["outcome_id"]
-
-        async def save(conn: asyncpg.Connection, event: Envelope) -> None:
-            await store.request_approval(
-                conn, outcome["outcome_id"], event_id=event.event_id, requested_by=principal.subject
-            )
-
-        payload = CaseOutcomeApprovalRequested(
-            reference=case["reference"],
-            outcome_id=outcome["outcome_id"],
-            approver_id=principal.subject,
-        )
-        return payload, save
-
-    accepted = await _record(
-        runtime,
-        principal,
-        case_id,
-        action="approving the outcome",
-        kind="outcome_approval_requested",
-        prepare=prepare,
-        stages=(OUTCOME_STAGE,),
-    )
-    return FactAccepted(accepted, holder["outcome_id"])
-
-
-async def decide_appeal(
-    runtime: Runtime, principal: Principal, case_id: UUID, body: AppealDecisionInput
-) -> FactAccepted:
-    """case.appeal_decided: only the case's appeal hearer (403), on an appeal not yet
-    decided (409)."""
-    holder: dict[str, UUID] = {}
-
-    async def prepare(conn: asyncpg.Connection, case: Case) -> tuple[EventPayload, Store]:
-        roles = await process_sql.role_holders(conn, case_id)
-        hearer = roles.get("appeal_hearer")
-        if hearer is None or hearer["staff_id"] != principal.subject:
-            raise Refused("forbidden", "only the case's appeal hearer decides an appeal")
-        pending = [a for a in await store.list_appeals(conn, case_id) if a["decision"] is None]
-        if not pending:
-            raise agent_actions.conflict("no appeal is waiting for a decision")
-        appeal = pending[0]
-        holder["appeal_id"] = appeal["appeal_id"]
-
-        async def save(conn: asyncpg.Connection, event: Envelope) -> None:
-            for waiting in pending:  # one decision settles every appeal lodged
-                await store.decide_appeal(
-                    conn,
-                    waiting["appeal_id"],
-                    decision=body.decision,
-                    reasoning=body.reasoning,
-                    decided_by=principal.subject,
-                    decided_at=event.occurred_at,
-                )
-
-        payload = CaseAppealDecided(
-            reference=case["reference"],
-            appeal_id=appeal["appeal_id"],
-            decision=body.decision,
-            reasoning=body.reasoning,
-            decided_by=principal.subject,
-        )
-        return payload, save
-
-    accepted = await _record(
-        runtime,
-        principal,
-        case_id,
-        action="deciding an appeal",
-        kind="appeal_decided",
-        prepare=prepare,
-    )
-    return FactAccepted(accepted, holder["appeal_id"])

@@ -30,6 +30,7 @@ from starlette.datastructures import UploadFile
 
 from services.intake.application import (
     actions,
+    investigation_outcome,
     investigation_parties,
     investigation_views,
     investigations,
@@ -261,7 +262,7 @@ async def decide_outcome(
 ) -> Any:
     """Publish `case.outcome_decided` (every allegation needs a finding: 409 naming the
     ones missing)."""
-    fact = await investigations.decide_outcome(runtime_of(request), principal, case_id, body)
+    fact = await investigation_outcome.decide_outcome(runtime_of(request), principal, case_id, body)
     return _fact(OutcomeAccepted, "outcome_id", fact)
 
 
@@ -274,7 +275,9 @@ async def decide_outcome(
 async def request_outcome_approval(case_id: UUID, request: Request, principal: Staff) -> Any:
     """Publish `case.outcome_approval_requested` with the caller as approver; routing
     answers case.outcome_approved or refuses (the outcome then shows its reason)."""
-    fact = await investigations.request_outcome_approval(runtime_of(request), principal, case_id)
+    fact = await investigation_outcome.request_outcome_approval(
+        runtime_of(request), principal, case_id
+    )
     return _fact(OutcomeAccepted, "outcome_id", fact)
 
 
@@ -288,7 +291,7 @@ async def decide_appeal(
     case_id: UUID, body: AppealDecisionInput, request: Request, principal: Staff
 ) -> Any:
     """Publish `case.appeal_decided` (the case's appeal hearer only)."""
-    fact = await investigations.decide_appeal(runtime_of(request), principal, case_id, body)
+    fact = await investigation_outcome.decide_appeal(runtime_of(request), principal, case_id, body)
     return FactAccepted(**_accepted(fact.accepted).model_dump(), fact_id=fact.fact_id)
 
 

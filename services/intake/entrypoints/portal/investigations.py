@@ -21,7 +21,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from services.intake.application import actions, investigation_views, investigations
+from services.intake.application import (
+    actions,
+    investigation_outcome,
+    investigation_views,
+    investigations,
+)
 from services.intake.domain.investigations import (
     ALLEGATION_LABELS,
     APPROVAL_LABELS,
@@ -355,7 +360,9 @@ async def post_outcome(case_id: UUID, request: Request) -> Response:
         return _model(OutcomeInput, {"summary": text(form, "summary"), "actions": rows})
 
     async def call(principal: Principal, body: Any, _: FormData) -> Any:
-        return await investigations.decide_outcome(runtime_of(request), principal, case_id, body)
+        return await investigation_outcome.decide_outcome(
+            runtime_of(request), principal, case_id, body
+        )
 
     return await _post(request, case_id, "outcome", parse, call)
 
@@ -363,7 +370,7 @@ async def post_outcome(case_id: UUID, request: Request) -> Response:
 @router.post("/portal/cases/{case_id}/investigation/outcome/approval")
 async def post_approval(case_id: UUID, request: Request) -> Response:
     async def call(principal: Principal, body: Any, _: FormData) -> Any:
-        return await investigations.request_outcome_approval(
+        return await investigation_outcome.request_outcome_approval(
             runtime_of(request), principal, case_id
         )
 
@@ -379,6 +386,8 @@ async def post_appeal_decision(case_id: UUID, request: Request) -> Response:
         )
 
     async def call(principal: Principal, body: Any, _: FormData) -> Any:
-        return await investigations.decide_appeal(runtime_of(request), principal, case_id, body)
+        return await investigation_outcome.decide_appeal(
+            runtime_of(request), principal, case_id, body
+        )
 
     return await _post(request, case_id, "appeal", parse, call)
