@@ -134,6 +134,7 @@ def _letter(party: PartyCase, outcome: Row | None, findings: list[Row]) -> Row |
             {
                 "allegation_id": allegation["allegation_id"],
                 "allegation_type": allegation["allegation_type"],
+                "respondent_name": allegation["respondent_name"],
                 "finding": finding["finding"] if finding else None,
                 "reasoning": finding["reasoning"] if finding else None,
             }
