@@ -11,7 +11,7 @@ from alembic import op
 from shared.migrations import grant_service_sql
 
 revision = "0022"
-down_revision = "0020"  # TESTING: "0021" on commit
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
