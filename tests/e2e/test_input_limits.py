@@ -36,6 +36,7 @@ import yaml
 from services.routing.domain.policy import DEFAULT_POLICY_FILE
 from tests.support.auth import auth_headers
 from tests.support.conferences import conference_day_has_come
+from tests.support.investigations import investigation_fixtures
 from tests.support.system import RunningSystem, running_system
 
 SAM = {"employee_id": "E-8801", "name": "Sam Okoye", "email": "sam.okoye@example.com"}
@@ -128,6 +129,8 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
             assert time.monotonic() < deadline, states
             time.sleep(0.2)
     found.update(conference_fixtures(system))
+    harassment = {**submit_body(), "category": "harassment"}
+    found.update(investigation_fixtures(system, AS_SAM, harassment))
     return found
 
 
@@ -369,7 +372,68 @@ def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[st
             report_key,
         ),
         **conference_bases(fixtures),
+        **investigation_bases(fixtures),
     }
+
+
+def investigation_bases(
+    fixtures: dict[str, str],
+) -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
+    """The investigation's doors: staff as an HR manager (and appeal hearer), the parties'
+    as the complainant (the reporter, Sam)."""
+    doors = "/api/v1/cases/{case_id}/investigation"
+    allegation = fixtures.get("investigation_allegation_id", "")
+    later = (datetime.now(UTC) + timedelta(days=10)).isoformat()
+    return {
+        ("post", f"{doors}/allegations"): (
+            {"allegation_type": "bullying", "summary": "Shouted at Sam in the yard.",
+             "respondent_employee_id": "E-7100", "respondent_name": "Jordan Blake",
+             "occurred_on": "2026-10-01"},
+            AS_MANAGER,
+        ),
+        ("post", f"{doors}/interim-measures"): (
+            {"kind": "separation_of_parties", "description": "Different shifts.",
+             "applies_to": ["E-7100"]},
+            AS_MANAGER,
+        ),
+        ("post", f"{doors}/interviews"): (
+            {"interviewee": {"role": "respondent", "name": "Jordan Blake",
+                             "email": "jordan.blake@example.com", "employee_id": "E-7100"},
+             "scheduled_for": later, "duration_minutes": 60, "time_zone": "Europe/London",
+             "location": "Room 4.2", "video_link": "https://meet.example.com/a"},
+            AS_MANAGER,
+        ),
+        ("post", f"{doors}/statements"): (
+            {"given_by_role": "witness", "given_by_name": "Lee Witness",
+             "given_by_employee_id": "E-7300", "text": "I heard it.",
+             "allegation_ids": [allegation], "companion_name": "Pat Union"},
+            AS_MANAGER,
+        ),
+        ("post", f"{doors}/evidence"): (
+            {"description": "CCTV still", "source": "Facilities", "sha256": "a" * 64,
+             "allegation_ids": [allegation]},
+            AS_MANAGER,
+        ),
+        ("post", f"{doors}/findings"): (
+            {"allegation_id": allegation, "finding": "inconclusive", "reasoning": "Unclear."},
+            AS_MANAGER,
+        ),
+        ("post", f"{doors}/outcome"): (
+            {"summary": "Training for the team.",
+             "actions": [{"kind": "training", "description": "Dignity at work",
+                          "concerns_employee_id": "E-7100"}]},
+            AS_MANAGER,
+        ),
+        ("post", f"{doors}/appeal/decision"): (
+            {"decision": "dismissed", "reasoning": "The findings stand."},
+            AS_MANAGER,
+        ),
+        ("post", f"{doors}/statements/{{statement_id}}/review"): (
+            {"confirmed": False, "corrections": "It was on Tuesday."},
+            AS_SAM,
+        ),
+        ("post", f"{doors}/appeal"): ({"grounds": "A witness was not heard."}, AS_SAM),
+    }  # fmt: skip
 
 
 def conference_bases(
@@ -505,6 +569,12 @@ def url_of(path: str, fixtures: dict[str, str]) -> str:
         case_id = fixtures["flagged_case_id"]
     elif any(door in path for door in ("/conferences", "/consents", "/statutory-clocks")):
         case_id = fixtures["injury_case_id"]
+    elif path.endswith("/investigation/outcome"):
+        case_id = fixtures["investigation_outcome_case_id"]
+    elif "/investigation/appeal" in path or path.endswith("/review"):
+        case_id = fixtures["investigation_appeal_case_id"]
+    elif "/investigation/" in path:
+        case_id = fixtures["investigation_case_id"]
     return path.format(
         case_id=case_id,
         reference=fixtures["reference"],
@@ -514,6 +584,7 @@ def url_of(path: str, fixtures: dict[str, str]) -> str:
         action_id=fixtures.get(f"action_{operation}", ""),
         pack=fixtures.get("clock_pack", ""),
         clock=fixtures.get("clock_name", ""),
+        statement_id=fixtures.get("investigation_statement_id", ""),
     )
 
 

@@ -19,6 +19,11 @@ from services.intake.application.fact_projections import (
     on_respondents_resolved,
 )
 from services.intake.application.history import history_only, with_history
+from services.intake.application.investigation_projection import (
+    APPROVAL_REQUEST,
+    INVESTIGATION_HANDLERS,
+    refuse_approval_request,
+)
 from services.intake.application.participant_views import PARTICIPANT_VIEW_HANDLERS
 from services.intake.application.process_projection import PROCESS_HANDLERS
 from services.intake.application.roster import on_roster_published
@@ -148,6 +153,7 @@ REQUEST_LABELS = {
     "task.cancellation_requested": "task cancellation",
     "statutory_clock.completion_requested": "statutory clock completion",
     "conference.planning_requested": "case conference",
+    "case.outcome_approval_requested": "outcome approval",
     "conference.change_requested": "conference change",
     "conference.cancellation_requested": "conference cancellation",
     "conference.hold_recording_requested": "conference attendance",
@@ -168,6 +174,9 @@ async def on_request_refused(ctx: HandlerContext) -> None:
     if refused.request_type.startswith("conference."):
         # The conference shows as refused (a planning) or with its last refusal.
         await refuse_conference_request(ctx.conn, refused.request_event_id, refused.reason)
+    if refused.request_type == APPROVAL_REQUEST:
+        # The investigation's outcome shows routing's reason (e.g. not a permitted approver).
+        await refuse_approval_request(ctx.conn, refused.request_event_id, refused.reason)
     await sql.insert_note(
         ctx.conn,
         note_id=ctx.envelope.event_id,  # one note per refusal, whatever the redeliveries
@@ -288,6 +297,7 @@ HANDLERS: Mapping[str, Handler] = with_history(
         **TASK_HANDLERS,
         **CLOCK_HANDLERS,
         **PROCESS_HANDLERS,
+        **INVESTIGATION_HANDLERS,
         # Conference decisions feed two read models: the staff projection and each
         # participant's own view (which holds nothing else of the case).
         **chained(CONFERENCE_HANDLERS, PARTICIPANT_VIEW_HANDLERS),

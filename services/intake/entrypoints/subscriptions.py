@@ -62,5 +62,9 @@ SUBSCRIPTIONS = ServiceQueue(
         "conference.notice_sent",
         "conference.agenda_sent",
         "conference.summary_sent",
+        # Investigations: routing's decisions on the outcome (approval, appeal window), in
+        # application/investigation_projection.py.
+        "case.outcome_approved",
+        "case.appeal_window_closed",
     ),
 )

@@ -13,6 +13,7 @@ from services.intake.application import (
     actions,
     case_page,
     conference_views,
+    investigation_parties,
     statutory_clocks,
     tasks,
     work_queue,
@@ -134,4 +135,7 @@ async def render_case(
         **await documents_context(request, principal, found.case),
         message_senders=case_page.message_senders(extras.history) if extras else {},
         **await worker_conference_context(request, principal, found.case),
+        investigation_link=await investigation_parties.case_page_link(
+            runtime.pool, found.case, staff_view=found.staff_view
+        ),
     )

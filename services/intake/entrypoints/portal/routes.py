@@ -15,7 +15,7 @@ from fastapi import HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from services.intake.application import actions
+from services.intake.application import actions, investigation_parties
 from services.intake.domain.case import (
     AnonymousReport,
     NewMessage,
@@ -27,6 +27,8 @@ from services.intake.entrypoints.portal import (
     conferences,
     documents,
     injury,
+    investigation_party,
+    investigations,
     phone,
     respondents,
     session,
@@ -155,7 +157,12 @@ async def my_cases(request: Request) -> Response:
     if principal is None:
         return sign_in_redirect(request)
     rows = await actions.my_cases(runtime_of(request), principal)
-    return render(request, "cases.html.j2", principal=principal, cases=rows)
+    concerning = await investigation_parties.investigations_concerning(
+        runtime_of(request), principal
+    )
+    return render(
+        request, "cases.html.j2", principal=principal, cases=rows, investigations=concerning
+    )
 
 
 def _raise_form(
@@ -338,5 +345,7 @@ for _pages in (
     audit_console,
     statutory_clocks,
     conferences,
+    investigations,
+    investigation_party,
 ):
     router.include_router(_pages.router)

@@ -94,6 +94,11 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
         "sofia", "A-4001", ("hr_agent", "employee"), "A-4001", "Sofia Rossi",
         "sofia.rossi@example.com", "HR agent, Injury Management (plans case conferences)",
     ),
+    # A respondent of the demo's harassment investigation (Sam Rivera's manager).
+    DemoIdentity(
+        "jordan", "u-jordan", ("employee",), "E-7100", "Jordan Blake",
+        "jordan.blake@example.com", "Employee, warehouse lead (respondent in an investigation)",
+    ),
     DemoIdentity(
         "ines", "AU-1001", ("auditor", "employee"), "AU-1001", "Ines Duarte",
         "ines.duarte@example.com", "Auditor (audit console)",
