@@ -13,6 +13,16 @@ import asyncpg
 Row = dict[str, Any]
 
 
+def process_role_holders(alias: str = "intake.cases") -> str:
+    """A select-list column: the staff ids holding a process role on the case row `alias`
+    (text[], empty when none), the `process_role_holders` of CaseFacts."""
+    return (
+        "(SELECT coalesce(array_agg(pr.staff_id ORDER BY pr.staff_id), '{}'::text[])"
+        f" FROM intake.case_process_roles pr WHERE pr.case_id = {alias}.case_id)"
+        " AS process_role_holders"
+    )
+
+
 def _row(record: asyncpg.Record) -> Row:
     row = dict(record)
     for key in ("stages", "endings"):
