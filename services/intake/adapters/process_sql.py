@@ -164,3 +164,36 @@ async def upsert_role(
         email,
         assigned_at,
     )
+
+
+async def last_refusal(
+    conn: asyncpg.Pool | asyncpg.Connection, case_id: UUID, request_types: tuple[str, ...]
+) -> Row | None:
+    """Routing's latest refusal of one of `request_types` on the case, from its history:
+    {request_type, reason, refused_at}, or None."""
+    row = await conn.fetchrow(
+        """SELECT summary->>'request_type' AS request_type, summary->>'reason' AS reason,
+                  occurred_at AS refused_at
+           FROM intake.case_history
+           WHERE case_id = $1 AND kind = 'request_refused'
+             AND summary->>'request_type' = ANY($2::text[])
+           ORDER BY occurred_at DESC, position DESC LIMIT 1""",
+        case_id,
+        list(request_types),
+    )
+    return dict(row) if row else None
+
+
+async def declared_conflicts(conn: asyncpg.Pool | asyncpg.Connection, case_id: UUID) -> list[Row]:
+    """Conflicts of interest declared on the case, oldest first, from its history:
+    [{staff_id, staff_name, reason, declared_by, declared_at}]."""
+    rows = await conn.fetch(
+        """SELECT summary->>'staff_id' AS staff_id, summary->>'staff_name' AS staff_name,
+                  summary->>'reason' AS reason, coalesce(actor_name, actor_id) AS declared_by,
+                  occurred_at AS declared_at
+           FROM intake.case_history
+           WHERE case_id = $1 AND kind = 'conflict_declared'
+           ORDER BY occurred_at, position""",
+        case_id,
+    )
+    return [dict(row) for row in rows]
