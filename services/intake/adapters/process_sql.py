@@ -197,3 +197,13 @@ async def declared_conflicts(conn: asyncpg.Pool | asyncpg.Connection, case_id: U
         case_id,
     )
     return [dict(row) for row in rows]
+
+
+async def known_processes(conn: asyncpg.Pool | asyncpg.Connection) -> dict[str, str]:
+    """process -> label for every process routing has put a case in (what intake knows
+    of the policy's processes)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (process) process, label FROM intake.case_processes"
+        " ORDER BY process, updated_at DESC"
+    )
+    return {row["process"]: row["label"] for row in rows}

@@ -30,6 +30,7 @@ from services.intake.domain.processes import (
     PROCESS_ROLES,
     REQUEST_LABELS,
     ROLE_LABELS,
+    SHIPPED_PROCESSES,
     STATE_LABELS,
     ConflictDeclaration,
     ProcessChange,
@@ -177,11 +178,17 @@ async def process_section(
     details = await process_details(pool, case)
     staff = sorted((await roster.staff_names(pool)).items(), key=lambda item: item[1])
     process = details["process"]
+    known = {**SHIPPED_PROCESSES, **await process_sql.known_processes(pool)}
+    current = process["process"] if process else None
     return {
         "shown": True,
         **details,
         "staff": staff,
         "role_choices": list(ROLE_LABELS.items()),
+        "process_choices": sorted(
+            ((name, label) for name, label in known.items() if name != current),
+            key=lambda item: item[1],
+        ),
         "can_act": case["status"] not in CLOSED_STATUSES,
         "can_move": case["status"] not in CLOSED_STATUSES
         and process is not None

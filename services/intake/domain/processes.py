@@ -6,7 +6,9 @@ declares them), the stage, the process roles and the stage clock; staff ask at i
 doors (case.process_change_requested, case.stage_change_requested,
 case.process_role_assignment_requested) and declare conflicts (case.conflict_declared).
 Intake refuses early (409) only what its projection already shows cannot apply: a stage
-the case's process does not have, an ending it does not have, a process that has ended.
+the case's process does not have, an ending it does not have (or one given with another
+stage than the final one; the final stage without an ending or a reason), a process that
+has ended.
 Everything else (requirements, the order of stages, who may hold a role) routing judges,
 answering with its decision or case.request_refused naming the rule.
 
@@ -48,6 +50,13 @@ REQUEST_LABELS: dict[str, str] = {
     "case.stage_change_requested": "stage change",
     "case.process_role_assignment_requested": "process role assignment",
     "case.conflict_declared": "conflict declaration",
+}
+# The processes the shipped policy declares, offered in the switch form until routing has
+# put some case in them (routing refuses a process its policy does not declare).
+SHIPPED_PROCESSES: dict[str, str] = {
+    "investigation": "Investigation",
+    "case_management": "Independent case management",
+    "query": "Query",
 }
 STATE_LABELS: dict[str, str] = {
     "on_track": "On track",
@@ -148,6 +157,14 @@ def stage_conflict(process: Mapping[str, Any] | None, change: StageChange) -> st
     if change.ending is not None and change.ending not in endings:
         known = ", ".join(endings) or "none"
         return f"the {process['label']} process has no ending '{change.ending}' (endings: {known})"
+    labels = {str(s["name"]): str(s["label"]) for s in process.get("stages") or []}
+    final = names[-1]
+    if change.ending is not None and change.stage != final:
+        return f"an ending is given only with the final stage ({labels[final]})"
+    if change.stage == final and change.ending is None:
+        return f"the final stage ({labels[final]}) needs an ending: one of {', '.join(endings)}"
+    if change.stage == final and not change.reason:
+        return f"the final stage ({labels[final]}) needs a reason"
     if change.stage == process.get("stage"):
         return f"the case is already in the {process.get('stage_label') or change.stage} stage"
     return None

@@ -28,6 +28,7 @@ from services.intake.entrypoints.portal import (
     documents,
     injury,
     phone,
+    processes,
     respondents,
     session,
     staff,
@@ -338,5 +339,6 @@ for _pages in (
     audit_console,
     statutory_clocks,
     conferences,
+    processes,
 ):
     router.include_router(_pages.router)

@@ -88,6 +88,17 @@ def test_intake_refuses_early_what_its_projection_shows_cannot_apply() -> None:
     assert unknown is not None and "no stage 'ground_rules'" in unknown
     bad_ending = stage_conflict(row, StageChange(stage="closed", ending="resolved_by_agreement"))
     assert bad_ending is not None and "no ending" in bad_ending
+    assert "only with the final stage (Closed)" in (
+        stage_conflict(row, StageChange(stage="findings", ending="withdrawn")) or ""
+    )
+    assert "needs an ending" in (stage_conflict(row, StageChange(stage="closed")) or "")
+    assert "needs a reason" in (
+        stage_conflict(row, StageChange(stage="closed", ending="withdrawn")) or ""
+    )
+    assert (
+        stage_conflict(row, StageChange(stage="closed", ending="withdrawn", reason="withdrew"))
+        is None
+    )
     assert "already in the Interviews stage" in (
         stage_conflict(row, StageChange(stage="interviews")) or ""
     )
