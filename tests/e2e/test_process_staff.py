@@ -450,6 +450,32 @@ async def test_a_manager_moves_the_stage_in_the_browser(system, amqp, capture, t
 
         await eventually(moved, "the trail moved on")
         assert (await page.locator("#stage-interviews").get_attribute("aria-current")) == "step"
+        assert await page.locator("#history", has_text="Stage moved on to Interviews").count() == 1
+
+        # A role needs a person from the roster: said beside the field; then Omar.
+        await page.locator("#process summary", has_text="Assign a process role").click()
+        await page.get_by_role("button", name="Request role assignment").click()
+        assert await page.locator("#role_staff_id-error").count() == 1
+        await page.get_by_label("Person").select_option("A-3002")
+        await page.get_by_role("button", name="Request role assignment").click()
+        await page.wait_for_url("**?done=process_role#process")
+        asked = await capture.wait(
+            lambda e: (
+                e["event_type"] == "case.process_role_assignment_requested"
+                and e["case_id"] == case_id
+            )
+        )
+        assert asked["payload"] == {
+            "reference": ref, "role": "investigator", "staff_id": "A-3002", "reason": None,
+        }  # fmt: skip
+        await page.locator("#process summary", has_text="Declare a conflict").click()
+        await page.get_by_label("Why").fill("The respondent reports to me")
+        await page.get_by_role("button", name="Declare conflict").click()
+        await page.wait_for_url("**?done=conflict#process")
+        declared = await capture.wait(
+            lambda e: e["event_type"] == "case.conflict_declared" and e["case_id"] == case_id
+        )
+        assert declared["payload"]["staff_id"] == "M-9002"
         shot = tmp_path / "process-section.png"
         await section.screenshot(path=str(shot))
         assert shot.read_bytes().startswith(PNG_MAGIC)
