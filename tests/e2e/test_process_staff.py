@@ -31,7 +31,9 @@ from shared.events import (
     CaseProcessAssigned,
     CaseProcessRoleAssigned,
     CaseRequestRefused,
+    CaseStageDueSoon,
     CaseStageEntered,
+    CaseStageOverdue,
     EventPayload,
     Person,
     ProcessStage,
@@ -316,6 +318,18 @@ async def test_staff_read_the_process_and_ask_routing_to_change_it(system, amqp,
     assert refused["last_refusal"]["request"] == "stage change"
     assert "allegation_recorded" in refused["last_refusal"]["reason"]
     assert [c["staff_id"] for c in refused["conflicts"]] == ["M-9002"]
+
+    # The stage clock: due soon, then overdue and escalated.
+    clock_fields = {"reference": ref, "process": "investigation", "stage": "planning",
+                    "label": "Planning", "target_at": target}  # fmt: skip
+    await as_routing(amqp, case_id, CaseStageDueSoon(**clock_fields))
+    await until_process(system, case_id, lambda p: p["clock"]["state"] == "due_soon", "due soon")
+    victor = Person(id="M-9002", name="Victor Almeida", email="victor.almeida@example.com")
+    await as_routing(amqp, case_id, CaseStageOverdue(**clock_fields, escalated_to=victor))
+    overdue = await until_process(
+        system, case_id, lambda p: p["clock"]["state"] == "overdue", "overdue"
+    )
+    assert overdue["clock"]["state_label"] == "Overdue"
 
     # The history tells the process in words.
     async with client(system, AS_MANAGER) as c:

@@ -14,6 +14,7 @@ case.request_refused, whose reason the view shows as `last_refusal`.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -31,6 +32,7 @@ from services.intake.domain.processes import (
     REQUEST_LABELS,
     ROLE_LABELS,
     SHIPPED_PROCESSES,
+    STAFF_ID_PATTERN,
     STATE_LABELS,
     ConflictDeclaration,
     ProcessChange,
@@ -317,6 +319,9 @@ async def declare_conflict(
     """case.conflict_declared for `declaration.staff_id` (the signed-in person when
     omitted): routing never gives them a process role on the case."""
     staff_id = declaration.staff_id or principal.subject
+    if not re.fullmatch(STAFF_ID_PATTERN, staff_id):
+        # A token whose subject is no staff id (an API client's): say whom.
+        raise Refused("invalid", "staff_id: give the staff id of the person with the conflict")
     names = await roster.staff_names(runtime.pool)
     name = names.get(staff_id) or (principal.name if staff_id == principal.subject else None)
     return await agent_actions._act(

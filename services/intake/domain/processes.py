@@ -66,7 +66,8 @@ STATE_LABELS: dict[str, str] = {
 }
 StagePosition = Literal["done", "current", "next"]
 _NAME = r"^[a-z][a-z0-9_]{0,63}$"
-_STAFF_ID = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+STAFF_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+_STAFF_ID = STAFF_ID_PATTERN
 
 
 def _blank_is_none(value: str | None) -> str | None:
