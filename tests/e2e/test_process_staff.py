@@ -381,6 +381,15 @@ async def test_who_may_not_and_bad_input(system) -> None:
     async with client(system, AS_MANAGER) as c:
         missing = await c.get(f"/api/v1/cases/{uuid4()}/process")
         assert missing.status_code == 404
+    # A token whose subject is no staff id must say whom the conflict is about.
+    client_token = auth_headers("svc client/1", "hr_manager")
+    async with client(system, client_token) as c:
+        answer = await c.post(f"{path}/conflicts", json={"reason": "I know the reporter"})
+        assert answer.status_code == 422 and "staff_id" in answer.json()["detail"]
+        named = await c.post(
+            f"{path}/conflicts", json={"staff_id": "A-3003", "reason": "I know the reporter"}
+        )
+        assert named.status_code == 202, named.text
         for suffix, body, field in (
             ("stage", {}, "stage"),
             ("stage", {"stage": "Interviews!"}, "stage"),

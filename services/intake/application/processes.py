@@ -191,7 +191,11 @@ async def process_section(
             ((name, label) for name, label in known.items() if name != current),
             key=lambda item: item[1],
         ),
+        # Declaring a conflict: any open case. Switching the process and naming a role:
+        # unless its process has ended. Moving the stage: a case in a running process.
         "can_act": case["status"] not in CLOSED_STATUSES,
+        "can_change": case["status"] not in CLOSED_STATUSES
+        and (process is None or not process["ended"]),
         "can_move": case["status"] not in CLOSED_STATUSES
         and process is not None
         and not process["ended"],
