@@ -450,7 +450,7 @@ async def test_a_manager_moves_the_stage_in_the_browser(system, amqp, capture, t
         assert "only with the final stage" in await error.inner_text()
         assert await page.get_by_label("Stage", exact=True).input_value() == "interviews"
         await page.get_by_label(re.compile("^Ending")).select_option("")
-        await page.get_by_label(re.compile("^Reason")).first.fill("Plan agreed with the team")
+        await page.locator("#stage_reason").fill("Plan agreed with the team")
         await page.get_by_role("button", name="Request stage move").click()
         await page.wait_for_url("**?done=stage#process")
         requested = await capture.wait(
@@ -485,7 +485,7 @@ async def test_a_manager_moves_the_stage_in_the_browser(system, amqp, capture, t
         await page.locator("#process summary", has_text="Assign a process role").click()
         await page.get_by_role("button", name="Request role assignment").click()
         assert await page.locator("#role_staff_id-error").count() == 1
-        await page.get_by_label("Person").select_option("A-3002")
+        await page.get_by_label("Person", exact=True).select_option("A-3002")
         await page.get_by_role("button", name="Request role assignment").click()
         await page.wait_for_url("**?done=process_role#process")
         asked = await capture.wait(
@@ -498,7 +498,7 @@ async def test_a_manager_moves_the_stage_in_the_browser(system, amqp, capture, t
             "reference": ref, "role": "investigator", "staff_id": "A-3002", "reason": None,
         }  # fmt: skip
         await page.locator("#process summary", has_text="Declare a conflict").click()
-        await page.get_by_label("Why").fill("The respondent reports to me")
+        await page.get_by_label("What the conflict is").fill("The respondent reports to me")
         await page.get_by_role("button", name="Declare conflict").click()
         await page.wait_for_url("**?done=conflict#process")
         declared = await capture.wait(
