@@ -13,6 +13,7 @@ from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp
 from services.intake.entrypoints.http import router
 from services.intake.entrypoints.http_conferences import router as conferences_router
 from services.intake.entrypoints.http_investigations import router as investigations_router
+from services.intake.entrypoints.http_processes import router as processes_router
 from services.intake.entrypoints.http_statutory_clocks import router as statutory_clocks_router
 from services.intake.entrypoints.http_tasks import router as tasks_router
 from services.intake.entrypoints.portal.conference_links import router as conference_links_router
@@ -62,6 +63,7 @@ SPEC = ServiceSpec(
         conference_worker_router,
         statutory_clocks_router,
         investigations_router,
+        processes_router,
     ],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
 )

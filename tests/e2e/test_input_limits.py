@@ -37,6 +37,7 @@ from services.routing.domain.policy import DEFAULT_POLICY_FILE
 from tests.support.auth import auth_headers
 from tests.support.conferences import conference_day_has_come
 from tests.support.investigations import investigation_fixtures
+from tests.support.processes import ensure_query_process
 from tests.support.system import RunningSystem, running_system
 
 SAM = {"employee_id": "E-8801", "name": "Sam Okoye", "email": "sam.okoye@example.com"}
@@ -131,7 +132,26 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
     found.update(conference_fixtures(system))
     harassment = {**submit_body(), "category": "harassment"}
     found.update(investigation_fixtures(system, AS_SAM, harassment))
+    found.update(process_fixtures(system))
     return found
+
+
+def process_fixtures(system: RunningSystem) -> dict[str, str]:
+    """A case of Sam's of its own for the stage door, in the query process (handling): the
+    other process doors use the first case, so a switch of process routing applies there
+    never makes the stage request's stage unknown."""
+    with system.client("intake", AS_SAM) as sam:
+        raised = sam.post("/api/v1/cases", json=submit_body())
+        assert raised.status_code == 202, raised.text
+        case_id = raised.json()["case_id"]
+    with system.client("intake", AS_MANAGER) as manager:
+        eventually(
+            lambda: manager.get(f"/api/v1/cases/{case_id}").json(),
+            lambda view: view.get("status") == "assigned",
+            "the stage case assigned",
+        )
+    asyncio.run(ensure_query_process(system.database_url, case_id))
+    return {"stage_case_id": case_id}
 
 
 def eventually(read: Any, done: Any, what: str, timeout: float = 30) -> Any:
@@ -486,6 +506,29 @@ def conference_bases(
             {"note": "Insurer notified by phone"},
             AS_MANAGER,
         ),
+        **process_bases(),
+    }
+
+
+def process_bases() -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
+    """The process doors, as an HR manager (the stage door on the fixture's query case)."""
+    return {
+        ("post", "/api/v1/cases/{case_id}/process"): (
+            {"process": "case_management", "reason": "Both sides asked for mediation"},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/stage"): (
+            {"stage": "closed", "ending": "answered", "reason": "Answered on the phone"},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/process-roles"): (
+            {"role": "case_manager", "staff_id": "A-2001", "reason": "Trained mediator"},
+            AS_MANAGER,
+        ),
+        ("post", "/api/v1/cases/{case_id}/conflicts"): (
+            {"staff_id": "A-1003", "reason": "She is the reporter's sister"},
+            AS_MANAGER,
+        ),
     }
 
 
@@ -567,6 +610,8 @@ def url_of(path: str, fixtures: dict[str, str]) -> str:
     case_id = fixtures["case_id"]
     if "{position}" in path:
         case_id = fixtures["flagged_case_id"]
+    elif path.endswith("/stage"):
+        case_id = fixtures["stage_case_id"]
     elif any(door in path for door in ("/conferences", "/consents", "/statutory-clocks")):
         case_id = fixtures["injury_case_id"]
     elif path.endswith("/investigation/outcome"):

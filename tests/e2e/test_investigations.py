@@ -553,7 +553,8 @@ async def check_party_views(system, case_id: str, ids: dict[str, Any]) -> None:
         assert secret not in str(jordan), secret
     assert jordan["letter"]["findings"] == [
         {"allegation_id": ids["a_jordan"], "allegation_type": "harassment",
-         "respondent_name": "Jordan Blake", "finding": "substantiated", "reasoning": "JORDAN-REASONING: two witnesses agree."}
+         "respondent_name": "Jordan Blake", "finding": "substantiated",
+         "reasoning": "JORDAN-REASONING: two witnesses agree."}
     ]  # fmt: skip
     assert {a["description"] for a in jordan["letter"]["actions"]} == {
         "Final written warning",

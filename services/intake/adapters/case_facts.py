@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.intake.adapters.process_sql import process_role_holders
 from shared.events import InjuryDetails, RespondentNamed, RespondentResolution
 
 
@@ -96,14 +97,15 @@ async def cases_with_respondents(
     """Other cases naming any of this case's respondents (resolved to the same employee,
     or named by the same employee id), newest first, with the facts that decide access."""
     rows = await conn.fetch(
-        """WITH mine AS (
+        f"""WITH mine AS (
                SELECT coalesce(resolved_employee_id, employee_id) AS who
                FROM intake.case_respondents
                WHERE case_id = $1 AND coalesce(resolved_employee_id, employee_id) IS NOT NULL
            )
            SELECT DISTINCT ON (c.submitted_at, c.case_id) c.case_id, c.reference, c.subject,
                   c.status, c.submitted_at, c.reporter_employee_id, c.anonymous,
-                  c.sensitivity, c.owner_id, c.logged_by, c.submitted_by
+                  c.sensitivity, c.owner_id, c.logged_by, c.submitted_by,
+                  {process_role_holders("c")}
            FROM intake.case_respondents r
            JOIN mine ON mine.who IN (r.resolved_employee_id, r.employee_id)
            JOIN intake.cases c ON c.case_id = r.case_id

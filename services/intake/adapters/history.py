@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.intake.adapters.process_sql import process_role_holders
 from services.intake.domain.history import Actor, CaseBefore, Cause, HistoryEntry
 
 
@@ -99,8 +100,9 @@ async def same_reporter(
     """Other cases the same employee reported (never anonymous ones), newest first, with the
     columns that decide who may read them (the caller filters)."""
     rows = await conn.fetch(
-        """SELECT case_id, reference, subject, status, submitted_at, reporter_employee_id,
-                  anonymous, sensitivity, owner_id, logged_by, submitted_by
+        f"""SELECT case_id, reference, subject, status, submitted_at, reporter_employee_id,
+                  anonymous, sensitivity, owner_id, logged_by, submitted_by,
+                  {process_role_holders()}
            FROM intake.cases
            WHERE reporter_employee_id = $1 AND NOT anonymous AND case_id <> $2
            ORDER BY submitted_at DESC LIMIT $3""",

@@ -13,6 +13,16 @@ import asyncpg
 Row = dict[str, Any]
 
 
+def process_role_holders(alias: str = "intake.cases") -> str:
+    """A select-list column: the staff ids holding a process role on the case row `alias`
+    (text[], empty when none), the `process_role_holders` of CaseFacts."""
+    return (
+        "(SELECT coalesce(array_agg(pr.staff_id ORDER BY pr.staff_id), '{}'::text[])"
+        f" FROM intake.case_process_roles pr WHERE pr.case_id = {alias}.case_id)"
+        " AS process_role_holders"
+    )
+
+
 def _row(record: asyncpg.Record) -> Row:
     row = dict(record)
     for key in ("stages", "endings"):
@@ -154,3 +164,46 @@ async def upsert_role(
         email,
         assigned_at,
     )
+
+
+async def last_refusal(
+    conn: asyncpg.Pool | asyncpg.Connection, case_id: UUID, request_types: tuple[str, ...]
+) -> Row | None:
+    """Routing's latest refusal of one of `request_types` on the case, from its history:
+    {request_type, reason, refused_at}, or None."""
+    row = await conn.fetchrow(
+        """SELECT summary->>'request_type' AS request_type, summary->>'reason' AS reason,
+                  occurred_at AS refused_at
+           FROM intake.case_history
+           WHERE case_id = $1 AND kind = 'request_refused'
+             AND summary->>'request_type' = ANY($2::text[])
+           ORDER BY occurred_at DESC, position DESC LIMIT 1""",
+        case_id,
+        list(request_types),
+    )
+    return dict(row) if row else None
+
+
+async def declared_conflicts(conn: asyncpg.Pool | asyncpg.Connection, case_id: UUID) -> list[Row]:
+    """Conflicts of interest declared on the case, oldest first, from its history:
+    [{staff_id, staff_name, reason, declared_by, declared_at}]."""
+    rows = await conn.fetch(
+        """SELECT summary->>'staff_id' AS staff_id, summary->>'staff_name' AS staff_name,
+                  summary->>'reason' AS reason, coalesce(actor_name, actor_id) AS declared_by,
+                  occurred_at AS declared_at
+           FROM intake.case_history
+           WHERE case_id = $1 AND kind = 'conflict_declared'
+           ORDER BY occurred_at, position""",
+        case_id,
+    )
+    return [dict(row) for row in rows]
+
+
+async def known_processes(conn: asyncpg.Pool | asyncpg.Connection) -> dict[str, str]:
+    """process -> label for every process routing has put a case in (what intake knows
+    of the policy's processes)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (process) process, label FROM intake.case_processes"
+        " ORDER BY process, updated_at DESC"
+    )
+    return {row["process"]: row["label"] for row in rows}

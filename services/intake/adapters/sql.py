@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.intake.adapters.process_sql import process_role_holders
+
 
 async def find_idempotency_key(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
@@ -28,8 +30,15 @@ async def save_idempotency_key(
     )
 
 
+# `intake.cases.*` plus who holds a process role: every read that decides access uses it.
+CASE_COLUMNS = f"intake.cases.*, {process_role_holders()}"
+
+
 async def get_case(conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM intake.cases WHERE case_id = $1", case_id)
+    """The case row with `process_role_holders` (list of staff ids), or None."""
+    row = await conn.fetchrow(
+        f"SELECT {CASE_COLUMNS} FROM intake.cases WHERE case_id = $1", case_id
+    )
     return dict(row) if row else None
 
 
@@ -58,11 +67,15 @@ async def list_cases_for(
     subject: str,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Cases a person reported (never anonymous ones) or logged/submitted for someone else."""
+    """Cases a person reported (never anonymous ones), logged/submitted for someone else,
+    or (staff) hold a process role on, with `process_role_holders`."""
     rows = await conn.fetch(
-        """SELECT * FROM intake.cases
+        f"""SELECT {CASE_COLUMNS} FROM intake.cases
            WHERE (reporter_employee_id = $1 AND NOT anonymous)
               OR logged_by = $2 OR submitted_by = $2
+              OR EXISTS (SELECT 1 FROM intake.case_process_roles r
+                         WHERE r.case_id = intake.cases.case_id
+                           AND r.staff_id IN ($1, $2))
            ORDER BY submitted_at DESC LIMIT $3""",
         employee_id,
         subject,
@@ -207,7 +220,8 @@ async def lock_case_for_action(conn: asyncpg.Connection, case_id: UUID) -> dict[
     """The case row, locked until commit so a request is checked against the status the
     projections last committed (a concurrent case.status_changed waits, or we wait on it)."""
     row = await conn.fetchrow(
-        "SELECT * FROM intake.cases WHERE case_id = $1 FOR NO KEY UPDATE", case_id
+        f"SELECT {CASE_COLUMNS} FROM intake.cases WHERE case_id = $1 FOR NO KEY UPDATE",
+        case_id,
     )
     return dict(row) if row else None
 

@@ -50,13 +50,22 @@ def _equals_any(column: str, values: Sequence[str], p: Params) -> str:
     return f"{column} = ANY({p(list(values))}::text[])"
 
 
+def _holds_process_role(ids: Sequence[str], p: Params) -> str:
+    # intake_case_process_roles_staff_idx answers it; the primary key (case_id, role) too.
+    return (
+        "EXISTS (SELECT 1 FROM intake.case_process_roles pr"
+        f" WHERE pr.case_id = intake.cases.case_id AND {_equals_any('pr.staff_id', ids, p)})"
+    )
+
+
 def visible_sql(viewer: Viewer, p: Params) -> str:
     """case_access for a member of staff, as SQL over intake.cases.
 
     Non-restricted cases (sensitivity set and not 'restricted') for all staff; restricted
     and unrouted ones (NULL sensitivity) for an HR manager, or when the case's owner,
-    logger or submitter is the viewer; and, as for anyone, the cases they reported
-    (never an anonymous one).
+    logger or submitter is the viewer, or the viewer holds a process role on it
+    (intake.case_process_roles); and, as for anyone, the cases they reported (never an
+    anonymous one).
     """
     if viewer.reads_restricted:
         return "TRUE"
@@ -66,6 +75,7 @@ def visible_sql(viewer: Viewer, p: Params) -> str:
             _equals_any(column, viewer.ids, p)
             for column in ("owner_id", "logged_by", "submitted_by")
         ]
+        parts.append(_holds_process_role(viewer.ids, p))
     if viewer.employee_id is not None:
         parts.append(f"(reporter_employee_id = {p(viewer.employee_id)} AND NOT anonymous)")
     return "(" + " OR ".join(parts) + ")"
@@ -73,7 +83,12 @@ def visible_sql(viewer: Viewer, p: Params) -> str:
 
 def scope_sql(scope: Scope, viewer: Viewer, p: Params) -> str:
     if scope == "mine":
-        return _equals_any("owner_id", viewer.ids, p) if viewer.ids else "FALSE"
+        # The cases they own and those they hold a process role on (an investigator's,
+        # a case manager's cases).
+        if not viewer.ids:
+            return "FALSE"
+        owned = _equals_any("owner_id", viewer.ids, p)
+        return f"({owned} OR {_holds_process_role(viewer.ids, p)})"
     if scope == "team":
         return _equals_any("team", viewer.teams, p) if viewer.teams else "FALSE"
     if scope == "unassigned":

@@ -160,6 +160,9 @@ REQUEST_LABELS = {
     "conference.summary_recording_requested": "conference summary",
     "conference.action_completion_requested": "conference action completion",
     "conference.action_replanning_requested": "conference action re-planning",
+    "case.process_change_requested": "process change",
+    "case.stage_change_requested": "stage change",
+    "case.process_role_assignment_requested": "process role assignment",
 }
 
 

@@ -216,6 +216,10 @@ class CaseFacts(BaseModel):
     owner_id: str | None
     logged_by: str | None
     submitted_by: str | None
+    # Staff ids holding a process role on the case (investigator, case_manager,
+    # appeal_hearer: intake.case_process_roles, as routing assigned them). They read and
+    # work the case like its owner. Rows read without the column (older callers) hold none.
+    process_role_holders: tuple[str, ...] = ()
 
 
 class Access(BaseModel):
@@ -248,6 +252,7 @@ def case_access(principal: Principal, case: CaseFacts) -> Access:
         or case.owner_id in mine
         or case.logged_by in mine
         or case.submitted_by in mine
+        or not mine.isdisjoint(case.process_role_holders)
     )
     return Access(allowed=allowed, audited=allowed)
 

@@ -16,16 +16,25 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from services.intake.domain.process_history import (
+    PROCESS_DECISION_KINDS,
+    PROCESS_EVENT_KINDS,
+    PROCESS_REQUEST_KINDS,
+    describe_process,
+    process_summary,
+)
 from shared.envelope import Envelope
 
 # Kinds whose actor is whoever made the request that caused them (status changes,
 # assignments, re-categorisations routing applied): looked up by causation_id.
-CAUSED_BY_REQUEST = frozenset({"status_changed", "assigned", "recategorised", "reopened"})
+CAUSED_BY_REQUEST = (
+    frozenset({"status_changed", "assigned", "recategorised", "reopened"}) | PROCESS_DECISION_KINDS
+)
 # The entries whose actor such an outcome takes: a person asked (a routed case's first
 # assignment is routing's own doing, though a submission caused it).
 REQUEST_KINDS = frozenset(
     {"status_change_requested", "recategorisation_requested", "assignment_requested", "message"}
-)
+) | (PROCESS_REQUEST_KINDS - {"conflict_declared"})
 REQUEST_LABELS = {
     "case.status_change_requested": "status change",
     "case.recategorisation_requested": "re-categorisation",
@@ -39,6 +48,9 @@ REQUEST_LABELS = {
     "conference.summary_recording_requested": "conference summary",
     "conference.action_completion_requested": "conference action completion",
     "conference.action_replanning_requested": "conference action re-planning",
+    "case.process_change_requested": "process change",
+    "case.stage_change_requested": "stage change",
+    "case.process_role_assignment_requested": "process role assignment",
 }
 # Who acted, when an event names a service or a timer rather than a person.
 SYSTEM_ACTORS = {
@@ -200,6 +212,8 @@ def _summary(
             return event_type.replace(".", "_"), pick("title", "reason")
         case _ if event_type.startswith("statutory_clock."):
             return statutory_clock_summary(event_type, payload)
+        case _ if event_type in PROCESS_EVENT_KINDS:
+            return process_summary(event_type, payload)
     if event_type.startswith("conference."):
         return _conference_summary(event_type, payload, pick)
     return event_type, {}
@@ -345,6 +359,8 @@ def _describe_written(
                 f"Requested respondent {int(s.get('position', 0)) + 1} be resolved to"
                 f" {s.get('employee_id')}{reason}"
             )
+        case _ if kind in PROCESS_REQUEST_KINDS:
+            return describe_process(kind, s, reason, names)
     return None
 
 
@@ -419,6 +435,8 @@ def _describe_consumed(
             return f"Task cancelled: {s.get('title')}{reason}"
         case _ if kind.startswith("statutory_clock_"):
             return describe_statutory_clock(kind, s, names)
+        case _ if kind in PROCESS_EVENT_KINDS.values():
+            return describe_process(kind, s, reason, names)
     return kind.replace("_", " ").replace(".", ": ")
 
 

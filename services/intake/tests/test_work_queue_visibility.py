@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from services.intake.adapters.work_queue import Params, visible_sql
+from services.intake.adapters.work_queue import Params, scope_sql, visible_sql
 from services.intake.domain.case import CaseFacts, case_access
 from services.intake.domain.work_queue import may_use_queue, viewer_of
 from shared.auth import Principal, Role
@@ -43,13 +43,15 @@ NOT_STAFF = [
 ]
 SENSITIVITIES = [None, "normal", "confidential", "restricted"]
 IDS = [None, "A-1", "E-9", "u-agent", "A-3", "E-5"]
+# Who holds a process role on the case (investigator, appeal_hearer), as routing assigned.
+ROLE_HOLDERS: list[tuple[str, ...]] = [(), ("A-3",), ("E-9", "u-5")]
 
 
 def grid() -> list[CaseFacts]:
     cases = []
-    for sensitivity, owner, logged, submitted, reporter, anonymous in itertools.product(
+    for sensitivity, owner, logged, submitted, reporter, anonymous, holders in itertools.product(
         SENSITIVITIES, IDS, [None, "A-1", "E-9"], [None, "u-agent", "u-5"],
-        [None, "E-5", "A-1"], [False, True],
+        [None, "E-5", "A-1"], [False, True], ROLE_HOLDERS,
     ):  # fmt: skip
         if anonymous and reporter is not None:
             continue
@@ -61,6 +63,7 @@ def grid() -> list[CaseFacts]:
                 owner_id=owner,
                 logged_by=logged,
                 submitted_by=submitted,
+                process_role_holders=holders,
             )
         )
     return cases
@@ -86,6 +89,15 @@ async def grid_cases(admin_pool: asyncpg.Pool):
                 case_id, f"GRID-{case_id}", case.reporter_employee_id, case.sensitivity,
                 case.owner_id, case.logged_by, case.submitted_by, case.anonymous, now,
             )  # fmt: skip
+            for role, staff_id in zip(
+                ("investigator", "appeal_hearer"), case.process_role_holders, strict=False
+            ):
+                await conn.execute(
+                    """INSERT INTO intake.case_process_roles
+                           (case_id, role, staff_id, name, email, assigned_at)
+                       VALUES ($1, $2, $3, 'Someone', 'someone@example.com', $4)""",
+                    case_id, role, staff_id, now,
+                )  # fmt: skip
         try:
             yield conn, facts
         finally:
@@ -114,3 +126,22 @@ async def test_the_sql_predicate_and_case_access_agree(grid_cases) -> None:
 def test_only_staff_use_the_queue() -> None:
     for principal in NOT_STAFF:
         assert not may_use_queue(principal)
+
+
+async def test_mine_is_what_they_own_or_hold_a_process_role_on(grid_cases) -> None:
+    conn, facts = grid_cases
+    for principal in STAFF:
+        viewer = viewer_of(principal)
+        p = Params()
+        predicate = scope_sql("mine", viewer, p)
+        rows = await conn.fetch(
+            f"SELECT case_id FROM intake.cases WHERE reference LIKE 'GRID-%' AND {predicate}",
+            *p.values,
+        )
+        ids = set(viewer.ids)
+        expected = {
+            cid
+            for cid, case in facts.items()
+            if case.owner_id in ids or ids & set(case.process_role_holders)
+        }
+        assert {row["case_id"] for row in rows} == expected, principal.subject

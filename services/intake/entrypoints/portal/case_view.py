@@ -14,6 +14,7 @@ from services.intake.application import (
     case_page,
     conference_views,
     investigation_parties,
+    processes,
     statutory_clocks,
     tasks,
     work_queue,
@@ -46,6 +47,11 @@ ACTION_DONE = {
     "injury": "Injury decision recorded. Routing requires a case conference if it calls for one.",
     "task": "Task request sent. The task list updates once routing applies it.",
     "statutory_clock": "Recorded as done. The clock shows as met once routing applies it.",
+    "stage": "Stage move requested. The process shows the new stage once routing applies it.",
+    "process": "Process change requested. The process updates once routing applies it.",
+    "process_role": "Role assignment requested. The role holders update once routing applies it.",
+    "conflict": "Conflict of interest declared. Routing will not give that person a process"
+    " role on this case.",
 }
 STAFF_STATUS_LABELS = {
     "in_progress": "In progress",
@@ -111,6 +117,9 @@ async def render_case(
         task_section=await tasks.task_section(runtime.pool, principal, found.staff_view, row),
         statutory_clock_section=await statutory_clocks.clock_section(
             runtime.pool, principal, found.staff_view, found.case
+        ),
+        process_section=await processes.process_section(
+            runtime.pool, principal, found.staff_view, row
         ),
         conference_section={
             **await conference_views.conference_section(

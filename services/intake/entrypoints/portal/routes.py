@@ -30,6 +30,7 @@ from services.intake.entrypoints.portal import (
     investigation_party,
     investigations,
     phone,
+    processes,
     respondents,
     session,
     staff,
@@ -347,5 +348,6 @@ for _pages in (
     conferences,
     investigations,
     investigation_party,
+    processes,
 ):
     router.include_router(_pages.router)

@@ -141,3 +141,24 @@ def test_a_phone_call_needs_a_caller_and_a_past_time():
     assert identified.caller.reporter() == Reporter(
         employee_id="E-1", name="Sam", email="sam@example.com"
     )
+
+
+@pytest.mark.parametrize("sensitivity", ["restricted", None])
+def test_a_process_role_holder_reads_the_restricted_case_they_work(sensitivity):
+    # A restricted harassment case owned by someone else: the investigator reads it only
+    # once routing has made them its investigator, and every such read is audited.
+    harassment = case(sensitivity=sensitivity, owner_id="A-1001")
+    assert not case_access(INVESTIGATOR, harassment).allowed
+    holding = case(sensitivity=sensitivity, owner_id="A-1001", process_role_holders=["A-3001"])
+    access = case_access(INVESTIGATOR, holding)
+    assert access.allowed and access.audited
+    # Someone else's role gives them nothing; an employee id counts as "me" too.
+    other = case(sensitivity=sensitivity, process_role_holders=["A-3003"])
+    assert not case_access(INVESTIGATOR, other).allowed
+    by_employee_id = person("u-tok", "hr_agent", employee_id="A-2001")
+    assert case_access(
+        by_employee_id, case(sensitivity=sensitivity, process_role_holders=["A-2001"])
+    ).allowed
+    # A role on the case never lets an employee (not staff) in.
+    employee = person("u-x", "employee", employee_id="A-3001")
+    assert not case_access(employee, holding).allowed
