@@ -30,6 +30,7 @@ from tests.e2e.test_investigations import (
 )
 from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
 from tests.support.bus import capture_events
+from tests.support.processes import policy_without_processes
 from tests.support.system import running_system
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -37,9 +38,16 @@ PDF = b"%PDF-1.4\n% interview notes\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture(scope="module")
-def system(database_url, rabbitmq_url, logs_dir):
+def system(database_url, rabbitmq_url, logs_dir, tmp_path_factory):
+    # Routing routes the cases but, with no processes in its policy, leaves the process
+    # decisions to this module, which publishes them as routing would.
+    policy = policy_without_processes(tmp_path_factory.mktemp("policy") / "policy.yaml")
     with running_system(
-        database_url, rabbitmq_url, logs_dir / "investigation-portal", only=("intake", "routing")
+        database_url,
+        rabbitmq_url,
+        logs_dir / "investigation-portal",
+        only=("intake", "routing"),
+        ROUTING_POLICY_FILE=str(policy),
     ) as running:
         yield running
 

@@ -42,6 +42,7 @@ from shared.events import (
 from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
 from tests.support.auth import auth_headers
 from tests.support.bus import capture_events, publish_envelope, purge
+from tests.support.processes import policy_without_processes
 from tests.support.system import running_system
 
 REPORTER = {"employee_id": "E-7001", "name": "Sam Rivera", "email": "sam.rivera@example.com"}
@@ -67,9 +68,16 @@ ENDINGS = ["outcome_final", "withdrawn", "referred_on"]
 
 
 @pytest.fixture(scope="module")
-def system(database_url, rabbitmq_url, logs_dir):
+def system(database_url, rabbitmq_url, logs_dir, tmp_path_factory):
+    # Routing routes the cases but, with no processes in its policy, leaves the process
+    # decisions to this module, which publishes them as routing would.
+    policy = policy_without_processes(tmp_path_factory.mktemp("policy") / "policy.yaml")
     with running_system(
-        database_url, rabbitmq_url, logs_dir / "process-staff", only=("intake", "routing")
+        database_url,
+        rabbitmq_url,
+        logs_dir / "process-staff",
+        only=("intake", "routing"),
+        ROUTING_POLICY_FILE=str(policy),
     ) as running:
         yield running
 

@@ -3,10 +3,15 @@ what the test is about."""
 
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
+import yaml
+
+from services.routing.domain.policy import DEFAULT_POLICY_FILE
 
 # The shipped policy's light process (categories without a process of their own).
 QUERY_STAGES = [
@@ -36,3 +41,17 @@ async def ensure_query_process(database_url: str, case_id: UUID | str) -> None:
         )
     finally:
         await conn.close()
+
+
+def policy_without_processes(path: Path) -> Path:
+    """The shipped routing policy without its `processes:` (and the categories' `process:`
+    keys), written to `path`: routing routes and assigns cases as usual but puts none in a
+    process, so a test of intake's doors can publish routing's process decisions itself
+    (the cross-service tests, tests/e2e/test_investigation_flow.py and
+    test_case_management_flow.py, run the shipped policy)."""
+    raw = copy.deepcopy(yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8")))
+    raw.pop("processes", None)
+    for category in raw["categories"].values():
+        category.pop("process", None)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
