@@ -12,6 +12,7 @@ from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
 from services.intake.entrypoints.http_conferences import router as conferences_router
+from services.intake.entrypoints.http_mediation import router as mediation_router
 from services.intake.entrypoints.http_statutory_clocks import router as statutory_clocks_router
 from services.intake.entrypoints.http_tasks import router as tasks_router
 from services.intake.entrypoints.portal.conference_links import router as conference_links_router
@@ -53,6 +54,7 @@ SPEC = ServiceSpec(
         case_page_router,
         tasks_router,
         conferences_router,
+        mediation_router,
         portal_router,
         documents_router,
         email_router,

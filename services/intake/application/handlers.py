@@ -19,6 +19,7 @@ from services.intake.application.fact_projections import (
     on_respondents_resolved,
 )
 from services.intake.application.history import history_only, with_history
+from services.intake.application.mediation import MEDIATION_HANDLERS
 from services.intake.application.participant_views import PARTICIPANT_VIEW_HANDLERS
 from services.intake.application.process_projection import PROCESS_HANDLERS
 from services.intake.application.roster import on_roster_published
@@ -288,6 +289,7 @@ HANDLERS: Mapping[str, Handler] = with_history(
         **TASK_HANDLERS,
         **CLOCK_HANDLERS,
         **PROCESS_HANDLERS,
+        **MEDIATION_HANDLERS,
         # Conference decisions feed two read models: the staff projection and each
         # participant's own view (which holds nothing else of the case).
         **chained(CONFERENCE_HANDLERS, PARTICIPANT_VIEW_HANDLERS),

@@ -62,5 +62,11 @@ SUBSCRIPTIONS = ServiceQueue(
         "conference.notice_sent",
         "conference.agenda_sent",
         "conference.summary_sent",
+        # Independent case management: routing's agreement clocks and follow-up check-ins
+        # (application/mediation.py).
+        "agreement.in_force",
+        "agreement.obligation_due_soon",
+        "agreement.obligation_overdue",
+        "case.follow_up_due",
     ),
 )
