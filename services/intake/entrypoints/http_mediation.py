@@ -20,6 +20,7 @@ Each POST answers 202 with the event's id once it is recorded (published by the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -41,9 +42,7 @@ from services.intake.entrypoints.http import ACTION_RESPONSES, ActionAccepted, _
 from services.intake.entrypoints.web import RefusalRoute, client_of, runtime_of
 from shared.auth import Principal, current_principal, require_roles
 
-router = APIRouter(
-    prefix="/api/v1", tags=["independent case management"], route_class=RefusalRoute
-)
+router = APIRouter(prefix="/api/v1", tags=["independent case management"], route_class=RefusalRoute)
 Staff = Annotated[Principal, Depends(require_roles(*MEDIATION_ROLES))]
 Caller = Annotated[Principal, Depends(current_principal)]
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -115,7 +114,10 @@ class PartyView(BaseModel):
     obligations: list[dict[str, Any]]
 
 
-def _post(path: str, model: type[BaseModel] = ActionAccepted) -> Any:
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _post(path: str, model: type[BaseModel] = ActionAccepted) -> Decorator:
     return router.post(
         f"/cases/{{case_id}}/mediation{path}",
         status_code=status.HTTP_202_ACCEPTED,
@@ -223,5 +225,7 @@ async def accept_agreement(
     principal: Caller,
 ) -> ActionAccepted:
     return _accepted(
-        await mediation.accept_agreement(runtime_of(request), principal, case_id, agreement_id, body)
+        await mediation.accept_agreement(
+            runtime_of(request), principal, case_id, agreement_id, body
+        )
     )

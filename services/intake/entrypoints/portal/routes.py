@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from services.intake.application import actions
+from services.intake.application import mediation as mediation_app
 from services.intake.domain.case import (
     AnonymousReport,
     NewMessage,
@@ -27,6 +28,8 @@ from services.intake.entrypoints.portal import (
     conferences,
     documents,
     injury,
+    mediation,
+    mediation_party,
     phone,
     respondents,
     session,
@@ -155,7 +158,14 @@ async def my_cases(request: Request) -> Response:
     if principal is None:
         return sign_in_redirect(request)
     rows = await actions.my_cases(runtime_of(request), principal)
-    return render(request, "cases.html.j2", principal=principal, cases=rows)
+    return render(
+        request,
+        "cases.html.j2",
+        principal=principal,
+        cases=rows,
+        # "Case management you are part of": the cases where they are a party.
+        mediation_cases=await mediation_app.cases_of_party(runtime_of(request), principal),
+    )
 
 
 def _raise_form(
@@ -338,5 +348,7 @@ for _pages in (
     audit_console,
     statutory_clocks,
     conferences,
+    mediation,
+    mediation_party,
 ):
     router.include_router(_pages.router)
