@@ -376,16 +376,19 @@ async def test_the_whole_process_and_who_sees_what(amqp, system, case):
         ).status_code == 202
 
         # A meeting, scheduled and held with privileged notes.
-        scheduled = await post(system, manager, f"{base}/meetings", {
-            "scheduled_for": in_days(3), "duration_minutes": 90,
-            "video_link": "https://meet.example/mediation-1", "time_zone": "Europe/London"})  # fmt: skip
+        meeting = {"scheduled_for": in_days(3), "duration_minutes": 90,
+                   "video_link": "https://meet.example/mediation-1",
+                   "time_zone": "Europe/London"}  # fmt: skip
+        scheduled = await post(system, manager, f"{base}/meetings", meeting)
         assert scheduled.status_code == 202, scheduled.text
         meeting_id = scheduled.json()["meeting_id"]
         event = await captured.wait(lambda e: e["event_type"] == "mediation.meeting_scheduled")
         assert event["payload"]["case_manager"]["id"] == case["owner"]
-        held = await post(system, manager, f"{base}/meetings/{meeting_id}/record", {
-            "held_at": in_days(0), "discussed": "SHARED-SUMMARY: the rota and notice periods.",
-            "proposals": ["Publish the rota two weeks ahead"], "privileged_notes": PRIVILEGED})  # fmt: skip
+        record = {"held_at": in_days(0),
+                  "discussed": "SHARED-SUMMARY: the rota and notice periods.",
+                  "proposals": ["Publish the rota two weeks ahead"],
+                  "privileged_notes": PRIVILEGED}  # fmt: skip
+        held = await post(system, manager, f"{base}/meetings/{meeting_id}/record", record)
         assert held.status_code == 202, held.text
         twice = await post(
             system,
@@ -453,7 +456,8 @@ async def test_the_whole_process_and_who_sees_what(amqp, system, case):
         reference=reference, agreement_id=UUID(agreement_id), version=2,
         obligations=[
             AgreementObligation(term_id=UUID(term_ids[0]), owner_role="employer_representative",
-                                due_at=now + timedelta(days=20), due_soon_at=now + timedelta(days=15)),
+                                due_at=now + timedelta(days=20),
+                                due_soon_at=now + timedelta(days=15)),
             AgreementObligation(term_id=UUID(term_ids[1]), owner_role="employee",
                                 due_at=now + timedelta(days=30)),
         ],
