@@ -539,7 +539,10 @@ def mediation_bases(
     }
     return {
         ("post", f"{base}/assessments"): (
-            {**assessment_body(PARTIES[0]), "documents": [fixtures.get("mediation_document_id", "")]},
+            {
+                **assessment_body(PARTIES[0]),
+                "documents": [fixtures.get("mediation_document_id", "")],
+            },
             AS_MANAGER,
         ),
         ("post", f"{base}/ground-rules"): ({"rules": ["Listen first"]}, AS_MANAGER),
