@@ -645,3 +645,49 @@ async def test_the_case_manager_and_a_party_in_chromium(amqp, system, tmp_path):
         if os.environ.get("HRCASE_UPDATE_SCREENSHOTS") == "1":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             (SCREENSHOTS / shot.name).write_bytes(data)
+
+
+async def test_an_assessment_names_files_on_the_case_or_uploads_them(system, case):
+    """Documents: ids of files already on the case (JSON), or files uploaded with the
+    assessment (multipart), stored on the case as staff's documents with their SHA-256."""
+    base = f"/api/v1/cases/{case['id']}/mediation"
+    manager = case["manager"]
+    async with client(system, manager) as c:
+        added = await c.post(
+            f"/api/v1/cases/{case['id']}/documents",
+            files={"files": ("rota-may.txt", b"Rota for May: three changes\n", "text/plain")},
+        )
+        assert added.status_code == 201, added.text
+        on_case = added.json()["documents"][0]["attachment_id"]
+        named = await c.post(
+            f"{base}/assessments",
+            json={**assessment(SAM, "SAM-ACCOUNT", ["A rota"]), "documents": [on_case]},
+        )
+        assert named.status_code == 202, named.text
+        form = {
+            "party_role": "employer_representative",
+            "employee_id": "E-7100",
+            "name": "Jordan Blake",
+            "email": "jordan.blake@example.com",
+            "account": "JORDAN-ACCOUNT",
+            "desired_outcomes": ["Fewer changes", "Notice"],
+        }
+        uploaded = await c.post(
+            f"{base}/assessments/upload", data=form,
+            files={"files": ("staffing.txt", b"Two leavers in April\n", "text/plain")},
+        )  # fmt: skip
+        assert uploaded.status_code == 202, uploaded.text
+        bad = await c.post(f"{base}/assessments/upload", data={**form, "email": "nope"})
+        assert bad.status_code == 422 and field_named(bad, "email"), bad.text
+        view = (await c.get(base)).json()
+    by_role = {a["party_role"]: a for a in view["assessments"]}
+    assert [d["attachment_id"] for d in by_role["employee"]["documents"]] == [on_case]
+    jordan_files = by_role["employer_representative"]["documents"]
+    assert [d["filename"] for d in jordan_files] == ["staffing.txt"]
+    assert by_role["employer_representative"]["desired_outcomes"] == ["Fewer changes", "Notice"]
+    async with client(system, manager) as c:
+        listed = (await c.get(f"/api/v1/cases/{case['id']}/documents")).json()
+    assert jordan_files[0]["attachment_id"] in str(listed)
+    # A party sees the names of their own documents only.
+    sam = (await get(system, AS_SAM, f"{base}/mine")).json()
+    assert sam["assessment"]["documents"] == ["rota-may.txt"]

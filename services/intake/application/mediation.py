@@ -28,7 +28,9 @@ from services.intake.adapters import conference_sql, mediation_sql, process_sql,
 from services.intake.adapters import documents as files
 from services.intake.application import actions, agent_actions, history
 from services.intake.application.actions import Client
+from services.intake.application.cases import NewAttachment
 from services.intake.application.conferences import default_time_zone
+from services.intake.application.documents import StaffDocuments, record_documents, staff_files
 from services.intake.domain import mediation as rules
 from services.intake.domain.case import CLOSED_STATUSES, is_reporter
 from services.intake.domain.mediation import (
@@ -71,6 +73,7 @@ from shared.uow import unit_of_work
 
 Case = dict[str, Any]
 Accepted = agent_actions.ActionAccepted
+MAX_DOCUMENTS = 20
 
 
 def forbidden(detail: str) -> Refused:
@@ -154,13 +157,27 @@ async def _parties(conn: asyncpg.Connection, case_id: UUID) -> list[MediationPar
 
 
 async def record_assessment(
-    runtime: Runtime, principal: Principal, case_id: UUID, body: AssessmentInput
+    runtime: Runtime,
+    principal: Principal,
+    case_id: UUID,
+    body: AssessmentInput,
+    uploads: tuple[NewAttachment, ...] = (),
 ) -> Accepted:
     """mediation.assessment_recorded: the party's account, desired outcomes and the case's
-    documents named (422 `documents` for an id that is not a file of this case)."""
+    documents named (422 `documents` for an id that is not a file of this case). `uploads`
+    (checked files, at most 5) are stored on the case first, as staff's documents
+    (`case.document_added` each, in the same transaction), and named too."""
+    if len(body.documents) + len(uploads) > MAX_DOCUMENTS:
+        raise Refused("invalid", f"documents: at most {MAX_DOCUMENTS} documents")
 
     async def prepare(conn: asyncpg.Connection, case: Case) -> tuple[EventPayload, Store]:
         documents: list[Attachment] = []
+        if uploads:
+            about = StaffDocuments(description=f"Initial assessment: {body.party.role}")
+            stored, _ = await record_documents(
+                conn, principal, case, staff_files(principal, uploads, about)
+            )
+            documents.extend(stored)
         for attachment_id in body.documents:
             found = await files.get_document(conn, case_id, attachment_id)
             if found is None:

@@ -2,7 +2,8 @@
 
 The case manager (the `case_manager` role holder, or an HR manager who may act on the
 case), on a case in the `case_management` process that has not ended (409 otherwise):
-- POST /cases/{id}/mediation/assessments -> mediation.assessment_recorded
+- POST /cases/{id}/mediation/assessments -> mediation.assessment_recorded (JSON; the same
+  as multipart/form-data with uploaded files at .../assessments/upload)
 - POST /cases/{id}/mediation/ground-rules -> mediation.ground_rules_proposed (409 until
   both parties are assessed)
 - POST /cases/{id}/mediation/meetings -> mediation.meeting_scheduled
@@ -24,8 +25,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.intake.application import mediation
 from services.intake.domain.mediation import (
@@ -38,6 +40,7 @@ from services.intake.domain.mediation import (
     MeetingRecordInput,
     ObligationMetInput,
 )
+from services.intake.entrypoints.documents_http import read_uploads
 from services.intake.entrypoints.http import ACTION_RESPONSES, ActionAccepted, _accepted
 from services.intake.entrypoints.web import RefusalRoute, client_of, runtime_of
 from shared.auth import Principal, current_principal, require_roles
@@ -133,6 +136,47 @@ async def record_assessment(
     """A party's initial assessment (a new one of the same role replaces it)."""
     return _accepted(
         await mediation.record_assessment(runtime_of(request), principal, case_id, body)
+    )
+
+
+@router.post(
+    "/cases/{case_id}/mediation/assessments/upload",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ActionAccepted,
+    responses={**RESPONSES, 413: {"description": "a file or the case's files over the limit"}},
+)
+async def record_assessment_with_files(
+    case_id: UUID,
+    request: Request,
+    principal: Staff,
+    party_role: Annotated[str, Form()],
+    employee_id: Annotated[str, Form()],
+    name: Annotated[str, Form()],
+    email: Annotated[str, Form()],
+    account: Annotated[str, Form()],
+    desired_outcomes: Annotated[list[str], Form(description="one field per outcome")],
+    documents: Annotated[list[str] | None, Form(description="ids of files on the case")] = None,
+    files: Annotated[list[UploadFile] | None, File(description="0 to 5 files")] = None,
+) -> ActionAccepted:
+    """The same assessment as multipart/form-data, with the party's documents uploaded
+    (stored on the case as staff's documents, `case.document_added` each) and/or named."""
+    try:
+        body = AssessmentInput.model_validate(
+            {
+                "party": {"role": party_role, "employee_id": employee_id, "name": name,
+                          "email": email},
+                "account": account,
+                "desired_outcomes": desired_outcomes,
+                "documents": documents or [],
+            }
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+    uploads = await read_uploads(files or [])
+    return _accepted(
+        await mediation.record_assessment(runtime_of(request), principal, case_id, body, uploads)
     )
 
 

@@ -25,6 +25,8 @@ from starlette.datastructures import FormData
 
 from services.intake.adapters import documents as files
 from services.intake.application import mediation
+from services.intake.application.actions import MAX_ATTACHMENTS
+from services.intake.application.cases import NewAttachment
 from services.intake.application.conferences import default_time_zone
 from services.intake.domain.mediation import (
     OBLIGATION_LABELS,
@@ -46,6 +48,7 @@ from services.intake.entrypoints.portal.pages import (
     see_other,
     sign_in_redirect,
     text,
+    uploads,
 )
 from services.intake.entrypoints.web import as_http_error, client_of, runtime_of
 from shared.auth import Principal
@@ -68,9 +71,9 @@ AGREEMENT_STATES = {
 }
 
 
-async def _form(request: Request) -> FormData:
+async def _form(request: Request, *, max_files: int = 0) -> FormData:
     try:
-        form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+        form = await request.form(max_files=max_files, max_fields=MAX_FORM_FIELDS)
     except Exception as exc:  # malformed body, too many fields
         raise HTTPException(400, f"unreadable form: {exc}") from exc
     token = form.get(session.CSRF_FIELD)
@@ -153,13 +156,15 @@ async def _post(
     model: type[BaseModel],
     read: Read,
     run: Run,
+    *,
+    max_files: int = 0,
 ) -> Response:
     principal = session.session_principal(request)
     if principal is None:
         return sign_in_redirect(request)
 
     async def page() -> Response:
-        form = await _form(request)
+        form = await _form(request, max_files=max_files)
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         body = await read(form, request, case_id)
         try:
@@ -186,7 +191,11 @@ async def _post(
 
 @router.post("/portal/cases/{case_id}/mediation/assessments")
 async def record_assessment(case_id: UUID, request: Request) -> Response:
+    """The assessment form; its files (at most 5) are stored on the case with it."""
+    files: dict[str, tuple[NewAttachment, ...]] = {}
+
     async def read(form: FormData, _: Request, __: UUID) -> dict[str, Any]:
+        files["uploads"] = await uploads(form, "files")
         return {
             "party": {
                 "role": text(form, "party_role"),
@@ -201,9 +210,14 @@ async def record_assessment(case_id: UUID, request: Request) -> Response:
 
     async def run(principal: Principal, parsed: BaseModel) -> object:
         assert isinstance(parsed, AssessmentInput)
-        return await mediation.record_assessment(runtime_of(request), principal, case_id, parsed)
+        return await mediation.record_assessment(
+            runtime_of(request), principal, case_id, parsed, files.get("uploads", ())
+        )
 
-    return await _post(request, case_id, "assessment", AssessmentInput, read, run)
+    return await _post(
+        request, case_id, "assessment", AssessmentInput, read, run,
+        max_files=MAX_ATTACHMENTS + 1,
+    )  # fmt: skip
 
 
 @router.post("/portal/cases/{case_id}/mediation/ground-rules")
