@@ -440,9 +440,10 @@ async def test_the_whole_process_and_who_sees_what(amqp, system, case):
     assert after["state"] == "draft" and after["accepted_by"] == {}
     stale = await post(system, AS_JORDAN, f"{base}/agreement/{agreement_id}/accept", {"version": 1})
     assert stale.status_code == 409 and "superseded" in stale.json()["detail"]
-    for party in (AS_SAM, AS_JORDAN):
+    for party, state in ((AS_SAM, "accepted_by_one"), (AS_JORDAN, "accepted_by_both")):
         done = await post(system, party, f"{base}/agreement/{agreement_id}/accept", {"version": 2})
         assert done.status_code == 202, done.text
+        assert (await get(system, AS_VICTOR, base)).json()["agreement"]["state"] == state
     assert (await post(system, AS_SAM, f"{base}/agreement/{agreement_id}/accept",
                        {"version": 2})).status_code == 409  # fmt: skip
     # Before routing puts it in force, an obligation cannot be met.
@@ -616,27 +617,48 @@ async def test_the_case_manager_and_a_party_in_chromium(amqp, system, tmp_path):
         shots.append(manager_shot)
         await context.close()
 
-        context = await browser.new_context(
-            base_url=system.url("intake"), java_script_enabled=False,
-            viewport={"width": 1000, "height": 900},
-        )  # fmt: skip
-        page = await context.new_page()
-        await page.goto("/portal/sign-in")
-        await page.get_by_label(re.compile("Jordan Blake")).check()
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url(re.compile(r"/portal/cases$"))
-        await page.get_by_role("link", name=reference).click()
-        await page.wait_for_url(re.compile(r"/mediation/mine$"))
-        content = await page.content()
-        assert "JORDAN-ACCOUNT" in content and "SAM-ACCOUNT" not in content
-        assert PRIVILEGED not in content and "SHARED-SUMMARY" in content
-        await page.get_by_role("button", name="Accept version 1").click()
-        await page.wait_for_url(re.compile(r"done=agreement"))
-        assert await page.locator("#agreement-you-accepted").count() == 1
-        party_shot = tmp_path / "mediation-party.png"
-        await page.screenshot(path=str(party_shot), full_page=True)
-        shots.append(party_shot)
-        await context.close()
+        # Jordan from "Case management you are part of" on My cases; Sam (the reporter)
+        # from his case page's link. Each accepts version 1 for their own role.
+        parties = (
+            (
+                "Jordan Blake",
+                "JORDAN-ACCOUNT",
+                "SAM-ACCOUNT",
+                "mediation-employer-representative.png",
+            ),
+            ("Sam Rivera", "SAM-ACCOUNT", "JORDAN-ACCOUNT", "mediation-employee.png"),
+        )
+        for who, own_account, other_account, shot_name in parties:
+            context = await browser.new_context(
+                base_url=system.url("intake"), java_script_enabled=False,
+                viewport={"width": 1000, "height": 900},
+            )  # fmt: skip
+            page = await context.new_page()
+            await page.goto("/portal/sign-in")
+            await page.get_by_label(re.compile(who)).check()
+            await page.get_by_role("button", name="Sign in").click()
+            await page.wait_for_url(re.compile(r"/portal/cases$"))
+            listed = page.locator("#case-management + ul")
+            assert reference in await listed.inner_text()
+            if who == "Jordan Blake":
+                await listed.get_by_role("link", name=reference).click()
+            else:
+                await page.goto(f"/portal/cases/{case_id}")
+                await page.locator("#mediation-link a").click()
+            await page.wait_for_url(re.compile(r"/mediation/mine$"))
+            content = await page.content()
+            assert own_account in content and other_account not in content
+            assert PRIVILEGED not in content and "SHARED-SUMMARY" in content
+            await page.get_by_role("button", name="Accept version 1").click()
+            await page.wait_for_url(re.compile(r"done=agreement"))
+            assert await page.locator("#agreement-you-accepted").count() == 1
+            shot = tmp_path / shot_name
+            await page.screenshot(path=str(shot), full_page=True)
+            shots.append(shot)
+            await context.close()
+        # Both accepted: the case manager's page says so, waiting for routing.
+        view = (await get(system, case["manager"], f"/api/v1/cases/{case_id}/mediation")).json()
+        assert view["agreement"]["state"] == "accepted_by_both"
         await browser.close()
     for shot in shots:
         data = shot.read_bytes()

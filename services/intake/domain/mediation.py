@@ -352,12 +352,15 @@ def obligation_state(obligation: dict[str, Any] | None) -> str:
 
 
 def agreement_state(agreement: dict[str, Any] | None) -> str | None:
-    """None (no draft), draft, accepted_by_one, in_force."""
+    """None (no draft), draft, accepted_by_one, accepted_by_both (routing has yet to put
+    it in force), in_force."""
     if agreement is None:
         return None
     if agreement.get("in_force_version") == agreement["version"]:
         return "in_force"
     accepted = current_acceptances(agreement)
+    if len(accepted) >= len(PARTY_ROLES):
+        return "accepted_by_both"
     return "accepted_by_one" if accepted else "draft"
 
 

@@ -77,7 +77,7 @@ class MediationView(BaseModel):
     `meetings` [{meeting_id, scheduled_for, duration_minutes, time_zone, location,
     video_link, case_manager, held_at, discussed, proposals, privileged_notes (None unless
     the caller is the case manager)}], `agreement` {agreement_id, version, terms, state
-    draft|accepted_by_one|in_force, accepted_by {role: instant}, in_force_at,
+    draft|accepted_by_one|accepted_by_both|in_force, accepted_by {role: instant}, in_force_at,
     follow_ups_at}, `obligations` [{term_id, text, owner_role, due_on, due_at,
     due_soon_at, state draft|open|due_soon|overdue|met, met_on, escalated_to}],
     `follow_ups` [{check_in, due_at, fell_due_at}]."""

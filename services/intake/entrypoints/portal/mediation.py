@@ -67,6 +67,7 @@ DONE = {
 AGREEMENT_STATES = {
     "draft": "Draft: waiting for both parties",
     "accepted_by_one": "Accepted by one party",
+    "accepted_by_both": "Accepted by both parties: coming into force",
     "in_force": "In force",
 }
 
