@@ -7,7 +7,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.intake.domain import mediation as rules
 
@@ -20,7 +20,7 @@ JORDAN = {**SAM, "party_role": "employer_representative", "employee_id": "E-7100
           "name": "Jordan Blake", "account": "JORDAN-ACCOUNT", "documents": []}  # fmt: skip
 
 
-def _errors(model: type, body: dict[str, Any]) -> set[str]:
+def _errors(model: type[BaseModel], body: dict[str, Any]) -> set[str]:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(body)
     return {str(e["loc"][-1]) for e in caught.value.errors()}
