@@ -11,6 +11,7 @@ from uuid import UUID
 import aio_pika
 
 from hrcase.services import QUEUES
+from shared.bus import build_message
 from shared.envelope import Actor
 from shared.events import (
     AgreementInForce,
@@ -23,7 +24,9 @@ from shared.events import (
     ProcessStage,
     make_event,
 )
-from tests.support.bus import close_connections, publish_envelope, purge
+from shared.settings import Settings
+from shared.topology import EXCHANGE
+from tests.support.bus import purge
 
 STAGES = (
     ("assessment", "Initial assessment"),
@@ -86,22 +89,36 @@ def in_force(
 async def publish_as_routing(
     rabbitmq_url: str, case_id: str, payloads: list[EventPayload], *, purge_others: bool = False
 ) -> None:
-    """Publish `payloads` in order as routing; with `purge_others`, empty the queues of
+    """Publish `payloads` in order as routing (its own broker user and user_id), over
+    connections of this event loop only; with `purge_others`, empty the queues of
     notifications and audit afterwards (for a system started without them)."""
-    connection = await aio_pika.connect_robust(rabbitmq_url)
+    settings = Settings(rabbitmq_url=rabbitmq_url)
+    connection = await aio_pika.connect_robust(settings.service_rabbitmq_url("routing"))
     try:
-        for payload in payloads:
-            envelope = make_event(
-                payload, producer="routing", actor=Actor(type="service", id="routing"),
-                case_id=UUID(case_id),
-            )  # fmt: skip
-            await publish_envelope(connection, envelope)
-        if purge_others:
-            for service in ("notifications", "audit"):
-                await purge(connection, QUEUES[service].name)
+        async with connection.channel(publisher_confirms=True) as channel:
+            exchange = await channel.get_exchange(EXCHANGE, ensure=False)
+            for payload in payloads:
+                envelope = make_event(
+                    payload, producer="routing", actor=Actor(type="service", id="routing"),
+                    case_id=UUID(case_id),
+                )  # fmt: skip
+                message = build_message(
+                    envelope.to_json_bytes(),
+                    event_id=str(envelope.event_id),
+                    event_type=envelope.event_type,
+                    correlation_id=None,
+                    user_id=settings.rabbitmq_user("routing"),
+                )
+                await exchange.publish(message, routing_key=envelope.event_type, mandatory=True)
     finally:
-        await close_connections()
         await connection.close()
+    if purge_others:
+        admin = await aio_pika.connect_robust(rabbitmq_url)
+        try:
+            for service in ("notifications", "audit"):
+                await purge(admin, QUEUES[service].name)
+        finally:
+            await admin.close()
 
 
 def publish_sync(rabbitmq_url: str, case_id: str, payloads: list[EventPayload]) -> None:
