@@ -1,9 +1,10 @@
 """Independent case management (mediation): the case manager's doors, each party's doors,
 the read views and the projection of routing's agreement clocks.
 
-Staff doors go through the agent actions' one path (`agent_actions._act`): a staff role
-(403), a case the caller may read (404, as for a missing case), not their own case (403),
-not closed (409). Then, in the same transaction: the caller must hold the case's
+Staff doors go through the agent actions' one path (`agent_actions.require_role` and
+`case_to_act_on`, the steps of `agent_actions._act`, which builds its event before it can
+read the case's mediation rows): a staff role (403), a case the caller may read (404, as
+for a missing case), not their own case (403), not closed (409). Then, in the same transaction: the caller must hold the case's
 `case_manager` process role or be an HR manager (403); the case must be in the
 `case_management` process and not ended (409). Each door records its fact in intake's
 tables and publishes its event (mediation.*, agreement.drafted, agreement.obligation_met)
