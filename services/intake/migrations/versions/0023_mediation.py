@@ -2,7 +2,7 @@
 the written agreement, its obligations and follow-up check-ins
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0022
 Create Date: 2026-11-29
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from shared.migrations import grant_service_sql
 
 revision = "0023"
-down_revision = "0020"  # TEMP for local runs; 0022 at hand-over
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
