@@ -13,6 +13,7 @@ from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp
 from services.intake.entrypoints.http import router
 from services.intake.entrypoints.http_conferences import router as conferences_router
 from services.intake.entrypoints.http_investigations import router as investigations_router
+from services.intake.entrypoints.http_mediation import router as mediation_router
 from services.intake.entrypoints.http_processes import router as processes_router
 from services.intake.entrypoints.http_statutory_clocks import router as statutory_clocks_router
 from services.intake.entrypoints.http_tasks import router as tasks_router
@@ -55,6 +56,7 @@ SPEC = ServiceSpec(
         case_page_router,
         tasks_router,
         conferences_router,
+        mediation_router,
         portal_router,
         documents_router,
         email_router,

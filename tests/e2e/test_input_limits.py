@@ -34,10 +34,12 @@ import pytest
 import yaml
 
 from services.routing.domain.policy import DEFAULT_POLICY_FILE
+from tests.support import mediation as mediation_events
 from tests.support.auth import auth_headers
 from tests.support.conferences import conference_day_has_come
 from tests.support.investigations import investigation_fixtures
-from tests.support.processes import ensure_query_process
+from tests.support.mediation import publish_sync
+from tests.support.processes import ensure_query_process, policy_without_processes
 from tests.support.system import RunningSystem, running_system
 
 SAM = {"employee_id": "E-8801", "name": "Sam Okoye", "email": "sam.okoye@example.com"}
@@ -67,10 +69,17 @@ Body = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def system(database_url, rabbitmq_url, logs_dir):
-    # Only intake: every check here is intake's answer to its input.
+def system(database_url, rabbitmq_url, logs_dir, tmp_path_factory):
+    # Intake and routing (which routes the cases): every check here is intake's answer to
+    # its input. With no processes in routing's policy, the fixtures put cases in a process
+    # themselves, publishing routing's decisions as routing would.
+    policy = policy_without_processes(tmp_path_factory.mktemp("policy") / "policy.yaml")
     with running_system(
-        database_url, rabbitmq_url, logs_dir / "input-limits", only=("intake", "routing")
+        database_url,
+        rabbitmq_url,
+        logs_dir / "input-limits",
+        only=("intake", "routing"),
+        ROUTING_POLICY_FILE=str(policy),
     ) as running:
         yield running
 
@@ -133,6 +142,7 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
     harassment = {**submit_body(), "category": "harassment"}
     found.update(investigation_fixtures(system, AS_SAM, harassment))
     found.update(process_fixtures(system))
+    found.update(mediation_fixtures(system))
     return found
 
 
@@ -393,6 +403,7 @@ def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[st
         ),
         **conference_bases(fixtures),
         **investigation_bases(fixtures),
+        **mediation_bases(fixtures),
     }
 
 
@@ -532,6 +543,134 @@ def process_bases() -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
     }
 
 
+# --- Independent case management (mediation) ------------------------------------------------
+
+AS_JORDAN = auth_headers("u-jordan", "employee", employee_id="E-7100")
+PARTIES = (
+    {"role": "employee", **SAM},
+    {"role": "employer_representative", "employee_id": "E-7100", "name": "Jordan Blake",
+     "email": "jordan.blake@example.com"},
+)  # fmt: skip
+
+
+def assessment_body(party: Body) -> Body:
+    return {"party": dict(party), "account": "The rota changed without notice.",
+            "desired_outcomes": ["A predictable rota"]}  # fmt: skip
+
+
+def meeting_body() -> Body:
+    when = (datetime.now(UTC) + timedelta(days=7)).replace(microsecond=0).isoformat()
+    return {"scheduled_for": when, "duration_minutes": 60, "time_zone": "Europe/London",
+            "location": "Room 4, Dock Road", "video_link": "https://meet.example/m1"}  # fmt: skip
+
+
+def agreement_body() -> Body:
+    due_on = (date.today() + timedelta(days=30)).isoformat()
+    return {"terms": [{"text": "The rota is published two weeks ahead",
+                       "owner_role": "employer_representative", "due_on": due_on}]}  # fmt: skip
+
+
+def mediation_fixtures(system: RunningSystem) -> dict[str, str]:
+    """Three grievances of Sam's in case management (routing's decisions published as
+    routing would), both parties assessed: one in the agreement stage with a meeting to
+    record (most doors), one with version 1 of the agreement to accept, one with the
+    agreement in force (an obligation to record as met)."""
+    found: dict[str, str] = {}
+    cases = {}
+    with system.client("intake", AS_SAM) as sam:
+        for key in ("mediation", "mediation_accept", "mediation_in_force"):
+            raised = sam.post("/api/v1/cases", json={**submit_body(), "category": "grievance"})
+            assert raised.status_code == 202, raised.text
+            cases[key] = (raised.json()["case_id"], raised.json()["reference"])
+            found[f"{key}_case_id"] = raised.json()["case_id"]
+    manager = {"id": "A-2001", "name": "Grace Okafor", "email": "grace.okafor@example.com"}
+    with system.client("intake", AS_MANAGER) as client:
+        for case_id, reference in cases.values():
+            eventually(
+                lambda case_id=case_id: client.get(f"/api/v1/cases/{case_id}").json(),
+                lambda view: view.get("status") == "assigned",
+                "the grievance assigned",
+            )
+            publish_sync(system.rabbitmq_url, case_id, [
+                mediation_events.process_assigned(reference),
+                mediation_events.case_manager(reference, manager),
+                mediation_events.stage(reference, "agreement"),
+            ])  # fmt: skip
+        for case_id, _ in cases.values():
+            base = f"/api/v1/cases/{case_id}/mediation"
+            eventually(
+                lambda base=base: client.get(base).json(),
+                lambda view: view.get("stage") == "agreement",
+                "the agreement stage projected",
+            )
+            for party in PARTIES:
+                done = client.post(f"{base}/assessments", json=assessment_body(party))
+                assert done.status_code == 202, done.text
+        base = f"/api/v1/cases/{cases['mediation'][0]}/mediation"
+        # A document on the case for the assessment's `documents` list.
+        added = client.post(
+            f"/api/v1/cases/{cases['mediation'][0]}/documents",
+            files={"files": ("rota-may.txt", b"Rota for May: three changes\n", "text/plain")},
+        )
+        assert added.status_code == 201, added.text
+        found["mediation_document_id"] = added.json()["documents"][0]["attachment_id"]
+        meeting = client.post(f"{base}/meetings", json=meeting_body())
+        assert meeting.status_code == 202, meeting.text
+        found["mediation_meeting_id"] = meeting.json()["meeting_id"]
+        for key in ("mediation_accept", "mediation_in_force"):
+            base = f"/api/v1/cases/{cases[key][0]}/mediation"
+            drafted = client.post(f"{base}/agreement", json=agreement_body())
+            assert drafted.status_code == 202, drafted.text
+            if key == "mediation_accept":
+                found["mediation_agreement_id"] = drafted.json()["agreement_id"]
+                continue
+            term_id = found["mediation_term_id"] = drafted.json()["term_ids"][0]
+            case_id, reference = cases[key]
+            publish_sync(system.rabbitmq_url, case_id, [
+                mediation_events.in_force(
+                    reference, drafted.json()["agreement_id"], 1,
+                    [{"term_id": term_id, "owner_role": "employer_representative"}],
+                ),
+            ])  # fmt: skip
+            eventually(
+                lambda base=base: client.get(base).json(),
+                lambda view: [o["state"] for o in view.get("obligations", [])] == ["open"],
+                "the obligation's clock projected",
+            )
+    return found
+
+
+def mediation_bases(
+    fixtures: dict[str, str],
+) -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
+    """The case manager's doors as an HR manager; a party's acceptance as Jordan."""
+    base = "/api/v1/cases/{case_id}/mediation"
+    record = {
+        "held_at": datetime.now(UTC).isoformat(),
+        "discussed": "The rota and notice.",
+        "proposals": ["Two weeks' notice"],
+        "privileged_notes": "Jordan may concede.",
+    }
+    return {
+        ("post", f"{base}/assessments"): (
+            {
+                **assessment_body(PARTIES[0]),
+                "documents": [fixtures.get("mediation_document_id", "")],
+            },
+            AS_MANAGER,
+        ),
+        ("post", f"{base}/ground-rules"): ({"rules": ["Listen first"]}, AS_MANAGER),
+        ("post", f"{base}/meetings"): (meeting_body(), AS_MANAGER),
+        ("post", f"{base}/meetings/{{meeting_id}}/record"): (record, AS_MANAGER),
+        ("post", f"{base}/agreement"): (agreement_body(), AS_MANAGER),
+        ("post", f"{base}/agreement/obligations/{{term_id}}/met"): (
+            {"met_on": date.today().isoformat(), "note": "Rota for June published"},
+            AS_MANAGER,
+        ),
+        ("post", f"{base}/agreement/{{agreement_id}}/accept"): ({"version": 1}, AS_JORDAN),
+    }  # fmt: skip
+
+
 # --- The OpenAPI walk --------------------------------------------------------------------------
 
 
@@ -620,6 +759,12 @@ def url_of(path: str, fixtures: dict[str, str]) -> str:
         case_id = fixtures["investigation_appeal_case_id"]
     elif "/investigation/" in path:
         case_id = fixtures["investigation_case_id"]
+    elif "/mediation/agreement/obligations/" in path:
+        case_id = fixtures["mediation_in_force_case_id"]
+    elif "/mediation/agreement/{agreement_id}" in path:
+        case_id = fixtures["mediation_accept_case_id"]
+    elif "/mediation" in path:
+        case_id = fixtures["mediation_case_id"]
     return path.format(
         case_id=case_id,
         reference=fixtures["reference"],
@@ -630,6 +775,9 @@ def url_of(path: str, fixtures: dict[str, str]) -> str:
         pack=fixtures.get("clock_pack", ""),
         clock=fixtures.get("clock_name", ""),
         statement_id=fixtures.get("investigation_statement_id", ""),
+        meeting_id=fixtures.get("mediation_meeting_id", ""),
+        term_id=fixtures.get("mediation_term_id", ""),
+        agreement_id=fixtures.get("mediation_agreement_id", ""),
     )
 
 

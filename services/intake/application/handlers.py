@@ -24,6 +24,7 @@ from services.intake.application.investigation_projection import (
     INVESTIGATION_HANDLERS,
     refuse_approval_request,
 )
+from services.intake.application.mediation import MEDIATION_HANDLERS
 from services.intake.application.participant_views import PARTICIPANT_VIEW_HANDLERS
 from services.intake.application.process_projection import PROCESS_HANDLERS
 from services.intake.application.roster import on_roster_published
@@ -301,6 +302,7 @@ HANDLERS: Mapping[str, Handler] = with_history(
         **CLOCK_HANDLERS,
         **PROCESS_HANDLERS,
         **INVESTIGATION_HANDLERS,
+        **MEDIATION_HANDLERS,
         # Conference decisions feed two read models: the staff projection and each
         # participant's own view (which holds nothing else of the case).
         **chained(CONFERENCE_HANDLERS, PARTICIPANT_VIEW_HANDLERS),

@@ -66,5 +66,11 @@ SUBSCRIPTIONS = ServiceQueue(
         # application/investigation_projection.py.
         "case.outcome_approved",
         "case.appeal_window_closed",
+        # Independent case management: routing's agreement clocks and follow-up check-ins
+        # (application/mediation.py).
+        "agreement.in_force",
+        "agreement.obligation_due_soon",
+        "agreement.obligation_overdue",
+        "case.follow_up_due",
     ),
 )

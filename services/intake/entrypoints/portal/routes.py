@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from services.intake.application import actions, investigation_parties
+from services.intake.application import mediation as mediation_app
 from services.intake.domain.case import (
     AnonymousReport,
     NewMessage,
@@ -29,6 +30,8 @@ from services.intake.entrypoints.portal import (
     injury,
     investigation_party,
     investigations,
+    mediation,
+    mediation_party,
     phone,
     processes,
     respondents,
@@ -162,7 +165,13 @@ async def my_cases(request: Request) -> Response:
         runtime_of(request), principal
     )
     return render(
-        request, "cases.html.j2", principal=principal, cases=rows, investigations=concerning
+        request,
+        "cases.html.j2",
+        principal=principal,
+        cases=rows,
+        investigations=concerning,
+        # "Case management you are part of": the cases where they are a party.
+        mediation_cases=await mediation_app.cases_of_party(runtime_of(request), principal),
     )
 
 
@@ -349,5 +358,7 @@ for _pages in (
     investigations,
     investigation_party,
     processes,
+    mediation,
+    mediation_party,
 ):
     router.include_router(_pages.router)

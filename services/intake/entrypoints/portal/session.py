@@ -103,6 +103,16 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
         "ines", "AU-1001", ("auditor", "employee"), "AU-1001", "Ines Duarte",
         "ines.duarte@example.com", "Auditor (audit console)",
     ),
+    # Independent case management: the employer's representative (Sam Rivera's manager)
+    # and a case manager of Employee Relations.
+    DemoIdentity(
+        "jordan", "u-jordan", ("employee",), "E-7100", "Jordan Blake",
+        "jordan.blake@example.com", "Employee, warehouse manager (employer's representative)",
+    ),
+    DemoIdentity(
+        "grace", "A-2001", ("hr_agent", "employee"), "A-2001", "Grace Okafor",
+        "grace.okafor@example.com", "HR agent, Employee Relations (case manager)",
+    ),
 )  # fmt: skip
 DEMO_BY_KEY = {identity.key: identity for identity in DEMO_IDENTITIES}
 DEMO_BY_SUBJECT = {identity.subject: identity for identity in DEMO_IDENTITIES}
