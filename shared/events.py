@@ -1247,6 +1247,9 @@ class CaseProcessAssigned(EventPayload):
     previous_process: str | None = None
     assigned_by: Literal["policy", "staff"]
     reason: str | None = Field(default=None, max_length=2000)
+    # The process's policy: an interviewee may bring a companion (a colleague or a
+    # trade-union representative) to an investigation interview.
+    companion_allowed: bool = True
 
 
 class CaseStageEntered(EventPayload):

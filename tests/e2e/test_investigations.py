@@ -142,7 +142,9 @@ async def raise_case(system) -> tuple[str, str]:
     return case_id, accepted.json()["reference"]
 
 
-async def put_in_process(amqp, system, case_id: str, reference: str, process: str) -> None:
+async def put_in_process(
+    amqp, system, case_id: str, reference: str, process: str, *, companion_allowed: bool = True
+) -> None:
     await as_routing(
         amqp,
         case_id,
@@ -153,6 +155,7 @@ async def put_in_process(amqp, system, case_id: str, reference: str, process: st
             stages=STAGES if process == "investigation" else STAGES[-1:],
             endings=["outcome_final", "withdrawn", "referred_on"],
             assigned_by="policy",
+            companion_allowed=companion_allowed,
         ),
     )
     first = "planning" if process == "investigation" else "closed"
@@ -651,6 +654,17 @@ async def check_appeals(amqp, system, case_id: str, reference: str, ids: dict[st
         assert again.status_code == 409
     appeals = (await staff_view(system, case_id))["appeals"]
     assert [a["decision"] for a in appeals] == ["dismissed"]
+
+
+async def test_an_interview_offers_a_companion_as_the_process_says(amqp, system):
+    """The process's `companion_allowed` (routing's policy, on case.process_assigned) is what
+    the interview, and so its invitation, says."""
+    case_id, reference = await raise_case(system)
+    await put_in_process(amqp, system, case_id, reference, "investigation", companion_allowed=False)
+    async with client(system, AS_VICTOR) as c:
+        await post(c, case_id, "/interviews", interview_body(), 201)
+    interviews = (await staff_view(system, case_id))["interviews"]
+    assert [i["companion_allowed"] for i in interviews] == [False]
 
 
 async def test_a_staff_read_of_the_investigation_is_audited(amqp, system, investigation):

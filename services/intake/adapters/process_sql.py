@@ -33,7 +33,8 @@ def _row(record: asyncpg.Record) -> Row:
 
 async def case_process(conn: asyncpg.Pool | asyncpg.Connection, case_id: UUID) -> Row | None:
     """The case's process row (process, label, stages, endings, stage, stage_label,
-    stage_entered_at, target_at, due_soon_at, stage_state, ending, ending_reason), or
+    stage_entered_at, target_at, due_soon_at, stage_state, ending, ending_reason,
+    companion_allowed), or
     None while routing has not put the case in a process."""
     record = await conn.fetchrow("SELECT * FROM intake.case_processes WHERE case_id = $1", case_id)
     return _row(record) if record else None
@@ -73,16 +74,19 @@ async def upsert_process(
     endings: list[str],
     assigned_by: str,
     reason: str | None,
+    companion_allowed: bool = True,
 ) -> None:
     # A new process starts without a stage: case.stage_entered (published after) sets it.
     await conn.execute(
         """INSERT INTO intake.case_processes
-               (case_id, process, label, stages, endings, assigned_by, reason)
-           VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)
+               (case_id, process, label, stages, endings, assigned_by, reason,
+                companion_allowed)
+           VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8)
            ON CONFLICT (case_id) DO UPDATE SET
                process = EXCLUDED.process, label = EXCLUDED.label,
                stages = EXCLUDED.stages, endings = EXCLUDED.endings,
                assigned_by = EXCLUDED.assigned_by, reason = EXCLUDED.reason,
+               companion_allowed = EXCLUDED.companion_allowed,
                stage = NULL, stage_label = NULL, stage_entered_at = NULL,
                target_at = NULL, due_soon_at = NULL, stage_state = 'on_track',
                ending = NULL, ending_reason = NULL, updated_at = now()""",
@@ -93,6 +97,7 @@ async def upsert_process(
         json.dumps(endings),
         assigned_by,
         reason,
+        companion_allowed,
     )
 
 

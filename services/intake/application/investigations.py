@@ -61,8 +61,6 @@ Store = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 # Given the locked case, the fact's event payload and what to store with it.
 Prepare = Callable[[asyncpg.Connection, Case], Awaitable[tuple[EventPayload, Store]]]
 DEFAULT_TIME_ZONE = "UTC"
-# The policy's `companion_allowed` for investigations (routing's policy; intake's default).
-COMPANION_ALLOWED = True
 
 
 @dataclass(frozen=True)
@@ -220,6 +218,9 @@ async def schedule_interview(
 
     async def prepare(conn: asyncpg.Connection, case: Case) -> tuple[EventPayload, Store]:
         interviewer = await interviewer_of(conn, principal)
+        process = await process_sql.case_process(conn, case_id)
+        # The process's policy, as routing announced it (case.process_assigned).
+        companion_allowed = bool(process["companion_allowed"]) if process else True
         person = body.interviewee
         payload = InvestigationInterviewScheduled(
             reference=case["reference"],
@@ -235,7 +236,7 @@ async def schedule_interview(
             time_zone=body.time_zone or DEFAULT_TIME_ZONE,
             location=body.location,
             video_link=body.video_link,
-            companion_allowed=COMPANION_ALLOWED,
+            companion_allowed=companion_allowed,
             interviewer=interviewer,
         )
 

@@ -44,6 +44,7 @@ async def on_process_assigned(ctx: HandlerContext) -> None:
         endings=list(assigned.endings),
         assigned_by=assigned.assigned_by,
         reason=assigned.reason,
+        companion_allowed=assigned.companion_allowed,
     )
 
 

@@ -109,6 +109,7 @@ async def _start(
             previous_process=previous,
             assigned_by=assigned_by,
             reason=reason,
+            companion_allowed=process.companion_allowed,
         )
     )
     await ctx.emit(

@@ -249,6 +249,8 @@ async def test_a_routed_case_starts_in_its_category_s_process(routing, amqp, adm
         assert assigned.payload["process"] == process
         assert assigned.payload["assigned_by"] == "policy"
         assert assigned.payload["stages"][0]["name"] == first
+        # The shipped investigation policy lets interviewees bring a companion.
+        assert assigned.payload["companion_allowed"] is True
         (entered,) = tap.of(case.case_id, "case.stage_entered")
         assert (entered.payload["stage"], entered.payload["direction"]) == (first, "start")
         assert (entered.payload["target_at"] is not None) is clocked

@@ -2,7 +2,7 @@
 log, findings, outcome and its approval, appeals) as recorded at intake's doors
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 Create Date: 2026-11-29
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from shared.migrations import grant_service_sql
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
