@@ -94,20 +94,15 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
         "sofia", "A-4001", ("hr_agent", "employee"), "A-4001", "Sofia Rossi",
         "sofia.rossi@example.com", "HR agent, Injury Management (plans case conferences)",
     ),
-    # A respondent of the demo's harassment investigation (Sam Rivera's manager).
-    DemoIdentity(
-        "jordan", "u-jordan", ("employee",), "E-7100", "Jordan Blake",
-        "jordan.blake@example.com", "Employee, warehouse lead (respondent in an investigation)",
-    ),
     DemoIdentity(
         "ines", "AU-1001", ("auditor", "employee"), "AU-1001", "Ines Duarte",
         "ines.duarte@example.com", "Auditor (audit console)",
     ),
-    # Independent case management: the employer's representative (Sam Rivera's manager)
-    # and a case manager of Employee Relations.
+    # Sam Rivera's manager: a respondent in an investigation, the employer's representative
+    # in case management; and a case manager of Employee Relations.
     DemoIdentity(
-        "jordan", "u-jordan", ("employee",), "E-7100", "Jordan Blake",
-        "jordan.blake@example.com", "Employee, warehouse manager (employer's representative)",
+        "jordan", "u-jordan", ("employee",), "E-7100", "Jordan Blake", "jordan.blake@example.com",
+        "Employee, warehouse manager (a respondent; the employer's representative)",
     ),
     DemoIdentity(
         "grace", "A-2001", ("hr_agent", "employee"), "A-2001", "Grace Okafor",
