@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from services.intake.domain.case import NUL_MESSAGE, FreeText, IntakeInput, PastInstant
+from services.intake.domain.meeting_times import future_instant, iana_zone
 from shared.addresses import MailAddress
 from shared.auth import Role
 from shared.events import (
@@ -69,7 +70,6 @@ STATUS_LABELS: dict[str, str] = {
 }
 DEFAULT_OUTCOME_TOPICS = ("Future employment", "Ongoing treatment")
 # The furthest ahead a conference may be planned (a typo such as year 2206 is refused).
-MAX_AHEAD = timedelta(days=366)
 _STAFF_ID = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
 
@@ -155,27 +155,12 @@ class ConferencePlanInput(IntakeInput):
     @field_validator("scheduled_for")
     @classmethod
     def _ahead(cls, value: datetime) -> datetime:
-        now = datetime.now(UTC)
-        try:
-            value = value.astimezone(UTC)
-        except (OverflowError, ValueError) as exc:
-            raise ValueError("is out of range") from exc
-        if value <= now:
-            raise ValueError("must be in the future")
-        if value > now + MAX_AHEAD:
-            raise ValueError("must be within a year")
-        return value
+        return future_instant(value)
 
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("must be an IANA time zone, e.g. Australia/Sydney") from exc
-        return value
+        return iana_zone(value, example="Australia/Sydney")
 
     @field_validator("video_link")
     @classmethod

@@ -20,11 +20,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from services.intake.domain.case import FreeText, IntakeInput
+from services.intake.domain.meeting_times import future_instant, iana_zone
 from shared.addresses import MailAddress
 from shared.auth import Role
 from shared.events import (
@@ -45,7 +45,6 @@ PartyRole = Literal["complainant", "respondent"]
 ReviewState = Literal["awaiting_review", "confirmed", "corrected"]
 ApprovalState = Literal["decided", "approval_requested", "approved", "refused", "superseded"]
 AppealDecision = Literal["upheld", "partly_upheld", "dismissed"]
-MAX_AHEAD = timedelta(days=366)
 _EMPLOYEE_ID = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
 ALLEGATION_LABELS: dict[str, str] = {
@@ -165,27 +164,12 @@ class InterviewInput(_Input):
     @field_validator("scheduled_for")
     @classmethod
     def _ahead(cls, value: datetime) -> datetime:
-        now = datetime.now(UTC)
-        try:
-            value = value.astimezone(UTC)
-        except (OverflowError, ValueError) as exc:
-            raise ValueError("is out of range") from exc
-        if value <= now:
-            raise ValueError("must be in the future")
-        if value > now + MAX_AHEAD:
-            raise ValueError("must be within a year")
-        return value
+        return future_instant(value)
 
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("must be an IANA time zone, e.g. Europe/London") from exc
-        return value
+        return iana_zone(value)
 
     @field_validator("location")
     @classmethod

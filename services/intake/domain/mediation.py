@@ -33,11 +33,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, get_args
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator
 
 from services.intake.domain.case import FreeText, IntakeInput, PastInstant
+from services.intake.domain.meeting_times import future_instant, iana_zone
 from shared.addresses import MailAddress
 from shared.auth import Role
 from shared.events import PartyRole
@@ -61,7 +61,6 @@ OBLIGATION_LABELS: dict[str, str] = {
     "met": "Met",
 }
 AGREEMENT_STAGE = "agreement"
-MAX_AHEAD = timedelta(days=366)
 MAX_DUE_AHEAD = timedelta(days=3 * 366)
 
 
@@ -153,27 +152,12 @@ class MeetingInput(IntakeInput):
     @field_validator("scheduled_for")
     @classmethod
     def _ahead(cls, value: datetime) -> datetime:
-        now = datetime.now(UTC)
-        try:
-            value = value.astimezone(UTC)
-        except (OverflowError, ValueError) as exc:
-            raise ValueError("is out of range") from exc
-        if value <= now:
-            raise ValueError("must be in the future")
-        if value > now + MAX_AHEAD:
-            raise ValueError("must be within a year")
-        return value
+        return future_instant(value)
 
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("must be an IANA time zone, e.g. Europe/London") from exc
-        return value
+        return iana_zone(value)
 
     @field_validator("video_link")
     @classmethod
