@@ -27,6 +27,19 @@ from shared.envelope import Actor, Envelope, utcnow
 from shared.events import CaseEscalated, CaseSlaBreached, CaseSlaWarning, Person, make_event
 from shared.uow import PostgresUnitOfWork
 
+# Besides the SLA clocks (fire_due below): task reminders and overdue escalations
+# (application/tasks.py), agreed conference actions (application/conferences.py), statutory
+# clocks (application/statutory_clocks.py), stage clocks and appeal windows
+# (application/process_timers.py), agreement obligations and follow-up check-ins
+# (application/agreements.py).
+TIMER_BATCHES = (
+    fire_due_task_timers,
+    fire_due_conference_timers,
+    fire_due_statutory_timers,
+    fire_due_process_timers,
+    fire_due_agreement_timers,
+)
+
 log = structlog.get_logger(__name__)
 SERVICE = "routing"
 
@@ -62,58 +75,18 @@ class TimerLoop:
         while not self._stopping.is_set():
             try:
                 fired = await self.fire_due()
-                # Task reminders and overdue escalations share the tick (application/tasks.py).
-                fired = max(
-                    fired,
-                    await fire_due_task_timers(
-                        self.pool,
-                        self.policy,
-                        on_commit=self.on_commit,
-                        batch_size=self.batch_size,
-                    ),
-                )
-                # Agreed conference actions' reminders and overdue escalations too
-                # (application/conferences.py).
-                fired = max(
-                    fired,
-                    await fire_due_conference_timers(
-                        self.pool,
-                        self.policy,
-                        on_commit=self.on_commit,
-                        batch_size=self.batch_size,
-                    ),
-                )
-                # Statutory clocks' reminders and breaches (application/statutory_clocks.py).
-                fired = max(
-                    fired,
-                    await fire_due_statutory_timers(
-                        self.pool,
-                        self.policy,
-                        on_commit=self.on_commit,
-                        batch_size=self.batch_size,
-                    ),
-                )
-                # Stage clocks and appeal windows (application/process_timers.py).
-                fired = max(
-                    fired,
-                    await fire_due_process_timers(
-                        self.pool,
-                        self.policy,
-                        on_commit=self.on_commit,
-                        batch_size=self.batch_size,
-                    ),
-                )
-                # Agreement obligations' reminders, overdue escalations and follow-up
-                # check-ins (application/agreements.py).
-                fired = max(
-                    fired,
-                    await fire_due_agreement_timers(
-                        self.pool,
-                        self.policy,
-                        on_commit=self.on_commit,
-                        batch_size=self.batch_size,
-                    ),
-                )
+                # The other timers share the tick, each claimed, fired and marked once
+                # across replicas by its own module.
+                for fire_batch in TIMER_BATCHES:
+                    fired = max(
+                        fired,
+                        await fire_batch(
+                            self.pool,
+                            self.policy,
+                            on_commit=self.on_commit,
+                            batch_size=self.batch_size,
+                        ),
+                    )
             except Exception as exc:  # database away: try again next tick
                 log.warning("timer tick failed", error=repr(exc))
                 fired = 0
