@@ -24,42 +24,45 @@ f. the audit replay and the case file hold the whole process, privileged notes i
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import shutil
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
-from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
+from tests.e2e.test_portal import needs_chromium
 from tests.support.auth import auth_headers
 from tests.support.directory import load_demo_directory
-from tests.support.infra import ROOT, own_database
+from tests.support.infra import own_database
+from tests.support.process_flow import (
+    AS_AUDITOR,
+    AS_VICTOR,
+    audit_process_reaches,
+    client,
+    eventually,
+    needs,
+    post,
+    process_of,
+    refused_with,
+    screenshots,
+    stage_becomes,
+    text_of,
+)
 from tests.support.system import running_system
 
-DEADLINE = 60.0
 SAM = {"employee_id": "E-7001", "name": "Sam Rivera", "email": "sam.rivera@example.com"}
 PRIYA = {"employee_id": "A-1001", "name": "Priya Shah", "email": "priya.shah@example.com"}
 AS_SAM = auth_headers("u-sam", "employee", employee_id="E-7001")
 AS_PRIYA = auth_headers("A-1001", "hr_agent", "employee", employee_id="A-1001")
 AS_ALEX = auth_headers("u-alex", "employee", employee_id="E-7002")
 AS_GRACE = auth_headers("A-2001", "hr_agent", employee_id="A-2001")
-AS_VICTOR = auth_headers("M-9002", "hr_manager", employee_id="M-9002")
-AS_AUDITOR = auth_headers("AU-1001", "auditor")
 SAM_ACCOUNT = "SAM-ACCOUNT: my shifts were moved to nights without any consultation."
 PRIYA_ACCOUNT = "PRIYA-ACCOUNT: the night rota was a temporary measure for the peak."
 PRIVILEGED = "PRIVILEGED: the employer will likely pay the overtime to avoid a tribunal."
 PAY = "The employer pays 12 hours of overtime"
 TIMESHEETS = "Sam submits his November timesheets"
 SECRETS = (SAM_ACCOUNT, PRIYA_ACCOUNT, PRIVILEGED, PAY, TIMESHEETS)
-SHOTS = Path(ROOT) / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -84,76 +87,11 @@ def story() -> dict[str, Any]:
     return {}
 
 
-def needs(story: dict[str, Any], *keys: str) -> None:
-    missing = [k for k in keys if k not in story]
-    if missing:
-        pytest.skip(f"an earlier step did not leave {', '.join(missing)}")
-
-
-def client(system, headers: dict[str, str] | None = None, service: str = "intake"):
-    return httpx.AsyncClient(base_url=system.url(service), timeout=10, headers=headers)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + DEADLINE
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.3)
-
-
-async def process_of(system, case_id: str) -> dict[str, Any]:
-    async with client(system, AS_VICTOR) as c:
-        got = await c.get(f"/api/v1/cases/{case_id}/process")
-    assert got.status_code == 200, got.text
-    return dict(got.json())
-
-
-async def stage_becomes(system, case_id: str, stage: str) -> dict[str, Any]:
-    async def reached() -> dict[str, Any] | None:
-        view = await process_of(system, case_id)
-        return view if (view["process"] or {}).get("stage") == stage else None
-
-    return dict(await eventually(reached, f"stage {stage}"))
-
-
-async def refused_with(system, case_id: str, since: datetime, *words: str) -> str:
-    async def refused() -> str | None:
-        refusal = (await process_of(system, case_id))["last_refusal"]
-        if refusal and datetime.fromisoformat(refusal["refused_at"]) >= since:
-            return str(refusal["reason"])
-        return None
-
-    reason: str = await eventually(refused, "routing's refusal")
-    for word in words:
-        assert word.lower() in reason.lower(), reason
-    return reason
-
-
-async def post(headers, system, case_id: str, path: str, body: Any = None, code: int = 202):
-    async with client(system, headers) as c:
-        answer = await c.post(f"/api/v1/cases/{case_id}{path}", json=body or {})
-    assert answer.status_code == code, (path, answer.status_code, answer.text)
-    return answer.json()
-
-
 async def mediation_view(system, case_id: str, headers=AS_GRACE) -> dict[str, Any]:
     async with client(system, headers) as c:
         got = await c.get(f"/api/v1/cases/{case_id}/mediation")
     assert got.status_code == 200, got.text
     return dict(got.json())
-
-
-def text_of(message: EmailMessage) -> str:
-    texts = [str(message["Subject"])]
-    for part in message.walk():
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            texts.append(payload.decode("utf-8", "replace"))
-    return "\n".join(texts)
 
 
 def mails_about(system, address: str, word: str) -> list[EmailMessage]:
@@ -365,14 +303,8 @@ async def test_one_obligation_met_one_overdue_escalates_and_a_check_in(system, s
 async def test_the_audit_record_holds_the_whole_process(system, story):
     needs(story, "closed")
     case_id = story["case_id"]
+    process = await audit_process_reaches(system, case_id, "closed")
     async with client(system, AS_AUDITOR, "audit") as c:
-
-        async def closed_in_log() -> dict[str, Any] | None:
-            got = await c.get(f"/api/v1/audit/cases/{case_id}/state")
-            process = got.json()["state"].get("process") if got.status_code == 200 else None
-            return process if process and process.get("stage") == "closed" else None
-
-        process = await eventually(closed_in_log, "the closed process in the audit log")
         terms = {t["term_id"]: t for t in process["agreement"]["terms"]}
         assert terms[story["pay_term"]]["state"] == "met"
         assert terms[story["timesheet_term"]]["state"] == "overdue"
@@ -389,43 +321,15 @@ async def test_the_audit_record_holds_the_whole_process(system, story):
 @needs_chromium
 async def test_screenshots_for_the_case_manager_and_each_party(system, story, tmp_path):
     needs(story, "agreement_id")
-    from playwright.async_api import async_playwright
-
-    case_id = story["case_id"]
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            for who, path, shown, hidden, name in (
-                ("Grace Okafor", f"/portal/cases/{case_id}/mediation", PRIVILEGED, None,
-                 "case-management-case-manager"),
-                ("Sam Rivera", f"/portal/cases/{case_id}/mediation/mine", SAM_ACCOUNT,
-                 PRIYA_ACCOUNT, "case-management-employee"),
-                ("Priya Shah", f"/portal/cases/{case_id}/mediation/mine", PRIYA_ACCOUNT,
-                 SAM_ACCOUNT, "case-management-employer"),
-            ):  # fmt: skip
-                context = await browser.new_context(
-                    base_url=system.url("intake"),
-                    java_script_enabled=False,
-                    viewport={"width": 1100, "height": 900},
-                )
-                page = await context.new_page()
-                await page.goto("/portal/sign-in")
-                await page.get_by_label(re.compile(who)).check()
-                await page.get_by_role("button", name="Sign in").click()
-                await page.wait_for_url(re.compile(r"/portal/(cases|work-queue)$"))
-                await page.goto(path)
-                content = await page.content()
-                assert shown in content, (who, path)
-                if hidden:
-                    assert hidden not in content and PRIVILEGED not in content, (who, path)
-                shot = tmp_path / f"{name}.png"
-                await page.screenshot(path=str(shot), full_page=True)
-                assert shot.read_bytes().startswith(PNG_MAGIC)
-                if os.environ.get("HRCASE_UPDATE_SCREENSHOTS") == "1":
-                    SHOTS.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(shot, SHOTS / f"{name}.png")
-                await context.close()
-        finally:
-            await browser.close()
+    page = f"/portal/cases/{story['case_id']}/mediation"
+    await screenshots(
+        system,
+        tmp_path,
+        [
+            ("Grace Okafor", page, PRIVILEGED, (), "case-management-case-manager"),
+            ("Sam Rivera", f"{page}/mine", SAM_ACCOUNT, (PRIYA_ACCOUNT, PRIVILEGED),
+             "case-management-employee"),
+            ("Priya Shah", f"{page}/mine", PRIYA_ACCOUNT, (SAM_ACCOUNT, PRIVILEGED),
+             "case-management-employer"),
+        ],
+    )  # fmt: skip

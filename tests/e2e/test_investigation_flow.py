@@ -28,39 +28,47 @@ f. the audit replay shows the stage and findings as of an instant between them, 
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import shutil
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
+from tests.e2e.test_portal import needs_chromium
 from tests.support.auth import auth_headers
 from tests.support.directory import load_demo_directory
-from tests.support.infra import ROOT, own_database
+from tests.support.infra import own_database
+from tests.support.process_flow import (
+    AS_AUDITOR,
+    AS_VICTOR,
+    audit_process_reaches,
+    client,
+    eventually,
+    needs,
+    post,
+    process_of,
+    refused_with,
+    role_holder,
+    screenshots,
+    stage_becomes,
+    text_of,
+)
+from tests.support.process_flow import (
+    assert_no_secrets as assert_secrets_kept,
+)
 from tests.support.system import running_system
 
-DEADLINE = 60.0
 SAM = {"employee_id": "E-7001", "name": "Sam Rivera", "email": "sam.rivera@example.com"}
 AS_SAM = auth_headers("u-sam", "employee", employee_id="E-7001")
 AS_JORDAN = auth_headers("u-jordan", "employee", employee_id="E-7100")
 AS_ALEX = auth_headers("u-alex", "employee", employee_id="E-7002")
 AS_HELEN = auth_headers("A-3001", "investigator", employee_id="A-3001")
-AS_VICTOR = auth_headers("M-9002", "hr_manager", employee_id="M-9002")
 AS_DANA = auth_headers("M-9001", "hr_manager", employee_id="M-9001")
-AS_AUDITOR = auth_headers("AU-1001", "auditor")
 # What each person said: private to them and to the investigation.
 SAM_SAYS = "SAM-STATEMENT: he called me useless in front of the loading team, twice."
 JORDAN_SAYS = "JORDAN-STATEMENT: I raised my voice about the late pallets, nothing more."
 REASONING = "REASONING: three witnesses heard the remark; the rota confirms the shift."
 SECRETS = (SAM_SAYS, JORDAN_SAYS, REASONING, "called me useless")
-SHOTS = Path(ROOT) / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -86,89 +94,12 @@ def story() -> dict[str, Any]:
     return {}
 
 
-def needs(story: dict[str, Any], *keys: str) -> None:
-    missing = [k for k in keys if k not in story]
-    if missing:
-        pytest.skip(f"an earlier step did not leave {', '.join(missing)}")
-
-
-def client(system, headers: dict[str, str] | None = None, service: str = "intake"):
-    return httpx.AsyncClient(base_url=system.url(service), timeout=10, headers=headers)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + DEADLINE
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.3)
-
-
-async def process_of(system, case_id: str) -> dict[str, Any]:
-    async with client(system, AS_VICTOR) as c:
-        got = await c.get(f"/api/v1/cases/{case_id}/process")
-    assert got.status_code == 200, got.text
-    return dict(got.json())
-
-
-async def stage_becomes(system, case_id: str, stage: str) -> dict[str, Any]:
-    async def reached() -> dict[str, Any] | None:
-        view = await process_of(system, case_id)
-        return view if (view["process"] or {}).get("stage") == stage else None
-
-    return dict(await eventually(reached, f"stage {stage}"))
-
-
-async def refused_with(system, case_id: str, since: datetime, *words: str) -> str:
-    """Routing's reason for the last process request refused after `since`."""
-
-    async def refused() -> str | None:
-        refusal = (await process_of(system, case_id))["last_refusal"]
-        if refusal and datetime.fromisoformat(refusal["refused_at"]) >= since:
-            return str(refusal["reason"])
-        return None
-
-    reason: str = await eventually(refused, "routing's refusal")
-    for word in words:
-        assert word.lower() in reason.lower(), reason
-    return reason
-
-
-async def post(headers, system, case_id: str, path: str, body: Any, code: int = 202) -> Any:
-    async with client(system, headers) as c:
-        answer = await c.post(f"/api/v1/cases/{case_id}{path}", json=body)
-    assert answer.status_code == code, (path, answer.status_code, answer.text)
-    return answer.json()
-
-
-async def role_holder(system, case_id: str, role: str) -> str | None:
-    roles = (await process_of(system, case_id))["roles"]
-    return next((r["staff_id"] for r in roles if r["role"] == role), None)
-
-
 def mails_to(system, address: str) -> list[EmailMessage]:
     return system.mail.messages_to(address)
 
 
-def text_of(message: EmailMessage) -> str:
-    """Every text part and attachment of a mail, decoded."""
-    texts = []
-    for part in message.walk():
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            texts.append(payload.decode("utf-8", "replace"))
-    return "\n".join([str(message["Subject"]), *texts])
-
-
 def assert_no_secrets(system, *addresses: str) -> None:
-    for address in addresses:
-        for message in mails_to(system, address):
-            body = text_of(message)
-            for secret in SECRETS:
-                assert secret not in body, (address, message["Subject"])
+    assert_secrets_kept(system, SECRETS, *addresses)
 
 
 async def test_a_complaint_enters_the_investigation_and_an_early_move_is_refused(system, story):
@@ -413,14 +344,8 @@ async def test_an_appeal_is_heard_by_someone_not_yet_involved(system, story):
 async def test_the_audit_replay_and_the_case_file_hold_the_process(system, story):
     needs(story, "closed", "found_at")
     case_id = story["case_id"]
+    now = await audit_process_reaches(system, case_id, "closed")
     async with client(system, AS_AUDITOR, "audit") as c:
-
-        async def closed_in_log() -> dict[str, Any] | None:
-            got = await c.get(f"/api/v1/audit/cases/{case_id}/state")
-            process = got.json()["state"].get("process") if got.status_code == 200 else None
-            return process if process and process.get("stage") == "closed" else None
-
-        now = await eventually(closed_in_log, "the closed process in the audit log")
         assert now["ending"] == "outcome_final"
         assert now["outcome"]["approved_by"] == "M-9001"
         assert [s["stage"] for s in now["stages"]] == [
@@ -444,49 +369,16 @@ async def test_the_audit_replay_and_the_case_file_hold_the_process(system, story
 @needs_chromium
 async def test_screenshots_for_the_investigator_and_each_party(system, story, tmp_path):
     needs(story, "approved")
-    from playwright.async_api import async_playwright
-
     case_id = story["case_id"]
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            for who, path, shown, hidden, name in (
-                ("Helen Carter", f"/portal/cases/{case_id}/investigation", SAM_SAYS, None,
-                 "investigation-flow-investigator"),
-                ("Jordan Blake", f"/portal/cases/{case_id}/investigation/mine", JORDAN_SAYS,
-                 SAM_SAYS, "investigation-flow-respondent"),
-                ("Sam Rivera", f"/portal/cases/{case_id}/investigation/mine", SAM_SAYS,
-                 JORDAN_SAYS, "investigation-flow-complainant"),
-            ):  # fmt: skip
-                context = await browser.new_context(
-                    base_url=system.url("intake"),
-                    java_script_enabled=False,
-                    viewport={"width": 1100, "height": 900},
-                )
-                page = await context.new_page()
-                await page.goto("/portal/sign-in")
-                await page.get_by_label(re.compile(who)).check()
-                await page.get_by_role("button", name="Sign in").click()
-                await page.wait_for_url(re.compile(r"/portal/(cases|work-queue)$"))
-                await page.goto(path)
-                content = await page.content()
-                assert shown in content, (who, path)
-                if hidden:
-                    assert hidden not in content, (who, path)
-                await shoot(page, tmp_path, name)
-                await context.close()
-        finally:
-            await browser.close()
-
-
-async def shoot(page: Any, tmp_path: Path, name: str) -> None:
-    folder = tmp_path / "artifacts"
-    folder.mkdir(exist_ok=True)
-    shot = folder / f"{name}.png"
-    await page.screenshot(path=str(shot), full_page=True)
-    assert shot.read_bytes().startswith(PNG_MAGIC) and shot.stat().st_size > 1000
-    if os.environ.get("HRCASE_UPDATE_SCREENSHOTS") == "1":
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, SHOTS / f"{name}.png")
+    page = f"/portal/cases/{case_id}/investigation"
+    await screenshots(
+        system,
+        tmp_path,
+        [
+            ("Helen Carter", page, SAM_SAYS, (), "investigation-flow-investigator"),
+            ("Jordan Blake", f"{page}/mine", JORDAN_SAYS, (SAM_SAYS,),
+             "investigation-flow-respondent"),
+            ("Sam Rivera", f"{page}/mine", SAM_SAYS, (JORDAN_SAYS,),
+             "investigation-flow-complainant"),
+        ],
+    )  # fmt: skip
