@@ -89,6 +89,9 @@ def test_a_case_flows_from_submission_to_the_audit_log(system):
         "case.assigned",
         "case.status_changed",
         "notification.sent",
+        # The case's process (its category's default) and its first stage.
+        "case.process_assigned",
+        "case.stage_entered",
     }
 
     def complete_trail():
@@ -100,7 +103,7 @@ def test_a_case_flows_from_submission_to_the_audit_log(system):
     types = [e["event_type"] for e in entries]
     assert types[0] == "case.submitted"
     assert types.index("case.routed") < types.index("case.assigned")
-    assert len(entries) == 6
+    assert len(entries) == 8
     assert len({e["event_id"] for e in entries}) == len(entries)
     seqs = [e["seq"] for e in entries]
     assert seqs == sorted(seqs)
