@@ -28,7 +28,9 @@ from tests.support.auth import auth_headers
 from tests.support.infra import admin_database_url, rabbitmq_test_url, recreate_database
 from tests.support.system import running_system
 
-EVENTS_PER_CASE = 6  # submitted, routed, assigned, status_changed, 2 x notification.sent
+# submitted, routed, process_assigned, stage_entered, assigned, status_changed,
+# 2 x notification.sent
+EVENTS_PER_CASE = 8
 
 
 async def baseline_rate(amqp_url: str, messages: int, body_size: int = 900) -> float:

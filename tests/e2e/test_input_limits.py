@@ -101,6 +101,15 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
         "reference": report.json()["reference"],
         "secret_key": report.json()["secret_key"],
     }
+    # A reassignment must name someone who does not own the case yet (routing's round
+    # robin decides who does).
+    with system.client("intake", AS_MANAGER) as manager:
+        deadline = time.monotonic() + 30
+        url = f"/api/v1/cases/{found['case_id']}"
+        while not (owner := manager.get(url).json()["assignment"]["owner_id"]):
+            assert time.monotonic() < deadline, "the base case was never assigned"
+            time.sleep(0.2)
+    found["other_agent"] = "A-1003" if owner == "A-1002" else "A-1002"
     # A case naming a respondent nobody can match: routing flags it for a person.
     with system.client("intake", AS_SAM) as sam:
         flagged = sam.post(
@@ -352,7 +361,7 @@ def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[st
             AS_MANAGER,
         ),
         ("post", "/api/v1/cases/{case_id}/assignment"): (
-            {"owner_id": "A-1002", "reason": "workload"},
+            {"owner_id": fixtures["other_agent"], "reason": "workload"},
             AS_MANAGER,
         ),
         ("post", "/api/v1/cases/{case_id}/injury"): (
@@ -818,9 +827,9 @@ def test_nul_and_out_of_range_instants_in_any_api_field_are_a_422_naming_it(syst
 
 def test_the_phone_call_dated_year_one_is_refused_naming_called_at(system):
     """Field case: a phone call dated 0001-01-01T00:00:00Z was accepted."""
-    base, headers = bases({"case_id": "", "reference": "", "secret_key": ""})[
-        ("post", "/api/v1/phone-calls")
-    ]
+    base, headers = bases(
+        {"case_id": "", "reference": "", "secret_key": "", "other_agent": "A-1002"}
+    )[("post", "/api/v1/phone-calls")]
     with system.client("intake", headers) as agent:
         refused = agent.post(
             "/api/v1/phone-calls", json={**base, "called_at": "0001-01-01T00:00:00Z"}
@@ -1019,9 +1028,9 @@ ODD_INSTANTS = (
 
 async def test_a_stored_odd_value_never_breaks_a_page(system, admin_pool):
     """What older versions stored (a call dated year 1, ...) is shown, not a 500."""
-    base, headers = bases({"case_id": "", "reference": "", "secret_key": ""})[
-        ("post", "/api/v1/phone-calls")
-    ]
+    base, headers = bases(
+        {"case_id": "", "reference": "", "secret_key": "", "other_agent": "A-1002"}
+    )[("post", "/api/v1/phone-calls")]
     with system.client("intake", headers) as agent:
         logged = agent.post("/api/v1/phone-calls", json=base)
     assert logged.status_code == 202, logged.text

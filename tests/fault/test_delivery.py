@@ -23,6 +23,9 @@ EXPECTED_EVENTS_PER_CASE = {
     "case.assigned": 1,
     "case.status_changed": 1,
     "notification.sent": 2,
+    # The case's process (its category's default) and its first stage.
+    "case.process_assigned": 1,
+    "case.stage_entered": 1,
 }
 # Cases for many employees: an HR agent submits on their behalf.
 AS_AGENT = auth_headers("A-1001", "hr_agent")

@@ -562,4 +562,6 @@ async def test_nobody_to_write_to_or_a_refusing_relay_is_a_recorded_failure(
     async with amqp.channel() as channel:
         dead = await channel.get_queue(SUBSCRIPTIONS.dead_letter_queue, ensure=False)
         while (message := await dead.get(no_ack=True, fail=False)) is not None:
-            assert Envelope.from_json_bytes(message.body).case_id != case_id
+            # Other modules' dead letters share the run's vhost (some are hostile on
+            # purpose and would not parse): only this case's id matters.
+            assert str(case_id) not in message.body.decode("utf-8", "replace")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 import yaml
 
@@ -56,7 +57,7 @@ from shared.events import (
     OutcomeAction,
 )
 from tests.support.bus import declare_topology
-from tests.support.infra import ServiceProcess, free_port, service_env
+from tests.support.infra import ServiceProcess, free_port, own_database, service_env
 
 LONDON = ZoneInfo("Europe/London")  # the investigations desk's zone (round the clock here)
 RESPONDENT = "E-7701"  # managed by A-3002 (an investigator) in this test's directory
@@ -70,6 +71,22 @@ def process_policy(path: Path) -> Path:
     raw["processes"]["investigation"]["approval_by"] = ["M-9001", "M-9003", "team_lead", "A-3001"]
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def database_url(infrastructure):
+    """A database of this module's own: its directory (respondents, parties and their
+    managers) would change the employee counts other routing modules assert."""
+    with own_database("processes_service") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def admin_pool(database_url):
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    assert pool is not None
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture(scope="module")
