@@ -19,12 +19,12 @@ events one at a time):
 Timers (`fire_due_agreement_timers`, in the routing timer loop) are claimed with their
 agreement and case under FOR UPDATE SKIP LOCKED and marked fired in the transaction that
 records their events: each reminder (agreement.obligation_due_soon), each overdue
-obligation (agreement.obligation_overdue, plus case.escalated to the policy's ladder level,
-skipping anyone conflicted) and each check-in (case.follow_up_due) is announced once
+obligation (agreement.obligation_overdue, naming whom it escalates to: the policy's ladder
+level, skipping anyone conflicted) and each check-in (case.follow_up_due) is announced once
 across replicas. Each names the case manager (the current holder of the `case_manager`
 process role) and, for an obligation, its owner (the party's work contact). The
-overdue obligation's case.escalated does not raise the case's SLA escalation level: the
-case's own clocks still escalate on their own.
+escalation does not raise the case's SLA escalation level: the case's own clocks still
+escalate on their own.
 """
 
 from __future__ import annotations
@@ -50,14 +50,12 @@ from shared.events import (
     AgreementObligationDueSoon,
     AgreementObligationMet,
     AgreementObligationOverdue,
-    CaseEscalated,
     CaseFollowUpDue,
     EventPayload,
     Person,
     make_event,
     payload_as,
 )
-from shared.outbox import enqueue
 
 log = structlog.get_logger(__name__)
 SERVICE = "routing"
@@ -326,24 +324,8 @@ async def _fire(
         case,
         AgreementObligationOverdue(**fields, escalated_to=target[1] if target else None),
     )
-    if target is not None:
-        level, person = target
-        escalated = CaseEscalated(
-            reference=case.reference,
-            level=level,
-            escalated_to=person,
-            reason=(
-                f"an agreed obligation ({obligation.owner_role.replace('_', ' ')}'s) is"
-                f" overdue (due {obligation.due_at.isoformat()})"
-            ),
-        )
-        # Recorded with the overdue announcement, in its transaction (fire_batch records
-        # the returned event; this one is the escalation it causes).
-        await enqueue(
-            conn,
-            SERVICE,
-            _timer_event(case, escalated).model_copy(update={"causation_id": overdue.event_id}),
-        )
+    # The overdue announcement names whom it escalates to, as a task's and a conference
+    # action's do: notifications mails them once, the history and the audit show it.
     log.info("obligation overdue", term_id=str(obligation.term_id), escalated=bool(target))
     return overdue
 

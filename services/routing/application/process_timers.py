@@ -3,8 +3,9 @@
 - Stage clocks (routing.case_processes): `case.stage_due_soon` at the stage's reminder,
   `case.stage_overdue` at its target, escalated to level `stage_escalation_level` of the
   case team's ladder, passed up past anyone conflicted (respondents and their managers,
-  staff who declared a conflict) and the case owner; the escalation is also announced as
-  `case.escalated`. A stage change clears the clock (adapters/process_sql.enter_stage).
+  staff who declared a conflict) and the case owner, whom the event names (as a task's
+  and a conference action's overdue do). A stage change clears the clock
+  (adapters/process_sql.enter_stage).
 - Appeal windows (routing.process_outcomes): `case.appeal_window_closed` when an approved
   outcome's window has passed, `appealed` telling whether an appeal was lodged against it.
 
@@ -28,14 +29,12 @@ from services.routing.domain.triage import escalation_target
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import (
     CaseAppealWindowClosed,
-    CaseEscalated,
     CaseStageDueSoon,
     CaseStageOverdue,
     EventPayload,
     Person,
     make_event,
 )
-from shared.outbox import enqueue
 
 log = structlog.get_logger(__name__)
 SERVICE = "routing"
@@ -129,20 +128,8 @@ async def _fire_stage(
     overdue = _event(
         case, CaseStageOverdue(**fields, escalated_to=_person(target[1]) if target else None)
     )
-    if target is not None:
-        level, member = target
-        escalated = CaseEscalated(
-            reference=case.reference,
-            level=level,
-            escalated_to=Person(id=member.id, name=member.name, email=member.email),
-            reason=(
-                f"stage {stage.label} of the {process.label} process overdue"
-                f" (target {row.target_at.isoformat()}); case "
-                + (f"owned by {case.owner_id}" if case.owner_id else "with no owner yet")
-            ),
-        )
-        # Recorded in this transaction, next to the overdue announcement it follows.
-        await enqueue(conn, SERVICE, _event(case, escalated, caused_by=overdue))
+    # The overdue announcement names whom it escalates to, as a task's and a conference
+    # action's do: notifications mails them once, the history and the audit show it.
     log.info("stage overdue", stage=row.stage, escalated=target is not None)
     return overdue
 
