@@ -361,7 +361,34 @@ def _describe_written(
             )
         case _ if kind in PROCESS_REQUEST_KINDS:
             return describe_process(kind, s, reason, names)
+        case _ if kind in FACT_LABELS:
+            return FACT_LABELS[kind] + reason
     return None
+
+
+# What the investigator, the case manager and the parties recorded (the texts themselves
+# stay on the investigation and case-management pages, for those who may read them).
+FACT_LABELS: Mapping[str, str] = {
+    "allegation_recorded": "Allegation recorded",
+    "interim_measure_recorded": "Interim measure recorded",
+    "interview_scheduled": "Interview scheduled",
+    "statement_recorded": "Statement recorded",
+    "statement_reviewed": "Statement reviewed by the person who gave it",
+    "evidence_added": "Evidence logged",
+    "finding_recorded": "Finding recorded",
+    "outcome_decided": "Outcome decided",
+    "outcome_approval_requested": "Approval of the outcome requested",
+    "appeal_lodged": "Appeal lodged",
+    "appeal_decided": "Appeal decided",
+    "mediation_assessment_recorded": "Initial assessment of a party recorded",
+    "mediation_ground_rules_proposed": "Ground rules proposed",
+    "mediation_ground_rules_accepted": "Ground rules accepted by a party",
+    "mediation_meeting_scheduled": "Meeting scheduled",
+    "mediation_meeting_held": "Meeting held",
+    "agreement_drafted": "Written agreement drafted",
+    "agreement_accepted": "Written agreement accepted by a party",
+    "agreement_obligation_met": "Obligation recorded as met",
+}
 
 
 def _describe_consumed(

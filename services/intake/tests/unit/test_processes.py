@@ -205,3 +205,11 @@ def test_the_history_tells_the_process_in_words() -> None:
         )
         == "Requested stage change was refused: x"
     )
+
+
+def test_the_history_names_what_the_investigator_and_the_case_manager_recorded() -> None:
+    from services.intake.domain.history import describe
+
+    assert describe("allegation_recorded", {}, {}) == "Allegation recorded"
+    assert describe("agreement_obligation_met", {}, {}) == "Obligation recorded as met"
+    assert describe("mediation_meeting_held", {}, {}) == "Meeting held"
