@@ -15,9 +15,11 @@ b. a conflict is declared for Mei Tanaka, who is then refused as investigator; J
 c. Helen records the allegation, moves to interviews, schedules both interviews (each
    person gets their own invitation with a calendar file and no case content), records
    both statements; Jordan sees his own statement and confirms it, never Sam's;
-d. findings: the finding, the outcome; Helen may not approve her own outcome, Dana
-   Whitfield (named by the policy) does; the case enters the appeal window; both parties
-   are told in writing, each mail without the statements or the reasoning;
+d. the findings stage's target passes: the case shows it overdue, the owner is told and
+   the team lead gets the escalation; the finding, the outcome; Helen may not approve her
+   own outcome, Dana Whitfield (named by the policy) does; the case enters the appeal
+   window; both parties are told in writing, each mail without the statements or the
+   reasoning;
 e. Jordan appeals; Helen may not hear it (involved), Victor Almeida may; he decides it and
    the case is closed with the ending *outcome_final*;
 f. the audit replay shows the stage and findings as of an instant between them, and the
@@ -32,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.e2e.test_portal import needs_chromium
@@ -247,6 +250,44 @@ async def test_interviews_and_statements_and_each_party_sees_only_their_own(syst
     await post(AS_HELEN, system, case_id, "/stage", {"stage": "findings"})
     await stage_becomes(system, case_id, "findings")
     story["statements"] = True
+
+
+async def test_a_stage_past_its_target_tells_the_owner_and_escalates(system, story, database_url):
+    """The findings stage's target passes (moved into the past in routing's table, as the
+    working days would have): the case shows it overdue, the owner is told and the team
+    lead (level 1 of the investigations ladder) gets the escalation, once each."""
+    needs(story, "statements")
+    case_id = story["case_id"]
+    conn = await asyncpg.connect(database_url)
+    try:
+        owner = await conn.fetchval(
+            "SELECT owner_id FROM routing.cases WHERE case_id = $1::uuid", case_id
+        )
+        await conn.execute(
+            "UPDATE routing.case_processes SET due_soon_at = NULL,"
+            " target_at = now() - interval '1 minute' WHERE case_id = $1::uuid",
+            case_id,
+        )
+    finally:
+        await conn.close()
+
+    async def overdue() -> dict[str, Any] | None:
+        clock = (await process_of(system, case_id))["clock"]
+        return clock if clock and clock["state"] == "overdue" else None
+
+    await eventually(overdue, "the findings stage overdue on the case")
+    owner_address = {"A-3001": "helen.carter@example.com", "A-3003": "mei.tanaka@example.com"}
+    for address, subject in (
+        (owner_address[owner], "Stage target overdue"),
+        ("victor.almeida@example.com", "Overdue stage escalated to you"),
+    ):
+
+        async def mailed(a: str = address, w: str = subject) -> list[EmailMessage]:
+            return [m for m in mails_to(system, a) if w in str(m["Subject"])]
+
+        found = await eventually(mailed, f"{subject!r} to {address}")
+        assert len(found) == 1 and "Findings" in text_of(found[0])
+    assert_no_secrets(system, owner_address[owner], "victor.almeida@example.com")
 
 
 async def test_finding_outcome_and_approval_by_a_second_person(system, story):
