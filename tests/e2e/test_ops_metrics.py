@@ -87,10 +87,7 @@ async def test_every_service_reports_its_queue_and_consumers(system):
         queue = f"{service}.events"
 
         def consuming(service: str = service, queue: str = queue) -> bool:
-            return (
-                value(system, service, "hrcase_queue_consumers", queue=queue, kind="events")
-                >= 1
-            )
+            return value(system, service, "hrcase_queue_consumers", queue=queue, kind="events") >= 1
 
         await eventually(consuming, f"{service}'s consumer counted on {queue}")
         samples = scrape(system, service)
@@ -118,25 +115,27 @@ async def test_a_poison_message_shows_in_dead_letter_depth_and_total(system, amq
     await publish_raw(amqp, b"{not json", routing_key="case.submitted", message_id=message_id)
     try:
         await eventually(
-            lambda: value(
-                system,
-                "routing",
-                "hrcase_events_dead_lettered_total",
-                service="routing",
-                event_type="?",
-                error_type="ValidationError",
-            )
-            >= before_total + 1,
+            lambda: (
+                value(
+                    system,
+                    "routing",
+                    "hrcase_events_dead_lettered_total",
+                    service="routing",
+                    event_type="?",
+                    error_type="ValidationError",
+                )
+                >= before_total + 1
+            ),
             "routing's dead-lettered total to rise",
         )
         await eventually(
-            lambda: value(system, "routing", "hrcase_queue_messages", queue=dlq, kind="dead_letter")
-            >= before_depth + 1,
+            lambda: (
+                value(system, "routing", "hrcase_queue_messages", queue=dlq, kind="dead_letter")
+                >= before_depth + 1
+            ),
             "routing's dead-letter queue depth to rise",
         )
-        consumed = value(
-            system, "routing", "hrcase_events_consumed_total", outcome="dead_lettered"
-        )
+        consumed = value(system, "routing", "hrcase_events_consumed_total", outcome="dead_lettered")
         assert consumed >= 1
     finally:
         for queue in (dlq, "notifications.events.dlq", "audit.events.dlq"):
@@ -148,9 +147,7 @@ async def test_a_poison_message_shows_in_dead_letter_depth_and_total(system, amq
     )
 
 
-async def test_a_case_moves_handler_latency_notifications_and_the_audit_chain(
-    system, admin_pool
-):
+async def test_a_case_moves_handler_latency_notifications_and_the_audit_chain(system, admin_pool):
     await eventually(
         lambda: value(system, "audit", "hrcase_metrics_refreshed_timestamp_seconds") > 0,
         "audit's first metrics round",
@@ -169,19 +166,23 @@ async def test_a_case_moves_handler_latency_notifications_and_the_audit_chain(
     case_id = submit_case(system, "Metrics: payslip overtime missing")
 
     await eventually(
-        lambda: value(system, "notifications", "hrcase_notifications_total", outcome="sent")
-        >= sent_before + 1,
+        lambda: (
+            value(system, "notifications", "hrcase_notifications_total", outcome="sent")
+            >= sent_before + 1
+        ),
         "a notification counted as sent",
     )
     await eventually(
-        lambda: value(
-            system,
-            "routing",
-            "hrcase_event_handle_seconds_count",
-            event_type="case.submitted",
-            outcome="processed",
-        )
-        == handled_before + 1,
+        lambda: (
+            value(
+                system,
+                "routing",
+                "hrcase_event_handle_seconds_count",
+                event_type="case.submitted",
+                outcome="processed",
+            )
+            == handled_before + 1
+        ),
         "routing's handler latency observed once for the case",
     )
     assert value(system, "intake", "hrcase_events_published_total") > published_before
@@ -197,8 +198,10 @@ async def test_a_case_moves_handler_latency_notifications_and_the_audit_chain(
     # The checkpoint writer signs the new head (every 0.5 s here): nothing stays unsigned
     # and the latest signature is fresh.
     await eventually(
-        lambda: value(system, "audit", "hrcase_audit_unsigned_entries") == 0
-        and value(system, "audit", "hrcase_audit_chain_head_seq") >= head_before + entries,
+        lambda: (
+            value(system, "audit", "hrcase_audit_unsigned_entries") == 0
+            and value(system, "audit", "hrcase_audit_chain_head_seq") >= head_before + entries
+        ),
         "the new head signed",
     )
     assert 0 <= value(system, "audit", "hrcase_audit_checkpoint_age_seconds") < 30
@@ -216,33 +219,30 @@ async def test_sla_timers_due_and_fired(system, admin_pool):
         )
 
     timer = await eventually(planned, "the case's SLA warning timer planned")
-    fired_before = value(
-        system, "routing", "hrcase_routing_sla_timers_fired_total", kind="warning"
-    )
+    fired_before = value(system, "routing", "hrcase_routing_sla_timers_fired_total", kind="warning")
     async with admin_pool.acquire() as lock:
         # Holding the case's row makes the timer loop skip it (SKIP LOCKED): due, unfired.
         transaction = lock.transaction()
         await transaction.start()
         try:
-            await lock.execute(
-                "SELECT 1 FROM routing.cases WHERE case_id = $1 FOR UPDATE", case_id
-            )
+            await lock.execute("SELECT 1 FROM routing.cases WHERE case_id = $1 FOR UPDATE", case_id)
             await admin_pool.execute(
                 "UPDATE routing.timers SET fire_at = now() - interval '1 second' WHERE id = $1",
                 timer["id"],
             )
             await eventually(
-                lambda: value(
-                    system, "routing", "hrcase_routing_sla_timers_due", kind="warning"
-                )
-                >= 1,
+                lambda: (
+                    value(system, "routing", "hrcase_routing_sla_timers_due", kind="warning") >= 1
+                ),
                 "the due timer counted",
             )
         finally:
             await transaction.rollback()
     await eventually(
-        lambda: value(system, "routing", "hrcase_routing_sla_timers_fired_total", kind="warning")
-        >= fired_before + 1,
+        lambda: (
+            value(system, "routing", "hrcase_routing_sla_timers_fired_total", kind="warning")
+            >= fired_before + 1
+        ),
         "the timer counted as fired once the case is free",
     )
     fired_at = await admin_pool.fetchval(
@@ -267,22 +267,25 @@ async def test_an_outbox_that_does_not_drain_shows_its_depth_and_age(system, adm
     )
     try:
         await eventually(
-            lambda: value(system, "intake", "hrcase_outbox_depth", service="intake") >= 1
-            and value(system, "intake", "hrcase_outbox_oldest_age_seconds", service="intake")
-            >= 1.0,
+            lambda: (
+                value(system, "intake", "hrcase_outbox_depth", service="intake") >= 1
+                and value(system, "intake", "hrcase_outbox_oldest_age_seconds", service="intake")
+                >= 1.0
+            ),
             "the stuck row counted with its age",
         )
         assert value(system, "intake", "hrcase_outbox_publish_failures_total") >= 1
         first_age = value(system, "intake", "hrcase_outbox_oldest_age_seconds")
         await eventually(
-            lambda: value(system, "intake", "hrcase_outbox_oldest_age_seconds")
-            > first_age + 0.5,
+            lambda: value(system, "intake", "hrcase_outbox_oldest_age_seconds") > first_age + 0.5,
             "the age to keep growing while the row stays",
         )
     finally:
         await admin_pool.execute("DELETE FROM intake.outbox WHERE event_id = $1", event_id)
     await eventually(
-        lambda: value(system, "intake", "hrcase_outbox_depth") == 0
-        and value(system, "intake", "hrcase_outbox_oldest_age_seconds") == 0,
+        lambda: (
+            value(system, "intake", "hrcase_outbox_depth") == 0
+            and value(system, "intake", "hrcase_outbox_oldest_age_seconds") == 0
+        ),
         "the outbox drained",
     )
