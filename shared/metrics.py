@@ -143,10 +143,14 @@ class QueueProbe:
         self.connection = connection
         self.queues = dict(queues)
         self._channel: AbstractChannel | None = None
+        self._doubtful = False
 
     async def __call__(self) -> None:
+        if self._channel is not None and self._doubtful:
+            await self.close()
         if self._channel is None or self._channel.is_closed:
             self._channel = await self.connection.channel()
+            self._doubtful = False
         try:
             # On the underlying AMQP channel: aio-pika's robust channel would answer a
             # repeated passive declare from its cache of declared queues.
@@ -155,9 +159,10 @@ class QueueProbe:
                 result = await underlay.queue_declare(name, passive=True)
                 QUEUE_MESSAGES.labels(self.service, name, kind).set(result.message_count or 0)
                 QUEUE_CONSUMERS.labels(self.service, name, kind).set(result.consumer_count or 0)
-        except Exception:
-            # A missing queue closes the channel (NOT_FOUND): a fresh one next round.
-            self._channel = None
+        except BaseException:
+            # A missing queue closes the channel (NOT_FOUND); a timeout (the refresher
+            # cancels the probe) leaves it in doubt: either way a fresh one next round.
+            self._doubtful = True
             raise
 
     async def close(self) -> None:
