@@ -425,8 +425,11 @@ class EventConsumer:
         )
         await message.ack()
         EVENTS_CONSUMED.labels(self.service, event_type, "dead_lettered").inc()
+        # A type nobody declared stays "?": a sender cannot mint label values.
         EVENTS_DEAD_LETTERED.labels(
-            self.service, event_type, type(exc).__name__ if exc else "Unhandled"
+            self.service,
+            event_type if event_type in EVENT_TYPES else "?",
+            type(exc).__name__ if exc else "Unhandled",
         ).inc()
 
 
