@@ -40,7 +40,7 @@ from shared.bus import Publisher
 from shared.envelope import Actor, Envelope
 from shared.errors import PermanentError
 from shared.events import EVENT_TYPES, EventPayload, UnknownEventType, make_event
-from shared.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
+from shared.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
 from shared.outbox import enqueue
 from shared.settings import get_settings
 from shared.stream import EventPublishers, envelope_model
@@ -192,6 +192,7 @@ async def dead_letter(
     reason: str,
     error_type: str,
     attempts: int,
+    event_type: str = "?",
 ) -> None:
     """Copy the message to the DLQ with why it failed, then ack the original.
 
@@ -214,6 +215,7 @@ async def dead_letter(
     )
     await publisher.dead_letter(copy, queue_name)
     await message.ack()
+    EVENTS_DEAD_LETTERED.labels(service, event_type, error_type).inc()
 
 
 class EventConsumer:
@@ -334,19 +336,25 @@ class EventConsumer:
                 try:
                     outcome = await self._apply(envelope, handler)
                 except (PermanentError, ValidationError, UnknownEventType) as exc:
+                    self._observe(event_type, "dead_lettered", started)
                     await self._reject(message, _summary(exc), exc, attempt, event_type)
                     return
                 except Exception as exc:
+                    failed = "dead_lettered" if attempt >= self.max_attempts else "retried"
+                    self._observe(event_type, failed, started)
                     await self._retry_or_reject(message, exc, attempt, event_type)
                     return
-                EVENT_HANDLE_SECONDS.labels(self.service, event_type).observe(
-                    time.perf_counter() - started
-                )
+                self._observe(event_type, outcome, started)
             await message.ack()
             EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc()
             if outcome == "processed" and self.on_commit:
                 self.on_commit()
             log.debug("event handled", outcome=outcome)
+
+    def _observe(self, event_type: str, outcome: str, started: float) -> None:
+        EVENT_HANDLE_SECONDS.labels(self.service, event_type, outcome).observe(
+            time.perf_counter() - started
+        )
 
     async def _apply(self, envelope: Envelope, handler: Handler) -> str:
         digest = envelope_digest(envelope)
@@ -417,6 +425,12 @@ class EventConsumer:
         )
         await message.ack()
         EVENTS_CONSUMED.labels(self.service, event_type, "dead_lettered").inc()
+        # A type nobody declared stays "?": a sender cannot mint label values.
+        EVENTS_DEAD_LETTERED.labels(
+            self.service,
+            event_type if event_type in EVENT_TYPES else "?",
+            type(exc).__name__ if exc else "Unhandled",
+        ).inc()
 
 
 def _broker_knows_consumer(channel: Any, consumer_tag: str) -> bool:

@@ -27,6 +27,7 @@ from shared.bus import Publisher
 from shared.consumer import EventConsumer, Handler
 from shared.db import create_pool
 from shared.logging import configure_logging
+from shared.metrics import MetricsRefresher, QueueProbe, outbox_probe
 from shared.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
 from shared.stream import (
@@ -70,6 +71,9 @@ class Runtime:
     state: dict[str, Any] = field(default_factory=dict)
     # Called on shutdown after the consumer stopped (close SMTP sessions, files...).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Background gauges (queue depth, outbox age, ...); a service adds its own probes in
+    # its on_startup (shared.metrics.MetricsRefresher.add).
+    metrics: MetricsRefresher | None = None
 
     def wake_relay(self) -> None:
         if self.relay:
@@ -132,6 +136,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     await broker.start()
     publisher = await Publisher.open(connection, user_id=user_id)
     runtime = Runtime(spec.name, settings, pool, connection, publisher, queue, broker, publishers)
+    refresher = runtime.metrics = kernel_metrics(spec, runtime)
     if spec.uses_outbox:
         runtime.relay = OutboxRelay(
             service=spec.name, schema=spec.name, pool=pool, publisher=publishers
@@ -162,11 +167,30 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         )
     if runtime.consumer:
         await runtime.consumer.start()
+    refresher.start()
     log.info("service started", queue=queue.name)
     return runtime
 
 
+def kernel_metrics(spec: ServiceSpec, runtime: Runtime) -> MetricsRefresher:
+    """The refresher with every service's probes: its queue and dead-letter queue on the
+    broker, and its outbox when it has one."""
+    refresher = MetricsRefresher(spec.name, interval=runtime.settings.metrics_refresh_interval)
+    queues = QueueProbe(
+        spec.name,
+        runtime.connection,
+        {spec.subscriptions.name: "events", spec.subscriptions.dead_letter_queue: "dead_letter"},
+    )
+    refresher.add("queues", queues)
+    runtime.closers.append(queues.close)
+    if spec.uses_outbox:
+        refresher.add("outbox", outbox_probe(spec.name, spec.name, runtime.pool))
+    return refresher
+
+
 async def stop_runtime(runtime: Runtime) -> None:
+    if runtime.metrics:
+        await runtime.metrics.stop()
     if runtime.consumer:
         await runtime.consumer.stop()
     for close in runtime.closers:

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # Prometheus metrics listen apart from the public HTTP port (shared.web): on
     # METRICS_HOST, port <SERVICE>_METRICS_PORT (default: the HTTP port + 1000; 0 = off).
     metrics_host: str = "127.0.0.1"
+    # Gauges read from the broker and the database (queue depth, outbox age, timers due,
+    # audit chain head...) are refreshed in the background every this many seconds.
+    metrics_refresh_interval: float = Field(default=15.0, gt=0, le=3600)
     # uvicorn believes X-Forwarded-Proto/-For (https, HSTS, client IPs) only from these
     # comma-separated addresses (uvicorn's forwarded_allow_ips; "" trusts none).
     trusted_proxies: str = "127.0.0.1"

@@ -25,6 +25,8 @@ async def start_checkpoints(runtime: Runtime) -> None:
     runtime.state["checkpoint_writer"] = writer
     await writer.start()
     runtime.closers.append(writer.stop)
+    if runtime.metrics:
+        runtime.metrics.add("audit_checkpoints", writer.refresh_gauges)
 
 
 # No outbox (audit publishes nothing yet) and no json codecs: actor/payload must come

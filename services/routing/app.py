@@ -8,7 +8,7 @@ import structlog
 
 from services.routing.application.handlers import build_handlers
 from services.routing.application.policy import announce_policy, publish_roster
-from services.routing.application.timers import TimerLoop
+from services.routing.application.timers import TimerLoop, refresh_sla_timer_gauges
 from services.routing.config import RoutingSettings
 from services.routing.domain.policy import load_policy
 from services.routing.entrypoints.subscriptions import SUBSCRIPTIONS
@@ -41,6 +41,9 @@ async def _startup(runtime: Runtime) -> None:
     timers.start()
     runtime.state["timers"] = timers
     runtime.closers.append(timers.stop)
+    if runtime.metrics:
+        pool = runtime.pool
+        runtime.metrics.add("sla_timers", lambda: refresh_sla_timer_gauges(pool))
 
 
 async def _handlers(runtime: Runtime) -> Mapping[str, Handler]:

@@ -12,8 +12,10 @@ import contextlib
 import fcntl
 import os
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -46,6 +48,19 @@ CHECKPOINTS_WRITTEN = Counter("hrcase_audit_checkpoints_total", "Signed checkpoi
 CHECKPOINT_SEQ = Gauge("hrcase_audit_checkpoint_seq", "seq of the latest signed checkpoint")
 CHAIN_BROKEN = Gauge(
     "hrcase_audit_chain_broken", "1 when the checkpoint writer found the chain broken"
+)
+CHAIN_HEAD_SEQ = Gauge(
+    "hrcase_audit_chain_head_seq",
+    "seq of the last entry in the audit log, read from the database (all writers)",
+)
+CHECKPOINT_AGE_SECONDS = Gauge(
+    "hrcase_audit_checkpoint_age_seconds",
+    "Seconds since the latest signed checkpoint was signed (since this writer started when"
+    " there is none yet)",
+)
+UNSIGNED_ENTRIES = Gauge(
+    "hrcase_audit_unsigned_entries",
+    "Audit entries past the latest signed checkpoint (head seq - checkpoint seq)",
 )
 
 
@@ -172,6 +187,9 @@ class CheckpointWriter:
         self._verified: tuple[int, str] | None = None
         self._signed_seq = 0
         self._broken: str | None = None
+        # Unix time of the latest signature (read back from the file on resume).
+        self._signed_at: float | None = None
+        self._started_at = time.time()
 
     @property
     def broken(self) -> str | None:
@@ -219,6 +237,8 @@ class CheckpointWriter:
             return
         self._verified = (latest.seq, latest.entry_hash)
         self._signed_seq = latest.seq
+        self._signed_at = _unix_time(latest.signed_at)
+        CHECKPOINT_SEQ.set(latest.seq)
 
     async def checkpoint(self) -> Checkpoint | None:
         """Verify what was appended since the last checkpoint, then sign the head."""
@@ -262,10 +282,25 @@ class CheckpointWriter:
         )
         await asyncio.to_thread(self._file.append, checkpoint)
         self._signed_seq = last.seq
+        self._signed_at = _unix_time(checkpoint.signed_at)
         CHECKPOINTS_WRITTEN.inc()
         CHECKPOINT_SEQ.set(last.seq)
         log.info("audit checkpoint signed", seq=last.seq, entry_hash=last.entry_hash)
         return checkpoint
+
+    async def refresh_gauges(self) -> None:
+        """Metrics probe (shared.metrics.MetricsRefresher): chain head from the database,
+        checkpoint age and the entries not yet under a signature."""
+        head_seq = await self.pool.fetchval("SELECT coalesce(max(seq), 0) FROM audit.log")
+        CHAIN_HEAD_SEQ.set(head_seq)
+        UNSIGNED_ENTRIES.set(max(head_seq - self._signed_seq, 0))
+        since = self._signed_at if self._signed_at is not None else self._started_at
+        CHECKPOINT_AGE_SECONDS.set(max(time.time() - since, 0.0))
+
+
+def _unix_time(timestamp: str) -> float:
+    """A checkpoint's ISO-8601 UTC time ("...Z") as Unix seconds."""
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def signing_key_for(settings: AuditSettings, *, environment: str) -> Ed25519PrivateKey:

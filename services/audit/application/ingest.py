@@ -537,6 +537,7 @@ class AuditIngest:
             reason=reason,
             error_type=error_type,
             attempts=attempt,
+            event_type=event_type,
         )
         self._settled.add(id(message))
 

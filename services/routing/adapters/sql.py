@@ -320,6 +320,18 @@ async def claim_due_timers(conn: asyncpg.Connection, limit: int) -> list[DueTime
     return [DueTimer(**dict(row)) for row in rows]
 
 
+async def sla_timer_counts(conn: asyncpg.Connection) -> dict[str, tuple[int, int]]:
+    """Unfired SLA timers by kind: (due now, still to come). Every kind is present."""
+    rows = await conn.fetch(
+        """SELECT kind, count(*) FILTER (WHERE fire_at <= now()) AS due,
+                  count(*) FILTER (WHERE fire_at > now()) AS scheduled
+           FROM routing.timers WHERE fired_at IS NULL GROUP BY kind"""
+    )
+    counts = {kind: (0, 0) for kind in ("warning", "breach", "escalation")}
+    counts.update({row["kind"]: (row["due"], row["scheduled"]) for row in rows})
+    return counts
+
+
 async def mark_timer_fired(conn: asyncpg.Connection, timer_id: int, event_id: UUID | None) -> None:
     await conn.execute(
         "UPDATE routing.timers SET fired_at = now(), fired_event_id = $2 WHERE id = $1",

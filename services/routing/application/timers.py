@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import asyncpg
 import structlog
+from prometheus_client import Counter, Gauge
 
 from services.routing.adapters import sql
 from services.routing.application.agreements import fire_due_agreement_timers
@@ -42,6 +43,31 @@ TIMER_BATCHES = (
 
 log = structlog.get_logger(__name__)
 SERVICE = "routing"
+
+SLA_TIMERS_FIRED = Counter(
+    "hrcase_routing_sla_timers_fired_total",
+    "SLA timers fired, by kind (warning, breach, escalation), clock and outcome (emitted: an"
+    " event was published; skipped: stale, deadline past or level already announced)",
+    ["kind", "clock", "outcome"],
+)
+SLA_TIMERS_DUE = Gauge(
+    "hrcase_routing_sla_timers_due",
+    "SLA timers whose time has come but that have not fired yet (a backlog: the timer loop"
+    " is behind or a case is locked)",
+    ["kind"],
+)
+SLA_TIMERS_SCHEDULED = Gauge(
+    "hrcase_routing_sla_timers_scheduled", "SLA timers planned for later, not fired", ["kind"]
+)
+
+
+async def refresh_sla_timer_gauges(pool: asyncpg.Pool) -> None:
+    """Metrics probe (shared.metrics.MetricsRefresher): timers due and scheduled by kind."""
+    async with pool.acquire() as conn:
+        counts = await sql.sla_timer_counts(conn)
+    for kind, (due, scheduled) in counts.items():
+        SLA_TIMERS_DUE.labels(kind).set(due)
+        SLA_TIMERS_SCHEDULED.labels(kind).set(scheduled)
 
 
 class TimerLoop:
@@ -98,6 +124,7 @@ class TimerLoop:
     async def fire_due(self) -> int:
         """Fire one batch of due timers; return how many were claimed."""
         uow = PostgresUnitOfWork(self.pool, SERVICE, on_commit=self.on_commit)
+        fired: list[tuple[str, str, str]] = []
         async with uow:
             timers = await sql.claim_due_timers(uow.conn, self.batch_size)
             for timer in timers:
@@ -105,6 +132,10 @@ class TimerLoop:
                 await sql.mark_timer_fired(uow.conn, timer.id, event.event_id if event else None)
                 if event:
                     await uow.emit(event)
+                fired.append((timer.kind, timer.clock, "emitted" if event else "skipped"))
+        # Counted once committed: a tick rolled back fires its timers again later.
+        for kind, clock, outcome in fired:
+            SLA_TIMERS_FIRED.labels(kind, clock, outcome).inc()
         return len(timers)
 
     async def _fire(self, conn: asyncpg.Connection, timer: sql.DueTimer) -> Envelope | None:
