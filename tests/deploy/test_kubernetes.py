@@ -17,7 +17,7 @@ from hrcase.services import QUEUES
 from services.audit.config import AuditSettings
 from shared.settings import DEFAULT_HTTP_PORTS, SERVICES, Settings, db_role
 from shared.topology import PUBLISHES
-from tests.deploy.manifests import OVERLAYS, Obj, named, of_kind, render, validate
+from tests.deploy.manifests import OVERLAYS, REPO, Obj, named, of_kind, render, validate
 
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN)$")
 
@@ -317,3 +317,42 @@ def test_audit_keeps_checkpoints_on_a_volume_and_its_signing_key_in_a_secret(
     key_dir = str(PurePosixPath(config["AUDIT_SIGNING_KEY_FILE"]).parent)
     assert mounts[key_dir]["readOnly"] is True
     assert volumes[mounts[key_dir]["name"]]["secret"]["secretName"] == "hrcase-audit-signing-key"
+
+
+def _referenced_secrets(objects: list[Obj]) -> set[str]:
+    """Every Secret name the rendered objects point at, wherever they point at one."""
+    found: set[str] = set()
+
+    def walk(node: Any, parent: str = "") -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("secretKeyRef", "passwordSecret") or (
+                    parent in ("s3Credentials", "accessKeyId", "secretAccessKey") and key == "name"
+                ):
+                    found.add(value["name"] if isinstance(value, dict) else value)
+                elif key == "secret" and isinstance(value, dict) and "secretName" in value:
+                    found.add(value["secretName"])
+                elif key == "secretTargetRef":
+                    found.update(ref["name"] for ref in value)
+                else:
+                    walk(value, key)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, parent)
+
+    walk(objects)
+    return found
+
+
+def test_the_readme_lists_every_secret_to_create() -> None:
+    readme = (REPO / "README.md").read_text("utf-8")
+    table = readme[readme.index("| used by | Secret | keys |") :].split("\n\n", 1)[0]
+    listed: set[str] = set()
+    for row in table.splitlines()[2:]:
+        cell = row.strip("|").split("|")[1]
+        names = re.findall(r"`([^`]+)`", cell)
+        stem = names[0].rsplit("-", 1)[0]
+        listed |= {n if n.startswith("hrcase-") else stem + n for n in names}
+    # The operators make these two themselves (CloudNativePG, RabbitMQ Cluster Operator).
+    made_by_operators = {"hrcase-db-app", "hrcase-rabbitmq-default-user"}
+    assert listed == _referenced_secrets(render("production")) - made_by_operators
