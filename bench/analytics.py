@@ -98,7 +98,7 @@ SELECT gen_random_uuid(), category, channel, team,
        CASE WHEN restricted THEN (ARRAY['intake','planning','interviews','findings','outcome'])[1 + g % 5]
             WHEN team = 'employee_relations' AND g % 3 = 0 THEN (ARRAY['assessment','meetings','agreement'])[1 + g % 3] END,
        CASE WHEN category = 'workplace_injury' THEN (ARRAY['required','planned','held'])[1 + g % 3] END
-FROM shaped
+FROM shaped ORDER BY submitted_at  -- in the order cases arrive, as the projection writes them
 """
 
 # The baseline: the same figures by plain Postgres SQL over the same table.

@@ -125,7 +125,13 @@ def _counts(
 
 
 def _week_counts(db: duckdb.DuckDBPyConnection, period: Period, filters: Filters) -> dict[str, int]:
-    counts = _counts(db, "CAST(date_trunc('week', submitted_at) AS DATE)", period, filters)
+    where, params = _scope(period, filters)
+    rows = db.execute(
+        f"SELECT CAST(date_trunc('week', submitted_at) AS DATE), count(*) FROM facts"
+        f" WHERE {where} GROUP BY 1",
+        params,
+    ).fetchall()
+    counts = {monday.isoformat(): int(n) for monday, n in rows}
     weeks: dict[str, int] = {}
     day = week_start(period.start)
     while day <= period.end:
@@ -191,11 +197,14 @@ def _stages(
     db: duckdb.DuckDBPyConnection, period: Period, filters: Filters
 ) -> tuple[dict[str, int], dict[str, int]]:
     where, params = _scope(period, filters, open_now=True)
-    stages = db.execute(
-        f"SELECT process || ' / ' || coalesce(stage, 'not started'), count(*) FROM facts"
-        f" WHERE {where} AND process IS NOT NULL GROUP BY 1 ORDER BY 1",
-        params,
-    ).fetchall()
+    stages = [
+        (f"{process} / {stage or 'not started'}", n)
+        for process, stage, n in db.execute(
+            f"SELECT process, stage, count(*) FROM facts"
+            f" WHERE {where} AND process IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+            params,
+        ).fetchall()
+    ]
     conferences = db.execute(
         f"SELECT conference, count(*) FROM facts WHERE {where} AND conference IS NOT NULL"
         " GROUP BY 1",
