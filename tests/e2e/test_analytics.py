@@ -372,7 +372,7 @@ async def test_the_dashboard_figures_match_the_known_cases(system):
 
         # --- Counts: a cell of 3 is "fewer than 5"; the lone hidden cell takes the next.
         by_category = Counter(category for category, _reporter in CASES)
-        answer = (await api("cases", group_by="category")).json()
+        answer = answer_category = (await api("cases", group_by="category")).json()
         rows = {r["key"]: r["count"] for r in answer["rows"]}
         expected_categories = category_rows(by_category)
         for key, expected in expected_categories.items():
@@ -391,7 +391,7 @@ async def test_the_dashboard_figures_match_the_known_cases(system):
         assert csv_by_key["total"] == str(len(CASES))
 
         by_team = Counter(TEAMS[x[0]] for x in CASES)
-        answer = (await api("cases", group_by="team")).json()
+        answer = answer_team = (await api("cases", group_by="team")).json()
         assert {r["key"]: r["count"] for r in answer["rows"]} == {
             t: expected_cell(n) for t, n in by_team.items()
         }
@@ -401,6 +401,18 @@ async def test_the_dashboard_figures_match_the_known_cases(system):
         assert [r["count"] for r in answer["rows"]] == [expected_cell(len(CASES))]
         filtered = (await api("cases", group_by="category", team="investigations")).json()
         assert filtered["total"] == expected_cell(5)
+
+        # --- Drill-down: the row's link opens the work queue, whose own rules apply.
+        team_link = next(r["link"] for r in answer_team["rows"] if r["key"] == "investigations")
+        query = team_link.split("?", 1)[1]
+        as_manager = await c.get(f"/api/v1/work-queue?{query}&limit=100", headers=AS_MANAGER)
+        assert as_manager.status_code == 200, as_manager.text
+        assert len(as_manager.json()["items"]) == 5  # restricted: an hr_manager reads them
+        as_agent = await c.get(f"/api/v1/work-queue?{query}&limit=100", headers=AS_AGENT)
+        assert as_agent.status_code == 200 and as_agent.json()["items"] == []
+        leave_link = next(r["link"] for r in answer_category["rows"] if r["key"] == "leave_query")
+        leave = await c.get(f"/api/v1/work-queue?{leave_link.split('?', 1)[1]}", headers=AS_MANAGER)
+        assert len(leave.json()["items"]) == 3
 
         # --- SLA per team, in working time.
         sla = {r["team"]: r for r in (await api("sla", group_by="team")).json()["rows"]}

@@ -260,9 +260,15 @@ def _rising(
 # --- Figures -------------------------------------------------------------------------------
 
 
+ALL_STATUSES = (*OPEN_STATUSES, "resolved", "closed")
+
+
 def _link(period: Period | None, **filters: str | None) -> str:
+    """The staff work queue ("all I may see") with the row's filters: with a period, every
+    case submitted in it whatever its status; without, the open cases (the backlog)."""
     pairs: list[tuple[str, str]] = [("scope", "all")]
     if period is not None:
+        pairs += [("status", status) for status in ALL_STATUSES]
         pairs += [
             ("submitted_from", period.start.isoformat()),
             ("submitted_to", period.end.isoformat()),
@@ -334,6 +340,7 @@ def _count_table(
                     min(date.fromisoformat(k) + timedelta(days=6), period.end),
                 ),
                 category=filters.category,
+                team=filters.team,
             )
             for k in counts
         }
@@ -341,10 +348,11 @@ def _count_table(
     counts = _ordered(group_by, _counts(db, group_by, period, filters))
     links = {}
     for key in counts:
-        if key == UNSET or group_by == "team":
-            links[key] = None  # the work queue has no "not yet known" or team filter
+        if key == UNSET:
+            links[key] = None  # the work queue has no "not yet known" filter
         else:
-            links[key] = _link(period, **{"category": filters.category, group_by: key})
+            row = {"category": filters.category, "team": filters.team, group_by: key}
+            links[key] = _link(period, **row)
     return _table(group_by, counts, threshold, links)
 
 
@@ -369,7 +377,7 @@ def _sla(
                 resolution_met_pct=percent(rsm_yes, rsm_n, threshold),
                 breaches=cell(breaches, threshold),
                 escalations=cell(escalations, threshold),
-                link=None,
+                link=None if team == UNSET else _link(period, team=team, category=filters.category),
             )
         )
     return SlaTable("team", rows, threshold)
@@ -478,7 +486,7 @@ async def dashboard(
         backlog = _backlog(db, period, filters, at)
         stages, conferences = _stages(db, period, filters)
         reopened, resolved = _reopens(db, period, filters)
-        open_link = _link(None, category=filters.category)
+        open_link = _link(None, category=filters.category, team=filters.team)
         return {
             "volume_by_category": _count_table(db, period, filters, "category", threshold),
             "volume_by_channel": _count_table(db, period, filters, "channel", threshold),
