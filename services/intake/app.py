@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 
+import structlog
+
+from services.intake.application import analytics_projection
 from services.intake.application.handlers import HANDLERS
 from services.intake.config import EmailConfig
 from services.intake.entrypoints.case_page_http import router as case_page_router
@@ -11,6 +16,7 @@ from services.intake.entrypoints.documents_http import router as documents_route
 from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
+from services.intake.entrypoints.http_analytics import router as analytics_router
 from services.intake.entrypoints.http_conferences import router as conferences_router
 from services.intake.entrypoints.http_investigations import router as investigations_router
 from services.intake.entrypoints.http_mediation import router as mediation_router
@@ -24,6 +30,8 @@ from services.intake.entrypoints.subscriptions import SUBSCRIPTIONS
 from services.intake.entrypoints.work_queue_http import router as work_queue_router
 from shared.consumer import Handler
 from shared.service import Runtime, ServiceSpec
+
+log = structlog.get_logger()
 
 
 async def _handlers(runtime: Runtime) -> Mapping[str, Handler]:
@@ -46,6 +54,30 @@ async def start_email_intake(runtime: Runtime) -> None:
     runtime.closers.append(close)
 
 
+async def start_intake(runtime: Runtime) -> None:
+    """The SMTP listener, and the analytics fact rows of cases raised before they existed
+    (in the background: the service is ready meanwhile)."""
+    await start_email_intake(runtime)
+    task = asyncio.create_task(_backfill_analytics(runtime))
+
+    async def stop_backfill() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    runtime.closers.append(stop_backfill)
+
+
+async def _backfill_analytics(runtime: Runtime) -> None:
+    try:
+        written = await analytics_projection.backfill(runtime.pool)
+    except Exception:
+        log.exception("analytics backfill failed; it runs again at the next start")
+        return
+    if written:
+        log.info("analytics fact rows backfilled", rows=written)
+
+
 SPEC = ServiceSpec(
     name="intake",
     subscriptions=SUBSCRIPTIONS,
@@ -66,6 +98,8 @@ SPEC = ServiceSpec(
         statutory_clocks_router,
         investigations_router,
         processes_router,
+        analytics_router,
     ],
-    on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
+    # The SMTP listener and the analytics backfill; stopped through runtime.closers.
+    on_startup=start_intake,
 )
