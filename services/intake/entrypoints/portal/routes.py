@@ -25,6 +25,7 @@ from services.intake.domain.case import (
 from services.intake.entrypoints.portal import (
     anonymous,
     audit_console,
+    dashboard,
     conferences,
     documents,
     injury,
@@ -353,6 +354,7 @@ for _pages in (
     tasks,
     documents,
     audit_console,
+    dashboard,
     statutory_clocks,
     conferences,
     investigations,
@@ -360,5 +362,6 @@ for _pages in (
     processes,
     mediation,
     mediation_party,
+    dashboard,
 ):
     router.include_router(_pages.router)
