@@ -11,6 +11,7 @@ from services.intake.entrypoints.documents_http import router as documents_route
 from services.intake.entrypoints.email_http import router as email_router
 from services.intake.entrypoints.email_smtp import IntakeSmtpHandler, start_smtp_server
 from services.intake.entrypoints.http import router
+from services.intake.entrypoints.http_analytics import router as analytics_router
 from services.intake.entrypoints.http_conferences import router as conferences_router
 from services.intake.entrypoints.http_investigations import router as investigations_router
 from services.intake.entrypoints.http_mediation import router as mediation_router
@@ -66,6 +67,7 @@ SPEC = ServiceSpec(
         statutory_clocks_router,
         investigations_router,
         processes_router,
+        analytics_router,
     ],
     on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
 )

@@ -78,3 +78,31 @@ class EmailConfig:
 def _int(env: os._Environ[str], name: str, default: int) -> int:
     value = env.get(name)
     return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    """The HR dashboard's settings.
+
+    `min_cell` (ANALYTICS_MIN_CELL, default 5): the disclosure threshold; a count of
+    1 .. min_cell-1 cases is shown as "fewer than min_cell" (domain/analytics.py).
+    `cache_dir` (ANALYTICS_CACHE_DIR, default a temporary directory) and `memory_limit`
+    (ANALYTICS_MEMORY_LIMIT, default 256MB): where and within what memory the DuckDB
+    replica lives (adapters/analytics_engine.py).
+    """
+
+    min_cell: int = 5
+    cache_dir: str | None = None
+    memory_limit: str = "256MB"
+
+    @classmethod
+    def from_env(cls) -> AnalyticsConfig:
+        env = os.environ
+        min_cell = _int(env, "ANALYTICS_MIN_CELL", 5)
+        if min_cell < 1:
+            raise RuntimeError("ANALYTICS_MIN_CELL must be at least 1")
+        return cls(
+            min_cell=min_cell,
+            cache_dir=env.get("ANALYTICS_CACHE_DIR") or None,
+            memory_limit=env.get("ANALYTICS_MEMORY_LIMIT", "256MB"),
+        )

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from services.intake.adapters import sql, task_sql
 from services.intake.application import clocks
+from services.intake.application.analytics_projection import on_employee_updated, with_analytics
 from services.intake.application.cases import NewAttachment, NewCase, open_case
 from services.intake.application.conference_projection import (
     CONFERENCE_HANDLERS,
@@ -283,28 +284,33 @@ def chained(*maps: Mapping[str, Handler]) -> dict[str, Handler]:
 
 
 # Every event intake consumes is also kept in its case's history (application/history.py).
+# Every event about a case also refreshes its analytics fact row, after its projection.
 HANDLERS: Mapping[str, Handler] = with_history(
-    {
-        "case.routed": on_case_routed,
-        "case.assigned": on_case_assigned,
-        "case.status_changed": on_case_status_changed,
-        "case.request_refused": on_request_refused,
-        "case.follow_up_case_requested": on_follow_up_case_requested,
-        "case.reopened": on_case_reopened,
-        "case.assignment_needed": on_case_assignment_needed,
-        "case.sla_warning": history_only,
-        "case.sla_breached": history_only,
-        "case.escalated": history_only,
-        "case.respondents_resolved": on_respondents_resolved,
-        "conference.required": on_conference_required,
-        "routing.roster_published": on_roster_published,
-        **TASK_HANDLERS,
-        **CLOCK_HANDLERS,
-        **PROCESS_HANDLERS,
-        **INVESTIGATION_HANDLERS,
-        **MEDIATION_HANDLERS,
-        # Conference decisions feed two read models: the staff projection and each
-        # participant's own view (which holds nothing else of the case).
-        **chained(CONFERENCE_HANDLERS, PARTICIPANT_VIEW_HANDLERS),
-    }
+    with_analytics(
+        {
+            "case.routed": on_case_routed,
+            "case.assigned": on_case_assigned,
+            "case.status_changed": on_case_status_changed,
+            "case.request_refused": on_request_refused,
+            "case.follow_up_case_requested": on_follow_up_case_requested,
+            "case.reopened": on_case_reopened,
+            "case.assignment_needed": on_case_assignment_needed,
+            "case.sla_warning": history_only,
+            "case.sla_breached": history_only,
+            "case.escalated": history_only,
+            "case.respondents_resolved": on_respondents_resolved,
+            "conference.required": on_conference_required,
+            "routing.roster_published": on_roster_published,
+            **TASK_HANDLERS,
+            **CLOCK_HANDLERS,
+            **PROCESS_HANDLERS,
+            **INVESTIGATION_HANDLERS,
+            **MEDIATION_HANDLERS,
+            # Conference decisions feed two read models: the staff projection and each
+            # participant's own view (which holds nothing else of the case).
+            **chained(CONFERENCE_HANDLERS, PARTICIPANT_VIEW_HANDLERS),
+            # Employees' departments, for the dashboard's recurring figures.
+            "directory.employee_updated": on_employee_updated,
+        }
+    )
 )

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from services.intake.adapters import history as store
+from services.intake.application import analytics_projection
 from services.intake.domain.history import Actor, HistoryEntry, consumed_entry
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Envelope
@@ -45,6 +46,8 @@ async def record_written(
             causation_id=event.causation_id,
         ),
     )
+    # The case's analytics fact row follows intake's own writes in the same transaction.
+    await analytics_projection.refresh_case(conn, event.case_id)
 
 
 async def record_consumed(ctx: HandlerContext) -> None:

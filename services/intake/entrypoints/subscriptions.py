@@ -72,5 +72,8 @@ SUBSCRIPTIONS = ServiceQueue(
         "agreement.obligation_due_soon",
         "agreement.obligation_overdue",
         "case.follow_up_due",
+        # Employees' departments (the HR dashboard's "category rising in a department",
+        # application/analytics_projection.py).
+        "directory.employee_updated",
     ),
 )
