@@ -19,6 +19,7 @@ import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlencode
 
 import structlog
@@ -34,7 +35,6 @@ from services.intake.domain.analytics import (
     Dashboard,
     FollowThroughRow,
     RecurringPerson,
-    SlaTable,
     may_read_analytics,
 )
 from services.intake.domain.case import CATEGORIES
@@ -59,6 +59,7 @@ from shared.auth import Principal
 router = portal_router()
 log = structlog.get_logger()
 FORM_FIELDS = ("from", "to", "team", "category")
+STOPPED = "of the clocks stopped, all teams shown"
 FORBIDDEN = "the dashboard is for HR managers and administrators"
 
 
@@ -87,7 +88,7 @@ class Headline:
 def _asked(request: Request) -> dict[str, str]:
     """The form's fields (the last value of each); empty fields are no filter."""
     params = request.query_params
-    return {name: params.getlist(name)[-1] for name in params.keys() if params.getlist(name)}
+    return {name: params.getlist(name)[-1] for name in params if params.getlist(name)}
 
 
 def _query(asked: dict[str, str]) -> tuple[AnalyticsQuery, dict[str, str]]:
@@ -173,29 +174,19 @@ async def dashboard_page(request: Request) -> Response:
 def headlines(found: Dashboard) -> list[Headline]:
     """The numbers on top: volume, backlog, both clocks' compliance, reopen rate."""
     t = found.threshold
-    sla = overall_sla(found.sla_by_team)
+    sla = found.sla_by_team
     reopen = found.reopen_rate
     return [
         Headline("Cases raised in the period", found.volume_by_category.total.display(t)),
         Headline("Open backlog", found.backlog_by_age.total.display(t), "open now"),
-        Headline("First response on time", _percent(sla[0]), "of clocks stopped"),
-        Headline("Resolution on time", _percent(sla[1]), "of clocks stopped"),
+        Headline("First response on time", _percent(sla.first_response_met_pct), STOPPED),
+        Headline("Resolution on time", _percent(sla.resolution_met_pct), STOPPED),
         Headline(
             "Reopen rate",
             _percent(reopen.rate_pct),
             f"{reopen.reopened.display(t)} of {reopen.resolved.display(t)} resolved",
         ),
     ]
-
-
-def overall_sla(table: SlaTable) -> tuple[float | None, float | None]:
-    """First response and resolution % met over every team: the table's overall row
-    (team ""), or the one team's when the table has a single row; None otherwise."""
-    overall = [row for row in table.rows if row.team in ("", "all")]
-    rows = overall or (table.rows if len(table.rows) == 1 else [])
-    if not rows:
-        return None, None
-    return rows[0].first_response_met_pct, rows[0].resolution_met_pct
 
 
 def _percent(value: float | None) -> str:
@@ -242,12 +233,20 @@ COUNT_FIGURES: tuple[tuple[str, str, str, str, bool], ...] = (
 
 def _bars(table: CountTable) -> list[charts.Bar]:
     # A suppressed cell's value is None in the table already: the chart never has it.
-    return [charts.Bar(row.label, row.count.value) for row in table.rows]
+    return [charts.Bar(_short(table, row.key, row.label), row.count.value) for row in table.rows]
 
 
-def _draw(
-    found: Dashboard, teams: dict[str, str]
-) -> tuple[list[CountFigure], dict[str, Markup]]:
+def _short(table: CountTable, key: str, label: str) -> str:
+    """A week's axis label is its Monday ("23 Nov"); the table keeps the full label."""
+    if table.group_by == "week":
+        try:
+            return date.fromisoformat(key).strftime("%d %b")
+        except ValueError:
+            return label
+    return label
+
+
+def _draw(found: Dashboard, teams: dict[str, str]) -> tuple[list[CountFigure], dict[str, Markup]]:
     """Every chart of the page (run in a worker thread: drawing is CPU work)."""
     counts = charts.counts_suppression(found.threshold)
     figures = []
@@ -338,11 +337,16 @@ def _rising_csv(found: Dashboard) -> list[list[str]]:
     ]
 
 
+def _count_csv(key: str) -> Callable[[Dashboard], list[list[str]]]:
+    def write(found: Dashboard) -> list[list[str]]:
+        table: CountTable = getattr(found, key)
+        return count_table_csv(table)
+
+    return write
+
+
 CSV_TABLES: dict[str, Callable[[Dashboard], list[list[str]]]] = {
-    **{
-        key: (lambda found, key=key: count_table_csv(getattr(found, key)))
-        for key, *_ in COUNT_FIGURES
-    },
+    **{key: _count_csv(key) for key, *_ in COUNT_FIGURES},
     "sla_by_team": lambda found: sla_table_csv(found.sla_by_team),
     "recurring_respondents": lambda found: _people_csv(
         found.recurring.respondents, found.threshold

@@ -25,8 +25,8 @@ from services.intake.domain.case import (
 from services.intake.entrypoints.portal import (
     anonymous,
     audit_console,
-    dashboard,
     conferences,
+    dashboard,
     documents,
     injury,
     investigation_party,
