@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from services.intake.adapters import charts, roster
 from services.intake.application import analytics
 from services.intake.domain.analytics import (
+    CountRow,
     CountTable,
     Dashboard,
     FollowThroughRow,
@@ -164,6 +165,7 @@ async def dashboard_page(request: Request) -> Response:
             sla_charts=sla_charts,
             headlines=headlines(found),
             team_label=lambda key: teams.get(key, key),
+            row_label=lambda table, row: row_label(table, row, teams),
             team_choices=list(teams.items()),
             category_choices=sorted(CATEGORIES.items(), key=lambda item: item[1]),
         )
@@ -231,9 +233,17 @@ COUNT_FIGURES: tuple[tuple[str, str, str, str, bool], ...] = (
 )
 
 
-def _bars(table: CountTable) -> list[charts.Bar]:
+def _bars(table: CountTable, teams: dict[str, str]) -> list[charts.Bar]:
     # A suppressed cell's value is None in the table already: the chart never has it.
-    return [charts.Bar(_short(table, row.key, row.label), row.count.value) for row in table.rows]
+    return [
+        charts.Bar(_short(table, row.key, row_label(table, row, teams)), row.count.value)
+        for row in table.rows
+    ]
+
+
+def row_label(table: CountTable, row: CountRow, teams: dict[str, str]) -> str:
+    """A team row reads as the team's name in the roster (the figures key on its id)."""
+    return teams.get(row.key, row.label) if table.group_by == "team" else row.label
 
 
 def _short(table: CountTable, key: str, label: str) -> str:
@@ -256,7 +266,7 @@ def _draw(found: Dashboard, teams: dict[str, str]) -> tuple[list[CountFigure], d
         svg = draw(
             f"chart-{key.replace('_', '-')}",
             title,
-            _bars(table),
+            _bars(table, teams),
             axis_label="cases",
             suppression=counts,
         )
