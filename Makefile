@@ -40,5 +40,9 @@ asyncapi: $(STAMP)  ## regenerate docs/asyncapi.yaml from the declared subscribe
 bench: $(STAMP)  ## end-to-end throughput and latency against a raw aio-pika baseline
 	$(BIN)/python -m bench.e2e
 
+.PHONY: bench-analytics
+bench-analytics: $(STAMP)  ## the HR dashboard's views over 1,000,000 cases (DuckDB vs plain Postgres)
+	$(BIN)/python -m bench.analytics
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

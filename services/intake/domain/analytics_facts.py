@@ -4,9 +4,11 @@ The first response and the resolution are measured the way routing runs the cloc
 (services/routing/domain/sla.py apply_status, first_response_given): the first-response
 clock stops at the first move to in_progress, resolved or closed, or at the first message
 an agent writes after routing; both clocks pause while the case waits on the employee
-(waiting_on_employee). Working time is the owning team's calendar's working time from
-submission to the stop, less the working time paused before it. "Met" compares the stop
-with the deadline intake follows (domain/clocks.py), which moves with each pause.
+(waiting_on_employee), and a reopened case's resolution clock runs again from the
+reopening. Working time is the owning team's calendar's working time from submission to
+the stop, less the working time paused (or resolved, before a reopening) before it.
+"Met" compares the stop with the deadline intake follows (domain/clocks.py), which moves
+with each pause.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from shared.working_time import WorkingCalendar
 
 ENDED = frozenset({"resolved", "closed"})
 ANSWERED = frozenset({"in_progress", "resolved", "closed"})
+# The clocks do not run while the case waits on the employee, nor between its resolution
+# and a reopening (routing restarts the resolution clock at the reopening).
+IDLE = frozenset({"waiting_on_employee"}) | ENDED
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,9 @@ def clock_facts(
         at = entry.occurred_at
         if entry.kind == "status_changed":
             to_status = entry.summary.get("to_status")
-            if pauses and pauses[-1][1] is None and to_status != "waiting_on_employee":
+            if pauses and pauses[-1][1] is None and to_status not in IDLE:
                 pauses[-1] = (pauses[-1][0], at)
-            if to_status == "waiting_on_employee" and (not pauses or pauses[-1][1] is not None):
+            if to_status in IDLE and (not pauses or pauses[-1][1] is not None):
                 pauses.append((at, None))
             if to_status in ANSWERED and first_response_at is None:
                 first_response_at = at

@@ -22,10 +22,11 @@ def upgrade() -> None:
     op.execute("CREATE SEQUENCE intake.case_analytics_version_seq")
     # One row per case, kept in the transaction of every event that changes the case
     # (application/analytics_projection.py). Working seconds are in the owning team's
-    # working calendar, less the time the case waited on the employee.
+    # working calendar, less the time the case waited on the employee. No foreign key: a
+    # projection, rebuilt from the cases, and loaded alone by bench/analytics.py.
     op.execute(
         """CREATE TABLE intake.case_analytics (
-            case_id uuid PRIMARY KEY REFERENCES intake.cases (case_id),
+            case_id uuid PRIMARY KEY,
             category text,
             channel text NOT NULL,
             team text,
