@@ -6,8 +6,8 @@ the browser and compared with what the test raised: counts, small-cell suppressi
 ("fewer than 5"), a restricted case counted but never named, the CSV download, the
 drill-down into the work queue, and who may open the page at all.
 
-The screenshot goes to tmp_path; `HRCASE_UPDATE_SCREENSHOTS=1` also writes it to
-docs/screenshots/dashboard.png (the README's).
+The screenshot goes to tmp_path; the README's (docs/screenshots/dashboard.png, realistic
+volumes) is taken by tests/e2e/test_dashboard_history.py.
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import re
-import shutil
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -35,7 +32,6 @@ from tests.support.infra import own_database
 from tests.support.system import running_system
 
 THRESHOLD = 5  # ANALYTICS_MIN_CELL's default
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "dashboard.png"
 RUN = uuid.uuid4().hex[:6]
 # (category, door, how many): payroll and leave shown, grievance and harassment (the
 # restricted one) fewer than 5; two hidden rows, so no secondary suppression applies.
@@ -227,9 +223,6 @@ async def test_an_hr_manager_reads_the_dashboard(system, raised, browser, tmp_pa
     await page.set_viewport_size({"width": 1280, "height": 900})
     await page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes().startswith(PNG_MAGIC)
-    # Refreshed on request only: HRCASE_UPDATE_SCREENSHOTS=1 pytest tests/e2e/test_dashboard.py
-    if os.environ.get("HRCASE_UPDATE_SCREENSHOTS") == "1":
-        shutil.copyfile(shot, SCREENSHOT)
 
     # Drill-down: the grievance row opens the work queue with its filters, and the queue
     # lists what its own rules give this person for those filters, nothing else.
@@ -253,7 +246,8 @@ async def test_an_hr_manager_reads_the_dashboard(system, raised, browser, tmp_pa
 async def test_a_drill_down_lists_only_what_the_queue_shows_its_reader(
     system, raised, browser
 ) -> None:
-    """The harassment row's link, opened by an agent: the restricted case is not hers."""
+    """The harassment row's link: the manager's queue lists the restricted case, the same
+    link opened by an agent lists nothing (the case is not hers)."""
     context, page = await signed_in(browser, system, "Victor Almeida")
     await page.goto("/portal/dashboard")
     link = page.locator("section#volume_by_category").get_by_role(
@@ -261,8 +255,11 @@ async def test_a_drill_down_lists_only_what_the_queue_shows_its_reader(
     )
     href = await link.get_attribute("href")
     assert href and href.startswith("/portal/work-queue?")
-    await context.close()
     restricted = next(v for v in raised if v["category"] == "harassment")
+    await link.click()  # the manager reads restricted cases: the queue lists it for him
+    await page.wait_for_url(re.compile(r"/portal/work-queue\?"))
+    assert await page.get_by_role("row").filter(has_text=restricted["reference"]).count() == 1
+    await context.close()
     context, page = await signed_in(browser, system, "Priya Shah")
     await page.goto(href)
     assert restricted["reference"] not in await page.content()

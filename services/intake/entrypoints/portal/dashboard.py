@@ -20,6 +20,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import structlog
@@ -28,7 +29,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from services.intake.adapters import charts, roster
+from services.intake.adapters import roster
 from services.intake.application import analytics
 from services.intake.domain.analytics import (
     CountRow,
@@ -56,6 +57,9 @@ from services.intake.entrypoints.portal.pages import (
 )
 from services.intake.entrypoints.web import runtime_of
 from shared.auth import Principal
+
+if TYPE_CHECKING:
+    from services.intake.adapters import charts
 
 router = portal_router()
 log = structlog.get_logger()
@@ -234,6 +238,8 @@ COUNT_FIGURES: tuple[tuple[str, str, str, str, bool], ...] = (
 
 
 def _bars(table: CountTable, teams: dict[str, str]) -> list[charts.Bar]:
+    from services.intake.adapters import charts
+
     # A suppressed cell's value is None in the table already: the chart never has it.
     return [
         charts.Bar(_short(table, row.key, row_label(table, row, teams)), row.count.value)
@@ -258,6 +264,9 @@ def _short(table: CountTable, key: str, label: str) -> str:
 
 def _draw(found: Dashboard, teams: dict[str, str]) -> tuple[list[CountFigure], dict[str, Markup]]:
     """Every chart of the page (run in a worker thread: drawing is CPU work)."""
+    # matplotlib is imported on the first dashboard, not when intake starts (~1.5 s).
+    from services.intake.adapters import charts
+
     counts = charts.counts_suppression(found.threshold)
     figures = []
     for key, title, intro, heading, horizontal in COUNT_FIGURES:
