@@ -302,4 +302,8 @@ async def test_a_bad_field_is_named_on_the_form(system, raised, browser) -> None
         assert answer is not None and answer.status == 422, query
         alert = await page.get_by_role("alert").inner_text()
         assert field in alert and words in alert, (query, alert)
+    csv_answer = await page.request.get("/portal/dashboard/volume_by_channel.csv?to=someday")
+    assert csv_answer.status == 422 and "to: " in await csv_answer.text()
+    unknown = await page.request.get("/portal/dashboard/salaries.csv")
+    assert unknown.status == 404
     await context.close()

@@ -96,8 +96,9 @@ def _asked(request: Request) -> dict[str, str]:
     return {name: params.getlist(name)[-1] for name in params if params.getlist(name)}
 
 
-def _query(asked: dict[str, str]) -> tuple[AnalyticsQuery, dict[str, str]]:
-    """The query behind the form, or the default one and the errors by field name."""
+def _query(asked: dict[str, str], teams: dict[str, str]) -> tuple[AnalyticsQuery, dict[str, str]]:
+    """The query behind the form, or the default one and the errors by field name (a team
+    must be one of routing's roster, `teams`)."""
     unknown = sorted(set(asked) - set(FORM_FIELDS))
     wanted = {k: v for k, v in asked.items() if k in FORM_FIELDS and v != ""}
     try:
@@ -106,6 +107,8 @@ def _query(asked: dict[str, str]) -> tuple[AnalyticsQuery, dict[str, str]]:
         return AnalyticsQuery(), field_errors(exc)
     if unknown:
         return AnalyticsQuery(), {unknown[0]: "not a field of this form"}
+    if query.team is not None and query.team not in teams:
+        return AnalyticsQuery(), {"team": "not a team of the roster"}
     return query, {}
 
 
@@ -146,11 +149,8 @@ async def dashboard_page(request: Request) -> Response:
         if not may_read_analytics(principal):
             raise Refused("forbidden", FORBIDDEN)
         asked = _asked(request)
-        query, errors = _query(asked)
-        pool = runtime_of(request).pool
-        teams = await roster.team_labels(pool)
-        if query.team is not None and query.team not in teams:
-            query, errors = AnalyticsQuery(), {"team": "not a team of the roster"}
+        teams = await roster.team_labels(runtime_of(request).pool)
+        query, errors = _query(asked, teams)
         found = await _figures(request, principal, query)
         params = _params(query)
         figures, sla_charts = await asyncio.to_thread(_draw, found, teams)
@@ -389,7 +389,8 @@ async def dashboard_csv(figure: str, request: Request) -> Response:
         write = CSV_TABLES.get(figure)
         if write is None:
             raise Refused("not_found", f"no figure {figure!r} on the dashboard")
-        query, errors = _query(_asked(request))
+        teams = await roster.team_labels(runtime_of(request).pool)
+        query, errors = _query(_asked(request), teams)
         if errors:
             name, message = next(iter(errors.items()))
             raise Refused("invalid", f"{name}: {message}")

@@ -126,7 +126,10 @@ def test_a_suppressed_week_and_a_suppressed_statistic() -> None:
 
 def test_the_same_figures_give_the_same_bytes_in_threads_and_in_another_process() -> None:
     def draw() -> str:
-        return bar_chart("chart-a", "t", CATEGORIES, axis_label="cases", suppression=FEWER)
+        # The drawing itself, not the cache of drawings (`_remembered`).
+        return bar_chart.__wrapped__(  # type: ignore[attr-defined,no-any-return]
+            "chart-a", "t", CATEGORIES, axis_label="cases", suppression=FEWER
+        )
 
     first = draw()
     with ThreadPoolExecutor(4) as pool:
@@ -170,6 +173,14 @@ def test_no_bars_says_so_and_bad_arguments_are_refused() -> None:
         grouped_bar_chart(
             "chart-g", "t", ["a", "b"], [Series("s", (1.0,))], axis_label="x", suppression=FEWER
         )
+
+
+def test_a_drawing_is_kept_for_the_same_figures() -> None:
+    first = bar_chart("chart-k", "Kept", CATEGORIES, axis_label="cases", suppression=FEWER)
+    again = bar_chart("chart-k", "Kept", list(CATEGORIES), axis_label="cases", suppression=FEWER)
+    assert again is first  # the same string object: not drawn twice
+    other = bar_chart("chart-k", "Kept", CATEGORIES[:2], axis_label="cases", suppression=FEWER)
+    assert other != first
 
 
 def test_titles_are_escaped() -> None:
