@@ -9,7 +9,7 @@ Postgres stays the one source of truth; this replica is a rebuildable cache.
 How it stays exact: every fact row carries a `version` from a sequence, taken on each
 insert and update. Before each answer the engine pulls the rows with a version above the
 highest it holds (`COPY ... TO STDOUT` as CSV into a temporary file, then DuckDB's
-`INSERT OR REPLACE ... SELECT * FROM read_csv(...)`), so every answer is as fresh as
+delete-then-insert of those cases' rows from `read_csv(...)`), so every answer is as fresh as
 Postgres at the moment it was asked. The first use loads every row the same way.
 
 Versions are taken in statement order but committed in transaction order, so a watermark
@@ -94,9 +94,10 @@ TIMESTAMPS = (
     "resolution_due",
 )
 
-# The replica: timestamps are naive UTC (no time-zone extension needed).
+# The replica: timestamps are naive UTC (no time-zone extension needed). No primary key:
+# DuckDB's index would cost more to keep than the delete-then-insert of a delta (_load).
 CREATE_SQL = """CREATE TABLE IF NOT EXISTS facts (
-    case_id UUID PRIMARY KEY, category VARCHAR, channel VARCHAR, team VARCHAR,
+    case_id UUID NOT NULL, category VARCHAR, channel VARCHAR, team VARCHAR,
     department VARCHAR, reporter_key VARCHAR, respondent_ids VARCHAR[], restricted BOOLEAN,
     status VARCHAR, submitted_at TIMESTAMP, first_response_at TIMESTAMP,
     first_response_due TIMESTAMP, first_response_working_s BIGINT, first_response_met BOOLEAN,
@@ -176,11 +177,16 @@ class AnalyticsEngine:
             self._watermark = high
 
     def _load(self, path: Path, watermark: int) -> int:
-        # The first load inserts into an empty table (no conflict checks to pay).
-        verb = "INSERT INTO" if watermark == 0 else "INSERT OR REPLACE INTO"
+        """Apply the delta in `path`: its cases' rows replaced (the first load: inserted)."""
         self._db.execute("BEGIN")
         try:
-            self._db.execute(f"{verb} facts {_select_from_csv(path)}")
+            if watermark == 0:
+                self._db.execute(f"INSERT INTO facts {_select_from_csv(path)}")
+            else:
+                self._db.execute(f"CREATE TEMP TABLE delta AS {_select_from_csv(path)}")
+                self._db.execute("DELETE FROM facts WHERE case_id IN (SELECT case_id FROM delta)")
+                self._db.execute("INSERT INTO facts SELECT * FROM delta")
+                self._db.execute("DROP TABLE delta")
             row = self._db.execute("SELECT count(*) FROM facts").fetchone()
             self._db.execute("COMMIT")
         except BaseException:

@@ -110,6 +110,8 @@ def filters_sql(query: WorkQueueQuery, viewer: Viewer, p: Params, now: datetime)
         where.append(_equals_any("category", query.category, p))
     if query.channel:
         where.append(_equals_any("channel", query.channel, p))
+    if query.team:
+        where.append(_equals_any("team", query.team, p))
     if query.owner:
         where.append(f"owner_id = {p(query.owner)}")
     if query.sla == "breached":

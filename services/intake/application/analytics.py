@@ -125,7 +125,13 @@ def _counts(
 
 
 def _week_counts(db: duckdb.DuckDBPyConnection, period: Period, filters: Filters) -> dict[str, int]:
-    counts = _counts(db, "CAST(date_trunc('week', submitted_at) AS DATE)", period, filters)
+    where, params = _scope(period, filters)
+    rows = db.execute(
+        f"SELECT CAST(date_trunc('week', submitted_at) AS DATE), count(*) FROM facts"
+        f" WHERE {where} GROUP BY 1",
+        params,
+    ).fetchall()
+    counts = {monday.isoformat(): int(n) for monday, n in rows}
     weeks: dict[str, int] = {}
     day = week_start(period.start)
     while day <= period.end:
@@ -191,11 +197,14 @@ def _stages(
     db: duckdb.DuckDBPyConnection, period: Period, filters: Filters
 ) -> tuple[dict[str, int], dict[str, int]]:
     where, params = _scope(period, filters, open_now=True)
-    stages = db.execute(
-        f"SELECT process || ' / ' || coalesce(stage, 'not started'), count(*) FROM facts"
-        f" WHERE {where} AND process IS NOT NULL GROUP BY 1 ORDER BY 1",
-        params,
-    ).fetchall()
+    stages = [
+        (f"{process} / {stage or 'not started'}", n)
+        for process, stage, n in db.execute(
+            f"SELECT process, stage, count(*) FROM facts"
+            f" WHERE {where} AND process IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+            params,
+        ).fetchall()
+    ]
     conferences = db.execute(
         f"SELECT conference, count(*) FROM facts WHERE {where} AND conference IS NOT NULL"
         " GROUP BY 1",
@@ -251,9 +260,15 @@ def _rising(
 # --- Figures -------------------------------------------------------------------------------
 
 
+ALL_STATUSES = (*OPEN_STATUSES, "resolved", "closed")
+
+
 def _link(period: Period | None, **filters: str | None) -> str:
+    """The staff work queue ("all I may see") with the row's filters: with a period, every
+    case submitted in it whatever its status; without, the open cases (the backlog)."""
     pairs: list[tuple[str, str]] = [("scope", "all")]
     if period is not None:
+        pairs += [("status", status) for status in ALL_STATUSES]
         pairs += [
             ("submitted_from", period.start.isoformat()),
             ("submitted_to", period.end.isoformat()),
@@ -325,6 +340,7 @@ def _count_table(
                     min(date.fromisoformat(k) + timedelta(days=6), period.end),
                 ),
                 category=filters.category,
+                team=filters.team,
             )
             for k in counts
         }
@@ -332,10 +348,11 @@ def _count_table(
     counts = _ordered(group_by, _counts(db, group_by, period, filters))
     links = {}
     for key in counts:
-        if key == UNSET or group_by == "team":
-            links[key] = None  # the work queue has no "not yet known" or team filter
+        if key == UNSET:
+            links[key] = None  # the work queue has no "not yet known" filter
         else:
-            links[key] = _link(period, **{"category": filters.category, group_by: key})
+            row = {"category": filters.category, "team": filters.team, group_by: key}
+            links[key] = _link(period, **row)
     return _table(group_by, counts, threshold, links)
 
 
@@ -360,7 +377,7 @@ def _sla(
                 resolution_met_pct=percent(rsm_yes, rsm_n, threshold),
                 breaches=cell(breaches, threshold),
                 escalations=cell(escalations, threshold),
-                link=None,
+                link=None if team == UNSET else _link(period, team=team, category=filters.category),
             )
         )
     # The headline over all teams: the met and stopped clocks summed (not an average of %).
@@ -477,7 +494,7 @@ async def dashboard(
         backlog = _backlog(db, period, filters, at)
         stages, conferences = _stages(db, period, filters)
         reopened, resolved = _reopens(db, period, filters)
-        open_link = _link(None, category=filters.category)
+        open_link = _link(None, category=filters.category, team=filters.team)
         return {
             "volume_by_category": _count_table(db, period, filters, "category", threshold),
             "volume_by_channel": _count_table(db, period, filters, "channel", threshold),

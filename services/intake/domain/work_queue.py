@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -31,6 +31,7 @@ SCOPE_LABELS = {
     "all": "All I may see",
 }
 SlaState = Literal["breached", "due_soon"]
+TeamKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")]
 CaseStatus = Literal[
     "new", "routed", "assigned", "in_progress", "waiting_on_employee", "resolved", "closed"
 ]
@@ -85,6 +86,8 @@ class WorkQueueQuery(BaseModel):
     priority: list[Priority] = Field(default_factory=list, max_length=4)
     category: list[str] = Field(default_factory=list, max_length=len(CATEGORIES))
     channel: list[Channel] = Field(default_factory=list, max_length=4)
+    # The owning team (routing's team key): the HR dashboard's drill-down by team.
+    team: list[TeamKey] = Field(default_factory=list, max_length=20)
     sla: SlaState | None = None
     owner: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
     submitted_from: date | None = None

@@ -1,7 +1,7 @@
 """GET /api/v1/work-queue: the staff work queue as JSON (the portal's page shows the same).
 
 Query parameters are WorkQueueQuery's (services/intake/domain/work_queue.py): scope
-(mine | team | unassigned | all), status, priority, category, channel (repeatable), sla
+(mine | team | unassigned | all), status, priority, category, channel, team (repeatable), sla
 (breached | due_soon), owner, submitted_from, submitted_to (dates), q (full-text search
 over reference, subject and description; a reference or its start also matches by
 prefix), cursor (from the previous page's next_cursor), limit (1-100). Counts per scope

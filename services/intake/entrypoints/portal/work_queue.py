@@ -34,7 +34,7 @@ from services.intake.entrypoints.portal.pages import (
 from services.intake.entrypoints.web import runtime_of
 
 router = portal_router()
-LIST_FIELDS = ("status", "priority", "category", "channel")
+LIST_FIELDS = ("status", "priority", "category", "channel", "team")
 FILTER_FIELDS = (*LIST_FIELDS, "sla", "owner", "submitted_from", "submitted_to", "q")
 STATUS_CHOICES = (
     ("new", "New"),
