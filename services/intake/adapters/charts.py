@@ -69,6 +69,8 @@ _RENDER_LOCK = threading.Lock()
 _ID = re.compile(r'\bid="([^"]+)"')
 _URL_REF = re.compile(r"url\(#([^)]+)\)")
 _HREF = re.compile(r'(xlink:href|href)="#([^"]+)"')
+_GLOBAL_STYLE_RULES = "stroke-linejoin: round; stroke-linecap: butt"
+_GLOBAL_STYLE = f'<style type="text/css">*{{{_GLOBAL_STYLE_RULES}}}</style>'
 CHART_ID = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 
 
@@ -381,11 +383,14 @@ def _svg(figure: Figure, chart_id: str, title: str, description: str) -> str:
     text = _ID.sub(lambda m: f'id="{chart_id}-{m.group(1)}"', text)
     text = _URL_REF.sub(lambda m: f"url(#{chart_id}-{m.group(1)})", text)
     text = _HREF.sub(lambda m: f'{m.group(1)}="#{chart_id}-{m.group(2)}"', text)
+    # matplotlib's stylesheet says `*{...}`: inside a page it would reach every element.
+    # Both properties inherit in SVG, so the root carries them instead.
+    text = text.replace(_GLOBAL_STYLE, "")
     head_end = text.index(">") + 1
     root = text[:head_end].rstrip(">")
     accessible = (
         f'{root} role="img" aria-labelledby="{chart_id}-title {chart_id}-desc"'
-        f' class="chart">'
+        f' class="chart" style="{_GLOBAL_STYLE_RULES}">'
         f'<title id="{chart_id}-title">{escape(title)}</title>'
         f'<desc id="{chart_id}-desc">{escape(description)}</desc>'
     )

@@ -56,6 +56,7 @@ def test_a_chart_is_one_valid_svg_element_with_a_title_and_description() -> None
         "chart-by-category", "Cases by category", CATEGORIES, axis_label="cases", suppression=FEWER
     )
     assert svg.startswith("<svg") and "<?xml" not in svg and "<!DOCTYPE" not in svg
+    assert "<style" not in svg  # no stylesheet that would reach the rest of the page
     root = parse(svg)
     assert root.tag == f"{SVG}svg"
     assert root.get("role") == "img"
