@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 
+import structlog
+
+from services.intake.application import analytics_projection
 from services.intake.application.handlers import HANDLERS
 from services.intake.config import EmailConfig
 from services.intake.entrypoints.case_page_http import router as case_page_router
@@ -26,6 +31,8 @@ from services.intake.entrypoints.work_queue_http import router as work_queue_rou
 from shared.consumer import Handler
 from shared.service import Runtime, ServiceSpec
 
+log = structlog.get_logger()
+
 
 async def _handlers(runtime: Runtime) -> Mapping[str, Handler]:
     return HANDLERS
@@ -45,6 +52,30 @@ async def start_email_intake(runtime: Runtime) -> None:
         await server.wait_closed()
 
     runtime.closers.append(close)
+
+
+async def start_intake(runtime: Runtime) -> None:
+    """The SMTP listener, and the analytics fact rows of cases raised before they existed
+    (in the background: the service is ready meanwhile)."""
+    await start_email_intake(runtime)
+    task = asyncio.create_task(_backfill_analytics(runtime))
+
+    async def stop_backfill() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    runtime.closers.append(stop_backfill)
+
+
+async def _backfill_analytics(runtime: Runtime) -> None:
+    try:
+        written = await analytics_projection.backfill(runtime.pool)
+    except Exception:
+        log.exception("analytics backfill failed; it runs again at the next start")
+        return
+    if written:
+        log.info("analytics fact rows backfilled", rows=written)
 
 
 SPEC = ServiceSpec(
@@ -69,5 +100,6 @@ SPEC = ServiceSpec(
         processes_router,
         analytics_router,
     ],
-    on_startup=start_email_intake,  # the SMTP listener; stopped through runtime.closers
+    # The SMTP listener and the analytics backfill; stopped through runtime.closers.
+    on_startup=start_intake,
 )

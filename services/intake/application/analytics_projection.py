@@ -97,3 +97,30 @@ async def on_employee_updated(ctx: HandlerContext) -> None:
     await analytics_sql.set_department(
         ctx.conn, updated.employee_id, updated.department, ctx.envelope.occurred_at
     )
+
+
+BACKFILL_BATCH = 500
+
+
+async def backfill(pool: asyncpg.Pool) -> int:
+    """Write the fact row of every case that has none (cases raised before the projection
+    existed), each in its own transaction under the case's lock, as the handlers do.
+    Idempotent; returns how many rows it wrote. Run in the background at startup."""
+    written = 0
+    while True:
+        missing = await pool.fetch(
+            """SELECT c.case_id FROM intake.cases c
+               WHERE NOT EXISTS (SELECT 1 FROM intake.case_analytics a
+                                 WHERE a.case_id = c.case_id)
+               LIMIT $1""",
+            BACKFILL_BATCH,
+        )
+        if not missing:
+            return written
+        for row in missing:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "SELECT 1 FROM intake.cases WHERE case_id = $1 FOR UPDATE", row["case_id"]
+                )
+                await refresh_case(conn, row["case_id"])
+            written += 1
