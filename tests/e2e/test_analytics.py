@@ -428,6 +428,10 @@ async def test_the_dashboard_figures_match_the_known_cases(system):
 
         # --- The whole dashboard.
         board = (await api("dashboard")).json()
+        for name in ("category", "channel", "week", "team"):  # the same tables as the doors
+            door = (await api("cases", group_by=name)).json()
+            assert board[f"volume_by_{name}"]["rows"] == door["rows"], name
+            assert board[f"volume_by_{name}"]["total"] == door["total"], name
         assert board["reopen_rate"] == {
             "reopened": expected_cell(sum(1 for x in cases if x["reopened"])),
             "resolved": expected_cell(sum(1 for x in cases if x["resolved_once"])),

@@ -167,7 +167,8 @@ class SlaTable:
 
 @dataclass(frozen=True)
 class ReopenRate:
-    """Cases reopened / cases resolved, among cases resolved in the period (percent)."""
+    """Of the cases submitted in the period that were resolved at least once, how many
+    were reopened (percent; None below the threshold)."""
 
     reopened: Cell
     resolved: Cell

@@ -60,7 +60,6 @@ class AnalyticsQuery(BaseModel):
     to: date | None = None
     team: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
     category: str | None = None
-    format: Literal["json", "csv"] = "json"
 
     @field_validator("team", "category", mode="before")
     @classmethod
@@ -105,10 +104,12 @@ class AnalyticsQuery(BaseModel):
 
 class CasesQuery(AnalyticsQuery):
     group_by: GroupBy = "category"
+    format: Literal["json", "csv"] = "json"
 
 
 class SlaQuery(AnalyticsQuery):
     group_by: Literal["team"] = "team"
+    format: Literal["json", "csv"] = "json"
 
 
 # --- Answers -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -107,6 +107,90 @@ async def test_a_case_held_before_the_projection_gets_its_row_and_the_replica_fo
         (row_,) = sla.rows
         assert row_.resolution_median_h == 6.0  # 09:00 -> 15:00 round the clock
         assert engine.rows_held == 1  # replaced, not duplicated
+    finally:
+        engine.close()
+        await pool.close()
+
+
+async def test_follow_through_counts_actions_and_obligations_by_their_due_date(
+    database: str,
+) -> None:
+    """Conference actions and agreement obligations due in the period: on time, late,
+    overdue and still open, and open not yet due; those due outside the period are not
+    counted, nor actions carried out of tracking."""
+    pool = await create_pool(database, size=2)
+    engine = AnalyticsEngine(memory_limit="64MB")
+    source = analytics.AnalyticsSource(pool, engine, threshold=1)
+
+    def action(due: str, status: str, on_time: bool | None) -> str:
+        return (
+            f'{{"action_id": "{uuid4()}", "due_at": "{due}", "status": "{status}",'
+            f' "on_time": {"null" if on_time is None else str(on_time).lower()}}}'
+        )
+
+    actions = ",".join(
+        [
+            action("2026-11-05T17:00:00+00:00", "done", True),
+            action("2026-11-06T17:00:00+00:00", "done", False),
+            action("2026-11-07T17:00:00+00:00", "open", None),  # overdue at NOW
+            action("2026-11-28T17:00:00+00:00", "replanned", None),  # open, not yet due
+            action("2026-11-08T17:00:00+00:00", "ended", None),  # out of tracking
+            action("2026-12-05T17:00:00+00:00", "open", None),  # due after the period
+        ]
+    )
+    try:
+        await pool.execute(
+            """INSERT INTO intake.conferences (conference_id, case_id, status, plan,
+                   participants, actions, requested_by, request_event_id, created_at)
+               VALUES ($1, $2, 'summarised', '{}', '[]', $3::text::jsonb, 'A-1', $4,
+                       '2026-11-03T09:00Z')""",
+            uuid4(),
+            UUID(CASE),
+            f"[{actions}]",
+            uuid4(),
+        )
+        agreement = uuid4()
+        await pool.execute(
+            """INSERT INTO intake.mediation_agreements (agreement_id, case_id, version, terms,
+                   parties, drafted_by, drafted_at)
+               VALUES ($1, $2, 1, '[]', '[]', 'A-2', '2026-11-03T09:00Z')""",
+            agreement,
+            UUID(CASE),
+        )
+        await pool.executemany(
+            """INSERT INTO intake.mediation_obligations (agreement_id, term_id, case_id,
+                   owner_role, due_at, state, met_on)
+               VALUES ($1, $2, $3, 'employee', $4, $5, $6)""",
+            [
+                (agreement, uuid4(), UUID(CASE), datetime(2026, 11, 10, 17, tzinfo=UTC),
+                 "met", date(2026, 11, 10)),
+                (agreement, uuid4(), UUID(CASE), datetime(2026, 11, 11, 17, tzinfo=UTC),
+                 "met", date(2026, 11, 12)),
+                (agreement, uuid4(), UUID(CASE), datetime(2026, 11, 12, 17, tzinfo=UTC),
+                 "overdue", None),
+            ],
+        )  # fmt: skip
+        now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+        rows = {r.kind: r for r in await analytics.follow_through(source, NOVEMBER, Filters(), now)}
+        actions_row = rows["conference_action"]
+        assert [
+            c.value
+            for c in (
+                actions_row.on_time,
+                actions_row.late,
+                actions_row.overdue_open,
+                actions_row.open,
+                actions_row.total,
+            )
+        ] == [1, 1, 1, 1, 4]
+        obligations = rows["agreement_obligation"]
+        assert [
+            c.value for c in (obligations.on_time, obligations.late, obligations.overdue_open)
+        ] == [1, 1, 1]
+        other_team = await analytics.follow_through(
+            source, NOVEMBER, Filters(team="investigations"), now
+        )
+        assert all(r.total.value == 0 for r in other_team)
     finally:
         engine.close()
         await pool.close()
