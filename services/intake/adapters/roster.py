@@ -94,3 +94,9 @@ async def team_calendars(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, W
 async def staff_names(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str]:
     rows = await conn.fetch("SELECT staff_id, name FROM intake.staff")
     return {row["staff_id"]: row["name"] for row in rows}
+
+
+async def team_labels(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str]:
+    """Each team's label by its key (routing's roster), in label order."""
+    rows = await conn.fetch("SELECT team, label FROM intake.teams ORDER BY label, team")
+    return {row["team"]: row["label"] for row in rows}

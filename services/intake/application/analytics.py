@@ -418,7 +418,15 @@ def _sla(
                 link=None if team == UNSET else _link(period, team=team, category=filters.category),
             )
         )
-    return SlaTable("team", rows, threshold)
+    # The headline over all teams: the met and stopped clocks summed (not an average of %).
+    met = [sum(int(s[i] or 0) for s in stats.values()) for i in (4, 5, 9, 10)]
+    return SlaTable(
+        "team",
+        rows,
+        threshold,
+        first_response_met_pct=percent(met[1], met[0], threshold),
+        resolution_met_pct=percent(met[3], met[2], threshold),
+    )
 
 
 def _recurring(

@@ -159,6 +159,10 @@ class SlaTable:
     group_by: str
     rows: list[SlaRow]
     threshold: int
+    # Over every team in the table (the dashboard's headline): % of stopped clocks met,
+    # None under the threshold.
+    first_response_met_pct: float | None = None
+    resolution_met_pct: float | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from services.intake.entrypoints.portal import (
     anonymous,
     audit_console,
     conferences,
+    dashboard,
     documents,
     injury,
     investigation_party,
@@ -353,6 +354,7 @@ for _pages in (
     tasks,
     documents,
     audit_console,
+    dashboard,
     statutory_clocks,
     conferences,
     investigations,
@@ -360,5 +362,6 @@ for _pages in (
     processes,
     mediation,
     mediation_party,
+    dashboard,
 ):
     router.include_router(_pages.router)
