@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from services.intake.application import analytics_projection
+from services.intake.application import analytics
 from services.intake.application.handlers import HANDLERS
 from services.intake.config import EmailConfig
 from services.intake.entrypoints.case_page_http import router as case_page_router
@@ -56,9 +56,9 @@ async def start_email_intake(runtime: Runtime) -> None:
 
 async def start_intake(runtime: Runtime) -> None:
     """The SMTP listener, and the analytics fact rows of cases raised before they existed
-    (in the background: the service is ready meanwhile)."""
+    and the dashboard's replica loaded (in the background: the service is ready meanwhile)."""
     await start_email_intake(runtime)
-    task = asyncio.create_task(_backfill_analytics(runtime))
+    task = asyncio.create_task(analytics.prepare_at_start(runtime))
 
     async def stop_backfill() -> None:
         task.cancel()
@@ -66,16 +66,6 @@ async def start_intake(runtime: Runtime) -> None:
             await task
 
     runtime.closers.append(stop_backfill)
-
-
-async def _backfill_analytics(runtime: Runtime) -> None:
-    try:
-        written = await analytics_projection.backfill(runtime.pool)
-    except Exception:
-        log.exception("analytics backfill failed; it runs again at the next start")
-        return
-    if written:
-        log.info("analytics fact rows backfilled", rows=written)
 
 
 SPEC = ServiceSpec(

@@ -89,11 +89,15 @@ class AnalyticsConfig:
     `cache_dir` (ANALYTICS_CACHE_DIR, default a temporary directory) and `memory_limit`
     (ANALYTICS_MEMORY_LIMIT, default 256MB): where and within what memory the DuckDB
     replica lives (adapters/analytics_engine.py).
+    `warm_at_start` (ANALYTICS_WARM_AT_START, default on): load the replica in the
+    background when the service starts, so the first dashboard after a restart does not
+    wait for the whole table (about 17 s at 1,000,000 cases, bench/analytics.py).
     """
 
     min_cell: int = 5
     cache_dir: str | None = None
     memory_limit: str = "256MB"
+    warm_at_start: bool = True
 
     @classmethod
     def from_env(cls) -> AnalyticsConfig:
@@ -105,4 +109,6 @@ class AnalyticsConfig:
             min_cell=min_cell,
             cache_dir=env.get("ANALYTICS_CACHE_DIR") or None,
             memory_limit=env.get("ANALYTICS_MEMORY_LIMIT", "256MB"),
+            warm_at_start=env.get("ANALYTICS_WARM_AT_START", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
         )

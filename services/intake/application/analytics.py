@@ -23,9 +23,11 @@ from urllib.parse import urlencode
 
 import asyncpg
 import duckdb
+import structlog
 
 from services.intake.adapters import analytics_sql
 from services.intake.adapters.analytics_engine import AnalyticsEngine
+from services.intake.application import analytics_projection
 from services.intake.config import AnalyticsConfig
 from services.intake.domain.analytics import (
     AGE_BANDS,
@@ -58,6 +60,8 @@ from services.intake.domain.work_queue import OPEN_STATUSES, Viewer
 if TYPE_CHECKING:
     from shared.service import Runtime
 
+log = structlog.get_logger()
+
 CHANNEL_LABELS = {"portal": "Portal", "email": "Email", "phone": "Phone", "api": "API"}
 UNSET = "(none)"  # the key of cases without a category or team yet
 RECURRING_LIMIT = 20
@@ -88,6 +92,30 @@ def source_for(runtime: Runtime) -> AnalyticsSource:
     source = AnalyticsSource(runtime.pool, engine, config.min_cell)
     runtime.state["analytics"] = source
     return source
+
+
+async def prepare_at_start(runtime: Runtime) -> None:
+    """At service start, in the background: fact rows for the cases held before the
+    projection existed (application/analytics_projection.backfill), then the replica
+    loaded (unless ANALYTICS_WARM_AT_START is off), so the first dashboard after a restart
+    does not wait for the cold load. Failures are logged; both run again at the next start
+    and the first dashboard loads the replica anyway."""
+    try:
+        written = await analytics_projection.backfill(runtime.pool)
+    except Exception:
+        log.exception("analytics backfill failed; it runs again at the next start")
+        return
+    if written:
+        log.info("analytics fact rows backfilled", rows=written)
+    if not AnalyticsConfig.from_env().warm_at_start:
+        return
+    source = source_for(runtime)
+    try:
+        await source.engine.read(runtime.pool, lambda _db: None)
+    except Exception:
+        log.exception("analytics replica not loaded; the first dashboard loads it")
+        return
+    log.info("analytics replica loaded", rows=source.engine.rows_held)
 
 
 # --- Queries over the replica (run in its worker thread) ---------------------------------

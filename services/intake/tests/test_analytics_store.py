@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
+from typing import cast
 from uuid import UUID, uuid4
 
 import psycopg
@@ -20,6 +22,7 @@ from services.intake.domain.analytics import Filters, Period
 from services.intake.domain.work_queue import Viewer
 from shared.db import create_pool
 from shared.migrations import alembic_config, ensure_database
+from shared.service import Runtime
 from tests.support.infra import RUN_ID, admin_database_url, drop_database
 
 CASE = "00000000-0000-0000-0000-00000000a001"
@@ -193,4 +196,29 @@ async def test_follow_through_counts_actions_and_obligations_by_their_due_date(
         assert all(r.total.value == 0 for r in other_team)
     finally:
         engine.close()
+        await pool.close()
+
+
+async def test_at_start_the_backfill_runs_and_the_replica_is_loaded_before_any_dashboard(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first dashboard after a restart does not wait for the cold load: the service's
+    start backfills the fact rows and loads the replica in the background; with
+    ANALYTICS_WARM_AT_START off it leaves the replica to the first dashboard."""
+    pool = await create_pool(database, size=2)
+    runtime = SimpleNamespace(pool=pool, state={}, closers=[])
+    try:
+        monkeypatch.setenv("ANALYTICS_WARM_AT_START", "off")
+        await analytics.prepare_at_start(cast(Runtime, runtime))
+        assert await pool.fetchval("SELECT count(*) FROM intake.case_analytics") == 1
+        assert "analytics" not in runtime.state
+
+        monkeypatch.delenv("ANALYTICS_WARM_AT_START")
+        await analytics.prepare_at_start(cast(Runtime, runtime))
+        source = runtime.state["analytics"]
+        assert source.engine.rows_held == 1
+        assert source.engine.watermark > 0
+    finally:
+        for close in runtime.closers:
+            await close()
         await pool.close()
