@@ -307,3 +307,21 @@ async def test_a_bad_field_is_named_on_the_form(system, raised, browser) -> None
     unknown = await page.request.get("/portal/dashboard/salaries.csv")
     assert unknown.status == 404
     await context.close()
+
+
+async def test_an_administrator_reads_the_figures_without_links_to_a_queue_they_may_not_open(
+    system, raised
+) -> None:
+    """admin may read the dashboard but not the work queue: the page gives them the figures
+    and no drill-down link (a manager's page of the same period has them)."""
+    async with client(system) as http:
+        as_admin = auth_headers("ops-admin", "admin")
+        admin_page = await http.get("/portal/dashboard", headers=as_admin)
+        manager_page = await http.get("/portal/dashboard", headers=AS_MANAGER)
+        queue = await http.get("/portal/work-queue", headers=as_admin)
+    assert admin_page.status_code == 200, admin_page.text
+    assert "Cases raised by category" in admin_page.text
+    assert 'href="/portal/work-queue?' not in admin_page.text
+    assert manager_page.status_code == 200
+    assert 'href="/portal/work-queue?' in manager_page.text
+    assert queue.status_code == 403

@@ -39,7 +39,7 @@ from services.intake.domain.analytics import (
     RecurringPerson,
     may_read_analytics,
 )
-from services.intake.domain.case import CATEGORIES
+from services.intake.domain.case import CATEGORIES, STAFF_ROLES
 from services.intake.domain.refusals import Refused
 from services.intake.domain.work_queue import viewer_of
 from services.intake.entrypoints.http_analytics import (
@@ -160,6 +160,8 @@ async def dashboard_page(request: Request) -> Response:
             422 if errors else 200,
             principal=principal,
             found=found,
+            # Rows link to the work queue only for those who may open it (not an admin).
+            drill_down=principal.has_any(*STAFF_ROLES),
             errors=errors,
             # On a refused form the fields keep what was typed, the figures the default.
             values=asked if errors else params,
