@@ -34,6 +34,7 @@ from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.message import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
+from opentelemetry.trace import Span, StatusCode
 from pydantic import ValidationError
 
 from shared.bus import Publisher
@@ -45,6 +46,7 @@ from shared.outbox import enqueue
 from shared.settings import get_settings
 from shared.stream import EventPublishers, envelope_model
 from shared.topology import may_publish
+from shared.tracing import tracer
 
 log = structlog.get_logger(__name__)
 
@@ -259,6 +261,7 @@ class EventConsumer:
         )
         self._locks = _KeyedLocks()
         self._started = False
+        self._tracer = tracer()
         self.subscriber = declare_subscriber(
             broker, service, self.queue, sorted(self.handlers), self._on_delivery
         )
@@ -323,26 +326,37 @@ class EventConsumer:
             reason = f"{self.service} has no handler for {event_type}"
             await self._reject(message, reason, None, attempt, event_type)
             return
-        with structlog.contextvars.bound_contextvars(
-            event_id=str(envelope.event_id),
-            correlation_id=str(envelope.correlation_id),
-            case_id=str(envelope.case_id) if envelope.case_id else None,
-            event_type=event_type,
+        # The handler's span: the child of the broker middleware's "process" span (whose
+        # parent came in the message's `traceparent`); a no-op when tracing is off.
+        with (
+            self._tracer.start_as_current_span(
+                f"{self.service} handle {event_type}",
+                attributes=_span_attributes(envelope),
+            ) as span,
+            structlog.contextvars.bound_contextvars(
+                event_id=str(envelope.event_id),
+                correlation_id=str(envelope.correlation_id),
+                case_id=str(envelope.case_id) if envelope.case_id else None,
+                event_type=event_type,
+            ),
         ):
             async with self._locks.hold(envelope.case_id or envelope.event_id):
                 started = time.perf_counter()
                 try:
                     outcome = await self._apply(envelope, handler)
                 except (PermanentError, ValidationError, UnknownEventType) as exc:
+                    _failed(span, exc)
                     await self._reject(message, _summary(exc), exc, attempt, event_type)
                     return
                 except Exception as exc:
+                    _failed(span, exc)
                     await self._retry_or_reject(message, exc, attempt, event_type)
                     return
                 EVENT_HANDLE_SECONDS.labels(self.service, event_type).observe(
                     time.perf_counter() - started
                 )
             await message.ack()
+            span.set_attribute("hrcase.outcome", outcome)
             EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc()
             if outcome == "processed" and self.on_commit:
                 self.on_commit()
@@ -417,6 +431,23 @@ class EventConsumer:
         )
         await message.ack()
         EVENTS_CONSUMED.labels(self.service, event_type, "dead_lettered").inc()
+
+
+def _span_attributes(envelope: Envelope) -> dict[str, str]:
+    """Ids only (never payload values): enough to find a case's or an event's trace."""
+    attributes = {
+        "hrcase.event_type": envelope.event_type,
+        "hrcase.event_id": str(envelope.event_id),
+        "hrcase.correlation_id": str(envelope.correlation_id),
+    }
+    if envelope.case_id is not None:
+        attributes["hrcase.case_id"] = str(envelope.case_id)
+    return attributes
+
+
+def _failed(span: Span, exc: Exception) -> None:
+    span.record_exception(exc)
+    span.set_status(StatusCode.ERROR, _summary(exc))
 
 
 def _broker_knows_consumer(channel: Any, consumer_tag: str) -> bool:
