@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 if TYPE_CHECKING:
@@ -77,7 +76,6 @@ def configure_tracing(service: str, exporter: TraceExporter) -> TracerProvider |
     provider = TracerProvider(
         resource=Resource.create({"service.name": service, "service.namespace": "hrcase"})
     )
-    provider.add_span_processor(QueryRedactor())
     provider.add_span_processor(BatchSpanProcessor(_exporter(exporter)))
     trace.set_tracer_provider(provider)
     _provider = provider
@@ -101,20 +99,21 @@ def flush_tracing(timeout_ms: int = 5000) -> None:
         _provider.force_flush(timeout_ms)
 
 
-class QueryRedactor(SpanProcessor):
-    """Span processor: URL attributes lose their query string when the span starts.
+def without_query(span: Span, scope: Mapping[str, Any]) -> None:
+    """FastAPI server-request hook: the span's URL attributes without their query string.
 
     Staff search the work queue by name (`?q=`), and a trace backend is no place for
-    that; the path (with its case ids) is kept."""
-
-    def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
-        attributes = span.attributes or {}
-        for key in _URL_ATTRIBUTES:
-            value = attributes.get(key)
-            if isinstance(value, str) and "?" in value:
-                span.set_attribute(key, value.split("?", 1)[0])
-        if "url.query" in attributes:
-            span.set_attribute("url.query", "")
+    that; the path (with its case ids) is kept. A hook, because the ASGI middleware sets
+    the request's attributes again after the span has started."""
+    if not span.is_recording() or not scope.get("query_string"):
+        return
+    attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(key, value.split("?", 1)[0])
+    if "url.query" in attributes:
+        span.set_attribute("url.query", "")
 
 
 def instrument_app(app: FastAPI) -> None:
@@ -128,6 +127,7 @@ def instrument_app(app: FastAPI) -> None:
         app,
         tracer_provider=_provider,
         excluded_urls=EXCLUDED_URLS,
+        server_request_hook=without_query,
         # One span per request, not one per ASGI receive/send message as well.
         exclude_spans=["receive", "send"],
     )
