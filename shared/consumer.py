@@ -46,7 +46,7 @@ from shared.outbox import enqueue
 from shared.settings import get_settings
 from shared.stream import EventPublishers, envelope_model
 from shared.topology import may_publish
-from shared.tracing import tracer
+from shared.tracing import span_when_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -261,7 +261,6 @@ class EventConsumer:
         )
         self._locks = _KeyedLocks()
         self._started = False
-        self._tracer = tracer()
         self.subscriber = declare_subscriber(
             broker, service, self.queue, sorted(self.handlers), self._on_delivery
         )
@@ -327,11 +326,10 @@ class EventConsumer:
             await self._reject(message, reason, None, attempt, event_type)
             return
         # The handler's span: the child of the broker middleware's "process" span (whose
-        # parent came in the message's `traceparent`); a no-op when tracing is off.
+        # parent came in the message's `traceparent`); none when tracing is off.
         with (
-            self._tracer.start_as_current_span(
-                f"{self.service} handle {event_type}",
-                attributes=_span_attributes(envelope),
+            span_when_tracing(
+                f"{self.service} handle {event_type}", lambda: _span_attributes(envelope)
             ) as span,
             structlog.contextvars.bound_contextvars(
                 event_id=str(envelope.event_id),

@@ -2,8 +2,8 @@
 
 Off by default. `OTEL_TRACES_EXPORTER` (Settings.otel_traces_exporter) chooses:
 - `none` (default): no tracer provider is installed, the HTTP app and the broker are not
-  instrumented and the outbox stores no trace context; what remains (the handler spans
-  below) goes to the OpenTelemetry API's no-op tracer;
+  instrumented, handlers make no span (`span_when_tracing`) and the outbox stores no
+  trace context: a few microseconds per event (bench.tracing_overhead);
 - `console`: finished spans as JSON on stdout (for a developer);
 - `otlp`: OTLP over HTTP/protobuf to `OTEL_EXPORTER_OTLP_ENDPOINT` (default
   http://localhost:4318; the exporter reads the standard `OTEL_EXPORTER_OTLP_*` variables).
@@ -24,8 +24,8 @@ Log lines written inside a span carry its `trace_id` and `span_id` (`add_trace_i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import context as otel_context
@@ -145,6 +145,17 @@ def broker_middlewares() -> tuple[Any, ...]:
 def tracer() -> Tracer:
     """hrcase's tracer: the installed provider's, else the API's (a no-op one by default)."""
     return trace.get_tracer(TRACER_NAME)
+
+
+def span_when_tracing(
+    name: str, attributes: Callable[[], Mapping[str, str]]
+) -> AbstractContextManager[Span]:
+    """`name` as the current span (hrcase's tracer) while tracing is on; otherwise a
+    context doing nothing that yields the invalid span (its methods are no-ops), so
+    the default costs no span and not even the `attributes` it would carry."""
+    if _provider is None:
+        return nullcontext(trace.INVALID_SPAN)
+    return tracer().start_as_current_span(name, attributes=attributes())
 
 
 def trace_headers() -> dict[str, str] | None:
