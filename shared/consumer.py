@@ -34,6 +34,7 @@ from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.message import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
+from opentelemetry.trace import Span, StatusCode
 from pydantic import ValidationError
 
 from shared.bus import Publisher
@@ -45,6 +46,7 @@ from shared.outbox import enqueue
 from shared.settings import get_settings
 from shared.stream import EventPublishers, envelope_model
 from shared.topology import may_publish
+from shared.tracing import span_when_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -325,11 +327,18 @@ class EventConsumer:
             reason = f"{self.service} has no handler for {event_type}"
             await self._reject(message, reason, None, attempt, event_type)
             return
-        with structlog.contextvars.bound_contextvars(
-            event_id=str(envelope.event_id),
-            correlation_id=str(envelope.correlation_id),
-            case_id=str(envelope.case_id) if envelope.case_id else None,
-            event_type=event_type,
+        # The handler's span: the child of the broker middleware's "process" span (whose
+        # parent came in the message's `traceparent`); none when tracing is off.
+        with (
+            span_when_tracing(
+                f"{self.service} handle {event_type}", lambda: _span_attributes(envelope)
+            ) as span,
+            structlog.contextvars.bound_contextvars(
+                event_id=str(envelope.event_id),
+                correlation_id=str(envelope.correlation_id),
+                case_id=str(envelope.case_id) if envelope.case_id else None,
+                event_type=event_type,
+            ),
         ):
             async with self._locks.hold(envelope.case_id or envelope.event_id):
                 started = time.perf_counter()
@@ -337,15 +346,18 @@ class EventConsumer:
                     outcome = await self._apply(envelope, handler)
                 except (PermanentError, ValidationError, UnknownEventType) as exc:
                     self._observe(event_type, "dead_lettered", started)
+                    _failed(span, exc)
                     await self._reject(message, _summary(exc), exc, attempt, event_type)
                     return
                 except Exception as exc:
                     failed = "dead_lettered" if attempt >= self.max_attempts else "retried"
                     self._observe(event_type, failed, started)
+                    _failed(span, exc)
                     await self._retry_or_reject(message, exc, attempt, event_type)
                     return
                 self._observe(event_type, outcome, started)
             await message.ack()
+            span.set_attribute("hrcase.outcome", outcome)
             EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc()
             if outcome == "processed" and self.on_commit:
                 self.on_commit()
@@ -431,6 +443,23 @@ class EventConsumer:
             event_type if event_type in EVENT_TYPES else "?",
             type(exc).__name__ if exc else "Unhandled",
         ).inc()
+
+
+def _span_attributes(envelope: Envelope) -> dict[str, str]:
+    """Ids only (never payload values): enough to find a case's or an event's trace."""
+    attributes = {
+        "hrcase.event_type": envelope.event_type,
+        "hrcase.event_id": str(envelope.event_id),
+        "hrcase.correlation_id": str(envelope.correlation_id),
+    }
+    if envelope.case_id is not None:
+        attributes["hrcase.case_id"] = str(envelope.case_id)
+    return attributes
+
+
+def _failed(span: Span, exc: Exception) -> None:
+    span.record_exception(exc)
+    span.set_status(StatusCode.ERROR, _summary(exc))
 
 
 def _broker_knows_consumer(channel: Any, consumer_tag: str) -> bool:

@@ -8,6 +8,8 @@ from typing import Any
 
 import structlog
 
+from shared.tracing import add_trace_ids
+
 
 def configure_logging(service: str, *, fmt: str = "auto", level: str = "INFO") -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -18,6 +20,8 @@ def configure_logging(service: str, *, fmt: str = "auto", level: str = "INFO") -
     )
     shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        # trace_id/span_id of the active span, if any (shared.tracing).
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -18,6 +18,7 @@ import structlog
 from shared.envelope import Envelope
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_FAILURES, OUTBOX_LAG_SECONDS
 from shared.topology import may_publish
+from shared.tracing import decode_trace_context, encode_trace_context, restored, trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +42,8 @@ async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> N
     `schema` is the publishing service. Raises UndeclaredEvent (so the transaction rolls
     back) for an event whose type the service is not declared to publish or whose
     producer is another: the broker would refuse it, and the row would stall the outbox.
+    The active span's trace context (shared.tracing; None when tracing is off) is stored
+    with each row, so the relay publishes it in the trace that recorded it.
     """
     for e in events:
         if e.producer != schema or not may_publish(schema, e.event_type):
@@ -48,11 +51,19 @@ async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> N
                 f"{schema} may not publish {e.event_type!r} as producer {e.producer!r}"
                 " (declare it in shared.topology.PUBLISHES)"
             )
+    trace_context = encode_trace_context(trace_headers())
     await conn.executemany(
-        f"INSERT INTO {schema}.outbox (event_id, event_type, correlation_id, body)"
-        " VALUES ($1, $2, $3, $4)",
+        f"INSERT INTO {schema}.outbox (event_id, event_type, correlation_id, body, trace_context)"
+        # Typed as text, so a pool's jsonb codec does not encode it a second time.
+        " VALUES ($1, $2, $3, $4, $5::text::jsonb)",
         [
-            (e.event_id, e.event_type, e.correlation_id, e.to_json_bytes().decode("utf-8"))
+            (
+                e.event_id,
+                e.event_type,
+                e.correlation_id,
+                e.to_json_bytes().decode("utf-8"),
+                trace_context,
+            )
             for e in events
         ],
     )
@@ -117,7 +128,8 @@ class OutboxRelay:
         """Publish one batch; return how many events were confirmed."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f"SELECT id, event_id, event_type, correlation_id, body, created_at"
+                f"SELECT id, event_id, event_type, correlation_id, body, created_at,"
+                f" trace_context::text AS trace_context"
                 f" FROM {self.schema}.outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.batch_size,
             )
@@ -125,17 +137,7 @@ class OutboxRelay:
                 return 0
             # Publishes are pipelined on one confirm channel; gather waits for every confirm
             # (and raises if any was returned unroutable or nacked: the rows stay).
-            await asyncio.gather(
-                *(
-                    self.publisher.publish_event(
-                        row["body"].encode("utf-8"),
-                        event_id=str(row["event_id"]),
-                        event_type=row["event_type"],
-                        correlation_id=str(row["correlation_id"]),
-                    )
-                    for row in rows
-                )
-            )
+            await asyncio.gather(*(self._publish(row) for row in rows))
             await conn.execute(
                 f"DELETE FROM {self.schema}.outbox WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
@@ -145,3 +147,14 @@ class OutboxRelay:
             OUTBOX_LAG_SECONDS.labels(self.service).observe(now - row["created_at"].timestamp())
         EVENTS_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
+
+    async def _publish(self, row: asyncpg.Record) -> None:
+        # Inside the trace that recorded the row: the broker's telemetry middleware makes
+        # the publish span there and puts its `traceparent` in the message headers.
+        with restored(decode_trace_context(row["trace_context"])):
+            await self.publisher.publish_event(
+                row["body"].encode("utf-8"),
+                event_id=str(row["event_id"]),
+                event_type=row["event_type"],
+                correlation_id=str(row["correlation_id"]),
+            )

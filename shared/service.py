@@ -39,6 +39,7 @@ from shared.stream import (
     service_queue,
 )
 from shared.topology import ServiceQueue, check_handlers
+from shared.tracing import configure_tracing, flush_tracing, instrument_app
 from shared.web import offline_docs_app, start_metrics_server
 
 log = structlog.get_logger(__name__)
@@ -237,9 +238,13 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             await stop_runtime(runtime)
             if stop_metrics:
                 stop_metrics()
+            flush_tracing()
 
+    # Before the broker exists (start_runtime): it takes the telemetry middleware then.
+    configure_tracing(spec.name, settings.otel_traces_exporter)
     # Security headers on every response, /docs without a CDN (shared.web).
     app = offline_docs_app(f"hrcase {spec.name}", lifespan=lifespan)
+    instrument_app(app)
     app.include_router(ops_router())
     app.include_router(asyncapi_router(spec.subscriptions))
     for router in spec.routers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     # Case conferences: a participant's signed link (shared.participant_links) in a
     # conference mail stays valid this many days from the mail's sending.
     conference_link_valid_days: int = Field(default=30, ge=1, le=3650)
+    # Traces (shared.tracing, README "Traces"): none (default) | console | otlp, the latter
+    # to OTEL_EXPORTER_OTLP_ENDPOINT.
+    otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
 
     def db_pool_size_for(self, service: str) -> int:
         """Most connections one process of `service` opens: `<SERVICE>_DB_POOL_SIZE`, else

@@ -43,6 +43,7 @@ from shared.topology import (
     ServiceQueue,
     queue_arguments,
 )
+from shared.tracing import broker_middlewares
 
 # Passive (`declare=False`): a service's broker user may not configure the exchanges;
 # `hrcase topology` declares them. Starting against a broker without them fails (NOT_FOUND).
@@ -85,6 +86,9 @@ def make_broker(url: str, *, name: str, prefetch: int, apply_types: bool = False
         decoder=_raw_body,
         logger=None,
         graceful_timeout=15.0,
+        # Traces (shared.tracing): publish/process spans and `traceparent` in the headers
+        # when tracing is on; none otherwise.
+        middlewares=broker_middlewares(),
     )
 
 

@@ -49,6 +49,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from opentelemetry.trace import Span
 from prometheus_client import Gauge, Histogram
 from pydantic import ValidationError
 
@@ -68,6 +69,7 @@ from shared.events import AuditEventRefused, UnknownEventType, make_event, parse
 from shared.metrics import EVENTS_CONSUMED
 from shared.service import Runtime
 from shared.settings import get_settings
+from shared.tracing import delivery_span
 
 log = structlog.get_logger(__name__)
 
@@ -118,6 +120,19 @@ class Refusal:
     reason: str
     error_type: str
     event_type: str = "?"  # metrics label; "?" unless the type is a known one
+
+
+def _delivery_span(message: AbstractIncomingMessage) -> Span | None:
+    return delivery_span(
+        f"audit record {message.type or '?'}",
+        message.headers,
+        {
+            "messaging.system": "rabbitmq",
+            "messaging.message.id": message.message_id or "",
+            "messaging.rabbitmq.destination.routing_key": message.routing_key or "",
+            "hrcase.event_type": message.type or "",
+        },
+    )
 
 
 def admit(
@@ -352,14 +367,22 @@ class AuditIngest:
         outcomes: Counter[tuple[str, str]] = Counter()
         items: list[_Item] = []
         self._settled = set()
-        for message in batch:
-            item = await self._parse(message, outcomes)
-            if item is not None:
-                items.append(item)
-        if items:
-            failures = await self._commit(items, outcomes)
-            if failures:
-                await self._retry_or_dead_letter(failures, outcomes)
+        # One span per delivery, in the trace its `traceparent` names, open until the
+        # batch is settled (shared.tracing; none when tracing is off).
+        spans = [span for message in batch if (span := _delivery_span(message)) is not None]
+        try:
+            for message in batch:
+                item = await self._parse(message, outcomes)
+                if item is not None:
+                    items.append(item)
+            if items:
+                failures = await self._commit(items, outcomes)
+                if failures:
+                    await self._retry_or_dead_letter(failures, outcomes)
+        finally:
+            for span in spans:
+                span.set_attribute("hrcase.audit_batch_size", len(batch))
+                span.end()
         for (event_type, outcome), count in outcomes.items():
             EVENTS_CONSUMED.labels(SERVICE, event_type, outcome).inc(count)
 
