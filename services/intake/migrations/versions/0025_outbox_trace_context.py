@@ -1,7 +1,7 @@
 """intake: the outbox keeps the trace context of the span that recorded each event
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 Create Date: 2026-11-29
 """
 
