@@ -292,7 +292,7 @@ async def test_signed_out_is_sent_to_sign_in(system) -> None:
 async def test_a_bad_field_is_named_on_the_form(system, raised, browser) -> None:
     context, page = await signed_in(browser, system, "Victor Almeida")
     for query, field, words in (
-        ("from=yesterday", "from", "valid date"),
+        ("from=yesterday", "from", "as YYYY-MM-DD"),
         ("from=2026-03-02&to=2026-03-01", "to", "must not be before from"),
         ("category=astrology", "category", "unknown category"),
         ("team=nobody", "team", "not a team"),

@@ -76,10 +76,13 @@ CHART_ID = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar: its label and its value, or None when the figure is suppressed."""
+    """One bar: its label and its value, or None when the figure is suppressed.
+    `hidden`: suppressed so that a small count cannot be worked out from the total (it is
+    not small): drawn as no bar, labelled "hidden", never as "fewer than N"."""
 
     label: str
     value: float | None
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def bar_chart(
     positions = list(range(len(bars)))
     shown = [bar.value if bar.value is not None else 0.0 for bar in bars]
     container = axes.barh(positions, shown, color=SERIES_COLOURS[0], height=0.65)
-    suppressed = [i for i, bar in enumerate(bars) if bar.value is None]
+    suppressed = [i for i, bar in enumerate(bars) if bar.value is None and not bar.hidden]
     _draw_suppressed_h(axes, container, suppressed, suppression)
     axes.set_yticks(positions, [bar.label for bar in bars])
     axes.invert_yaxis()
@@ -183,7 +186,7 @@ def column_chart(
     positions = list(range(len(bars)))
     shown = [bar.value if bar.value is not None else 0.0 for bar in bars]
     container = axes.bar(positions, shown, color=SERIES_COLOURS[0], width=0.7)
-    suppressed = [i for i, bar in enumerate(bars) if bar.value is None]
+    suppressed = [i for i, bar in enumerate(bars) if bar.value is None and not bar.hidden]
     for index in suppressed:
         patch = container.patches[index]
         patch.set_height(suppression.height)
@@ -197,9 +200,13 @@ def column_chart(
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     for index, bar in enumerate(bars):
         text = (
-            value_format.format(bar.value) if bar.value is not None else f"<{_bound(suppression)}"
+            value_format.format(bar.value)
+            if bar.value is not None
+            else HIDDEN_TEXT
+            if bar.hidden
+            else f"<{_bound(suppression)}"
         )
-        height = bar.value if bar.value is not None else suppression.height
+        height = bar.value if bar.value is not None else 0 if bar.hidden else suppression.height
         axes.annotate(
             text,
             (index, height),
@@ -326,6 +333,16 @@ def _draw_suppressed_h(
         _hatch(patch)
 
 
+# A count hidden so that a small one cannot be worked out from the total (not small).
+HIDDEN_TEXT = "hidden"
+
+
+def _bar_text(bar: Bar, value_format: str, suppression: Suppression) -> str:
+    if bar.value is not None:
+        return value_format.format(bar.value)
+    return HIDDEN_TEXT if bar.hidden else suppression.label
+
+
 def _bound(suppression: Suppression) -> str:
     return suppression.label.removeprefix("fewer than ").strip()
 
@@ -338,7 +355,7 @@ def _label_values_h(
     suppression: Suppression,
 ) -> None:
     for patch, bar in zip(container.patches, bars, strict=True):
-        text = value_format.format(bar.value) if bar.value is not None else suppression.label
+        text = _bar_text(bar, value_format, suppression)
         axes.annotate(
             text,
             (patch.get_width(), patch.get_y() + patch.get_height() / 2),
@@ -362,11 +379,7 @@ def _say_empty(axes: Axes) -> None:
 
 
 def _describe(title: str, bars: Sequence[Bar], value_format: str, suppression: Suppression) -> str:
-    parts = [
-        f"{bar.label}: "
-        + (value_format.format(bar.value) if bar.value is not None else suppression.label)
-        for bar in bars
-    ]
+    parts = [f"{bar.label}: " + _bar_text(bar, value_format, suppression) for bar in bars]
     text = ", ".join(parts) if parts else "no cases"
     return f"{title}. {text}" if title else text
 

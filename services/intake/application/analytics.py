@@ -25,7 +25,7 @@ import asyncpg
 import duckdb
 import structlog
 
-from services.intake.adapters import analytics_sql
+from services.intake.adapters import analytics_sql, roster
 from services.intake.adapters.analytics_engine import AnalyticsEngine
 from services.intake.application import analytics_projection
 from services.intake.config import AnalyticsConfig
@@ -256,12 +256,16 @@ def _reopens(db: duckdb.DuckDBPyConnection, period: Period, filters: Filters) ->
     return int(row[0]), int(row[1])
 
 
+def _words(key: str) -> str:
+    return key.replace("_", " ")
+
+
 def _stages(
     db: duckdb.DuckDBPyConnection, period: Period, filters: Filters
 ) -> tuple[dict[str, int], dict[str, int]]:
     where, params = _scope(period, filters, open_now=True)
     stages = [
-        (f"{process} / {stage or 'not started'}", n)
+        (f"{_words(process).capitalize()}: {_words(stage) if stage else 'not started'}", n)
         for process, stage, n in db.execute(
             f"SELECT process, stage, count(*) FROM facts"
             f" WHERE {where} AND process IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
@@ -394,8 +398,10 @@ def _count_table(
     group_by: GroupBy,
     threshold: int,
     counted: dict[str, int] | None = None,
+    team_labels: dict[str, str] | None = None,
 ) -> CountTable:
-    """The table of one grouping; `counted`: its counts if already taken (_volumes)."""
+    """The table of one grouping; `counted`: its counts if already taken (_volumes);
+    `team_labels`: teams' names by key (routing's roster), for the team grouping."""
     if group_by == "week":
         counts = _week_counts(db, period, filters, counted)
         links: dict[str, str | None] = {
@@ -419,11 +425,16 @@ def _count_table(
         else:
             row = {"category": filters.category, "team": filters.team, group_by: key}
             links[key] = _link(period, **row)
-    return _table(group_by, counts, threshold, links)
+    labels = team_labels if group_by == "team" else None
+    return _table(group_by, counts, threshold, links, labels)
 
 
 def _sla(
-    db: duckdb.DuckDBPyConnection, period: Period, filters: Filters, threshold: int
+    db: duckdb.DuckDBPyConnection,
+    period: Period,
+    filters: Filters,
+    threshold: int,
+    team_labels: dict[str, str] | None = None,
 ) -> SlaTable:
     stats = _stats(db, period, filters)
     team_cells, _total = suppress_table({t: int(s[0]) for t, s in sorted(stats.items())}, threshold)
@@ -444,6 +455,7 @@ def _sla(
                 breaches=cell(breaches, threshold),
                 escalations=cell(escalations, threshold),
                 link=None if team == UNSET else _link(period, team=team, category=filters.category),
+                label=(team_labels or {}).get(team, team if team != UNSET else "Not yet known"),
             )
         )
     # The headline over all teams: the met and stopped clocks summed (not an average of %).
@@ -492,8 +504,10 @@ async def case_counts(
     group_by: GroupBy,
 ) -> CountTable:
     """Cases submitted in the period per category, channel, week (Monday) or team."""
+    teams = await roster.team_labels(source.pool)
     return await source.engine.read(
-        source.pool, lambda db: _count_table(db, period, filters, group_by, source.threshold)
+        source.pool,
+        lambda db: _count_table(db, period, filters, group_by, source.threshold, None, teams),
     )
 
 
@@ -505,8 +519,9 @@ async def sla_table(
     group_by: SlaGroupBy = "team",
 ) -> SlaTable:
     """Time to first response and to resolution (working hours) and compliance per team."""
+    teams = await roster.team_labels(source.pool)
     return await source.engine.read(
-        source.pool, lambda db: _sla(db, period, filters, source.threshold)
+        source.pool, lambda db: _sla(db, period, filters, source.threshold, teams)
     )
 
 
@@ -555,15 +570,17 @@ async def dashboard(
     cases open at `now`, default the current time, submitted up to the period's end)."""
     at = now or datetime.now(UTC)
     threshold = source.threshold
+    teams = await roster.team_labels(source.pool)
 
     def figures(db: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         backlog = _backlog(db, period, filters, at)
         stages, conferences = _stages(db, period, filters)
         reopened, resolved = _reopens(db, period, filters)
-        open_link = _link(None, category=filters.category, team=filters.team)
         volumes = _volumes(db, period, filters)
         tables = {
-            f"volume_by_{name}": _count_table(db, period, filters, name, threshold, volumes[name])
+            f"volume_by_{name}": _count_table(
+                db, period, filters, name, threshold, volumes[name], teams
+            )
             for name in ("category", "channel", "week", "team")
         }
         return {
@@ -573,9 +590,9 @@ async def dashboard(
                 backlog,
                 threshold,
                 labels={key: label for key, label, _lower in AGE_BANDS},
-                links={key: open_link for key in backlog},
+                # No drill-down: the work queue has no filter for a case's age.
             ),
-            "sla_by_team": _sla(db, period, filters, threshold),
+            "sla_by_team": _sla(db, period, filters, threshold, teams),
             "reopen_rate": ReopenRate(
                 cell(reopened, threshold),
                 cell(resolved, threshold),

@@ -5,9 +5,12 @@ Disclosure policy (small-cell suppression; threshold `ANALYTICS_MIN_CELL`, defau
   number. A count of 0 is shown as 0: it describes nobody.
 - a median, p90 or percentage computed from fewer than `threshold` cases is suppressed too
   (None), since with 1-4 cases it describes those few people.
-- secondary suppression: when a table shows a total and exactly one of its rows is
-  suppressed, that row could be recovered as total minus the others, so the next smallest
-  non-zero row is suppressed as well (and, if there is no such row, the total).
+- secondary (complementary) suppression: a table shows its total, so the suppressed rows'
+  sum is known (total minus the rows shown), and a reader knows each is 1..threshold-1.
+  That alone can give rows away (one hidden row; or four hidden rows summing to 4, each
+  then exactly 1). So the next smallest shown rows are hidden too, shown as "hidden" (not
+  "fewer than 5": they are not small), until no small row's value is pinned down by what
+  the page shows (`protected`); if no row is left to hide, the total is hidden.
 - restricted cases are counted in every figure, never listed: no figure carries a case
   reference; a drill-down link opens the staff work queue, whose own access rules decide
   which cases the viewer then sees.
@@ -103,15 +106,25 @@ class Filters:
     category: str | None = None
 
 
+# Why a count is not shown: "small" (1 .. threshold-1 cases: "fewer than 5") or
+# "complement" (hidden so that a small one cannot be worked out from the total: "hidden").
+SuppressionReason = Literal["small", "complement"]
+HIDDEN_LABEL = "hidden"
+
+
 @dataclass(frozen=True)
 class Cell:
-    """One disclosed count: `value` None exactly when `suppressed`."""
+    """One disclosed count: `value` None exactly when `suppressed`; `why` says which rule
+    hid it (None when shown)."""
 
     value: int | None
     suppressed: bool = False
+    why: SuppressionReason | None = None
 
     def display(self, threshold: int) -> str:
-        return f"fewer than {threshold}" if self.suppressed else f"{self.value:,}"
+        if not self.suppressed:
+            return f"{self.value:,}"
+        return HIDDEN_LABEL if self.why == "complement" else f"fewer than {threshold}"
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,7 @@ class SlaRow:
     breaches: Cell
     escalations: Cell
     link: str | None = None
+    label: str = ""  # the team's name in routing's roster (the key when unknown)
 
 
 @dataclass(frozen=True)
@@ -245,31 +259,65 @@ def cell(count: int, threshold: int) -> Cell:
     if count < 0:
         raise ValueError("a count cannot be negative")
     if 0 < count < threshold:
-        return Cell(None, suppressed=True)
+        return Cell(None, suppressed=True, why="small")
     return Cell(count)
+
+
+HIDDEN = Cell(None, suppressed=True, why="complement")
+
+
+def protected(
+    hidden_sum: int, small: int, complement: int, threshold: int, next_shown: int | None
+) -> bool:
+    """Whether no small hidden row's value can be worked out from what a table shows.
+
+    A reader knows `hidden_sum` (total minus the rows shown), that each of the `small`
+    rows is 1 .. threshold-1, and that each of the `complement` rows is at least
+    `threshold` (else it would be small) and at most `next_shown`, the smallest non-zero
+    row still shown (they were hidden smallest first; None: no row is left). A small row
+    then lies in [lower, upper]; it is protected when that range holds two values or more.
+    """
+    if small == 0:
+        return True
+    others_max = (small - 1) * (threshold - 1)
+    if complement:
+        if next_shown is None:
+            lower = 1
+        else:
+            lower = max(1, hidden_sum - others_max - complement * next_shown)
+    else:
+        lower = max(1, hidden_sum - others_max)
+    upper = min(threshold - 1, hidden_sum - (small - 1) - complement * threshold)
+    return upper > lower
 
 
 def suppress_table(
     counts: Mapping[K, int], threshold: int, *, total: int | None = None
 ) -> tuple[dict[K, Cell], Cell]:
     """Cells for a table of counts and its total (sum of counts unless given), with
-    primary and secondary suppression (module docstring). Keys keep their order."""
+    primary and complementary suppression (module docstring). Keys keep their order."""
     whole = sum(counts.values()) if total is None else total
     cells = {key: cell(n, threshold) for key, n in counts.items()}
     total_cell = cell(whole, threshold)
-    if not total_cell.suppressed:
-        hidden = [key for key, c in cells.items() if c.suppressed]
-        if len(hidden) == 1:
-            # One hidden row = total minus the rest: hide the next smallest non-zero row too.
-            shown = sorted(
-                (n, i) for i, (key, n) in enumerate(counts.items()) if not cells[key].suppressed
-            )
-            keys = list(counts)
-            nonzero = [(n, i) for n, i in shown if n > 0]
-            if nonzero:
-                cells[keys[nonzero[0][1]]] = Cell(None, suppressed=True)
-            else:
-                total_cell = Cell(None, suppressed=True)
+    small = [key for key, c in cells.items() if c.suppressed]
+    if total_cell.suppressed or not small:
+        return cells, total_cell
+    hidden_sum = sum(counts[key] for key in small)
+    # Shown non-zero rows, smallest first (ties in table order): the next to hide.
+    shown = sorted(
+        ((n, i, key) for i, (key, n) in enumerate(counts.items()) if n > 0 and key not in small),
+        key=lambda item: (item[0], item[1]),
+    )
+    complement = 0
+    while not protected(
+        hidden_sum, len(small), complement, threshold, shown[0][0] if shown else None
+    ):
+        if not shown:
+            return cells, HIDDEN
+        n, _, key = shown.pop(0)
+        cells[key] = HIDDEN
+        hidden_sum += n
+        complement += 1
     return cells, total_cell
 
 

@@ -118,7 +118,10 @@ class SlaQuery(AnalyticsQuery):
 class CellOut(BaseModel):
     count: int | None  # null when suppressed
     suppressed: bool
-    display: str  # "12" or "fewer than 5"
+    # Why it is not shown: "small" (1 .. threshold-1 cases) or "complement" (hidden so
+    # that a small count cannot be worked out from the total); null when shown.
+    why: Literal["small", "complement"] | None = None
+    display: str  # "12", "fewer than 5" or "hidden"
 
 
 class CountRowOut(BaseModel):
@@ -139,6 +142,7 @@ class CountTableOut(BaseModel):
 
 class SlaRowOut(BaseModel):
     team: str
+    label: str  # the team's name in routing's roster
     cases: CellOut
     first_response_median_h: float | None  # working hours; null: suppressed or none
     first_response_p90_h: float | None
@@ -215,7 +219,12 @@ class DashboardOut(BaseModel):
 
 
 def cell_out(value: Cell, threshold: int) -> CellOut:
-    return CellOut(count=value.value, suppressed=value.suppressed, display=value.display(threshold))
+    return CellOut(
+        count=value.value,
+        suppressed=value.suppressed,
+        why=value.why,
+        display=value.display(threshold),
+    )
 
 
 def table_out(table: CountTable, period: Period) -> CountTableOut:
@@ -243,6 +252,7 @@ def sla_out(table: SlaTable, period: Period) -> SlaTableOut:
         rows=[
             SlaRowOut(
                 team=r.team,
+                label=r.label or r.team,
                 cases=cell_out(r.cases, t),
                 first_response_median_h=r.first_response_median_h,
                 first_response_p90_h=r.first_response_p90_h,
@@ -348,6 +358,7 @@ def sla_table_csv(table: SlaTable) -> list[list[str]]:
     rows = [
         [
             "team",
+            "label",
             "cases",
             "first_response_median_h",
             "first_response_p90_h",
@@ -363,6 +374,7 @@ def sla_table_csv(table: SlaTable) -> list[list[str]]:
         rows.append(
             [
                 r.team,
+                r.label or r.team,
                 r.cases.display(t),
                 _number(r.first_response_median_h),
                 _number(r.first_response_p90_h),

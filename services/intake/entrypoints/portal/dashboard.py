@@ -104,7 +104,12 @@ def _query(asked: dict[str, str], teams: dict[str, str]) -> tuple[AnalyticsQuery
     try:
         query = AnalyticsQuery.model_validate(wanted)
     except ValidationError as exc:
-        return AnalyticsQuery(), field_errors(exc)
+        errors = field_errors(exc)
+        # A person reads the form: a date that does not parse says how to write one.
+        for name in ("from", "to"):
+            if name in errors and "valid date" in errors[name]:
+                errors[name] = "enter a date as YYYY-MM-DD, for example 2026-11-02"
+        return AnalyticsQuery(), errors
     if unknown:
         return AnalyticsQuery(), {unknown[0]: "not a field of this form"}
     if query.team is not None and query.team not in teams:
@@ -244,7 +249,11 @@ def _bars(table: CountTable, teams: dict[str, str]) -> list[charts.Bar]:
 
     # A suppressed cell's value is None in the table already: the chart never has it.
     return [
-        charts.Bar(_short(table, row.key, row_label(table, row, teams)), row.count.value)
+        charts.Bar(
+            _short(table, row.key, row_label(table, row, teams)),
+            row.count.value,
+            hidden=row.count.why == "complement",
+        )
         for row in table.rows
     ]
 

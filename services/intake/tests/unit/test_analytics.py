@@ -3,14 +3,17 @@ each case's clocks in working time (hand-computed against 9-17 Mon-Fri calendars
 
 from __future__ import annotations
 
+import itertools
 import statistics
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.intake.domain.analytics import (
+    HIDDEN,
     MAX_PERIOD_DAYS,
     BadPeriod,
     Cell,
@@ -26,6 +29,8 @@ from services.intake.domain.analytics import (
 )
 from services.intake.domain.analytics_facts import HistoryFact, clock_facts, met
 from shared.working_time import calendar_from_spec
+
+SMALL = Cell(None, suppressed=True, why="small")
 
 NINE_TO_FIVE = calendar_from_spec(
     "UTC", {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}, ()
@@ -47,23 +52,45 @@ def status(at: datetime, to: str) -> HistoryFact:
 
 def test_zero_is_shown_small_counts_are_suppressed_and_the_rest_shown():
     assert cell(0, 5) == Cell(0)
-    assert [cell(n, 5) for n in (1, 2, 3, 4)] == [Cell(None, True)] * 4
+    assert [cell(n, 5) for n in (1, 2, 3, 4)] == [SMALL] * 4
     assert cell(5, 5) == Cell(5)
     assert cell(3, 5).display(5) == "fewer than 5"
     assert cell(1234, 5).display(5) == "1,234"
+    assert HIDDEN.display(5) == "hidden"
 
 
-def test_a_lone_suppressed_cell_takes_the_next_smallest_with_it():
+def test_a_lone_suppressed_cell_takes_the_next_smallest_with_it_labelled_hidden():
     cells, total = suppress_table({"a": 3, "b": 7, "c": 20, "d": 0}, 5)
-    # a (3) alone could be recovered as 30 - 7 - 20: b, the next smallest non-zero, goes too.
-    assert cells == {"a": Cell(None, True), "b": Cell(None, True), "c": Cell(20), "d": Cell(0)}
+    # a (3) alone could be recovered as 30 - 7 - 20: b, the next smallest non-zero, goes
+    # too, as "hidden" (it is not fewer than 5).
+    assert cells == {"a": SMALL, "b": HIDDEN, "c": Cell(20), "d": Cell(0)}
     assert total == Cell(30)
+    assert [c.display(5) for c in cells.values()] == ["fewer than 5", "hidden", "20", "0"]
 
 
-def test_two_suppressed_cells_need_no_secondary_suppression():
+def test_two_suppressed_cells_whose_sum_leaves_room_need_no_more():
     cells, total = suppress_table({"a": 3, "b": 2, "c": 20}, 5)
-    assert cells == {"a": Cell(None, True), "b": Cell(None, True), "c": Cell(20)}
+    assert cells == {"a": SMALL, "b": SMALL, "c": Cell(20)}
     assert total == Cell(25)
+
+
+def test_small_cells_that_must_each_be_one_take_the_shown_ones_with_them():
+    """The field case: 15 demo cases, payroll 6, leave 5 and four categories of one case
+    each. Hiding only the four leaves 15 - 11 = 4 for four rows of at least 1: each is 1.
+    Hiding leave too leaves 9 for them and leave (leave at least 5, so they sum to at most
+    4: still each 1); only with payroll hidden as well can a row be 1 or 2."""
+    counts = {"payroll": 6, "leave": 5, "a": 1, "b": 1, "c": 1, "d": 1, "e": 0}
+    cells, total = suppress_table(counts, 5)
+    assert cells == {
+        "payroll": HIDDEN,
+        "leave": HIDDEN,
+        "a": SMALL,
+        "b": SMALL,
+        "c": SMALL,
+        "d": SMALL,
+        "e": Cell(0),
+    }
+    assert total == Cell(15)
 
 
 def test_a_lone_suppressed_cell_beside_zeros_hides_the_total():
@@ -72,19 +99,58 @@ def test_a_lone_suppressed_cell_beside_zeros_hides_the_total():
     assert total.suppressed
 
 
-@given(st.dictionaries(st.text(max_size=3), st.integers(0, 40), max_size=8), st.integers(1, 10))
-def test_no_suppressed_cell_can_be_recovered_from_the_total(counts, threshold):
+def test_when_no_row_is_left_to_hide_the_total_is_hidden():
+    cells, total = suppress_table({"a": 1, "b": 1, "c": 1, "d": 1, "e": 1}, 5)
+    assert all(c == SMALL for c in cells.values())
+    assert total == HIDDEN
+
+
+def _possible(
+    cells: dict[str, Cell], counts: dict[str, int], total: Cell, threshold: int
+) -> Iterator[dict[str, int]]:
+    """Every table of true values a reader could believe, from what it shows: shown rows
+    exact, a small row 1..threshold-1, a hidden row threshold..(smallest shown non-zero),
+    summing to the total when it is shown."""
+    keys = list(counts)
+    shown_nonzero = [c.value for c in cells.values() if not c.suppressed and c.value]
+    cap = min(shown_nonzero) if shown_nonzero else 60
+    ranges: list[Sequence[int]] = []
+    for key in keys:
+        c = cells[key]
+        if not c.suppressed:
+            ranges.append([c.value or 0])
+        elif c.why == "small":
+            ranges.append(range(1, threshold))
+        else:
+            ranges.append(range(threshold, cap + 1))
+    for values in itertools.product(*ranges):
+        if total.suppressed or sum(values) == total.value:
+            yield dict(zip(keys, values, strict=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from("abcdefg"), st.integers(0, 12), max_size=6),
+    # With a threshold of 2, "fewer than 2" says 1 by itself: from 3 up the rule can hold.
+    st.integers(3, 6),
+)
+def test_no_small_cell_can_be_worked_out_from_what_the_table_shows(counts, threshold):
     cells, total = suppress_table(counts, threshold)
-    hidden = [k for k, c in cells.items() if c.suppressed]
     for key, c in cells.items():
         assert c.suppressed == (c.value is None)
         if not c.suppressed:
             assert c.value == counts[key]
         if 0 < counts[key] < threshold:
-            assert c.suppressed
+            assert c.why == "small"
+        elif c.suppressed:
+            assert c.why == "complement" and counts[key] >= threshold
     if not total.suppressed:
         assert total.value == sum(counts.values())
-        assert len(hidden) != 1  # one hidden cell = total minus the shown ones
+    worlds = list(_possible(cells, counts, total, threshold))
+    assert counts in worlds  # the truth is among what a reader could believe
+    for key, c in cells.items():
+        if c.why == "small":
+            assert len({world[key] for world in worlds}) >= 2, (counts, cells, total)
 
 
 # --- Statistics --------------------------------------------------------------------------
