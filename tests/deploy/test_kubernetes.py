@@ -237,6 +237,36 @@ def test_network_policies_let_each_service_reach_only_broker_postgres_and_dns(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_pod_announces_its_real_metrics_port_to_prometheus(
+    overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prometheus in `monitoring` finds the pods by their prometheus.io/* annotations (its
+    kubernetes_sd job keeps annotated pods): each must name the port the service binds for
+    /metrics, as Settings.metrics_port computes it from the pod's own environment."""
+    objects = render(overlay)
+    config = config_map(objects)
+    for service, deployment in deployments(objects).items():
+        c = container(deployment)
+        with monkeypatch.context() as env:
+            # Only the pod's environment counts, not this test process's.
+            own = [f"{service.upper()}_HTTP_PORT", f"{service.upper()}_METRICS_PORT"]
+            for name in [*config, *env_of(c), *own]:
+                env.delenv(name, raising=False)
+            for name, value in config.items():
+                env.setenv(name, value)
+            for name, entry in env_of(c).items():
+                if "value" in entry:
+                    env.setenv(name, entry["value"])
+            metrics_port = Settings().metrics_port(service)
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", service
+        assert annotations.get("prometheus.io/port") == str(metrics_port), service
+        assert annotations.get("prometheus.io/path") == "/metrics", service
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        assert ports["metrics"] == metrics_port, service
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_keda_scales_each_consumer_on_its_own_queue(overlay: str) -> None:
     objects = render(overlay)
     auths = {a["metadata"]["name"]: a for a in of_kind(objects, "TriggerAuthentication")}
