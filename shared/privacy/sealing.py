@@ -309,10 +309,13 @@ async def open_payload(
     case_id: UUID | None,
     *,
     purpose: str,
+    found: dict[tuple[str, str], bytes | None] | None = None,
 ) -> dict[str, Any]:
     """`payload` with every sealed personal value opened (ERASED where its key is
     destroyed); a new dict, or the same object when nothing is sealed. Raises
-    SealedDataError for a token that does not open under its live key."""
+    SealedDataError for a token that does not open under its live key. `found`: keys
+    already fetched, by (subject, scope), shared by the calls of one reading (each key is
+    then fetched, and its access logged, once per reading)."""
     from shared.events import EVENT_TYPES
 
     model = EVENT_TYPES.get(event_type)
@@ -321,7 +324,8 @@ async def open_payload(
     leaves = [leaf for leaf in personal_positions(model, payload, case_id) if is_sealed(leaf.value)]
     if not leaves:
         return payload
-    found: dict[tuple[str, str], bytes | None] = {}
+    if found is None:
+        found = {}
     opened = _copy(payload)
     for leaf in leaves:
         subject, scope, _ = token_parts(leaf.value)
