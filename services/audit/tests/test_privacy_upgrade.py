@@ -103,7 +103,7 @@ async def test_an_old_clear_text_log_verifies_after_the_upgrade_and_after_erasur
 
             entries = await case_entries(conn, case_id)
             shown = await opened_entries(keys, entries, purpose="test display")
-            bodies = [stored_object(e.payload)[0] for e in shown]
+            bodies = [stored_object(e.payload)[0] or {} for e in shown]
             assert bodies[0]["reporter"]["name"] == "Dana Whitfield"  # old: clear, as stored
             assert bodies[1]["body"] == OLD_NOTE and bodies[2]["body"] == NEW_NOTE
 
@@ -111,7 +111,7 @@ async def test_an_old_clear_text_log_verifies_after_the_upgrade_and_after_erasur
                 f"anonymous:{case_id}"
             ]
             shown = await opened_entries(keys, entries, purpose="test display")
-            bodies = [stored_object(e.payload)[0] for e in shown]
+            bodies = [stored_object(e.payload)[0] or {} for e in shown]
             assert bodies[2]["body"] == ERASED
             # What the migration does not do: the old entries keep their clear text.
             assert bodies[1]["body"] == OLD_NOTE
