@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.addresses import EventMailAddress
 from shared.envelope import Actor, Envelope, PayloadDate, PayloadTime, new_envelope
-from shared.privacy.fields import PERSON, REPORTER_ROLE, Identified, Personal, SubjectRef
+from shared.privacy.fields import (
+    PERSON,
+    REPORTER_ROLE,
+    Identified,
+    Personal,
+    PersonalIfAddress,
+    SubjectRef,
+)
 
 Channel = Literal["api", "portal", "email", "phone"]
 Sensitivity = Literal["normal", "confidential", "restricted"]
@@ -32,7 +39,8 @@ class EventPayload(BaseModel):
 class Reporter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     privacy_subject: ClassVar[Identified] = PERSON
-    employee_id: str = Field(min_length=1, max_length=64)
+    # `email:<address>` for an email sender intake knows no employee id of: sealed then.
+    employee_id: PersonalIfAddress[str] = Field(min_length=1, max_length=64)
     name: Personal[str] = Field(min_length=1, max_length=200)
     email: Personal[EventMailAddress]
 

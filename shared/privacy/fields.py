@@ -82,6 +82,17 @@ class _PersonalMark:
 PERSONAL = _PersonalMark()
 
 
+class _AddressIdMark:
+    """An id that is personal when it holds a mail address (`email:<address>`, intake's
+    identity of an email sender): sealed then, clear otherwise."""
+
+    def __repr__(self) -> str:
+        return "ADDRESS_ID"
+
+
+ADDRESS_ID = _AddressIdMark()
+
+
 def _accept_sealed(value: Any, handler: Callable[[Any], Any]) -> Any:
     if isinstance(value, str) and (value == ERASED or TOKEN_RE.match(value)):
         return value
@@ -90,3 +101,5 @@ def _accept_sealed(value: Any, handler: Callable[[Any], Any]) -> Any:
 
 T = TypeVar("T")
 Personal = Annotated[T, PERSONAL, WrapValidator(_accept_sealed)]
+# An employee id that may be a pseudonymous address (see _AddressIdMark).
+PersonalIfAddress = Annotated[T, ADDRESS_ID, WrapValidator(_accept_sealed)]

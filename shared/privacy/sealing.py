@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from shared.envelope import Envelope
 from shared.errors import PermanentError
 from shared.privacy.fields import (
+    ADDRESS_ID,
     CASE_REPORTER,
     ERASED,
     PERSONAL,
@@ -100,8 +101,13 @@ def open_value(key: bytes, token: str, *, event_type: str, path: Path) -> str:
 # --- walking a JSON payload along its model ---
 
 
-def _is_personal(metadata: list[Any] | tuple[Any, ...]) -> bool:
-    return any(m is PERSONAL for m in metadata)
+def _is_personal(metadata: list[Any] | tuple[Any, ...], value: Any = None) -> bool:
+    """A personal position; an ADDRESS_ID one only while it holds an address or a token."""
+    if any(m is PERSONAL for m in metadata):
+        return True
+    return any(m is ADDRESS_ID for m in metadata) and (
+        isinstance(value, str) and ("@" in value or is_sealed(value))
+    )
 
 
 def _subject_of(ident: Identified, data: dict[str, Any], case_id: UUID | None) -> str:
@@ -128,7 +134,7 @@ def _walk_type(
         return
     origin = get_origin(annotation)
     if origin is Annotated:
-        if _is_personal(annotation.__metadata__):
+        if _is_personal(annotation.__metadata__, value):
             yield path, value, subject
             return
         yield from _walk_type(get_args(annotation)[0], value, path, subject, case_id)
@@ -159,7 +165,7 @@ def _walk_model(
     for name, field in model.model_fields.items():
         if name not in data or data[name] is None:
             continue
-        if _is_personal(field.metadata):
+        if _is_personal(field.metadata, data[name]):
             yield (*path, name), data[name], subject
         else:
             yield from _walk_type(field.annotation, data[name], (*path, name), subject, case_id)
@@ -169,13 +175,16 @@ def _walk_model(
 def has_personal_fields(model: type[BaseModel]) -> bool:
     """Whether `model` has a Personal field anywhere (in nested models and lists too)."""
     return any(
-        _is_personal(field.metadata) or _type_has_personal(field.annotation)
+        any(m is PERSONAL or m is ADDRESS_ID for m in field.metadata)
+        or _type_has_personal(field.annotation)
         for field in model.model_fields.values()
     )
 
 
 def _type_has_personal(annotation: Any) -> bool:
-    if get_origin(annotation) is Annotated and _is_personal(annotation.__metadata__):
+    if get_origin(annotation) is Annotated and any(
+        m is PERSONAL or m is ADDRESS_ID for m in annotation.__metadata__
+    ):
         return True
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return has_personal_fields(annotation)
@@ -208,7 +217,7 @@ def personal_positions(
             else:
                 subject = _anonymous(case_id)
             role = (getattr(model, "privacy_roles", {}) or {}).get(ref)
-        if _is_personal(field.metadata):
+        if _is_personal(field.metadata, value):
             found: list[tuple[Path, Any, str]] = [((name,), value, subject)]
         else:
             found = list(_walk_type(field.annotation, value, (name,), subject, case_id))
@@ -365,8 +374,16 @@ async def open_envelope(keys: KeyStore, envelope: Envelope, *, purpose: str) -> 
 
 # Opened by shared.service.start_runtime (the service's settings), last one first.
 _RUNNING: dict[str, list[KeyStore]] = {}
-# Opened on first use where no runtime registered one (scripts, tests enqueueing directly).
+# Opened on first use where no runtime registered one (scripts, tests enqueueing directly),
+# at _FALLBACK_URL when set, else at key_store_url().
 _LAZY: dict[tuple[str, int], KeyStore] = {}
+_FALLBACK_URL: list[str] = []
+
+
+def use_key_store_url(url: str | None) -> None:
+    """Where key stores opened on first use connect (None: shared.privacy.keys.
+    key_store_url() from the environment). Tests point it at their database."""
+    _FALLBACK_URL[:] = [url] if url else []
 
 
 def register_key_store(service: str, store: KeyStore) -> None:
@@ -388,7 +405,8 @@ async def key_store_for(service: str) -> KeyStore:
     ident = (service, id(asyncio.get_running_loop()))
     store = _LAZY.get(ident)
     if store is None:
-        store = await KeyStore.open(key_store_url(), service=service)
+        url = _FALLBACK_URL[0] if _FALLBACK_URL else key_store_url()
+        store = await KeyStore.open(url, service=service)
         existing = _LAZY.setdefault(ident, store)
         if existing is not store:
             await store.close()

@@ -159,3 +159,19 @@ async def test_the_outbox_row_holds_only_sealed_values(
         await admin_pool.execute("DELETE FROM intake.outbox WHERE event_id = $1", event.event_id)
     finally:
         unregister_key_store("intake", keys)
+
+
+async def test_an_email_senders_address_id_is_sealed_and_keyed_by_the_address(
+    keys: KeyStore,
+) -> None:
+    case_id, address = uuid4(), f"dana.{uuid4().hex[:6]}@example.com"
+    event = _submitted(case_id, f"email:{address}")
+    sealed = await seal_envelope(keys, event)
+    subject = subject_for(employee_id=None, email=address, case_id=None)
+    assert sealed.payload["reporter"]["employee_id"].startswith(f"pd1:{subject}:{case_id}:")
+    assert address not in sealed.model_dump_json()
+    parse_payload(sealed)
+    assert (await open_envelope(keys, sealed, purpose="test")).payload == event.payload
+    # A directory employee id stays clear (it is the subject id anyway).
+    plain = await seal_envelope(keys, _submitted(uuid4(), "E-4242"))
+    assert plain.payload["reporter"]["employee_id"] == "E-4242"
