@@ -79,11 +79,16 @@ def seal_value(
 
 
 def token_parts(token: str) -> tuple[str, str, bytes]:
-    """(subject_id, scope, nonce|ciphertext) of a token; ValueError when it is none."""
+    """(subject_id, scope, nonce|ciphertext) of a token; SealedDataError when it is none."""
     if not is_sealed(token):
-        raise ValueError("not a sealed token")
+        raise SealedDataError("not a sealed token")
     head, scope, text = token.rsplit(":", 2)
-    blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    try:
+        blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError as exc:  # binascii.Error: a length no encoding produces
+        raise SealedDataError("sealed value is not base64url") from exc
+    if len(blob) < 12 + 16:
+        raise SealedDataError("sealed value too short for nonce and tag")
     return head[len(TOKEN_PREFIX) :], scope, blob
 
 
@@ -336,8 +341,12 @@ async def open_payload(
     if found is None:
         found = {}
     opened = _copy(payload)
+    expected_scope = scope_for(case_id)
     for leaf in leaves:
         subject, scope, _ = token_parts(leaf.value)
+        if scope != expected_scope:
+            where = ".".join(str(p) for p in leaf.path)
+            raise SealedDataError(f"sealed value at {where} belongs to another case ({scope})")
         if (subject, scope) not in found:
             found[subject, scope] = await keys.key_for(
                 subject, scope, create=False, purpose=purpose
