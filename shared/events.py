@@ -1795,3 +1795,101 @@ def make_event(
         occurred_at=occurred_at,
         payload_is_json=True,  # model_dump(mode="json") already is
     )
+
+
+# --- Data-subject rights (issue #14): access and erasure requests (intake) ---
+# Who the person is travels only as the pseudonymous `subject_id` of the privacy model
+# (`employee:<id>` or `email:<sha256 of the lower-cased address>`); never a name, an
+# address or a reason's free text beyond the officer's own words.
+
+
+class PrivacyErasureRequested(EventPayload):
+    """A privacy officer placed an erasure request (GDPR Art. 17) for a data subject."""
+
+    event_type: ClassVar[str] = "privacy.erasure_requested"
+    erasure_request_id: UUID
+    subject_id: str = Field(min_length=1, max_length=200)
+    requested_by: str = Field(min_length=1, max_length=200)
+    requested_at: PayloadTime
+
+
+class PrivacyErasureDecided(EventPayload):
+    """A second privacy officer approved or refused the request, with their reason.
+
+    `kept_case_ids`: cases whose data is kept for legal claims (not erased). `blocked_by`:
+    the legal holds that stopped an approved erasure (then `carried_out` is False)."""
+
+    event_type: ClassVar[str] = "privacy.erasure_decided"
+    erasure_request_id: UUID
+    subject_id: str = Field(min_length=1, max_length=200)
+    decision: Literal["approve", "refuse"]
+    reason: str = Field(min_length=1, max_length=2000)
+    decided_by: str = Field(min_length=1, max_length=200)
+    decided_at: PayloadTime
+    kept_case_ids: list[UUID] = Field(default_factory=list, max_length=500)
+    blocked_by: list[UUID] = Field(default_factory=list, max_length=500)
+    carried_out: bool
+    keys_destroyed: int = Field(ge=0)
+
+
+class PrivacyDataSubjectErased(EventPayload):
+    """The subject's keys are destroyed: every service scrubs its own read-model copies.
+
+    `scopes`: the case ids (as str) and "-" (data outside any case) erased; None = all of
+    the subject's data. `kept_scopes`: cases kept for legal claims, left as they are."""
+
+    event_type: ClassVar[str] = "privacy.data_subject_erased"
+    subject_id: str = Field(min_length=1, max_length=200)
+    scopes: list[str] | None = Field(default=None, max_length=5000)
+    kept_scopes: list[str] = Field(default_factory=list, max_length=500)
+    rule: str = Field(min_length=1, max_length=500)
+    erasure_request_id: UUID | None = None
+    erased_at: PayloadTime
+
+
+class PrivacyAccessRequested(EventPayload):
+    """A privacy officer asked for everything hrcase holds about a data subject."""
+
+    event_type: ClassVar[str] = "privacy.access_requested"
+    access_request_id: UUID
+    subject_id: str = Field(min_length=1, max_length=200)
+    requested_by: str = Field(min_length=1, max_length=200)
+    requested_at: PayloadTime
+
+
+class PrivacyAccessFulfilled(EventPayload):
+    """The export was assembled (counts only: no personal data on the bus)."""
+
+    event_type: ClassVar[str] = "privacy.access_fulfilled"
+    access_request_id: UUID
+    subject_id: str = Field(min_length=1, max_length=200)
+    cases: int = Field(ge=0)
+    messages: int = Field(ge=0)
+    notifications: int = Field(ge=0)
+    fulfilled_at: PayloadTime
+
+
+class PrivacyRequestViewed(EventPayload):
+    """Audit-only: who read a data-subject request or downloaded its export (no content)."""
+
+    event_type: ClassVar[str] = "audit.privacy_request_viewed"
+    viewer: str
+    roles: list[str]
+    request_kind: Literal["erasure", "access"]
+    request_id: UUID
+    view: str = Field(max_length=100)
+    client_ip: str | None
+    user_agent: str | None = Field(default=None, max_length=512)
+    forwarded_for: str | None = Field(default=None, max_length=512)
+    at: PayloadTime
+
+
+PRIVACY_RIGHTS_EVENTS: tuple[type[EventPayload], ...] = (
+    PrivacyErasureRequested,
+    PrivacyErasureDecided,
+    PrivacyDataSubjectErased,
+    PrivacyAccessRequested,
+    PrivacyAccessFulfilled,
+    PrivacyRequestViewed,
+)
+EVENT_TYPES.update({cls.event_type: cls for cls in PRIVACY_RIGHTS_EVENTS})

@@ -192,6 +192,18 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Data-subject rights (issue #14, README "Data-subject rights"): intake takes the requests.
+PUBLISHES["intake"] = (
+    *PUBLISHES["intake"],
+    "privacy.erasure_requested",
+    "privacy.erasure_decided",
+    "privacy.data_subject_erased",
+    "privacy.access_requested",
+    "privacy.access_fulfilled",
+    "audit.privacy_request_viewed",
+)
+
+
 def may_publish(publisher: str, event_type: str) -> bool:
     return event_type in PUBLISHES.get(publisher, ())
 
