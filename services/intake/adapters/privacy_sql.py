@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
 
 from services.intake.domain.privacy_rights import ERASED
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 # --- Requests ---
 
@@ -124,7 +124,9 @@ async def insert_access_request(
 
 
 async def get_access_request(conn: Conn, request_id: UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM intake.access_requests WHERE request_id = $1", request_id)
+    row = await conn.fetchrow(
+        "SELECT * FROM intake.access_requests WHERE request_id = $1", request_id
+    )
     if row is None:
         return None
     found = dict(row)
@@ -200,7 +202,9 @@ async def subject_case_ids(conn: Conn, employee_id: str | None, email: str | Non
 _SKELETON = "c.case_id, c.reference, c.status, c.category, c.channel, c.submitted_at, c.updated_at"
 
 
-async def reported_cases(conn: Conn, employee_id: str | None, email: str | None) -> list[dict[str, Any]]:
+async def reported_cases(
+    conn: Conn, employee_id: str | None, email: str | None
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"""SELECT {_SKELETON}, c.subject, c.description, c.reporter_name, c.reporter_email,
                    (SELECT count(*) FROM intake.case_respondents r
@@ -223,7 +227,9 @@ async def messages_of(conn: Conn, case_ids: Sequence[UUID]) -> list[dict[str, An
     return [dict(row) for row in rows]
 
 
-async def respondent_rows(conn: Conn, employee_id: str | None, email: str | None) -> list[dict[str, Any]]:
+async def respondent_rows(
+    conn: Conn, employee_id: str | None, email: str | None
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"""SELECT {_SKELETON}, r.name, r.email FROM intake.case_respondents r
               JOIN intake.cases c USING (case_id)
@@ -235,7 +241,9 @@ async def respondent_rows(conn: Conn, employee_id: str | None, email: str | None
     return [dict(row) for row in rows]
 
 
-async def interview_rows(conn: Conn, employee_id: str | None, email: str | None) -> list[dict[str, Any]]:
+async def interview_rows(
+    conn: Conn, employee_id: str | None, email: str | None
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"""SELECT {_SKELETON}, i.interviewee_role, i.interviewee_name, i.interviewee_email,
                    i.scheduled_for
@@ -259,7 +267,9 @@ async def statement_rows(conn: Conn, employee_id: str | None) -> list[dict[str, 
     return [dict(row) for row in rows]
 
 
-async def conference_rows(conn: Conn, employee_id: str | None, email: str | None) -> list[dict[str, Any]]:
+async def conference_rows(
+    conn: Conn, employee_id: str | None, email: str | None
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"""SELECT {_SKELETON}, v.conference_id, v.role, v.name, v.email,
                    v.status AS view_status

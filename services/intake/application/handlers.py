@@ -27,6 +27,7 @@ from services.intake.application.investigation_projection import (
 )
 from services.intake.application.mediation import MEDIATION_HANDLERS
 from services.intake.application.participant_views import PARTICIPANT_VIEW_HANDLERS
+from services.intake.application.privacy_rights import on_notification_sent
 from services.intake.application.process_projection import PROCESS_HANDLERS
 from services.intake.application.roster import on_roster_published
 from services.intake.application.statutory_clocks import CLOCK_HANDLERS
@@ -314,3 +315,6 @@ HANDLERS: Mapping[str, Handler] = with_history(
         }
     )
 )
+# Data-subject rights: what notifications sent to whom (ids only), for access requests. Not
+# a case-history event, so outside with_history.
+HANDLERS = {**HANDLERS, "notification.sent": on_notification_sent}

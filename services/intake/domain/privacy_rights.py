@@ -16,7 +16,6 @@ access export shows (README "Data-subject rights"). Pure rules, no I/O.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 from uuid import UUID
@@ -27,6 +26,7 @@ from services.intake.domain.case import IntakeInput
 from services.intake.domain.refusals import Refused
 from shared.addresses import MailAddress
 from shared.auth import Principal, Role
+from shared.privacy.keys import subject_for
 
 PRIVACY_ROLES: tuple[Role, ...] = ("privacy_officer",)
 ERASED = "[erased]"  # what an erased free-text or name field reads
@@ -79,12 +79,8 @@ class ErasureDecisionInput(IntakeInput):
 
 def subject_id_of(*, employee_id: str | None, email: str | None) -> str:
     """The privacy model's subject id: `employee:<id>`, else `email:<sha256 hex of the
-    lower-cased address>` (shared.privacy.keys.subject_for, without the anonymous case)."""
-    if employee_id:
-        return f"employee:{employee_id}"
-    if email:
-        return "email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
-    raise ValueError("employee_id or email is required")
+    lower-cased address>` (shared.privacy.keys.subject_for). Raises ValueError if neither."""
+    return subject_for(employee_id=employee_id, email=email, case_id=None)
 
 
 def require_privacy_officer(principal: Principal) -> None:
@@ -117,7 +113,7 @@ def erased_scopes(case_ids: Iterable[UUID], kept: Sequence[UUID]) -> list[str] |
     if not kept:
         return None
     keep = set(kept)
-    return sorted(str(c) for c in set(case_ids) if c not in keep) + ["-"]
+    return [*sorted(str(c) for c in set(case_ids) if c not in keep), "-"]
 
 
 def _iso(value: Any) -> Any:

@@ -75,5 +75,7 @@ SUBSCRIPTIONS = ServiceQueue(
         # Employees' departments (the HR dashboard's "category rising in a department",
         # application/analytics_projection.py).
         "directory.employee_updated",
+        # Data-subject rights: the notifications sent to each person (access requests).
+        "notification.sent",
     ),
 )

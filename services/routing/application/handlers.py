@@ -23,6 +23,7 @@ from services.routing.application import (
     statutory_clocks,
     tasks,
 )
+from services.routing.application.erasure import on_data_subject_erased
 from services.routing.application.requests import locked_case as _locked_case
 from services.routing.application.requests import refuse as _refuse
 from services.routing.application.respondents import (
@@ -834,6 +835,8 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "conference.action_replanning_requested": with_policy(conferences.replan_action),
         "conference.consent_recorded": with_policy(conferences.record_consent),
         "statutory_clock.completion_requested": statutory_clocks.completion_handler(policy),
+        # Data-subject rights: scrub an erased person's copies (application/erasure.py).
+        "privacy.data_subject_erased": on_data_subject_erased,
     }
     # Processes: stage moves, process roles, outcome approval (application/processes.py)
     # and the facts their requirements are judged on (application/process_facts.py).
