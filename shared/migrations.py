@@ -17,6 +17,10 @@ from sqlalchemy.engine import make_url
 from shared.settings import SERVICES, db_role
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
+# The key store of personal data (shared/privacy/keys.py): not a service, but migrated
+# like one, after the services, by `hrcase migrate` and the test fixtures.
+KEY_STORE = "keys"
+KEY_STORE_MIGRATIONS = Path(__file__).resolve().parent / "privacy" / "migrations"
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -38,24 +42,33 @@ def ensure_database(database_url: str) -> None:
 
 def alembic_config(service: str, database_url: str) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(SERVICES_DIR / service / "migrations"))
+    location = (
+        KEY_STORE_MIGRATIONS if service == KEY_STORE else SERVICES_DIR / service / "migrations"
+    )
+    cfg.set_main_option("script_location", str(location))
     cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url))
     return cfg
 
 
-def migrate(database_url: str, services: tuple[str, ...] = SERVICES) -> None:
+def migrate(
+    database_url: str, services: tuple[str, ...] = SERVICES, *, key_store: bool = True
+) -> None:
+    """Upgrade every service's schema and (unless `key_store` is off) the key store's."""
     ensure_database(database_url)
     for service in services:
         command.upgrade(alembic_config(service, database_url), "head")
+    if key_store:
+        command.upgrade(alembic_config(KEY_STORE, database_url), "head")
 
 
-def run_env(schema: str) -> None:
-    """Body of every service's migrations/env.py (online mode only)."""
+def run_env(schema: str, *, role: str | None = None) -> None:
+    """Body of every service's migrations/env.py (online mode only); the role defaults to
+    `hrcase_<schema>`."""
     url = context.config.get_main_option("sqlalchemy.url")
     assert url, "sqlalchemy.url not set"
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
-        connection.execute(text(ensure_role_sql(db_role(schema))))
+        connection.execute(text(ensure_role_sql(role or db_role(schema))))
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         connection.commit()
         context.configure(

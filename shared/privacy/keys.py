@@ -1,0 +1,195 @@
+"""The key store: one AES-256 data key per (data subject, scope), destroyed to erase.
+
+Keys live in the `privacy_keys` schema, reached only by the `hrcase_keys` database role
+(`KEYS_DATABASE_URL`, else the admin URL with that role: shared.settings), never in the
+audit log or on the bus. Every service that seals or opens personal data
+(shared.privacy.sealing) opens a `KeyStore` of its own with its service name; each
+`key_for` is recorded in `privacy_keys.key_access` (who, which key, why, what came of it),
+so key access is itself audited.
+
+Invariants (enforced by the schema, migrations in shared/privacy/migrations/):
+- a key is 32 random bytes (AESGCM.generate_key), created at most once per
+  (subject_id, scope);
+- destroying sets `key` to NULL and keeps the row with `destroyed_at` and
+  `destroyed_reason`; a destroyed key never comes back (`key_for` answers None, also with
+  `create=True`), so everything sealed under it stays unreadable;
+- rows are never deleted and the access log only grows (no DELETE grant; a trigger lets
+  an UPDATE only destroy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from uuid import UUID
+
+import asyncpg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from shared.db import create_pool
+from shared.settings import Settings, get_settings
+
+NO_SCOPE = "-"  # the scope of data outside any case
+
+
+def key_store_url(settings: Settings | None = None) -> str:
+    """The key store's DSN: `KEYS_DATABASE_URL`, else DATABASE_URL with the `hrcase_keys`
+    role (and `KEYS_DATABASE_PASSWORD`)."""
+    return (settings or get_settings()).service_database_url("keys")
+
+
+def subject_for(*, employee_id: str | None, email: str | None, case_id: UUID | None) -> str:
+    """The data subject id of a person: `employee:<id>` when they have an employee id,
+    else `email:<sha256 hex of the lower-cased, trimmed address>`, else (an anonymous
+    reporter) `anonymous:<case_id>`.
+
+    Raises ValueError when none of the three is given.
+    """
+    if employee_id and employee_id.strip():
+        return f"employee:{employee_id.strip()}"
+    if email and email.strip():
+        digest = hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+        return f"email:{digest}"
+    if case_id is not None:
+        return f"anonymous:{case_id}"
+    raise ValueError("a data subject needs an employee id, an email address or a case id")
+
+
+def scope_for(case_id: UUID | None) -> str:
+    """The key scope of data about `case_id` (its str), `"-"` outside any case."""
+    return str(case_id) if case_id is not None else NO_SCOPE
+
+
+class KeyStore:
+    """The data keys, over an asyncpg pool of its own (role `hrcase_keys`).
+
+    `service` names the caller in every key_access row. Methods raise asyncpg errors
+    when the database is unreachable (callers retry like any other database fault).
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, service: str) -> None:
+        self.pool = pool
+        self.service = service
+
+    @classmethod
+    async def open(cls, database_url: str, *, service: str, size: int = 2) -> KeyStore:
+        """Connect to the key store at `database_url` (the `hrcase_keys` role's DSN)."""
+        pool = await create_pool(database_url, size=size, json_codecs=False)
+        return cls(pool, service=service)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def key_for(
+        self,
+        subject_id: str,
+        scope: str,
+        *,
+        create: bool,
+        purpose: str,
+        role: str | None = None,
+    ) -> bytes | None:
+        """The 32-byte key of (`subject_id`, `scope`), created first when absent and
+        `create`; None when it was destroyed, or is absent and `create` is False.
+
+        `purpose` (e.g. "seal case.submitted", "open for display") is logged with the
+        access. `role` (e.g. "reporter") records, on creation, what the subject is to the
+        scope's case (see `subject_with_role`); the first role recorded stays.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            key: bytes | None = None
+            outcome = "absent"
+            if create:
+                key = await conn.fetchval(
+                    "INSERT INTO privacy_keys.data_keys (subject_id, scope, key, created_by)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (subject_id, scope) DO NOTHING"
+                    " RETURNING key",
+                    subject_id,
+                    scope,
+                    AESGCM.generate_key(bit_length=256),
+                    self.service,
+                )
+                if key is not None:
+                    outcome = "created"
+            if key is None:
+                row = await conn.fetchrow(
+                    "SELECT key FROM privacy_keys.data_keys WHERE subject_id = $1 AND scope = $2",
+                    subject_id,
+                    scope,
+                )
+                if row is not None:
+                    key = row["key"]
+                    outcome = "read" if key is not None else "erased"
+            if role is not None and key is not None:
+                await conn.execute(
+                    "INSERT INTO privacy_keys.scope_roles (scope, role, subject_id)"
+                    " VALUES ($1, $2, $3) ON CONFLICT (scope, role) DO NOTHING",
+                    scope,
+                    role,
+                    subject_id,
+                )
+            await self._log(conn, subject_id, scope, purpose, outcome)
+        return bytes(key) if key is not None else None
+
+    async def subject_with_role(self, scope: str, role: str) -> str | None:
+        """The subject first recorded with `role` in `scope` (e.g. the case's reporter),
+        or None."""
+        async with self.pool.acquire() as conn:
+            subject: str | None = await conn.fetchval(
+                "SELECT subject_id FROM privacy_keys.scope_roles WHERE scope = $1 AND role = $2",
+                scope,
+                role,
+            )
+        return subject
+
+    async def destroy_subject(self, subject_id: str, *, reason: str) -> int:
+        """Destroy every live key of `subject_id` (all scopes); return how many."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            scopes = await conn.fetch(
+                "UPDATE privacy_keys.data_keys SET key = NULL, destroyed_at = clock_timestamp(),"
+                " destroyed_reason = $2 WHERE subject_id = $1 AND key IS NOT NULL"
+                " RETURNING scope",
+                subject_id,
+                reason,
+            )
+            for row in scopes:
+                await self._log(conn, subject_id, row["scope"], reason, "destroyed")
+        return len(scopes)
+
+    async def destroy_scope(self, scope: str, *, reason: str) -> list[str]:
+        """Destroy every live key of `scope` (every subject of a case); return the
+        subject ids whose key was destroyed now, sorted."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "UPDATE privacy_keys.data_keys SET key = NULL, destroyed_at = clock_timestamp(),"
+                " destroyed_reason = $2 WHERE scope = $1 AND key IS NOT NULL"
+                " RETURNING subject_id",
+                scope,
+                reason,
+            )
+            subjects = sorted(row["subject_id"] for row in rows)
+            for subject_id in subjects:
+                await self._log(conn, subject_id, scope, reason, "destroyed")
+        return subjects
+
+    async def subjects_of_scope(self, scope: str) -> list[str]:
+        """Every subject with a key (live or destroyed) in `scope`, sorted."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT subject_id FROM privacy_keys.data_keys WHERE scope = $1"
+                " ORDER BY subject_id",
+                scope,
+            )
+        return [row["subject_id"] for row in rows]
+
+    async def _log(
+        self, conn: asyncpg.Connection, subject_id: str, scope: str, purpose: str, outcome: str
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO privacy_keys.key_access (service, subject_id, scope, purpose, outcome)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            self.service,
+            subject_id,
+            scope,
+            purpose[:500],
+            outcome,
+        )
