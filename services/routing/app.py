@@ -14,7 +14,7 @@ from services.routing.config import RoutingSettings
 from services.routing.domain.policy import load_policy
 from services.routing.entrypoints.subscriptions import SUBSCRIPTIONS
 from shared.consumer import Handler
-from shared.privacy.keys import KeyStore
+from shared.privacy.keys import KeyStore, key_store_url
 from shared.service import Runtime, ServiceSpec
 from shared.uow import unit_of_work
 
@@ -35,7 +35,7 @@ async def _startup(runtime: Runtime) -> None:
         announced=announced,
     )
     # Retention destroys keys in the key store (shared.privacy.keys), its own schema and role.
-    keys = await KeyStore.open(runtime.settings.database_url, service="routing")
+    keys = await KeyStore.open(key_store_url(runtime.settings), service="routing")
     runtime.closers.append(keys.close)
     timers = TimerLoop(
         pool=runtime.pool,

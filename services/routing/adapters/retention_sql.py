@@ -114,8 +114,7 @@ async def holds_covering(
         list(subject_ids),
     )
     return [
-        Hold(r["hold_id"], r["case_id"], r["subject_id"], tuple(r["case_ids"] or ()))
-        for r in rows
+        Hold(r["hold_id"], r["case_id"], r["subject_id"], tuple(r["case_ids"] or ())) for r in rows
     ]
 
 

@@ -64,7 +64,9 @@ def upgrade() -> None:
             PRIMARY KEY (case_id, subject_id)
         )"""
     )
-    op.execute("CREATE INDEX routing_case_subjects_subject_idx ON routing.case_subjects (subject_id)")
+    op.execute(
+        "CREATE INDEX routing_case_subjects_subject_idx ON routing.case_subjects (subject_id)"
+    )
     for statement in grant_service_sql("routing"):
         op.execute(statement)
 
