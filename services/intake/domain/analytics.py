@@ -251,7 +251,7 @@ class Dashboard:
     recurring: Recurring
     follow_through: list[FollowThroughRow] = field(default_factory=list)
     # Legal holds (issue #14): counts only (domain/legal_holds.LegalHoldCounts).
-    legal_holds: LegalHoldCounts = LegalHoldCounts(0, 0, 0)
+    legal_holds: LegalHoldCounts = field(default_factory=lambda: LegalHoldCounts(0, 0, 0))
 
 
 # --- Pure rules ------------------------------------------------------------------------------
