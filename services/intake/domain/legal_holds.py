@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
+from services.intake.domain.case import IntakeInput
 from shared.addresses import MailAddress
 from shared.auth import Role
 
@@ -35,7 +36,9 @@ def _not_blank(value: str) -> str:
 Reason = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_not_blank)]
 
 
-class _Strict(BaseModel):
+class _Strict(IntakeInput):
+    """A request body: unknown keys refused, NUL in any string refused naming the field."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
