@@ -565,7 +565,7 @@ def process_bases() -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
                 "reason": "Litigation expected",
             },
             AS_PRIVACY_OFFICER,
-        ),  # fmt: skip
+        ),
         ("post", "/api/v1/privacy/legal-holds/{hold_id}/release"): (
             {"reason": "The claim settled"},
             AS_PRIVACY_OFFICER,
