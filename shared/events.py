@@ -1698,6 +1698,64 @@ PROCESS_EVENTS: tuple[type[EventPayload], ...] = (
 )
 
 
+# --- Privacy: legal holds and retention (issue #14; README "Retention schedule and legal
+# holds"). Ids only: a data subject is named by its subject id (`employee:<id>`,
+# `email:<sha256 hex>`, `anonymous:<case id>`, shared.privacy.keys.subject_for), never by
+# a name or an address.
+
+SUBJECT_ID_PATTERN = r"^(employee|email|anonymous):[^@\s]{1,128}$"
+
+
+class PrivacyLegalHoldPlaced(EventPayload):
+    """Intake: a person with the role placed a legal hold; it blocks retention erasure
+    and erasure requests of what it covers until released. Exactly one of `case_id`,
+    `subject_id` or `case_ids` (a matter: a named set of cases) says what it covers."""
+
+    event_type: ClassVar[str] = "privacy.legal_hold_placed"
+    hold_id: UUID
+    case_id: UUID | None = None
+    subject_id: str | None = Field(default=None, pattern=SUBJECT_ID_PATTERN)
+    case_ids: list[UUID] = Field(default_factory=list, max_length=500)
+    reason: str = Field(min_length=1, max_length=2000)
+    placed_at: PayloadTime
+
+    @model_validator(mode="after")
+    def _covers_one_thing(self) -> PrivacyLegalHoldPlaced:
+        given = [self.case_id is not None, self.subject_id is not None, bool(self.case_ids)]
+        if sum(given) != 1:
+            raise ValueError("a hold covers exactly one of case_id, subject_id, case_ids")
+        return self
+
+
+class PrivacyLegalHoldReleased(EventPayload):
+    """Intake: the hold no longer blocks anything (a blocked retention is checked again)."""
+
+    event_type: ClassVar[str] = "privacy.legal_hold_released"
+    hold_id: UUID
+    reason: str = Field(min_length=1, max_length=2000)
+    released_at: PayloadTime
+
+
+class PrivacyRetentionErased(EventPayload):
+    """Routing: a closed case's retention period ended with no legal hold covering it;
+    the keys of its scope (every data subject's) were destroyed under `rule`. Every
+    service scrubs its read-model copies of the case, keeping the anonymous skeleton."""
+
+    event_type: ClassVar[str] = "privacy.retention_erased"
+    case_id: UUID
+    subject_ids: list[str] = Field(default_factory=list, max_length=1000)
+    rule: str = Field(min_length=1, max_length=500)
+    closed_at: PayloadTime
+    erased_at: PayloadTime
+
+
+PRIVACY_HOLD_EVENTS: tuple[type[EventPayload], ...] = (
+    PrivacyLegalHoldPlaced,
+    PrivacyLegalHoldReleased,
+    PrivacyRetentionErased,
+)
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
@@ -1735,6 +1793,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
 EVENT_TYPES.update({cls.event_type: cls for cls in TASK_EVENTS})
 EVENT_TYPES.update({cls.event_type: cls for cls in CONFERENCE_EVENTS})
 EVENT_TYPES.update({cls.event_type: cls for cls in PROCESS_EVENTS})
+EVENT_TYPES.update({cls.event_type: cls for cls in PRIVACY_HOLD_EVENTS})
 
 P = TypeVar("P", bound=EventPayload)
 

@@ -430,3 +430,49 @@ async def test_an_access_request_gives_the_person_their_data_and_no_one_elses(
         payload = row["payload"] if isinstance(row["payload"], str) else json.dumps(row["payload"])
         for personal in (subject["name"], subject["email"], own_text):
             assert personal not in payload
+
+
+async def test_a_legal_hold_on_the_person_blocks_the_erasure(system, admin_pool: asyncpg.Pool):
+    reporter, as_reporter = person("Ada Brook")
+    description = "Ada: my final pay is short by two days."
+    case_id = await raise_case(system, reporter, as_reporter, description=description)
+    hold = await call(
+        system,
+        "POST",
+        "/api/v1/privacy/legal-holds",
+        OFFICER,
+        json={"subject": {"email": reporter["email"]}, "reason": "tribunal claim 2026/17"},
+    )
+    assert hold.status_code == 201, hold.text
+    hold_id = hold.json()["hold_id"]
+
+    request = await request_erasure(system, email=reporter["email"])
+    blocked = await decide(
+        system, request["request_id"], SECOND_OFFICER, decision="approve", reason="asked"
+    )
+    assert blocked.status_code == 200, blocked.text
+    assert blocked.json()["status"] == "blocked"
+    assert blocked.json()["blocked_by"] == [hold_id]
+    assert blocked.json()["keys_destroyed"] == 0
+    row = await admin_pool.fetchrow(
+        "SELECT reporter_email, description FROM intake.cases WHERE case_id = $1", case_id
+    )
+    assert tuple(row) == (reporter["email"], description)
+
+    released = await call(
+        system,
+        "POST",
+        f"/api/v1/privacy/legal-holds/{hold_id}/release",
+        OFFICER,
+        json={"reason": "claim settled"},
+    )
+    assert released.status_code == 202, released.text
+    again = await request_erasure(system, email=reporter["email"])
+    erased = await decide(
+        system, again["request_id"], SECOND_OFFICER, decision="approve", reason="hold released"
+    )
+    assert erased.status_code == 200 and erased.json()["status"] == "erased", erased.text
+    row = await admin_pool.fetchrow(
+        "SELECT reporter_email, description FROM intake.cases WHERE case_id = $1", case_id
+    )
+    assert tuple(row) == (None, ERASED)

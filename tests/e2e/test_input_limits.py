@@ -47,6 +47,7 @@ RESPONDENT = {"employee_id": "E-7002", "name": "Alex Chen", "email": "alex.chen@
 AS_SAM = auth_headers("u-sam", "employee", employee_id=SAM["employee_id"])
 AS_AGENT = auth_headers("A-1001", "hr_agent", employee_id="A-1001")
 AS_MANAGER = auth_headers("M-9002", "hr_manager", employee_id="M-9002")
+AS_PRIVACY_OFFICER = auth_headers("PO-1", "privacy_officer")
 
 NUL_VALUES = ("Broken\x00ladder in bay 4", "\x00")
 # Outside 2000-01-01 .. now + 5 min, or not representable at all once converted to UTC.
@@ -126,6 +127,14 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
                 break
             assert time.monotonic() < deadline, view.get("respondents")
             time.sleep(0.2)
+    # A legal hold for the release operation.
+    with system.client("intake", AS_PRIVACY_OFFICER) as officer:
+        hold = officer.post(
+            "/api/v1/privacy/legal-holds",
+            json={"case_id": found["case_id"], "reason": "Tribunal claim expected"},
+        )
+        assert hold.status_code == 201, hold.text
+        found["hold_id"] = hold.json()["hold_id"]
     # One task per task operation: completing one would make cancelling it a 409.
     with system.client("intake", AS_MANAGER) as manager:
         for action in ("complete", "reassign", "cancel"):
@@ -590,6 +599,18 @@ def process_bases() -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
             {"staff_id": "A-1003", "reason": "She is the reporter's sister"},
             AS_MANAGER,
         ),
+        # Legal holds: a matter (the one form with every field a NUL may go in).
+        ("post", "/api/v1/privacy/legal-holds"): (
+            {
+                "matter": {"name": "Okoye v Acme", "case_ids": [fixtures["case_id"]]},
+                "reason": "Litigation expected",
+            },
+            AS_PRIVACY_OFFICER,
+        ),
+        ("post", "/api/v1/privacy/legal-holds/{hold_id}/release"): (
+            {"reason": "The claim settled"},
+            AS_PRIVACY_OFFICER,
+        ),
     }
 
 
@@ -828,6 +849,7 @@ def url_of(path: str, fixtures: dict[str, str]) -> str:
         meeting_id=fixtures.get("mediation_meeting_id", ""),
         term_id=fixtures.get("mediation_term_id", ""),
         agreement_id=fixtures.get("mediation_agreement_id", ""),
+        hold_id=fixtures.get("hold_id", ""),
         request_id=fixtures.get("request_id", ""),
     )
 

@@ -2,10 +2,10 @@
 
 `active_holds_for` is the one question data-subject rights ask of legal holds: which
 active holds cover this person or any of these cases. Holds are placed in intake
-(`POST /api/v1/privacy/legal-holds`, another part of issue #14) in `intake.legal_holds`:
-one row per hold on a case (`case_id`), a data subject (`subject_id`) or a matter's cases
-(`case_ids`), active while `released_at` is NULL. Until that table exists in a database
-(its migration not applied) nothing is on hold.
+(`POST /api/v1/privacy/legal-holds`, README "Retention schedule and legal holds") in
+`intake.legal_holds` (migration 0026): one row per hold on a case (`case_id`), a data
+subject (`subject_id`) or a matter's cases (`case_ids`), active while `released_at` is
+NULL.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ async def active_holds_for(
     conn: asyncpg.Connection, subject_id: str, case_ids: Sequence[UUID]
 ) -> list[UUID]:
     """The ids of the active legal holds on `subject_id` or on any of `case_ids`, sorted;
-    empty when none (or when legal holds are not installed)."""
-    if await conn.fetchval("SELECT to_regclass('intake.legal_holds')") is None:
-        return []
+    empty when none."""
     rows = await conn.fetch(
         """SELECT hold_id FROM intake.legal_holds
             WHERE released_at IS NULL

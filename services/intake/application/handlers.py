@@ -8,6 +8,7 @@ from uuid import UUID
 from services.intake.adapters import sql, task_sql
 from services.intake.application import clocks
 from services.intake.application.analytics_projection import on_employee_updated, with_analytics
+from services.intake.application.case_scrub import on_retention_erased
 from services.intake.application.cases import NewAttachment, NewCase, open_case
 from services.intake.application.conference_projection import (
     CONFERENCE_HANDLERS,
@@ -312,6 +313,8 @@ HANDLERS: Mapping[str, Handler] = with_history(
             **chained(CONFERENCE_HANDLERS, PARTICIPANT_VIEW_HANDLERS),
             # Employees' departments, for the dashboard's recurring figures.
             "directory.employee_updated": on_employee_updated,
+            # Retention carried out by routing: the case keeps its anonymous skeleton.
+            "privacy.retention_erased": on_retention_erased,
         }
     )
 )

@@ -177,7 +177,10 @@ async def decide_erasure(
         blocked_by: list[UUID] = []
         keys_destroyed, scrubbed = 0, {}
         if body.decision == "approve":
-            blocked_by = await active_holds_for(uow.conn, subject_id, to_erase)
+            held: set[UUID] = set()
+            for subject in _subject_ids(employee_id, email):
+                held.update(await active_holds_for(uow.conn, subject, to_erase))
+            blocked_by = sorted(held)
         carried_out = body.decision == "approve" and not blocked_by
         if carried_out:
             assert keys is not None

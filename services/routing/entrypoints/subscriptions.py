@@ -59,5 +59,8 @@ SUBSCRIPTIONS = ServiceQueue(
         "agreement.drafted",
         "agreement.accepted",
         "agreement.obligation_met",
+        # Legal holds (application/retention.py): they block retention erasure.
+        "privacy.legal_hold_placed",
+        "privacy.legal_hold_released",
     ),
 )

@@ -2,7 +2,7 @@
 sent to each person (README "Data-subject rights")
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-11-29
 """
 
@@ -11,8 +11,7 @@ from alembic import op
 from shared.migrations import grant_service_sql
 
 revision = "0027"
-# 0026 is another helper's (legal holds): set to "0026" when that branch is merged.
-down_revision = "0025"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
