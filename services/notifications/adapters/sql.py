@@ -352,9 +352,10 @@ async def erase_subject(
 ) -> dict[str, int]:
     """Scrub a data subject from notifications' copies (privacy.data_subject_erased):
     their reporter contacts in `scopes` (case ids as str; None = every case) lose who they
-    were (NULL, `erased_at` set) and, when data outside any case is erased (`"-"` or
-    None), their address on file and their staff contact go. Delivery records keep only
-    ids, template and status: nothing to scrub. Returns rows changed per table."""
+    were (NULL, `erased_at` set), failed deliveries to them lose the server's error text
+    (it may quote the address) and, when data outside any case is erased (`"-"` or None),
+    their address on file and their staff contact go. Delivery records otherwise hold ids,
+    template and status only. Returns rows changed per table."""
     outside_cases = scopes is None or "-" in scopes
     changed: dict[str, int] = {}
     reporter_digest, address_digest = (_EMAIL_DIGEST.format(c) for c in ("reporter_email", "email"))
@@ -371,6 +372,15 @@ async def erase_subject(
         scopes,
     )
     changed["case_contacts"] = int(result.split()[-1])
+    # A failed delivery's error is the mail server's answer, which may quote the address.
+    result = await conn.execute(
+        """UPDATE notifications.deliveries SET last_error = '[erased]'
+            WHERE recipient_id = $1 AND last_error IS NOT NULL AND last_error <> '[erased]'
+              AND ($2::text[] IS NULL OR case_id::text = ANY($2::text[]))""",
+        employee_id,
+        scopes,
+    )
+    changed["deliveries"] = int(result.split()[-1])
     if outside_cases:
         result = await conn.execute(
             f"""UPDATE notifications.employee_addresses SET email = NULL, updated_at = now()
