@@ -7,7 +7,8 @@ the shared signing key (no call to another service). Roles:
 - hr_manager: assigns and reassigns, sees their teams' cases;
 - investigator: works restricted cases assigned to them;
 - auditor: reads the audit record (timelines, exports, access log);
-- admin: operates the system (policy, directory imports).
+- admin: operates the system (policy, directory imports);
+- privacy_officer: handles data-subject requests (access, erasure) and legal holds.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.settings import DEV_JWT_SECRET, Settings, get_settings
 
-Role = Literal["employee", "hr_agent", "hr_manager", "investigator", "auditor", "admin"]
+Role = Literal[
+    "employee",
+    "hr_agent",
+    "hr_manager",
+    "investigator",
+    "auditor",
+    "admin",
+    "privacy_officer",
+]
 ROLES: frozenset[str] = frozenset(get_args(Role))
 ISSUER = "hrcase"
 AUDIENCE = "hrcase"

@@ -1724,6 +1724,64 @@ PROCESS_EVENTS: tuple[type[EventPayload], ...] = (
 )
 
 
+# --- Privacy: legal holds and retention (issue #14; README "Retention schedule and legal
+# holds"). Ids only: a data subject is named by its subject id (`employee:<id>`,
+# `email:<sha256 hex>`, `anonymous:<case id>`, shared.privacy.keys.subject_for), never by
+# a name or an address.
+
+SUBJECT_ID_PATTERN = r"^(employee|email|anonymous):[^@\s]{1,128}$"
+
+
+class PrivacyLegalHoldPlaced(EventPayload):
+    """Intake: a person with the role placed a legal hold; it blocks retention erasure
+    and erasure requests of what it covers until released. Exactly one of `case_id`,
+    `subject_id` or `case_ids` (a matter: a named set of cases) says what it covers."""
+
+    event_type: ClassVar[str] = "privacy.legal_hold_placed"
+    hold_id: UUID
+    case_id: UUID | None = None
+    subject_id: str | None = Field(default=None, pattern=SUBJECT_ID_PATTERN)
+    case_ids: list[UUID] = Field(default_factory=list, max_length=500)
+    reason: str = Field(min_length=1, max_length=2000)
+    placed_at: PayloadTime
+
+    @model_validator(mode="after")
+    def _covers_one_thing(self) -> PrivacyLegalHoldPlaced:
+        given = [self.case_id is not None, self.subject_id is not None, bool(self.case_ids)]
+        if sum(given) != 1:
+            raise ValueError("a hold covers exactly one of case_id, subject_id, case_ids")
+        return self
+
+
+class PrivacyLegalHoldReleased(EventPayload):
+    """Intake: the hold no longer blocks anything (a blocked retention is checked again)."""
+
+    event_type: ClassVar[str] = "privacy.legal_hold_released"
+    hold_id: UUID
+    reason: str = Field(min_length=1, max_length=2000)
+    released_at: PayloadTime
+
+
+class PrivacyRetentionErased(EventPayload):
+    """Routing: a closed case's retention period ended with no legal hold covering it;
+    the keys of its scope (every data subject's) were destroyed under `rule`. Every
+    service scrubs its read-model copies of the case, keeping the anonymous skeleton."""
+
+    event_type: ClassVar[str] = "privacy.retention_erased"
+    case_id: UUID
+    subject_ids: list[str] = Field(default_factory=list, max_length=1000)
+    rule: str = Field(min_length=1, max_length=500)
+    closed_at: PayloadTime
+    erased_at: PayloadTime
+
+
+PRIVACY_HOLD_EVENTS: tuple[type[EventPayload], ...] = (
+    PrivacyLegalHoldPlaced,
+    PrivacyLegalHoldReleased,
+    PrivacyRetentionErased,
+)
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
@@ -1761,6 +1819,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
 EVENT_TYPES.update({cls.event_type: cls for cls in TASK_EVENTS})
 EVENT_TYPES.update({cls.event_type: cls for cls in CONFERENCE_EVENTS})
 EVENT_TYPES.update({cls.event_type: cls for cls in PROCESS_EVENTS})
+EVENT_TYPES.update({cls.event_type: cls for cls in PRIVACY_HOLD_EVENTS})
 
 P = TypeVar("P", bound=EventPayload)
 
@@ -1821,3 +1880,101 @@ def make_event(
         occurred_at=occurred_at,
         payload_is_json=True,  # model_dump(mode="json") already is
     )
+
+
+# --- Data-subject rights (issue #14): access and erasure requests (intake) ---
+# Who the person is travels only as the pseudonymous `subject_id` of the privacy model
+# (`employee:<id>` or `email:<sha256 of the lower-cased address>`); never a name, an
+# address or a reason's free text beyond the officer's own words.
+
+
+class PrivacyErasureRequested(EventPayload):
+    """A privacy officer placed an erasure request (GDPR Art. 17) for a data subject."""
+
+    event_type: ClassVar[str] = "privacy.erasure_requested"
+    erasure_request_id: UUID
+    subject_id: str = Field(min_length=1, max_length=200)
+    requested_by: str = Field(min_length=1, max_length=200)
+    requested_at: PayloadTime
+
+
+class PrivacyErasureDecided(EventPayload):
+    """A second privacy officer approved or refused the request, with their reason.
+
+    `kept_case_ids`: cases whose data is kept for legal claims (not erased). `blocked_by`:
+    the legal holds that stopped an approved erasure (then `carried_out` is False)."""
+
+    event_type: ClassVar[str] = "privacy.erasure_decided"
+    erasure_request_id: UUID
+    subject_id: str = Field(min_length=1, max_length=200)
+    decision: Literal["approve", "refuse"]
+    reason: str = Field(min_length=1, max_length=2000)
+    decided_by: str = Field(min_length=1, max_length=200)
+    decided_at: PayloadTime
+    kept_case_ids: list[UUID] = Field(default_factory=list, max_length=500)
+    blocked_by: list[UUID] = Field(default_factory=list, max_length=500)
+    carried_out: bool
+    keys_destroyed: int = Field(ge=0)
+
+
+class PrivacyDataSubjectErased(EventPayload):
+    """The subject's keys are destroyed: every service scrubs its own read-model copies.
+
+    `scopes`: the case ids (as str) and "-" (data outside any case) erased; None = all of
+    the subject's data. `kept_scopes`: cases kept for legal claims, left as they are."""
+
+    event_type: ClassVar[str] = "privacy.data_subject_erased"
+    subject_id: str = Field(min_length=1, max_length=200)
+    scopes: list[str] | None = Field(default=None, max_length=5000)
+    kept_scopes: list[str] = Field(default_factory=list, max_length=500)
+    rule: str = Field(min_length=1, max_length=500)
+    erasure_request_id: UUID | None = None
+    erased_at: PayloadTime
+
+
+class PrivacyAccessRequested(EventPayload):
+    """A privacy officer asked for everything hrcase holds about a data subject."""
+
+    event_type: ClassVar[str] = "privacy.access_requested"
+    access_request_id: UUID
+    subject_id: str = Field(min_length=1, max_length=200)
+    requested_by: str = Field(min_length=1, max_length=200)
+    requested_at: PayloadTime
+
+
+class PrivacyAccessFulfilled(EventPayload):
+    """The export was assembled (counts only: no personal data on the bus)."""
+
+    event_type: ClassVar[str] = "privacy.access_fulfilled"
+    access_request_id: UUID
+    subject_id: str = Field(min_length=1, max_length=200)
+    cases: int = Field(ge=0)
+    messages: int = Field(ge=0)
+    notifications: int = Field(ge=0)
+    fulfilled_at: PayloadTime
+
+
+class PrivacyRequestViewed(EventPayload):
+    """Audit-only: who read a data-subject request or downloaded its export (no content)."""
+
+    event_type: ClassVar[str] = "audit.privacy_request_viewed"
+    viewer: str
+    roles: list[str]
+    request_kind: Literal["erasure", "access"]
+    request_id: UUID
+    view: str = Field(max_length=100)
+    client_ip: str | None
+    user_agent: str | None = Field(default=None, max_length=512)
+    forwarded_for: str | None = Field(default=None, max_length=512)
+    at: PayloadTime
+
+
+PRIVACY_RIGHTS_EVENTS: tuple[type[EventPayload], ...] = (
+    PrivacyErasureRequested,
+    PrivacyErasureDecided,
+    PrivacyDataSubjectErased,
+    PrivacyAccessRequested,
+    PrivacyAccessFulfilled,
+    PrivacyRequestViewed,
+)
+EVENT_TYPES.update({cls.event_type: cls for cls in PRIVACY_RIGHTS_EVENTS})

@@ -105,6 +105,9 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "conference.acknowledged",
         "conference.objection_raised",
         "statutory_clock.completion_requested",
+        # privacy: legal holds (README "Retention schedule and legal holds")
+        "privacy.legal_hold_placed",
+        "privacy.legal_hold_released",
         # processes: requests routing decides
         "case.process_change_requested",
         "case.stage_change_requested",
@@ -146,6 +149,8 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "case.assignment_needed",
         "case.respondents_resolved",
         "routing.roster_published",
+        # privacy: a closed case's retention carried out (no legal hold covering it)
+        "privacy.retention_erased",
         "task.created",
         "task.completed",
         "task.reassigned",
@@ -190,6 +195,18 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
     "audit": (),
     "directory": ("directory.employee_updated",),
 }
+
+
+# Data-subject rights (issue #14, README "Data-subject rights"): intake takes the requests.
+PUBLISHES["intake"] = (
+    *PUBLISHES["intake"],
+    "privacy.erasure_requested",
+    "privacy.erasure_decided",
+    "privacy.data_subject_erased",
+    "privacy.access_requested",
+    "privacy.access_fulfilled",
+    "audit.privacy_request_viewed",
+)
 
 
 def may_publish(publisher: str, event_type: str) -> bool:

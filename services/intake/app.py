@@ -19,7 +19,9 @@ from services.intake.entrypoints.http import router
 from services.intake.entrypoints.http_analytics import router as analytics_router
 from services.intake.entrypoints.http_conferences import router as conferences_router
 from services.intake.entrypoints.http_investigations import router as investigations_router
+from services.intake.entrypoints.http_legal_holds import router as legal_holds_router
 from services.intake.entrypoints.http_mediation import router as mediation_router
+from services.intake.entrypoints.http_privacy import router as privacy_router
 from services.intake.entrypoints.http_processes import router as processes_router
 from services.intake.entrypoints.http_statutory_clocks import router as statutory_clocks_router
 from services.intake.entrypoints.http_tasks import router as tasks_router
@@ -89,6 +91,8 @@ SPEC = ServiceSpec(
         investigations_router,
         processes_router,
         analytics_router,
+        legal_holds_router,
+        privacy_router,
     ],
     # The SMTP listener and the analytics backfill; stopped through runtime.closers.
     on_startup=start_intake,

@@ -8,11 +8,13 @@ import structlog
 
 from services.routing.application.handlers import build_handlers
 from services.routing.application.policy import announce_policy, publish_roster
+from services.routing.application.retention import RetentionTimers
 from services.routing.application.timers import TimerLoop, refresh_sla_timer_gauges
 from services.routing.config import RoutingSettings
 from services.routing.domain.policy import load_policy
 from services.routing.entrypoints.subscriptions import SUBSCRIPTIONS
 from shared.consumer import Handler
+from shared.privacy.keys import KeyStore, key_store_url
 from shared.service import Runtime, ServiceSpec
 from shared.uow import unit_of_work
 
@@ -32,11 +34,15 @@ async def _startup(runtime: Runtime) -> None:
         version=policy.version,
         announced=announced,
     )
+    # Retention destroys keys in the key store (shared.privacy.keys), its own schema and role.
+    keys = await KeyStore.open(key_store_url(runtime.settings), service="routing")
+    runtime.closers.append(keys.close)
     timers = TimerLoop(
         pool=runtime.pool,
         policy=policy,
         on_commit=runtime.wake_relay,
         interval=config.timer_interval,
+        extra_batches=(RetentionTimers(keys),),
     )
     timers.start()
     runtime.state["timers"] = timers

@@ -20,6 +20,7 @@ Invariants (enforced by the schema, migrations in shared/privacy/migrations/):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from uuid import UUID
 
 import asyncpg
@@ -57,6 +58,19 @@ def subject_for(*, employee_id: str | None, email: str | None, case_id: UUID | N
     if case_id is not None:
         return f"anonymous:{case_id}"
     raise ValueError("a data subject needs an employee id, an email address or a case id")
+
+
+def subject_parts(subject_id: str) -> tuple[str | None, str | None]:
+    """(employee id, sha256 hex of the address) a subject id stands for: one of the two is
+    set for `employee:` and `email:` subjects, neither for an `anonymous:` one. A service
+    matches its rows by employee id, or by the digest of their lower-cased, trimmed address
+    (Postgres: `encode(sha256(convert_to(lower(trim(email)), 'UTF8')), 'hex')`)."""
+    kind, _, value = subject_id.partition(":")
+    if kind == "employee" and value:
+        return value, None
+    if kind == "email" and value:
+        return None, value
+    return None, None
 
 
 def scope_for(case_id: UUID | None) -> str:
@@ -146,15 +160,19 @@ class KeyStore:
             )
         return subject
 
-    async def destroy_subject(self, subject_id: str, *, reason: str) -> int:
-        """Destroy every live key of `subject_id` (all scopes); return how many."""
+    async def destroy_subject(
+        self, subject_id: str, *, reason: str, except_scopes: Collection[str] = ()
+    ) -> int:
+        """Destroy every live key of `subject_id` (all scopes but `except_scopes`: cases
+        whose data is kept for legal claims, for instance); return how many."""
         async with self.pool.acquire() as conn, conn.transaction():
             scopes = await conn.fetch(
                 "UPDATE privacy_keys.data_keys SET key = NULL, destroyed_at = clock_timestamp(),"
                 " destroyed_reason = $2 WHERE subject_id = $1 AND key IS NOT NULL"
-                " RETURNING scope",
+                " AND NOT (scope = ANY($3::text[])) RETURNING scope",
                 subject_id,
                 reason,
+                list(except_scopes),
             )
             for row in scopes:
                 await self._log(conn, subject_id, row["scope"], reason, "destroyed")

@@ -47,6 +47,7 @@ RESPONDENT = {"employee_id": "E-7002", "name": "Alex Chen", "email": "alex.chen@
 AS_SAM = auth_headers("u-sam", "employee", employee_id=SAM["employee_id"])
 AS_AGENT = auth_headers("A-1001", "hr_agent", employee_id="A-1001")
 AS_MANAGER = auth_headers("M-9002", "hr_manager", employee_id="M-9002")
+AS_PRIVACY_OFFICER = auth_headers("PO-1", "privacy_officer")
 
 NUL_VALUES = ("Broken\x00ladder in bay 4", "\x00")
 # Outside 2000-01-01 .. now + 5 min, or not representable at all once converted to UTC.
@@ -126,6 +127,14 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
                 break
             assert time.monotonic() < deadline, view.get("respondents")
             time.sleep(0.2)
+    # A legal hold for the release operation.
+    with system.client("intake", AS_PRIVACY_OFFICER) as officer:
+        hold = officer.post(
+            "/api/v1/privacy/legal-holds",
+            json={"case_id": found["case_id"], "reason": "Tribunal claim expected"},
+        )
+        assert hold.status_code == 201, hold.text
+        found["hold_id"] = hold.json()["hold_id"]
     # One task per task operation: completing one would make cancelling it a 409.
     with system.client("intake", AS_MANAGER) as manager:
         for action in ("complete", "reassign", "cancel"):
@@ -152,7 +161,47 @@ def fixtures(system: RunningSystem) -> dict[str, str]:
     found.update(investigation_fixtures(system, AS_SAM, harassment))
     found.update(process_fixtures(system))
     found.update(mediation_fixtures(system))
+    found.update(privacy_fixtures(system))
     return found
+
+
+FORGOTTEN = {"employee_id": "E-8802", "name": "Fen Ashby", "email": "fen.ashby@example.com"}
+AS_FORGOTTEN = auth_headers("u-fen", "employee", employee_id=FORGOTTEN["employee_id"])
+AS_PRIVACY = auth_headers("PO-1001", "privacy_officer", employee_id="PO-1001")
+AS_SECOND_PRIVACY = auth_headers("PO-1002", "privacy_officer", employee_id="PO-1002")
+
+
+def privacy_fixtures(system: RunningSystem) -> dict[str, str]:
+    """A case of Fen's and an erasure request about Fen placed by one privacy officer, for
+    the decision door (the other officer decides; the case is kept for legal claims)."""
+    with system.client("intake", AS_FORGOTTEN) as fen:
+        case = fen.post("/api/v1/cases", json={**submit_body(), "reporter": FORGOTTEN})
+        assert case.status_code == 202, case.text
+    with system.client("intake", AS_PRIVACY) as officer:
+        placed = officer.post(
+            "/api/v1/privacy/erasure-requests",
+            json={"employee_id": FORGOTTEN["employee_id"], "reason": "asked to be forgotten"},
+        )
+        assert placed.status_code == 201, placed.text
+    return {"privacy_case_id": case.json()["case_id"], "request_id": placed.json()["request_id"]}
+
+
+def privacy_bases(
+    fixtures: dict[str, str],
+) -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
+    """Data-subject rights: requests by one privacy officer, the decision by another."""
+    subject = {"employee_id": "E-8803", "email": "gil.moss@example.com"}
+    return {
+        ("post", "/api/v1/privacy/erasure-requests"): (
+            {**subject, "reason": "asked to be forgotten"},
+            AS_PRIVACY,
+        ),
+        ("post", "/api/v1/privacy/erasure-requests/{request_id}/decision"): (
+            {"decision": "approve", "reason": "no hold", "keep": [fixtures["privacy_case_id"]]},
+            AS_SECOND_PRIVACY,
+        ),
+        ("post", "/api/v1/privacy/access-requests"): (subject, AS_PRIVACY),
+    }
 
 
 def process_fixtures(system: RunningSystem) -> dict[str, str]:
@@ -413,6 +462,7 @@ def bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[st
         **conference_bases(fixtures),
         **investigation_bases(fixtures),
         **mediation_bases(fixtures),
+        **privacy_bases(fixtures),
     }
 
 
@@ -548,6 +598,18 @@ def process_bases() -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
         ("post", "/api/v1/cases/{case_id}/conflicts"): (
             {"staff_id": "A-1003", "reason": "She is the reporter's sister"},
             AS_MANAGER,
+        ),
+        # Legal holds: a matter (the one form with every field a NUL may go in).
+        ("post", "/api/v1/privacy/legal-holds"): (
+            {
+                "matter": {"name": "Okoye v Acme", "case_ids": [fixtures["case_id"]]},
+                "reason": "Litigation expected",
+            },
+            AS_PRIVACY_OFFICER,
+        ),
+        ("post", "/api/v1/privacy/legal-holds/{hold_id}/release"): (
+            {"reason": "The claim settled"},
+            AS_PRIVACY_OFFICER,
         ),
     }
 
@@ -787,6 +849,8 @@ def url_of(path: str, fixtures: dict[str, str]) -> str:
         meeting_id=fixtures.get("mediation_meeting_id", ""),
         term_id=fixtures.get("mediation_term_id", ""),
         agreement_id=fixtures.get("mediation_agreement_id", ""),
+        hold_id=fixtures.get("hold_id", ""),
+        request_id=fixtures.get("request_id", ""),
     )
 
 

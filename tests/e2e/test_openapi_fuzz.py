@@ -32,6 +32,7 @@ EVERY_ROLE = auth_headers(
     "investigator",
     "auditor",
     "admin",
+    "privacy_officer",
     employee_id="M-9002",
 )
 BOUNDED = settings(

@@ -25,7 +25,7 @@ import asyncpg
 import duckdb
 import structlog
 
-from services.intake.adapters import analytics_sql, roster
+from services.intake.adapters import analytics_sql, legal_hold_sql, roster
 from services.intake.adapters.analytics_engine import AnalyticsEngine
 from services.intake.application import analytics_projection
 from services.intake.config import AnalyticsConfig
@@ -55,6 +55,7 @@ from services.intake.domain.analytics import (
     week_start,
 )
 from services.intake.domain.case import CATEGORIES
+from services.intake.domain.legal_holds import LegalHoldCounts
 from services.intake.domain.work_queue import OPEN_STATUSES, Viewer
 
 if TYPE_CHECKING:
@@ -619,6 +620,11 @@ async def dashboard(
         threshold=threshold,
         as_of=at,
         follow_through=await follow_through(source, period, filters, at),
+        legal_holds=LegalHoldCounts(
+            *await legal_hold_sql.hold_counts(
+                source.pool, starts_at=period.starts_at, ends_before=period.ends_before
+            )
+        ),
         **found,
     )
 

@@ -8,6 +8,7 @@ from uuid import UUID
 from services.intake.adapters import sql, task_sql
 from services.intake.application import clocks
 from services.intake.application.analytics_projection import on_employee_updated, with_analytics
+from services.intake.application.case_scrub import on_retention_erased
 from services.intake.application.cases import NewAttachment, NewCase, open_case
 from services.intake.application.conference_projection import (
     CONFERENCE_HANDLERS,
@@ -27,6 +28,7 @@ from services.intake.application.investigation_projection import (
 )
 from services.intake.application.mediation import MEDIATION_HANDLERS
 from services.intake.application.participant_views import PARTICIPANT_VIEW_HANDLERS
+from services.intake.application.privacy_rights import on_notification_sent
 from services.intake.application.process_projection import PROCESS_HANDLERS
 from services.intake.application.roster import on_roster_published
 from services.intake.application.statutory_clocks import CLOCK_HANDLERS
@@ -311,6 +313,11 @@ HANDLERS: Mapping[str, Handler] = with_history(
             **chained(CONFERENCE_HANDLERS, PARTICIPANT_VIEW_HANDLERS),
             # Employees' departments, for the dashboard's recurring figures.
             "directory.employee_updated": on_employee_updated,
+            # Retention carried out by routing: the case keeps its anonymous skeleton.
+            "privacy.retention_erased": on_retention_erased,
         }
     )
 )
+# Data-subject rights: what notifications sent to whom (ids only), for access requests. Not
+# a case-history event, so outside with_history.
+HANDLERS = {**HANDLERS, "notification.sent": on_notification_sent}

@@ -15,7 +15,9 @@ from shared.envelope import Actor, utcnow
 from shared.events import PortalSessionEnded, make_event
 from shared.uow import UnitOfWork
 
-STAFF_ROLES = frozenset({"hr_agent", "hr_manager", "investigator", "auditor", "admin"})
+STAFF_ROLES = frozenset(
+    {"hr_agent", "hr_manager", "investigator", "auditor", "admin", "privacy_officer"}
+)
 
 
 async def end_portal_session(

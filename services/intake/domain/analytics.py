@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, TypeVar
 
+from services.intake.domain.legal_holds import LegalHoldCounts
 from shared.auth import Principal, Role
 
 DEFAULT_MIN_CELL = 5
@@ -249,6 +250,8 @@ class Dashboard:
     conferences: CountTable
     recurring: Recurring
     follow_through: list[FollowThroughRow] = field(default_factory=list)
+    # Legal holds (issue #14): counts only (domain/legal_holds.LegalHoldCounts).
+    legal_holds: LegalHoldCounts = field(default_factory=lambda: LegalHoldCounts(0, 0, 0))
 
 
 # --- Pure rules ------------------------------------------------------------------------------

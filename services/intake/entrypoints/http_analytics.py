@@ -198,6 +198,14 @@ class FollowThroughOut(BaseModel):
     total: CellOut
 
 
+class LegalHoldsOut(BaseModel):
+    """Legal holds: active now, placed and released in the period (counts only)."""
+
+    active: int
+    placed: int
+    released: int
+
+
 class DashboardOut(BaseModel):
     from_: date = Field(serialization_alias="from")
     to: date
@@ -216,6 +224,7 @@ class DashboardOut(BaseModel):
     conferences: CountTableOut
     recurring: RecurringOut
     follow_through: list[FollowThroughOut]
+    legal_holds: LegalHoldsOut
 
 
 def cell_out(value: Cell, threshold: int) -> CellOut:
@@ -323,6 +332,11 @@ def dashboard_out(found: Dashboard) -> DashboardOut:
             )
             for x in found.follow_through
         ],
+        legal_holds=LegalHoldsOut(
+            active=found.legal_holds.active,
+            placed=found.legal_holds.placed,
+            released=found.legal_holds.released,
+        ),
     )
 
 

@@ -75,5 +75,9 @@ SUBSCRIPTIONS = ServiceQueue(
         # Employees' departments (the HR dashboard's "category rising in a department",
         # application/analytics_projection.py).
         "directory.employee_updated",
+        # Retention carried out (application/case_scrub.py): the read model is scrubbed.
+        "privacy.retention_erased",
+        # Data-subject rights: the notifications sent to each person (access requests).
+        "notification.sent",
     ),
 )

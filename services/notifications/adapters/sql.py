@@ -37,7 +37,8 @@ async def upsert_contact(
                reporter_employee_id = EXCLUDED.reporter_employee_id,
                reporter_name = EXCLUDED.reporter_name,
                reporter_email = EXCLUDED.reporter_email,
-               updated_at = now()""",
+               updated_at = now()
+           WHERE notifications.case_contacts.erased_at IS NULL""",
         case_id,
         reference,
         reporter.employee_id,
@@ -215,7 +216,8 @@ async def set_case_sensitivity(
 async def reporter_contact(conn: asyncpg.Connection, case_id: UUID) -> ReporterContact | None:
     """The reporter of the case (kept from its case.submitted) at the address on file: the
     directory's current one for their employee id, else the one captured at submission;
-    with the case's sensitivity. None for an anonymous report or an unidentified caller."""
+    with the case's sensitivity. None for an anonymous report, an unidentified caller or
+    an erased reporter (privacy.data_subject_erased)."""
     row = await conn.fetchrow(
         """SELECT c.reporter_employee_id, COALESCE(e.email, c.reporter_email) AS email,
                   s.sensitivity
@@ -223,7 +225,7 @@ async def reporter_contact(conn: asyncpg.Connection, case_id: UUID) -> ReporterC
              LEFT JOIN notifications.case_sensitivity s USING (case_id)
              LEFT JOIN notifications.employee_addresses e
                ON e.employee_id = c.reporter_employee_id
-            WHERE c.case_id = $1""",
+            WHERE c.case_id = $1 AND c.erased_at IS NULL""",
         case_id,
     )
     if row is None:
@@ -238,7 +240,9 @@ async def reporter_contact(conn: asyncpg.Connection, case_id: UUID) -> ReporterC
 async def reporter_name(conn: asyncpg.Connection, case_id: UUID) -> str | None:
     """The reporter's name as kept from the case's case.submitted (None: anonymous)."""
     value = await conn.fetchval(
-        "SELECT reporter_name FROM notifications.case_contacts WHERE case_id = $1", case_id
+        "SELECT reporter_name FROM notifications.case_contacts"
+        " WHERE case_id = $1 AND erased_at IS NULL",
+        case_id,
     )
     return str(value) if value is not None else None
 
@@ -333,3 +337,64 @@ async def conference_action(conn: asyncpg.Connection, action_id: UUID) -> Action
         conference_at=row["conference_at"],
         time_zone=row["time_zone"],
     )
+
+
+ERASED_NAME = "[erased]"
+_EMAIL_DIGEST = "encode(sha256(convert_to(lower(trim({})), 'UTF8')), 'hex')"
+
+
+async def erase_subject(
+    conn: asyncpg.Connection,
+    *,
+    employee_id: str | None,
+    email_sha256: str | None,
+    scopes: list[str] | None,
+) -> dict[str, int]:
+    """Scrub a data subject from notifications' copies (privacy.data_subject_erased):
+    their reporter contacts in `scopes` (case ids as str; None = every case) lose who they
+    were (NULL, `erased_at` set), failed deliveries to them lose the server's error text
+    (it may quote the address) and, when data outside any case is erased (`"-"` or None),
+    their address on file and their staff contact go. Delivery records otherwise hold ids,
+    template and status only. Returns rows changed per table."""
+    outside_cases = scopes is None or "-" in scopes
+    changed: dict[str, int] = {}
+    reporter_digest, address_digest = (_EMAIL_DIGEST.format(c) for c in ("reporter_email", "email"))
+    result = await conn.execute(
+        f"""UPDATE notifications.case_contacts
+               SET reporter_employee_id = NULL, reporter_name = NULL, reporter_email = NULL,
+                   erased_at = now(), updated_at = now()
+             WHERE erased_at IS NULL
+               AND (reporter_employee_id = $1
+                    OR {reporter_digest} = $2)
+               AND ($3::text[] IS NULL OR case_id::text = ANY($3::text[]))""",
+        employee_id,
+        email_sha256,
+        scopes,
+    )
+    changed["case_contacts"] = int(result.split()[-1])
+    # A failed delivery's error is the mail server's answer, which may quote the address.
+    result = await conn.execute(
+        """UPDATE notifications.deliveries SET last_error = '[erased]'
+            WHERE recipient_id = $1 AND last_error IS NOT NULL AND last_error <> '[erased]'
+              AND ($2::text[] IS NULL OR case_id::text = ANY($2::text[]))""",
+        employee_id,
+        scopes,
+    )
+    changed["deliveries"] = int(result.split()[-1])
+    if outside_cases:
+        result = await conn.execute(
+            f"""UPDATE notifications.employee_addresses SET email = NULL, updated_at = now()
+                 WHERE email IS NOT NULL AND (employee_id = $1
+                       OR {address_digest} = $2)""",
+            employee_id,
+            email_sha256,
+        )
+        changed["employee_addresses"] = int(result.split()[-1])
+        result = await conn.execute(
+            f"""DELETE FROM notifications.staff_contacts
+                 WHERE staff_id = $1 OR {address_digest} = $2""",
+            employee_id,
+            email_sha256,
+        )
+        changed["staff_contacts"] = int(result.split()[-1])
+    return changed

@@ -60,5 +60,7 @@ SUBSCRIPTIONS = ServiceQueue(
         "agreement.obligation_due_soon",
         "agreement.obligation_overdue",
         "case.follow_up_due",
+        # Data-subject rights: scrub an erased person's contacts (application/erasure.py).
+        "privacy.data_subject_erased",
     ),
 )

@@ -20,9 +20,11 @@ from services.routing.application import (
     conferences,
     process_facts,
     processes,
+    retention,
     statutory_clocks,
     tasks,
 )
+from services.routing.application.erasure import on_data_subject_erased
 from services.routing.application.requests import locked_case as _locked_case
 from services.routing.application.requests import refuse as _refuse
 from services.routing.application.respondents import (
@@ -208,6 +210,7 @@ async def route_submitted_case(ctx: HandlerContext, policy: Policy) -> None:
         log.warning("case already routed; ignoring repeated submission")
         return
     await save_clocks(ctx.conn, policy, case_id=case_id, team=team, clocks=clocks)
+    await retention.record_submitted_subjects(ctx, submitted)
     await announce_respondents(ctx, case_id, routed.reference, respondents)
     await ctx.emit(
         CaseRouted(
@@ -601,6 +604,10 @@ async def _move(
     await sql.update_case(
         ctx.conn, case.case_id, status=to_status, status_changed_at=ctx.envelope.occurred_at
     )
+    # Retention: armed at closure, cancelled by a reopening (application/retention.py).
+    await retention.on_status_moved(
+        ctx.conn, policy, case, to_status=to_status, at=ctx.envelope.occurred_at
+    )
     await ctx.emit(
         CaseStatusChanged(
             reference=case.reference, from_status=case.status, to_status=to_status, reason=reason
@@ -834,6 +841,8 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
         "conference.action_replanning_requested": with_policy(conferences.replan_action),
         "conference.consent_recorded": with_policy(conferences.record_consent),
         "statutory_clock.completion_requested": statutory_clocks.completion_handler(policy),
+        # Data-subject rights: scrub an erased person's copies (application/erasure.py).
+        "privacy.data_subject_erased": on_data_subject_erased,
     }
     # Processes: stage moves, process roles, outcome approval (application/processes.py)
     # and the facts their requirements are judged on (application/process_facts.py).
@@ -841,6 +850,8 @@ def build_handlers(policy: Policy) -> Mapping[str, Handler]:
     handlers.update(process_facts.fact_handlers(policy))
     # Written agreements' facts (application/agreements.py).
     handlers.update(agreements.agreement_handlers(policy))
+    # Legal holds intake announced, which block retention (application/retention.py).
+    handlers.update(retention.hold_handlers())
     # Every handler is followed by the statutory clocks' look at what it consumed and
     # emitted, in its transaction (application/statutory_clocks.py).
     return statutory_clocks.observe_statutory_clocks(policy, handlers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import structlog
@@ -28,6 +28,9 @@ from shared.envelope import Actor, Envelope, utcnow
 from shared.events import CaseEscalated, CaseSlaBreached, CaseSlaWarning, Person, make_event
 from shared.uow import PostgresUnitOfWork
 
+# One batch of another kind of timer: claimed, fired and marked in one transaction; returns
+# how many were claimed.
+TimerBatch = Callable[..., Awaitable[int]]
 # Besides the SLA clocks (fire_due below): task reminders and overdue escalations
 # (application/tasks.py), agreed conference actions (application/conferences.py), statutory
 # clocks (application/statutory_clocks.py), stage clocks and appeal windows
@@ -79,8 +82,11 @@ class TimerLoop:
         on_commit: Callable[[], None] | None = None,
         interval: float = 1.0,
         batch_size: int = 100,
+        extra_batches: tuple[TimerBatch, ...] = (),
     ) -> None:
         self.pool = pool
+        # Batches that need more than the pool and the policy (retention: the key store).
+        self.batches: tuple[TimerBatch, ...] = (*TIMER_BATCHES, *extra_batches)
         self.policy = policy
         self.on_commit = on_commit
         self.interval = interval
@@ -103,7 +109,7 @@ class TimerLoop:
                 fired = await self.fire_due()
                 # The other timers share the tick, each claimed, fired and marked once
                 # across replicas by its own module.
-                for fire_batch in TIMER_BATCHES:
+                for fire_batch in self.batches:
                     fired = max(
                         fired,
                         await fire_batch(

@@ -26,6 +26,7 @@ from pydantic import (
 
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.process_policy import DEFAULT_PROCESS, ProcessSpec, process_problems
+from services.routing.domain.retention import RetentionPolicy
 from shared.addresses import MailAddress
 from shared.events import Channel, ConferenceRole, Priority, Sensitivity
 
@@ -373,6 +374,8 @@ class Policy(_Strict):
     processes: dict[str, ProcessSpec] = Field(default_factory=dict)
     # Written agreements' obligations and follow-up check-ins (domain/agreements.py).
     agreements: AgreementPolicy = AgreementPolicy()
+    # Retention of closed cases' personal data per category (domain/retention.py).
+    retention: RetentionPolicy = RetentionPolicy()
     # Hash of the source text: recorded on every routing decision.
     source_hash: str = ""
 
@@ -515,6 +518,11 @@ def reference_problems(policy: Policy) -> list[tuple[Path_, str]]:
             )
     problems.extend(jurisdiction_problems(policy))
     problems.extend(process_problems(policy))
+    problems.extend(
+        (("retention", "categories", name), f"unknown category {name!r}")
+        for name in policy.retention.categories
+        if name not in policy.categories
+    )
     return problems
 
 

@@ -26,6 +26,8 @@ SUBSCRIPTIONS = ServiceQueue(
         "task.reassignment_requested",
         "task.cancellation_requested",
         "case.respondent_resolution_requested",
+        # Data-subject rights: scrub an erased person's copies (application/erasure.py).
+        "privacy.data_subject_erased",
         "conference.planning_requested",
         "conference.change_requested",
         "conference.cancellation_requested",
@@ -57,5 +59,8 @@ SUBSCRIPTIONS = ServiceQueue(
         "agreement.drafted",
         "agreement.accepted",
         "agreement.obligation_met",
+        # Legal holds (application/retention.py): they block retention erasure.
+        "privacy.legal_hold_placed",
+        "privacy.legal_hold_released",
     ),
 )

@@ -108,6 +108,11 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
         "grace", "A-2001", ("hr_agent", "employee"), "A-2001", "Grace Okafor",
         "grace.okafor@example.com", "HR agent, Employee Relations (case manager)",
     ),
+    # Data-subject requests (access, erasure) and legal holds: README "Data-subject rights".
+    DemoIdentity(
+        "nadia", "PO-1001", ("privacy_officer", "employee"), "PO-1001", "Nadia Karimi",
+        "nadia.karimi@example.com", "Privacy officer (access and erasure requests)",
+    ),
 )  # fmt: skip
 DEMO_BY_KEY = {identity.key: identity for identity in DEMO_IDENTITIES}
 DEMO_BY_SUBJECT = {identity.subject: identity for identity in DEMO_IDENTITIES}
