@@ -249,3 +249,25 @@ async def test_a_hold_keeps_everything_until_it_is_released_then_retention_erase
     after = await dashboard(system)
     assert after["legal_holds"]["released"] >= 1
     assert after["legal_holds"]["active"] == held["legal_holds"]["active"] - 1
+
+
+async def test_a_reopening_cancels_the_retention_and_the_next_closure_arms_it_again(
+    system, keys, admin_pool
+):
+    case_id = await closed_case(system, keys, "E-8853", "Lena Fischer")
+    first = await eventually(lambda: retention_timer(admin_pool, case_id), "retention armed")
+    async with api(system, AS_MANAGER) as manager:
+        reopened = await manager.post(
+            f"/api/v1/cases/{case_id}/status", json={"to_status": "reopened", "reason": "more"}
+        )
+        assert reopened.status_code == 202, reopened.text
+        await eventually(lambda: _status_is(system, case_id, "in_progress"), "reopened")
+        assert await retention_timer(admin_pool, case_id) is None
+        closed = await manager.post(
+            f"/api/v1/cases/{case_id}/status", json={"to_status": "closed", "reason": "done"}
+        )
+        assert closed.status_code == 202, closed.text
+    again = await eventually(lambda: retention_timer(admin_pool, case_id), "armed again")
+    assert again["closed_at"] > first["closed_at"]
+    assert again["due_at"] == again["closed_at"].replace(year=again["closed_at"].year + 2)
+    assert await live_keys(admin_pool, case_id) == 1
