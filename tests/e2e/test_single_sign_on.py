@@ -8,8 +8,10 @@ Every test starts where a person does: the portal's sign-in page.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -68,11 +70,22 @@ async def new_page(browser, system):
     return context, await context.new_page()
 
 
-async def to_provider(page, issuer: str) -> None:
-    """From the portal's sign-in page to the provider's login form."""
+async def to_provider(page, issuer: str) -> dict[str, str]:
+    """From the portal's sign-in page to the provider's login form; returns the parameters
+    of the authorization request the portal sent the browser with."""
+    asked: list[str] = []
+
+    def note(request) -> None:
+        if request.url.startswith(f"{issuer}/auth?"):
+            asked.append(request.url)
+
+    page.on("request", note)
     await page.goto("/portal/sign-in")
     await page.get_by_role("link", name="Sign in with your company account").click()
     await page.wait_for_url(f"{issuer}/**")
+    page.remove_listener("request", note)
+    assert asked, "the browser never went to the authorization endpoint"
+    return dict(parse_qsl(urlsplit(asked[0]).query))
 
 
 async def provider_login(page, login: str) -> None:
@@ -97,7 +110,14 @@ async def nav_links(page) -> set[str]:
 
 
 async def test_an_employee_signs_in_and_out_at_the_provider(system, issuer, browser, amqp):
-    context, page = await sign_in(browser, system, issuer, "sam.rivera", "cases")
+    context, page = await new_page(browser, system)
+    asked = await to_provider(page, issuer)
+    # Authorization code with PKCE (S256), a state and a nonce, for this client.
+    assert asked["response_type"] == "code" and asked["client_id"] == CLIENT_ID
+    assert asked["code_challenge_method"] == "S256" and len(asked["code_challenge"]) == 43
+    assert asked["state"] and asked["nonce"] and "openid" in asked["scope"].split()
+    await provider_login(page, "sam.rivera")
+    await page.wait_for_url(re.compile(r"/portal/cases$"))
     assert "Signed in as Sam Rivera" in await page.locator(".who").inner_text()
     links = await nav_links(page)
     assert {"My cases", "Raise a case"} <= links
@@ -229,6 +249,26 @@ async def test_a_wrong_state_or_tampered_code_signs_no_one_in(system, issuer, br
     await context.add_cookies([state_cookie])
     await page.goto(callback)
     await page.wait_for_url(re.compile(r"/portal/work-queue$"))
+    await context.close()
+
+
+async def test_an_id_token_for_another_sign_in_is_refused(system, issuer, browser, admin_pool):
+    """The provider signs the ID token with the nonce it was sent; the portal expects the
+    one it stored for this state. Changed on the server side, the genuine token fails."""
+    context, page = await new_page(browser, system)
+    await to_provider(page, issuer)
+    state = next(c["value"] for c in await context.cookies() if c["name"] == "hrcase_sso")
+    changed = await admin_pool.execute(
+        "UPDATE intake.sso_sign_ins SET nonce = 'the-nonce-of-another-sign-in'"
+        " WHERE state_hash = $1",
+        hashlib.sha256(state.encode()).hexdigest(),
+    )
+    assert changed == "UPDATE 1"
+    async with page.expect_response(re.compile(r"/portal/sign-in/callback")) as answer:
+        await provider_login(page, "priya.shah")
+    assert (await answer.value).status == 400
+    assert "could not be verified" in await page.get_by_role("alert").inner_text()
+    assert "hrcase_session" not in {c["name"] for c in await context.cookies()}
     await context.close()
 
 

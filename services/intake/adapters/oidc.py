@@ -18,7 +18,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
@@ -136,8 +136,8 @@ class OidcClient:
                 },
                 leeway=LEEWAY_SECONDS,
             )
-        except (JoseError, ValueError) as exc:
-            raise SignInFailed(f"the ID token did not verify ({exc})") from exc
+        except Exception as exc:  # signature, claims, or the keys unreadable: no sign-in
+            raise SignInFailed(f"the ID token did not verify ({exc!r})") from exc
         return dict(userinfo)
 
     async def logout_url(self) -> str | None:
@@ -194,15 +194,23 @@ class OidcClient:
     async def _decode(self, token: str, metadata: dict[str, Any]) -> dict[str, Any]:
         offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
         registry = JWSRegistry(algorithms=[a for a in offered if a in ACCEPTED_ALGORITHMS])
-        keys = KeySet.import_key_set(await self._client.fetch_jwk_set())
+        keys = KeySet.import_key_set(await self._jwks(force=False))
         try:
             decoded = jwt.decode(token, keys, registry=registry)
-        except JoseError:  # a rotated key: read the JWKS again, once
-            keys = KeySet.import_key_set(await self._client.fetch_jwk_set(force=True))
+        except InvalidKeyIdError:  # a key this client has not seen: rotated, read again once
+            keys = KeySet.import_key_set(await self._jwks(force=True))
             decoded = jwt.decode(token, keys, registry=registry)
         if decoded.header.get("typ") not in (None, "logout+jwt", "JWT"):
             raise InvalidLogoutToken("typ is not logout+jwt")
         return dict(decoded.claims)
+
+    async def _jwks(self, *, force: bool) -> Any:
+        """The provider's JWKS (cached; read again when `force`). SignInFailed if unreadable."""
+        try:
+            jwks = await self._client.fetch_jwk_set(force=force)
+        except Exception as exc:  # network, HTTP status, no jwks_uri
+            raise SignInFailed(f"the provider's keys could not be read ({exc})") from exc
+        return jwks
 
 
 def _audience_holds(aud: Any, client_id: str) -> bool:
