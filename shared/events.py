@@ -655,7 +655,9 @@ class PortalSessionEnded(EventPayload):
     event_type: ClassVar[str] = "portal.session_ended"
     session_id: UUID
     subject: str = Field(min_length=1, max_length=200)
-    reason: Literal["signed_out", "replaced"]
+    # provider_logout: the single sign-on provider ended the person's session there
+    # (OpenID Connect back-channel logout).
+    reason: Literal["signed_out", "replaced", "provider_logout"]
     ended_at: PayloadTime
 
 

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 
 import structlog
 
+from services.intake.adapters.oidc import OidcClient
 from services.intake.application import analytics
 from services.intake.application.handlers import HANDLERS
-from services.intake.config import EmailConfig
+from services.intake.config import EmailConfig, OidcConfig, dev_sign_in_wanted
 from services.intake.entrypoints.case_page_http import router as case_page_router
 from services.intake.entrypoints.documents_http import router as documents_router
 from services.intake.entrypoints.email_http import router as email_router
@@ -28,6 +29,7 @@ from services.intake.entrypoints.http_tasks import router as tasks_router
 from services.intake.entrypoints.portal.conference_links import router as conference_links_router
 from services.intake.entrypoints.portal.conference_worker import router as conference_worker_router
 from services.intake.entrypoints.portal.routes import router as portal_router
+from services.intake.entrypoints.portal.sso import backchannel_router
 from services.intake.entrypoints.subscriptions import SUBSCRIPTIONS
 from services.intake.entrypoints.work_queue_http import router as work_queue_router
 from shared.consumer import Handler
@@ -58,7 +60,12 @@ async def start_email_intake(runtime: Runtime) -> None:
 
 async def start_intake(runtime: Runtime) -> None:
     """The SMTP listener, and the analytics fact rows of cases raised before they existed
-    and the dashboard's replica loaded (in the background: the service is ready meanwhile)."""
+    and the dashboard's replica loaded (in the background: the service is ready meanwhile).
+    Single sign-on's client when configured (its settings are checked here: a bad
+    OIDC_ROLE_MAP or DEV_SIGN_IN=1 outside development stops the start)."""
+    oidc = OidcConfig.from_env(runtime.settings)
+    dev_sign_in_wanted(runtime.settings)
+    runtime.state["oidc"] = OidcClient(oidc) if oidc is not None else None
     await start_email_intake(runtime)
     task = asyncio.create_task(analytics.prepare_at_start(runtime))
 
@@ -93,6 +100,8 @@ SPEC = ServiceSpec(
         analytics_router,
         legal_holds_router,
         privacy_router,
+        # The single sign-on provider's back-channel logout (server to server, no session).
+        backchannel_router,
     ],
     # The SMTP listener and the analytics backfill; stopped through runtime.closers.
     on_startup=start_intake,

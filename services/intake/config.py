@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
+from shared.auth import ROLES
 from shared.settings import Settings
 
 # A published development value, like the dev JWT key: production must set its own.
@@ -112,3 +113,105 @@ class AnalyticsConfig:
             warm_at_start=env.get("ANALYTICS_WARM_AT_START", "1").strip().lower()
             not in ("0", "false", "no", "off"),
         )
+
+
+# --- Single sign-on (OpenID Connect) -------------------------------------------------------
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class OidcConfig:
+    """The portal's OpenID Connect relying party (README "Single sign-on").
+
+    `issuer` (OIDC_ISSUER): the provider's issuer URL; its discovery document is read
+    from `<issuer>/.well-known/openid-configuration`. `client_id` / `client_secret`
+    (OIDC_CLIENT_ID / OIDC_CLIENT_SECRET): the portal's registration at the provider
+    (authorization code flow with PKCE S256; the secret authenticates the token request).
+    `redirect_url` (OIDC_REDIRECT_URL, default PORTAL_BASE_URL + /portal/sign-in/callback),
+    `post_logout_redirect_url` (OIDC_POST_LOGOUT_REDIRECT_URL, default PORTAL_BASE_URL +
+    /portal/): both registered with the provider. `scopes` (OIDC_SCOPES). `role_map`
+    (OIDC_ROLE_MAP, "group=role,group=role"; a group may appear more than once): the
+    provider's groups that give a role here; any other group gives none. `groups_claim`,
+    `employee_id_claim`, `email_claim`, `name_claim` (OIDC_GROUPS_CLAIM, ...): where the
+    ID token carries them.
+    """
+
+    issuer: str
+    client_id: str
+    client_secret: str | None
+    redirect_url: str
+    post_logout_redirect_url: str
+    role_map: tuple[tuple[str, str], ...]
+    scopes: str = "openid profile email"
+    groups_claim: str = "groups"
+    employee_id_claim: str = "employee_id"
+    email_claim: str = "email"
+    name_claim: str = "name"
+
+    @classmethod
+    def from_env(cls, settings: Settings) -> OidcConfig | None:
+        """The configuration, or None when OIDC_ISSUER is unset (single sign-on off).
+
+        Raises RuntimeError when it is half set (an issuer without a client id), when an
+        OIDC_ROLE_MAP entry is not `group=role` with a known role, or when production would
+        talk to the provider over plain http."""
+        env = os.environ
+        issuer = env.get("OIDC_ISSUER", "").strip()
+        if not issuer:
+            return None
+        client_id = env.get("OIDC_CLIENT_ID", "").strip()
+        if not client_id:
+            raise RuntimeError("OIDC_ISSUER is set but OIDC_CLIENT_ID is not")
+        if settings.environment == "production" and not issuer.startswith("https://"):
+            raise RuntimeError("OIDC_ISSUER must be an https URL in production")
+        portal = settings.portal_base_url.rstrip("/")
+        return cls(
+            issuer=issuer,
+            client_id=client_id,
+            client_secret=env.get("OIDC_CLIENT_SECRET") or None,
+            redirect_url=env.get("OIDC_REDIRECT_URL") or f"{portal}/portal/sign-in/callback",
+            post_logout_redirect_url=env.get("OIDC_POST_LOGOUT_REDIRECT_URL")
+            or f"{portal}/portal/",
+            role_map=parse_role_map(env.get("OIDC_ROLE_MAP", "")),
+            scopes=env.get("OIDC_SCOPES") or "openid profile email",
+            groups_claim=env.get("OIDC_GROUPS_CLAIM") or "groups",
+            employee_id_claim=env.get("OIDC_EMPLOYEE_ID_CLAIM") or "employee_id",
+            email_claim=env.get("OIDC_EMAIL_CLAIM") or "email",
+            name_claim=env.get("OIDC_NAME_CLAIM") or "name",
+        )
+
+
+def parse_role_map(text: str) -> tuple[tuple[str, str], ...]:
+    """`"hr-agents=hr_agent, staff=employee"` as ((group, role), ...), in order.
+
+    Raises RuntimeError naming the entry when one is not `group=role` or the role is not
+    one of shared.auth.ROLES."""
+    pairs: list[tuple[str, str]] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        group, sep, role = (side.strip() for side in entry.rpartition("="))
+        if not sep or not group or role not in ROLES:
+            raise RuntimeError(
+                f"OIDC_ROLE_MAP entry {entry!r} must be group=role with a role among"
+                f" {', '.join(sorted(ROLES))}"
+            )
+        pairs.append((group, role))
+    return tuple(pairs)
+
+
+def dev_sign_in_wanted(settings: Settings) -> bool:
+    """Whether the development sign-in (pick a demo identity) is offered.
+
+    Only ever with ENVIRONMENT=development. DEV_SIGN_IN=1 or 0 says so explicitly; unset,
+    it is on exactly when single sign-on is not configured (OIDC_ISSUER unset), so
+    `make run` keeps its demo identities and a configured provider replaces them.
+    Raises RuntimeError for DEV_SIGN_IN=1 outside development."""
+    flag = os.environ.get("DEV_SIGN_IN", "").strip().lower()
+    if flag in _TRUE and settings.environment != "development":
+        raise RuntimeError("DEV_SIGN_IN=1 is refused outside ENVIRONMENT=development")
+    if settings.environment != "development" or flag in _FALSE:
+        return False
+    return flag in _TRUE or not os.environ.get("OIDC_ISSUER", "").strip()

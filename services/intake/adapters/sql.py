@@ -353,7 +353,7 @@ async def active_portal_session(
 ) -> dict[str, Any] | None:
     """The session if it exists, is not revoked and has not expired."""
     row = await conn.fetchrow(
-        """SELECT session_id, subject, csrf_token FROM intake.portal_sessions
+        """SELECT session_id, subject, csrf_token, provider_issuer FROM intake.portal_sessions
            WHERE session_id = $1 AND revoked_at IS NULL AND expires_at > now()""",
         session_id,
     )

@@ -26,16 +26,19 @@ async def end_portal_session(
     session_id: UUID,
     subject: str,
     roles: frozenset[str],
-    reason: Literal["signed_out", "replaced"],
+    reason: Literal["signed_out", "replaced", "provider_logout"],
+    actor: Actor | None = None,
 ) -> bool:
     """Revoke `session_id` and publish `portal.session_ended`; False (and nothing
-    published) if it had already ended."""
+    published) if it had already ended. The actor is the person (by `roles`) unless given
+    (a provider's back-channel logout is the system's doing)."""
     async with uow:
         if not await sql.revoke_portal_session(uow.conn, session_id):
             return False
         ended = PortalSessionEnded(
             session_id=session_id, subject=subject, reason=reason, ended_at=utcnow()
         )
-        actor = Actor(type="agent" if roles & STAFF_ROLES else "employee", id=subject)
+        if actor is None:
+            actor = Actor(type="agent" if roles & STAFF_ROLES else "employee", id=subject)
         await uow.emit(make_event(ended, producer="intake", actor=actor, case_id=None))
     return True

@@ -70,15 +70,18 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         csrf_field=session.CSRF_FIELD,
         csrf_token=session.csrf_token(request),
         dev_sign_in=session.dev_sign_in_enabled(),
+        sso=session.sso_client(request) is not None,
         **context,
     )
     response = HTMLResponse(html, status_code=status_code)
     # Pages carry case details: never cached, never framed.
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
+    # Forms post to this site; signing out then continues at the single sign-on provider.
+    form_action = " ".join(("'self'", *session.form_targets(request)))
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self';"
-        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        f" form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
     response.headers["Referrer-Policy"] = "same-origin"
     session.remember_csrf(request, response)

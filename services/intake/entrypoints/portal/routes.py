@@ -37,6 +37,7 @@ from services.intake.entrypoints.portal import (
     processes,
     respondents,
     session,
+    sso,
     staff,
     statutory_clocks,
     tasks,
@@ -97,11 +98,12 @@ async def home(request: Request) -> Response:
 
 @router.get("/portal/sign-in")
 async def sign_in_page(request: Request) -> Response:
-    if not session.dev_sign_in_enabled():
+    if not session.dev_sign_in_enabled() and session.sso_client(request) is None:
         return error_page(request, HTTPException(404, "sign-in is provided by single sign-on"))
     return render(
         request,
         "sign_in.html.j2",
+        # Only offered when the development sign-in is on (the template asks dev_sign_in).
         identities=session.DEMO_IDENTITIES,
         next=session.safe_next(request.query_params.get("next")),
     )
@@ -146,8 +148,13 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     async def page() -> Response:
         await csrf_form(request)
+        # Signed in by the provider: its session ends too (RP-initiated logout), which
+        # comes back to the portal's home page.
+        at_provider = await sso.provider_sign_out_url(request)
         response = see_other("/portal/")
         await session.end_session(request, response)
+        if at_provider:
+            response.headers["location"] = at_provider
         return response
 
     return await guarded(request, page)
@@ -363,5 +370,6 @@ for _pages in (
     mediation,
     mediation_party,
     dashboard,
+    sso,
 ):
     router.include_router(_pages.router)

@@ -28,7 +28,9 @@ from uuid import UUID, uuid4
 from fastapi import HTTPException, Request, Response, status
 
 from services.intake.adapters import sql
+from services.intake.adapters.oidc import OidcClient
 from services.intake.application.sessions import end_portal_session
+from services.intake.config import dev_sign_in_wanted
 from services.intake.domain.case import STAFF_ROLES
 from shared.auth import (
     PORTAL_AUDIENCE,
@@ -159,7 +161,23 @@ def safe_next(value: str | None) -> str | None:
 
 
 def dev_sign_in_enabled() -> bool:
-    return get_settings().environment == "development"
+    """The development sign-in is offered (ENVIRONMENT=development, and DEV_SIGN_IN=1 or
+    single sign-on not configured: services/intake/config.py dev_sign_in_wanted)."""
+    return dev_sign_in_wanted(get_settings())
+
+
+def sso_client(request: Request) -> OidcClient | None:
+    """The portal's OpenID Connect client when single sign-on is configured, else None."""
+    runtime = getattr(request.app.state, "runtime", None)
+    client = runtime.state.get("oidc") if runtime is not None else None
+    return client if isinstance(client, OidcClient) else None
+
+
+def form_targets(request: Request) -> tuple[str, ...]:
+    """Origins besides this one that a portal form may lead to (CSP form-action): signing
+    out continues at the single sign-on provider."""
+    client = sso_client(request)
+    return client.form_targets() if client is not None else ()
 
 
 def token_service(request: Request) -> TokenService:
@@ -227,8 +245,9 @@ def session_principal(request: Request) -> Principal | None:
 
 async def start_session(
     request: Request, response: Response, subject: str, roles: tuple[str, ...], **claims: Any
-) -> None:
-    """Sign in: a new session (and CSRF token) replaces any session this browser had."""
+) -> UUID:
+    """Sign in: a new session (and CSRF token) replaces any session this browser had.
+    Returns the new session's id."""
     await _revoke_current(request, "replaced")
     service = token_service(request)
     session_id = uuid4()
@@ -252,6 +271,7 @@ async def start_session(
         secure=_secure(),
         path="/",
     )
+    return session_id
 
 
 async def end_session(request: Request, response: Response) -> None:
