@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aio_pika
 import asyncpg
+import psycopg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
@@ -29,6 +30,29 @@ from tests.support.infra import (
 # Small pools for every service this run starts, in process or as a process (they inherit
 # the environment): the run's connection budget (tests/support/infra.py).
 os.environ.setdefault("DB_POOL_SIZE", str(TEST_DB_POOL_SIZE))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist (`make test`), the controller checks the whole run's connection
+    budget once, before any worker starts: every worker is a run of its own (database,
+    vhost, broker users, systems) and may hold a run's budget (README "Connection
+    budget"). Each worker's `database_url` checks its own share as a single run does.
+    Skipped when Postgres is a container per worker or cannot be reached (a run of unit
+    tests against an unreachable URL; the workers' fixtures report what needs it)."""
+    config = session.config
+    workers = int(getattr(config.option, "numprocesses", 0) or 0)
+    if hasattr(config, "workerinput") or workers < 2 or config.option.collectonly:
+        return
+    if choose_infrastructure(os.environ, docker_reachable()).postgres_container:
+        return
+    url = admin_database_url(f"test_{RUN_ID}")
+    wait = float(os.environ.get("HRCASE_TEST_DB_SLOTS_WAIT", "60"))
+    try:
+        require_free_connections(url, connections_needed(workers), wait=wait, workers=workers)
+    except NotEnoughConnections as exc:
+        pytest.exit(str(exc), returncode=3)
+    except psycopg.OperationalError:
+        return
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from shared.settings import Settings
 from tests.support.infra import (
     ROOT,
     NotEnoughConnections,
+    connections_needed,
     free_connection_slots,
     require_free_connections,
 )
@@ -75,3 +76,36 @@ def test_a_run_without_enough_slots_stops_at_the_start() -> None:
     )
     assert result.returncode == 3, result.stdout + result.stderr
     assert "free connection slots, this test run needs up to" in result.stdout + result.stderr
+
+
+def test_a_parallel_run_needs_every_workers_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each pytest-xdist worker is a run of its own (database, vhost, systems)."""
+    monkeypatch.setenv("DB_POOL_SIZE", "4")
+    assert connections_needed() == 8 * 4 + 14
+    assert connections_needed(workers=2) == 2 * (8 * 4 + 14)
+
+
+def test_a_parallel_run_without_enough_slots_stops_before_its_workers() -> None:
+    """`make test` runs workers (`-n`): the controller checks the budget of all of them at
+    the start and stops, naming the workers, before any worker takes a slot."""
+    env = {
+        **os.environ,
+        "DB_POOL_SIZE": "100000",
+        "HRCASE_TEST_DB_SLOTS_WAIT": "0",
+        "HRCASE_TEST_RUN_ID": f"budgetx{os.getpid()}",
+    }
+    target = (
+        "tests/integration/test_connection_budget.py"
+        "::test_free_slots_are_counted_on_the_real_server"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", target],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 3, output
+    assert "this test run needs up to 1600028 (2 pytest workers x (" in output, output
