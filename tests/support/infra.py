@@ -139,6 +139,24 @@ def require_free_connections(
         time.sleep(2)
 
 
+def workers_that_fit(database_url: str, workers: int, wait: float = 60.0) -> int:
+    """How many pytest-xdist workers the server has connection slots for: all `workers`
+    when their budget is free within `wait` seconds; else as many as fit now (at least one).
+    NotEnoughConnections (a single run's message) when not even one fits."""
+    try:
+        require_free_connections(
+            database_url, connections_needed(workers), wait=wait, workers=workers
+        )
+        return workers
+    except NotEnoughConnections:
+        free, _ = free_connection_slots(database_url)
+        fits = min(workers, free // connections_needed())
+        if fits >= 1:
+            return fits
+        require_free_connections(database_url, connections_needed(), wait=0)
+        return 1
+
+
 def drop_database(database_url: str) -> None:
     url = make_url(database_url)
     admin = url.set(database="postgres", drivername="postgresql").render_as_string(False)
@@ -235,6 +253,7 @@ class ServiceProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
+    _terminated: bool = field(default=False, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -242,6 +261,7 @@ class ServiceProcess:
 
     def start(self, wait: bool = True) -> ServiceProcess:
         self._log = self.log_path.open("ab")
+        self._terminated = False
         self.proc = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.name}"],
             cwd=ROOT,
@@ -272,9 +292,16 @@ class ServiceProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def request_stop(self) -> None:
+        """SIGTERM (a graceful shutdown) without waiting for it: a system asks all its
+        services first, then `stop()` waits for each, so they shut down side by side."""
+        if self.proc and self.proc.poll() is None and not self._terminated:
+            self.proc.terminate()
+            self._terminated = True
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+            self.request_stop()
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:

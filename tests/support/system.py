@@ -91,6 +91,8 @@ def running_system(
         yield RunningSystem(services, mail, database_url, rabbitmq_url, metrics_ports, smtp_port)
     finally:
         for process in services.values():
+            process.request_stop()
+        for process in services.values():
             process.stop()
         if sink_process:
             sink_process.terminate()
