@@ -9,8 +9,13 @@ STAMP := $(VENV)/.installed
 run: $(STAMP)  ## migrate, declare topology, start all four services + mail sink, seed demo data
 	$(BIN)/hrcase run
 
+# The suite runs on PYTEST_WORKERS pytest-xdist workers, each a run of its own (database,
+# vhost, broker users); a whole test file stays on one worker (its module's system starts
+# once). Two fit the connection budget (README "Connection budget"); 0 = no workers.
+PYTEST_WORKERS ?= 2
+
 test: $(STAMP) lint typecheck  ## the whole suite against the real RabbitMQ and Postgres
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aio_pika
 import asyncpg
+import psycopg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
@@ -27,11 +28,47 @@ from tests.support.infra import (
     rabbitmq_test_url,
     recreate_database,
     require_free_connections,
+    workers_that_fit,
 )
 
 # Small pools for every service this run starts, in process or as a process (they inherit
 # the environment): the run's connection budget (tests/support/infra.py).
 os.environ.setdefault("DB_POOL_SIZE", str(TEST_DB_POOL_SIZE))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist (`make test`), the controller checks the whole run's connection
+    budget once, before any worker starts: every worker is a run of its own (database,
+    vhost, broker users, systems) and may hold a single run's budget (README "Connection
+    budget"). It waits HRCASE_TEST_DB_SLOTS_WAIT seconds for all workers' slots, then
+    starts as many workers as fit (saying so), at least one; none fitting stops the run
+    (exit 3), as a single run does. Each worker's `database_url` checks its own share.
+    Skipped when Postgres is a container per worker or cannot be reached (a run of unit
+    tests against an unreachable URL; the workers' fixtures report what needs it)."""
+    config = session.config
+    specs = list(getattr(config.option, "tx", None) or [])
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    if getattr(config.option, "dist", "no") == "no" or len(specs) < 2:
+        return
+    if choose_infrastructure(os.environ, docker_reachable()).postgres_container:
+        return
+    url = admin_database_url(f"test_{RUN_ID}")
+    wait = float(os.environ.get("HRCASE_TEST_DB_SLOTS_WAIT", "60"))
+    try:
+        fits = workers_that_fit(url, len(specs), wait=wait)
+    except NotEnoughConnections as exc:
+        pytest.exit(str(exc), returncode=3)
+    except psycopg.OperationalError:
+        return
+    if fits < len(specs):
+        config.option.tx = specs[:fits]  # read when xdist starts its workers (trylast)
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"hrcase: Postgres has free connection slots for {fits} of {len(specs)}"
+                f" pytest workers ({connections_needed()} each); running {fits}"
+            )
 
 
 @pytest.fixture(scope="session")

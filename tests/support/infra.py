@@ -47,7 +47,12 @@ TEST_PEAK_PROCESSES = 2 * 4
 # The admin pool (4), in-process runtimes' pools, scratch and CLI connections.
 TEST_OTHER_CONNECTIONS = 14
 # One database and vhost per test run, so parallel runs never wipe each other's state.
+# Under pytest-xdist (`make test` runs `-n`) every worker process is a run of its own: its
+# pid by default, and a given HRCASE_TEST_RUN_ID gets the worker's name (gw0, gw1, ...)
+# appended, so two workers never share a database, a vhost or broker users.
 RUN_ID = os.environ.get("HRCASE_TEST_RUN_ID") or str(os.getpid())
+if os.environ.get("HRCASE_TEST_RUN_ID") and os.environ.get("PYTEST_XDIST_WORKER"):
+    RUN_ID = f"{RUN_ID}_{os.environ['PYTEST_XDIST_WORKER']}"
 TEST_VHOST = f"hrcase_test_{RUN_ID}"
 # Broker users are cluster-wide: this run's are its own too (hrcase-t<run>-intake, ...), so
 # a run never resets the passwords of another run's or the development system's users.
@@ -61,6 +66,13 @@ os.environ["RABBITMQ_USER_PREFIX"] = TEST_USER_PREFIX
 IMPERSONATOR = f"{TEST_USER_PREFIX}impersonator"
 
 
+# How long a started service process may take to answer /health/ready, in seconds. A cold
+# start imports the whole service (intake: FastAPI, DuckDB, matplotlib...) and takes seconds;
+# with pytest-xdist workers and other runs on the same cores, four processes importing at
+# once took over 30 s on a loaded 2-core machine. A process that exits fails at once.
+READY_TIMEOUT = float(os.environ.get("HRCASE_TEST_READY_TIMEOUT", "120"))
+
+
 def admin_database_url(suffix: str = "test") -> str:
     base = os.environ.get("DATABASE_URL", "postgresql://postgres@localhost:5432/hrcase")
     url = make_url(base)
@@ -71,9 +83,12 @@ class NotEnoughConnections(RuntimeError):
     """The Postgres server has fewer free connection slots than a test run needs."""
 
 
-def connections_needed() -> int:
+def connections_needed(workers: int = 1) -> int:
+    """Postgres connections a test run may hold at its peak: per process of the run (a
+    plain pytest, or each of `workers` pytest-xdist workers, which are runs of their own)
+    two systems of service processes at DB_POOL_SIZE each, plus the test's own."""
     pool = int(os.environ.get("DB_POOL_SIZE", TEST_DB_POOL_SIZE))
-    return TEST_PEAK_PROCESSES * pool + TEST_OTHER_CONNECTIONS
+    return max(workers, 1) * (TEST_PEAK_PROCESSES * pool + TEST_OTHER_CONNECTIONS)
 
 
 def free_connection_slots(database_url: str) -> tuple[int, str]:
@@ -99,23 +114,47 @@ def free_connection_slots(database_url: str) -> tuple[int, str]:
     )
 
 
-def require_free_connections(database_url: str, needed: int, wait: float = 60.0) -> None:
+def require_free_connections(
+    database_url: str, needed: int, wait: float = 60.0, workers: int = 1
+) -> None:
     """Wait up to `wait` seconds for `needed` free slots, else NotEnoughConnections with
-    who holds them: a clear failure at the start instead of one in the middle of a test."""
+    who holds them: a clear failure at the start instead of one in the middle of a test.
+    `workers`: the pytest-xdist workers `needed` is for (named in the message)."""
     deadline = time.monotonic() + wait
     while True:
         free, detail = free_connection_slots(database_url)
         if free >= needed:
             return
         if time.monotonic() >= deadline:
+            per_worker = f"{workers} pytest workers x (" if workers > 1 else ""
+            fewer = ", run fewer workers (PYTEST_WORKERS)" if workers > 1 else ""
             raise NotEnoughConnections(
                 f"Postgres has {free} free connection slots, this test run needs up to"
-                f" {needed} ({TEST_PEAK_PROCESSES} service processes x DB_POOL_SIZE"
-                f" {os.environ.get('DB_POOL_SIZE', TEST_DB_POOL_SIZE)} +"
-                f" {TEST_OTHER_CONNECTIONS} others): {detail}. Wait for other runs to end,"
-                " close idle sessions, lower DB_POOL_SIZE or raise max_connections."
+                f" {needed} ({per_worker}{TEST_PEAK_PROCESSES} service processes x"
+                f" DB_POOL_SIZE {os.environ.get('DB_POOL_SIZE', TEST_DB_POOL_SIZE)} +"
+                f" {TEST_OTHER_CONNECTIONS} others{')' if workers > 1 else ''}): {detail}."
+                f" Wait for other runs to end, close idle sessions{fewer}, lower"
+                " DB_POOL_SIZE or raise max_connections."
             )
         time.sleep(2)
+
+
+def workers_that_fit(database_url: str, workers: int, wait: float = 60.0) -> int:
+    """How many pytest-xdist workers the server has connection slots for: all `workers`
+    when their budget is free within `wait` seconds; else as many as fit now (at least one).
+    NotEnoughConnections (a single run's message) when not even one fits."""
+    try:
+        require_free_connections(
+            database_url, connections_needed(workers), wait=wait, workers=workers
+        )
+        return workers
+    except NotEnoughConnections:
+        free, _ = free_connection_slots(database_url)
+        fits = min(workers, free // connections_needed())
+        if fits >= 1:
+            return fits
+        require_free_connections(database_url, connections_needed(), wait=0)
+        return 1
 
 
 def drop_database(database_url: str) -> None:
@@ -214,6 +253,7 @@ class ServiceProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
+    _terminated: bool = field(default=False, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -221,6 +261,7 @@ class ServiceProcess:
 
     def start(self, wait: bool = True) -> ServiceProcess:
         self._log = self.log_path.open("ab")
+        self._terminated = False
         self.proc = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.name}"],
             cwd=ROOT,
@@ -232,7 +273,7 @@ class ServiceProcess:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
@@ -251,9 +292,16 @@ class ServiceProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def request_stop(self) -> None:
+        """SIGTERM (a graceful shutdown) without waiting for it: a system asks all its
+        services first, then `stop()` waits for each, so they shut down side by side."""
+        if self.proc and self.proc.poll() is None and not self._terminated:
+            self.proc.terminate()
+            self._terminated = True
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+            self.request_stop()
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:

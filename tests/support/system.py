@@ -94,6 +94,8 @@ def running_system(
     finally:
         KEY_STORE_DATABASES.remove(database_url)
         for process in services.values():
+            process.request_stop()
+        for process in services.values():
             process.stop()
         if sink_process:
             sink_process.terminate()
