@@ -156,6 +156,18 @@ async def test_an_hr_agent_lands_on_the_work_queue(system, issuer, browser):
     await context.close()
 
 
+async def test_signing_in_returns_to_the_page_that_asked_for_it(system, issuer, browser):
+    context, page = await new_page(browser, system)
+    await page.goto("/portal/cases/new")  # e.g. a link in a mail, while signed out
+    await page.wait_for_url(re.compile(r"/portal/sign-in\?next="))
+    await page.get_by_role("link", name="Sign in with your company account").click()
+    await page.wait_for_url(f"{issuer}/**")
+    await provider_login(page, "sam.rivera")
+    await page.wait_for_url(re.compile(r"/portal/cases/new$"))
+    assert await page.get_by_label("Subject").count() == 1
+    await context.close()
+
+
 async def test_the_provider_ending_its_session_signs_the_portal_out(system, issuer, browser, amqp):
     context, page = await sign_in(browser, system, issuer, "sam.rivera", "cases")
     async with capture_events(amqp) as events:
