@@ -18,7 +18,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.e2e.test_portal import CHROMIUM_ARGS, needs_chromium
+from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.bus import capture_events
 from tests.support.oidc import CLIENT_ID, needs_provider, provider_address, running_provider
 from tests.support.system import running_system
@@ -59,7 +59,7 @@ async def browser():
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         yield browser
         await browser.close()
