@@ -18,7 +18,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.e2e.test_portal import CHROMIUM_ARGS, needs_chromium
+from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.bus import capture_events
 from tests.support.oidc import CLIENT_ID, needs_provider, provider_address, running_provider
 from tests.support.system import running_system
@@ -59,7 +59,7 @@ async def browser():
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         yield browser
         await browser.close()
@@ -153,6 +153,18 @@ async def test_an_hr_agent_lands_on_the_work_queue(system, issuer, browser):
     assert "Dashboard" not in links  # hr-agents gives hr_agent, not hr_manager
     response = await page.goto("/portal/phone-calls/new")
     assert response is not None and response.status == 200
+    await context.close()
+
+
+async def test_signing_in_returns_to_the_page_that_asked_for_it(system, issuer, browser):
+    context, page = await new_page(browser, system)
+    await page.goto("/portal/cases/new")  # e.g. a link in a mail, while signed out
+    await page.wait_for_url(re.compile(r"/portal/sign-in\?next="))
+    await page.get_by_role("link", name="Sign in with your company account").click()
+    await page.wait_for_url(f"{issuer}/**")
+    await provider_login(page, "sam.rivera")
+    await page.wait_for_url(re.compile(r"/portal/cases/new$"))
+    assert await page.get_by_label("Subject").count() == 1
     await context.close()
 
 
