@@ -11,7 +11,7 @@ from alembic import op
 from shared.migrations import grant_service_sql
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
