@@ -3,6 +3,7 @@ and each service serving its own channels with a page that needs no other host."
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,17 @@ def _envelope_schema(document: dict[str, Any], event_type: str) -> dict[str, Any
     return found[0]
 
 
+@functools.cache
+def _committed_document() -> dict[str, Any]:
+    """docs/asyncapi.yaml as committed, parsed once for the module's ~100 event types
+    (PyYAML takes about a second for it; the tests below only read it)."""
+    document: dict[str, Any] = yaml.safe_load(COMMITTED.read_text(encoding="utf-8"))
+    return document
+
+
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
 def test_every_event_type_is_documented_with_its_payload_schema(event_type: str) -> None:
-    document = yaml.safe_load(COMMITTED.read_text(encoding="utf-8"))
+    document = _committed_document()
     assert document["asyncapi"] == "3.0.0"
     envelope = _envelope_schema(document, event_type)
     payload_ref = envelope["properties"]["payload"]["$ref"].rsplit("/", 1)[-1]
