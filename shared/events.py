@@ -1703,7 +1703,7 @@ PROCESS_EVENTS: tuple[type[EventPayload], ...] = (
 # `email:<sha256 hex>`, `anonymous:<case id>`, shared.privacy.keys.subject_for), never by
 # a name or an address.
 
-SUBJECT_ID_PATTERN = r"^(employee|email|anonymous):[^@\s]{1,128}$"
+SUBJECT_ID_PATTERN = r"^(employee|email|anonymous):[^@]{1,128}$"
 
 
 class PrivacyLegalHoldPlaced(EventPayload):

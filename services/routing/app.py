@@ -36,7 +36,6 @@ async def _startup(runtime: Runtime) -> None:
     )
     # Retention destroys keys in the key store (shared.privacy.keys), its own schema and role.
     keys = await KeyStore.open(key_store_url(runtime.settings), service="routing")
-    runtime.closers.append(keys.close)
     timers = TimerLoop(
         pool=runtime.pool,
         policy=policy,
@@ -47,6 +46,7 @@ async def _startup(runtime: Runtime) -> None:
     timers.start()
     runtime.state["timers"] = timers
     runtime.closers.append(timers.stop)
+    runtime.closers.append(keys.close)  # after the timer loop that uses it has stopped
     if runtime.metrics:
         pool = runtime.pool
         runtime.metrics.add("sla_timers", lambda: refresh_sla_timer_gauges(pool))

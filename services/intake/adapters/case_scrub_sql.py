@@ -156,7 +156,7 @@ async def _scrub_documents(
 ) -> None:
     picked = ", ".join(names)
     rows = await conn.fetch(
-        f"SELECT ctid::text AS row_ref, {picked} FROM intake.{table} WHERE case_id = $1 FOR UPDATE",
+        f"SELECT ctid AS row_ref, {picked} FROM intake.{table} WHERE case_id = $1 FOR UPDATE",
         case_id,
     )
     for row in rows:
@@ -164,5 +164,5 @@ async def _scrub_documents(
         values = [None if row[n] is None else scrub_json(row[n]) for n in names]
         sets = ", ".join(f"{n} = ${i + 2}::jsonb" for i, n in enumerate(names))
         await conn.execute(
-            f"UPDATE intake.{table} SET {sets} WHERE ctid = $1::tid", row["row_ref"], *values
+            f"UPDATE intake.{table} SET {sets} WHERE ctid = $1", row["row_ref"], *values
         )

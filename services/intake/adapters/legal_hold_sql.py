@@ -138,3 +138,19 @@ async def retention_erasure(
         case_id,
     )
     return dict(row) if row else None
+
+
+async def active_holds_covering(
+    conn: asyncpg.Connection | asyncpg.Pool, *, subject_id: str, case_ids: Sequence[UUID]
+) -> list[UUID]:
+    """Active holds on the data subject, on one of `case_ids` (the subject's cases), or on
+    a matter containing one of them: what blocks an erasure request of that subject."""
+    rows = await conn.fetch(
+        """SELECT hold_id FROM intake.legal_holds
+           WHERE released_at IS NULL
+             AND (subject_id = $1 OR case_id = ANY($2::uuid[]) OR case_ids && $2::uuid[])
+           ORDER BY placed_at, hold_id""",
+        subject_id,
+        list(case_ids),
+    )
+    return [r["hold_id"] for r in rows]

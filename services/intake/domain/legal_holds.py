@@ -45,7 +45,10 @@ class _Strict(IntakeInput):
 class HoldSubject(_Strict):
     """A data subject: their employee id, or (without one) their email address."""
 
-    employee_id: str | None = Field(default=None, min_length=1, max_length=64)
+    # Never an address: a subject id must not carry one (shared.events.SUBJECT_ID_PATTERN).
+    employee_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[^@]*[^@\s][^@]*$"
+    )
     email: MailAddress | None = None
 
     @model_validator(mode="after")

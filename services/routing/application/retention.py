@@ -58,26 +58,28 @@ class ScopeKeys(Protocol):
 
 def submitted_subjects(case_id: UUID, submitted: CaseSubmitted) -> list[str]:
     """The data subjects a submission names: the reporter (anonymous: the case's own
-    subject) and each respondent named by an employee id or an email."""
+    subject) and each respondent named by an employee id or an email (a blank one names
+    nobody and is skipped)."""
     reporter = submitted.reporter
-    subjects = [
-        subject_for(
-            employee_id=reporter.employee_id if reporter else None,
-            email=str(reporter.email) if reporter else None,
-            case_id=case_id,
+    named: list[tuple[str | None, str | None, UUID | None]] = [
+        (
+            reporter.employee_id if reporter else None,
+            str(reporter.email) if reporter else None,
+            case_id,
         )
     ]
-    for employee_id in submitted.respondent_employee_ids:
-        subjects.append(subject_for(employee_id=employee_id, email=None, case_id=None))
-    for named in submitted.respondents:
-        if named.employee_id or named.email:
+    named += [(employee_id, None, None) for employee_id in submitted.respondent_employee_ids]
+    named += [
+        (r.employee_id, str(r.email) if r.email else None, None) for r in submitted.respondents
+    ]
+    subjects = []
+    for employee_id, email, anonymous_case in named:
+        try:
             subjects.append(
-                subject_for(
-                    employee_id=named.employee_id,
-                    email=str(named.email) if named.email else None,
-                    case_id=None,
-                )
+                subject_for(employee_id=employee_id, email=email, case_id=anonymous_case)
             )
+        except ValueError:
+            continue
     return subjects
 
 
