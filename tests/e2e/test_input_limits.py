@@ -576,11 +576,11 @@ def conference_bases(
             {"note": "Insurer notified by phone"},
             AS_MANAGER,
         ),
-        **process_bases(),
+        **process_bases(fixtures),
     }
 
 
-def process_bases() -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
+def process_bases(fixtures: dict[str, str]) -> dict[tuple[str, str], tuple[Body, dict[str, str]]]:
     """The process doors, as an HR manager (the stage door on the fixture's query case)."""
     return {
         ("post", "/api/v1/cases/{case_id}/process"): (
