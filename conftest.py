@@ -11,6 +11,9 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
+from shared.privacy.keys import key_store_url
+from shared.privacy.sealing import close_key_stores, use_key_store_url
+from shared.settings import Settings
 from tests.support.bus import close_connections
 from tests.support.containers import choose_infrastructure, docker_reachable, start_containers
 from tests.support.infra import (
@@ -60,7 +63,11 @@ def database_url(infrastructure: None) -> Iterator[str]:
     except NotEnoughConnections as exc:
         pytest.exit(str(exc), returncode=3)
     recreate_database(url)
+    # Code run in the test process without a service runtime (open_case on a pool, an
+    # enqueue) seals personal fields with this database's key store (shared.privacy).
+    use_key_store_url(key_store_url(Settings(database_url=url)))
     yield url
+    use_key_store_url(None)
     drop_database(url)
 
 
@@ -76,6 +83,7 @@ async def admin_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     assert pool is not None
     yield pool
+    await close_key_stores()  # those opened on first use in this loop (shared.privacy)
     await pool.close()
 
 

@@ -10,6 +10,9 @@ Outcomes of one delivery:
   this event type: dead-lettered now (ProducerNotAuthenticated), nothing applied;
 - bad input (unparseable, unknown type, PermanentError): dead-lettered now, reason in headers;
 - handler failure: requeued until `max_attempts`, then dead-lettered with the reason.
+With a key store (`keys`), the handler sees the payload's personal fields opened
+(shared.privacy.sealing; ERASED where the key was destroyed); the inbox digest is the
+sealed body's. A sealed value that does not open is bad input (SealedDataError).
 The broker's own delivery limit (shared.topology) catches a message that kills the process.
 """
 
@@ -43,6 +46,8 @@ from shared.errors import PermanentError
 from shared.events import EVENT_TYPES, EventPayload, UnknownEventType, make_event
 from shared.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
 from shared.outbox import enqueue
+from shared.privacy.keys import KeyStore
+from shared.privacy.sealing import open_envelope
 from shared.settings import get_settings
 from shared.stream import EventPublishers, envelope_model
 from shared.topology import may_publish
@@ -245,8 +250,11 @@ class EventConsumer:
         retry_backoff: float = 0.2,
         user_prefix: str | None = None,
         queue: RabbitQueue,
+        keys: KeyStore | None = None,
     ) -> None:
         self.service = service
+        # Opens personal fields before the handler; None: handlers see sealed tokens.
+        self.keys = keys
         self.schema = schema
         # The service's declared queue (shared.stream.service_queue of its subscriptions).
         self.queue = queue
@@ -391,6 +399,10 @@ class EventConsumer:
                         f" {digest.hex()[:16]}…): not applied"
                     )
                 return "duplicate"
+            if self.keys is not None:
+                envelope = await open_envelope(
+                    self.keys, envelope, purpose=f"consume {envelope.event_type}"
+                )
             await handler(HandlerContext(envelope, conn, self.service, self.schema))
         return "processed"
 

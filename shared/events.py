@@ -16,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.addresses import EventMailAddress
 from shared.envelope import Actor, Envelope, PayloadDate, PayloadTime, new_envelope
+from shared.privacy.fields import (
+    PERSON,
+    REPORTER_ROLE,
+    Identified,
+    Personal,
+    PersonalIfAddress,
+    SubjectRef,
+)
 
 Channel = Literal["api", "portal", "email", "phone"]
 Sensitivity = Literal["normal", "confidential", "restricted"]
@@ -30,9 +38,11 @@ class EventPayload(BaseModel):
 
 class Reporter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    employee_id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    email: EventMailAddress
+    privacy_subject: ClassVar[Identified] = PERSON
+    # `email:<address>` for an email sender intake knows no employee id of: sealed then.
+    employee_id: PersonalIfAddress[str] = Field(min_length=1, max_length=64)
+    name: Personal[str] = Field(min_length=1, max_length=200)
+    email: Personal[EventMailAddress]
 
 
 class Person(BaseModel):
@@ -70,10 +80,14 @@ class Attachment(BaseModel):
 
 class CaseSubmitted(EventPayload):
     event_type: ClassVar[str] = "case.submitted"
+    # Subject and description are the reporter's (an anonymous report's:
+    # anonymous:<case_id>); a named respondent's name and email are the respondent's.
+    privacy_subjects: ClassVar[dict[str, SubjectRef]] = {"*": "reporter"}
+    privacy_roles: ClassVar[dict[str, str]] = {"reporter": REPORTER_ROLE}
     reference: str
     channel: Channel
-    subject: str
-    description: str
+    subject: Personal[str]
+    description: Personal[str]
     # None for an anonymous report: nothing in the event identifies the reporter.
     reporter: Reporter | None
     anonymous: bool = False
@@ -158,7 +172,7 @@ class CaseMessageReceived(EventPayload):
     reference: str
     channel: Channel
     sender_role: Literal["reporter", "agent", "anonymous_reporter"]
-    body: str
+    body: Personal[str]
     attachments: list[Attachment] = Field(default_factory=list)
     received_at: PayloadTime
 
@@ -167,7 +181,7 @@ class CaseNoteAdded(EventPayload):
     event_type: ClassVar[str] = "case.note_added"
     reference: str
     note_id: UUID
-    body: str
+    body: Personal[str]
     internal: bool = True
 
 
@@ -242,7 +256,7 @@ class CaseFollowUpCaseRequested(EventPayload):
     reference: str  # the old case's
     message_event_id: UUID
     channel: Channel
-    body: str
+    body: Personal[str]
     attachments: list[Attachment] = Field(default_factory=list)
     received_at: PayloadTime
     closed_at: PayloadTime | None
@@ -412,9 +426,10 @@ class RespondentNamed(BaseModel):
     and/or an email that routing resolves against its employee directory."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    privacy_subject: ClassVar[Identified] = PERSON
     employee_id: str | None = Field(default=None, min_length=1, max_length=64)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    email: EventMailAddress | None = None
+    name: Personal[str | None] = Field(default=None, min_length=1, max_length=200)
+    email: Personal[EventMailAddress | None] = None
 
     @model_validator(mode="after")
     def _named_somehow(self) -> RespondentNamed:
@@ -694,10 +709,11 @@ class ConferenceParticipant(BaseModel):
     go; `employee_id` is set for the worker and other employees."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    privacy_subject: ClassVar[Identified] = PERSON
     participant_id: UUID
     role: ConferenceRole
-    name: str = Field(min_length=1, max_length=200)
-    email: EventMailAddress
+    name: Personal[str] = Field(min_length=1, max_length=200)
+    email: Personal[EventMailAddress]
     organisation: str | None = Field(default=None, max_length=200)
     employee_id: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -705,7 +721,7 @@ class ConferenceParticipant(BaseModel):
 class DesiredOutcomeProposal(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     by: ConferenceRole
-    text: str = Field(min_length=1, max_length=2000)
+    text: Personal[str] = Field(min_length=1, max_length=2000)
 
 
 class DesiredOutcome(BaseModel):
@@ -715,7 +731,7 @@ class DesiredOutcome(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     topic: str = Field(min_length=1, max_length=200)
     proposals: list[DesiredOutcomeProposal] = Field(default_factory=list, max_length=10)
-    agreed: str | None = Field(default=None, max_length=2000)
+    agreed: Personal[str | None] = Field(default=None, max_length=2000)
 
 
 class ConferencePlan(BaseModel):
@@ -725,7 +741,7 @@ class ConferencePlan(BaseModel):
     `video_link` an https URL for video."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    purpose: str = Field(min_length=1, max_length=2000)
+    purpose: Personal[str] = Field(min_length=1, max_length=2000)
     scheduled_for: PayloadTime
     duration_minutes: int = Field(ge=15, le=480)
     time_zone: str = Field(min_length=1, max_length=64)  # IANA
@@ -734,7 +750,7 @@ class ConferencePlan(BaseModel):
     venue_reason: str | None = Field(default=None, max_length=2000)  # why not the workplace
     location: str | None = Field(default=None, max_length=500)
     video_link: str | None = Field(default=None, max_length=2000)
-    agenda: list[str] = Field(min_length=1, max_length=30)
+    agenda: list[Personal[str]] = Field(min_length=1, max_length=30)
     desired_outcomes: list[DesiredOutcome] = Field(min_length=1, max_length=10)
 
 
@@ -801,7 +817,7 @@ class ConferenceActionRequest(BaseModel):
 class ConferenceObjection(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     participant_id: UUID | None = None
-    text: str = Field(min_length=1, max_length=5000)
+    text: Personal[str] = Field(min_length=1, max_length=5000)
 
 
 class ConferenceSummaryRecordingRequested(EventPayload):
@@ -810,7 +826,7 @@ class ConferenceSummaryRecordingRequested(EventPayload):
     event_type: ClassVar[str] = "conference.summary_recording_requested"
     reference: str
     conference_id: UUID
-    agreed_points: list[str] = Field(min_length=1, max_length=50)
+    agreed_points: list[Personal[str]] = Field(min_length=1, max_length=50)
     actions: list[ConferenceActionRequest] = Field(default_factory=list, max_length=50)
     objections: list[ConferenceObjection] = Field(default_factory=list, max_length=50)
 
@@ -925,7 +941,7 @@ class ConferenceSummaryRecorded(_ConferenceDecision):
     whom may acknowledge it or object through their own link; the actions are tracked."""
 
     event_type: ClassVar[str] = "conference.summary_recorded"
-    agreed_points: list[str]
+    agreed_points: list[Personal[str]]
     actions: list[ConferenceAction]
     objections: list[ConferenceObjection]
     summary_due_at: PayloadTime
@@ -1034,7 +1050,7 @@ class ConferenceObjectionRaised(EventPayload):
     conference_id: UUID
     participant_id: UUID
     role: ConferenceRole
-    objection: str = Field(min_length=1, max_length=5000)
+    objection: Personal[str] = Field(min_length=1, max_length=5000)
     raised_at: PayloadTime
 
 
@@ -1309,12 +1325,16 @@ class InvestigationAllegationRecorded(EventPayload):
     """One allegation, about one respondent (an employee id from the directory)."""
 
     event_type: ClassVar[str] = "investigation.allegation_recorded"
+    # The summary is the complainant's (the case's reporter); the name the respondent's.
+    privacy_subjects: ClassVar[dict[str, SubjectRef]] = {
+        "respondent_name": Identified(employee_id="respondent_employee_id")
+    }
     reference: str
     allegation_id: UUID
     allegation_type: AllegationType
-    summary: str = Field(min_length=1, max_length=5000)
+    summary: Personal[str] = Field(min_length=1, max_length=5000)
     respondent_employee_id: str = Field(min_length=1, max_length=64)
-    respondent_name: str | None = Field(default=None, max_length=200)
+    respondent_name: Personal[str | None] = Field(default=None, max_length=200)
     occurred_on: PayloadDate | None = None
 
 
@@ -1325,7 +1345,7 @@ class InvestigationInterimMeasureRecorded(EventPayload):
     reference: str
     measure_id: UUID
     kind: InterimMeasureKind
-    description: str = Field(min_length=1, max_length=2000)
+    description: Personal[str] = Field(min_length=1, max_length=2000)
     applies_to: list[str] = Field(default_factory=list, max_length=20)  # employee ids
 
 
@@ -1333,9 +1353,10 @@ class Interviewee(BaseModel):
     """Who is interviewed: `email` is where the invitation goes."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    privacy_subject: ClassVar[Identified] = PERSON
     role: InterviewRole
-    name: str = Field(min_length=1, max_length=200)
-    email: EventMailAddress
+    name: Personal[str] = Field(min_length=1, max_length=200)
+    email: Personal[EventMailAddress]
     employee_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
@@ -1360,15 +1381,18 @@ class InvestigationStatementRecorded(EventPayload):
     """A written statement: what the person said, in an interview or in writing."""
 
     event_type: ClassVar[str] = "investigation.statement_recorded"
+    privacy_subjects: ClassVar[dict[str, SubjectRef]] = {
+        "*": Identified(employee_id="given_by_employee_id")
+    }
     reference: str
     statement_id: UUID
     interview_id: UUID | None = None
     given_by_role: InterviewRole
-    given_by_name: str = Field(min_length=1, max_length=200)
+    given_by_name: Personal[str] = Field(min_length=1, max_length=200)
     given_by_employee_id: str | None = Field(default=None, min_length=1, max_length=64)
-    text: str = Field(min_length=1, max_length=50000)
+    text: Personal[str] = Field(min_length=1, max_length=50000)
     allegation_ids: list[UUID] = Field(default_factory=list, max_length=50)
-    companion_name: str | None = Field(default=None, max_length=200)
+    companion_name: Personal[str | None] = Field(default=None, max_length=200)
 
 
 class InvestigationStatementReviewed(EventPayload):
@@ -1378,7 +1402,7 @@ class InvestigationStatementReviewed(EventPayload):
     reference: str
     statement_id: UUID
     confirmed: bool
-    corrections: str | None = Field(default=None, max_length=20000)
+    corrections: Personal[str | None] = Field(default=None, max_length=20000)
 
 
 class InvestigationEvidenceAdded(EventPayload):
@@ -1389,7 +1413,7 @@ class InvestigationEvidenceAdded(EventPayload):
     reference: str
     evidence_id: UUID
     kind: Literal["document", "item"]
-    description: str = Field(min_length=1, max_length=2000)
+    description: Personal[str] = Field(min_length=1, max_length=2000)
     source: str = Field(min_length=1, max_length=500)  # where it came from
     collected_by: str = Field(min_length=1, max_length=64)  # staff id
     collected_at: PayloadTime
@@ -1406,7 +1430,7 @@ class InvestigationFindingRecorded(EventPayload):
     finding_id: UUID
     allegation_id: UUID
     finding: FindingValue
-    reasoning: str = Field(min_length=1, max_length=20000)
+    reasoning: Personal[str] = Field(min_length=1, max_length=20000)
 
 
 class OutcomeAction(BaseModel):
@@ -1416,7 +1440,7 @@ class OutcomeAction(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     action_id: UUID
     kind: OutcomeActionKind
-    description: str = Field(min_length=1, max_length=2000)
+    description: Personal[str] = Field(min_length=1, max_length=2000)
     concerns_employee_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
@@ -1426,7 +1450,7 @@ class CaseOutcomeDecided(EventPayload):
     event_type: ClassVar[str] = "case.outcome_decided"
     reference: str
     outcome_id: UUID
-    summary: str = Field(min_length=1, max_length=20000)
+    summary: Personal[str] = Field(min_length=1, max_length=20000)
     actions: list[OutcomeAction] = Field(min_length=1, max_length=30)
     decided_by: str = Field(min_length=1, max_length=64)  # staff id
 
@@ -1465,7 +1489,7 @@ class CaseAppealLodged(EventPayload):
     outcome_id: UUID
     by_role: Literal["complainant", "respondent"]
     by_employee_id: str | None = Field(default=None, min_length=1, max_length=64)
-    grounds: str = Field(min_length=1, max_length=20000)
+    grounds: Personal[str] = Field(min_length=1, max_length=20000)
 
 
 class CaseAppealWindowClosed(EventPayload):
@@ -1484,7 +1508,7 @@ class CaseAppealDecided(EventPayload):
     reference: str
     appeal_id: UUID
     decision: Literal["upheld", "partly_upheld", "dismissed"]
-    reasoning: str = Field(min_length=1, max_length=20000)
+    reasoning: Personal[str] = Field(min_length=1, max_length=20000)
     decided_by: str = Field(min_length=1, max_length=64)
 
 
@@ -1495,20 +1519,22 @@ class MediationParty(BaseModel):
     """One side: the employee, or the employer's representative (their work contact)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    privacy_subject: ClassVar[Identified] = PERSON
     role: PartyRole
     employee_id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    email: EventMailAddress
+    name: Personal[str] = Field(min_length=1, max_length=200)
+    email: Personal[EventMailAddress]
 
 
 class MediationAssessmentRecorded(EventPayload):
     """Initial assessment of one party: their account, desired outcomes and documents."""
 
     event_type: ClassVar[str] = "mediation.assessment_recorded"
+    privacy_subjects: ClassVar[dict[str, SubjectRef]] = {"*": "party"}
     reference: str
     party: MediationParty
-    account: str = Field(min_length=1, max_length=20000)
-    desired_outcomes: list[str] = Field(min_length=1, max_length=20)
+    account: Personal[str] = Field(min_length=1, max_length=20000)
+    desired_outcomes: list[Personal[str]] = Field(min_length=1, max_length=20)
     documents: list[Attachment] = Field(default_factory=list, max_length=20)
 
 
@@ -1555,9 +1581,9 @@ class MediationMeetingHeld(EventPayload):
     reference: str
     meeting_id: UUID
     held_at: PayloadTime
-    discussed: str = Field(min_length=1, max_length=20000)
-    proposals: list[str] = Field(default_factory=list, max_length=30)
-    privileged_notes: str | None = Field(default=None, max_length=20000)
+    discussed: Personal[str] = Field(min_length=1, max_length=20000)
+    proposals: list[Personal[str]] = Field(default_factory=list, max_length=30)
+    privileged_notes: Personal[str | None] = Field(default=None, max_length=20000)
 
 
 class AgreementTerm(BaseModel):
@@ -1566,7 +1592,7 @@ class AgreementTerm(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     term_id: UUID
-    text: str = Field(min_length=1, max_length=2000)
+    text: Personal[str] = Field(min_length=1, max_length=2000)
     owner_role: PartyRole | None = None
     due_on: PayloadDate | None = None
 

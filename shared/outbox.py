@@ -17,6 +17,7 @@ import structlog
 
 from shared.envelope import Envelope
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_FAILURES, OUTBOX_LAG_SECONDS
+from shared.privacy.sealing import key_store_for, seal_envelope
 from shared.topology import may_publish
 from shared.tracing import decode_trace_context, encode_trace_context, restored, trace_headers
 
@@ -44,6 +45,9 @@ async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> N
     producer is another: the broker would refuse it, and the row would stall the outbox.
     The active span's trace context (shared.tracing; None when tracing is off) is stored
     with each row, so the relay publishes it in the trace that recorded it.
+    Personal fields (shared.privacy.fields) are sealed here, with the service's key store
+    (shared.privacy.sealing.key_store_for), so no row holds them in clear; the key store
+    is only reached for events that carry personal data.
     """
     for e in events:
         if e.producer != schema or not may_publish(schema, e.event_type):
@@ -52,6 +56,7 @@ async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> N
                 " (declare it in shared.topology.PUBLISHES)"
             )
     trace_context = encode_trace_context(trace_headers())
+    sealed = [await _sealed(schema, e) for e in events]
     await conn.executemany(
         f"INSERT INTO {schema}.outbox (event_id, event_type, correlation_id, body, trace_context)"
         # Typed as text, so a pool's jsonb codec does not encode it a second time.
@@ -64,9 +69,19 @@ async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> N
                 e.to_json_bytes().decode("utf-8"),
                 trace_context,
             )
-            for e in events
+            for e in sealed
         ],
     )
+
+
+async def _sealed(service: str, event: Envelope) -> Envelope:
+    from shared.events import EVENT_TYPES
+    from shared.privacy.sealing import has_personal_fields
+
+    model = EVENT_TYPES.get(event.event_type)
+    if model is None or not has_personal_fields(model):
+        return event
+    return await seal_envelope(await key_store_for(service), event)
 
 
 class OutboxRelay:

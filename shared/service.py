@@ -29,6 +29,8 @@ from shared.db import create_pool
 from shared.logging import configure_logging
 from shared.metrics import MetricsRefresher, QueueProbe, outbox_probe
 from shared.outbox import OutboxRelay
+from shared.privacy.keys import KeyStore, key_store_url
+from shared.privacy.sealing import register_key_store, unregister_key_store
 from shared.settings import Settings, get_settings
 from shared.stream import (
     DEAD_LETTER_EXCHANGE_DECL,
@@ -69,6 +71,8 @@ class Runtime:
     publishers: EventPublishers
     relay: OutboxRelay | None = None
     consumer: Consumer | None = None
+    # Seals personal fields in the outbox and opens them for handlers (shared.privacy).
+    keys: KeyStore | None = None
     state: dict[str, Any] = field(default_factory=dict)
     # Called on shutdown after the consumer stopped (close SMTP sessions, files...).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -137,6 +141,8 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     await broker.start()
     publisher = await Publisher.open(connection, user_id=user_id)
     runtime = Runtime(spec.name, settings, pool, connection, publisher, queue, broker, publishers)
+    runtime.keys = await KeyStore.open(key_store_url(settings), service=spec.name)
+    register_key_store(spec.name, runtime.keys)
     refresher = runtime.metrics = kernel_metrics(spec, runtime)
     if spec.uses_outbox:
         runtime.relay = OutboxRelay(
@@ -165,6 +171,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
             on_commit=runtime.wake_relay,
             max_attempts=settings.consumer_max_attempts,
             user_prefix=settings.rabbitmq_user_prefix,
+            keys=runtime.keys,
         )
     if runtime.consumer:
         await runtime.consumer.start()
@@ -202,6 +209,9 @@ async def stop_runtime(runtime: Runtime) -> None:
     if runtime.relay:
         await runtime.relay.stop()
     await runtime.broker.stop()  # closes the channels and the connection
+    if runtime.keys is not None:
+        unregister_key_store(runtime.name, runtime.keys)
+        await runtime.keys.close()
     await runtime.pool.close()
     log.info("service stopped")
 

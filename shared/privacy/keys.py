@@ -43,8 +43,13 @@ def subject_for(*, employee_id: str | None, email: str | None, case_id: UUID | N
     else `email:<sha256 hex of the lower-cased, trimmed address>`, else (an anonymous
     reporter) `anonymous:<case_id>`.
 
-    Raises ValueError when none of the three is given.
+    An employee id of the form `email:<address>` (intake's identity of an email sender
+    without a directory entry) is that address. Raises ValueError when none of the three
+    is given.
     """
+    if employee_id and employee_id.startswith("email:") and "@" in employee_id:
+        email = employee_id.removeprefix("email:")
+        employee_id = None
     if employee_id and employee_id.strip():
         return f"employee:{employee_id.strip()}"
     if email and email.strip():

@@ -32,6 +32,9 @@ from shared.consumer import EventConsumer, HandlerContext
 from shared.envelope import Actor, Envelope
 from shared.events import CaseNoteAdded, make_event
 from shared.outbox import OutboxRelay
+from shared.privacy.fields import is_sealed
+from shared.privacy.keys import KeyStore, key_store_url
+from shared.privacy.sealing import seal_envelope
 from shared.service import Runtime, declare_service_queue
 from shared.settings import Settings, dev_rabbitmq_password
 from shared.stream import EventPublishers, make_broker
@@ -349,6 +352,39 @@ async def test_bad_input_is_dead_lettered_at_once(bench: Bench) -> None:
     await consumer.stop()
     assert dead.headers["x-attempts"] == 1
     assert "event_id" in str(dead.headers["x-error"])
+
+
+async def test_personal_fields_reach_the_handler_opened_and_a_moved_token_is_dead_lettered(
+    bench: Bench, database_url: str
+) -> None:
+    """With a key store the consumer opens sealed fields before the handler (the inbox
+    digest stays the sealed body's); a token moved to another case does not open."""
+    keys = await KeyStore.open(
+        key_store_url(Settings(database_url=database_url)), service="routing"
+    )
+    seen: list[str] = []
+
+    async def handler(ctx: HandlerContext) -> None:
+        seen.append(ctx.envelope.payload["body"])
+
+    consumer = bench.consumer(handler, keys=keys)
+    await consumer.start()
+    try:
+        sealed = await seal_envelope(keys, note(body="Maria called about her payslip"))
+        assert is_sealed(sealed.payload["body"])
+        await publish(bench, sealed)
+        await wait_for(lambda: seen == ["Maria called about her payslip"])
+        moved = note().model_copy(
+            update={"payload": {**note().payload, "body": sealed.payload["body"]}}
+        )
+        await publish(bench, moved)
+        [dead] = await bench.take(bench.dlq)
+        assert dead.headers["x-error-type"] == "SealedDataError"
+        assert "body" in str(dead.headers["x-error"])
+    finally:
+        await consumer.stop()
+        await keys.close()
+    assert seen == ["Maria called about her payslip"]
 
 
 async def test_reject_with_requeue_counts_toward_the_broker_delivery_limit(bench: Bench) -> None:

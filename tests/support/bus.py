@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from uuid import UUID
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
@@ -15,6 +16,8 @@ from yarl import URL
 from hrcase.services import QUEUES
 from shared.bus import build_message
 from shared.envelope import Envelope
+from shared.privacy.keys import KeyStore, key_store_url
+from shared.privacy.sealing import open_payload
 from shared.settings import Settings, dev_rabbitmq_password
 from shared.topology import EXCHANGE, declare_all
 
@@ -65,6 +68,10 @@ async def close_connections() -> None:
         with contextlib.suppress(Exception):
             await connection.close()
     _AS_USER.clear()
+    for store in _CAPTURE_STORES.values():
+        with contextlib.suppress(Exception):
+            await store.close()
+    _CAPTURE_STORES.clear()
 
 
 async def publish_envelope(connection: AbstractRobustConnection, envelope: Envelope) -> None:
@@ -139,12 +146,50 @@ async def purge(connection: AbstractRobustConnection, queue_name: str) -> None:
 __all__ = ["aio_pika", "declare_topology", "find_dead_letter", "publish_envelope", "publish_raw"]
 
 
-class EventCapture:
-    """Every event published on hr.events while it is open (an exclusive queue bound to #)."""
+# The key stores of the systems running now (tests.support.system.running_system pushes
+# its database's): a capture opens personal fields with the newest, as a peer service
+# with key-store access does (shared.consumer), so tests read what a consumer reads.
+KEY_STORE_DATABASES: list[str] = []
 
-    def __init__(self, queue: AbstractQueue) -> None:
+
+async def _capture_key_store() -> KeyStore | None:
+    if not KEY_STORE_DATABASES:
+        return None
+    url = key_store_url(Settings(database_url=KEY_STORE_DATABASES[-1]))
+    store = _CAPTURE_STORES.get(url)
+    if store is None:
+        store = _CAPTURE_STORES[url] = await KeyStore.open(url, service="tests")
+    return store
+
+
+_CAPTURE_STORES: dict[str, KeyStore] = {}
+
+
+class EventCapture:
+    """Every event published on hr.events while it is open (an exclusive queue bound to #).
+
+    `events`: as a consumer with key-store access reads them (personal fields opened,
+    shared.privacy); `sealed`: as they travelled on the bus."""
+
+    def __init__(self, queue: AbstractQueue, keys: KeyStore | None = None) -> None:
         self.queue = queue
+        self.keys = keys
         self.events: list[dict[str, Any]] = []
+        self.sealed: list[dict[str, Any]] = []
+
+    async def _opened(self, event: dict[str, Any]) -> dict[str, Any]:
+        payload = event.get("payload")
+        if self.keys is None or not isinstance(payload, dict):
+            return event
+        case_id = event.get("case_id")
+        opened = await open_payload(
+            self.keys,
+            str(event.get("event_type")),
+            payload,
+            UUID(case_id) if isinstance(case_id, str) else None,
+            purpose="test capture",
+        )
+        return {**event, "payload": opened}
 
     async def wait(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15.0
@@ -157,7 +202,9 @@ class EventCapture:
                     return event
             message = await self.queue.get(no_ack=True, fail=False)
             if message is not None:
-                self.events.append(json.loads(message.body))
+                event = json.loads(message.body)
+                self.sealed.append(event)
+                self.events.append(await self._opened(event))
                 continue
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError("no matching event was published")
@@ -171,6 +218,6 @@ async def capture_events(connection: AbstractRobustConnection) -> AsyncIterator[
         exchange = await channel.get_exchange(EXCHANGE)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(exchange, routing_key="#")
-        yield EventCapture(queue)
+        yield EventCapture(queue, await _capture_key_store())
     finally:
         await channel.close()

@@ -13,6 +13,7 @@ import httpx
 
 from hrcase.mailsink import MailSink
 from shared.settings import SERVICES
+from tests.support.bus import KEY_STORE_DATABASES
 from tests.support.infra import ServiceProcess, free_port, port_open, service_env, wait_for
 
 
@@ -83,6 +84,7 @@ def running_system(
     services = {
         name: ServiceProcess(name, env, ports[name], logs_dir / f"{name}.log") for name in SERVICES
     }
+    KEY_STORE_DATABASES.append(database_url)
     try:
         for name in only:
             services[name].start(wait=False)
@@ -90,6 +92,7 @@ def running_system(
             services[name].wait_ready()
         yield RunningSystem(services, mail, database_url, rabbitmq_url, metrics_ports, smtp_port)
     finally:
+        KEY_STORE_DATABASES.remove(database_url)
         for process in services.values():
             process.stop()
         if sink_process:

@@ -30,6 +30,7 @@ from services.audit.adapters.sql import (
     session_ended,
 )
 from services.audit.adapters.verification import audit_connection
+from services.audit.application.personal import opened_entries
 from services.audit.application.records import Reader, record_view
 from services.audit.domain.chain import format_timestamp, stored_object
 from services.audit.domain.checkpoint import CheckedCheckpoints
@@ -38,6 +39,7 @@ from services.audit.domain.people import known_names
 from services.audit.domain.replay import CaseState, replay
 from services.audit.domain.timeline import current_payload, summarise, timeline
 from services.audit.domain.verification import AuditReport
+from shared.privacy.keys import KeyStore
 
 
 async def session_has_ended(pool: asyncpg.Pool, session_id: str) -> bool:
@@ -154,13 +156,23 @@ def access_item(entry: Any) -> dict[str, Any]:
 
 
 async def case_page(
-    conn: asyncpg.Connection, case_id: UUID, reader: Reader, *, at: datetime | None
+    conn: asyncpg.Connection,
+    case_id: UUID,
+    reader: Reader,
+    *,
+    at: datetime | None,
+    keys: KeyStore | None = None,
 ) -> CasePage | None:
     """Record the read, then the page's content; None if the log knows no event of the
-    case (the attempt stays recorded, as in the API: probing is worth knowing about)."""
+    case (the attempt stays recorded, as in the API: probing is worth knowing about).
+    Personal data is shown opened with `keys` ("[erased]" once a key is destroyed)."""
     as_of = format_timestamp(at) if at is not None else None
     await record_view(conn, case_id=case_id, reader=reader, view="console", as_of=as_of)
-    entries = await case_entries(conn, case_id)
+    entries = await opened_entries(
+        keys,
+        await case_entries(conn, case_id),
+        purpose=f"audit console read by {reader.subject}",
+    )
     events = [e for e in entries if e.event_type not in ACCESS_EVENT_TYPES]
     if not events:
         return None

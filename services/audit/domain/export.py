@@ -71,8 +71,13 @@ def build_case_file(
     verification: dict[str, Any],
     generated_at: datetime,
     generated_by: str,
+    shown: Sequence[ChainEntry] | None = None,
 ) -> dict[str, Any]:
-    state = replay(case_id, entries)
+    """The case file document. `entries` are recorded as stored (rehashable); `shown`
+    (default: `entries`), the same entries with personal data opened, feed the state and
+    the timeline."""
+    shown = entries if shown is None else shown
+    state = replay(case_id, shown)
     document: dict[str, Any] = {
         "format": FORMAT,
         "case_id": str(case_id),
@@ -80,7 +85,7 @@ def build_case_file(
         "generated_at": format_timestamp(generated_at),
         "generated_by": generated_by,
         "state": state.as_dict(),
-        "timeline": timeline(case_id, entries),
+        "timeline": timeline(case_id, shown),
         "documents": [d.__dict__ for d in state.documents],
         "entries": [entry_record(e) for e in entries],
         "verification": verification,

@@ -340,16 +340,33 @@ def export_command(
     """Write a case file for legal proceedings (JSON + HTML); the export is recorded."""
     from services.audit.application.records import Reader
     from shared.envelope import utcnow
+    from shared.privacy.keys import KeyStore, key_store_url
+    from shared.settings import Settings
 
     async def run() -> CaseFile | None:
         conn = await asyncpg.connect(database_url)
+        # Personal data shown opened in the file's readable parts (README "Privacy model");
+        # without the key store it stays sealed there.
+        keys: KeyStore | None = None
+        try:
+            keys = await KeyStore.open(
+                key_store_url(Settings(database_url=database_url)), service="audit"
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            click.echo(
+                f"warning: key store not reachable, personal data stays sealed: {exc}", err=True
+            )
         try:
             _, checked = await _checkpoints_for(
                 conn, None, checkpoint_dir, _keys_if_any(public_keys)
             )
             reader = Reader(subject=subject, roles=("cli",), client_ip=None, user_agent="hrcase")
-            return await export_case(conn, case_id, reader, checkpoints=checked, now=utcnow())
+            return await export_case(
+                conn, case_id, reader, checkpoints=checked, now=utcnow(), keys=keys
+            )
         finally:
+            if keys is not None:
+                await keys.close()
             await conn.close()
 
     try:

@@ -256,7 +256,9 @@ async def case(request: Request, case_id: str, at: str | None = None) -> Respons
         return error(request, 422, "`at`: give an instant as YYYY-MM-DDTHH:MM[:SS] (UTC).", who)
     runtime = _runtime(request)
     async with runtime.pool.acquire() as conn:
-        page = await console.case_page(conn, case_uuid, reader_of(who, request), at=instant)
+        page = await console.case_page(
+            conn, case_uuid, reader_of(who, request), at=instant, keys=runtime.keys
+        )
         if page is None:
             return error(request, 404, "No case with that id is in the audit log.", who)
         status = await _verification(request).status(
@@ -291,10 +293,16 @@ async def export(request: Request, case_id: str) -> Response:
         case_uuid = UUID(case_id)
     except ValueError:
         return error(request, 404, "No case with that id is in the audit log.", who)
-    async with _runtime(request).pool.acquire() as conn:
+    runtime = _runtime(request)
+    async with runtime.pool.acquire() as conn:
         checked = await _checkpoints(request, conn)
         case_file = await export_case(
-            conn, case_uuid, reader_of(who, request), checkpoints=checked, now=utcnow()
+            conn,
+            case_uuid,
+            reader_of(who, request),
+            checkpoints=checked,
+            now=utcnow(),
+            keys=runtime.keys,
         )
     if case_file is None:
         return error(request, 404, "No case with that id is in the audit log.", who)

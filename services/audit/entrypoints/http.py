@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from services.audit.adapters.checkpoints import CheckpointFile, current_database
 from services.audit.adapters.sql import ACCESS_EVENT_TYPES, access_entries, case_entries
 from services.audit.application.export import export_case
+from services.audit.application.personal import opened_entries
 from services.audit.application.records import Reader, record_view
 from services.audit.config import AuditSettings
 from services.audit.domain.chain import ChainEntry, format_timestamp, stored_object
@@ -74,6 +75,15 @@ def reader_of(principal: Principal, request: Request) -> Reader:
     )
 
 
+async def _opened(
+    request: Request, principal: Principal, entries: list[ChainEntry], view: str
+) -> list[ChainEntry]:
+    """The entries with personal data opened for `principal` (the key access is logged
+    with who read it and how)."""
+    purpose = f"audit {view} read by {principal.subject}"
+    return await opened_entries(_runtime(request).keys, entries, purpose=purpose)
+
+
 def _is_access(entry: ChainEntry) -> bool:
     return entry.event_type in ACCESS_EVENT_TYPES
 
@@ -100,10 +110,21 @@ async def case_log(
     principal: Auditor,
     include_access: Annotated[bool, Query(description="Include reads of the record")] = False,
 ) -> dict[str, Any]:
-    """The case's raw entries in chain order, with the hashes to recompute them."""
+    """The case's raw entries in chain order, with the hashes to recompute them.
+
+    `payload` is as stored and hashed (personal fields sealed); `payload_opened`, on an
+    entry with personal data, the same with those fields opened ("[erased]" once the
+    data subject's key is destroyed)."""
     entries = await _read_case(request, principal, case_id, "entries")
     shown = [e for e in entries if include_access or not _is_access(e)]
-    return {"case_id": str(case_id), "entries": [entry_view(e) for e in shown]}
+    opened = await _opened(request, principal, shown, "entries")
+    views = []
+    for stored, clear in zip(shown, opened, strict=True):
+        view = entry_view(stored)
+        if clear is not stored:
+            view["payload_opened"] = stored_object(clear.payload)[0]
+        views.append(view)
+    return {"case_id": str(case_id), "entries": views}
 
 
 @router.get("/cases/{case_id}/timeline")
@@ -115,6 +136,7 @@ async def case_timeline(
 ) -> dict[str, Any]:
     """Every event of the case: who, when, a sentence, and the fields it changed."""
     entries = await _read_case(request, principal, case_id, "timeline")
+    entries = await _opened(request, principal, entries, "timeline")
     items = timeline(case_id, entries)
     if not include_access:
         items = [i for i in items if i["event_type"] not in ACCESS_EVENT_TYPES]
@@ -139,6 +161,7 @@ async def case_state(
     entries = await _read_case(
         request, principal, case_id, "state", as_of=format_timestamp(instant)
     )
+    entries = await _opened(request, principal, entries, "state")
     state = replay(case_id, entries, at=instant)
     return {"at": format_timestamp(instant), "state": state.as_dict()}
 
@@ -152,7 +175,12 @@ async def case_export(case_id: UUID, request: Request, principal: Auditor) -> di
         sink = CheckpointFile.for_database(AuditSettings().checkpoint_dir, database)
         checked = sink.check(database=database, keys=runtime.state.get("public_keys", []))
         case_file = await export_case(
-            conn, case_id, reader_of(principal, request), checkpoints=checked, now=utcnow()
+            conn,
+            case_id,
+            reader_of(principal, request),
+            checkpoints=checked,
+            now=utcnow(),
+            keys=runtime.keys,
         )
     if case_file is None:
         raise HTTPException(status_code=404, detail="no audit entries for this case")

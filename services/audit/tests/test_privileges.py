@@ -63,11 +63,25 @@ async def test_audit_role_has_exactly_select_and_insert(admin_pool: asyncpg.Pool
         "REFERENCES": False,
         "TRIGGER": False,
     }
-    # No other table in the schema, and no service tables (no inbox/outbox for audit).
+    # No other table in the schema, and no service tables (no inbox/outbox for audit);
+    # privacy_boundary (migration 0005) is a one-row record the role may only read.
     tables = await admin_pool.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'audit' ORDER BY 1"
     )
-    assert [t["tablename"] for t in tables] == ["alembic_version", "log"]
+    assert [t["tablename"] for t in tables] == ["alembic_version", "log", "privacy_boundary"]
+    boundary = {
+        p: await admin_pool.fetchval(
+            "SELECT has_table_privilege($1, 'audit.privacy_boundary', $2)", ROLE, p
+        )
+        for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+    }
+    assert boundary == {
+        "SELECT": True,
+        "INSERT": False,
+        "UPDATE": False,
+        "DELETE": False,
+        "TRUNCATE": False,
+    }
 
 
 async def test_audit_role_can_append_through_the_service_path(
