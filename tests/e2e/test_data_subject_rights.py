@@ -157,7 +157,7 @@ async def test_erasing_a_reporter_leaves_the_skeleton_and_nothing_of_them(
     )
     assert decided.status_code == 200, decided.text
     outcome = decided.json()
-    assert outcome["status"] == "erased" and outcome["keys_destroyed"] == 1
+    assert outcome["status"] == "erased" and outcome["keys_destroyed"] >= 1
     assert outcome["erased_case_ids"] == [case_id]
     assert await keys.key_for(subject, case_id, create=True, purpose="test: open") is None
 
