@@ -222,6 +222,13 @@ async def test_a_refusal_keeps_everything_and_the_requester_cannot_decide(
     assert refused.json()["status"] == "refused"
     second = await decide(system, request_id, SECOND_OFFICER, decision="approve", reason="x")
     assert second.status_code == 409 and "final" in second.json()["detail"]
+    listed = await call(system, "GET", "/api/v1/privacy/erasure-requests", OFFICER)
+    assert listed.status_code == 200, listed.text
+    [mine] = [r for r in listed.json()["erasure_requests"] if r["request_id"] == request_id]
+    assert (mine["status"], mine["decision_reason"]) == ("refused", "case still open")
+    assert mine["email"] == reporter["email"]  # nothing was erased, the request says whom
+    hidden = await call(system, "GET", "/api/v1/privacy/erasure-requests", MANAGER)
+    assert hidden.status_code == 403
 
     row = await admin_pool.fetchrow("SELECT * FROM intake.cases WHERE case_id = $1", case_id)
     assert (row["reporter_name"], row["reporter_email"]) == (reporter["name"], reporter["email"])
@@ -405,6 +412,10 @@ async def test_an_access_request_gives_the_person_their_data_and_no_one_elses(
 
     # Every read of the export is audited; the events carry no personal data.
     request_id = placed.json()["request_id"]
+    listed = await call(system, "GET", "/api/v1/privacy/access-requests", OFFICER)
+    assert listed.status_code == 200, listed.text
+    [mine] = [r for r in listed.json()["access_requests"] if r["request_id"] == request_id]
+    assert mine["export_available"] is True and mine["export_url"] == export_url
 
     async def audited() -> list[asyncpg.Record]:
         return await admin_pool.fetch(
