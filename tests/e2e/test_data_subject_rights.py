@@ -328,7 +328,7 @@ async def test_an_access_request_gives_the_person_their_data_and_no_one_elses(
     subject, as_subject = person("Kofi Mensah")
     other, _ = person("Zara Holt")
     their_reporter, as_their_reporter = person("Bea Lund")
-    own_text = "Kofi: Zara Holt keeps moving my payroll cut-off without telling me."
+    own_text = "Kofi: Zara Holt keeps moving my payroll cut-off without telling me <script>."
     own_case = await raise_case(
         system,
         subject,
@@ -403,6 +403,8 @@ async def test_an_access_request_gives_the_person_their_data_and_no_one_elses(
 
     as_html = await call(system, "GET", export_url, OFFICER, params={"format": "html"})
     assert as_html.status_code == 200 and as_html.headers["content-type"].startswith("text/html")
+    assert "sandbox" in as_html.headers["content-security-policy"]
+    assert "<script>" not in as_html.text and "telling me &lt;script&gt;." in as_html.text
     page = as_html.text
     assert "Kofi: Zara Holt keeps moving my payroll cut-off" in page
     for foreign in (their_reporter["name"], their_reporter["email"], "Carl Ek", other["email"]):

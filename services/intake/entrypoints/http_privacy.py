@@ -201,6 +201,11 @@ async def download_export(
         "Content-Disposition": f'attachment; filename="access-{request_id}.{format}"',
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
+        # The page quotes what people wrote (escaped): it may style itself, nothing more.
+        "Content-Security-Policy": (
+            "default-src 'none'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
+        ),
+        "Referrer-Policy": "no-referrer",
     }
     if format == "html":
         page = EXPORT_TEMPLATES.get_template("privacy_export.html.j2").render(export=export)
