@@ -489,3 +489,79 @@ async def test_a_legal_hold_on_the_person_blocks_the_erasure(system, admin_pool:
         "SELECT reporter_email, description FROM intake.cases WHERE case_id = $1", case_id
     )
     assert tuple(row) == (None, ERASED)
+
+
+async def test_an_erased_conference_participant_is_gone_from_intake_and_routing(
+    system, admin_pool: asyncpg.Pool
+):
+    from tests.e2e.test_input_limits import injury_body, plan_body
+
+    worker, as_worker = person("Wes Ortiz")
+    claim = {**injury_body(), "reporter": worker}
+    raised = await call(system, "POST", "/api/v1/cases", as_worker, json=claim)
+    assert raised.status_code == 202, raised.text
+    case_id = raised.json()["case_id"]
+
+    async def assigned() -> bool:
+        view = (await call(system, "GET", f"/api/v1/cases/{case_id}", MANAGER)).json()
+        return view.get("status") == "assigned"
+
+    await eventually(assigned, "the injury claim assigned")
+    delegate = {
+        "role": "union_representative",
+        "name": "Imogen Lark",
+        "email": f"lark-{uuid.uuid4().hex[:6]}@union.example.com",
+    }
+    plan = plan_body()
+    plan["participants"] = [
+        {"role": "worker", **worker},
+        {"role": "employer_representative", "name": "Dana Wells",
+         "email": "dana.wells@example.com"},
+        {"role": "case_manager", "name": "Sofia Rossi", "email": "sofia.rossi@example.com",
+         "employee_id": "A-4001"},
+        delegate,
+    ]  # fmt: skip
+    planned = await call(system, "POST", f"/api/v1/cases/{case_id}/conferences", MANAGER, json=plan)
+    assert planned.status_code == 202, planned.text
+    conference_id = planned.json()["conference_id"]
+
+    async def planned_view() -> dict[str, Any] | None:
+        url = f"/api/v1/cases/{case_id}/conferences/{conference_id}"
+        view = (await call(system, "GET", url, MANAGER)).json()
+        return view if view.get("status") in ("planned", "refused") else None
+
+    view = await eventually(planned_view, "routing to plan the conference")
+    assert view["status"] == "planned", view
+    request = await request_erasure(system, email=delegate["email"])
+    decided = await decide(
+        system, request["request_id"], SECOND_OFFICER, decision="approve", reason="asked"
+    )
+    assert decided.status_code == 200 and decided.json()["erased_case_ids"] == [case_id]
+
+    def by_role(participants: Any) -> dict[str, tuple[str, str]]:
+        listed = json.loads(participants) if isinstance(participants, str) else participants
+        return {p["role"]: (p["name"], p["email"]) for p in listed}
+
+    staff_view = await admin_pool.fetchval(
+        "SELECT participants FROM intake.conferences WHERE conference_id = $1", conference_id
+    )
+    assert by_role(staff_view)["union_representative"] == (ERASED, ERASED)
+    assert by_role(staff_view)["worker"] == (worker["name"], worker["email"])
+
+    async def routing_scrubbed() -> bool:
+        participants = await admin_pool.fetchval(
+            "SELECT participants FROM routing.conferences WHERE conference_id = $1", conference_id
+        )
+        return by_role(participants)["union_representative"] == (ERASED, ERASED)
+
+    await eventually(routing_scrubbed, "routing to scrub the practitioner")
+    participants = await admin_pool.fetchval(
+        "SELECT participants FROM routing.conferences WHERE conference_id = $1", conference_id
+    )
+    assert by_role(participants)["worker"] == (worker["name"], worker["email"])
+    # The conference page still works for staff after the scrub.
+    page = await call(
+        system, "GET", f"/api/v1/cases/{case_id}/conferences/{conference_id}", MANAGER
+    )
+    assert page.status_code == 200, page.text
+    assert delegate["email"] not in page.text and "Lark" not in page.text
