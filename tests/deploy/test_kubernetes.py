@@ -309,10 +309,13 @@ def test_each_service_logs_in_to_postgres_as_its_own_managed_role(overlay: str) 
         r["name"]: r["passwordSecret"]["name"]
         for r in named(objects, "Cluster", "hrcase-db")["spec"]["managed"]["roles"]
     }
-    assert set(roles) == {db_role(s) for s in SERVICES}
+    # The services' roles, and the key store's (shared/privacy/keys.py) every service uses.
+    assert set(roles) == {db_role(s) for s in SERVICES} | {db_role("keys")}
     for service, deployment in deployments(objects).items():
         ref = env_of(container(deployment))[f"{service.upper()}_DATABASE_PASSWORD"]
         assert ref["valueFrom"]["secretKeyRef"]["name"] == roles[db_role(service)]
+        keys_ref = env_of(container(deployment))["KEYS_DATABASE_PASSWORD"]
+        assert keys_ref["valueFrom"]["secretKeyRef"]["name"] == roles[db_role("keys")]
     assert urlsplit(config_map(objects)["DATABASE_URL"]).hostname == "hrcase-db-rw"
 
 

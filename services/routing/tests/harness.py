@@ -18,6 +18,7 @@ from services.routing.domain.policy import DEFAULT_POLICY_FILE
 from shared.bus import build_message
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import CaseSubmitted, EventPayload, Reporter, make_event
+from shared.privacy.sealing import key_store_for, open_envelope
 from shared.topology import EXCHANGE, PUBLISHES
 from tests.support.bus import connection_as, user_of
 
@@ -46,7 +47,28 @@ class Tap:
     """Every event published on hr.events, for assertions (its own exclusive queue)."""
 
     def __init__(self) -> None:
-        self.events: list[Envelope] = []
+        # In delivery order; None while that event's personal fields are being opened,
+        # False for a body that is no envelope (skipped, as before).
+        self._slots: list[Envelope | bool | None] = []
+
+    @property
+    def events(self) -> list[Envelope]:
+        """The events received so far, in delivery order, each opened (the prefix whose
+        every event is ready, so the order never changes under a reader)."""
+        ready: list[Envelope] = []
+        for envelope in self._slots:
+            if envelope is None:
+                break
+            if isinstance(envelope, Envelope):
+                ready.append(envelope)
+        return ready
+
+    def _reserve(self) -> int:
+        self._slots.append(None)
+        return len(self._slots) - 1
+
+    def _fill(self, slot: int, envelope: Envelope | bool) -> None:
+        self._slots[slot] = envelope
 
     def of(self, case_id: uuid.UUID | None, event_type: str | None = None) -> list[Envelope]:
         return [
@@ -78,9 +100,19 @@ async def tapped(connection: AbstractRobustConnection) -> AsyncIterator[Tap]:
     queue = await channel.declare_queue(exclusive=True, auto_delete=True)
     await queue.bind(exchange, routing_key="#")
 
+    # Read as a consumer with key-store access reads (shared.privacy): personal fields
+    # opened, with the test database's key store (conftest: use_key_store_url).
+    keys = await key_store_for("tests")
+
     async def on_message(message: AbstractIncomingMessage) -> None:
-        async with message.process():
-            tap.events.append(Envelope.from_json_bytes(message.body))
+        slot = tap._reserve()  # before any await: deliveries are handled concurrently
+        try:
+            async with message.process():
+                envelope = Envelope.from_json_bytes(message.body)
+                tap._fill(slot, await open_envelope(keys, envelope, purpose="test tap"))
+        finally:
+            if tap._slots[slot] is None:
+                tap._fill(slot, False)
 
     await queue.consume(on_message)
     try:
