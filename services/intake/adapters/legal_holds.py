@@ -15,19 +15,15 @@ from uuid import UUID
 
 import asyncpg
 
+from services.intake.adapters import legal_hold_sql
+
 
 async def active_holds_for(
     conn: asyncpg.Connection, subject_id: str, case_ids: Sequence[UUID]
 ) -> list[UUID]:
-    """The ids of the active legal holds on `subject_id` or on any of `case_ids`, sorted;
-    empty when none."""
-    rows = await conn.fetch(
-        """SELECT hold_id FROM intake.legal_holds
-            WHERE released_at IS NULL
-              AND (subject_id = $1 OR case_id = ANY($2::uuid[])
-                   OR case_ids && $2::uuid[])
-            ORDER BY hold_id""",
-        subject_id,
-        list(case_ids),
+    """The ids of the active legal holds on `subject_id`, on any of `case_ids` or on a
+    matter holding one of them; empty when none. The legal holds' own query
+    (legal_hold_sql.active_holds_covering)."""
+    return await legal_hold_sql.active_holds_covering(
+        conn, subject_id=subject_id, case_ids=case_ids
     )
-    return [row["hold_id"] for row in rows]

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.intake.domain.privacy_rights import ERASED
+from shared.privacy.fields import ERASED
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 

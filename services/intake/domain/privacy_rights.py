@@ -29,7 +29,6 @@ from shared.auth import Principal, Role
 from shared.privacy.keys import subject_for
 
 PRIVACY_ROLES: tuple[Role, ...] = ("privacy_officer",)
-ERASED = "[erased]"  # what an erased free-text or name field reads
 WITHHELD = "[withheld: written by someone else]"
 
 

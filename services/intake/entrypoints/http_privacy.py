@@ -91,12 +91,12 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 def _access(row: dict[str, Any]) -> AccessRequestView:
-    available = row.get("export_available", row.get("export") is not None)
-    return AccessRequestView(
-        **{k: row[k] for k in AccessRequestView.model_fields if k in row},
-        export_available=bool(available),
-        export_url=f"/api/v1/privacy/access-requests/{row['request_id']}/export",
-    )
+    """A stored request (its `export`) or a listed one (`export_available`) as the API's."""
+    available = row["export_available"] if "export_available" in row else row.get("export")
+    fields = {k: row[k] for k in AccessRequestView.model_fields if k in row}
+    fields["export_available"] = available is not None and available is not False
+    fields["export_url"] = f"/api/v1/privacy/access-requests/{row['request_id']}/export"
+    return AccessRequestView.model_validate(fields)
 
 
 @router.post(
@@ -201,6 +201,11 @@ async def download_export(
         "Content-Disposition": f'attachment; filename="access-{request_id}.{format}"',
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
+        # The page quotes what people wrote (escaped): it may style itself, nothing more.
+        "Content-Security-Policy": (
+            "default-src 'none'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
+        ),
+        "Referrer-Policy": "no-referrer",
     }
     if format == "html":
         page = EXPORT_TEMPLATES.get_template("privacy_export.html.j2").render(export=export)

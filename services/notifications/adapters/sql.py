@@ -20,6 +20,7 @@ from services.notifications.domain.notices import (
     Undeliverable,
 )
 from shared.events import Person, Reporter
+from shared.privacy.fields import ERASED
 
 DeliveryStatus = Literal["pending", "sent", "failed"]
 
@@ -339,7 +340,6 @@ async def conference_action(conn: asyncpg.Connection, action_id: UUID) -> Action
     )
 
 
-ERASED_NAME = "[erased]"
 _EMAIL_DIGEST = "encode(sha256(convert_to(lower(trim({})), 'UTF8')), 'hex')"
 
 
@@ -374,11 +374,12 @@ async def erase_subject(
     changed["case_contacts"] = int(result.split()[-1])
     # A failed delivery's error is the mail server's answer, which may quote the address.
     result = await conn.execute(
-        """UPDATE notifications.deliveries SET last_error = '[erased]'
-            WHERE recipient_id = $1 AND last_error IS NOT NULL AND last_error <> '[erased]'
+        """UPDATE notifications.deliveries SET last_error = $3
+            WHERE recipient_id = $1 AND last_error IS NOT NULL AND last_error <> $3
               AND ($2::text[] IS NULL OR case_id::text = ANY($2::text[]))""",
         employee_id,
         scopes,
+        ERASED,
     )
     changed["deliveries"] = int(result.split()[-1])
     if outside_cases:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncpg
 
-ERASED_NAME = "[erased]"
-# Conference participants and action owners must keep an address that validates as an
-# event's (EventMailAddress); this single-label one names nobody and reaches no mailbox.
+from shared.privacy.fields import ERASED
+
+# An agreed action's owner address is not a personal field of the events routing builds
+# from it (ConferenceAction.owner_email must validate as an address); this single-label
+# one names nobody and reaches no mailbox. A participant's address is personal, and takes
+# the kernel's marker like every other erased value.
 ERASED_ADDRESS = "erased@erased"
 _DIGEST = "encode(sha256(convert_to(lower(trim({})), 'UTF8')), 'hex')"
 
@@ -41,7 +44,7 @@ async def erase_subject(
     )
     changed["case_respondents"] = int(result.split()[-1])
     match = f"(p->>'employee_id' = $1 OR {participant} = $2)"
-    erased = f'{{"name": "{ERASED_NAME}", "email": "{ERASED_ADDRESS}"}}'
+    erased = f'{{"name": "{ERASED}", "email": "{ERASED}"}}'
     result = await conn.execute(
         f"""UPDATE routing.conferences f SET updated_at = now(), participants = (
                 SELECT jsonb_agg(CASE WHEN {match} THEN p || '{erased}'::jsonb ELSE p END
@@ -55,7 +58,7 @@ async def erase_subject(
     changed["conferences"] = int(result.split()[-1])
     result = await conn.execute(
         f"""UPDATE routing.conference_actions
-               SET owner_name = '{ERASED_NAME}', owner_email = '{ERASED_ADDRESS}'
+               SET owner_name = '{ERASED}', owner_email = '{ERASED_ADDRESS}'
              WHERE {in_scope} AND (owner_staff_id = $1
                                    OR {owner} = $2)""",
         *args,
