@@ -166,7 +166,7 @@ def demo_seed(intake_url: str | None) -> None:
 
 @main.group()
 def token() -> None:
-    """Development bearer tokens (until SSO)."""
+    """API bearer tokens (the portal signs people in by SSO or, in development, by a demo page)."""
 
 
 @token.command("mint")

@@ -1,4 +1,6 @@
-"""Identity until SSO: signed bearer tokens (JWT via PyJWT) naming a subject and roles.
+"""Identity on the APIs: signed bearer tokens (JWT via PyJWT) naming a subject and roles
+(the portal signs people in through the company's OpenID Connect provider, intake's
+`application/sso.py`, and keeps a server-side session).
 
 Every API call and portal page acts as a `Principal`. Services verify tokens locally with
 the shared signing key (no call to another service). Roles:

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     routing_policy_file: str | None = None
     # development | production. Production refuses the development signing key.
     environment: str = "development"
-    # Signing key of the bearer tokens (HS256) until SSO replaces them. The default is a
+    # Signing key of the API bearer tokens (HS256; the portal signs in by SSO). The default is a
     # published development value: anyone can mint tokens with it.
     auth_jwt_secret: str = DEV_JWT_SECRET
     auth_token_ttl_seconds: int = 8 * 3600

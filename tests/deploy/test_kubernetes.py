@@ -183,6 +183,8 @@ def test_the_config_map_names_only_settings_the_services_read(overlay: str) -> N
     known |= {f"AUDIT_{name.upper()}" for name in AuditSettings.model_fields}
     # Read by name (services/intake/config.py, <SERVICE>_... in shared.settings).
     known |= {"INTAKE_SMTP_HOST", "INTAKE_SMTP_PORT", "INTAKE_MAILBOX", "INTAKE_MAIL_ALIASES"}
+    # Single sign-on (services/intake/config.py OidcConfig.from_env).
+    known |= {"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_SCOPES", "OIDC_ROLE_MAP"}
     unknown = set(config_map(render(overlay))) - known
     assert not unknown
 
@@ -214,6 +216,8 @@ def test_network_policies_let_each_service_reach_only_broker_postgres_and_dns(
                     target = "/".join(sorted(peer["podSelector"]["matchLabels"].values()))
                 reached.setdefault(target, set()).update(_ports(rule))
         expected = {"hrcase-rabbitmq": {5672}, "hrcase-db": {5432}, "kube-dns": {53}}
+        if service == "intake":
+            expected["anywhere"] = {443}  # the OpenID Connect provider
         if service == "notifications":
             expected["anywhere"] = {25, 465, 587}
             if overlay == "dev":
@@ -389,3 +393,32 @@ def test_the_readme_lists_every_secret_to_create() -> None:
     # The operators make these two themselves (CloudNativePG, RabbitMQ Cluster Operator).
     made_by_operators = {"hrcase-db-app", "hrcase-rabbitmq-default-user"}
     assert listed == _referenced_secrets(render("production")) - made_by_operators
+
+
+def test_production_signs_in_through_the_company_provider(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Production has no development sign-in (services/intake/config.py): its portal needs
+    an https issuer, a client and a role map of known roles, read as intake reads them, and
+    the client secret by reference."""
+    from services.intake.config import OidcConfig
+    from shared.settings import Settings
+
+    objects = render("production")
+    config = config_map(objects)
+    for key, value in config.items():
+        if key.startswith("OIDC_"):
+            monkeypatch.setenv(key, value)
+    settings = Settings.model_construct(
+        environment=config["ENVIRONMENT"], portal_base_url=config["PORTAL_BASE_URL"]
+    )
+    oidc = OidcConfig.from_env(settings)
+    assert oidc is not None
+    assert oidc.issuer.startswith("https://")
+    assert {role for _, role in oidc.role_map} >= {"employee", "hr_agent", "privacy_officer"}
+    (intake,) = deployments(objects)["intake"]["spec"]["template"]["spec"]["containers"]
+    assert env_of(intake)["OIDC_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "hrcase-intake",
+        "key": "oidc-client-secret",
+        "optional": True,
+    }
