@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from shared.auth import ROLES
 from shared.settings import Settings, get_settings
 
 
@@ -171,7 +172,14 @@ def token() -> None:
 
 @token.command("mint")
 @click.option("--subject", required=True, help="Stable id of the person (e.g. u-1001).")
-@click.option("--role", "roles", multiple=True, required=True, help="Repeatable.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(sorted(ROLES)),
+    help="Repeatable.",
+)
 @click.option("--employee-id", default=None, help="Links the person to HR records.")
 @click.option("--name", default=None)
 @click.option("--ttl", type=int, default=None, help="Seconds (default from settings).")

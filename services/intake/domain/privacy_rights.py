@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from services.intake.domain.case import IntakeInput
 from services.intake.domain.refusals import Refused
@@ -36,7 +36,9 @@ class SubjectInput(IntakeInput):
     """Who the request is about: their employee id, their address, or both."""
 
     employee_id: str | None = Field(default=None, min_length=1, max_length=64)
-    email: MailAddress | None = None
+    # validate_default: the "one of the two" check runs on `email` (declared last), so
+    # a 422 names a field (`email`) rather than the body as a whole.
+    email: MailAddress | None = Field(default=None, validate_default=True)
 
     @field_validator("employee_id")
     @classmethod
@@ -44,11 +46,12 @@ class SubjectInput(IntakeInput):
         value = value.strip() if value is not None else None
         return value or None
 
-    @model_validator(mode="after")
-    def _one_required(self) -> SubjectInput:
-        if self.employee_id is None and self.email is None:
+    @field_validator("email")
+    @classmethod
+    def _one_required(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and "employee_id" in info.data and info.data["employee_id"] is None:
             raise ValueError("employee_id or email is required")
-        return self
+        return value
 
 
 class ErasureRequestInput(SubjectInput):

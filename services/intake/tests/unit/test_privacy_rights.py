@@ -30,8 +30,12 @@ def officer(subject: str) -> Principal:
 
 
 def test_a_request_needs_an_employee_id_or_an_address() -> None:
-    with pytest.raises(ValidationError, match="employee_id or email is required"):
+    with pytest.raises(ValidationError, match="employee_id or email is required") as raised:
         ErasureRequestInput.model_validate({"reason": "asked", "employee_id": "  "})
+    # A field is named (a 422 says where), not the body as a whole.
+    assert [e["loc"] for e in raised.value.errors()] == [("email",)]
+    with pytest.raises(ValidationError, match="employee_id or email is required"):
+        ErasureRequestInput.model_validate({"reason": "asked"})
     by_mail = ErasureRequestInput.model_validate({"reason": "asked", "email": "a@example.com"})
     assert subject_id_of(employee_id=None, email=str(by_mail.email)).startswith("email:")
     assert subject_id_of(employee_id="E-1", email="a@example.com") == "employee:E-1"
