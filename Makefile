@@ -11,11 +11,14 @@ run: $(STAMP)  ## migrate, declare topology, start all four services + mail sink
 
 # The suite runs on PYTEST_WORKERS pytest-xdist workers, each a run of its own (database,
 # vhost, broker users); a whole test file stays on one worker (its module's system starts
-# once). Two fit the connection budget (README "Connection budget"); 0 = no workers.
+# once). Files go out in collection order (no reordering by size), so each worker runs a
+# subsequence of the one-process order: a module never meets state in its worker's database
+# that it would not meet in a one-process run. Two workers fit the connection budget (README
+# "Connection budget"); fewer start when the free slots fit fewer; 0 = no workers.
 PYTEST_WORKERS ?= 2
 
 test: $(STAMP) lint typecheck  ## the whole suite against the real RabbitMQ and Postgres
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
