@@ -1,8 +1,8 @@
 """Retention through the whole system: a closed case's retention comes due in routing's
 timers (its due instant moved into the past in routing's table, as the SLA timer tests
 do). Without a hold the case's keys are destroyed, `privacy.retention_erased` is in the
-audit log and intake's read model keeps only the anonymous skeleton (the dashboard still
-counts the case); with a hold a privacy officer placed, nothing is erased until the hold
+audit log and intake's, routing's and notifications' read models keep only the anonymous
+skeleton (the dashboard still counts the case); with a hold a privacy officer placed, nothing is erased until the hold
 is released, after which it is."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ AS_OFFICER = auth_headers("PO-1", "privacy_officer")
 DESCRIPTION = "My October overtime of 14 hours is not on my payslip; my manager Dev Patel agreed."
 NOTE = "Called Nadia: she will send the signed timesheet."
 MESSAGE = "Here is the timesheet my manager signed on 3 November."
+RESPONDENT = {"name": "Dev Patel", "email": "dev.patel@example.com"}
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,7 @@ async def closed_case(system: Any, keys: KeyStore, employee_id: str, name: str) 
                 "description": DESCRIPTION,
                 "reporter": reporter,
                 "category": "payroll_query",
+                "respondents": [RESPONDENT],
             },
         )
         assert raised.status_code == 202, raised.text
@@ -146,6 +148,23 @@ async def audited(admin_pool: Any, case_id: str, event_type: str) -> list[dict[s
     return [json.loads(r["payload"]) for r in rows]
 
 
+async def routing_and_notifications_copies(admin_pool: Any, case_id: str) -> dict[str, Any]:
+    """What routing and notifications keep of the case: respondents as named, the
+    reporter's contact (and the skeleton columns beside them)."""
+    respondents = await admin_pool.fetch(
+        "SELECT r.named_name, r.named_email, c.category, c.team, c.status"
+        " FROM routing.case_respondents r JOIN routing.cases c USING (case_id)"
+        " WHERE r.case_id = $1",
+        UUID(case_id),
+    )
+    contact = await admin_pool.fetchrow(
+        "SELECT reference, reporter_employee_id, reporter_name, reporter_email, erased_at"
+        " FROM notifications.case_contacts WHERE case_id = $1",
+        UUID(case_id),
+    )
+    return {"respondents": [dict(r) for r in respondents], "contact": dict(contact or {})}
+
+
 async def dashboard(system: Any) -> dict[str, Any]:
     today = datetime.now(UTC).date()
     async with api(system, AS_MANAGER) as manager:
@@ -178,9 +197,34 @@ async def test_a_closed_case_without_a_hold_is_erased_when_its_retention_comes_d
     assert timer["due_at"].year == timer["closed_at"].year + 2
     before = await dashboard(system)
     assert await live_keys(admin_pool, case_id) >= 1
+    copies = await routing_and_notifications_copies(admin_pool, case_id)
+    assert [(r["named_name"], r["named_email"]) for r in copies["respondents"]] == [
+        (RESPONDENT["name"], RESPONDENT["email"])
+    ]
+    assert copies["contact"]["reporter_name"] == name and copies["contact"]["erased_at"] is None
 
     await come_due(admin_pool, case_id)
     await eventually(lambda: erased_in_intake(admin_pool, case_id), "intake scrubbed the case")
+
+    async def notifications_scrubbed() -> dict[str, Any] | None:
+        found = await routing_and_notifications_copies(admin_pool, case_id)
+        return found if found["contact"]["erased_at"] is not None else None
+
+    copies = await eventually(notifications_scrubbed, "notifications scrubbed the case")
+    assert copies["contact"]["reference"] == (await view(system, case_id))["reference"]
+    assert (
+        copies["contact"]["reporter_employee_id"],
+        copies["contact"]["reporter_name"],
+        copies["contact"]["reporter_email"],
+    ) == (None, None, None)
+    # Routing scrubbed its copies in the transaction that announced the erasure.
+    assert [(r["named_name"], r["named_email"]) for r in copies["respondents"]] == [(None, None)]
+    [skeleton] = copies["respondents"]
+    assert (skeleton["category"], skeleton["team"], skeleton["status"]) == (
+        "payroll_query",
+        "hr_operations",
+        "closed",
+    )
 
     assert_skeleton_only(await view(system, case_id), name)
     assert await live_keys(admin_pool, case_id) == 0

@@ -7,8 +7,10 @@
   UPDATE SKIP LOCKED): when an active legal hold covers the case (by the case, a matter
   containing it, or one of its data subjects) nothing is erased and the timer waits until
   a hold is released (`on_hold_released` makes it due again); otherwise every key of the
-  case's scope is destroyed (KeyStore.destroy_scope) and `privacy.retention_erased` is
-  recorded in routing's outbox in the transaction that marks the timer carried out.
+  case's scope is destroyed (KeyStore.destroy_scope), routing's own copies of the case's
+  personal data are scrubbed (adapters/erasure_sql.erase_case) and
+  `privacy.retention_erased` is recorded in routing's outbox, in the transaction that
+  marks the timer carried out.
 - Holds: routing keeps its own table of the holds intake announced
   (`privacy.legal_hold_placed` / `privacy.legal_hold_released`).
 
@@ -27,7 +29,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from services.routing.adapters import retention_sql, sql
+from services.routing.adapters import erasure_sql, retention_sql, sql
 from services.routing.application.timer_batches import fire_batch
 from services.routing.domain.policy import Policy
 from services.routing.domain.retention import hold_covers
@@ -192,6 +194,8 @@ class RetentionTimers:
             )
             return None
         destroyed = await self.keys.destroy_scope(scope, reason=timer.rule)
+        # Routing's own copies go in the transaction that announces the erasure.
+        scrubbed = await erasure_sql.erase_case(conn, timer.case_id)
         erased_at = utcnow()
         case = await sql.lock_case(conn, timer.case_id)  # locked by the claim already
         event = make_event(
@@ -211,7 +215,13 @@ class RetentionTimers:
         await retention_sql.mark_erased(
             conn, timer.case_id, erased_at=erased_at, event_id=event.event_id
         )
-        log.info("retention carried out", case_id=scope, rule=timer.rule, keys=len(destroyed))
+        log.info(
+            "retention carried out",
+            case_id=scope,
+            rule=timer.rule,
+            keys=len(destroyed),
+            rows=scrubbed,
+        )
         return event
 
 
