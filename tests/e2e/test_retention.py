@@ -3,7 +3,8 @@ timers (its due instant moved into the past in routing's table, as the SLA timer
 do). Without a hold the case's keys are destroyed, `privacy.retention_erased` is in the
 audit log and intake's, routing's and notifications' read models keep only the anonymous
 skeleton (the dashboard still counts the case); with a hold a privacy officer placed, nothing is erased until the hold
-is released, after which it is."""
+is released, after which it is. Nothing closes a resolved case by itself, so retention
+starts at resolution too (and a later closure starts it again from the closure)."""
 
 from __future__ import annotations
 
@@ -67,9 +68,12 @@ async def view(system: Any, case_id: str) -> dict[str, Any]:
     return found
 
 
-async def closed_case(system: Any, keys: KeyStore, employee_id: str, name: str) -> str:
-    """A payroll query with a message and a note, routed, then closed; its reporter's key
-    in the case's scope exists (as the sealing at the source makes it)."""
+async def closed_case(
+    system: Any, keys: KeyStore, employee_id: str, name: str, *, end: str = "closed"
+) -> str:
+    """A payroll query with a message and a note, routed, then closed (or resolved, with
+    `end`); its reporter's key in the case's scope exists (as the sealing at the source
+    makes it)."""
     reporter = {"employee_id": employee_id, "name": name, "email": f"{employee_id}@example.com"}
     as_reporter = auth_headers(f"u-{employee_id}", "employee", employee_id=employee_id)
     async with api(system, as_reporter) as c:
@@ -95,10 +99,10 @@ async def closed_case(system: Any, keys: KeyStore, employee_id: str, name: str) 
         noted = await manager.post(f"/api/v1/cases/{case_id}/notes", json={"body": NOTE})
         assert noted.status_code == 202, noted.text
         closed = await manager.post(
-            f"/api/v1/cases/{case_id}/status", json={"to_status": "closed", "reason": "paid"}
+            f"/api/v1/cases/{case_id}/status", json={"to_status": end, "reason": "paid"}
         )
         assert closed.status_code == 202, closed.text
-    await eventually(lambda: _status_is(system, case_id, "closed"), "the case closed")
+    await eventually(lambda: _status_is(system, case_id, end), f"the case {end}")
     return case_id
 
 
@@ -177,12 +181,12 @@ async def dashboard(system: Any) -> dict[str, Any]:
     return found
 
 
-def assert_skeleton_only(case: dict[str, Any], name: str) -> None:
+def assert_skeleton_only(case: dict[str, Any], name: str, status: str = "closed") -> None:
     """The case keeps ids, category, team, dates and status; no personal data is left."""
     text = json.dumps(case)
     for personal in (DESCRIPTION, NOTE, MESSAGE, name, "example.com", "Dev Patel"):
         assert personal not in text, personal
-    assert case["status"] == "closed" and case["category"] == "payroll_query"
+    assert case["status"] == status and case["category"] == "payroll_query"
     assert case["assignment"]["team"] == "hr_operations"
     assert case["reference"] and case["submitted_at"]
 
@@ -315,3 +319,38 @@ async def test_a_reopening_cancels_the_retention_and_the_next_closure_arms_it_ag
     assert again["closed_at"] > first["closed_at"]
     assert again["due_at"] == again["closed_at"].replace(year=again["closed_at"].year + 2)
     assert await live_keys(admin_pool, case_id) >= 1
+
+
+async def test_a_case_left_resolved_is_erased_too_and_a_later_closure_restarts_the_period(
+    system, keys, admin_pool
+):
+    """No auto-close exists: a case resolved and never closed would otherwise keep its
+    personal data forever. Retention is armed at resolution; closing the case later arms it
+    again from the closure; a case left resolved is erased when its period ends."""
+    case_id = await closed_case(system, keys, "E-8854", "Omar Haddad", end="resolved")
+    resolved = await eventually(lambda: retention_timer(admin_pool, case_id), "armed")
+    assert resolved["rule"] == "retention: payroll_query 2 years after closure"
+    assert resolved["due_at"] == resolved["closed_at"].replace(
+        year=resolved["closed_at"].year + 2
+    )
+    async with api(system, AS_MANAGER) as manager:
+        closed = await manager.post(
+            f"/api/v1/cases/{case_id}/status", json={"to_status": "closed", "reason": "done"}
+        )
+        assert closed.status_code == 202, closed.text
+    await eventually(lambda: _status_is(system, case_id, "closed"), "closed")
+
+    async def rearmed() -> Any:
+        timer = await retention_timer(admin_pool, case_id)
+        return timer if timer["closed_at"] > resolved["closed_at"] else None
+
+    again = await eventually(rearmed, "re-armed from the closure")
+    assert again["due_at"] == again["closed_at"].replace(year=again["closed_at"].year + 2)
+
+    name = "Priya Nair"
+    left_resolved = await closed_case(system, keys, "E-8855", name, end="resolved")
+    await eventually(lambda: retention_timer(admin_pool, left_resolved), "armed at resolution")
+    await come_due(admin_pool, left_resolved)
+    await eventually(lambda: erased_in_intake(admin_pool, left_resolved), "erased while resolved")
+    assert_skeleton_only(await view(system, left_resolved), name, status="resolved")
+    assert await live_keys(admin_pool, left_resolved) == 0

@@ -1,8 +1,10 @@
 """Retention of closed cases and the legal holds that block it (issue #14).
 
-- Armed when a case closes (`on_status_moved`, called by every status move): the timer is
-  due at the closure plus the category's period (policy `retention:`,
-  domain/retention.py); a reopening deletes it; the next closure arms it again.
+- Armed when a case ends, resolved or closed (`on_status_moved`, called by every status
+  move): the timer is due at that instant plus the category's period (policy
+  `retention:`, domain/retention.py; nothing closes a resolved case by itself, so the
+  period starts at resolution, and a later closure re-arms it from the closure); a
+  reopening deletes it; the next resolution or closure arms it again.
 - Fired by routing's timer tick (`RetentionTimers`, one batch per tick, claimed under FOR
   UPDATE SKIP LOCKED): when an active legal hold covers the case (by the case, a matter
   containing it, or one of its data subjects) nothing is erased and the timer waits until
@@ -32,7 +34,7 @@ import structlog
 from services.routing.adapters import erasure_sql, retention_sql, sql
 from services.routing.application.timer_batches import fire_batch
 from services.routing.domain.policy import Policy
-from services.routing.domain.retention import hold_covers
+from services.routing.domain.retention import hold_covers, retention_move
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import (
@@ -101,8 +103,11 @@ async def on_status_moved(
     to_status: str,
     at: datetime,
 ) -> None:
-    """Arm the retention timer at closure; a closed case moving on (reopened) cancels it."""
-    if to_status == "closed":
+    """Arm the retention timer when the case ends (resolved or closed; a closure after a
+    resolution re-arms it from the closure); an ended case moving on (reopened) cancels
+    it (domain/retention.retention_move)."""
+    move = retention_move(case.status, to_status)
+    if move == "arm":
         period = policy.retention.period_for(case.category)
         await retention_sql.arm(
             conn,
@@ -112,8 +117,10 @@ async def on_status_moved(
             closed_at=at,
             due_at=period.due_after(at),
         )
-        log.info("retention armed", rule=policy.retention.rule_for(case.category))
-    elif case.status == "closed" and await retention_sql.cancel(conn, case.case_id):
+        log.info(
+            "retention armed", rule=policy.retention.rule_for(case.category), status=to_status
+        )
+    elif move == "cancel" and await retention_sql.cancel(conn, case.case_id):
         log.info("retention cancelled: the case reopened")
 
 
