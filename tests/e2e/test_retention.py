@@ -2,9 +2,10 @@
 timers (its due instant moved into the past in routing's table, as the SLA timer tests
 do). Without a hold the case's keys are destroyed, `privacy.retention_erased` is in the
 audit log and intake's, routing's and notifications' read models keep only the anonymous
-skeleton (the dashboard still counts the case); with a hold a privacy officer placed, nothing is erased until the hold
-is released, after which it is. Nothing closes a resolved case by itself, so retention
-starts at resolution too (and a later closure starts it again from the closure)."""
+skeleton (the dashboard still counts the case); with a hold a privacy officer placed,
+nothing is erased until the hold is released, after which it is. Nothing closes a
+resolved case by itself, so retention starts at resolution too (and a later closure
+starts it again from the closure)."""
 
 from __future__ import annotations
 
@@ -330,9 +331,7 @@ async def test_a_case_left_resolved_is_erased_too_and_a_later_closure_restarts_t
     case_id = await closed_case(system, keys, "E-8854", "Omar Haddad", end="resolved")
     resolved = await eventually(lambda: retention_timer(admin_pool, case_id), "armed")
     assert resolved["rule"] == "retention: payroll_query 2 years after closure"
-    assert resolved["due_at"] == resolved["closed_at"].replace(
-        year=resolved["closed_at"].year + 2
-    )
+    assert resolved["due_at"] == resolved["closed_at"].replace(year=resolved["closed_at"].year + 2)
     async with api(system, AS_MANAGER) as manager:
         closed = await manager.post(
             f"/api/v1/cases/{case_id}/status", json={"to_status": "closed", "reason": "done"}

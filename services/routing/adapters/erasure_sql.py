@@ -110,8 +110,7 @@ async def erase_case(conn: asyncpg.Connection, case_id: UUID) -> dict[str, int]:
     for table, names in _CASE_DOCUMENTS.items():
         picked = ", ".join(names)
         rows = await conn.fetch(
-            f"SELECT ctid AS row_ref, {picked} FROM routing.{table} WHERE case_id = $1"
-            " FOR UPDATE",
+            f"SELECT ctid AS row_ref, {picked} FROM routing.{table} WHERE case_id = $1 FOR UPDATE",
             case_id,
         )
         for row in rows:

@@ -117,9 +117,7 @@ async def on_status_moved(
             closed_at=at,
             due_at=period.due_after(at),
         )
-        log.info(
-            "retention armed", rule=policy.retention.rule_for(case.category), status=to_status
-        )
+        log.info("retention armed", rule=policy.retention.rule_for(case.category), status=to_status)
     elif move == "cancel" and await retention_sql.cancel(conn, case.case_id):
         log.info("retention cancelled: the case reopened")
 
