@@ -312,9 +312,10 @@ async def scrub_subject(
     case_ids: Sequence[UUID],
 ) -> dict[str, int]:
     """Erase the subject from intake's read model in `case_ids` (their cases not kept for
-    legal claims): names, addresses and the free text they wrote become ERASED (or NULL);
-    ids, dates, category, status and team stay (the anonymous skeleton). Returns rows
-    changed per table."""
+    legal claims): names, addresses and the free text they wrote become ERASED (or NULL),
+    with their files, mediation records, own history entries and, in cases they reported,
+    the texts sealed as theirs (`_scrub_own_records`); ids, dates, category, status and
+    team stay (the anonymous skeleton). Returns rows changed per table."""
     scope = list(case_ids)
     args = (employee_id, email, scope)
     changed: dict[str, int] = {}
