@@ -515,3 +515,13 @@ async def test_the_dashboard_figures_match_the_known_cases(system):
             "/api/v1/analytics/sla", params={"from": "2026-13-01"}, headers=AS_MANAGER
         )
         assert not_a_date.status_code == 422 and "from" in not_a_date.text
+        # `from` alone, too far back for the default end (today): a 422 on `from`, at
+        # every door, never a 500 when the figures are read.
+        for path in ("cases", "sla", "dashboard"):
+            far_back = await c.get(
+                f"/api/v1/analytics/{path}", params={"from": "2000-01-01"}, headers=AS_MANAGER
+            )
+            assert far_back.status_code == 422, (path, far_back.text)
+            [error] = far_back.json()["detail"]
+            assert error["loc"] == ["query", "from"], error
+            assert "at most" in error["msg"] and "defaults to today" in error["msg"]

@@ -294,6 +294,7 @@ async def test_a_bad_field_is_named_on_the_form(system, raised, browser) -> None
     for query, field, words in (
         ("from=yesterday", "from", "as YYYY-MM-DD"),
         ("from=2026-03-02&to=2026-03-01", "to", "must not be before from"),
+        ("from=2000-01-01", "from", "at most"),
         ("category=astrology", "category", "unknown category"),
         ("team=nobody", "team", "not a team"),
         ("colour=red", "colour", "not a field"),
@@ -304,6 +305,8 @@ async def test_a_bad_field_is_named_on_the_form(system, raised, browser) -> None
         assert field in alert and words in alert, (query, alert)
     csv_answer = await page.request.get("/portal/dashboard/volume_by_channel.csv?to=someday")
     assert csv_answer.status == 422 and "to: " in await csv_answer.text()
+    too_long = await page.request.get("/portal/dashboard/volume_by_channel.csv?from=2000-01-01")
+    assert too_long.status == 422 and "from: " in await too_long.text()
     unknown = await page.request.get("/portal/dashboard/salaries.csv")
     assert unknown.status == 404
     await context.close()

@@ -565,3 +565,117 @@ async def test_an_erased_conference_participant_is_gone_from_intake_and_routing(
     )
     assert page.status_code == 200, page.text
     assert delegate["email"] not in page.text and "Lark" not in page.text
+
+
+async def test_erasing_a_reporter_takes_their_files_notes_on_their_case_and_their_history_name(
+    system, admin_pool: asyncpg.Pool
+):
+    """What belongs to the person (README "Data-subject rights"): the file they sent with
+    their report, the staff notes on the case they reported (sealed as theirs on the
+    bus), their name on their own history entries. What others wrote and is not sealed
+    as theirs stays: the document staff added, staff's status reason, who acted."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    from services.intake.config import DEV_INBOUND_EMAIL_TOKEN
+    from tests.e2e.test_documents import PDF
+
+    address = f"femi-{uuid.uuid4().hex[:8]}@example.com"
+    mail = EmailMessage()
+    mail["From"] = f"Femi Adeyemi <{address}>"
+    mail["To"] = "hr@example.com"
+    mail["Subject"] = "Overtime missing, Femi"
+    mail["Message-ID"] = f"<{uuid.uuid4()}@mail.example.com>"
+    mail["Date"] = "Sun, 29 Nov 2026 09:00:00 +0000"
+    mail.set_content("Femi here: my October payslip is attached, the overtime is missing.")
+    mail.add_attachment(
+        PDF, maintype="application", subtype="pdf", filename="femi-adeyemi-payslip.pdf"
+    )
+    async with httpx.AsyncClient(base_url=system.url("intake"), timeout=15) as client:
+        mailed = await client.post(
+            "/api/v1/inbound-email",
+            content=mail.as_bytes(policy=SMTP),
+            headers={
+                "Content-Type": "message/rfc822",
+                "X-Inbound-Email-Token": DEV_INBOUND_EMAIL_TOKEN,
+            },
+        )
+    assert mailed.status_code == 201, mailed.text
+    case_id = mailed.json()["case_id"]
+
+    async def routed() -> bool:
+        view = (await call(system, "GET", f"/api/v1/cases/{case_id}", MANAGER)).json()
+        return view["status"] not in ("new",)
+
+    await eventually(routed, "the emailed case routed")
+    note = "Called Femi: he says his manager Ola Berg signed the timesheet."
+    noted = await call(
+        system, "POST", f"/api/v1/cases/{case_id}/notes", MANAGER, json={"body": note}
+    )
+    assert noted.status_code == 202, noted.text
+    staff_file = await call(
+        system,
+        "POST",
+        f"/api/v1/cases/{case_id}/documents",
+        MANAGER,
+        files=[("files", ("payroll-run-october.pdf", PDF, "application/pdf"))],
+    )
+    assert staff_file.status_code == 201, staff_file.text
+    waiting = await call(
+        system,
+        "POST",
+        f"/api/v1/cases/{case_id}/status",
+        MANAGER,
+        json={"to_status": "in_progress", "reason": "checking the payroll run"},
+    )
+    assert waiting.status_code == 202, waiting.text
+
+    async def history() -> list[dict[str, Any]]:
+        answer = await call(system, "GET", f"/api/v1/cases/{case_id}/history", MANAGER)
+        assert answer.status_code == 200, answer.text
+        entries: list[dict[str, Any]] = answer.json()["entries"]
+        return entries
+
+    async def note_in_history() -> bool:
+        return any("status" in json.dumps(e) for e in await history()) and bool(
+            await admin_pool.fetchval(
+                "SELECT count(*) FROM intake.case_notes WHERE case_id = $1", uuid.UUID(case_id)
+            )
+        )
+
+    await eventually(note_in_history, "the note and status change recorded")
+    assert "Femi Adeyemi" in json.dumps(await history())
+
+    request = await request_erasure(system, email=address)
+    decided = await decide(
+        system, request["request_id"], SECOND_OFFICER, decision="approve", reason="asked"
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["erased_case_ids"] == [case_id]
+
+    files = {
+        r["uploaded_by"]: dict(r)
+        for r in await admin_pool.fetch(
+            "SELECT uploaded_by, filename, description, sha256, length(content) AS size"
+            " FROM intake.attachments WHERE case_id = $1",
+            uuid.UUID(case_id),
+        )
+    }
+    theirs, staffs = files[None], files["M-9002"]
+    assert (theirs["filename"], theirs["sha256"], theirs["size"]) == (ERASED, ERASED, 0)
+    assert staffs["filename"] == "payroll-run-october.pdf" and staffs["size"] == len(PDF)
+    notes = await admin_pool.fetch(
+        "SELECT body, author_id FROM intake.case_notes WHERE case_id = $1", uuid.UUID(case_id)
+    )
+    assert [(n["body"], n["author_id"]) for n in notes] == [(ERASED, "M-9002")]
+    # Through the doors staff use: the case, its documents, its history.
+    view = await call(system, "GET", f"/api/v1/cases/{case_id}", MANAGER)
+    documents = await call(system, "GET", f"/api/v1/cases/{case_id}/documents", MANAGER)
+    entries = await history()
+    seen = view.text + documents.text + json.dumps(entries)
+    for gone in ("Femi", "Adeyemi", address, "Ola Berg", "femi-adeyemi-payslip"):
+        assert gone not in seen, gone
+    assert "payroll-run-october.pdf" in documents.text
+    assert "checking the payroll run" in json.dumps(entries)  # staff's reason stays
+    kinds = [e["kind"] for e in entries]
+    assert "submitted" in kinds and "status_changed" in kinds

@@ -206,3 +206,52 @@ async def test_only_privacy_officers_and_hr_managers_hold(system, case_id):
         assert (placed.status_code, listed.status_code, released.status_code) == (403, 403, 403)
     async with api(system, {}) as anonymous:
         assert (await anonymous.get(HOLDS)).status_code == 401
+
+
+async def test_the_hold_list_follows_the_case_apis_visibility_rule(system, case_id):
+    """An HR manager is shown exactly the holds whose every case the case API lets them
+    read (and every hold on a person); a privacy officer every hold. Today the case API
+    lets an HR manager read restricted cases too (RESTRICTED_READERS), so a hold on a
+    harassment case is listed to them, and the case opens; were that rule narrowed, the
+    list would narrow with it (the same `case_access` decides both)."""
+    manager = auth_headers("M-7001", "hr_manager", employee_id="M-7001")
+    reporter = {"employee_id": "E-8812", "name": "Ines Duarte", "email": "ines@example.com"}
+    as_reporter = auth_headers("u-ines", "employee", employee_id="E-8812")
+    async with api(system, as_reporter) as them:
+        raised = await them.post(
+            "/api/v1/cases",
+            json={
+                "subject": "My team lead keeps commenting on my body",
+                "description": "Remarks in every stand-up since March.",
+                "reporter": reporter,
+                "category": "harassment",
+            },
+        )
+    assert raised.status_code == 202, raised.text
+    restricted = str(raised.json()["case_id"])
+    async with api(system, AS_OFFICER) as officer:
+        placed = [
+            await officer.post(HOLDS, json=body)
+            for body in (
+                {"case_id": restricted, "reason": REASON},
+                {"matter": {"name": "Duarte", "case_ids": [case_id, restricted]}, "reason": REASON},
+                {"case_id": case_id, "reason": REASON},
+                {"subject": {"employee_id": "E-8812"}, "reason": REASON},
+            )
+        ]
+        every = {h["hold_id"]: h for h in (await officer.get(HOLDS)).json()["holds"]}
+    assert all(p.status_code == 201 for p in placed), [p.text for p in placed]
+    ours = {p.json()["hold_id"] for p in placed}
+    assert ours <= set(every)
+    async with api(system, manager) as as_manager:
+        listed = await as_manager.get(HOLDS)
+        assert listed.status_code == 200, listed.text
+        seen = {h["hold_id"] for h in listed.json()["holds"]}
+        readable = {}
+        for hold_id in ours:
+            hold = every[hold_id]
+            cases = ([hold["case_id"]] if hold["case_id"] else []) + hold["case_ids"]
+            answers = [(await as_manager.get(f"/api/v1/cases/{c}")).status_code for c in cases]
+            readable[hold_id] = all(code == 200 for code in answers)
+    assert {h for h in ours if readable[h]} == seen & ours
+    assert seen & ours == ours  # an HR manager may read restricted cases: all four shown

@@ -725,3 +725,96 @@ async def test_an_assessment_names_files_on_the_case_or_uploads_them(system, cas
     # A party sees the names of their own documents only.
     sam = (await get(system, AS_SAM, f"{base}/mine")).json()
     assert sam["assessment"]["documents"] == ["rota-may.txt"]
+
+
+async def test_erasing_the_reporting_party_takes_their_mediation_records(
+    amqp, system, case, admin_pool
+):
+    """Erasure of Sam (reporter and the employee party; README "Data-subject rights"):
+    his assessment (account, outcomes, name, address), his entry among the parties, and
+    the texts sealed as the reporter's on his case (what was discussed and proposed, the
+    case manager's notes, the agreement's terms) go; Jordan's own account and the ground
+    rules (not sealed: the case manager's standard rules) stay. Last in this module: the
+    erasure covers every case of Sam's the module raised."""
+    case_id, reference = case["id"], case["reference"]
+    base = f"/api/v1/cases/{case_id}/mediation"
+    manager = case["manager"]
+    await assess_both(system, case)
+    proposed = await post(system, manager, f"{base}/ground-rules", {"rules": ["Listen first"]})
+    assert proposed.status_code == 202, proposed.text
+    meeting = {"scheduled_for": in_days(3), "duration_minutes": 60, "location": "Room 2",
+               "time_zone": "Europe/London"}  # fmt: skip
+    scheduled = await post(system, manager, f"{base}/meetings", meeting)
+    assert scheduled.status_code == 202, scheduled.text
+    record = {"held_at": in_days(0), "discussed": "SHARED-SUMMARY: Sam's rota.",
+              "proposals": ["Sam gets two weeks' notice"],
+              "privileged_notes": PRIVILEGED}  # fmt: skip
+    held = await post(
+        system, manager, f"{base}/meetings/{scheduled.json()['meeting_id']}/record", record
+    )
+    assert held.status_code == 202, held.text
+    await enter_stage(amqp, system, case_id, reference, "agreement")
+    drafted = await post(
+        system, manager, f"{base}/agreement", {"terms": [{"text": "Sam's rota is fixed"}]}
+    )
+    assert drafted.status_code == 202, drafted.text
+
+    async def all_recorded() -> bool:
+        view = (await get(system, AS_VICTOR, base)).json()
+        return bool(view.get("agreement")) and bool(view["meetings"][0].get("discussed"))
+
+    await eventually(all_recorded, "the mediation recorded")
+    officer = auth_headers("PO-1001", "privacy_officer", employee_id="PO-1001")
+    second = auth_headers("PO-1002", "privacy_officer", employee_id="PO-1002")
+    async with client(system, officer) as c:
+        placed = await c.post(
+            "/api/v1/privacy/erasure-requests",
+            json={"employee_id": SAM["employee_id"], "reason": "Sam asked (ticket 88)"},
+        )
+    assert placed.status_code == 201, placed.text
+    async with client(system, second) as c:
+        decided = await c.post(
+            f"/api/v1/privacy/erasure-requests/{placed.json()['request_id']}/decision",
+            json={"decision": "approve", "reason": "no hold"},
+        )
+    assert decided.status_code == 200, decided.text
+    assert case_id in decided.json()["erased_case_ids"]
+
+    erased = "[erased]"
+    rows = {
+        r["party_role"]: dict(r)
+        for r in await admin_pool.fetch(
+            "SELECT party_role, name, email, account, desired_outcomes::text AS outcomes"
+            " FROM intake.mediation_assessments WHERE case_id = $1",
+            UUID(case_id),
+        )
+    }
+    sam, jordan = rows["employee"], rows["employer_representative"]
+    assert (sam["name"], sam["email"], sam["account"], sam["outcomes"]) == (
+        erased, erased, erased, "[]"
+    )  # fmt: skip
+    assert jordan["name"] == "Jordan Blake" and jordan["account"].startswith("JORDAN-ACCOUNT")
+    rules = await admin_pool.fetchrow(
+        "SELECT rules::text AS rules, parties::text AS parties"
+        " FROM intake.mediation_ground_rules WHERE case_id = $1",
+        UUID(case_id),
+    )
+    assert "Listen first" in rules["rules"] and "Jordan Blake" in rules["parties"]
+    assert "Sam Rivera" not in rules["parties"] and SAM["email"] not in rules["parties"]
+    met = await admin_pool.fetchrow(
+        "SELECT discussed, privileged_notes, proposals::text AS proposals"
+        " FROM intake.mediation_meetings WHERE case_id = $1",
+        UUID(case_id),
+    )
+    assert (met["discussed"], met["privileged_notes"]) == (erased, erased)
+    assert "Sam" not in met["proposals"]
+    terms = await admin_pool.fetchval(
+        "SELECT terms::text FROM intake.mediation_agreements WHERE case_id = $1", UUID(case_id)
+    )
+    assert "Sam's rota" not in terms and erased in terms
+    # The case manager's door still answers, without Sam.
+    view = await get(system, manager, base)
+    assert view.status_code == 200, view.text
+    for gone in ("SAM-ACCOUNT", "Sam Rivera", SAM["email"], "SHARED-SUMMARY", PRIVILEGED):
+        assert gone not in view.text, gone
+    assert "JORDAN-ACCOUNT" in view.text

@@ -1,9 +1,11 @@
 """Retention through the whole system: a closed case's retention comes due in routing's
 timers (its due instant moved into the past in routing's table, as the SLA timer tests
 do). Without a hold the case's keys are destroyed, `privacy.retention_erased` is in the
-audit log and intake's read model keeps only the anonymous skeleton (the dashboard still
-counts the case); with a hold a privacy officer placed, nothing is erased until the hold
-is released, after which it is."""
+audit log and intake's, routing's and notifications' read models keep only the anonymous
+skeleton (the dashboard still counts the case); with a hold a privacy officer placed,
+nothing is erased until the hold is released, after which it is. Nothing closes a
+resolved case by itself, so retention starts at resolution too (and a later closure
+starts it again from the closure)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ AS_OFFICER = auth_headers("PO-1", "privacy_officer")
 DESCRIPTION = "My October overtime of 14 hours is not on my payslip; my manager Dev Patel agreed."
 NOTE = "Called Nadia: she will send the signed timesheet."
 MESSAGE = "Here is the timesheet my manager signed on 3 November."
+RESPONDENT = {"name": "Dev Patel", "email": "dev.patel@example.com"}
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +69,12 @@ async def view(system: Any, case_id: str) -> dict[str, Any]:
     return found
 
 
-async def closed_case(system: Any, keys: KeyStore, employee_id: str, name: str) -> str:
-    """A payroll query with a message and a note, routed, then closed; its reporter's key
-    in the case's scope exists (as the sealing at the source makes it)."""
+async def closed_case(
+    system: Any, keys: KeyStore, employee_id: str, name: str, *, end: str = "closed"
+) -> str:
+    """A payroll query with a message and a note, routed, then closed (or resolved, with
+    `end`); its reporter's key in the case's scope exists (as the sealing at the source
+    makes it)."""
     reporter = {"employee_id": employee_id, "name": name, "email": f"{employee_id}@example.com"}
     as_reporter = auth_headers(f"u-{employee_id}", "employee", employee_id=employee_id)
     async with api(system, as_reporter) as c:
@@ -79,6 +85,7 @@ async def closed_case(system: Any, keys: KeyStore, employee_id: str, name: str) 
                 "description": DESCRIPTION,
                 "reporter": reporter,
                 "category": "payroll_query",
+                "respondents": [RESPONDENT],
             },
         )
         assert raised.status_code == 202, raised.text
@@ -93,10 +100,10 @@ async def closed_case(system: Any, keys: KeyStore, employee_id: str, name: str) 
         noted = await manager.post(f"/api/v1/cases/{case_id}/notes", json={"body": NOTE})
         assert noted.status_code == 202, noted.text
         closed = await manager.post(
-            f"/api/v1/cases/{case_id}/status", json={"to_status": "closed", "reason": "paid"}
+            f"/api/v1/cases/{case_id}/status", json={"to_status": end, "reason": "paid"}
         )
         assert closed.status_code == 202, closed.text
-    await eventually(lambda: _status_is(system, case_id, "closed"), "the case closed")
+    await eventually(lambda: _status_is(system, case_id, end), f"the case {end}")
     return case_id
 
 
@@ -146,6 +153,23 @@ async def audited(admin_pool: Any, case_id: str, event_type: str) -> list[dict[s
     return [json.loads(r["payload"]) for r in rows]
 
 
+async def routing_and_notifications_copies(admin_pool: Any, case_id: str) -> dict[str, Any]:
+    """What routing and notifications keep of the case: respondents as named, the
+    reporter's contact (and the skeleton columns beside them)."""
+    respondents = await admin_pool.fetch(
+        "SELECT r.named_name, r.named_email, c.category, c.team, c.status"
+        " FROM routing.case_respondents r JOIN routing.cases c USING (case_id)"
+        " WHERE r.case_id = $1",
+        UUID(case_id),
+    )
+    contact = await admin_pool.fetchrow(
+        "SELECT reference, reporter_employee_id, reporter_name, reporter_email, erased_at"
+        " FROM notifications.case_contacts WHERE case_id = $1",
+        UUID(case_id),
+    )
+    return {"respondents": [dict(r) for r in respondents], "contact": dict(contact or {})}
+
+
 async def dashboard(system: Any) -> dict[str, Any]:
     today = datetime.now(UTC).date()
     async with api(system, AS_MANAGER) as manager:
@@ -158,12 +182,12 @@ async def dashboard(system: Any) -> dict[str, Any]:
     return found
 
 
-def assert_skeleton_only(case: dict[str, Any], name: str) -> None:
+def assert_skeleton_only(case: dict[str, Any], name: str, status: str = "closed") -> None:
     """The case keeps ids, category, team, dates and status; no personal data is left."""
     text = json.dumps(case)
     for personal in (DESCRIPTION, NOTE, MESSAGE, name, "example.com", "Dev Patel"):
         assert personal not in text, personal
-    assert case["status"] == "closed" and case["category"] == "payroll_query"
+    assert case["status"] == status and case["category"] == "payroll_query"
     assert case["assignment"]["team"] == "hr_operations"
     assert case["reference"] and case["submitted_at"]
 
@@ -178,9 +202,34 @@ async def test_a_closed_case_without_a_hold_is_erased_when_its_retention_comes_d
     assert timer["due_at"].year == timer["closed_at"].year + 2
     before = await dashboard(system)
     assert await live_keys(admin_pool, case_id) >= 1
+    copies = await routing_and_notifications_copies(admin_pool, case_id)
+    assert [(r["named_name"], r["named_email"]) for r in copies["respondents"]] == [
+        (RESPONDENT["name"], RESPONDENT["email"])
+    ]
+    assert copies["contact"]["reporter_name"] == name and copies["contact"]["erased_at"] is None
 
     await come_due(admin_pool, case_id)
     await eventually(lambda: erased_in_intake(admin_pool, case_id), "intake scrubbed the case")
+
+    async def notifications_scrubbed() -> dict[str, Any] | None:
+        found = await routing_and_notifications_copies(admin_pool, case_id)
+        return found if found["contact"]["erased_at"] is not None else None
+
+    copies = await eventually(notifications_scrubbed, "notifications scrubbed the case")
+    assert copies["contact"]["reference"] == (await view(system, case_id))["reference"]
+    assert (
+        copies["contact"]["reporter_employee_id"],
+        copies["contact"]["reporter_name"],
+        copies["contact"]["reporter_email"],
+    ) == (None, None, None)
+    # Routing scrubbed its copies in the transaction that announced the erasure.
+    assert [(r["named_name"], r["named_email"]) for r in copies["respondents"]] == [(None, None)]
+    [skeleton] = copies["respondents"]
+    assert (skeleton["category"], skeleton["team"], skeleton["status"]) == (
+        "payroll_query",
+        "hr_operations",
+        "closed",
+    )
 
     assert_skeleton_only(await view(system, case_id), name)
     assert await live_keys(admin_pool, case_id) == 0
@@ -271,3 +320,36 @@ async def test_a_reopening_cancels_the_retention_and_the_next_closure_arms_it_ag
     assert again["closed_at"] > first["closed_at"]
     assert again["due_at"] == again["closed_at"].replace(year=again["closed_at"].year + 2)
     assert await live_keys(admin_pool, case_id) >= 1
+
+
+async def test_a_case_left_resolved_is_erased_too_and_a_later_closure_restarts_the_period(
+    system, keys, admin_pool
+):
+    """No auto-close exists: a case resolved and never closed would otherwise keep its
+    personal data forever. Retention is armed at resolution; closing the case later arms it
+    again from the closure; a case left resolved is erased when its period ends."""
+    case_id = await closed_case(system, keys, "E-8854", "Omar Haddad", end="resolved")
+    resolved = await eventually(lambda: retention_timer(admin_pool, case_id), "armed")
+    assert resolved["rule"] == "retention: payroll_query 2 years after closure"
+    assert resolved["due_at"] == resolved["closed_at"].replace(year=resolved["closed_at"].year + 2)
+    async with api(system, AS_MANAGER) as manager:
+        closed = await manager.post(
+            f"/api/v1/cases/{case_id}/status", json={"to_status": "closed", "reason": "done"}
+        )
+        assert closed.status_code == 202, closed.text
+    await eventually(lambda: _status_is(system, case_id, "closed"), "closed")
+
+    async def rearmed() -> Any:
+        timer = await retention_timer(admin_pool, case_id)
+        return timer if timer["closed_at"] > resolved["closed_at"] else None
+
+    again = await eventually(rearmed, "re-armed from the closure")
+    assert again["due_at"] == again["closed_at"].replace(year=again["closed_at"].year + 2)
+
+    name = "Priya Nair"
+    left_resolved = await closed_case(system, keys, "E-8855", name, end="resolved")
+    await eventually(lambda: retention_timer(admin_pool, left_resolved), "armed at resolution")
+    await come_due(admin_pool, left_resolved)
+    await eventually(lambda: erased_in_intake(admin_pool, left_resolved), "erased while resolved")
+    assert_skeleton_only(await view(system, left_resolved), name, status="resolved")
+    assert await live_keys(admin_pool, left_resolved) == 0

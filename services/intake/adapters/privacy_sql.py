@@ -8,6 +8,7 @@ connection (inside the use case's transaction) unless it takes a pool.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,6 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.intake.adapters.case_scrub_sql import scrub_json
 from shared.privacy.fields import ERASED
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -296,6 +298,10 @@ async def notifications_to(conn: Conn, employee_id: str | None) -> list[dict[str
 
 # --- Erasure ---
 
+# An email sender intake knows no employee id of is identified as `email:<address>` (or
+# `email:sha256:<digest>`): that "employee id" is their address, and goes with it.
+_NO_ADDRESS_ID = "(CASE WHEN {column} LIKE 'email:%' THEN NULL ELSE {column} END)"
+
 
 async def scrub_subject(
     conn: asyncpg.Connection,
@@ -306,9 +312,10 @@ async def scrub_subject(
     case_ids: Sequence[UUID],
 ) -> dict[str, int]:
     """Erase the subject from intake's read model in `case_ids` (their cases not kept for
-    legal claims): names, addresses and the free text they wrote become ERASED (or NULL);
-    ids, dates, category, status and team stay (the anonymous skeleton). Returns rows
-    changed per table."""
+    legal claims): names, addresses and the free text they wrote become ERASED (or NULL),
+    with their files, mediation records, own history entries and, in cases they reported,
+    the texts sealed as theirs (`_scrub_own_records`); ids, dates, category, status and
+    team stay (the anonymous skeleton). Returns rows changed per table."""
     scope = list(case_ids)
     args = (employee_id, email, scope)
     changed: dict[str, int] = {}
@@ -320,7 +327,8 @@ async def scrub_subject(
     # Their own messages first (while the reporter columns still identify them).
     await run(
         "case_messages",
-        f"""UPDATE intake.case_messages m SET body = '{ERASED}', sender_email = NULL
+        f"""UPDATE intake.case_messages m SET body = '{ERASED}', sender_email = NULL,
+                   sender_employee_id = {_NO_ADDRESS_ID.format(column="m.sender_employee_id")}
              WHERE m.case_id = ANY($3::uuid[]) AND m.body <> '{ERASED}'
                AND (m.sender_employee_id = $1 OR lower(m.sender_email) = lower($2)
                     OR (m.sender_role = 'reporter' AND EXISTS (
@@ -335,10 +343,12 @@ async def scrub_subject(
                  SELECT 1 FROM intake.cases c WHERE c.case_id = p.case_id AND {_REPORTER}))""",
         *args,
     )
+    await _scrub_own_records(conn, run, changed, employee_id=employee_id, email=email, scope=scope)
     await run(
         "cases",
         f"""UPDATE intake.cases c SET reporter_name = '{ERASED}', reporter_email = NULL,
-                   subject = '{ERASED}', description = '{ERASED}'
+                   subject = '{ERASED}', description = '{ERASED}',
+                   reporter_employee_id = {_NO_ADDRESS_ID.format(column="c.reporter_employee_id")}
              WHERE c.case_id = ANY($3::uuid[]) AND {_REPORTER}""",
         *args,
     )
@@ -400,3 +410,168 @@ async def scrub_subject(
         subject_id,
     )
     return changed
+
+
+# Whose words and identity (README "Data-subject rights", "what belongs to the person"):
+# intake's copy follows the sealed copy. What the kernel seals under the person's key on
+# the bus and in the audit log (their identity, their own words, and in a case they
+# reported the free text sealed as the reporter's: staff notes, mediation meeting records,
+# agreement terms) became unreadable there when their keys were destroyed, so it goes
+# here too; what is not sealed (staff's reasons and titles, standard ground rules, staff
+# documents) is the case record others wrote and stays, as it stays in the audit log.
+_REPORTED = (
+    f"EXISTS (SELECT 1 FROM intake.cases c WHERE c.case_id = {{table}}.case_id AND {_REPORTER})"
+)
+_PARTY = "(p->>'employee_id' = $1 OR lower(p->>'email') = lower($2))"
+_ERASED_PARTY = "'" + json.dumps({"name": ERASED, "email": ERASED}) + "'"
+
+
+def _doc(column: str) -> str:
+    """A JSON column as a document: mediation's writes may store it as a JSON string
+    holding the document's text (their readers accept both)."""
+    text = f"({column} #>> '{{}}')::jsonb"
+    return f"(CASE WHEN jsonb_typeof({column}) = 'string' THEN {text} ELSE {column} END)"
+
+
+def email_actor_ids(email: str | None) -> list[str]:
+    """The pseudonymous actor ids intake gives an email sender (domain/email/threads:
+    `email-sender:` + 32 hex of the SHA-256 of the address as written; both cases)."""
+    if not email:
+        return []
+    return sorted(
+        {
+            "email-sender:" + hashlib.sha256(form.encode("utf-8")).hexdigest()[:32]
+            for form in (email, email.lower())
+        }
+    )
+
+
+async def _scrub_own_records(
+    conn: asyncpg.Connection,
+    run: Any,
+    changed: dict[str, int],
+    *,
+    employee_id: str | None,
+    email: str | None,
+    scope: list[UUID],
+) -> None:
+    """The person's files, mediation records, history entries and, in cases they reported,
+    the notes and mediation texts sealed as theirs (run before the reporter columns are
+    erased: `_REPORTER` still identifies them)."""
+    args = (employee_id, email, scope)
+    # Files the reporter sent (with the report, by email or with a message): staff's
+    # documents carry `uploaded_by`; the reporter's do not.
+    await run(
+        "attachments",
+        f"""UPDATE intake.attachments a SET filename = '{ERASED}', description = NULL,
+                   content = ''::bytea, sha256 = '{ERASED}'
+             WHERE a.case_id = ANY($3::uuid[]) AND a.uploaded_by IS NULL
+               AND a.sha256 <> '{ERASED}' AND {_REPORTED.format(table="a")}""",
+        *args,
+    )
+    # Staff notes on a case they reported: sealed as the reporter's on the bus.
+    await run(
+        "case_notes",
+        f"""UPDATE intake.case_notes n SET body = '{ERASED}'
+             WHERE n.case_id = ANY($3::uuid[]) AND n.body <> '{ERASED}'
+               AND {_REPORTED.format(table="n")}""",
+        *args,
+    )
+    # Their own history entries: their name as the actor, and whatever the entry says.
+    actors = [employee_id] if employee_id else []
+    actors += email_actor_ids(email)
+    rows = await conn.fetch(
+        """SELECT event_id, summary FROM intake.case_history
+            WHERE case_id = ANY($2::uuid[]) AND actor_id = ANY($1::text[])
+              AND actor_type IN ('employee', 'external', 'anonymous') FOR UPDATE""",
+        actors,
+        scope,
+    )
+    for row in rows:
+        summary = row["summary"]
+        if isinstance(summary, str):
+            summary = json.loads(summary)
+        await conn.execute(
+            """UPDATE intake.case_history SET actor_name = NULL, summary = $2::text::jsonb
+                WHERE event_id = $1""",
+            row["event_id"],
+            json.dumps(scrub_json(summary)),
+        )
+    changed["case_history"] = len(rows)
+    # Mediation: the files of their own assessment (their documents, whoever uploaded
+    # them), their own account as a party, and their name and address as a party.
+    await run(
+        "attachments",
+        f"""UPDATE intake.attachments a SET filename = '{ERASED}', description = NULL,
+                   content = ''::bytea, sha256 = '{ERASED}'
+             WHERE a.case_id = ANY($3::uuid[]) AND a.sha256 <> '{ERASED}'
+               AND a.attachment_id IN (
+                   SELECT (d->>'attachment_id')::uuid
+                     FROM intake.mediation_assessments s,
+                          jsonb_array_elements({_doc("s.documents")}) d
+                    WHERE s.case_id = a.case_id
+                      AND jsonb_typeof({_doc("s.documents")}) = 'array'
+                      AND (s.employee_id = $1 OR lower(s.email) = lower($2)))""",
+        *args,
+    )
+    await run(
+        "mediation_assessments",
+        f"""UPDATE intake.mediation_assessments SET name = '{ERASED}', email = '{ERASED}',
+                   account = '{ERASED}', desired_outcomes = '[]'::jsonb,
+                   documents = '[]'::jsonb
+             WHERE case_id = ANY($3::uuid[]) AND account <> '{ERASED}'
+               AND (employee_id = $1 OR lower(email) = lower($2))""",
+        *args,
+    )
+    parties = _doc("t.parties")
+    for table in ("mediation_ground_rules", "mediation_agreements"):
+        await run(
+            table,
+            f"""UPDATE intake.{table} t SET parties = (
+                    SELECT jsonb_agg(CASE WHEN {_PARTY} THEN p || {_ERASED_PARTY}::jsonb
+                                          ELSE p END ORDER BY n)
+                      FROM jsonb_array_elements({parties}) WITH ORDINALITY AS e(p, n))
+                 WHERE t.case_id = ANY($3::uuid[]) AND jsonb_typeof({parties}) = 'array'
+                   AND EXISTS (SELECT 1 FROM jsonb_array_elements({parties}) p
+                                WHERE {_PARTY})""",
+            *args,
+        )
+    # In a case they reported, the mediation texts sealed as the reporter's: what was
+    # discussed and proposed, the case manager's notes, the agreement's terms' text.
+    proposals = _doc("proposals")
+    await run(
+        "mediation_meetings",
+        f"""UPDATE intake.mediation_meetings m
+               SET discussed = CASE WHEN discussed IS NULL THEN NULL ELSE '{ERASED}' END,
+                   privileged_notes = CASE WHEN privileged_notes IS NULL THEN NULL
+                                           ELSE '{ERASED}' END,
+                   proposals = CASE WHEN jsonb_typeof({proposals}) = 'array' THEN COALESCE(
+                       (SELECT jsonb_agg(to_jsonb('{ERASED}'::text))
+                          FROM jsonb_array_elements({proposals})), '[]'::jsonb)
+                       ELSE proposals END
+             WHERE m.case_id = ANY($3::uuid[])
+               AND (discussed <> '{ERASED}' OR privileged_notes <> '{ERASED}')
+               AND {_REPORTED.format(table="m")}""",
+        *args,
+    )
+    agreements = await conn.fetch(
+        f"""SELECT agreement_id, version, terms FROM intake.mediation_agreements g
+             WHERE g.case_id = ANY($3::uuid[]) AND {_REPORTED.format(table="g")}
+             FOR UPDATE""",
+        *args,
+    )
+    for agreement in agreements:
+        terms = agreement["terms"]
+        if isinstance(terms, str):
+            terms = json.loads(terms)
+        erased = [
+            {**term, "text": ERASED} if isinstance(term, dict) and "text" in term else term
+            for term in (terms or [])
+        ]
+        await conn.execute(
+            """UPDATE intake.mediation_agreements SET terms = $3::text::jsonb
+                WHERE agreement_id = $1 AND version = $2""",
+            agreement["agreement_id"],
+            agreement["version"],
+            json.dumps(erased),
+        )

@@ -7,7 +7,9 @@ erases nothing a hold covers (services/routing/application/retention.py).
 
 Refusals (domain.refusals.Refused, mapped to HTTP by the entrypoint): a caller without
 the role 403; a case that does not exist, or that an HR manager may not read, 422 naming
-the field (`case_id`, `matter.case_ids[i]`); no such hold 404; a hold already released 409.
+the field (`case_id`, `matter.case_ids[i]`); no such hold 404 (also a hold on a case
+the HR manager may not read); a hold already released 409. Listing shows a privacy
+officer every hold, an HR manager only those on people or on cases they may read.
 """
 
 from __future__ import annotations
@@ -122,6 +124,10 @@ async def release_hold(
     released_at = utcnow()
     async with unit_of_work(runtime) as uow:
         row = await legal_hold_sql.lock_hold(uow.conn, hold_id)
+        if row is not None and not principal.has_any("privacy_officer"):
+            named = _cases_of_holds([row])
+            if not set(named) <= await _readable_cases(uow.conn, principal, named):
+                row = None  # a hold on a case hidden from the caller answers as missing
         if row is None:
             raise Refused("not_found", "no such legal hold")
         conflict = release_conflict(row["released_at"])
@@ -149,7 +155,34 @@ async def release_hold(
 
 
 async def list_holds(runtime: Runtime, principal: Principal) -> list[dict[str, Any]]:
-    """Every hold, active first (each with `active`)."""
+    """The holds the caller may see, active first (each with `active`): a privacy officer
+    every hold; anyone else (an HR manager) the holds on a data subject and those whose
+    every case they may read under the case API's rule (`case_access`: a restricted case
+    needs the role and the assignment), so a hold never reveals a case hidden from them."""
     require_role(principal, HOLD_ROLES, "reading legal holds")
-    rows = await legal_hold_sql.list_holds(runtime.pool)
+    async with runtime.pool.acquire() as conn:
+        rows = await legal_hold_sql.list_holds(conn)
+        if not principal.has_any("privacy_officer"):
+            readable = await _readable_cases(conn, principal, _cases_of_holds(rows))
+            rows = [row for row in rows if set(_cases_of_holds([row])) <= readable]
     return [{**row, "active": row["released_at"] is None} for row in rows]
+
+
+def _cases_of_holds(rows: list[dict[str, Any]]) -> list[UUID]:
+    """The cases the holds name (a case hold's case, a matter's cases)."""
+    found: list[UUID] = []
+    for row in rows:
+        if row["case_id"] is not None:
+            found.append(row["case_id"])
+        found.extend(row["case_ids"] or [])
+    return found
+
+
+async def _readable_cases(conn: Any, principal: Principal, case_ids: list[UUID]) -> set[UUID]:
+    """Those of `case_ids` the caller may read (the case API's rule)."""
+    readable: set[UUID] = set()
+    for case_id in set(case_ids):
+        row = await sql.get_case(conn, case_id)
+        if row is not None and case_access(principal, actions.facts(row)).allowed:
+            readable.add(case_id)
+    return readable

@@ -23,12 +23,22 @@ from typing import Annotated, Literal
 import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from services.intake.application import analytics
 from services.intake.domain.analytics import (
     ANALYTICS_ROLES,
     MAX_PERIOD_DAYS,
+    BadPeriod,
     Cell,
     CountTable,
     Dashboard,
@@ -90,6 +100,27 @@ class AnalyticsQuery(BaseModel):
         if value is not None and value not in CATEGORIES:
             raise ValueError(f"unknown category; one of: {', '.join(CATEGORIES)}")
         return value
+
+    @model_validator(mode="after")
+    def _answerable_period(self) -> AnalyticsQuery:
+        """The period the doors will answer, with its defaults filled in, is one they
+        can: `from` alone, too far back for the default end (today), is a 422 on `from`
+        (not a 500 when the figures are read)."""
+        try:
+            self.period()
+        except BadPeriod as bad:
+            field = "from" if self.to is None else bad.field
+            message = bad.message
+            if self.to is None:
+                message += " (to defaults to today: give a later from, or a to)"
+            given = self.from_ if field == "from" else self.to
+            detail = InitErrorDetails(
+                type=PydanticCustomError("value_error", message),
+                loc=(field,),
+                input=given.isoformat() if given is not None else None,
+            )
+            raise ValidationError.from_exception_data(type(self).__name__, [detail]) from None
+        return self
 
     def period(self) -> Period:
         end = self.to or datetime.now(UTC).date()

@@ -399,3 +399,29 @@ async def erase_subject(
         )
         changed["staff_contacts"] = int(result.split()[-1])
     return changed
+
+
+async def erase_case(conn: asyncpg.Connection, case_id: UUID) -> dict[str, int]:
+    """Scrub one case's personal data from notifications' copies
+    (privacy.retention_erased): its reporter contact loses who they were (as
+    `erase_subject` does for one person: NULL, `erased_at` set; the reference stays) and
+    failed deliveries about it lose the server's error text. The owner, sensitivity,
+    agreed actions' dates and delivery records (ids, template, status, times) stay: they
+    name nobody but staff. Idempotent; returns rows changed per table."""
+    changed: dict[str, int] = {}
+    result = await conn.execute(
+        """UPDATE notifications.case_contacts
+               SET reporter_employee_id = NULL, reporter_name = NULL, reporter_email = NULL,
+                   erased_at = now(), updated_at = now()
+             WHERE case_id = $1 AND erased_at IS NULL""",
+        case_id,
+    )
+    changed["case_contacts"] = int(result.split()[-1])
+    result = await conn.execute(
+        """UPDATE notifications.deliveries SET last_error = $2
+            WHERE case_id = $1 AND last_error IS NOT NULL AND last_error <> $2""",
+        case_id,
+        ERASED,
+    )
+    changed["deliveries"] = int(result.split()[-1])
+    return changed

@@ -1,5 +1,7 @@
 """Erasure in notifications: on `privacy.data_subject_erased` the subject's copies here
-are scrubbed (adapters/sql.erase_subject), in the event's transaction (inbox)."""
+are scrubbed (adapters/sql.erase_subject), and on `privacy.retention_erased` the copies
+of the case whose retention came due (adapters/sql.erase_case); each in the event's
+transaction (inbox)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import structlog
 
 from services.notifications.adapters import sql
 from shared.consumer import HandlerContext
-from shared.events import PrivacyDataSubjectErased, payload_as
+from shared.events import PrivacyDataSubjectErased, PrivacyRetentionErased, payload_as
 from shared.privacy.keys import subject_parts
 
 log = structlog.get_logger()
@@ -22,3 +24,10 @@ async def on_data_subject_erased(ctx: HandlerContext) -> None:
         ctx.conn, employee_id=employee_id, email_sha256=email_sha256, scopes=erased.scopes
     )
     log.info("data subject erased", rows=changed)
+
+
+async def on_retention_erased(ctx: HandlerContext) -> None:
+    """Routing carried out a case's retention: scrub that case's copies here."""
+    erased = payload_as(ctx.envelope, PrivacyRetentionErased)
+    changed = await sql.erase_case(ctx.conn, erased.case_id)
+    log.info("case erased after retention", rule=erased.rule, rows=changed)

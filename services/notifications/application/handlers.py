@@ -15,7 +15,10 @@ from prometheus_client import Counter
 from services.notifications.adapters import sql
 from services.notifications.adapters.smtp import SendResult
 from services.notifications.application.conference_mail import ConferenceMail
-from services.notifications.application.erasure import on_data_subject_erased
+from services.notifications.application.erasure import (
+    on_data_subject_erased,
+    on_retention_erased,
+)
 from services.notifications.application.process_mail import ProcessMail
 from services.notifications.domain import notices as domain
 from services.notifications.domain import statutory_clock_notices, task_notices
@@ -119,6 +122,8 @@ class Notifier:
             StatutoryClockBreached.event_type: self.on_statutory_clock,
             # Data-subject rights: scrub the erased person's copies (application/erasure.py).
             "privacy.data_subject_erased": on_data_subject_erased,
+            # Retention: scrub the case's copies once routing erased it.
+            "privacy.retention_erased": on_retention_erased,
         }
 
     async def on_case_submitted(self, ctx: HandlerContext) -> None:

@@ -62,5 +62,7 @@ SUBSCRIPTIONS = ServiceQueue(
         "case.follow_up_due",
         # Data-subject rights: scrub an erased person's contacts (application/erasure.py).
         "privacy.data_subject_erased",
+        # Retention: scrub the case's copies once routing erased it (application/erasure.py).
+        "privacy.retention_erased",
     ),
 )

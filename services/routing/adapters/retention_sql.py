@@ -85,14 +85,16 @@ async def cancel(conn: asyncpg.Connection, case_id: UUID) -> bool:
 
 
 async def claim_due(conn: asyncpg.Connection, limit: int) -> list[DueRetention]:
-    """Due timers of closed cases, locked with their case (rows another replica or a
-    handler holds are skipped: next tick); takes the holds lock shared first."""
+    """Due timers of ended (resolved or closed) cases, locked with their case (rows
+    another replica or a handler holds are skipped: next tick); takes the holds lock
+    shared first."""
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", HOLDS_LOCK)
     rows = await conn.fetch(
         """SELECT t.case_id, t.category, t.rule, t.closed_at, t.due_at
            FROM routing.retention_timers t
            JOIN routing.cases c ON c.case_id = t.case_id
-           WHERE t.fire_at <= now() AND t.erased_at IS NULL AND c.status = 'closed'
+           WHERE t.fire_at <= now() AND t.erased_at IS NULL
+             AND c.status IN ('resolved', 'closed')
            ORDER BY t.fire_at
            LIMIT $1
            FOR UPDATE OF t, c SKIP LOCKED""",

@@ -1,14 +1,18 @@
 """Retention of closed cases and the legal holds that block it (issue #14).
 
-- Armed when a case closes (`on_status_moved`, called by every status move): the timer is
-  due at the closure plus the category's period (policy `retention:`,
-  domain/retention.py); a reopening deletes it; the next closure arms it again.
+- Armed when a case ends, resolved or closed (`on_status_moved`, called by every status
+  move): the timer is due at that instant plus the category's period (policy
+  `retention:`, domain/retention.py; nothing closes a resolved case by itself, so the
+  period starts at resolution, and a later closure re-arms it from the closure); a
+  reopening deletes it; the next resolution or closure arms it again.
 - Fired by routing's timer tick (`RetentionTimers`, one batch per tick, claimed under FOR
   UPDATE SKIP LOCKED): when an active legal hold covers the case (by the case, a matter
   containing it, or one of its data subjects) nothing is erased and the timer waits until
   a hold is released (`on_hold_released` makes it due again); otherwise every key of the
-  case's scope is destroyed (KeyStore.destroy_scope) and `privacy.retention_erased` is
-  recorded in routing's outbox in the transaction that marks the timer carried out.
+  case's scope is destroyed (KeyStore.destroy_scope), routing's own copies of the case's
+  personal data are scrubbed (adapters/erasure_sql.erase_case) and
+  `privacy.retention_erased` is recorded in routing's outbox, in the transaction that
+  marks the timer carried out.
 - Holds: routing keeps its own table of the holds intake announced
   (`privacy.legal_hold_placed` / `privacy.legal_hold_released`).
 
@@ -27,10 +31,10 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from services.routing.adapters import retention_sql, sql
+from services.routing.adapters import erasure_sql, retention_sql, sql
 from services.routing.application.timer_batches import fire_batch
 from services.routing.domain.policy import Policy
-from services.routing.domain.retention import hold_covers
+from services.routing.domain.retention import hold_covers, retention_move
 from shared.consumer import Handler, HandlerContext
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import (
@@ -99,8 +103,11 @@ async def on_status_moved(
     to_status: str,
     at: datetime,
 ) -> None:
-    """Arm the retention timer at closure; a closed case moving on (reopened) cancels it."""
-    if to_status == "closed":
+    """Arm the retention timer when the case ends (resolved or closed; a closure after a
+    resolution re-arms it from the closure); an ended case moving on (reopened) cancels
+    it (domain/retention.retention_move)."""
+    move = retention_move(case.status, to_status)
+    if move == "arm":
         period = policy.retention.period_for(case.category)
         await retention_sql.arm(
             conn,
@@ -110,8 +117,8 @@ async def on_status_moved(
             closed_at=at,
             due_at=period.due_after(at),
         )
-        log.info("retention armed", rule=policy.retention.rule_for(case.category))
-    elif case.status == "closed" and await retention_sql.cancel(conn, case.case_id):
+        log.info("retention armed", rule=policy.retention.rule_for(case.category), status=to_status)
+    elif move == "cancel" and await retention_sql.cancel(conn, case.case_id):
         log.info("retention cancelled: the case reopened")
 
 
@@ -192,6 +199,8 @@ class RetentionTimers:
             )
             return None
         destroyed = await self.keys.destroy_scope(scope, reason=timer.rule)
+        # Routing's own copies go in the transaction that announces the erasure.
+        scrubbed = await erasure_sql.erase_case(conn, timer.case_id)
         erased_at = utcnow()
         case = await sql.lock_case(conn, timer.case_id)  # locked by the claim already
         event = make_event(
@@ -211,7 +220,13 @@ class RetentionTimers:
         await retention_sql.mark_erased(
             conn, timer.case_id, erased_at=erased_at, event_id=event.event_id
         )
-        log.info("retention carried out", case_id=scope, rule=timer.rule, keys=len(destroyed))
+        log.info(
+            "retention carried out",
+            case_id=scope,
+            rule=timer.rule,
+            keys=len(destroyed),
+            rows=scrubbed,
+        )
         return event
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -90,3 +91,24 @@ def hold_covers(hold: Hold, *, case_id: UUID, subject_ids: Iterable[str]) -> boo
     if hold.case_id == case_id or case_id in hold.case_ids:
         return True
     return hold.subject_id is not None and hold.subject_id in set(subject_ids)
+
+
+# --- When the retention period starts (issue #14 follow-up) ---
+# A case ends when it is resolved or closed. Nothing closes a resolved case by itself
+# (no auto-close in the lifecycle: domain/lifecycle.py), so a case left resolved would
+# otherwise keep its personal data forever: the period starts at the first of the two,
+# and a later closure starts it again from the closure (a case is never kept less than
+# its period after its formal closure). A reopening (back to in_progress) stops it.
+ENDED_STATUSES = frozenset({"resolved", "closed"})
+RetentionMove = Literal["arm", "cancel", "none"]
+
+
+def retention_move(from_status: str, to_status: str) -> RetentionMove:
+    """What a status move does to the case's retention timer: "arm" (or re-arm from this
+    instant) when the case is resolved or closed, "cancel" when an ended case moves back
+    to an open status, else "none"."""
+    if to_status in ENDED_STATUSES and to_status != from_status:
+        return "arm"
+    if from_status in ENDED_STATUSES and to_status not in ENDED_STATUSES:
+        return "cancel"
+    return "none"

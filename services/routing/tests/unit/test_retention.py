@@ -11,7 +11,12 @@ import pytest
 import yaml
 
 from services.routing.domain.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy
-from services.routing.domain.retention import Hold, RetentionPeriod, hold_covers
+from services.routing.domain.retention import (
+    Hold,
+    RetentionPeriod,
+    hold_covers,
+    retention_move,
+)
 
 
 def test_the_shipped_schedule_keeps_queries_two_years_and_complaints_seven():
@@ -67,3 +72,20 @@ def test_a_hold_covers_its_case_a_matter_containing_it_or_one_of_its_subjects():
         assert hold_covers(hold, case_id=case, subject_ids=subjects)
     for hold in (*elsewhere, Hold(uuid4(), None, None, (other,))):
         assert not hold_covers(hold, case_id=case, subject_ids=subjects)
+
+
+@pytest.mark.parametrize(
+    ("from_status", "to_status", "move"),
+    [
+        ("in_progress", "resolved", "arm"),  # nothing closes a resolved case by itself
+        ("in_progress", "closed", "arm"),
+        ("resolved", "closed", "arm"),  # the closure starts the period again
+        ("resolved", "in_progress", "cancel"),  # reopened
+        ("closed", "in_progress", "cancel"),
+        ("closed", "closed", "none"),
+        ("assigned", "in_progress", "none"),
+        ("in_progress", "waiting_on_employee", "none"),
+    ],
+)
+def test_retention_starts_when_a_case_ends_and_a_reopening_stops_it(from_status, to_status, move):
+    assert retention_move(from_status, to_status) == move
