@@ -109,9 +109,7 @@ async def sign_in(browser: Any, system: RunningSystem, who: str, lands: str) -> 
 
 
 @needs_chromium
-async def test_officers_erase_with_four_eyes_and_the_erased_case_takes_no_new_data(
-    system, browser
-):
+async def test_officers_erase_with_four_eyes_and_the_erased_case_takes_no_new_data(system, browser):
     reporter = await reporter_with_case(system, "Ruth's overtime in March, 12 hours")
     nadia, page = await sign_in(browser, system, "Nadia Karimi", r"/portal/privacy$")
     assert await page.locator("#nav-privacy").inner_text() == "Privacy"
@@ -189,7 +187,8 @@ async def test_access_export_download_and_a_legal_hold_placed_and_released(syste
     async with page.expect_download() as downloading:
         await row.get_by_role("link", name="JSON export").click()
     download = await downloading.value
-    export = json.loads(Path(await download.path()).read_text(encoding="utf-8"))
+    saved = await download.path()
+    export = json.loads(await asyncio.to_thread(Path(saved).read_text, encoding="utf-8"))
     assert person["reference"] in json.dumps(export)
     assert "pay slip for April" in json.dumps(export)
     assert await row.get_by_role("link", name="Readable export (HTML)").count() == 1
