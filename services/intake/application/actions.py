@@ -500,6 +500,7 @@ async def anonymous_reply(
         raise Refused("conflict", "the case is closed")
     check_attachment_count(len(attachments))
     async with unit_of_work(runtime) as uow:
+        await refuse_if_erased(uow.conn, case["case_id"])
         await check_case_room(uow.conn, case["case_id"], attachments)
         message_id, _ = await add_message(
             uow.conn,
