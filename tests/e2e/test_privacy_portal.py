@@ -227,3 +227,17 @@ async def test_an_employee_and_an_agent_get_403_and_no_link(system, browser):
         assert answer is not None and answer.status == 403
         assert "privacy officers" in await page.locator("main").inner_text()
         await context.close()
+
+
+@needs_chromium
+async def test_an_hr_manager_gets_the_legal_holds_part_only(system, browser):
+    context, page = await sign_in(browser, system, "Victor Almeida", r"/portal/work-queue$")
+    link = page.locator("#nav-privacy")
+    assert await link.inner_text() == "Legal holds"
+    await link.click()
+    await page.wait_for_url(re.compile(r"/portal/privacy"))
+    assert await page.get_by_role("button", name="Place legal hold").count() == 1
+    assert await page.locator("#erasure-table").count() == 0
+    assert await page.get_by_role("button", name="Place erasure request").count() == 0
+    assert await page.get_by_role("button", name="Place access request").count() == 0
+    await context.close()
