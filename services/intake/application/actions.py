@@ -25,6 +25,7 @@ from services.intake.application.cases import (
     check_case_room,
     open_case,
 )
+from services.intake.application.erased_cases import refuse_if_erased
 from services.intake.domain import anonymous_keys, documents
 from services.intake.domain.case import (
     CLOSED_STATUSES,
@@ -432,6 +433,8 @@ async def post_message(
         else Actor(type="agent", id=principal.subject)
     )
     async with unit_of_work(runtime) as uow:
+        # New personal data cannot go into a case whose reporter was erased.
+        await refuse_if_erased(uow.conn, case_id)
         await check_case_room(uow.conn, case_id, attachments)
         message_id, _ = await add_message(
             uow.conn,
@@ -497,6 +500,7 @@ async def anonymous_reply(
         raise Refused("conflict", "the case is closed")
     check_attachment_count(len(attachments))
     async with unit_of_work(runtime) as uow:
+        await refuse_if_erased(uow.conn, case["case_id"])
         await check_case_room(uow.conn, case["case_id"], attachments)
         message_id, _ = await add_message(
             uow.conn,

@@ -20,6 +20,7 @@ from prometheus_client import Counter
 
 from services.intake.adapters import email_store as store
 from services.intake.application.cases import NewAttachment, NewCase, add_message, open_case
+from services.intake.application.erased_cases import erased_how, sentence
 from services.intake.config import EmailConfig
 from services.intake.domain import documents
 from services.intake.domain.email import threads
@@ -129,6 +130,9 @@ async def _receive(
 
 
 async def _record(conn: asyncpg.Connection, email: InboundEmail, config: EmailConfig) -> Outcome:
+    refused = await _to_erased_case(conn, email)
+    if refused is not None:
+        return refused
     if not await store.claim_message(conn, email.message_id, email.content_digest):
         known = await store.case_of_message(conn, email.message_id, email.content_digest)
         return Outcome(
@@ -202,6 +206,21 @@ async def _record(conn: asyncpg.Connection, email: InboundEmail, config: EmailCo
         opened.reference,
         opened.case_id,
     )
+
+
+async def _to_erased_case(conn: asyncpg.Connection, email: InboundEmail) -> Outcome | None:
+    """A refusal (550) when the email replies to a case whose personal data was erased
+    (application/erased_cases.py); checked before the message is claimed, so nothing of
+    it is kept."""
+    for case in [
+        *await store.cases_by_message_ids(conn, email.thread_ids),
+        *await store.cases_by_reference(conn, email.subject_references),
+    ]:
+        how = await erased_how(conn, case.case_id)
+        if how is not None:
+            log.info("reply to an erased case refused", reference=case.reference, erased_by=how)
+            return Outcome("refused", 550, "5.7.1", sentence(how), case.reference, case.case_id)
+    return None
 
 
 def _screened(email: InboundEmail) -> tuple[tuple[NewAttachment, ...], list[str]]:

@@ -332,10 +332,18 @@ async def read_case(case_id: UUID, request: Request, principal: Caller) -> CaseV
     "/cases/{case_id}/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=MessageAccepted,
+    responses={
+        409: {
+            "description": "the case is closed (staff reopen it first), or its personal data"
+            " was erased (data-subject erasure or retention): it takes no new messages"
+        }
+    },
 )
 async def post_message(
     case_id: UUID, body: NewMessage, request: Request, principal: Caller
 ) -> MessageAccepted:
+    """Add a message to the case (its reporter, or staff who may read it); 409 with the
+    reason when the case is closed to staff or erased (application/erased_cases.py)."""
     message_id = await actions.post_message(
         runtime_of(request),
         principal,

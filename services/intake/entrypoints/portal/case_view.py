@@ -13,6 +13,7 @@ from services.intake.application import (
     actions,
     case_page,
     conference_views,
+    erased_cases,
     investigation_parties,
     mediation,
     processes,
@@ -92,6 +93,7 @@ async def render_case(
         runtime, principal, case_id, client_of(request), view="portal"
     )
     found = await actions.details(runtime.pool, row, principal)
+    erased = await erased_cases.erased_how(runtime.pool, case_id)
     # Who raised it, the history and the reporter's other cases: staff with need-to-know.
     extras = None
     if found.staff_view:
@@ -110,7 +112,10 @@ async def render_case(
         agent=_agent_forms(principal, found.case, found.staff_view),
         # The reporter may still write to a closed case: routing reopens it or opens a
         # follow-up case. Staff reopen it first.
-        open_for_messages=found.case["status"] not in CLOSED_STATUSES or not found.staff_view,
+        # An erased case takes no new personal data (application/erased_cases.py).
+        open_for_messages=erased is None
+        and (found.case["status"] not in CLOSED_STATUSES or not found.staff_view),
+        erased_sentence=erased_cases.sentence(erased) if erased else None,
         linked_cases=found.linked_cases,
         clocks=await work_queue.clocks_of_case(runtime.pool, found.case)
         if found.staff_view

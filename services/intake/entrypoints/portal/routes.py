@@ -34,6 +34,7 @@ from services.intake.entrypoints.portal import (
     mediation,
     mediation_party,
     phone,
+    privacy,
     processes,
     respondents,
     session,
@@ -370,6 +371,7 @@ for _pages in (
     mediation,
     mediation_party,
     dashboard,
+    privacy,
     sso,
 ):
     router.include_router(_pages.router)

@@ -115,6 +115,11 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
         "nadia", "PO-1001", ("privacy_officer", "employee"), "PO-1001", "Nadia Karimi",
         "nadia.karimi@example.com", "Privacy officer (access and erasure requests)",
     ),
+    # The second privacy officer: decides the erasure requests Nadia places (four-eyes).
+    DemoIdentity(
+        "omar", "PO-1002", ("privacy_officer", "employee"), "PO-1002", "Omar Haddad",
+        "omar.haddad@example.com", "Privacy officer (decides the other's erasure requests)",
+    ),
 )  # fmt: skip
 DEMO_BY_KEY = {identity.key: identity for identity in DEMO_IDENTITIES}
 DEMO_BY_SUBJECT = {identity.subject: identity for identity in DEMO_IDENTITIES}
@@ -126,9 +131,15 @@ AFTER_SIGN_IN = "/portal/cases"
 STAFF_LANDING = "/portal/work-queue"
 
 
+# Privacy officers land on their data-subject requests and legal holds.
+PRIVACY_LANDING = "/portal/privacy"
+
+
 def landing_page(roles: Iterable[str]) -> str:
-    """Where a person lands after sign-in (without a `next`): staff on the work queue,
-    everyone else on their own cases."""
+    """Where a person lands after sign-in (without a `next`): privacy officers on the
+    privacy page, staff on the work queue, everyone else on their own cases."""
+    if "privacy_officer" in roles:
+        return PRIVACY_LANDING
     return STAFF_LANDING if set(STAFF_ROLES).intersection(roles) else AFTER_SIGN_IN
 
 
