@@ -21,7 +21,9 @@ import asyncpg
 import httpx
 import pytest
 
+from services.audit.entrypoints.cli import verify_log
 from shared.privacy.keys import KeyStore, key_store_url, subject_for
+from shared.privacy.sealing import open_payload
 from shared.settings import Settings
 from tests.support.auth import auth_headers
 from tests.support.system import RunningSystem, running_system
@@ -199,6 +201,35 @@ async def test_erasing_a_reporter_leaves_the_skeleton_and_nothing_of_them(
         )
     ).json()
     assert again["decided_by"] == "PO-1002" and again["decision_reason"] == "no hold"
+
+    # The audit log: the reporter's copies (case.submitted, the message) stay sealed bytes
+    # that no longer open, and the chain still verifies (it hashes the sealed bytes).
+    async def audited() -> list[asyncpg.Record]:
+        return await admin_pool.fetch(
+            "SELECT event_type, payload FROM audit.log WHERE case_id = $1"
+            " AND event_type IN ('case.submitted', 'case.message_received')",
+            uuid.UUID(case_id),
+        )
+
+    rows = await eventually(lambda: _two(audited), "the reporter's events in the audit log")
+    for entry in rows:
+        stored = (
+            entry["payload"] if isinstance(entry["payload"], str) else json.dumps(entry["payload"])
+        )
+        for gone in ("Rhea", reporter["email"], "0400 111 222", "12345"):
+            assert gone not in stored, (entry["event_type"], gone)
+        opened = await open_payload(
+            keys, entry["event_type"], json.loads(stored), uuid.UUID(case_id), purpose="test"
+        )
+        texts = [opened.get("description"), opened.get("body")]
+        assert ERASED in texts, (entry["event_type"], opened)
+    verified = await verify_log(system.database_url)
+    assert verified.ok, verified
+
+
+async def _two(fetch: Callable[[], Awaitable[list[asyncpg.Record]]]) -> list[asyncpg.Record]:
+    rows = await fetch()
+    return rows if len(rows) >= 2 else []
 
 
 async def test_a_refusal_keeps_everything_and_the_requester_cannot_decide(
