@@ -3,7 +3,7 @@
 Used when a case's personal data is erased (`privacy.retention_erased`): every string of
 a JSON document is replaced by the erased marker except under the keys of the skeleton
 (`keeps_json_key`: ids other than employee ids, instants, dates, states, kinds, roles).
-The same rule as intake's `services/intake/adapters/case_scrub_sql.py`, here for the
+One rule for every service: intake (`services/intake/adapters/case_scrub_sql.py`) and the
 other services' read models.
 """
 

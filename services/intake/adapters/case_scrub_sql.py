@@ -5,18 +5,19 @@
 details, documents). A scrub sets each to NULL when the column allows it, else to the
 erased marker (text), an empty array or empty bytes. JSON columns are walked: every
 string is replaced by the marker except under the keys of the case's anonymous skeleton
-(`keeps_json_key`: ids other than employee ids, instants, dates, states, kinds, roles).
+(`shared.privacy.scrub.keeps_json_key`: ids other than employee ids, instants, dates,
+states, kinds, roles).
 What stays: ids, category, team, priority, sensitivity, dates, statuses, staff names.
 """
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from shared.privacy.fields import ERASED
+from shared.privacy.scrub import scrub_json
 
 PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "cases": (
@@ -86,30 +87,6 @@ EMPLOYEE_ACTOR_NAMES = (
     "UPDATE intake.case_history SET actor_name = NULL"
     " WHERE case_id = $1 AND actor_type IN ('employee', 'anonymous', 'external')"
 )
-_KEEP_KEYS = frozenset(
-    {"id", "kind", "role", "status", "state", "category", "team", "priority", "sensitivity"}
-    | {"channel", "clock", "stage", "process", "ending", "finding", "decision", "consent"}
-    | {"from_status", "to_status", "time_zone", "strategy", "request_type", "outcome"}
-)
-_KEEP_SUFFIXES = ("_at", "_on", "_due", "_state", "_status", "_minutes", "_hours", "_days")
-
-
-def keeps_json_key(key: str) -> bool:
-    """Whether a JSON value under `key` belongs to the anonymous skeleton."""
-    if "employee" in key or "email" in key or "name" in key:
-        return False
-    return key in _KEEP_KEYS or key.endswith(_KEEP_SUFFIXES) or key.endswith("_id")
-
-
-def scrub_json(value: Any, *, keep: bool = False) -> Any:
-    """`value` with every string outside the skeleton's keys replaced by ERASED."""
-    if isinstance(value, dict):
-        return {k: scrub_json(v, keep=keeps_json_key(str(k))) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub_json(v, keep=keep) for v in value]
-    if isinstance(value, str) and not keep:
-        return ERASED
-    return value
 
 
 async def _columns(conn: asyncpg.Connection) -> dict[tuple[str, str], tuple[str, bool]]:

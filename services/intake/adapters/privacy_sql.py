@@ -17,8 +17,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.intake.adapters.case_scrub_sql import scrub_json
 from shared.privacy.fields import ERASED
+from shared.privacy.scrub import scrub_json
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 

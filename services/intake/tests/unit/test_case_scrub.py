@@ -3,8 +3,8 @@ and kinds; every other string (names, addresses, employee ids, free text) is era
 
 from __future__ import annotations
 
-from services.intake.adapters.case_scrub_sql import scrub_json
 from shared.privacy.fields import ERASED
+from shared.privacy.scrub import scrub_json
 
 
 def test_json_keeps_the_skeleton_and_erases_every_other_string():
