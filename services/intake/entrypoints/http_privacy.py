@@ -196,18 +196,24 @@ async def download_export(
         client_of(request),
         view=f"api:access_export:{format}",
     )
-    export = row["export"]
+    return export_download(row["export"], request_id, format)
+
+
+def export_download(export: Any, request_id: UUID, fmt: Literal["json", "html"]) -> Response:
+    """An access export as a download (`access-<id>.json` or `.html`): the JSON document,
+    or the readable page rendered from it; never cached, and the page sandboxed (it quotes
+    what people wrote, escaped: it may style itself, nothing more). Used by the API and the
+    portal's Privacy page."""
     headers = {
-        "Content-Disposition": f'attachment; filename="access-{request_id}.{format}"',
+        "Content-Disposition": f'attachment; filename="access-{request_id}.{fmt}"',
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
-        # The page quotes what people wrote (escaped): it may style itself, nothing more.
         "Content-Security-Policy": (
             "default-src 'none'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
         ),
         "Referrer-Policy": "no-referrer",
     }
-    if format == "html":
+    if fmt == "html":
         page = EXPORT_TEMPLATES.get_template("privacy_export.html.j2").render(export=export)
         return Response(page, media_type="text/html; charset=utf-8", headers=headers)
     body = json.dumps(export, ensure_ascii=False, indent=2)

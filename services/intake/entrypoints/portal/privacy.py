@@ -19,7 +19,6 @@ hold) re-renders the page with the message next to the form; others are the erro
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -41,7 +40,7 @@ from services.intake.domain.privacy_rights import (
     decision_refusal,
 )
 from services.intake.domain.refusals import Refused
-from services.intake.entrypoints.http_privacy import EXPORT_TEMPLATES
+from services.intake.entrypoints.http_privacy import export_download
 from services.intake.entrypoints.portal import session
 from services.intake.entrypoints.portal.pages import (
     csrf_form,
@@ -247,21 +246,7 @@ async def download_export(request_id: UUID, fmt: str, request: Request) -> Respo
             client_of(request),
             view=f"portal:access_export:{fmt}",
         )
-        export = row["export"]
-        headers = {
-            "Content-Disposition": f'attachment; filename="access-{request_id}.{fmt}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": (
-                "default-src 'none'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
-            ),
-            "Referrer-Policy": "no-referrer",
-        }
-        if fmt == "html":
-            html = EXPORT_TEMPLATES.get_template("privacy_export.html.j2").render(export=export)
-            return Response(html, media_type="text/html; charset=utf-8", headers=headers)
-        body = json.dumps(export, ensure_ascii=False, indent=2)
-        return Response(body, media_type="application/json", headers=headers)
+        return export_download(row["export"], request_id, "html" if fmt == "html" else "json")
 
     return await guarded(request, page)
 
