@@ -72,7 +72,7 @@ class Attachment(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     attachment_id: UUID
-    filename: str = Field(max_length=255)
+    filename: Personal[str] = Field(max_length=255)  # may name a person or their illness
     content_type: str = Field(max_length=255)
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

@@ -51,6 +51,15 @@ def _submitted(case_id: UUID, employee_id: str | None = "E-1001") -> Envelope:
             "anonymous": employee_id is None,
             "submitted_at": utcnow(),
             "respondents": [{"name": "Bob Stone", "email": "bob.stone@example.com"}],
+            "attachments": [
+                {
+                    "attachment_id": str(uuid4()),
+                    "filename": "sick-note-maria-lopez.pdf",
+                    "content_type": "application/pdf",
+                    "size": 1024,
+                    "sha256": "0" * 64,
+                }
+            ],
         }
     )
     return make_event(
@@ -69,8 +78,11 @@ async def test_personal_fields_are_sealed_and_open_back(keys: KeyStore) -> None:
     clear = _submitted(case_id, employee)
     sealed = await seal_envelope(keys, clear)
     p = sealed.payload
+    filename = p["attachments"][0]["filename"]  # a file's name may name a person or an illness
     for value in (p["subject"], p["description"], p["reporter"]["name"], p["reporter"]["email"]):
         assert value.startswith(f"pd1:employee:{employee}:{case_id}:")
+    assert filename.startswith(f"pd1:employee:{employee}:{case_id}:")
+    assert "sick-note" not in sealed.model_dump_json()
     bob = subject_for(employee_id=None, email="bob.stone@example.com", case_id=None)
     assert p["respondents"][0]["name"].startswith(f"pd1:{bob}:{case_id}:")
     assert p["reporter"]["employee_id"] == employee and p["reference"] == "HR-2026-000001"
