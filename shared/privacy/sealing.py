@@ -25,6 +25,7 @@ import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
+from urllib.parse import quote, unquote
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -61,6 +62,12 @@ class _Leaf:
     role: str | None = None
 
 
+# A subject id travels percent-encoded in its token: an employee id may hold spaces, '<'
+# or '%' (ids come from directories and APIs), and a token must stay one unbroken word
+# (fields.TOKEN_RE). Ids made only of these characters, as before, are left as they are.
+_SUBJECT_SAFE = ":@+!$&'()*,;=/"
+
+
 def _aad(subject: str, scope: str, event_type: str, path: Path) -> bytes:
     dotted = ".".join(str(p) for p in path)
     return f"pd1|{subject}|{scope}|{event_type}|{dotted}".encode()
@@ -75,7 +82,7 @@ def seal_value(
         nonce, value.encode("utf-8"), _aad(subject, scope, event_type, path)
     )
     text = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
-    return f"{TOKEN_PREFIX}{subject}:{scope}:{text}"
+    return f"{TOKEN_PREFIX}{quote(subject, safe=_SUBJECT_SAFE)}:{scope}:{text}"
 
 
 def token_parts(token: str) -> tuple[str, str, bytes]:
@@ -89,7 +96,7 @@ def token_parts(token: str) -> tuple[str, str, bytes]:
         raise SealedDataError("sealed value is not base64url") from exc
     if len(blob) < 12 + 16:
         raise SealedDataError("sealed value too short for nonce and tag")
-    return head[len(TOKEN_PREFIX) :], scope, blob
+    return unquote(head[len(TOKEN_PREFIX) :]), scope, blob
 
 
 def open_value(key: bytes, token: str, *, event_type: str, path: Path) -> str:

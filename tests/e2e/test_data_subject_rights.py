@@ -710,3 +710,14 @@ async def test_erasing_a_reporter_takes_their_files_notes_on_their_case_and_thei
     assert "checking the payroll run" in json.dumps(entries)  # staff's reason stays
     kinds = [e["kind"] for e in entries]
     assert "submitted" in kinds and "status_changed" in kinds
+
+
+async def test_a_reporter_whose_employee_id_has_spaces_is_sealed_and_routed(system):
+    """Employee ids are the directory's: one with a space and '<' (the OpenAPI fuzzer found
+    it) is sealed into a token routing accepts, so the case is routed, not dead-lettered."""
+    employee_id = f"E {uuid.uuid4().int % 10**6:06d} <night shift>"
+    reporter = {"employee_id": employee_id, "name": "Ola Nordmann", "email": "ola@example.com"}
+    as_reporter = auth_headers(f"u-{uuid.uuid4().hex[:6]}", "employee", employee_id=employee_id)
+    case_id = await raise_case(system, reporter, as_reporter, description="My payslip is late.")
+    view = (await call(system, "GET", f"/api/v1/cases/{case_id}", as_reporter)).json()
+    assert view["status"] != "new" and view["subject"].startswith("About my pay")
