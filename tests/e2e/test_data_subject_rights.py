@@ -226,6 +226,30 @@ async def test_erasing_a_reporter_leaves_the_skeleton_and_nothing_of_them(
     verified = await verify_log(system.database_url)
     assert verified.ok, verified
 
+    # Staff can no longer put personal data into the erased case (a note would be sealed
+    # with a destroyed key on the bus while intake kept it readable), but can still close it.
+    note = await call(
+        system,
+        "POST",
+        f"/api/v1/cases/{case_id}/notes",
+        MANAGER,
+        json={"body": "Called Rhea on 0400 111 222 about the missing overtime."},
+    )
+    assert note.status_code == 409, note.text
+    assert "erased" in note.json()["detail"]
+    notes = await admin_pool.fetchval(
+        "SELECT count(*) FROM intake.case_notes WHERE case_id = $1", uuid.UUID(case_id)
+    )
+    assert notes == 0
+    closed = await call(
+        system,
+        "POST",
+        f"/api/v1/cases/{case_id}/status",
+        MANAGER,
+        json={"to_status": "closed", "reason": "reporter erased"},
+    )
+    assert closed.status_code == 202, closed.text
+
 
 async def _two(fetch: Callable[[], Awaitable[list[asyncpg.Record]]]) -> list[asyncpg.Record]:
     rows = await fetch()

@@ -144,6 +144,11 @@ async def test_officers_erase_with_four_eyes_and_the_erased_case_takes_no_new_da
     content = await page.content()
     assert "Ruth&#39;s overtime" not in content and "Ruth's overtime" not in content
     assert await page.get_by_label("Add a message").count() == 0
+    # Nor a note or a file (staff's new personal data would outlive the erasure too); the
+    # status form stays, so the case can still be closed.
+    assert await page.locator("#note_body").count() == 0
+    assert await page.locator("#documents_files").count() == 0
+    assert await page.locator(f'form[action="/portal/cases/{reporter["case_id"]}/status"]').count()
     why = await page.locator("#erased-case").inner_text()
     assert "takes no new messages" in why and "erased on request" in why
     await priya.close()

@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 
 from services.intake.adapters import sql
-from services.intake.application import actions, history
+from services.intake.application import actions, erased_cases, history
 from services.intake.domain.case import (
     ASSIGNMENT_ROLES,
     CATEGORY_ROLES,
@@ -122,6 +122,7 @@ async def _act(
             actor=Actor(type="agent", id=principal.subject),
             case_id=case_id,
         )
+        await erased_cases.refuse_new_personal_data(uow.conn, case_id, event)
         if record is not None:
             await record(uow.conn, case, event)
         await uow.emit(event)

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 
 from services.intake.adapters import documents as files
-from services.intake.application import actions, agent_actions
+from services.intake.application import actions, agent_actions, erased_cases
 from services.intake.application.cases import NewAttachment, check_case_room, store_attachments
 from services.intake.domain.case import NOTE_ROLES, AgentNote, sees_internal_notes
 from services.intake.domain.documents import served_type
@@ -135,6 +135,8 @@ async def add_documents(
     actions.check_attachment_count(len(uploads))
     async with unit_of_work(runtime) as uow:
         case = await agent_actions.case_to_act_on(uow.conn, principal, case_id, None)
+        # Files are personal data (their content, and names sealed on the bus).
+        await erased_cases.refuse_if_erased(uow.conn, case_id)
         if about.note_id is not None:
             internal = await files.note_of_case(uow.conn, case_id, about.note_id)
             if internal is None:

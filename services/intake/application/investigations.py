@@ -21,7 +21,7 @@ import structlog
 
 from services.intake.adapters import investigation_sql as store
 from services.intake.adapters import process_sql
-from services.intake.application import agent_actions, history
+from services.intake.application import agent_actions, erased_cases, history
 from services.intake.application.agent_actions import ActionAccepted
 from services.intake.application.cases import NewAttachment
 from services.intake.application.documents import StaffDocuments, record_documents, staff_files
@@ -99,6 +99,7 @@ async def record_fact(
             actor=Actor(type="agent", id=principal.subject),
             case_id=case_id,
         )
+        await erased_cases.refuse_new_personal_data(uow.conn, case_id, event)
         await save(uow.conn, event)
         await uow.emit(event)
         await history.record_written(uow.conn, event, kind, actor_name=principal.name)

@@ -28,7 +28,7 @@ import asyncpg
 
 from services.intake.adapters import conference_sql, mediation_sql, process_sql, sql
 from services.intake.adapters import documents as files
-from services.intake.application import actions, agent_actions, history
+from services.intake.application import actions, agent_actions, erased_cases, history
 from services.intake.application.actions import Client
 from services.intake.application.cases import NewAttachment
 from services.intake.application.conferences import default_time_zone
@@ -136,6 +136,7 @@ async def _staff_act(
             actor=Actor(type="agent", id=principal.subject),
             case_id=case_id,
         )
+        await erased_cases.refuse_new_personal_data(uow.conn, case_id, event)
         await store(uow.conn, event)
         await uow.emit(event)
         await history.record_written(uow.conn, event, kind, actor_name=principal.name, **summary)
@@ -637,6 +638,7 @@ async def _party_act(
             actor=Actor(type="employee", id=employee_id),
             case_id=case_id,
         )
+        await erased_cases.refuse_new_personal_data(uow.conn, case_id, event)
         await store(uow.conn, event.occurred_at)
         await uow.emit(event)
         await history.record_written(

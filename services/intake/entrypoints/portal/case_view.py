@@ -64,12 +64,15 @@ STAFF_STATUS_LABELS = {
 }
 
 
-def _agent_forms(principal: Principal, case: dict[str, Any], staff_view: bool) -> dict[str, Any]:
-    """Which action forms the page offers (the actions check again when posted)."""
+def _agent_forms(
+    principal: Principal, case: dict[str, Any], staff_view: bool, *, erased: bool = False
+) -> dict[str, Any]:
+    """Which action forms the page offers (the actions check again when posted). An erased
+    case takes no note (new personal data, application/erased_cases.py)."""
     current = case["status"]
     open_case = current not in CLOSED_STATUSES
     return {
-        "note": staff_view and open_case and principal.has_any(*NOTE_ROLES),
+        "note": staff_view and open_case and not erased and principal.has_any(*NOTE_ROLES),
         "status": staff_view and principal.has_any(*STATUS_ROLES),
         "category": staff_view and open_case and principal.has_any(*CATEGORY_ROLES),
         "assignment": staff_view and open_case and principal.has_any(*ASSIGNMENT_ROLES),
@@ -95,6 +98,9 @@ async def render_case(
     found = await actions.details(runtime.pool, row, principal)
     erased = await erased_cases.erased_how(runtime.pool, case_id)
     # Who raised it, the history and the reporter's other cases: staff with need-to-know.
+    docs = await documents_context(request, principal, found.case)
+    if erased is not None:  # files are new personal data: no upload form on an erased case
+        docs["documents_form"] = False
     extras = None
     if found.staff_view:
         extras = await case_page.staff_extras(runtime.pool, found, principal)
@@ -109,7 +115,7 @@ async def render_case(
         phone_call=found.phone_call,
         notes=found.notes,
         staff_view=found.staff_view,
-        agent=_agent_forms(principal, found.case, found.staff_view),
+        agent=_agent_forms(principal, found.case, found.staff_view, erased=erased is not None),
         # The reporter may still write to a closed case: routing reopens it or opens a
         # follow-up case. Staff reopen it first.
         # An erased case takes no new personal data (application/erased_cases.py).
@@ -148,7 +154,7 @@ async def render_case(
         history=extras.history if extras else [],
         related_cases=extras.related if extras else [],
         staff_names=extras.names if extras else {},
-        **await documents_context(request, principal, found.case),
+        **docs,
         message_senders=case_page.message_senders(extras.history) if extras else {},
         **await worker_conference_context(request, principal, found.case),
         investigation_link=await investigation_parties.case_page_link(
