@@ -11,7 +11,6 @@ and their keys. An access request gives the person's own data and nobody else's.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from shared.privacy.keys import KeyStore, key_store_url, subject_for
 from shared.privacy.sealing import open_payload
 from shared.settings import Settings
 from tests.support.auth import auth_headers
+from tests.support.process_flow import eventually
 from tests.support.system import RunningSystem, running_system
 
 OFFICER = auth_headers("PO-1001", "privacy_officer", employee_id="PO-1001")
@@ -46,17 +46,6 @@ async def keys(database_url: str):
     store = await KeyStore.open(key_store_url(Settings(database_url=database_url)), service="tests")
     yield store
     await store.close()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def person(name: str) -> tuple[dict[str, str], dict[str, str]]:

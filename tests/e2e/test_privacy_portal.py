@@ -16,7 +16,6 @@ import json
 import re
 import smtplib
 import uuid
-from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import httpx
 import pytest
 
 from tests.support.auth import auth_headers
+from tests.support.process_flow import eventually
 from tests.support.system import RunningSystem, running_system
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,17 +50,6 @@ async def browser():
         )
         yield browser
         await browser.close()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 async def call(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -21,6 +20,7 @@ import pytest
 
 from shared.privacy.keys import KeyStore
 from tests.support.auth import auth_headers
+from tests.support.process_flow import eventually
 from tests.support.system import running_system
 
 AS_MANAGER = auth_headers("M-9001", "hr_manager", employee_id="M-9001")
@@ -44,17 +44,6 @@ async def keys(database_url):
     store = await KeyStore.open(database_url, service="tests")
     yield store
     await store.close()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def api(system: Any, headers: dict[str, str]) -> httpx.AsyncClient:

@@ -54,17 +54,21 @@ def _refusal(
     return response
 
 
+def _not_configured(request: Request) -> Response:
+    return _refusal(
+        request,
+        404,
+        "Single sign-on is not configured",
+        "This installation has no single sign-on provider.",
+        retry=False,
+    )
+
+
 @router.get("/portal/sign-in/sso")
 async def start(request: Request) -> Response:
     client = session.sso_client(request)
     if client is None:
-        return _refusal(
-            request,
-            404,
-            "Single sign-on is not configured",
-            "This installation has no single sign-on provider.",
-            retry=False,
-        )
+        return _not_configured(request)
     try:
         started = await sso_app.start_sign_in(
             runtime_of(request), client, session.safe_next(request.query_params.get("next"))
@@ -95,13 +99,7 @@ async def start(request: Request) -> Response:
 async def callback(request: Request) -> Response:
     client = session.sso_client(request)
     if client is None:
-        return _refusal(
-            request,
-            404,
-            "Single sign-on is not configured",
-            "This installation has no single sign-on provider.",
-            retry=False,
-        )
+        return _not_configured(request)
     params = request.query_params
     state, expected = params.get("state", ""), request.cookies.get(STATE_COOKIE, "")
     if not state or not expected or not hmac.compare_digest(state.encode(), expected.encode()):
