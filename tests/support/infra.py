@@ -231,10 +231,32 @@ def rabbitmq_test_url(vhost: str = TEST_VHOST) -> str:
     return url
 
 
+def _port_block() -> Iterator[int]:
+    # Below the kernel's ephemeral range (32768+), where outgoing connections take their
+    # ports: a port the OS lent for `bind(0)` could be taken by the other xdist worker's
+    # connections before the service bound it (seen: "address already in use"). Each
+    # worker of a run walks a block of its own; the pid spreads concurrent runs within it.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    block = 10_000 + (int(worker) % 10 if worker.isdigit() else 0) * 2_000
+    offset = (os.getpid() % 20) * 100
+    while True:
+        yield from range(block + offset, block + 2_000)
+        offset = 0
+
+
+_PORTS = _port_block()
+
+
 def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 nothing listens on, from this process's block."""
+    for port in _PORTS:
+        with closing(socket.socket()) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("unreachable")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
