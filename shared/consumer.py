@@ -9,11 +9,17 @@ Outcomes of one delivery:
   published it (the AMQP `user_id` RabbitMQ validated), or that service may not publish
   this event type: dead-lettered now (ProducerNotAuthenticated), nothing applied;
 - bad input (unparseable, unknown type, PermanentError): dead-lettered now, reason in headers;
-- handler failure: requeued until `max_attempts`, then dead-lettered with the reason.
+- handler failure: retried in this process, holding the case's lock (so no later event of
+  the case overtakes it), with backoff until `max_attempts`, then dead-lettered;
+- case held: an authenticated event of a case dead-lettered for any reason above (but an
+  id conflict) holds its case (shared.case_holds): the case's later events are
+  dead-lettered behind it (CaseHeld, naming it) until the held ones are replayed in order.
 With a key store (`keys`), the handler sees the payload's personal fields opened
 (shared.privacy.sealing; ERASED where the key was destroyed); the inbox digest is the
 sealed body's. A sealed value that does not open is bad input (SealedDataError).
-The broker's own delivery limit (shared.topology) catches a message that kills the process.
+A message redelivered more than `max_attempts` times (its consumers died handling it) is
+dead-lettered with a hold (RedeliveredUnsettled); the broker's own delivery limit
+(shared.topology) stays the last backstop.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from opentelemetry.trace import Span, StatusCode
 from pydantic import ValidationError
 
 from shared.bus import Publisher
+from shared.case_holds import CaseHeld, check_hold, record_hold
 from shared.envelope import Actor, Envelope
 from shared.errors import PermanentError
 from shared.events import EVENT_TYPES, EventPayload, UnknownEventType, make_event
@@ -62,6 +69,10 @@ class ProducerNotAuthenticated(PermanentError):
 
 class EventIdConflict(PermanentError):
     """An event_id already consumed arrived again with a different body."""
+
+
+class RedeliveredUnsettled(PermanentError):
+    """Delivered more than max_attempts times without being settled (consumers died)."""
 
 
 def producer_refusal(user_id: str | None, envelope: Envelope, *, user_prefix: str) -> str | None:
@@ -231,9 +242,10 @@ class EventConsumer:
 
     The subscriber is declared on `broker` when the consumer is built (so the AsyncAPI
     document lists it) with `AckPolicy.MANUAL`: FastStream installs no ack middleware, and
-    every delivery is settled here explicitly (ack, `reject(requeue=True)` to retry, or a
-    reasoned copy to the DLQ then ack). Payloads are parsed here, not by FastStream's
-    argument validation, so a bad one is dead-lettered with its reason.
+    every delivery is settled here explicitly (ack, a reasoned copy to the DLQ then ack, or
+    `reject(requeue=True)` when a case's hold cannot be recorded). Payloads are parsed
+    here, not by FastStream's argument validation, so a bad one is dead-lettered with its
+    reason.
     """
 
     def __init__(
@@ -349,21 +361,11 @@ class EventConsumer:
             ),
         ):
             async with self._locks.hold(envelope.case_id or envelope.event_id):
-                started = time.perf_counter()
-                try:
-                    outcome = await self._apply(envelope, handler)
-                except (PermanentError, ValidationError, UnknownEventType) as exc:
-                    self._observe(event_type, "dead_lettered", started)
-                    _failed(span, exc)
-                    await self._reject(message, _summary(exc), exc, attempt, event_type)
+                # Retried here, under the case's lock, so no later event of the case
+                # overtakes a failing one; None: the delivery is settled (dead-lettered).
+                outcome = await self._apply_with_retries(message, envelope, handler, attempt, span)
+                if outcome is None:
                     return
-                except Exception as exc:
-                    failed = "dead_lettered" if attempt >= self.max_attempts else "retried"
-                    self._observe(event_type, failed, started)
-                    _failed(span, exc)
-                    await self._retry_or_reject(message, exc, attempt, event_type)
-                    return
-                self._observe(event_type, outcome, started)
             await message.ack()
             span.set_attribute("hrcase.outcome", outcome)
             EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc()
@@ -375,6 +377,51 @@ class EventConsumer:
         EVENT_HANDLE_SECONDS.labels(self.service, event_type, outcome).observe(
             time.perf_counter() - started
         )
+
+    async def _apply_with_retries(
+        self,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        handler: Handler,
+        attempt: int,
+        span: Span,
+    ) -> str | None:
+        """The outcome once applied; None once dead-lettered (the delivery is settled)."""
+        event_type = envelope.event_type
+        if attempt > self.max_attempts:
+            # Delivered again and again without being settled: a consumer died while handling
+            # it. Dead-lettered (and its case held) here, before the broker's own delivery
+            # limit would dead-letter it without a hold.
+            reason = (
+                f"delivered {attempt} times without being settled (a consumer stopped"
+                f" while handling it); max attempts {self.max_attempts}"
+            )
+            await self._reject(
+                message, reason, RedeliveredUnsettled(reason), attempt, event_type, envelope
+            )
+            return None
+        while True:
+            started = time.perf_counter()
+            try:
+                outcome = await self._apply(envelope, handler)
+            except (PermanentError, ValidationError, UnknownEventType) as exc:
+                self._observe(event_type, "dead_lettered", started)
+                _failed(span, exc)
+                holds = not isinstance(exc, EventIdConflict)
+                await self._reject(
+                    message, _summary(exc), exc, attempt, event_type, envelope if holds else None
+                )
+                return None
+            except Exception as exc:
+                failed = "dead_lettered" if attempt >= self.max_attempts else "retried"
+                self._observe(event_type, failed, started)
+                _failed(span, exc)
+                if not await self._retry_or_reject(message, envelope, exc, attempt):
+                    return None
+                attempt += 1
+                continue
+            self._observe(event_type, outcome, started)
+            return outcome
 
     async def _apply(self, envelope: Envelope, handler: Handler) -> str:
         digest = envelope_digest(envelope)
@@ -399,6 +446,8 @@ class EventConsumer:
                         f" {digest.hex()[:16]}…): not applied"
                     )
                 return "duplicate"
+            # Raises CaseHeld when the case waits behind an earlier dead-lettered event.
+            await check_hold(conn, self.schema, self.service, envelope)
             if self.keys is not None:
                 envelope = await open_envelope(
                     self.keys, envelope, purpose=f"consume {envelope.event_type}"
@@ -407,19 +456,38 @@ class EventConsumer:
         return "processed"
 
     async def _retry_or_reject(
-        self, message: AbstractIncomingMessage, exc: Exception, attempt: int, event_type: str
-    ) -> None:
+        self, message: AbstractIncomingMessage, envelope: Envelope, exc: Exception, attempt: int
+    ) -> bool:
+        """After a handler failure: True once it is time to try again (in this process,
+        the case's lock still held); False when `attempt` was the last (dead-lettered, the
+        case held behind it)."""
+        event_type = envelope.event_type
         if attempt >= self.max_attempts:
-            await self._reject(message, _summary(exc), exc, attempt, event_type)
-            return
+            await self._reject(message, _summary(exc), exc, attempt, event_type, envelope)
+            return False
         log.warning("handler failed, will retry", attempt=attempt, error=_summary(exc))
         EVENTS_CONSUMED.labels(self.service, event_type, "retried").inc()
-        # A short pause so a transient fault (DB failover) is not hammered.
+        # A pause so a transient fault (DB failover) is not hammered. No requeue: the
+        # case's later deliveries wait on its lock instead of overtaking this one. A crash
+        # meanwhile returns the message to the queue (x-delivery-count + 1, counted here
+        # as an attempt; the broker's delivery limit is the last backstop).
         await asyncio.sleep(min(self.retry_backoff * 2 ** (attempt - 1), 5.0))
-        # reject, not nack: RabbitMQ 4.3 quorum queues count only rejects (and
-        # redeliveries) toward x-delivery-limit, so a nack-retried poison message could
-        # loop forever there; x-delivery-count still rises with each requeue.
-        await message.reject(requeue=True)
+        return True
+
+    async def _hold_case(self, envelope: Envelope, error_type: str, reason: str) -> bool:
+        """Record the case's hold behind `envelope`, retrying like a handler; False when
+        the database refused it every time."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await record_hold(
+                    self.pool, self.schema, envelope, error_type=error_type, reason=reason
+                )
+                return True
+            except Exception as exc:
+                log.error("case hold not recorded", attempt=attempt, error=repr(exc))
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(min(self.retry_backoff * 2 ** (attempt - 1), 5.0))
+        return False
 
     async def _reject(
         self,
@@ -428,15 +496,30 @@ class EventConsumer:
         exc: BaseException | None,
         attempt: int,
         event_type: str,
+        holds: Envelope | None = None,
     ) -> None:
+        """Copy the delivery to the DLQ with its reason, then ack it. With `holds` (an
+        authenticated event of a case), its case is first held behind it
+        (shared.case_holds); when that cannot be recorded, the delivery is requeued
+        instead, never dead-lettered without its hold."""
         log.error("event dead-lettered", reason=reason, attempt=attempt)
+        error_type = type(exc).__name__ if exc else "Unhandled"
+        if (
+            holds is not None
+            and holds.case_id is not None
+            and not await self._hold_case(holds, error_type, reason)
+        ):
+            await message.reject(requeue=True)
+            return
         headers = dead_letter_headers(
             message,
             service=self.service,
             reason=reason,
-            error_type=type(exc).__name__ if exc else "Unhandled",
+            error_type=error_type,
             attempts=attempt,
         )
+        if isinstance(exc, CaseHeld):
+            headers["x-held-behind"] = str(exc.head.event_id)
         await self.publishers.dead_letter(
             message.body,
             queue_name=self.queue.name,
