@@ -200,6 +200,10 @@ def _mount_audit() -> None:
     from services.routing.entrypoints.cli import routing_cli
 
     main.add_command(routing_cli)
+    from hrcase.dlq_cli import dlq_cli, holds_cli
+
+    main.add_command(dlq_cli)
+    main.add_command(holds_cli)
 
 
 _mount_audit()

@@ -29,6 +29,7 @@ from prometheus_client import Gauge
 
 from shared.envelope import Envelope
 from shared.errors import PermanentError
+from shared.metrics import Probe
 
 CASES_HELD = Gauge(
     "hrcase_cases_held",
@@ -156,7 +157,7 @@ async def release(
     return int(result.split()[-1])
 
 
-def case_holds_probe(service: str, schema: str, pool: asyncpg.Pool) -> Any:
+def case_holds_probe(service: str, schema: str, pool: asyncpg.Pool) -> Probe:
     """MetricsRefresher probe: hrcase_cases_held and hrcase_events_held of `schema`."""
 
     async def probe() -> None:

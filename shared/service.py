@@ -24,6 +24,7 @@ from faststream.rabbit import RabbitBroker, RabbitQueue
 
 from shared.auth import InsecureConfiguration, refuse_insecure_signing_key
 from shared.bus import Publisher
+from shared.case_holds import case_holds_probe
 from shared.consumer import EventConsumer, Handler
 from shared.db import create_pool
 from shared.logging import configure_logging
@@ -193,6 +194,9 @@ def kernel_metrics(spec: ServiceSpec, runtime: Runtime) -> MetricsRefresher:
     runtime.closers.append(queues.close)
     if spec.uses_outbox:
         refresher.add("outbox", outbox_probe(spec.name, spec.name, runtime.pool))
+    if spec.handlers is not None:
+        # Its EventConsumer holds cases behind their dead letters (shared.case_holds).
+        refresher.add("case_holds", case_holds_probe(spec.name, spec.name, runtime.pool))
     return refresher
 
 

@@ -171,6 +171,7 @@ async def bench(
         f"CREATE SCHEMA {schema};"
         f" CREATE TABLE {schema}.inbox (LIKE intake.inbox INCLUDING ALL);"
         f" CREATE TABLE {schema}.outbox (LIKE intake.outbox INCLUDING ALL);"
+        f" CREATE TABLE {schema}.case_holds (LIKE intake.case_holds INCLUDING ALL);"
     )
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=3)
     assert pool is not None
@@ -315,9 +316,11 @@ async def test_a_duplicate_is_a_no_op_and_a_conflict_is_dead_lettered(bench: Ben
     assert await bench.queue_depth() == 0
 
 
-async def test_a_poison_message_is_retried_by_reject_then_dead_lettered_with_reason(
+async def test_a_poison_message_is_retried_in_process_then_dead_lettered_with_reason(
     bench: Bench,
 ) -> None:
+    """Retried under the case's lock (not requeued), then dead-lettered with the attempts
+    made; its case is held behind it."""
     attempts: list[int] = []
 
     async def handler(ctx: HandlerContext) -> None:
@@ -339,6 +342,8 @@ async def test_a_poison_message_is_retried_by_reject_then_dead_lettered_with_rea
     assert dead.headers["x-original-user-id"] == Settings().rabbitmq_user(PRODUCER)
     assert len(attempts) == 3
     assert await bench.queue_depth() == 0
+    held = await bench.pool.fetch(f"SELECT event_id FROM {bench.schema}.case_holds")
+    assert [row["event_id"] for row in held] == [event.event_id]
 
 
 async def test_bad_input_is_dead_lettered_at_once(bench: Bench) -> None:

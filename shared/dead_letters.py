@@ -1,0 +1,220 @@
+"""Reading and replaying a service's dead-letter queue (the operator's `hrcase dlq`).
+
+A dead letter is replayed as its producer would publish it: on `hr.events` with its
+original routing key, message id and body, stamped with the original producer's broker
+user (`x-original-user-id`, which consumers authenticate), so it reaches the failed
+service's queue (or partition) by the bindings in place. Every other queue bound to the
+key receives a copy too; their inboxes drop it as a duplicate. A copy is acked from the
+DLQ only after the broker confirmed the republish: a crash in between leaves it in the
+DLQ (replaying it again is a duplicate), never loses it.
+
+Order: the dead letters chosen are replayed in the order they sit in the DLQ (the order
+they were dead-lettered), or by `order` (a case's hold positions, shared.case_holds)
+when given, so a held case's events go out head first. Dead letters not chosen stay in
+the DLQ in their order (taken unacknowledged, returned when the channel closes).
+
+Never replayed: copies refused as forged or conflicting (ProducerNotAuthenticated,
+EventIdConflict) and copies whose original publisher is no service's broker user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractIncomingMessage,
+)
+
+from shared.topology import EXCHANGE
+
+NEVER_REPLAYED = frozenset({"ProducerNotAuthenticated", "EventIdConflict"})
+# The dead-letter headers a replay drops: the replayed copy starts its attempts afresh.
+_FAILURE_HEADERS = frozenset(
+    {
+        "x-error",
+        "x-error-type",
+        "x-failed-service",
+        "x-attempts",
+        "x-failed-at",
+        "x-held-behind",
+        "x-death",
+        "x-first-death-exchange",
+        "x-first-death-queue",
+        "x-first-death-reason",
+        "x-last-death-exchange",
+        "x-last-death-queue",
+        "x-last-death-reason",
+        "x-delivery-count",
+    }
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """What an operator needs to know about one message in a DLQ (ids, never payloads)."""
+
+    message_id: str | None
+    event_type: str
+    case_id: str | None
+    error_type: str
+    error: str
+    failed_at: str
+    held_behind: str | None
+    original_user_id: str
+
+    @property
+    def event_id(self) -> str | None:
+        return self.message_id
+
+    @classmethod
+    def of(cls, message: AbstractIncomingMessage) -> DeadLetter:
+        headers = message.headers or {}
+        case_id: str | None = None
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            raw = json.loads(message.body).get("case_id")
+            case_id = str(raw) if raw else None
+        return cls(
+            message_id=message.message_id,
+            event_type=str(headers.get("x-original-routing-key") or message.type or "?"),
+            case_id=case_id,
+            error_type=str(headers.get("x-error-type", "")),
+            error=str(headers.get("x-error", "")),
+            failed_at=str(headers.get("x-failed-at", "")),
+            held_behind=str(headers["x-held-behind"]) if "x-held-behind" in headers else None,
+            original_user_id=str(headers.get("x-original-user-id") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One dead letter the replay handled: `refused` says why it stayed in the DLQ."""
+
+    dead_letter: DeadLetter
+    refused: str | None = None
+
+
+async def _take_all(channel: AbstractChannel, dlq: str) -> list[AbstractIncomingMessage]:
+    """Every message now in `dlq`, in order, unacknowledged (returned when `channel` closes)."""
+    queue = await channel.get_queue(dlq, ensure=True)
+    taken: list[AbstractIncomingMessage] = []
+    while (message := await queue.get(no_ack=False, fail=False)) is not None:
+        taken.append(message)
+    return taken
+
+
+async def browse(connection: AbstractConnection, dlq: str) -> list[DeadLetter]:
+    """The dead letters in `dlq`, in order; the queue is left as it was."""
+    async with connection.channel() as channel:
+        return [DeadLetter.of(message) for message in await _take_all(channel, dlq)]
+
+
+PublisherUrl = Callable[[str], str]
+
+
+async def replay(
+    connection: AbstractConnection,
+    dlq: str,
+    *,
+    choose: Callable[[DeadLetter], bool],
+    url_for_user: PublisherUrl,
+    user_prefix: str,
+    order: Mapping[str, int] | None = None,
+    connect: Callable[[str], Awaitable[AbstractConnection]] | None = None,
+) -> list[Replayed]:
+    """Republish the dead letters of `dlq` that `choose` accepts, in order; ack each once
+    confirmed. `url_for_user(user)` is the AMQP URL to publish as that broker user (its
+    `user_id` is validated by the broker). `order` (message id -> rank) sorts the chosen
+    ones first by rank (ranked before unranked), then by their place in the DLQ.
+
+    Returns what was done with each chosen dead letter. Raises aio-pika's errors when the
+    broker refuses a publish (nothing more is acked then).
+    """
+    opened: dict[str, AbstractConnection] = {}
+    exchanges: dict[str, AbstractExchange] = {}
+    done: list[Replayed] = []
+    opener = connect or _connect
+    try:
+        async with connection.channel() as channel:
+            taken = await _take_all(channel, dlq)
+            chosen = [(i, m, DeadLetter.of(m)) for i, m in enumerate(taken)]
+            chosen = [item for item in chosen if choose(item[2])]
+            ranks = order or {}
+            chosen.sort(
+                key=lambda item: (
+                    0 if item[2].message_id in ranks else 1,
+                    ranks.get(item[2].message_id or "", 0),
+                    item[0],
+                )
+            )
+            for _, message, letter in chosen:
+                refused = _refusal(letter, user_prefix)
+                if refused is not None:
+                    done.append(Replayed(letter, refused))
+                    continue
+                user = letter.original_user_id
+                if user not in exchanges:
+                    opened[user] = await opener(url_for_user(user))
+                    publishing = await opened[user].channel(
+                        publisher_confirms=True, on_return_raises=True
+                    )
+                    exchanges[user] = await publishing.get_exchange(EXCHANGE, ensure=False)
+                await _republish(exchanges[user], message, letter, dlq)
+                await message.ack()
+                done.append(Replayed(letter))
+            # Leaving the channel returns every message not acked, in its order.
+    finally:
+        for publisher in opened.values():
+            with contextlib.suppress(Exception):
+                await publisher.close()
+    return done
+
+
+def _refusal(letter: DeadLetter, user_prefix: str) -> str | None:
+    if letter.error_type in NEVER_REPLAYED:
+        return f"not replayed: {letter.error_type} (forged or conflicting copies stay)"
+    if not letter.original_user_id.startswith(user_prefix):
+        return (
+            f"not replayed: its publisher {letter.original_user_id!r} is no service's broker user"
+        )
+    return None
+
+
+async def _connect(url: str) -> AbstractConnection:
+    return await aio_pika.connect(url, client_properties={"connection_name": "hrcase-dlq-replay"})
+
+
+async def _republish(
+    exchange: AbstractExchange,
+    message: AbstractIncomingMessage,
+    letter: DeadLetter,
+    dlq: str,
+) -> None:
+    headers: dict[str, Any] = {
+        key: value
+        for key, value in (message.headers or {}).items()
+        if key not in _FAILURE_HEADERS and not key.startswith("x-original-")
+    }
+    headers["x-replayed-from"] = dlq
+    headers["x-replayed-at"] = datetime.now(UTC).isoformat()
+    copy = aio_pika.Message(
+        body=message.body,
+        headers=headers,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.type,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        user_id=letter.original_user_id,
+    )
+    # Waits for the broker's confirm; an unroutable copy raises (mandatory).
+    await exchange.publish(copy, routing_key=letter.event_type, mandatory=True)
