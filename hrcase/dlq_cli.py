@@ -87,7 +87,8 @@ def dlq_replay(
     service: str, case: UUID | None, event: UUID | None, everything: bool, queue: str | None
 ) -> None:
     """Republish dead letters of SERVICE as their producers did, in dead-letter order (a
-    held case's events in its hold order: the blocking event first).
+    held case's events in its hold order, the blocking event first; with --case, a held
+    case's held events only: one released with `hrcase holds release` stays).
 
     Fix the cause first: a replayed event that fails again is dead-lettered again, and the
     events of its case behind it with it (CaseHeld), in the same order.
@@ -97,17 +98,22 @@ def dlq_replay(
     settings = get_settings()
     dlq = _dlq_name(service, queue)
 
-    def choose(letter: DeadLetter) -> bool:
-        return (
-            everything
-            or (case is not None and letter.case_id == str(case))
-            or (event is not None and letter.message_id == str(event))
-        )
-
     async def run() -> list[Replayed]:
-        order: dict[str, int] = {}
-        if service in HOLDING_SERVICES:
-            order = await _hold_order(settings, service)
+        holds = await _holds(settings, service) if service in HOLDING_SERVICES else []
+        order = {str(h.event_id): h.position for h in holds}
+        # A held case: its held events only (a released one stays in the DLQ: replaying
+        # it would hold the case again), blocking event first.
+        held = {str(h.event_id) for h in holds if case is not None and h.case_id == case}
+
+        def choose(letter: DeadLetter) -> bool:
+            if everything:
+                return True
+            if event is not None:
+                return letter.message_id == str(event)
+            if held:
+                return letter.message_id in held
+            return letter.case_id == str(case)
+
         connection = await aio_pika.connect(settings.rabbitmq_url)
         async with connection:
             return await replay(
@@ -129,14 +135,16 @@ def dlq_replay(
         sys.exit(1)
 
 
-async def _hold_order(settings: Settings, service: str) -> dict[str, int]:
-    """Event id -> its place in the held case's order (best effort: {} when unreadable)."""
+async def _holds(settings: Settings, service: str) -> list[HeldEvent]:
+    """The service's held events (best effort: [] when its database is unreachable, then
+    a replay goes in dead-letter order)."""
     try:
         connection = await asyncpg.connect(settings.service_database_url(service))
-    except (OSError, asyncpg.PostgresError):
-        return {}
+    except (OSError, asyncpg.PostgresError) as exc:
+        click.echo(f"holds of {service} not read ({exc}): dead-letter order", err=True)
+        return []
     try:
-        return {str(h.event_id): h.position for h in await list_holds(connection, service)}
+        return await list_holds(connection, service)
     finally:
         await connection.close()
 

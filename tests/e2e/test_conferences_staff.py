@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -29,7 +31,7 @@ from shared.events import (
 )
 from tests.e2e.test_portal import CHROMIUM, CHROMIUM_ARGS, PNG_MAGIC, needs_chromium
 from tests.support.auth import auth_headers
-from tests.support.bus import capture_events, find_dead_letter, publish_envelope
+from tests.support.bus import capture_events, publish_envelope
 from tests.support.conferences import conference_day_has_come
 from tests.support.system import running_system
 
@@ -577,12 +579,30 @@ async def test_a_refused_planning_shows_routing_s_reason(system, capture):
     assert change.status_code == 409, change.text
 
 
-async def test_a_decision_about_a_conference_intake_never_recorded_is_dead_lettered(
+async def ops(system, *args: str) -> str:
+    """Run `hrcase ARGS` as an operator would, in the system's environment; its output."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "hrcase.cli", *args],
+        env=system.services["intake"].env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout
+
+
+async def test_a_decision_about_a_conference_intake_never_recorded_holds_the_case(
     system, capture, amqp
 ):
+    """Dead-lettered by intake, it holds the case there: routing's real answer that follows
+    is not applied past it but dead-lettered behind it, until an operator releases the
+    foreign event and replays the rest (`hrcase holds`, `hrcase dlq replay`)."""
     case_id, reference = await raise_injury_case(system)
-    accepted = await post(system, AS_AGENT, f"/api/v1/cases/{case_id}/conferences", plan_body())
-    request = await capture.wait(lambda e: e["event_id"] == accepted.json()["event_id"])
+    submitted = await capture.wait(
+        lambda e: e["case_id"] == case_id and e["event_type"] == "case.submitted"
+    )
     # A decision about a conference intake never recorded, as a faulty routing would send it.
     unknown_id = uuid4()
     foreign = ConferenceHeld(
@@ -592,19 +612,44 @@ async def test_a_decision_about_a_conference_intake_never_recorded_is_dead_lette
         attendance=[],
         summary_due_at=datetime.now(UTC) + timedelta(days=7),
     )
-    envelope = await publish_as(amqp, foreign, "routing", case_id, request)
-    dead = await find_dead_letter(amqp, "intake.events.dlq", str(envelope.event_id), timeout=60)
-    assert dead is not None, "intake did not dead-letter it"
-    assert f"conference {unknown_id} is not known to intake" in str(dead.headers["x-error"])
-    # The conference intake did record follows routing's real answer, untouched by it.
+    envelope = await publish_as(amqp, foreign, "routing", case_id, submitted)
+    foreign_id = str(envelope.event_id)
+
+    async def held_behind_foreign() -> str | None:
+        listed = await ops(system, "holds", "list", "--service", "intake")
+        return listed if f"case {case_id}  #" in listed and foreign_id in listed else None
+
+    listed = await eventually(held_behind_foreign, "intake to hold the case")
+    assert "is not known to intake" in listed
+    accepted = await post(system, AS_AGENT, f"/api/v1/cases/{case_id}/conferences", plan_body())
+    conference_id = accepted.json()["conference_id"]
+    planned = await capture.wait(
+        lambda e: e["event_type"] == "conference.planned" and e["case_id"] == case_id
+    )
+
+    async def answer_held() -> str | None:
+        letters = await ops(system, "dlq", "list", "intake", "--case", case_id)
+        return letters if planned["event_id"] in letters else None
+
+    letters = await eventually(answer_held, "routing's answer dead-lettered behind it")
+    [line] = [x for x in letters.splitlines() if planned["event_id"] in x]
+    assert f"CaseHeld behind {foreign_id}" in line
+    assert f"held behind event {foreign_id} (conference.held)" in line
+    found = await conference(system, case_id, conference_id)
+    assert found["status"] != "planned"  # not applied past the foreign event
+
+    # The operator: the foreign event is never to be applied; the rest goes in order.
+    released = await ops(system, "holds", "release", "intake", case_id, "--event", foreign_id)
+    assert "1 held event(s)" in released
+    replayed = await ops(system, "dlq", "replay", "intake", "--case", case_id)
+    assert "replayed: " in replayed and planned["event_id"] in replayed
+    assert f"{foreign_id}  conference.held" not in replayed  # released: it stays in the DLQ
     found = await until(
-        system,
-        case_id,
-        accepted.json()["conference_id"],
-        lambda c: c["status"] == "planned",
-        "routing's plan",
+        system, case_id, conference_id, lambda c: c["status"] == "planned", "routing's plan"
     )
     assert found["attendance"] is None
+    left = await ops(system, "dlq", "list", "intake", "--case", case_id)
+    assert f"{foreign_id}  conference.held" in left and planned["event_id"] not in left
 
 
 @needs_chromium
