@@ -388,10 +388,11 @@ class EventConsumer:
     ) -> str | None:
         """The outcome once applied; None once dead-lettered (the delivery is settled)."""
         event_type = envelope.event_type
-        if attempt > self.max_attempts:
+        if attempt > self.max_attempts and not await self._consumed(envelope):
             # Delivered again and again without being settled: a consumer died while handling
             # it. Dead-lettered (and its case held) here, before the broker's own delivery
-            # limit would dead-letter it without a hold.
+            # limit would dead-letter it without a hold. (One already applied, its ack lost,
+            # goes on to the inbox and is acked as a duplicate.)
             reason = (
                 f"delivered {attempt} times without being settled (a consumer stopped"
                 f" while handling it); max attempts {self.max_attempts}"
@@ -423,6 +424,18 @@ class EventConsumer:
             self._observe(event_type, outcome, started)
             return outcome
 
+    async def _consumed(self, envelope: Envelope) -> bool:
+        """The inbox has this event (False when the database cannot tell: the hold that
+        follows then fails too, and the delivery is requeued)."""
+        try:
+            found = await self.pool.fetchval(
+                f"SELECT true FROM {self.schema}.inbox WHERE event_id = $1", envelope.event_id
+            )
+        except Exception as exc:
+            log.warning("inbox not readable", error=repr(exc))
+            return False
+        return bool(found)
+
     async def _apply(self, envelope: Envelope, handler: Handler) -> str:
         digest = envelope_digest(envelope)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -444,6 +457,15 @@ class EventConsumer:
                         f"event_id {envelope.event_id} was already consumed with a different"
                         f" body (sha256 {bytes(stored).hex()[:16]}…, this one"
                         f" {digest.hex()[:16]}…): not applied"
+                    )
+                if envelope.case_id is not None:
+                    # Applied already: it holds its case no longer (a hold recorded after
+                    # its commit, its ack lost, would otherwise never lift).
+                    await conn.execute(
+                        f"DELETE FROM {self.schema}.case_holds"
+                        " WHERE case_id = $1 AND event_id = $2",
+                        envelope.case_id,
+                        envelope.event_id,
                     )
                 return "duplicate"
             # Raises CaseHeld when the case waits behind an earlier dead-lettered event.

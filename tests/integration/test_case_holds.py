@@ -218,3 +218,35 @@ async def test_a_delivery_redelivered_past_max_attempts_is_dead_lettered_with_a_
     assert [x.error_type for x in letters] == ["RedeliveredUnsettled", "CaseHeld"]
     assert "delivered 4 times without being settled" in letters[0].error
     assert letters[1].held_behind == str(killer.event_id)
+
+
+async def test_an_applied_event_redelivered_past_max_attempts_is_a_duplicate_not_a_hold(
+    bench: Bench,
+) -> None:
+    """Its ack was lost each time (the consumer died after the commit): the inbox knows
+    it, so it is acked as a duplicate and its case goes on."""
+    case_id = uuid.uuid4()
+    applied: list[uuid.UUID] = []
+
+    async def handler(ctx: HandlerContext) -> None:
+        applied.append(ctx.envelope.event_id)
+
+    event, after = note(case_id, "applied once"), note(case_id, "after it")
+    consumer = bench.consumer(handler, max_attempts=3)
+    await consumer.start()
+    await publish(bench, event)
+    await wait_for(lambda: applied == [event.event_id])
+    await consumer.stop()
+    await publish(bench, event)  # the same event again, as after a lost ack
+    async with bench.admin.channel() as channel:
+        queue = await channel.get_queue(bench.spec.name)
+        for _ in range(3):
+            message = await queue.get(no_ack=False, timeout=10)
+            await message.reject(requeue=True)
+    await publish(bench, after)
+    consumer = bench.consumer(handler, max_attempts=3)
+    await consumer.start()
+    await wait_for(lambda: applied == [event.event_id, after.event_id])
+    await consumer.stop()
+    assert await bench.queue_depth(bench.dlq) == 0
+    assert await list_holds(bench.pool, bench.schema) == []
