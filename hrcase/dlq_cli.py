@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 from uuid import UUID
 
 import aio_pika
 import asyncpg
 import click
+from aiormq.exceptions import ChannelNotFoundEntity
 
 from shared.case_holds import HeldEvent, list_holds, release
 from shared.dead_letters import DeadLetter, Replayed, browse, replay
 from shared.settings import Settings, get_settings
+
+T = TypeVar("T")
 
 # The services whose EventConsumer holds cases (audit keeps a log, not per-case state).
 HOLDING_SERVICES = ("intake", "routing", "notifications")
@@ -43,6 +47,15 @@ def _publisher_url(settings: Settings) -> Callable[[str], str]:
         return settings.service_rabbitmq_url(user[len(prefix) :])
 
     return url_for_user
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run, with a missing queue said plainly (exit 2) instead of a traceback."""
+    try:
+        return asyncio.run(main())
+    except ChannelNotFoundEntity as exc:
+        click.echo(f"hrcase: {exc}", err=True)
+        sys.exit(2)
 
 
 def _line(letter: DeadLetter) -> str:
@@ -71,7 +84,7 @@ def dlq_list(service: str, case: UUID | None, queue: str | None) -> None:
         async with connection:
             return await browse(connection, dlq)
 
-    letters = [x for x in asyncio.run(run()) if case is None or x.case_id == str(case)]
+    letters = [x for x in _run(run) if case is None or x.case_id == str(case)]
     for letter in letters:
         click.echo(_line(letter))
     click.echo(f"{len(letters)} dead letter(s) in {dlq}")
@@ -125,7 +138,7 @@ def dlq_replay(
                 order=order,
             )
 
-    done = asyncio.run(run())
+    done = _run(run)
     for item in done:
         outcome = item.refused or "replayed"
         click.echo(f"{outcome}: {_line(item.dead_letter)}")
