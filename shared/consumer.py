@@ -439,14 +439,20 @@ class EventConsumer:
     async def _apply(self, envelope: Envelope, handler: Handler) -> str:
         digest = envelope_digest(envelope)
         async with self.pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                f"INSERT INTO {self.schema}.inbox (event_id, event_type, body_sha256)"
-                " VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING RETURNING true",
+            # One round trip: the inbox row, and whether the case is held at all.
+            row = await conn.fetchrow(
+                f"WITH fresh AS (INSERT INTO {self.schema}.inbox"
+                " (event_id, event_type, body_sha256) VALUES ($1, $2, $3)"
+                " ON CONFLICT (event_id) DO NOTHING RETURNING true AS fresh)"
+                " SELECT (SELECT fresh FROM fresh) AS fresh, EXISTS"
+                f" (SELECT 1 FROM {self.schema}.case_holds WHERE case_id = $4) AS held",
                 envelope.event_id,
                 envelope.event_type,
                 digest,
+                envelope.case_id,
             )
-            if not fresh:
+            assert row is not None
+            if not row["fresh"]:
                 stored = await conn.fetchval(
                     f"SELECT body_sha256 FROM {self.schema}.inbox WHERE event_id = $1",
                     envelope.event_id,
@@ -468,8 +474,9 @@ class EventConsumer:
                         envelope.event_id,
                     )
                 return "duplicate"
-            # Raises CaseHeld when the case waits behind an earlier dead-lettered event.
-            await check_hold(conn, self.schema, self.service, envelope)
+            if row["held"]:
+                # Raises CaseHeld unless this event is the one its case waits for.
+                await check_hold(conn, self.schema, self.service, envelope)
             if self.keys is not None:
                 envelope = await open_envelope(
                     self.keys, envelope, purpose=f"consume {envelope.event_type}"
