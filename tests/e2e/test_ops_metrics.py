@@ -6,6 +6,9 @@ checkpoint age (README "Operations: metrics, dashboards and alerts")."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +17,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.envelope import Actor, utcnow
+from shared.events import CaseSubmitted, Reporter, make_event
 from tests.support.auth import auth_headers
 from tests.support.bus import find_dead_letter, publish_raw
 from tests.support.system import RunningSystem, running_system
@@ -296,3 +301,60 @@ async def test_an_outbox_that_does_not_drain_shows_its_depth_and_age(system, adm
         ),
         "the outbox drained",
     )
+
+
+async def test_a_case_held_behind_a_dead_letter_shows_until_released(system, amqp):
+    """An authenticated event routing cannot apply (its payload lacks a field) holds its
+    case: hrcase_cases_held counts it until the operator releases it (`hrcase holds`)."""
+    await eventually(
+        lambda: value(system, "routing", "hrcase_metrics_refreshed_timestamp_seconds") > 0,
+        "routing's first metrics round",
+    )
+    before = value(system, "routing", "hrcase_cases_held", service="routing")
+    case_id = uuid.uuid4()
+    event = make_event(
+        CaseSubmitted(
+            reference="HR-2026-999998",
+            channel="api",
+            subject="Overtime missing",
+            description="My overtime is missing from the payslip.",
+            reporter=Reporter(employee_id="E-78", name="Kim", email="kim@example.com"),
+            submitted_at=utcnow(),
+        ),
+        producer="intake",
+        actor=Actor(type="employee", id="E-78"),
+        case_id=case_id,
+    )
+    body = json.loads(event.to_json_bytes())
+    del body["payload"]["subject"]
+    await publish_raw(
+        amqp,
+        json.dumps(body).encode(),
+        routing_key="case.submitted",
+        message_id=str(event.event_id),
+        as_publisher="intake",
+    )
+    await eventually(
+        lambda: value(system, "routing", "hrcase_cases_held", service="routing") >= before + 1,
+        "routing's held cases to rise",
+    )
+    assert value(system, "routing", "hrcase_events_held", service="routing") >= 1
+    env = system.services["routing"].env
+    for service in ("routing", "notifications"):  # both consume case.submitted
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "hrcase.cli", "holds", "release", service, str(case_id)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+    assert "1 held event(s)" in done.stdout
+    await eventually(
+        lambda: value(system, "routing", "hrcase_cases_held", service="routing") <= before,
+        "routing's held cases to fall back",
+    )
+    for queue in ("routing.events.dlq", "notifications.events.dlq"):
+        dead = await find_dead_letter(amqp, queue, str(event.event_id), timeout=10)
+        assert dead is not None and "subject" in str(dead.headers["x-error"])
