@@ -11,7 +11,7 @@ DLQ (replaying it again is a duplicate), never loses it.
 Order: the dead letters chosen are replayed in the order they sit in the DLQ (the order
 they were dead-lettered), or by `order` (a case's hold positions, shared.case_holds)
 when given, so a held case's events go out head first. Dead letters not chosen stay in
-the DLQ in their order (taken unacknowledged, returned when the channel closes).
+the DLQ in their order (taken unacknowledged, then returned with `nack`).
 
 Never replayed: copies refused as forged or conflicting (ProducerNotAuthenticated,
 EventIdConflict) and copies whose original publisher is no service's broker user.
@@ -103,7 +103,7 @@ class Replayed:
 
 
 async def _take_all(channel: AbstractChannel, dlq: str) -> list[AbstractIncomingMessage]:
-    """Every message now in `dlq`, in order, unacknowledged (returned when `channel` closes)."""
+    """Every message now in `dlq`, in order, unacknowledged (see _put_back)."""
     queue = await channel.get_queue(dlq, ensure=True)
     taken: list[AbstractIncomingMessage] = []
     while (message := await queue.get(no_ack=False, fail=False)) is not None:
@@ -111,10 +111,23 @@ async def _take_all(channel: AbstractChannel, dlq: str) -> list[AbstractIncoming
     return taken
 
 
+async def _put_back(messages: list[AbstractIncomingMessage]) -> None:
+    """Return what was taken and not acked, in its order: `nack`, which RabbitMQ 4.3
+    quorum queues do not count toward a delivery limit (a DLQ declared without one gets
+    the default of 20 there, and a message past it would be dropped)."""
+    for message in messages:
+        if not message.processed:
+            await message.nack(requeue=True)
+
+
 async def browse(connection: AbstractConnection, dlq: str) -> list[DeadLetter]:
     """The dead letters in `dlq`, in order; the queue is left as it was."""
     async with connection.channel() as channel:
-        return [DeadLetter.of(message) for message in await _take_all(channel, dlq)]
+        taken = await _take_all(channel, dlq)
+        try:
+            return [DeadLetter.of(message) for message in taken]
+        finally:
+            await _put_back(taken)
 
 
 PublisherUrl = Callable[[str], str]
@@ -136,45 +149,75 @@ async def replay(
     ones first by rank (ranked before unranked), then by their place in the DLQ.
 
     Returns what was done with each chosen dead letter. Raises aio-pika's errors when the
-    broker refuses a publish (nothing more is acked then).
+    broker refuses a publish (nothing more is acked then; the rest is put back).
     """
-    opened: dict[str, AbstractConnection] = {}
-    exchanges: dict[str, AbstractExchange] = {}
-    done: list[Replayed] = []
-    opener = connect or _connect
+    publishers = _Publishers(url_for_user, connect or _connect)
     try:
         async with connection.channel() as channel:
             taken = await _take_all(channel, dlq)
-            chosen = [(i, m, DeadLetter.of(m)) for i, m in enumerate(taken)]
-            chosen = [item for item in chosen if choose(item[2])]
-            ranks = order or {}
-            chosen.sort(
-                key=lambda item: (
-                    0 if item[2].message_id in ranks else 1,
-                    ranks.get(item[2].message_id or "", 0),
-                    item[0],
-                )
-            )
-            for _, message, letter in chosen:
-                refused = _refusal(letter, user_prefix)
-                if refused is not None:
-                    done.append(Replayed(letter, refused))
-                    continue
-                user = letter.original_user_id
-                if user not in exchanges:
-                    opened[user] = await opener(url_for_user(user))
-                    publishing = await opened[user].channel(
-                        publisher_confirms=True, on_return_raises=True
-                    )
-                    exchanges[user] = await publishing.get_exchange(EXCHANGE, ensure=False)
-                await _republish(exchanges[user], message, letter, dlq)
-                await message.ack()
-                done.append(Replayed(letter))
-            # Leaving the channel returns every message not acked, in its order.
+            try:
+                return await _replay_chosen(taken, dlq, choose, user_prefix, order, publishers)
+            finally:
+                await _put_back(taken)
     finally:
-        for publisher in opened.values():
+        await publishers.close()
+
+
+class _Publishers:
+    """One confirming channel on `hr.events` per broker user replayed as, opened lazily."""
+
+    def __init__(
+        self,
+        url_for_user: PublisherUrl,
+        connect: Callable[[str], Awaitable[AbstractConnection]],
+    ) -> None:
+        self.url_for_user = url_for_user
+        self.connect = connect
+        self.connections: list[AbstractConnection] = []
+        self.exchanges: dict[str, AbstractExchange] = {}
+
+    async def exchange(self, user: str) -> AbstractExchange:
+        if user not in self.exchanges:
+            connection = await self.connect(self.url_for_user(user))
+            self.connections.append(connection)
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            self.exchanges[user] = await channel.get_exchange(EXCHANGE, ensure=False)
+        return self.exchanges[user]
+
+    async def close(self) -> None:
+        for connection in self.connections:
             with contextlib.suppress(Exception):
-                await publisher.close()
+                await connection.close()
+
+
+async def _replay_chosen(
+    taken: list[AbstractIncomingMessage],
+    dlq: str,
+    choose: Callable[[DeadLetter], bool],
+    user_prefix: str,
+    order: Mapping[str, int] | None,
+    publishers: _Publishers,
+) -> list[Replayed]:
+    ranks = order or {}
+    chosen = [(i, m, DeadLetter.of(m)) for i, m in enumerate(taken)]
+    chosen = [item for item in chosen if choose(item[2])]
+    chosen.sort(
+        key=lambda item: (
+            0 if item[2].message_id in ranks else 1,
+            ranks.get(item[2].message_id or "", 0),
+            item[0],
+        )
+    )
+    done: list[Replayed] = []
+    for _, message, letter in chosen:
+        refused = _refusal(letter, user_prefix)
+        if refused is not None:
+            done.append(Replayed(letter, refused))
+            continue
+        exchange = await publishers.exchange(letter.original_user_id)
+        await _republish(exchange, message, letter, dlq)
+        await message.ack()
+        done.append(Replayed(letter))
     return done
 
 
