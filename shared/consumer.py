@@ -41,6 +41,7 @@ from opentelemetry.trace import Span, StatusCode
 from pydantic import ValidationError
 
 from shared.bus import Publisher
+from shared.db import UNREACHABLE_WAIT_SECONDS, database_unreachable, unreachable_pause
 from shared.envelope import Actor, Envelope
 from shared.errors import PermanentError
 from shared.events import EVENT_TYPES, EventPayload, UnknownEventType, make_event
@@ -351,7 +352,7 @@ class EventConsumer:
             async with self._locks.hold(envelope.case_id or envelope.event_id):
                 started = time.perf_counter()
                 try:
-                    outcome = await self._apply(envelope, handler)
+                    outcome = await self._apply_when_reachable(envelope, handler)
                 except (PermanentError, ValidationError, UnknownEventType) as exc:
                     self._observe(event_type, "dead_lettered", started)
                     _failed(span, exc)
@@ -375,6 +376,24 @@ class EventConsumer:
         EVENT_HANDLE_SECONDS.labels(self.service, event_type, outcome).observe(
             time.perf_counter() - started
         )
+
+    async def _apply_when_reachable(self, envelope: Envelope, handler: Handler) -> str:
+        """`_apply`, waiting in place while the database cannot be reached (a restart, a
+        failover): the delivery stays unsettled, so the outage spends none of the event's
+        attempts and no requeue counts toward the broker's delivery limit. After
+        UNREACHABLE_WAIT_SECONDS the error takes the usual retry path."""
+        waited, attempt = 0.0, 0
+        while True:
+            try:
+                return await self._apply(envelope, handler)
+            except Exception as exc:
+                if not database_unreachable(exc) or waited >= UNREACHABLE_WAIT_SECONDS:
+                    raise
+                attempt += 1
+                pause = unreachable_pause(attempt)
+                log.warning("database unreachable, waiting", error=_summary(exc), pause=pause)
+                await asyncio.sleep(pause)
+                waited += pause
 
     async def _apply(self, envelope: Envelope, handler: Handler) -> str:
         digest = envelope_digest(envelope)
