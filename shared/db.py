@@ -42,7 +42,7 @@ async def create_pool(dsn: str, *, size: int = 10, json_codecs: bool = True) -> 
 # The database is unreachable for a while (restart, failover, network, connection slots
 # full): the error says nothing about the work being done, which will succeed once it is
 # back. (08: connection exceptions; 57P01-03: shutdown or starting up; 53300.)
-_UNREACHABLE: tuple[type[BaseException], ...] = (
+UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,  # refused, reset, broken pipe (not every OSError: a missing file is not)
     asyncpg.PostgresConnectionError,  # incl. ConnectionDoesNotExistError
     asyncpg.CannotConnectNowError,
@@ -58,7 +58,7 @@ def database_unreachable(exc: BaseException) -> bool:
     """True when `exc` means "the database cannot be reached now", not "this work failed":
     a connection refused, reset or closed under a query, a server shutting down or still
     starting, or no free connection slot."""
-    if isinstance(exc, _UNREACHABLE):
+    if isinstance(exc, UNREACHABLE_ERRORS):
         return True
     # asyncpg's plain InterfaceError for a transaction whose connection the server dropped.
     return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
