@@ -102,6 +102,13 @@ class SteadyLoad:
         if self._error is not None:
             raise RuntimeError("the load generator failed") from self._error
 
+    def abandon(self) -> None:
+        """Stop offering and retrying at once (the test is failing anyway)."""
+        self._offering.clear()
+        self._give_up.set()
+        if self._thread is not None:
+            self._thread.join(self.request_timeout + 5)
+
     # -- results --------------------------------------------------------------------
 
     def accepted(self) -> list[Submission]:
