@@ -1,9 +1,9 @@
 """Faults at scale: under a steady load of cases, `kill -9` of each service in turn (a
-supervisor restarting it after a pause), then a crash of the RabbitMQ node and an
-immediate (crash-like) stop of Postgres, each started again on the same data. Afterwards
-every case intake acknowledged is routed once, acknowledged to its reporter once, and
-every one of its events is in the audit log once; nothing is dead-lettered; `hrcase audit
-verify` finds the chain intact.
+supervisor restarting it after a pause), then a clean restart and a crash (`kill -9`) of
+the RabbitMQ node and an immediate (crash-like) stop of Postgres, each started again on
+the same data. Afterwards every case intake acknowledged is routed once, acknowledged to
+its reporter once, and every one of its events is in the audit log once; nothing is
+dead-lettered; `hrcase audit verify` finds the chain intact.
 
 The broker and the database are this test's own (tests/support/own_servers.py): the
 machine's RabbitMQ and Postgres serve other runs and are never restarted. `make test`
@@ -232,6 +232,7 @@ def test_every_case_handled_once_through_kills_and_restarts(
         faults: list[tuple[str, Callable[[], None]]] = [
             *((f"kill -9 {name}", kill_and_restart(system, name)) for name in
               ("intake", "routing", "notifications", "audit")),
+            ("RabbitMQ node stopped and started", world.broker.restart),
             ("kill -9 RabbitMQ node", crash_and_restart_broker(world.broker)),
             ("Postgres stop -m immediate", crash_and_restart_postgres(world.postgres)),
         ]  # fmt: skip
