@@ -105,11 +105,7 @@ class OwnRabbitMQ:
             cookie.chmod(0o400)
         (self.directory / "rabbitmq-env.conf").write_text("")
         (self.directory / "enabled_plugins").write_text("[].\n")
-        (self.directory / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
-            # A restart must not wait for peers: there are none.
-            "cluster_formation.peer_discovery_backend = classic_config\n"
-        )
+        (self.directory / "rabbitmq.conf").write_text(f"listeners.tcp.1 = 127.0.0.1:{self.port}\n")
 
     @property
     def env(self) -> dict[str, str]:
@@ -194,8 +190,8 @@ class OwnRabbitMQ:
             self.kill()
 
     def kill(self) -> None:
-        """SIGKILL the node: its script, the Erlang VM and its port programs (one process
-        group of their own)."""
+        """SIGKILL the node: its script and the Erlang VM (a process group of their own;
+        the VM's helper programs exit with it)."""
         if self.proc is None:
             return
         with suppress(ProcessLookupError):  # the group may be gone already
