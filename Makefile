@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install bench clean asyncapi
+.PHONY: run test lint typecheck unit install bench clean asyncapi faults
 
 run: $(STAMP)  ## migrate, declare topology, start all four services + mail sink, seed demo data
 	$(BIN)/hrcase run
@@ -17,8 +17,15 @@ run: $(STAMP)  ## migrate, declare topology, start all four services + mail sink
 # "Connection budget"); fewer start when the free slots fit fewer; 0 = no workers.
 PYTEST_WORKERS ?= 2
 
+# The fault suite at scale (marker `faults`) runs after the parallel suite, alone on the
+# machine: it times kills and restarts of its own broker node and Postgres cluster under a
+# steady load, which two busy workers beside it would only blur (a few minutes).
 test: $(STAMP) lint typecheck  ## the whole suite against the real RabbitMQ and Postgres
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not faults"
+	$(BIN)/pytest -p no:xdist -m faults tests/fault/test_faults_at_scale.py
+
+faults: $(STAMP)  ## only the fault suite at scale (kill -9, broker and Postgres restarts)
+	$(BIN)/pytest -p no:xdist -m faults tests/fault/test_faults_at_scale.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -48,6 +48,7 @@ from pydantic import ValidationError
 
 from shared.bus import Publisher
 from shared.case_holds import CaseHeld, check_hold, record_hold
+from shared.db import UNREACHABLE_WAIT_SECONDS, database_unreachable, unreachable_pause
 from shared.envelope import Actor, Envelope
 from shared.errors import PermanentError
 from shared.events import EVENT_TYPES, EventPayload, UnknownEventType, make_event
@@ -404,7 +405,7 @@ class EventConsumer:
         while True:
             started = time.perf_counter()
             try:
-                outcome = await self._apply(envelope, handler)
+                outcome = await self._apply_when_reachable(envelope, handler)
             except (PermanentError, ValidationError, UnknownEventType) as exc:
                 self._observe(event_type, "dead_lettered", started)
                 _failed(span, exc)
@@ -435,6 +436,24 @@ class EventConsumer:
             log.warning("inbox not readable", error=repr(exc))
             return False
         return bool(found)
+
+    async def _apply_when_reachable(self, envelope: Envelope, handler: Handler) -> str:
+        """`_apply`, waiting in place while the database cannot be reached (a restart, a
+        failover): the delivery stays unsettled, so the outage spends none of the event's
+        attempts and no requeue counts toward the broker's delivery limit. After
+        UNREACHABLE_WAIT_SECONDS the error takes the usual retry path."""
+        waited, attempt = 0.0, 0
+        while True:
+            try:
+                return await self._apply(envelope, handler)
+            except Exception as exc:
+                if not database_unreachable(exc) or waited >= UNREACHABLE_WAIT_SECONDS:
+                    raise
+                attempt += 1
+                pause = unreachable_pause(attempt)
+                log.warning("database unreachable, waiting", error=_summary(exc), pause=pause)
+                await asyncio.sleep(pause)
+                waited += pause
 
     async def _apply(self, envelope: Envelope, handler: Handler) -> str:
         digest = envelope_digest(envelope)

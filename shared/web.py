@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import fastapi_offline
 import structlog
 from fastapi import FastAPI, Request
@@ -35,11 +36,12 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from prometheus_client import start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.db import UNREACHABLE_ERRORS, database_unreachable
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -113,6 +115,21 @@ def local_redoc_bundle() -> bytes:
     return bundle.replace(REDOC_CDN_LOGO, b"data:,")
 
 
+async def database_unreachable_answer(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After while the database cannot be reached (a restart, a failover):
+    the request did nothing wrong and a retry will succeed, so not a 500. A client that
+    sent an Idempotency-Key may retry a submission with it safely. Anything else that
+    reaches here (an asyncpg InterfaceError of another kind) stays a server error."""
+    if not database_unreachable(exc):
+        raise exc
+    log.warning("database unreachable", path=request.url.path, error=type(exc).__name__)
+    return JSONResponse(
+        {"detail": "the database is unreachable for a moment; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 def offline_docs_app(title: str, **kwargs: Any) -> FastAPI:
     """A FastAPI app whose /docs and /redoc work without the internet (see DOCS_CSP)."""
     app = FastAPIOffline(
@@ -126,6 +143,8 @@ def offline_docs_app(title: str, **kwargs: Any) -> FastAPI:
         **kwargs,
     )
     app.add_middleware(SecurityHeaders)
+    for error in (*UNREACHABLE_ERRORS, asyncpg.InterfaceError):
+        app.add_exception_handler(error, database_unreachable_answer)
     openapi_url = app.openapi_url or "/openapi.json"
     oauth2_redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
 

@@ -346,6 +346,33 @@ async def test_a_poison_message_is_retried_in_process_then_dead_lettered_with_re
     assert [row["event_id"] for row in held] == [event.event_id]
 
 
+async def test_an_unreachable_database_spends_no_attempt(bench: Bench) -> None:
+    # A Postgres restart as the handler meets it (refused, starting up, a connection
+    # closed under the transaction), longer than max_attempts=2 allows: the consumer
+    # waits in place with the delivery unsettled, then applies the event once.
+    outage: list[Exception] = [
+        ConnectionRefusedError(111, "Connection refused"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    ]
+    handled: list[uuid.UUID] = []
+
+    async def handler(ctx: HandlerContext) -> None:
+        if outage:
+            raise outage.pop(0)
+        handled.append(ctx.envelope.event_id)
+
+    consumer = bench.consumer(handler, max_attempts=2)
+    await consumer.start()
+    event = note()
+    await publish(bench, event)
+    await wait_for(lambda: handled == [event.event_id])
+    await consumer.stop()
+    assert not outage
+    assert await bench.queue_depth() == 0
+    assert await bench.queue_depth(bench.dlq) == 0
+
+
 async def test_bad_input_is_dead_lettered_at_once(bench: Bench) -> None:
     async def handler(ctx: HandlerContext) -> None:
         raise AssertionError("never called")

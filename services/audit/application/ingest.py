@@ -64,6 +64,7 @@ from shared.consumer import (
     delivery_attempt,
     producer_refusal,
 )
+from shared.db import UNREACHABLE_WAIT_SECONDS, database_unreachable, unreachable_pause
 from shared.envelope import Actor, Envelope, utcnow
 from shared.events import AuditEventRefused, UnknownEventType, make_event, parse_payload
 from shared.metrics import EVENTS_CONSUMED
@@ -376,7 +377,7 @@ class AuditIngest:
                 if item is not None:
                     items.append(item)
             if items:
-                failures = await self._commit(items, outcomes)
+                failures = await self._commit_when_reachable(items, outcomes)
                 if failures:
                     await self._retry_or_dead_letter(failures, outcomes)
         finally:
@@ -385,6 +386,33 @@ class AuditIngest:
                 span.end()
         for (event_type, outcome), count in outcomes.items():
             EVENTS_CONSUMED.labels(SERVICE, event_type, outcome).inc(count)
+
+    async def _commit_when_reachable(
+        self, items: list[_Item], outcomes: Counter[tuple[str, str]]
+    ) -> list[tuple[_Item, Exception]]:
+        """`_commit`, writing again in place while the database cannot be reached (a
+        restart, a failover): the deliveries stay unsettled, so the outage spends none of
+        their attempts and no requeue counts toward the broker's delivery limit. After
+        UNREACHABLE_WAIT_SECONDS the failures take the usual retry path."""
+        failures = await self._commit(items, outcomes)
+        waited, attempt = 0.0, 0
+        while (
+            failures
+            and waited < UNREACHABLE_WAIT_SECONDS
+            and all(database_unreachable(exc) for _, exc in failures)
+        ):
+            attempt += 1
+            pause = unreachable_pause(attempt)
+            log.warning(
+                "database unreachable, waiting",
+                error=_describe(failures[0][1]),
+                pause=pause,
+                size=len(failures),
+            )
+            await asyncio.sleep(pause)
+            waited += pause
+            failures = await self._commit([item for item, _ in failures], outcomes)
+        return failures
 
     async def _parse(
         self, message: AbstractIncomingMessage, outcomes: Counter[tuple[str, str]]

@@ -293,23 +293,59 @@ async def _ingest(
     return ingest, publisher
 
 
-async def test_database_down_requeues_then_dead_letters(
+async def test_database_down_waits_in_place_and_spends_no_attempt(
+    amqp: AbstractRobustConnection, private_queue: str
+) -> None:
+    # A database restart (refused, then starting up) outlasting max_attempts=2: the
+    # event is written once the database is back, never dead-lettered, never requeued.
+    outage = [
+        ConnectionRefusedError("database unreachable"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        ConnectionRefusedError("database unreachable"),
+    ]
+    written: list[UUID] = []
+
+    async def restarting(conn: Any, events: Sequence[PendingEntry], at: datetime) -> Any:
+        if outage:
+            raise outage.pop(0)
+        written.extend(e.event_id for e in events)
+        return AppendResult(extend(list(events), head_seq=0, head_hash="0" * 64, recorded_at=at))
+
+    envelope = make_envelope()
+    await _send(amqp, private_queue, [envelope])
+    ingest, publisher = await _ingest(amqp, private_queue, restarting, max_attempts=2)
+
+    async def written_once() -> bool:
+        return written == [envelope.event_id]
+
+    try:
+        await wait_until(written_once, what="written after the outage")
+    finally:
+        await ingest.stop()
+        await publisher.channel.close()
+    assert not outage
+    async with amqp.channel() as channel:
+        dlq = await channel.get_queue(private_queue + ".dlq")
+        assert await dlq.get(no_ack=False, fail=False) is None, "nothing dead-lettered"
+
+
+async def test_failed_writes_requeue_then_dead_letter(
     amqp: AbstractRobustConnection, private_queue: str
 ) -> None:
     calls = 0
 
-    async def unreachable(conn: Any, events: Sequence[PendingEntry], at: datetime) -> Any:
+    async def failing(conn: Any, events: Sequence[PendingEntry], at: datetime) -> Any:
         nonlocal calls
         calls += 1
-        raise ConnectionRefusedError("database unreachable")
+        raise asyncpg.DeadlockDetectedError("deadlock detected")
 
     envelope = make_envelope()
     await _send(amqp, private_queue, [envelope])
-    ingest, publisher = await _ingest(amqp, private_queue, unreachable, max_attempts=3)
+    ingest, publisher = await _ingest(amqp, private_queue, failing, max_attempts=3)
     try:
         dead = await take_dead_letter(amqp, private_queue + ".dlq", str(envelope.event_id))
         headers = dead.headers or {}
-        assert "ConnectionRefusedError" in str(headers["x-error"])
+        assert "DeadlockDetectedError" in str(headers["x-error"])
         assert headers["x-attempts"] == 3 and calls == 3
     finally:
         await ingest.stop()
