@@ -24,6 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -250,6 +253,8 @@ class Bench:
     system: RunningSystem
     pool: asyncpg.Pool
     replicas: dict[str, list[ServiceProcess]] = field(default_factory=dict)
+    # py-spy samples of each service process during the first phase go here (--profile).
+    profile_dir: Path | None = None
 
     def pids(self) -> dict[str, list[int]]:
         return {
@@ -269,6 +274,7 @@ class Bench:
     async def phase(self, name: str, cases: int, concurrency: int, rate: float = 0.0) -> Phase:
         """Offer `cases` (at `rate` cases/s, 0 = flat out) and wait until all are audited;
         CPU per case per service over the phase."""
+        spies = self._start_profilers()
         before = self.cpu()
         started = time.perf_counter()
         submitted = await submit_cases(self.intake_urls(), cases, concurrency, name, rate)
@@ -276,10 +282,46 @@ class Bench:
         ids = [uuid.UUID(c) for c in submitted]
         await wait_until_audited(self.pool, ids, timeout=max(180, cases))
         after = self.cpu()
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for spy in spies:
+            spy.wait(30)
         load = load_average()
         figures = await measure(self.system.database_url, ids)
         cpu_ms = {n: (after[n] - before[n]) / cases * 1000 for n in after}
         return Phase(name, cases, rate, submit_s, figures, cpu_ms, load)
+
+    def _start_profilers(self) -> list[subprocess.Popen[bytes]]:
+        """py-spy (collapsed stacks, only samples holding the GIL: CPU, not waiting) on
+        every service process, once; the files are `<profile_dir>/<service>.txt`."""
+        if self.profile_dir is None:
+            return []
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        spies = [
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--format",
+                    "raw",
+                    "--gil",
+                    "--nonblocking",
+                    *os.environ.get("BENCH_PYSPY_ARGS", "").split(),
+                    "--rate",
+                    "200",
+                    "--output",
+                    str(self.profile_dir / f"{name}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for name, pids in self.pids().items()
+            for pid in pids[:1]
+        ]
+        self.profile_dir = None
+        return spies
 
     def add_replicas(self) -> None:
         """A second process of every service, with ports of its own, beside the first."""
@@ -348,6 +390,7 @@ async def run(
     half_seconds: float,
     scale_out: bool,
     rate: float = 0.0,
+    profile: Path | None = None,
 ) -> None:
     database_url = admin_database_url("bench")
     recreate_database(database_url)
@@ -365,11 +408,15 @@ async def run(
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
         assert pool is not None
         async with pool:
-            bench = Bench(system, pool, {n: [s] for n, s in system.services.items()})
+            bench = Bench(system, pool, {n: [s] for n, s in system.services.items()}, profile)
             warm = [uuid.UUID(c) for c in await submit_cases(bench.intake_urls(), 50, 16, "warm")]
             await wait_until_audited(pool, warm, timeout=120)
             await asyncio.sleep(2)
             idle = bench.rss()
+            # Background work (relay polls, timers, checkpoints) costs CPU with no cases.
+            cpu_before = bench.cpu()
+            await asyncio.sleep(5)
+            idle_cpu = {n: (c - cpu_before[n]) / 5 * 1000 for n, c in bench.cpu().items()}
             full = await bench.phase("flat out", cases, concurrency, rate)
             phases.append(full)
             print_phase(full, baselines[0])
@@ -395,6 +442,9 @@ async def run(
     print(f"\nbaseline raw aio-pika publish+consume (after): {baselines[1]:,.0f} msg/s")
     print_rss("idle after start and warm-up", idle)
     print_rss("after the load", loaded)
+    print(
+        "idle CPU ms per second: " + "  ".join(f"{name} {ms:.1f}" for name, ms in idle_cpu.items())
+    )
     print("\nsummary")
     print(f"  baseline (mean of before/after): {baseline:,.0f} msg/s")
     for phase in phases:
@@ -417,7 +467,7 @@ async def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=1500, help="cases per flat-out phase")
+    parser.add_argument("--cases", type=int, default=1000, help="cases per flat-out phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--baseline-messages", type=int, default=10000)
     parser.add_argument(
@@ -430,6 +480,12 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="offered cases/s of the first phase (0: flat out)"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy every service during the first phase into this directory",
+    )
     args = parser.parse_args()
     if args.quick:
         args.cases, args.half_seconds, args.baseline_messages = 400, 10.0, 5000
@@ -441,6 +497,7 @@ def main() -> None:
             args.half_seconds,
             not args.no_scale_out,
             args.rate,
+            args.profile,
         )
     )
 
