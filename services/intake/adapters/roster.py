@@ -78,17 +78,24 @@ async def team_calendars(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, W
         """SELECT t.team, c.time_zone, c.hours, c.holidays
            FROM intake.teams t JOIN intake.calendars c ON c.name = t.calendar"""
     )
-    calendars = {}
-    for row in rows:
-        # The service's pools decode jsonb (shared.db); a raw pool gives text.
-        hours = row["hours"] if isinstance(row["hours"], dict) else json.loads(row["hours"])
-        key = (row["time_zone"], json.dumps(hours, sort_keys=True), tuple(row["holidays"]))
-        calendar = _CALENDARS.get(key)
-        if calendar is None:
-            calendar = calendar_from_spec(row["time_zone"], hours, tuple(row["holidays"]))
-            _CALENDARS[key] = calendar
-        calendars[row["team"]] = calendar
-    return calendars
+    return {
+        row["team"]: calendar_of(row["time_zone"], row["hours"], row["holidays"]) for row in rows
+    }
+
+
+def calendar_of(time_zone: str, hours: dict[str, Any] | str, holidays: Any) -> WorkingCalendar:
+    """The working calendar of one intake.calendars row (`hours` decoded or as JSON text),
+    built once per distinct spec."""
+    # The service's pools decode jsonb (shared.db); a raw pool or a ::text column gives
+    # text, which jsonb prints in one canonical form: a key as it is, parsed on a miss only.
+    text = hours if isinstance(hours, str) else json.dumps(hours, sort_keys=True)
+    key = (time_zone, text, tuple(holidays))
+    calendar = _CALENDARS.get(key)
+    if calendar is None:
+        spec = hours if isinstance(hours, dict) else json.loads(hours)
+        calendar = calendar_from_spec(time_zone, spec, tuple(holidays))
+        _CALENDARS[key] = calendar
+    return calendar
 
 
 async def staff_names(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str]:
