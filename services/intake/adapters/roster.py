@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
+from services.intake.domain.clocks import CLOCK_NAMES
 from shared.events import RoutingRosterPublished
 from shared.working_time import WorkingCalendar, calendar_from_spec
 
@@ -96,6 +98,42 @@ def calendar_of(time_zone: str, hours: dict[str, Any] | str, holidays: Any) -> W
         calendar = calendar_from_spec(time_zone, spec, tuple(holidays))
         _CALENDARS[key] = calendar
     return calendar
+
+
+async def case_clocks(
+    conn: asyncpg.Connection, case_id: UUID, new_team: str | None = None
+) -> tuple[dict[str, Any], WorkingCalendar | None, WorkingCalendar | None] | None:
+    """The case's team and clock columns (`<clock>_state/_due/_left`), with the working
+    calendar of its team and of `new_team` (default: its team; None: no calendar named),
+    in one round trip instead of the case row and every team's calendar; None for a case
+    intake does not hold."""
+    clock_columns = ", ".join(
+        f"c.{name}_{part}" for name in CLOCK_NAMES for part in ("state", "due", "left")
+    )
+    row = await conn.fetchrow(
+        f"""SELECT c.team, {clock_columns},
+                   old.time_zone AS old_time_zone, old.hours::text AS old_hours,
+                   old.holidays AS old_holidays,
+                   new.time_zone AS new_time_zone, new.hours::text AS new_hours,
+                   new.holidays AS new_holidays
+            FROM intake.cases c
+            LEFT JOIN intake.teams ot ON ot.team = c.team
+            LEFT JOIN intake.calendars old ON old.name = ot.calendar
+            LEFT JOIN intake.teams nt ON nt.team = coalesce($2, c.team)
+            LEFT JOIN intake.calendars new ON new.name = nt.calendar
+            WHERE c.case_id = $1""",
+        case_id,
+        new_team,
+    )
+    if row is None:
+        return None
+    calendars = [
+        calendar_of(row[f"{side}_time_zone"], row[f"{side}_hours"], row[f"{side}_holidays"])
+        if row[f"{side}_time_zone"] is not None
+        else None
+        for side in ("old", "new")
+    ]
+    return dict(row), calendars[0], calendars[1]
 
 
 async def staff_names(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str]:
