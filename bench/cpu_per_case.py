@@ -44,7 +44,9 @@ async def run(cases: int, rate: float) -> None:
     print(
         " ".join(f"{name} {ms:.1f}" for name, ms in phase.cpu_ms.items()),
         f"total {sum(phase.cpu_ms.values()):.1f} ms CPU per case",
-        f"(load average {phase.load})",
+        f"(load average {phase.load});",
+        " ".join(f"{name} {n:.0f}" for name, n in phase.writes.items()),
+        f"total {sum(phase.writes.values()):.0f} write syscalls per case",
     )
 
 

@@ -72,6 +72,17 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def write_syscalls(pid: int) -> int:
+    """write/send system calls a process made (syscw of /proc/<pid>/io): about one per
+    database statement, broker frame batch, HTTP response or SMTP command, so a count per
+    case that CPU contention from other work on the machine does not move."""
+    with open(f"/proc/{pid}/io") as io:
+        for line in io:
+            if line.startswith("syscw:"):
+                return int(line.split()[1])
+    return 0
+
+
 def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -239,6 +250,7 @@ class Phase:
     submit_s: float
     figures: dict[str, float]
     cpu_ms: dict[str, float]  # CPU ms per case per service (replicas summed)
+    writes: dict[str, float]  # write system calls per case per service (replicas summed)
     load: str
 
     @property
@@ -268,6 +280,11 @@ class Bench:
     def cpu(self) -> dict[str, float]:
         return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.pids().items()}
 
+    def writes(self) -> dict[str, int]:
+        return {
+            name: sum(write_syscalls(pid) for pid in pids) for name, pids in self.pids().items()
+        }
+
     def rss(self) -> dict[str, list[float]]:
         return {name: [rss_mb(pid) for pid in pids] for name, pids in self.pids().items()}
 
@@ -275,13 +292,13 @@ class Bench:
         """Offer `cases` (at `rate` cases/s, 0 = flat out) and wait until all are audited;
         CPU per case per service over the phase."""
         spies = self._start_profilers()
-        before = self.cpu()
+        before, writes_before = self.cpu(), self.writes()
         started = time.perf_counter()
         submitted = await submit_cases(self.intake_urls(), cases, concurrency, name, rate)
         submit_s = time.perf_counter() - started
         ids = [uuid.UUID(c) for c in submitted]
         await wait_until_audited(self.pool, ids, timeout=max(180, cases))
-        after = self.cpu()
+        after, writes_after = self.cpu(), self.writes()
         for spy in spies:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
         for spy in spies:
@@ -289,7 +306,8 @@ class Bench:
         load = load_average()
         figures = await measure(self.system.database_url, ids)
         cpu_ms = {n: (after[n] - before[n]) / cases * 1000 for n in after}
-        return Phase(name, cases, rate, submit_s, figures, cpu_ms, load)
+        writes = {n: (writes_after[n] - writes_before[n]) / cases for n in writes_after}
+        return Phase(name, cases, rate, submit_s, figures, cpu_ms, writes, load)
 
     def _start_profilers(self) -> list[subprocess.Popen[bytes]]:
         """py-spy (collapsed stacks, only samples holding the GIL: CPU, not waiting) on
@@ -374,6 +392,8 @@ def print_phase(phase: Phase, baseline: float) -> None:
         )
     cpu = "  ".join(f"{name} {ms:.1f}" for name, ms in phase.cpu_ms.items())
     print(f"  CPU ms per case: {cpu}  total {sum(phase.cpu_ms.values()):.1f}")
+    writes = "  ".join(f"{name} {n:.0f}" for name, n in phase.writes.items())
+    print(f"  write syscalls per case: {writes}  total {sum(phase.writes.values()):.0f}")
 
 
 def print_rss(title: str, rss: dict[str, list[float]]) -> None:
