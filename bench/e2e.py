@@ -144,7 +144,11 @@ async def submit_cases(
     Several intake URLs (replicas) take the cases in turn."""
     urls = [intake_url] if isinstance(intake_url, str) else list(intake_url)
     semaphore = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive ends them: at the same
+    # expiry a request could go out on a connection the server was closing (ReadError).
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0
+    )
     # Reporters are many employees: an HR agent submits on their behalf.
     headers = auth_headers("A-1001", "hr_agent")
     clients = [
