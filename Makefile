@@ -52,8 +52,12 @@ $(STAMP): pyproject.toml
 asyncapi: $(STAMP)  ## regenerate docs/asyncapi.yaml from the declared subscribers and publishers
 	$(BIN)/hrcase asyncapi --write docs/asyncapi.yaml
 
+# One report (README "Performance"): cases/s end to end, latency flat out and at half rate,
+# CPU and syscalls per case per service, RSS, the raw aio-pika baseline and a 2-replica run.
+# BENCH_ARGS=--quick for a shorter run; --help for the rest.
+BENCH_ARGS ?=
 bench: $(STAMP)  ## end-to-end throughput and latency against a raw aio-pika baseline
-	$(BIN)/python -m bench.e2e
+	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
 
 .PHONY: bench-analytics
 bench-analytics: $(STAMP)  ## the HR dashboard's views over 1,000,000 cases (DuckDB vs plain Postgres)

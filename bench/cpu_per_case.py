@@ -8,29 +8,21 @@ shared machine, where throughput (bench.e2e) swings with other load.
 Starts the system as bench.e2e does (own database and vhost), warms up with 50 cases,
 then offers `--cases` at `--rate` cases/s (below capacity, so nothing queues) and reads
 each service process's user+system CPU time (/proc) before and after, until every case
-is in the audit log.
+is in the audit log (bench.e2e.Bench.phase, the same measurement `make bench` prints).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import uuid
 from pathlib import Path
 
 import asyncpg
 
-from bench.e2e import submit_cases, wait_until_audited
+from bench.e2e import Bench, submit_cases, wait_until_audited
 from tests.support.infra import admin_database_url, rabbitmq_test_url, recreate_database
 from tests.support.system import running_system
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (Linux /proc/<pid>/stat, fields 14 and 15)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def run(cases: int, rate: float) -> None:
@@ -42,21 +34,19 @@ async def run(cases: int, rate: float) -> None:
     with running_system(
         database_url, amqp_url, logs, mail_in_process=False, LOG_LEVEL="WARNING"
     ) as system:
-        intake = system.url("intake")
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
         assert pool is not None
         async with pool:
-            warm = [uuid.UUID(c) for c in await submit_cases(intake, 50, 16, "warm-up")]
+            bench = Bench(system, pool, {n: [s] for n, s in system.services.items()})
+            warm = [uuid.UUID(c) for c in await submit_cases(bench.intake_urls(), 50, 16, "warm")]
             await wait_until_audited(pool, warm, timeout=120)
-            pids = {name: s.proc.pid for name, s in system.services.items() if s.proc}
-            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-            ids = [uuid.UUID(c) for c in await submit_cases(intake, cases, 16, "bench", rate)]
-            await wait_until_audited(pool, ids, timeout=max(300, cases))
-            after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    per_case = {name: (after[name] - before[name]) / cases * 1000 for name in pids}
+            phase = await bench.phase("bench", cases, 16, rate)
     print(
-        " ".join(f"{name} {ms:.1f}" for name, ms in per_case.items()),
-        f"total {sum(per_case.values()):.1f} ms CPU per case",
+        " ".join(f"{name} {ms:.1f}" for name, ms in phase.cpu_ms.items()),
+        f"total {sum(phase.cpu_ms.values()):.1f} ms CPU per case",
+        f"(load average {phase.load});",
+        " ".join(f"{name} {n:.0f}" for name, n in phase.writes.items()),
+        f"total {sum(phase.writes.values()):.0f} write syscalls per case",
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from contextvars import ContextVar
 from typing import Protocol
 
 import asyncpg
@@ -31,6 +32,23 @@ class EventSink(Protocol):
     async def publish_event(
         self, body: bytes, *, event_id: str, event_type: str, correlation_id: str | None
     ) -> None: ...
+
+
+# Set by `enqueue` in the task that writes outbox rows, taken when that task commits
+# (`take_written`): a commit that wrote none (most events intake consumes) does not wake
+# the relay for an empty pass (BEGIN, SELECT, COMMIT: three round trips each).
+_WROTE_OUTBOX: ContextVar[bool] = ContextVar("hrcase_wrote_outbox", default=False)
+
+
+def take_written() -> bool:
+    """True when this task enqueued events since it last asked (then cleared). A rolled
+    back transaction's rows leave it set: the next commit wakes the relay for nothing,
+    which costs one empty pass, never a missed event. Rows enqueued in another task (or
+    by another process) are found by the relay's poll (`poll_interval`)."""
+    wrote = _WROTE_OUTBOX.get()
+    if wrote:
+        _WROTE_OUTBOX.set(False)
+    return wrote
 
 
 class UndeclaredEvent(ValueError):
@@ -72,6 +90,7 @@ async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> N
             for e in sealed
         ],
     )
+    _WROTE_OUTBOX.set(True)
 
 
 async def _sealed(service: str, event: Envelope) -> Envelope:

@@ -57,8 +57,8 @@ class PostgresUnitOfWork:
 
     `on_commit` (the relay's wake-up) runs after every successful commit, not only after
     `emit`: helpers that write the outbox on `uow.conn` themselves (intake's `open_case`)
-    are not missed, and a wake-up with nothing to publish costs one indexed query.
-    It must not raise.
+    are not missed (the runtime's wake-up skips a commit whose task enqueued nothing:
+    shared.outbox.take_written). It must not raise.
     """
 
     def __init__(

@@ -9,7 +9,7 @@ import pytest
 
 from shared.envelope import Actor
 from shared.events import RoutingPolicyLoaded, make_event
-from shared.outbox import UndeclaredEvent
+from shared.outbox import UndeclaredEvent, take_written
 from shared.uow import NotInTransaction, PostgresUnitOfWork
 
 
@@ -104,3 +104,32 @@ async def test_the_connection_goes_back_to_the_pool(admin_pool: asyncpg.Pool) ->
         async with PostgresUnitOfWork(admin_pool, "routing") as uow:
             await uow.conn.execute("SELECT 1")
     assert admin_pool.get_idle_size() == admin_pool.get_size()
+
+
+async def test_the_relay_is_woken_only_after_a_commit_that_wrote_events(
+    admin_pool: asyncpg.Pool, scratch: str
+) -> None:
+    """The runtime's wake-up (shared.service.Runtime.wake_relay) asks `take_written`: a
+    commit without events, as most events intake consumes, costs no empty relay pass."""
+    asked: list[bool] = []
+    uow = PostgresUnitOfWork(admin_pool, "routing", on_commit=lambda: asked.append(take_written()))
+    event = _policy_loaded()
+    async with uow:
+        await uow.conn.execute(f"INSERT INTO {scratch} VALUES (1)")
+    async with uow:
+        await uow.emit(event)  # type: ignore[arg-type]
+    async with uow:
+        await uow.conn.execute(f"INSERT INTO {scratch} VALUES (2)")
+    with pytest.raises(Rollback):
+        async with uow:
+            await uow.emit(_policy_loaded())  # type: ignore[arg-type]
+            raise Rollback
+    # After a rolled-back emit the next commit wakes the relay for nothing: one empty
+    # pass, never a missed event.
+    async with uow:
+        await uow.conn.execute(f"INSERT INTO {scratch} VALUES (3)")
+    assert asked == [False, True, False, True]
+    await admin_pool.execute(
+        "DELETE FROM routing.outbox WHERE event_id = $1",
+        event.event_id,  # type: ignore[attr-defined]
+    )

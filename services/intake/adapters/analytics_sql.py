@@ -17,8 +17,9 @@ from services.intake.domain.analytics_facts import HistoryFact
 async def case_inputs(
     conn: asyncpg.Connection, case_id: UUID
 ) -> tuple[asyncpg.Record, list[HistoryFact]] | None:
-    """The case's row (with process, conference, department and respondents) and its
-    history in order; None for a case intake does not hold."""
+    """The case's row (with process, conference, department, respondents and the owning
+    team's calendar) and its history in order, in one round trip; None for a case intake
+    does not hold."""
     row = await conn.fetchrow(
         """SELECT c.case_id, c.category, c.channel, c.team, c.status, c.submitted_at,
                   c.routed_at, c.anonymous, c.reporter_employee_id,
@@ -34,27 +35,28 @@ async def case_inputs(
                    WHERE d.employee_id = c.reporter_employee_id) AS department,
                   ARRAY(SELECT DISTINCT r.resolved_employee_id FROM intake.case_respondents r
                         WHERE r.case_id = c.case_id AND r.resolved_employee_id IS NOT NULL
-                        ORDER BY 1) AS respondent_ids
+                        ORDER BY 1) AS respondent_ids,
+                  -- The history in the same round trip, as (occurred_at, kind, summary)
+                  -- records; summary as text (a record's jsonb skips the JSON codec).
+                  ARRAY(SELECT ROW(h.occurred_at, h.kind, h.summary::text)
+                        FROM intake.case_history h
+                        WHERE h.case_id = c.case_id AND h.kind IN
+                            ('status_changed', 'message', 'reopened', 'sla_breached', 'escalated')
+                        ORDER BY h.occurred_at, h.position) AS history,
+                  -- The owning team's calendar (roster.calendar_of; NULL: none named).
+                  k.time_zone AS calendar_time_zone, k.hours::text AS calendar_hours,
+                  k.holidays AS calendar_holidays
            FROM intake.cases c LEFT JOIN intake.case_processes p ON p.case_id = c.case_id
+                LEFT JOIN intake.teams t ON t.team = c.team
+                LEFT JOIN intake.calendars k ON k.name = t.calendar
            WHERE c.case_id = $1""",
         case_id,
     )
     if row is None:
         return None
-    entries = await conn.fetch(
-        """SELECT occurred_at, kind, summary FROM intake.case_history
-           WHERE case_id = $1 AND kind IN
-               ('status_changed', 'message', 'reopened', 'sla_breached', 'escalated')
-           ORDER BY occurred_at, position""",
-        case_id,
-    )
     history = [
-        HistoryFact(
-            e["occurred_at"],
-            e["kind"],
-            json.loads(e["summary"]) if isinstance(e["summary"], str) else e["summary"],
-        )
-        for e in entries
+        HistoryFact(occurred_at, kind, json.loads(summary))
+        for occurred_at, kind, summary in row["history"]
     ]
     return row, history
 
@@ -94,14 +96,18 @@ async def upsert_fact(conn: asyncpg.Connection, case_id: UUID, fact: dict[str, A
     params = ", ".join(f"${i}" for i in range(2, len(FACT_COLUMNS) + 2))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in FACT_COLUMNS)
     changed = " OR ".join(f"a.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in FACT_COLUMNS)
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", VERSION_LOCK)  # see engine
+    lock = f"${len(FACT_COLUMNS) + 2}"
+    # The shared version lock (see engine) is taken by the same statement, before the row
+    # and its version are written: one round trip instead of two on every event.
     await conn.execute(
-        f"""INSERT INTO intake.case_analytics AS a (case_id, {names}) VALUES ($1, {params})
+        f"""INSERT INTO intake.case_analytics AS a (case_id, {names})
+            SELECT $1, {params} FROM (SELECT pg_advisory_xact_lock_shared({lock})) AS version_lock
             ON CONFLICT (case_id) DO UPDATE SET {updates},
                 version = nextval('intake.case_analytics_version_seq')
             WHERE {changed}""",
         case_id,
         *(fact[c] for c in FACT_COLUMNS),
+        VERSION_LOCK,
     )
 
 

@@ -33,20 +33,6 @@ async def insert_entry(conn: asyncpg.Connection, entry: HistoryEntry) -> None:
     )
 
 
-async def cause_of(conn: asyncpg.Connection, event_id: UUID | None) -> Cause | None:
-    """The recorded entry of `event_id` (the causation of an event being consumed)."""
-    if event_id is None:
-        return None
-    row = await conn.fetchrow(
-        "SELECT kind, actor_type, actor_id, actor_name FROM intake.case_history"
-        " WHERE event_id = $1",
-        event_id,
-    )
-    if row is None:
-        return None
-    return Cause(row["kind"], Actor(row["actor_type"], row["actor_id"], row["actor_name"]))
-
-
 async def list_entries(
     conn: asyncpg.Connection | asyncpg.Pool, case_id: UUID
 ) -> list[dict[str, Any]]:
@@ -113,11 +99,25 @@ async def same_reporter(
     return [dict(row) for row in rows]
 
 
-async def case_before(conn: asyncpg.Connection, case_id: UUID) -> CaseBefore | None:
+async def case_before(
+    conn: asyncpg.Connection, case_id: UUID, causation_id: UUID | None
+) -> tuple[CaseBefore | None, Cause | None]:
     """The values a routing event is about to change, the case row locked until commit
-    (the projection that follows takes the same lock)."""
+    (the projection that follows takes the same lock), and the recorded entry of the
+    event's cause (`causation_id`; None when not recorded): one round trip, as every event
+    intake consumes asks both. (None, None) for a case intake does not hold."""
     row = await conn.fetchrow(
-        "SELECT category, owner_id, owner_name FROM intake.cases WHERE case_id = $1 FOR UPDATE",
+        """SELECT c.category, c.owner_id, c.owner_name,
+                  h.kind, h.actor_type, h.actor_id, h.actor_name
+           FROM intake.cases c LEFT JOIN intake.case_history h ON h.event_id = $2
+           WHERE c.case_id = $1 FOR UPDATE OF c""",
         case_id,
+        causation_id,
     )
-    return CaseBefore(row["category"], row["owner_id"], row["owner_name"]) if row else None
+    if row is None:
+        return None, None
+    before = CaseBefore(row["category"], row["owner_id"], row["owner_name"])
+    if row["kind"] is None:
+        return before, None
+    cause = Cause(row["kind"], Actor(row["actor_type"], row["actor_id"], row["actor_name"]))
+    return before, cause

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
+from services.intake.domain.clocks import CLOCK_NAMES
 from shared.events import RoutingRosterPublished
 from shared.working_time import WorkingCalendar, calendar_from_spec
 
@@ -78,17 +80,60 @@ async def team_calendars(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, W
         """SELECT t.team, c.time_zone, c.hours, c.holidays
            FROM intake.teams t JOIN intake.calendars c ON c.name = t.calendar"""
     )
-    calendars = {}
-    for row in rows:
-        # The service's pools decode jsonb (shared.db); a raw pool gives text.
-        hours = row["hours"] if isinstance(row["hours"], dict) else json.loads(row["hours"])
-        key = (row["time_zone"], json.dumps(hours, sort_keys=True), tuple(row["holidays"]))
-        calendar = _CALENDARS.get(key)
-        if calendar is None:
-            calendar = calendar_from_spec(row["time_zone"], hours, tuple(row["holidays"]))
-            _CALENDARS[key] = calendar
-        calendars[row["team"]] = calendar
-    return calendars
+    return {
+        row["team"]: calendar_of(row["time_zone"], row["hours"], row["holidays"]) for row in rows
+    }
+
+
+def calendar_of(time_zone: str, hours: dict[str, Any] | str, holidays: Any) -> WorkingCalendar:
+    """The working calendar of one intake.calendars row (`hours` decoded or as JSON text),
+    built once per distinct spec."""
+    # The service's pools decode jsonb (shared.db); a raw pool or a ::text column gives
+    # text, which jsonb prints in one canonical form: a key as it is, parsed on a miss only.
+    text = hours if isinstance(hours, str) else json.dumps(hours, sort_keys=True)
+    key = (time_zone, text, tuple(holidays))
+    calendar = _CALENDARS.get(key)
+    if calendar is None:
+        spec = hours if isinstance(hours, dict) else json.loads(hours)
+        calendar = calendar_from_spec(time_zone, spec, tuple(holidays))
+        _CALENDARS[key] = calendar
+    return calendar
+
+
+async def case_clocks(
+    conn: asyncpg.Connection, case_id: UUID, new_team: str | None = None
+) -> tuple[dict[str, Any], WorkingCalendar | None, WorkingCalendar | None] | None:
+    """The case's team and clock columns (`<clock>_state/_due/_left`), with the working
+    calendar of its team and of `new_team` (default: its team; None: no calendar named),
+    in one round trip instead of the case row and every team's calendar; None for a case
+    intake does not hold."""
+    clock_columns = ", ".join(
+        f"c.{name}_{part}" for name in CLOCK_NAMES for part in ("state", "due", "left")
+    )
+    row = await conn.fetchrow(
+        f"""SELECT c.team, {clock_columns},
+                   old.time_zone AS old_time_zone, old.hours::text AS old_hours,
+                   old.holidays AS old_holidays,
+                   new.time_zone AS new_time_zone, new.hours::text AS new_hours,
+                   new.holidays AS new_holidays
+            FROM intake.cases c
+            LEFT JOIN intake.teams ot ON ot.team = c.team
+            LEFT JOIN intake.calendars old ON old.name = ot.calendar
+            LEFT JOIN intake.teams nt ON nt.team = coalesce($2, c.team)
+            LEFT JOIN intake.calendars new ON new.name = nt.calendar
+            WHERE c.case_id = $1""",
+        case_id,
+        new_team,
+    )
+    if row is None:
+        return None
+    calendars = [
+        calendar_of(row[f"{side}_time_zone"], row[f"{side}_hours"], row[f"{side}_holidays"])
+        if row[f"{side}_time_zone"] is not None
+        else None
+        for side in ("old", "new")
+    ]
+    return dict(row), calendars[0], calendars[1]
 
 
 async def staff_names(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str]:

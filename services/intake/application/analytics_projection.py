@@ -17,8 +17,8 @@ from uuid import UUID
 import asyncpg
 
 from services.intake.adapters import analytics_sql, roster
-from services.intake.application.clocks import calendar_for
 from services.intake.domain.analytics_facts import clock_facts, met
+from services.intake.domain.clocks import ROUND_THE_CLOCK
 from shared.consumer import Handler, HandlerContext
 from shared.events import DirectoryEmployeeUpdated, payload_as
 
@@ -30,7 +30,13 @@ async def refresh_case(conn: asyncpg.Connection, case_id: UUID) -> None:
     if found is None:
         return
     row, history = found
-    calendar = calendar_for(await roster.team_calendars(conn), row["team"])
+    calendar = (
+        roster.calendar_of(
+            row["calendar_time_zone"], row["calendar_hours"], row["calendar_holidays"]
+        )
+        if row["calendar_time_zone"] is not None
+        else ROUND_THE_CLOCK
+    )
     clocks = clock_facts(
         submitted_at=row["submitted_at"],
         routed_at=row["routed_at"],

@@ -48,11 +48,11 @@ async def follow_deadlines(
     team: str | None = None,
 ) -> None:
     """Routing announced deadlines (and maybe a new owning team) at `at`."""
-    row = await sql.get_case(conn, case_id)
-    assert row is not None  # locked by the caller
-    calendars = await roster.team_calendars(conn)
-    old = calendar_for(calendars, row["team"])
-    new = calendar_for(calendars, team or row["team"])
+    found = await roster.case_clocks(conn, case_id, team or None)
+    assert found is not None  # locked by the caller
+    row, old_calendar, new_calendar = found
+    old = old_calendar or ROUND_THE_CLOCK
+    new = new_calendar or ROUND_THE_CLOCK
     columns: dict[str, Any] = {}
     for name, due in (("first_response", first_response_due), ("resolution", resolution_due)):
         mark = mark_of(row, name)
@@ -68,9 +68,10 @@ async def follow_status(
     conn: asyncpg.Connection, case_id: UUID, to_status: str, at: datetime
 ) -> None:
     """The case moved to `to_status` at `at`: pause, resume or stop its clocks."""
-    row = await sql.get_case(conn, case_id)
-    assert row is not None
-    calendar = calendar_for(await roster.team_calendars(conn), row["team"])
+    found = await roster.case_clocks(conn, case_id)
+    assert found is not None
+    row, calendar_named, _ = found
+    calendar = calendar_named or ROUND_THE_CLOCK
     columns: dict[str, Any] = {}
     for name in CLOCK_NAMES:
         columns.update(

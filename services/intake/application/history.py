@@ -59,10 +59,9 @@ async def record_consumed(ctx: HandlerContext) -> None:
     case_id = ctx.envelope.case_id
     if case_id is None:
         return  # not about a case: nothing to keep in a case's history
-    before = await store.case_before(ctx.conn, case_id)
+    before, cause = await store.case_before(ctx.conn, case_id, ctx.envelope.causation_id)
     if before is None:
         raise LookupError(f"case {case_id} is not known to intake")
-    cause = await store.cause_of(ctx.conn, ctx.envelope.causation_id)
     await store.insert_entry(ctx.conn, consumed_entry(ctx.envelope, before, cause))
 
 
