@@ -35,23 +35,35 @@ def migrate() -> None:
     click.echo("migrations applied")
 
 
-async def _declare(settings: Settings) -> None:
+async def _declare(settings: Settings) -> bool:
+    """Declare the topology with the configured partition counts and retire the queues a
+    count no longer has; False (after saying which) when one of those still holds
+    messages and was kept (README "Runbook", "Add a routing partition")."""
     import aio_pika
 
-    from hrcase.services import QUEUES
+    from hrcase.services import configured_queues
     from shared.topology import declare_all
 
     connection = await aio_pika.connect_robust(settings.rabbitmq_url)
     async with connection, connection.channel() as channel:
-        await declare_all(channel, QUEUES.values())
+        retired = await declare_all(channel, configured_queues(settings).values(), retire=True)
+    for name in retired.deleted:
+        click.echo(f"retired {name} (empty)")
+    for name, waiting in retired.kept.items():
+        click.echo(
+            f"{name} still holds {waiting} message(s): unbound but kept; run the service"
+            " with its previous partition count until it is empty, then run this again",
+            err=True,
+        )
+    return not retired.kept
 
 
 def _broker_users(settings: Settings) -> str:
     """Create/update every publisher's broker user, password and permissions."""
-    from hrcase.services import QUEUES
+    from hrcase.services import configured_queues
     from shared.broker_access import apply_definitions, settings_definitions
 
-    definitions = settings_definitions(settings, QUEUES, topology=False)
+    definitions = settings_definitions(settings, configured_queues(settings), topology=False)
     return apply_definitions(definitions, settings.rabbitmq_url)
 
 
@@ -69,20 +81,22 @@ def topology(write_definitions: Path | None) -> None:
     Needs RABBITMQ_URL to be an administrator; users are applied through the management
     API when the plugin is enabled, else with rabbitmqctl on the broker's host.
     """
-    from hrcase.services import QUEUES
+    from hrcase.services import configured_queues
     from shared.broker_access import render, settings_definitions
 
     settings = get_settings()
     if write_definitions is not None:
         write_definitions.parent.mkdir(parents=True, exist_ok=True)
         write_definitions.write_text(
-            render(settings_definitions(settings, QUEUES)), encoding="utf-8"
+            render(settings_definitions(settings, configured_queues(settings))), encoding="utf-8"
         )
         click.echo(f"definitions written to {write_definitions}")
         return
     how = _broker_users(settings)
-    asyncio.run(_declare(settings))
+    drained = asyncio.run(_declare(settings))
     click.echo(f"broker users and permissions applied ({how}); topology declared")
+    if not drained:
+        sys.exit(1)
 
 
 @main.command()

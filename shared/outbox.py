@@ -85,7 +85,8 @@ async def _sealed(service: str, event: Envelope) -> Envelope:
 
 
 class OutboxRelay:
-    """Publishes a service's outbox in id order; safe with several replicas (SKIP LOCKED)."""
+    """Publishes a service's outbox in id order; with several replicas one relays at a time
+    (a transaction-scoped advisory lock per outbox), so a case's events leave in order."""
 
     def __init__(
         self,
@@ -142,6 +143,15 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch; return how many events were confirmed."""
         async with self.pool.acquire() as conn, conn.transaction():
+            # One relay of this outbox at a time (README "Partitions by case"): two
+            # replicas' batches, confirmed independently, could put a later event of a
+            # case on the bus before an earlier one. Another replica's relay waits here for
+            # the batch in flight (it ends with its transaction, or its connection), then
+            # reads what is left; a replica that dies mid-batch leaves its rows in place.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                f"hrcase outbox relay {self.schema}",
+            )
             rows = await conn.fetch(
                 f"SELECT id, event_id, event_type, correlation_id, body, created_at,"
                 f" trace_context::text AS trace_context"
