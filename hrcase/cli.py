@@ -55,7 +55,13 @@ async def _declare(settings: Settings) -> bool:
             " with its previous partition count until it is empty, then run this again",
             err=True,
         )
-    return not retired.kept
+    for name, consumers in retired.consumed.items():
+        click.echo(
+            f"{name} still has {consumers} consumer(s): unbound but kept; stop the replicas"
+            " running with the previous partition count, then run this again",
+            err=True,
+        )
+    return not retired.kept and not retired.consumed
 
 
 def _broker_users(settings: Settings) -> str:
@@ -97,6 +103,58 @@ def topology(write_definitions: Path | None) -> None:
     click.echo(f"broker users and permissions applied ({how}); topology declared")
     if not drained:
         sys.exit(1)
+
+
+@main.group()
+def relays() -> None:
+    """The services' outbox relays (README "Runbook", "Add a routing partition")."""
+
+
+@relays.command()
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    help="Only these services' relays (default: every service that publishes).",
+)
+def pause(services: tuple[str, ...]) -> None:
+    """Pause the outbox relays until this command ends (Ctrl-C or SIGTERM).
+
+    Events the services commit meanwhile wait in their outboxes, in order; the relays
+    publish them once it ends (or its database session does). Prints `relays paused: ...`
+    once every relay has finished the batch it had in flight.
+    """
+    from shared.settings import SERVICES
+    from shared.topology import PUBLISHES
+
+    chosen = services or tuple(s for s in SERVICES if PUBLISHES.get(s))
+    unknown = [s for s in chosen if s not in SERVICES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown service(s): {', '.join(unknown)}", param_hint="--service"
+        )
+    asyncio.run(_hold_relays(get_settings(), chosen))
+
+
+async def _hold_relays(settings: Settings, services: tuple[str, ...]) -> None:
+    import signal
+
+    import asyncpg
+
+    from shared.outbox import relays_paused
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async with relays_paused(conn, services):
+            click.echo(f"relays paused: {', '.join(services)} (Ctrl-C resumes them)")
+            await stop.wait()
+    finally:
+        await conn.close()
+    click.echo("relays resumed")
 
 
 @main.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
 import asyncpg
@@ -150,7 +151,7 @@ class OutboxRelay:
             # reads what is left; a replica that dies mid-batch leaves its rows in place.
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                f"hrcase outbox relay {self.schema}",
+                relay_lock_name(self.schema),
             )
             rows = await conn.fetch(
                 f"SELECT id, event_id, event_type, correlation_id, body, created_at,"
@@ -183,3 +184,24 @@ class OutboxRelay:
                 event_type=row["event_type"],
                 correlation_id=str(row["correlation_id"]),
             )
+
+
+def relay_lock_name(schema: str) -> str:
+    """The advisory lock (hashtextextended of this text) a relay of `schema` holds per batch."""
+    return f"hrcase outbox relay {schema}"
+
+
+@contextlib.asynccontextmanager
+async def relays_paused(conn: asyncpg.Connection, schemas: Iterable[str]) -> AsyncIterator[None]:
+    """Pause the relays of these outboxes while the block runs (`hrcase relays pause`,
+    README "Runbook"): holds their advisory locks on `conn`'s session, so every relay waits
+    at its next batch and events stay in the outboxes, in order. Entering waits for a
+    batch in flight. Closing the connection (a killed process) resumes them too."""
+    names = [relay_lock_name(schema) for schema in schemas]
+    for name in names:
+        await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", name)
+    try:
+        yield
+    finally:
+        for name in names:
+            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)

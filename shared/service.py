@@ -137,6 +137,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         settings.service_rabbitmq_url(spec.name),
         name=f"hrcase-{spec.name}",
         prefetch=settings.consumer_prefetch,
+        replica=settings.replica_index(),
     )
     user_id = settings.rabbitmq_user(spec.name)
     publishers = EventPublishers(broker, spec.name, user_id=user_id)
@@ -169,7 +170,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         except Exception:
             await stop_runtime(runtime)
             raise
-        replica = settings.replica_index()
+        replica = settings.replica_index()  # its consumers' priority rotation
         runtime.consumer = EventConsumer(
             service=spec.name,
             schema=spec.name,

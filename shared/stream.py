@@ -79,12 +79,23 @@ def dead_letter_queue(spec: ServiceQueue) -> RabbitQueue:
     return queue
 
 
-def make_broker(url: str, *, name: str, prefetch: int, apply_types: bool = False) -> RabbitBroker:
+def make_broker(
+    url: str,
+    *,
+    name: str,
+    prefetch: int,
+    apply_types: bool = False,
+    replica: int | None = None,
+) -> RabbitBroker:
     """A RabbitBroker whose default channel confirms every publish and raises on a returned
-    (unroutable) mandatory message; `name` shows in the broker's connection list."""
+    (unroutable) mandatory message; `name` shows in the broker's connection list, with
+    `replica` (the consumer priority rotation, BUS_REPLICA_INDEX) as `hrcase_replica`."""
+    properties: dict[str, str] = {"connection_name": name}
+    if replica is not None:
+        properties["hrcase_replica"] = str(replica)
     return RabbitBroker(
         url,
-        client_properties=cast(Any, {"connection_name": name}),
+        client_properties=cast(Any, properties),
         default_channel=Channel(
             prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True
         ),

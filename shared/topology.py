@@ -18,10 +18,11 @@ consumer checks every producer against it at run time (README "Broker users").
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aio_pika
@@ -414,48 +415,65 @@ async def bind_partitions(
 
 @dataclass
 class Retired:
-    """What `retire_partitions` did: queues deleted (empty), queues kept because they still
-    hold messages (unbound, so they take no more; drain them with the old count)."""
+    """What `retire_partitions` did: queues deleted (empty, no consumer) and queues kept
+    (unbound, so they take no more) because they still hold messages (`kept`: how many)
+    or a consumer (`consumed`: how many): drain them with the old count, stop it, retry."""
 
     deleted: list[str]
     kept: dict[str, int]
+    consumed: dict[str, int] = field(default_factory=dict)
 
 
-async def retire_partitions(channel: AbstractChannel, spec: ServiceQueue) -> Retired:
+async def retire_partitions(
+    channel: AbstractChannel, spec: ServiceQueue, *, settle: float = 1.0
+) -> Retired:
     """Retire a partitioned service's queues its current count no longer has: partitions
-    `p<count>`..`p<SLOTS-1>` and the unpartitioned `<service>.events` of before. An empty
-    one is deleted; one still holding messages is unbound and kept (README "Runbook":
-    drain before changing the count)."""
+    `p<count>`..`p<SLOTS-1>` and the unpartitioned `<service>.events` of before. Each is
+    unbound first; after `settle` seconds (a quorum queue's count trails its last
+    publishes) one that is empty and unconsumed is deleted, any other kept (README
+    "Runbook": drain and stop the service before changing the count). Quorum queues
+    refuse `queue.delete` with if-empty, hence the check before."""
     done = Retired([], {})
     if not spec.partitioned:
         return done
     names = [spec.name, *(spec.partition_name(p) for p in range(spec.partitions, SLOTS))]
-    connection: Any = channel.connection  # type: ignore[attr-defined]
-    for name in names:
-        # A passive declare of a missing queue closes its channel: probe on one of its own.
-        probe = await connection.channel()
-        try:
-            queue = await probe.declare_queue(name, passive=True)
-        except aio_pika.exceptions.ChannelClosed:
-            continue
-        finally:
-            if not probe.is_closed:
-                await probe.close()
-        waiting = queue.declaration_result.message_count or 0
-        if not waiting:
-            await channel.queue_delete(name, if_empty=True)
-            done.deleted.append(name)
-            continue
-        kept = await channel.get_queue(name, ensure=False)
+    present = [name for name in names if await _queue_state(channel, name) is not None]
+    for name in present:
+        queue = await channel.get_queue(name, ensure=False)
         if name == spec.name:
             for key in spec.binding_keys:
-                await kept.unbind(EXCHANGE, routing_key=key)
+                await queue.unbind(EXCHANGE, routing_key=key)
+            continue
+        await queue.unbind(spec.fallback_exchange, routing_key="")
+        for slot in range(SLOTS):
+            await queue.unbind(spec.exchange, routing_key="", arguments=slot_binding(slot))
+    if present:
+        await asyncio.sleep(settle)
+    for name in present:
+        state = await _queue_state(channel, name)
+        if state is None:
+            continue
+        waiting, consumers = state
+        if waiting:
+            done.kept[name] = waiting
+        elif consumers:
+            done.consumed[name] = consumers
         else:
-            await kept.unbind(spec.fallback_exchange, routing_key="")
-            for slot in range(SLOTS):
-                await kept.unbind(spec.exchange, routing_key="", arguments=slot_binding(slot))
-        done.kept[name] = waiting
+            await channel.queue_delete(name)
+            done.deleted.append(name)
     return done
+
+
+async def _queue_state(channel: AbstractChannel, name: str) -> tuple[int, int] | None:
+    """(ready messages, consumers) of a queue, None when there is none."""
+    try:
+        queue = await channel.declare_queue(name, passive=True)
+    except aio_pika.exceptions.ChannelClosed:
+        # A passive declare of a missing queue closes the channel (NOT_FOUND).
+        await channel.reopen()
+        return None
+    result = queue.declaration_result
+    return result.message_count or 0, result.consumer_count or 0
 
 
 async def declare_all(
@@ -471,4 +489,5 @@ async def declare_all(
             retired = await retire_partitions(channel, spec)
             done.deleted += retired.deleted
             done.kept.update(retired.kept)
+            done.consumed.update(retired.consumed)
     return done
