@@ -44,7 +44,9 @@ async def _declare(settings: Settings) -> bool:
     from hrcase.services import configured_queues
     from shared.topology import declare_all
 
-    connection = await aio_pika.connect_robust(settings.rabbitmq_url)
+    # Not robust: a robust channel re-applies the bindings it made when it reopens (and
+    # retiring reopens it after each probe of a missing queue), undoing the unbinding.
+    connection = await aio_pika.connect(settings.rabbitmq_url)
     async with connection, connection.channel() as channel:
         retired = await declare_all(channel, configured_queues(settings).values(), retire=True)
     for name in retired.deleted:

@@ -432,7 +432,9 @@ async def retire_partitions(
     unbound first; after `settle` seconds (a quorum queue's count trails its last
     publishes) one that is empty and unconsumed is deleted, any other kept (README
     "Runbook": drain and stop the service before changing the count). Quorum queues
-    refuse `queue.delete` with if-empty, hence the check before."""
+    refuse `queue.delete` with if-empty, hence the check before. `channel` must not be a
+    robust one: it reopens after probing a missing queue, and a robust channel would then
+    re-apply the bindings it made."""
     done = Retired([], {})
     if not spec.partitioned:
         return done
