@@ -85,7 +85,7 @@ async def test_the_running_service_queue_is_bound_to_its_declaration(
                 int(found.group(1))
                 for source, dest, _, arguments in rows
                 if (source, dest) == (spec.exchange, name)
-                and (found := re.search(r'"hrcase-slot",longstr,"(\d+)"', arguments))
+                and (found := re.search(r'"hrcase-slot","(\d+)"', arguments))
             }
             assert slots == set(spec.slots(partition)), name
         fallback = {d for s, d, _, _ in rows if s == spec.fallback_exchange}
