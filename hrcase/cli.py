@@ -35,23 +35,43 @@ def migrate() -> None:
     click.echo("migrations applied")
 
 
-async def _declare(settings: Settings) -> None:
+async def _declare(settings: Settings) -> bool:
+    """Declare the topology with the configured partition counts and retire the queues a
+    count no longer has; False (after saying which) when one of those still holds
+    messages and was kept (README "Runbook", "Add a routing partition")."""
     import aio_pika
 
-    from hrcase.services import QUEUES
+    from hrcase.services import configured_queues
     from shared.topology import declare_all
 
-    connection = await aio_pika.connect_robust(settings.rabbitmq_url)
+    # Not robust: a robust channel re-applies the bindings it made when it reopens (and
+    # retiring reopens it after each probe of a missing queue), undoing the unbinding.
+    connection = await aio_pika.connect(settings.rabbitmq_url)
     async with connection, connection.channel() as channel:
-        await declare_all(channel, QUEUES.values())
+        retired = await declare_all(channel, configured_queues(settings).values(), retire=True)
+    for name in retired.deleted:
+        click.echo(f"retired {name} (empty)")
+    for name, waiting in retired.kept.items():
+        click.echo(
+            f"{name} still holds {waiting} message(s): unbound but kept; run the service"
+            " with its previous partition count until it is empty, then run this again",
+            err=True,
+        )
+    for name, consumers in retired.consumed.items():
+        click.echo(
+            f"{name} still has {consumers} consumer(s): unbound but kept; stop the replicas"
+            " running with the previous partition count, then run this again",
+            err=True,
+        )
+    return not retired.kept and not retired.consumed
 
 
 def _broker_users(settings: Settings) -> str:
     """Create/update every publisher's broker user, password and permissions."""
-    from hrcase.services import QUEUES
+    from hrcase.services import configured_queues
     from shared.broker_access import apply_definitions, settings_definitions
 
-    definitions = settings_definitions(settings, QUEUES, topology=False)
+    definitions = settings_definitions(settings, configured_queues(settings), topology=False)
     return apply_definitions(definitions, settings.rabbitmq_url)
 
 
@@ -69,20 +89,74 @@ def topology(write_definitions: Path | None) -> None:
     Needs RABBITMQ_URL to be an administrator; users are applied through the management
     API when the plugin is enabled, else with rabbitmqctl on the broker's host.
     """
-    from hrcase.services import QUEUES
+    from hrcase.services import configured_queues
     from shared.broker_access import render, settings_definitions
 
     settings = get_settings()
     if write_definitions is not None:
         write_definitions.parent.mkdir(parents=True, exist_ok=True)
         write_definitions.write_text(
-            render(settings_definitions(settings, QUEUES)), encoding="utf-8"
+            render(settings_definitions(settings, configured_queues(settings))), encoding="utf-8"
         )
         click.echo(f"definitions written to {write_definitions}")
         return
     how = _broker_users(settings)
-    asyncio.run(_declare(settings))
+    drained = asyncio.run(_declare(settings))
     click.echo(f"broker users and permissions applied ({how}); topology declared")
+    if not drained:
+        sys.exit(1)
+
+
+@main.group()
+def relays() -> None:
+    """The services' outbox relays (README "Runbook", "Add a routing partition")."""
+
+
+@relays.command()
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    help="Only these services' relays (default: every service that publishes).",
+)
+def pause(services: tuple[str, ...]) -> None:
+    """Pause the outbox relays until this command ends (Ctrl-C or SIGTERM).
+
+    Events the services commit meanwhile wait in their outboxes, in order; the relays
+    publish them once it ends (or its database session does). Prints `relays paused: ...`
+    once every relay has finished the batch it had in flight.
+    """
+    from shared.settings import SERVICES
+    from shared.topology import PUBLISHES
+
+    chosen = services or tuple(s for s in SERVICES if PUBLISHES.get(s))
+    unknown = [s for s in chosen if s not in SERVICES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown service(s): {', '.join(unknown)}", param_hint="--service"
+        )
+    asyncio.run(_hold_relays(get_settings(), chosen))
+
+
+async def _hold_relays(settings: Settings, services: tuple[str, ...]) -> None:
+    import signal
+
+    import asyncpg
+
+    from shared.outbox import relays_paused
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async with relays_paused(conn, services):
+            click.echo(f"relays paused: {', '.join(services)} (Ctrl-C resumes them)")
+            await stop.wait()
+    finally:
+        await conn.close()
+    click.echo("relays resumed")
 
 
 @main.command()

@@ -28,7 +28,7 @@ from faststream.specification import AsyncAPI
 
 from shared.events import EVENT_TYPES
 from shared.settings import rabbitmq_user
-from shared.stream import EventPublishers, make_broker, service_queue
+from shared.stream import EventPublishers, make_broker, service_queues
 from shared.topology import PUBLISHES, ServiceQueue
 
 TITLE = "hrcase bus"
@@ -61,9 +61,17 @@ def bus_broker(
             async def never(body: bytes) -> None:  # documentation only, never started
                 raise NotImplementedError
 
-            declare_subscriber(
-                broker, service, service_queue(queue), consumed_event_types(queue), never
-            )
+            # One subscriber per partition (README "Partitions by case"), as the service
+            # runs them; the committed document has the default partition count.
+            for consumed in service_queues(queue):
+                declare_subscriber(
+                    broker,
+                    service,
+                    consumed,
+                    consumed_event_types(queue),
+                    never,
+                    dead_letters=queue.dead_letter_queue,
+                )
     return broker
 
 
@@ -81,7 +89,10 @@ def bus_document(
         schema_version="3.0.0",
         description=(
             "Events on the topic exchange hr.events (routing key = event type), one quorum"
-            " queue per service, dead letters via hr.dlx to <queue>.dlq. Every message is"
+            " queue per service or, partitioned by case, N quorum queues <service>.events.p<n>"
+            " (header hrcase-slot = a stable hash of the case id modulo 64, slot s to"
+            " partition s mod N, each with a single active consumer), dead letters via hr.dlx"
+            " to <service>.events.dlq. Every message is"
             " persistent, published with confirms and mandatory routing, and carries the"
             " AMQP user_id of its producer's broker user."
         ),

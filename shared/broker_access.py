@@ -3,9 +3,14 @@
 Every publisher (each service, and the HR system's directory feed) connects to RabbitMQ as
 its own user `<prefix><name>`. Its permissions in the vhost:
 
-- configure: its own queue and dead-letter queue only (it declares them at start-up);
-- write: `hr.events` and `hr.dlx` (publish, dead-letter) and its own queues (bindings);
-- read: `hr.events`, `hr.dlx` (needed to bind) and its own queue (consume);
+- configure: its own queue and dead-letter queue only (it declares them at start-up), or,
+  partitioned by case, its partitions `<service>.events.p<n>` (any count: changing
+  BUS_PARTITIONS needs no new permissions), its DLQ and its exchanges `hr.events.<service>`
+  and `hr.events.<service>.unslotted`;
+- write: `hr.events` and `hr.dlx` (publish, dead-letter), its own queues and exchanges
+  (bindings);
+- read: `hr.events`, `hr.dlx` (needed to bind), its own exchanges and its own queue or
+  partitions (consume);
 - topic permissions on `hr.events`: write = exactly the event types it is declared to
   publish (`PUBLISHES`), read = exactly the binding keys of its queue (its declared
   subscriptions, passed in as `queues`: hrcase.services.QUEUES).
@@ -40,7 +45,9 @@ from shared.topology import (
     EXCHANGE,
     PUBLISHES,
     ServiceQueue,
+    partition_exchange_arguments,
     queue_arguments,
+    slot_binding,
 )
 
 if TYPE_CHECKING:
@@ -53,29 +60,44 @@ HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
 MANAGEMENT_PORT = 15672
 
 
-def _alternatives(names: Iterable[str]) -> str:
-    """A regex matching exactly one of `names`, or nothing at all when there are none."""
-    names = sorted(names)
-    if not names:
+def _alternatives(names: Iterable[str], patterns: Iterable[str] = ()) -> str:
+    """A regex matching exactly one of `names` or of the regexes `patterns`, or nothing at
+    all when there are none."""
+    choices = [re.escape(n) for n in sorted(names)] + sorted(patterns)
+    if not choices:
         return "^$"  # RabbitMQ: the empty string matches no resource name
-    return "^(" + "|".join(re.escape(n) for n in names) + ")$"
+    return "^(" + "|".join(choices) + ")$"
 
 
 def _own_queues(spec: ServiceQueue | None) -> list[str]:
-    return [spec.name, spec.dead_letter_queue] if spec else []
+    if spec is None:
+        return []
+    return [spec.dead_letter_queue] + ([] if spec.partitioned else [spec.name])
+
+
+def _own_exchanges(spec: ServiceQueue | None) -> list[str]:
+    return [spec.exchange, spec.fallback_exchange] if spec and spec.partitioned else []
+
+
+def _partitions(spec: ServiceQueue | None) -> list[str]:
+    """Every partition of the service, whatever the count (p0..p63)."""
+    if spec is None or not spec.partitioned:
+        return []
+    return [re.escape(spec.name) + r"\.p([0-9]|[1-5][0-9]|6[0-3])"]
 
 
 def vhost_permissions(publisher: str, queues: Mapping[str, ServiceQueue]) -> dict[str, str]:
     """configure/write/read regexes of one publisher's user in the vhost (`queues`: service
     name -> its declared subscriptions; a publisher without one has no queue)."""
     spec = queues.get(publisher)
-    own = _own_queues(spec)
+    own = [*_own_queues(spec), *_own_exchanges(spec)]
+    partitions = _partitions(spec)
     exchanges = [EXCHANGE, DEAD_LETTER_EXCHANGE]
-    consumed = [spec.name] if spec else []
+    consumed = [*([] if spec is None or spec.partitioned else [spec.name]), *_own_exchanges(spec)]
     return {
-        "configure": _alternatives(own),
-        "write": _alternatives([*exchanges, *own]),
-        "read": _alternatives([*exchanges, *consumed]),
+        "configure": _alternatives(own, partitions),
+        "write": _alternatives([*exchanges, *own], partitions),
+        "read": _alternatives([*exchanges, *consumed], partitions),
     }
 
 
@@ -155,21 +177,52 @@ def _topology(vhost: str, declared: Mapping[str, ServiceQueue]) -> dict[str, Any
     queues, bindings = [], []
     for spec in declared.values():
         queues.append(_queue(vhost, spec.dead_letter_queue, {"x-queue-type": "quorum"}))
-        queues.append(_queue(vhost, spec.name, queue_arguments(spec)))
         bindings.append(_binding(vhost, DEAD_LETTER_EXCHANGE, spec.dead_letter_queue, spec.name))
-        bindings.extend(_binding(vhost, EXCHANGE, spec.name, key) for key in spec.binding_keys)
+        if not spec.partitioned:
+            queues.append(_queue(vhost, spec.name, queue_arguments(spec)))
+            bindings.extend(_binding(vhost, EXCHANGE, spec.name, key) for key in spec.binding_keys)
+            continue
+        # Partitions by case (shared.topology.declare_partitions).
+        exchanges.append(_exchange(vhost, spec.fallback_exchange, "fanout", internal=True))
+        exchanges.append(
+            _exchange(
+                vhost,
+                spec.exchange,
+                "headers",
+                internal=True,
+                arguments=partition_exchange_arguments(spec),
+            )
+        )
+        bindings.extend(
+            _binding(vhost, EXCHANGE, spec.exchange, key, kind="exchange")
+            for key in spec.binding_keys
+        )
+        for partition, name in enumerate(spec.queue_names):
+            queues.append(_queue(vhost, name, queue_arguments(spec)))
+            bindings.extend(
+                _binding(vhost, spec.exchange, name, "", slot_binding(slot))
+                for slot in spec.slots(partition)
+            )
+        bindings.append(_binding(vhost, spec.fallback_exchange, spec.partition_name(0), ""))
     return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
 
 
-def _exchange(vhost: str, name: str, kind: str) -> dict[str, Any]:
+def _exchange(
+    vhost: str,
+    name: str,
+    kind: str,
+    *,
+    internal: bool = False,
+    arguments: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
         "name": name,
         "vhost": vhost,
         "type": kind,
         "durable": True,
         "auto_delete": False,
-        "internal": False,
-        "arguments": {},
+        "internal": internal,
+        "arguments": dict(arguments or {}),
     }
 
 
@@ -183,14 +236,22 @@ def _queue(vhost: str, name: str, arguments: Mapping[str, Any]) -> dict[str, Any
     }
 
 
-def _binding(vhost: str, source: str, queue: str, key: str) -> dict[str, Any]:
+def _binding(
+    vhost: str,
+    source: str,
+    destination: str,
+    key: str,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    kind: str = "queue",
+) -> dict[str, Any]:
     return {
         "source": source,
         "vhost": vhost,
-        "destination": queue,
-        "destination_type": "queue",
+        "destination": destination,
+        "destination_type": kind,
         "routing_key": key,
-        "arguments": {},
+        "arguments": dict(arguments or {}),
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
-from shared.topology import DEAD_LETTER_EXCHANGE, EXCHANGE
+from shared.topology import DEAD_LETTER_EXCHANGE, EXCHANGE, SLOT_HEADER, slot_headers
 
 
 async def connect(url: str, name: str = "hrcase") -> AbstractRobustConnection:
@@ -71,8 +71,12 @@ class Publisher:
         return cls(channel, events, dlx, user_id)
 
     async def publish(self, message: aio_pika.Message, routing_key: str) -> None:
+        """Publish an event; stamps its routing slot (`hrcase-slot`, shared.topology) from
+        the envelope body unless the message carries one."""
         if self.user_id is not None:
             message.user_id = self.user_id
+        if SLOT_HEADER not in (message.headers or {}):
+            message.headers = {**(message.headers or {}), **slot_headers(message.body)}
         await self.events.publish(message, routing_key=routing_key, mandatory=True)
 
     async def dead_letter(self, message: aio_pika.Message, queue_name: str) -> None:

@@ -264,6 +264,8 @@ class EventConsumer:
         user_prefix: str | None = None,
         queue: RabbitQueue,
         keys: KeyStore | None = None,
+        partitions: Sequence[RabbitQueue] | None = None,
+        priorities: Sequence[int] | None = None,
     ) -> None:
         self.service = service
         # Opens personal fields before the handler; None: handlers see sealed tokens.
@@ -284,37 +286,53 @@ class EventConsumer:
         )
         self._locks = _KeyedLocks()
         self._started = False
-        self.subscriber = declare_subscriber(
-            broker, service, self.queue, sorted(self.handlers), self._on_delivery
-        )
+        # Partitioned (README "Partitions by case"): one subscriber per partition, each
+        # queue with a single active consumer; `queue` only names the dead letters' key.
+        consumed = list(partitions) if partitions else [self.queue]
+        ranks = list(priorities or [])
+        self.subscribers = [
+            declare_subscriber(
+                broker,
+                service,
+                partition,
+                sorted(self.handlers),
+                self._on_delivery,
+                priority=ranks[index] if index < len(ranks) else None,
+                dead_letters=f"{self.queue.name}.dlq",
+            )
+            for index, partition in enumerate(consumed)
+        ]
+        self.subscriber = self.subscribers[0]
 
     async def start(self) -> None:
-        await self.subscriber.start()
+        for subscriber in self.subscribers:
+            await subscriber.start()
         self._started = True
 
     async def stop(self) -> None:
         self._started = False
         # FastStream cancels the consumer and waits (graceful_timeout) for deliveries
         # being handled; anything unsettled returns to the queue when the channel closes.
-        with contextlib.suppress(Exception):
-            await self.subscriber.stop()
+        for subscriber in self.subscribers:
+            with contextlib.suppress(Exception):
+                await subscriber.stop()
 
     @property
     def running(self) -> bool:
-        """Consuming now: started, connection up and the consumer's channel open (a
-        dropped connection makes this False until the robust connection restored it)."""
-        queue = self.subscriber._queue_obj
+        """Consuming now: started, connection up and, on every queue (each partition),
+        the consumer's channel open and the consumer known to the broker (a dropped
+        connection makes this False until the robust connection restored it)."""
         connection = self.broker._connection
-        tag = self.subscriber._consumer_tag
-        return (
-            self._started
-            and tag is not None
-            and queue is not None
-            and connection is not None
-            and not connection.is_closed
-            and not queue.channel.is_closed
-            and _broker_knows_consumer(queue.channel, tag)
-        )
+        if not self._started or connection is None or connection.is_closed:
+            return False
+        for subscriber in self.subscribers:
+            queue = subscriber._queue_obj
+            tag = subscriber._consumer_tag
+            if tag is None or queue is None or queue.channel.is_closed:
+                return False
+            if not _broker_knows_consumer(queue.channel, tag):
+                return False
+        return True
 
     async def _on_delivery(self, body: bytes) -> None:
         message: RabbitMessage = self.broker.context.get_local("message")
@@ -621,8 +639,13 @@ def declare_subscriber(
     queue: RabbitQueue,
     event_types: Sequence[str],
     on_delivery: Callable[[bytes], Awaitable[None]],
+    *,
+    priority: int | None = None,
+    dead_letters: str | None = None,
 ) -> RabbitSubscriber:
-    """Declare `service`'s subscriber on `queue` (manual settling, no replies).
+    """Declare `service`'s subscriber on `queue` (manual settling, no replies), with
+    consumer priority `priority` (`x-priority`) when given; `dead_letters`: its DLQ
+    (default `<queue>.dlq`; a partition's is its service's).
 
     The handler's annotation is the union of the typed envelopes it accepts: FastStream
     documents it in AsyncAPI; it is not used to validate (the consumer parses itself).
@@ -638,12 +661,13 @@ def declare_subscriber(
     }
     subscriber: RabbitSubscriber = broker.subscriber(
         queue,
+        consume_args={"x-priority": priority} if priority is not None else None,
         ack_policy=AckPolicy.MANUAL,
         no_reply=True,
         title=f"{queue.name}:{service}",
         description=(
             f"{service} consumes {queue.name}; failures go via hr.dlx to"
-            f" {queue.name}.dlq with x-error headers"
+            f" {dead_letters or queue.name + '.dlq'} with x-error headers"
         ),
     )
     subscriber(handle)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator, Iterable
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -104,7 +105,8 @@ async def _sealed(service: str, event: Envelope) -> Envelope:
 
 
 class OutboxRelay:
-    """Publishes a service's outbox in id order; safe with several replicas (SKIP LOCKED)."""
+    """Publishes a service's outbox in id order; with several replicas one relays at a time
+    (a transaction-scoped advisory lock per outbox), so a case's events leave in order."""
 
     def __init__(
         self,
@@ -161,6 +163,15 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch; return how many events were confirmed."""
         async with self.pool.acquire() as conn, conn.transaction():
+            # One relay of this outbox at a time (README "Partitions by case"): two
+            # replicas' batches, confirmed independently, could put a later event of a
+            # case on the bus before an earlier one. Another replica's relay waits here for
+            # the batch in flight (it ends with its transaction, or its connection), then
+            # reads what is left; a replica that dies mid-batch leaves its rows in place.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                relay_lock_name(self.schema),
+            )
             rows = await conn.fetch(
                 f"SELECT id, event_id, event_type, correlation_id, body, created_at,"
                 f" trace_context::text AS trace_context"
@@ -192,3 +203,24 @@ class OutboxRelay:
                 event_type=row["event_type"],
                 correlation_id=str(row["correlation_id"]),
             )
+
+
+def relay_lock_name(schema: str) -> str:
+    """The advisory lock (hashtextextended of this text) a relay of `schema` holds per batch."""
+    return f"hrcase outbox relay {schema}"
+
+
+@contextlib.asynccontextmanager
+async def relays_paused(conn: asyncpg.Connection, schemas: Iterable[str]) -> AsyncIterator[None]:
+    """Pause the relays of these outboxes while the block runs (`hrcase relays pause`,
+    README "Runbook"): holds their advisory locks on `conn`'s session, so every relay waits
+    at its next batch and events stay in the outboxes, in order. Entering waits for a
+    batch in flight. Closing the connection (a killed process) resumes them too."""
+    names = [relay_lock_name(schema) for schema in schemas]
+    for name in names:
+        await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", name)
+    try:
+        yield
+    finally:
+        for name in names:
+            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)

@@ -40,8 +40,9 @@ from shared.stream import (
     dead_letter_queue,
     make_broker,
     service_queue,
+    service_queues,
 )
-from shared.topology import ServiceQueue, check_handlers
+from shared.topology import ServiceQueue, check_handlers, consumer_priority, declare_partitions
 from shared.tracing import configure_tracing, flush_tracing, instrument_app
 from shared.web import offline_docs_app, start_metrics_server
 
@@ -80,6 +81,10 @@ class Runtime:
     # Background gauges (queue depth, outbox age, ...); a service adds its own probes in
     # its on_startup (shared.metrics.MetricsRefresher.add).
     metrics: MetricsRefresher | None = None
+    # The queues it consumes: its partitions (README "Partitions by case"), or `queue`.
+    queues: list[RabbitQueue] = field(default_factory=list)
+    # Its declared subscriptions with the configured partition count.
+    subscriptions: ServiceQueue | None = None
 
     def wake_relay(self) -> None:
         """After a commit: publish now what this task enqueued (nothing to do when the
@@ -135,15 +140,20 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         settings.service_rabbitmq_url(spec.name),
         name=f"hrcase-{spec.name}",
         prefetch=settings.consumer_prefetch,
+        replica=settings.replica_index(),
     )
     user_id = settings.rabbitmq_user(spec.name)
     publishers = EventPublishers(broker, spec.name, user_id=user_id)
     connection = await broker.connect()
-    queue = await declare_service_queue(broker, spec.subscriptions)
+    subscriptions = spec.subscriptions.with_partitions(settings.bus_partitions_for(spec.name))
+    queues = await declare_service_queues(broker, subscriptions)
+    # `<service>.events`: the one queue, or (partitioned) the dead letters' routing key.
+    queue = service_queue(subscriptions)
     # Starts the publishers only: the subscriber is declared later, once handlers exist.
     await broker.start()
     publisher = await Publisher.open(connection, user_id=user_id)
     runtime = Runtime(spec.name, settings, pool, connection, publisher, queue, broker, publishers)
+    runtime.queues, runtime.subscriptions = queues, subscriptions
     runtime.keys = await KeyStore.open(key_store_url(settings), service=spec.name)
     register_key_store(spec.name, runtime.keys)
     refresher = runtime.metrics = kernel_metrics(spec, runtime)
@@ -163,10 +173,14 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         except Exception:
             await stop_runtime(runtime)
             raise
+        replica = settings.replica_index()  # its consumers' priority rotation
         runtime.consumer = EventConsumer(
             service=spec.name,
             schema=spec.name,
             queue=queue,
+            partitions=queues if subscriptions.partitioned else None,
+            # Each replica prefers other partitions (shared.topology.consumer_priority).
+            priorities=[consumer_priority(p, len(queues), replica) for p in range(len(queues))],
             broker=broker,
             pool=pool,
             publishers=publishers,
@@ -179,7 +193,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     if runtime.consumer:
         await runtime.consumer.start()
     refresher.start()
-    log.info("service started", queue=queue.name)
+    log.info("service started", queues=[q.name for q in queues])
     return runtime
 
 
@@ -187,10 +201,13 @@ def kernel_metrics(spec: ServiceSpec, runtime: Runtime) -> MetricsRefresher:
     """The refresher with every service's probes: its queue and dead-letter queue on the
     broker, and its outbox when it has one."""
     refresher = MetricsRefresher(spec.name, interval=runtime.settings.metrics_refresh_interval)
+    subscriptions = runtime.subscriptions or spec.subscriptions
+    # Each partition is a series of its own (label `queue`); sum by service for the total.
+    watched = dict.fromkeys(subscriptions.queue_names, "events")
     queues = QueueProbe(
         spec.name,
         runtime.connection,
-        {spec.subscriptions.name: "events", spec.subscriptions.dead_letter_queue: "dead_letter"},
+        {**watched, subscriptions.dead_letter_queue: "dead_letter"},
     )
     refresher.add("queues", queues)
     runtime.closers.append(queues.close)
@@ -223,19 +240,34 @@ async def stop_runtime(runtime: Runtime) -> None:
 
 
 async def declare_service_queue(broker: RabbitBroker, spec: ServiceQueue) -> RabbitQueue:
-    """Declare a service's quorum queue and dead-letter queue as FastStream RabbitQueues
-    (same arguments as shared.topology) and bind them; the exchanges are only checked
-    (passive: the service's broker user may not configure them). Raises aio-pika's
-    ChannelClosed (NOT_FOUND / ACCESS_REFUSED / PRECONDITION_FAILED) otherwise."""
+    """Declare a service's queues (declare_service_queues); returns the first."""
+    return (await declare_service_queues(broker, spec))[0]
+
+
+async def declare_service_queues(broker: RabbitBroker, spec: ServiceQueue) -> list[RabbitQueue]:
+    """Declare a service's quorum queue(s) and dead-letter queue as FastStream RabbitQueues
+    (same arguments as shared.topology) and bind them; hr.events and hr.dlx are only
+    checked (passive: the service's broker user may not configure them). A partitioned
+    service declares its own headers exchange and partitions, bound as
+    shared.topology.declare_partitions does. Returns the queues it consumes, in partition
+    order. Raises aio-pika's ChannelClosed (NOT_FOUND / ACCESS_REFUSED /
+    PRECONDITION_FAILED) otherwise."""
     events = await broker.declare_exchange(EVENTS_EXCHANGE)
     dlx = await broker.declare_exchange(DEAD_LETTER_EXCHANGE_DECL)
     dlq = await broker.declare_queue(dead_letter_queue(spec))
     await dlq.bind(dlx, routing_key=spec.name)
-    queue = service_queue(spec)
-    declared = await broker.declare_queue(queue)
+    queues = service_queues(spec)
+    if spec.partitioned:
+        # Through aio-pika: FastStream's RabbitExchange cannot declare an internal exchange.
+        connection: Any = broker._connection
+        async with connection.channel() as channel:
+            passive = await channel.get_exchange(EVENTS_EXCHANGE.name, ensure=True)
+            await declare_partitions(channel, spec, passive)
+        return queues
+    declared = await broker.declare_queue(queues[0])
     for key in spec.binding_keys:
         await declared.bind(events, routing_key=key)
-    return queue
+    return queues
 
 
 def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:

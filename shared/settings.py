@@ -87,6 +87,40 @@ class Settings(BaseSettings):
     # to OTEL_EXPORTER_OTLP_ENDPOINT.
     otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
 
+    # Partitions by case (README "Partitions by case"): how many queues a partitioned
+    # service's events are spread over (1..64; shared.topology.DEFAULT_PARTITIONS).
+    # `<SERVICE>_BUS_PARTITIONS` overrides it for one service. Changing it is a procedure
+    # (README "Runbook", "Add a routing partition"), not a restart.
+    bus_partitions: int = Field(default=4, ge=1, le=64)
+    # This replica's place in the consumers' priority rotation (shared.topology.
+    # consumer_priority); unset: derived from the host name and process id.
+    bus_replica_index: int | None = Field(default=None, ge=0)
+
+    def bus_partitions_for(self, service: str) -> int:
+        """`<SERVICE>_BUS_PARTITIONS`, else BUS_PARTITIONS. Raises ValueError naming the
+        variable when it is not a whole number from 1 to 64."""
+        name = f"{service.upper()}_BUS_PARTITIONS"
+        explicit = os.environ.get(name)
+        if explicit is None:
+            return self.bus_partitions
+        try:
+            count = int(explicit)
+        except ValueError:
+            count = 0
+        if not 1 <= count <= 64:
+            raise ValueError(f"{name} must be a whole number from 1 to 64, not {explicit!r}")
+        return count
+
+    def replica_index(self) -> int:
+        """BUS_REPLICA_INDEX, else a stable number of this host name and process id."""
+        if self.bus_replica_index is not None:
+            return self.bus_replica_index
+        import hashlib
+        import socket
+
+        seed = f"{socket.gethostname()}:{os.getpid()}".encode()
+        return int.from_bytes(hashlib.blake2b(seed, digest_size=4).digest(), "big")
+
     def db_pool_size_for(self, service: str) -> int:
         """Most connections one process of `service` opens: `<SERVICE>_DB_POOL_SIZE`, else
         `DB_POOL_SIZE` (README "Connection budget")."""

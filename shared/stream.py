@@ -40,8 +40,11 @@ from shared.topology import (
     DEAD_LETTER_EXCHANGE,
     EXCHANGE,
     PUBLISHES,
+    SLOT_HEADER,
     ServiceQueue,
     queue_arguments,
+    slot_headers,
+    slot_of,
 )
 from shared.tracing import broker_middlewares
 
@@ -53,13 +56,19 @@ DEAD_LETTER_EXCHANGE_DECL = RabbitExchange(
 )
 
 
-def service_queue(spec: ServiceQueue) -> RabbitQueue:
-    """`<service>.events`: quorum, delivery limit, dead-lettering to hr.dlx (topology)."""
+def service_queue(spec: ServiceQueue, name: str | None = None) -> RabbitQueue:
+    """`<service>.events` (or one of its partitions, `name`): quorum, delivery limit,
+    dead-lettering to hr.dlx (topology)."""
     arguments: Any = queue_arguments(spec)
     queue: RabbitQueue = RabbitQueue(
-        spec.name, queue_type=QueueType.QUORUM, durable=True, arguments=arguments
+        name or spec.name, queue_type=QueueType.QUORUM, durable=True, arguments=arguments
     )
     return queue
+
+
+def service_queues(spec: ServiceQueue) -> list[RabbitQueue]:
+    """The queues a service consumes: its partitions in order, or its one queue."""
+    return [service_queue(spec, name) for name in spec.queue_names]
 
 
 def dead_letter_queue(spec: ServiceQueue) -> RabbitQueue:
@@ -70,12 +79,23 @@ def dead_letter_queue(spec: ServiceQueue) -> RabbitQueue:
     return queue
 
 
-def make_broker(url: str, *, name: str, prefetch: int, apply_types: bool = False) -> RabbitBroker:
+def make_broker(
+    url: str,
+    *,
+    name: str,
+    prefetch: int,
+    apply_types: bool = False,
+    replica: int | None = None,
+) -> RabbitBroker:
     """A RabbitBroker whose default channel confirms every publish and raises on a returned
-    (unroutable) mandatory message; `name` shows in the broker's connection list."""
+    (unroutable) mandatory message; `name` shows in the broker's connection list, with
+    `replica` (the consumer priority rotation, BUS_REPLICA_INDEX) as `hrcase_replica`."""
+    properties: dict[str, str] = {"connection_name": name}
+    if replica is not None:
+        properties["hrcase_replica"] = str(replica)
     return RabbitBroker(
         url,
-        client_properties=cast(Any, {"connection_name": name}),
+        client_properties=cast(Any, properties),
         default_channel=Channel(
             prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True
         ),
@@ -156,15 +176,27 @@ class EventPublishers:
         return tuple(self._by_type)
 
     async def publish_event(
-        self, body: bytes, *, event_id: str, event_type: str, correlation_id: str | None
+        self,
+        body: bytes,
+        *,
+        event_id: str,
+        event_type: str,
+        correlation_id: str | None,
+        case_id: str | None = None,
     ) -> None:
+        """`case_id` (optional) saves parsing `body` for the routing slot (`hrcase-slot`,
+        shared.topology: the case's partition in every partitioned consumer)."""
         publisher = self._by_type.get(event_type)
         if publisher is None:
             raise KeyError(f"no publisher declared for {event_type!r}")
+        slot: dict[str, Any] = (
+            {SLOT_HEADER: str(slot_of(case_id))} if case_id else slot_headers(body)
+        )
         await publisher.publish(
             body,
             message_id=event_id,
             correlation_id=correlation_id,
+            headers=slot,
             # Repeated per call: FastStream's defaults would send a transient message.
             persist=True,
             mandatory=True,

@@ -281,11 +281,19 @@ def test_keda_scales_each_consumer_on_its_own_queue(overlay: str) -> None:
         (trigger,) = so["spec"]["triggers"]
         assert trigger["type"] == "rabbitmq"
         assert trigger["metadata"]["mode"] == "QueueLength"
+        assert trigger["metadata"].get("useRegex") == "true"
+        assert trigger["metadata"].get("operation") == "sum"
         scaled[target.removeprefix("hrcase-")] = trigger["metadata"]["queueName"]
         auth = auths[trigger["authenticationRef"]["name"]]["spec"]
         assert set(auth) == {"secretTargetRef"}  # by reference only
-    # Every consumer whose queue takes several consumers; audit's has a single active one.
-    assert scaled == {s: q.name for s, q in QUEUES.items() if not q.single_active_consumer}
+    # Every partitioned consumer, on the sum of its partitions (any count); audit's one
+    # queue has a single active consumer.
+    partitioned = {s: q for s, q in QUEUES.items() if q.partitioned}
+    assert set(scaled) == set(partitioned)
+    for service, pattern in scaled.items():
+        for name in partitioned[service].with_partitions(64).queue_names:
+            assert re.search(pattern, name), (pattern, name)
+        assert not re.search(pattern, partitioned[service].dead_letter_queue)
     assert QUEUES["audit"].single_active_consumer
     assert named(objects, "Deployment", "hrcase-audit")["spec"]["strategy"]["type"] == "Recreate"
 

@@ -19,6 +19,7 @@ from uuid import UUID
 
 import pytest
 
+from hrcase.services import QUEUES
 from shared.events import CaseOutcomeApproved, Person
 from tests.e2e.test_investigations import (
     as_routing,
@@ -56,7 +57,7 @@ def system(database_url, rabbitmq_url, logs_dir, tmp_path_factory):
 async def purge_after(amqp, system):
     yield
     async with amqp.channel() as channel:
-        for name in ("notifications.events", "audit.events"):
+        for name in (*QUEUES["notifications"].queue_names, *QUEUES["audit"].queue_names):
             with contextlib.suppress(Exception):
                 await (await channel.get_queue(name, ensure=False)).purge()
 

@@ -22,6 +22,7 @@ from uuid import UUID
 import httpx
 import pytest
 
+from hrcase.services import QUEUES
 from shared.envelope import Actor
 from shared.events import (
     CaseAppealWindowClosed,
@@ -83,7 +84,7 @@ async def purge_after(amqp, system):
     yield
     # Notifications and audit do not run here: drop what piled up in their queues.
     async with amqp.channel() as channel:
-        for name in ("notifications.events", "audit.events"):
+        for name in (*QUEUES["notifications"].queue_names, *QUEUES["audit"].queue_names):
             with contextlib.suppress(Exception):
                 await (await channel.get_queue(name, ensure=False)).purge()
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hrcase.services import QUEUES
 from shared.envelope import Actor, utcnow
 from shared.events import CaseSubmitted, Reporter, make_event
 from tests.support.auth import auth_headers
@@ -89,7 +90,8 @@ def submit_case(system: RunningSystem, subject: str) -> uuid.UUID:
 
 async def test_every_service_reports_its_queue_and_consumers(system):
     for service in ("intake", "routing", "notifications", "audit"):
-        queue = f"{service}.events"
+        # A partitioned service reports each partition; partition 0 stands for them here.
+        queue = QUEUES[service].queue_names[0]
 
         def consuming(service: str = service, queue: str = queue) -> bool:
             return value(system, service, "hrcase_queue_consumers", queue=queue, kind="events") >= 1
@@ -101,7 +103,10 @@ async def test_every_service_reports_its_queue_and_consumers(system):
             for s in samples
             if s.name == "hrcase_queue_messages" and s.labels["service"] == service
         }
-        assert kinds == {(queue, "events"), (f"{queue}.dlq", "dead_letter")}
+        assert kinds == {
+            *((name, "events") for name in QUEUES[service].queue_names),
+            (QUEUES[service].dead_letter_queue, "dead_letter"),
+        }
         refreshed = [s for s in samples if s.name == "hrcase_metrics_refreshed_timestamp_seconds"]
         assert refreshed and refreshed[0].value > 0
 

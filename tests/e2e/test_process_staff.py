@@ -87,8 +87,9 @@ async def purged_afterwards(amqp, system):
     """Audit and notifications do not run here: drop what queued for them."""
     yield
     for service in ("audit", "notifications"):
-        with contextlib.suppress(Exception):
-            await purge(amqp, QUEUES[service].name)
+        for name in QUEUES[service].queue_names:
+            with contextlib.suppress(Exception):
+                await purge(amqp, name)
 
 
 @pytest.fixture

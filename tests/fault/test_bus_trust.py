@@ -330,10 +330,11 @@ async def test_a_service_reads_only_its_own_queue(scratch_vhost: str, service: s
     connection = await _connect_as(scratch_vhost, service)
     try:
         for spec in QUEUES.values():
-            for queue_name in (spec.name, spec.dead_letter_queue):
+            # Its queue or partitions (README "Partitions by case"), never a DLQ.
+            for queue_name in (*spec.queue_names, spec.dead_letter_queue):
                 channel = await connection.channel()
                 queue = await channel.get_queue(queue_name, ensure=False)
-                allowed = queue_name == QUEUES[service].name
+                allowed = queue_name in QUEUES[service].queue_names
                 if allowed:
                     tag = await queue.consume(_leave, no_ack=False)
                     await queue.cancel(tag)

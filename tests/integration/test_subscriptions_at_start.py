@@ -1,10 +1,11 @@
 """A service whose handler map differs from its declared subscriptions does not start
 (shared.service.start_runtime, on the real broker and database): the error names the
-event types, and the declared queue keeps exactly the declared bindings."""
+event types, and the declared queues keep exactly the declared bindings."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -61,30 +62,57 @@ async def test_a_drifted_handler_map_fails_at_start_up(
 async def test_the_running_service_queue_is_bound_to_its_declaration(
     database_url: str, rabbitmq_url: str
 ) -> None:
-    """The declaration the service runs with is the one the broker holds: its queue's
-    bindings on hr.events are exactly SPEC.subscriptions (read back with rabbitmqctl)."""
+    """The declaration the service runs with is the one the broker holds: its headers
+    exchange's bindings on hr.events are exactly SPEC.subscriptions, and each partition
+    takes exactly its slots (partition 0 also the unslotted fallback), read back with
+    rabbitmqctl."""
     runtime = await start_runtime(
         SPEC, Settings(database_url=database_url, rabbitmq_url=rabbitmq_url)
     )
+    spec = SPEC.subscriptions
     try:
         assert runtime.consumer is not None and runtime.consumer.running
-        assert runtime.queue.name == SPEC.subscriptions.name
-        assert _bindings(rabbitmq_url, SPEC.subscriptions.name) == set(
-            SPEC.subscriptions.binding_keys
-        )
+        assert runtime.queue.name == spec.name  # the dead letters' routing key
+        assert [q.name for q in runtime.queues] == list(spec.queue_names)
+        rows = _bindings(rabbitmq_url)
+        assert {
+            key for source, dest, key, _ in rows if (source, dest) == ("hr.events", spec.exchange)
+        } == set(spec.binding_keys)
+        # Nothing binds hr.events to the partitions directly.
+        assert not any(s == "hr.events" and d.startswith(spec.name) for s, d, _, _ in rows)
+        for partition, name in enumerate(spec.queue_names):
+            slots = {
+                int(found.group(1))
+                for source, dest, _, arguments in rows
+                if (source, dest) == (spec.exchange, name)
+                and (found := re.search(r'"hrcase-slot","(\d+)"', arguments))
+            }
+            assert slots == set(spec.slots(partition)), name
+        fallback = {d for s, d, _, _ in rows if s == spec.fallback_exchange}
+        assert fallback == {spec.partition_name(0)}
     finally:
         await stop_runtime(runtime)
 
 
-def _bindings(rabbitmq_url: str, queue: str) -> set[str]:
-    """Routing keys binding hr.events to `queue` in the URL's vhost, as the broker lists them."""
+def _bindings(rabbitmq_url: str) -> list[tuple[str, str, str, str]]:
+    """(source, destination, routing key, arguments) of every binding in the URL's vhost."""
     vhost = vhost_of(rabbitmq_url)
     listed = subprocess.run(
-        [CTL, "-q", "list_bindings", "-p", vhost, "source_name", "destination_name", "routing_key"],
+        [
+            CTL,
+            "-q",
+            "list_bindings",
+            "-p",
+            vhost,
+            "source_name",
+            "destination_name",
+            "routing_key",
+            "arguments",
+        ],
         check=True,
         capture_output=True,
         text=True,
         timeout=60,
     ).stdout
     rows = [line.split("\t") for line in listed.splitlines()[1:] if line.strip()]
-    return {row[2] for row in rows if len(row) == 3 and row[0] == "hr.events" and row[1] == queue}
+    return [(r[0], r[1], r[2], r[3]) for r in rows if len(r) == 4]

@@ -116,7 +116,8 @@ async def publish_as_routing(
         admin = await aio_pika.connect_robust(rabbitmq_url)
         try:
             for service in ("notifications", "audit"):
-                await purge(admin, QUEUES[service].name)
+                for name in QUEUES[service].queue_names:
+                    await purge(admin, name)
         finally:
             await admin.close()
 

@@ -26,6 +26,29 @@ class RunningSystem:
     metrics_ports: dict[str, int] = field(default_factory=dict)
     # Intake's SMTP listener: a free port of this system's own, never the developer's 2525.
     smtp_port: int = 0
+    # The services' environment, and the extra replicas `add_replica` started.
+    env: dict[str, str] = field(default_factory=dict)
+    replicas: list[ServiceProcess] = field(default_factory=list)
+    logs_dir: Path | None = None
+
+    def add_replica(self, service: str, index: int, **extra_env: str) -> ServiceProcess:
+        """Start another replica of `service` (HTTP and metrics ports of its own, consumer
+        priority rotation `index`: BUS_REPLICA_INDEX); not waited for (`wait_ready`).
+        Stopped with the system."""
+        port = free_port()
+        env = {
+            **self.env,
+            f"{service.upper()}_HTTP_PORT": str(port),
+            f"{service.upper()}_METRICS_PORT": str(free_port()),
+            # A second SMTP listener on the same port would not start.
+            "INTAKE_SMTP_PORT": str(free_port()),
+            "BUS_REPLICA_INDEX": str(index),
+            **extra_env,
+        }
+        logs = self.logs_dir or Path(".")
+        replica = ServiceProcess(service, env, port, logs / f"{service}-replica-{index}.log")
+        self.replicas.append(replica)
+        return replica.start(wait=False)
 
     def url(self, service: str) -> str:
         return self.services[service].base_url
@@ -85,17 +108,23 @@ def running_system(
         name: ServiceProcess(name, env, ports[name], logs_dir / f"{name}.log") for name in SERVICES
     }
     KEY_STORE_DATABASES.append(database_url)
+    system: RunningSystem | None = None
     try:
         for name in only:
             services[name].start(wait=False)
         for name in only:
             services[name].wait_ready()
-        yield RunningSystem(services, mail, database_url, rabbitmq_url, metrics_ports, smtp_port)
+        system = RunningSystem(
+            services, mail, database_url, rabbitmq_url, metrics_ports, smtp_port, env=env
+        )
+        system.logs_dir = logs_dir
+        yield system
     finally:
         KEY_STORE_DATABASES.remove(database_url)
-        for process in services.values():
+        extra = system.replicas if system is not None else []
+        for process in [*services.values(), *extra]:
             process.request_stop()
-        for process in services.values():
+        for process in [*services.values(), *extra]:
             process.stop()
         if sink_process:
             sink_process.terminate()

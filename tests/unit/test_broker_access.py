@@ -66,9 +66,18 @@ def test_vhost_permissions_name_only_own_queues(publisher: str) -> None:
     perms = vhost_permissions(publisher, QUEUES)
     for spec in QUEUES.values():
         own = spec.service == publisher
-        assert (re.search(perms["read"], spec.name) is not None) == own
-        assert (re.search(perms["configure"], spec.name) is not None) == own
-        assert (re.search(perms["write"], spec.name) is not None) == own
+        # Its queue, or every partition whatever the count (BUS_PARTITIONS 1..64), and a
+        # partitioned service's own exchanges.
+        names = [*spec.queue_names, *spec.with_partitions(64).queue_names]
+        if spec.partitioned:
+            names += [spec.exchange, spec.fallback_exchange]
+            # The unpartitioned queue of before is nobody's.
+            assert re.search(perms["read"], spec.name) is None
+        for name in names:
+            assert (re.search(perms["read"], name) is not None) == own, name
+            assert (re.search(perms["configure"], name) is not None) == own, name
+            assert (re.search(perms["write"], name) is not None) == own, name
+        assert re.search(perms["read"], spec.partition_name(64)) is None
         # Nobody reads a dead-letter queue but operators.
         assert re.search(perms["read"], spec.dead_letter_queue) is None
     for exchange in ("hr.events", "hr.dlx"):

@@ -80,4 +80,7 @@ SUBSCRIPTIONS = ServiceQueue(
         # Data-subject rights: the notifications sent to each person (access requests).
         "notification.sent",
     ),
+    # Partitioned by case: a case's events reach one queue, handled in order by one
+    # replica at a time (README "Partitions by case"; the count is BUS_PARTITIONS).
+    partitioned=True,
 )

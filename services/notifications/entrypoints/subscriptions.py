@@ -65,4 +65,7 @@ SUBSCRIPTIONS = ServiceQueue(
         # Retention: scrub the case's copies once routing erased it (application/erasure.py).
         "privacy.retention_erased",
     ),
+    # Partitioned by case: a case's events reach one queue, handled in order by one
+    # replica at a time (README "Partitions by case"; the count is BUS_PARTITIONS).
+    partitioned=True,
 )

@@ -22,6 +22,7 @@ from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from icalendar import Calendar
 
 from hrcase.mailsink import MailSink
+from hrcase.services import QUEUES
 from services.notifications.app import SPEC
 from services.notifications.tests import conference_factories as cf
 from services.notifications.tests.factories import case_assigned, reference, staff
@@ -79,7 +80,11 @@ async def topology(amqp: AbstractRobustConnection) -> AsyncIterator[None]:
     # What these tests publish also lands in the queues of services that do not run here
     # (the directory updates in routing's): a later module's routing must not apply them.
     async with amqp.channel() as channel:
-        for name in ("routing.events", "intake.events", "audit.events"):
+        for name in (
+            *QUEUES["routing"].queue_names,
+            *QUEUES["intake"].queue_names,
+            *QUEUES["audit"].queue_names,
+        ):
             await (await channel.get_queue(name, ensure=False)).purge()
 
 

@@ -23,6 +23,7 @@ import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from hrcase.mailsink import MailSink
+from hrcase.services import QUEUES
 from services.notifications.entrypoints.subscriptions import SUBSCRIPTIONS
 from services.notifications.tests import process_factories as pf
 from services.notifications.tests.factories import (
@@ -67,7 +68,11 @@ async def topology(amqp: AbstractRobustConnection) -> AsyncIterator[None]:
     yield
     # What these tests publish also lands in the queues of services that do not run here.
     async with amqp.channel() as channel:
-        for name in ("routing.events", "intake.events", "audit.events"):
+        for name in (
+            *QUEUES["routing"].queue_names,
+            *QUEUES["intake"].queue_names,
+            *QUEUES["audit"].queue_names,
+        ):
             await (await channel.get_queue(name, ensure=False)).purge()
 
 

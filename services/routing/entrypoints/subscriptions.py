@@ -63,4 +63,7 @@ SUBSCRIPTIONS = ServiceQueue(
         "privacy.legal_hold_placed",
         "privacy.legal_hold_released",
     ),
+    # Partitioned by case: a case's events reach one queue, handled in order by one
+    # replica at a time (README "Partitions by case"; the count is BUS_PARTITIONS).
+    partitioned=True,
 )

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from hrcase.services import QUEUES
 from services.routing.domain.policy import DEFAULT_POLICY_FILE
 from shared.bus import build_message
 from shared.envelope import Actor, Envelope, utcnow
@@ -175,6 +176,10 @@ async def publish(connection: AbstractRobustConnection, *envelopes: Envelope) ->
 async def purge_other_queues(connection: AbstractRobustConnection) -> None:
     """Drop what routing published into other services' queues (no such service runs here)."""
     async with connection.channel() as channel:
-        for name in ("intake.events", "notifications.events", "audit.events"):
+        for name in (
+            *QUEUES["intake"].queue_names,
+            *QUEUES["notifications"].queue_names,
+            *QUEUES["audit"].queue_names,
+        ):
             queue = await channel.get_queue(name, ensure=False)
             await queue.purge()
