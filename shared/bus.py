@@ -6,7 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
 
 from shared.topology import DEAD_LETTER_EXCHANGE, EXCHANGE, SLOT_HEADER, slot_headers
 
@@ -14,6 +19,25 @@ from shared.topology import DEAD_LETTER_EXCHANGE, EXCHANGE, SLOT_HEADER, slot_he
 async def connect(url: str, name: str = "hrcase") -> AbstractRobustConnection:
     """A robust connection; `name` shows in the broker's connection list."""
     return await aio_pika.connect_robust(url, client_properties={"connection_name": name})
+
+
+def persistent_copy(
+    message: AbstractIncomingMessage, headers: Mapping[str, Any], *, user_id: str | None = None
+) -> aio_pika.Message:
+    """A persistent copy of a received message (body, ids, type, content headers) with
+    `headers` in place of its own: a dead letter's copy, or a replayed dead letter's
+    (`user_id`: the broker user it must be published as)."""
+    return aio_pika.Message(
+        body=message.body,
+        headers=dict(headers),
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.type,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        user_id=user_id,
+    )
 
 
 def build_message(

@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from typing import Any, Union
 from uuid import UUID
 
-import aio_pika
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
@@ -46,7 +45,7 @@ from faststream.rabbit.subscriber import RabbitSubscriber
 from opentelemetry.trace import Span, StatusCode
 from pydantic import ValidationError
 
-from shared.bus import Publisher
+from shared.bus import Publisher, persistent_copy
 from shared.case_holds import CaseHeld, check_hold, record_hold
 from shared.db import UNREACHABLE_WAIT_SECONDS, database_unreachable, unreachable_pause
 from shared.envelope import Actor, Envelope
@@ -222,17 +221,7 @@ async def dead_letter(
     headers = dead_letter_headers(
         message, service=service, reason=reason, error_type=error_type, attempts=attempts
     )
-    copy = aio_pika.Message(
-        body=message.body,
-        headers=headers,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        type=message.type,
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
-    await publisher.dead_letter(copy, queue_name)
+    await publisher.dead_letter(persistent_copy(message, headers), queue_name)
     await message.ack()
     EVENTS_DEAD_LETTERED.labels(service, event_type, error_type).inc()
 

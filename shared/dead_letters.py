@@ -34,6 +34,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
 )
 
+from shared.bus import persistent_copy
 from shared.topology import EXCHANGE
 
 NEVER_REPLAYED = frozenset({"ProducerNotAuthenticated", "EventIdConflict"})
@@ -248,16 +249,6 @@ async def _republish(
     }
     headers["x-replayed-from"] = dlq
     headers["x-replayed-at"] = datetime.now(UTC).isoformat()
-    copy = aio_pika.Message(
-        body=message.body,
-        headers=headers,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        type=message.type,
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        user_id=letter.original_user_id,
-    )
+    copy = persistent_copy(message, headers, user_id=letter.original_user_id)
     # Waits for the broker's confirm; an unroutable copy raises (mandatory).
     await exchange.publish(copy, routing_key=letter.event_type, mandatory=True)

@@ -108,6 +108,27 @@ def messaging_tables_sql(schema: str) -> list[str]:
     ]
 
 
+def case_holds_tables_sql(schema: str) -> list[str]:
+    """One service's holds behind dead-lettered events (shared.case_holds): one row per
+    dead-lettered event of a case, in dead-letter order (position); while a case has rows,
+    only its first may be applied, every other event of the case is dead-lettered behind
+    it (CaseHeld) and appended."""
+    return [
+        f"""CREATE TABLE {schema}.case_holds (
+            case_id uuid NOT NULL,
+            event_id uuid NOT NULL,
+            position bigint GENERATED ALWAYS AS IDENTITY,
+            event_type text NOT NULL,
+            error_type text NOT NULL,
+            reason text NOT NULL,
+            held_at timestamptz NOT NULL DEFAULT now(),
+            failed_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (case_id, event_id)
+        )""",
+        f"CREATE INDEX {schema}_case_holds_order_idx ON {schema}.case_holds (case_id, position)",
+    ]
+
+
 def grant_service_sql(schema: str) -> list[str]:
     """The service's role may read and write its own schema, nothing else."""
     role = db_role(schema)
