@@ -53,7 +53,7 @@ from shared.envelope import Actor, Envelope
 from shared.errors import PermanentError
 from shared.events import EVENT_TYPES, EventPayload, UnknownEventType, make_event
 from shared.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
-from shared.outbox import OutboxBuffer, enqueue
+from shared.outbox import OutboxBuffer, active_buffer, enqueue
 from shared.privacy.keys import KeyStore
 from shared.privacy.sealing import open_envelope
 from shared.settings import get_settings
@@ -125,8 +125,8 @@ class HandlerContext:
     conn: asyncpg.Connection
     service: str
     schema: str
-    # The transaction's outbox buffer (written before the commit); None: each emit writes
-    # its row at once.
+    # The transaction's outbox buffer (written before the commit); None: the task's active
+    # buffer on this connection (a context a handler made around `ctx`), else at once.
     outbox: OutboxBuffer | None = None
 
     async def emit(
@@ -146,8 +146,9 @@ class HandlerContext:
             case_id=case_id if case_id is not None else self.envelope.case_id,
             caused_by=self.envelope,
         )
-        if self.outbox is not None:
-            self.outbox.add(event)
+        outbox = self.outbox or active_buffer(self.conn, self.schema)
+        if outbox is not None:
+            outbox.add(event)
         else:
             await enqueue(self.conn, self.schema, event)
         return event

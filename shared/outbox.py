@@ -113,6 +113,14 @@ class OutboxBuffer:
 _BUFFER: ContextVar[OutboxBuffer | None] = ContextVar("hrcase_outbox_buffer", default=None)
 
 
+def active_buffer(conn: asyncpg.Connection, schema: str) -> OutboxBuffer | None:
+    """The task's active buffer for `conn` and `schema`, if any."""
+    buffer = _BUFFER.get()
+    if buffer is not None and buffer.conn is conn and buffer.schema == schema:
+        return buffer
+    return None
+
+
 async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> None:
     """Record events to publish, inside the caller's transaction, now (one statement).
 
@@ -128,8 +136,8 @@ async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> N
     check_publishable(schema, events)
     trace_context = encode_trace_context(trace_headers())
     rows = [(e, trace_context) for e in events]
-    buffer = _BUFFER.get()
-    if buffer is not None and buffer.conn is conn and buffer.schema == schema:
+    buffer = active_buffer(conn, schema)
+    if buffer is not None:
         rows = buffer.take() + rows
     await _insert(conn, schema, rows)
 

@@ -7,9 +7,10 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from shared.consumer import HandlerContext
 from shared.envelope import Actor
 from shared.events import RoutingPolicyLoaded, make_event
-from shared.outbox import UndeclaredEvent, enqueue, take_written
+from shared.outbox import OutboxBuffer, UndeclaredEvent, enqueue, take_written
 from shared.uow import NotInTransaction, PostgresUnitOfWork
 
 
@@ -162,3 +163,32 @@ async def test_the_relay_is_woken_only_after_a_commit_that_wrote_events(
         "DELETE FROM routing.outbox WHERE event_id = $1",
         event.event_id,  # type: ignore[attr-defined]
     )
+
+
+async def test_a_handlers_emits_are_one_outbox_write_before_the_commit(
+    admin_pool: asyncpg.Pool,
+) -> None:
+    """The consumer's transaction (shared.consumer._apply) buffers what its handler
+    emits, also through a context a handler wraps around `ctx` without the buffer
+    (routing's statutory-clock observer): nothing is in the outbox until the flush, then
+    every event is, in emit order."""
+    cause = _policy_loaded()
+    async with admin_pool.acquire() as conn, conn.transaction():
+        outbox = OutboxBuffer(conn, "routing")
+        with outbox.active():
+            ctx = HandlerContext(cause, conn, "routing", "routing", outbox)  # type: ignore[arg-type]
+            wrapped = HandlerContext(cause, conn, "routing", "routing")  # type: ignore[arg-type]
+            payload = RoutingPolicyLoaded(policy_hash="c" * 64, version=2, source="uow-test")
+            emitted = [
+                await ctx.emit(payload),
+                await wrapped.emit(payload),
+                await ctx.emit(payload),
+            ]
+            ids = [e.event_id for e in emitted]
+            query = (
+                "SELECT event_id FROM routing.outbox WHERE event_id = ANY($1::uuid[]) ORDER BY id"
+            )
+            assert await conn.fetch(query, ids) == []
+            await outbox.flush()
+            assert [r["event_id"] for r in await conn.fetch(query, ids)] == ids
+            await conn.execute("DELETE FROM routing.outbox WHERE event_id = ANY($1::uuid[])", ids)
