@@ -52,7 +52,7 @@ from shared.envelope import Actor, Envelope
 from shared.errors import PermanentError
 from shared.events import EVENT_TYPES, EventPayload, UnknownEventType, make_event
 from shared.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
-from shared.outbox import enqueue
+from shared.outbox import OutboxBuffer, active_buffer, enqueue
 from shared.privacy.keys import KeyStore
 from shared.privacy.sealing import open_envelope
 from shared.settings import get_settings
@@ -124,6 +124,9 @@ class HandlerContext:
     conn: asyncpg.Connection
     service: str
     schema: str
+    # The transaction's outbox buffer (written before the commit); None: the task's active
+    # buffer on this connection (a context a handler made around `ctx`), else at once.
+    outbox: OutboxBuffer | None = None
 
     async def emit(
         self,
@@ -132,7 +135,9 @@ class HandlerContext:
         case_id: UUID | None = None,
         actor: Actor | None = None,
     ) -> Envelope:
-        """Queue an event caused by this one, committed with the handler's effect."""
+        """Queue an event caused by this one, committed with the handler's effect (its
+        outbox row is written with the transaction's others just before the commit;
+        UndeclaredEvent at once for a type this service may not publish)."""
         event = make_event(
             payload,
             producer=self.service,
@@ -140,7 +145,11 @@ class HandlerContext:
             case_id=case_id if case_id is not None else self.envelope.case_id,
             caused_by=self.envelope,
         )
-        await enqueue(self.conn, self.schema, event)
+        outbox = self.outbox or active_buffer(self.conn, self.schema)
+        if outbox is not None:
+            outbox.add(event)
+        else:
+            await enqueue(self.conn, self.schema, event)
         return event
 
 
@@ -507,7 +516,11 @@ class EventConsumer:
                 envelope = await open_envelope(
                     self.keys, envelope, purpose=f"consume {envelope.event_type}"
                 )
-            await handler(HandlerContext(envelope, conn, self.service, self.schema))
+            # The events the handler emits: one outbox INSERT just before the commit.
+            outbox = OutboxBuffer(conn, self.schema)
+            with outbox.active():
+                await handler(HandlerContext(envelope, conn, self.service, self.schema, outbox))
+                await outbox.flush()
         return "processed"
 
     async def _retry_or_reject(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -56,40 +56,112 @@ class UndeclaredEvent(ValueError):
     """A service tried to publish an event type it is not declared to publish."""
 
 
-async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> None:
-    """Record events to publish, inside the caller's transaction.
-
-    `schema` is the publishing service. Raises UndeclaredEvent (so the transaction rolls
-    back) for an event whose type the service is not declared to publish or whose
-    producer is another: the broker would refuse it, and the row would stall the outbox.
-    The active span's trace context (shared.tracing; None when tracing is off) is stored
-    with each row, so the relay publishes it in the trace that recorded it.
-    Personal fields (shared.privacy.fields) are sealed here, with the service's key store
-    (shared.privacy.sealing.key_store_for), so no row holds them in clear; the key store
-    is only reached for events that carry personal data.
-    """
+def check_publishable(schema: str, events: Sequence[Envelope]) -> None:
+    """Raise UndeclaredEvent for an event whose type `schema` (the publishing service) is
+    not declared to publish or whose producer is another: the broker would refuse it, and
+    the row would stall the outbox."""
     for e in events:
         if e.producer != schema or not may_publish(schema, e.event_type):
             raise UndeclaredEvent(
                 f"{schema} may not publish {e.event_type!r} as producer {e.producer!r}"
                 " (declare it in shared.topology.PUBLISHES)"
             )
+
+
+class OutboxBuffer:
+    """The events one transaction emits, written by one statement just before its commit.
+
+    `add` checks and keeps each event with the trace context of the span emitting it;
+    `flush` writes them, in emit order, with one INSERT (one round trip, one write and
+    about 100 µs of client CPU for any number of rows, against that much per event when
+    each emit wrote its own row). While a buffer is `active()`, an `enqueue` on the same
+    connection (a helper writing the outbox itself, intake's `open_case`) writes the
+    buffered events first, so outbox id order stays emit order. A rolled back transaction
+    drops its buffer with it.
+    """
+
+    def __init__(self, conn: asyncpg.Connection, schema: str) -> None:
+        self.conn = conn
+        self.schema = schema
+        self._events: list[tuple[Envelope, str | None]] = []
+
+    def add(self, *events: Envelope) -> None:
+        """Keep `events` for the commit; UndeclaredEvent (nothing kept) as `enqueue`."""
+        check_publishable(self.schema, events)
+        trace_context = encode_trace_context(trace_headers())
+        self._events.extend((e, trace_context) for e in events)
+
+    def take(self) -> list[tuple[Envelope, str | None]]:
+        taken, self._events = self._events, []
+        return taken
+
+    async def flush(self) -> None:
+        """Write the buffered events (none: no statement)."""
+        if self._events:
+            await _insert(self.conn, self.schema, self.take())
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[OutboxBuffer]:
+        """This task's buffer for `conn` while the block runs."""
+        token = _BUFFER.set(self)
+        try:
+            yield self
+        finally:
+            _BUFFER.reset(token)
+
+
+_BUFFER: ContextVar[OutboxBuffer | None] = ContextVar("hrcase_outbox_buffer", default=None)
+
+
+def active_buffer(conn: asyncpg.Connection, schema: str) -> OutboxBuffer | None:
+    """The task's active buffer for `conn` and `schema`, if any."""
+    buffer = _BUFFER.get()
+    if buffer is not None and buffer.conn is conn and buffer.schema == schema:
+        return buffer
+    return None
+
+
+async def enqueue(conn: asyncpg.Connection, schema: str, *events: Envelope) -> None:
+    """Record events to publish, inside the caller's transaction, now (one statement).
+
+    `schema` is the publishing service. Raises UndeclaredEvent (check_publishable; the
+    transaction rolls back). Events buffered on this connection by the task's active
+    OutboxBuffer are written first, in the same statement.
+    The active span's trace context (shared.tracing; None when tracing is off) is stored
+    with each row, so the relay publishes it in the trace that recorded it.
+    Personal fields (shared.privacy.fields) are sealed here, with the service's key store
+    (shared.privacy.sealing.key_store_for), so no row holds them in clear; the key store
+    is only reached for events that carry personal data.
+    """
+    check_publishable(schema, events)
     trace_context = encode_trace_context(trace_headers())
-    sealed = [await _sealed(schema, e) for e in events]
-    await conn.executemany(
+    rows = [(e, trace_context) for e in events]
+    buffer = active_buffer(conn, schema)
+    if buffer is not None:
+        rows = buffer.take() + rows
+    await _insert(conn, schema, rows)
+
+
+async def _insert(
+    conn: asyncpg.Connection, schema: str, rows: Sequence[tuple[Envelope, str | None]]
+) -> None:
+    sealed = [(await _sealed(schema, e), trace_context) for e, trace_context in rows]
+    if not sealed:
+        return
+    # One INSERT over arrays, not executemany: asyncpg sends executemany's rows as one
+    # write each (one round trip, but a system call per row); this is one Bind for any
+    # number of rows, at the same client CPU. ORDER BY the ordinality: ids in emit order.
+    await conn.execute(
         f"INSERT INTO {schema}.outbox (event_id, event_type, correlation_id, body, trace_context)"
-        # Typed as text, so a pool's jsonb codec does not encode it a second time.
-        " VALUES ($1, $2, $3, $4, $5::text::jsonb)",
-        [
-            (
-                e.event_id,
-                e.event_type,
-                e.correlation_id,
-                e.to_json_bytes().decode("utf-8"),
-                trace_context,
-            )
-            for e in sealed
-        ],
+        " SELECT e.event_id, e.event_type, e.correlation_id, e.body, e.trace_context::jsonb"
+        " FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[])"
+        " WITH ORDINALITY AS e(event_id, event_type, correlation_id, body, trace_context, n)"
+        " ORDER BY e.n",
+        [e.event_id for e, _ in sealed],
+        [e.event_type for e, _ in sealed],
+        [e.correlation_id for e, _ in sealed],
+        [e.to_json_bytes().decode("utf-8") for e, _ in sealed],
+        [trace_context for _, trace_context in sealed],
     )
     _WROTE_OUTBOX.set(True)
 

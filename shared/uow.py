@@ -17,6 +17,7 @@ concurrent tasks, so entrypoints create one per request (`unit_of_work(runtime)`
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 import asyncpg
 
 from shared.envelope import Envelope
-from shared.outbox import enqueue
+from shared.outbox import OutboxBuffer
 
 if TYPE_CHECKING:
     from shared.service import Runtime
@@ -73,6 +74,8 @@ class PostgresUnitOfWork:
         self._on_commit = on_commit
         self._conn: asyncpg.Connection | None = None
         self._tx: Any = None
+        self._outbox: OutboxBuffer | None = None
+        self._scope = contextlib.ExitStack()
 
     @property
     def conn(self) -> asyncpg.Connection:
@@ -81,9 +84,13 @@ class PostgresUnitOfWork:
         return self._conn
 
     async def emit(self, *events: Envelope) -> None:
-        """Record `events` in the outbox inside this transaction (shared.outbox.enqueue:
-        raises UndeclaredEvent for a type this service may not publish)."""
-        await enqueue(self.conn, self._schema, *events)
+        """Record `events` in the outbox inside this transaction: written with the
+        block's other events by one statement just before the commit (shared.outbox.
+        OutboxBuffer). Raises UndeclaredEvent at once for a type this service may not
+        publish."""
+        if self._outbox is None:
+            raise NotInTransaction("emit inside `async with uow:`")
+        self._outbox.add(*events)
 
     async def __aenter__(self) -> Self:
         if self._conn is not None:
@@ -96,6 +103,7 @@ class PostgresUnitOfWork:
             await self._pool.release(conn)
             raise
         self._conn, self._tx = conn, tx
+        self._outbox = self._scope.enter_context(OutboxBuffer(conn, self._schema).active())
         return self
 
     async def __aexit__(
@@ -104,17 +112,23 @@ class PostgresUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        conn, tx = self._conn, self._tx
-        self._conn, self._tx = None, None
-        assert conn is not None and tx is not None
+        conn, tx, outbox = self._conn, self._tx, self._outbox
+        assert conn is not None and tx is not None and outbox is not None
         committed = False
         try:
             if exc_type is None:
+                try:
+                    await outbox.flush()
+                except BaseException:
+                    await tx.rollback()
+                    raise
                 await tx.commit()
                 committed = True
             else:
                 await tx.rollback()
         finally:
+            self._conn, self._tx, self._outbox = None, None, None
+            self._scope.close()
             await self._pool.release(conn)
         if committed and self._on_commit is not None:
             self._on_commit()

@@ -90,15 +90,19 @@ class AnalyticsConfig:
     `cache_dir` (ANALYTICS_CACHE_DIR, default a temporary directory) and `memory_limit`
     (ANALYTICS_MEMORY_LIMIT, default 256MB): where and within what memory the DuckDB
     replica lives (adapters/analytics_engine.py).
-    `warm_at_start` (ANALYTICS_WARM_AT_START, default on): load the replica in the
+    `warm_at_start` (ANALYTICS_WARM_AT_START, default off): load the replica in the
     background when the service starts, so the first dashboard after a restart does not
-    wait for the whole table (about 17 s at 1,000,000 cases, bench/analytics.py).
+    wait for the whole table (about 17 s at 1,000,000 cases, bench/analytics.py). Off, the
+    first dashboard of a process imports DuckDB and loads it: an intake that serves no
+    dashboard keeps neither the library (about 56 MB of RSS) nor the replica, so each
+    scaled-out replica stays within the 120 MB idle target. Turn it on where the history is
+    large and a replica is meant to serve the dashboard.
     """
 
     min_cell: int = 5
     cache_dir: str | None = None
     memory_limit: str = "256MB"
-    warm_at_start: bool = True
+    warm_at_start: bool = False
 
     @classmethod
     def from_env(cls) -> AnalyticsConfig:
@@ -110,8 +114,8 @@ class AnalyticsConfig:
             min_cell=min_cell,
             cache_dir=env.get("ANALYTICS_CACHE_DIR") or None,
             memory_limit=env.get("ANALYTICS_MEMORY_LIMIT", "256MB"),
-            warm_at_start=env.get("ANALYTICS_WARM_AT_START", "1").strip().lower()
-            not in ("0", "false", "no", "off"),
+            warm_at_start=env.get("ANALYTICS_WARM_AT_START", "0").strip().lower()
+            not in ("0", "false", "no", "off", ""),
         )
 
 

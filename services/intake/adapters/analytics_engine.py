@@ -32,10 +32,14 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
-import duckdb
+
+if TYPE_CHECKING:
+    # Imported when an engine is made (the first dashboard or the warm-up), not when
+    # intake starts: the library alone is about 56 MB of a process's RSS.
+    import duckdb
 
 T = TypeVar("T")
 
@@ -132,6 +136,8 @@ class AnalyticsEngine:
         base = Path(cache_dir) if cache_dir else None
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
+        import duckdb
+
         self._dir = Path(tempfile.mkdtemp(prefix="hrcase-analytics-", dir=base))
         self._db = duckdb.connect(
             str(self._dir / "case_analytics.duckdb"),

@@ -14,14 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
-from authlib.oauth2.rfc6749.errors import OAuth2Error
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
-from joserfc.jws import JWSRegistry
-
 from services.intake.config import OidcConfig
 from services.intake.domain.sso import BACKCHANNEL_LOGOUT_EVENT
 
@@ -63,6 +55,10 @@ class OidcClient:
     """One provider, one registered client (OidcConfig). Safe to share across requests."""
 
     def __init__(self, config: OidcConfig) -> None:
+        # Authlib and joserfc (with httpx, about 5 MB of RSS) are imported by a configured
+        # client only: an intake without single sign-on never loads them.
+        from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
+
         self.config = config
         registry = OAuth()
         auth_method = "client_secret_basic" if config.client_secret else "none"
@@ -115,6 +111,9 @@ class OidcClient:
 
         Raises SignInFailed when the provider refuses the code, or the ID token's
         signature, issuer, audience, expiry, nonce or at_hash does not hold."""
+        from authlib.integrations.base_client import OAuthError
+        from authlib.oauth2.rfc6749.errors import OAuth2Error
+
         await self.metadata()
         try:
             token = await self._client.fetch_access_token(
@@ -159,6 +158,8 @@ class OidcClient:
     async def verify_logout_token(self, token: str) -> ProviderLogout:
         """The logout a back-channel logout token (OpenID Connect Back-Channel Logout 1.0,
         section 2.6) asks for. Raises InvalidLogoutToken naming the failed check."""
+        from joserfc.errors import JoseError
+
         metadata = await self.metadata()
         try:
             claims = await self._decode(token, metadata)
@@ -192,6 +193,11 @@ class OidcClient:
         )
 
     async def _decode(self, token: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        from joserfc import jwt
+        from joserfc.errors import InvalidKeyIdError
+        from joserfc.jwk import KeySet
+        from joserfc.jws import JWSRegistry
+
         offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
         registry = JWSRegistry(algorithms=[a for a in offered if a in ACCEPTED_ALGORITHMS])
         keys = KeySet.import_key_set(await self._jwks(force=False))

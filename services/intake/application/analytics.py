@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import asyncpg
-import duckdb
 import structlog
 
 from services.intake.adapters import analytics_sql, legal_hold_sql, roster
@@ -59,6 +58,8 @@ from services.intake.domain.legal_holds import LegalHoldCounts
 from services.intake.domain.work_queue import OPEN_STATUSES, Viewer
 
 if TYPE_CHECKING:
+    import duckdb
+
     from shared.service import Runtime
 
 log = structlog.get_logger()
@@ -97,10 +98,10 @@ def source_for(runtime: Runtime) -> AnalyticsSource:
 
 async def prepare_at_start(runtime: Runtime) -> None:
     """At service start, in the background: fact rows for the cases held before the
-    projection existed (application/analytics_projection.backfill), then the replica
-    loaded (unless ANALYTICS_WARM_AT_START is off), so the first dashboard after a restart
-    does not wait for the cold load. Failures are logged; both run again at the next start
-    and the first dashboard loads the replica anyway."""
+    projection existed (application/analytics_projection.backfill), then, when
+    ANALYTICS_WARM_AT_START is on (default off), the replica loaded, so the first dashboard
+    after a restart does not wait for the cold load. Failures are logged; both run again
+    at the next start and the first dashboard loads the replica anyway."""
     try:
         written = await analytics_projection.backfill(runtime.pool)
     except Exception:

@@ -204,16 +204,16 @@ async def test_at_start_the_backfill_runs_and_the_replica_is_loaded_before_any_d
 ) -> None:
     """The first dashboard after a restart does not wait for the cold load: the service's
     start backfills the fact rows and loads the replica in the background; with
-    ANALYTICS_WARM_AT_START off it leaves the replica to the first dashboard."""
+    ANALYTICS_WARM_AT_START off (the default) it leaves the replica to the first dashboard."""
     pool = await create_pool(database, size=2)
     runtime = SimpleNamespace(pool=pool, state={}, closers=[])
     try:
-        monkeypatch.setenv("ANALYTICS_WARM_AT_START", "off")
+        monkeypatch.delenv("ANALYTICS_WARM_AT_START", raising=False)
         await analytics.prepare_at_start(cast(Runtime, runtime))
         assert await pool.fetchval("SELECT count(*) FROM intake.case_analytics") == 1
         assert "analytics" not in runtime.state
 
-        monkeypatch.delenv("ANALYTICS_WARM_AT_START")
+        monkeypatch.setenv("ANALYTICS_WARM_AT_START", "on")
         await analytics.prepare_at_start(cast(Runtime, runtime))
         source = runtime.state["analytics"]
         assert source.engine.rows_held == 1

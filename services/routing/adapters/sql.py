@@ -288,17 +288,22 @@ async def replace_timers(
     clocks: Sequence[ClockName],
     timers: Iterable[PlannedTimer],
 ) -> None:
-    """Drop the clocks' pending timers and schedule the ones they need now."""
+    """Drop the clocks' pending timers and schedule the ones they need now (one statement:
+    the DELETE in a CTE sees the table as before the INSERT, and no unique index can make
+    the two meet)."""
+    planned = list(timers)
     await conn.execute(
-        "DELETE FROM routing.timers WHERE case_id = $1 AND clock = ANY($2::text[])"
-        " AND fired_at IS NULL",
+        "WITH dropped AS (DELETE FROM routing.timers WHERE case_id = $1"
+        " AND clock = ANY($2::text[]) AND fired_at IS NULL)"
+        " INSERT INTO routing.timers (case_id, clock, kind, level, fire_at)"
+        " SELECT $1, t.clock, t.kind, t.level, t.fire_at FROM unnest($3::text[], $4::text[],"
+        " $5::integer[], $6::timestamptz[]) AS t(clock, kind, level, fire_at)",
         case_id,
         list(clocks),
-    )
-    await conn.executemany(
-        "INSERT INTO routing.timers (case_id, clock, kind, level, fire_at)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        [(case_id, t.clock, t.kind, t.level, t.fire_at) for t in timers],
+        [t.clock for t in planned],
+        [t.kind for t in planned],
+        [t.level for t in planned],
+        [t.fire_at for t in planned],
     )
 
 

@@ -93,7 +93,11 @@ def observe_statutory_clocks(policy: Policy, handlers: Mapping[str, Handler]) ->
     def observed(handle: Handler) -> Handler:
         async def handler(ctx: HandlerContext) -> None:
             recording = ObservingContext(
-                envelope=ctx.envelope, conn=ctx.conn, service=ctx.service, schema=ctx.schema
+                envelope=ctx.envelope,
+                conn=ctx.conn,
+                service=ctx.service,
+                schema=ctx.schema,
+                outbox=ctx.outbox,
             )
             await handle(recording)
             await observe(ctx, policy, watched, recording.emitted)
