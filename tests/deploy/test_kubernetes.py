@@ -185,6 +185,8 @@ def test_the_config_map_names_only_settings_the_services_read(overlay: str) -> N
     known |= {"INTAKE_SMTP_HOST", "INTAKE_SMTP_PORT", "INTAKE_MAILBOX", "INTAKE_MAIL_ALIASES"}
     # Single sign-on (services/intake/config.py OidcConfig.from_env).
     known |= {"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_SCOPES", "OIDC_ROLE_MAP"}
+    # The dashboard's analytics replica (services/intake/config.py AnalyticsConfig).
+    known |= {"ANALYTICS_WARM_AT_START"}
     unknown = set(config_map(render(overlay))) - known
     assert not unknown
 
