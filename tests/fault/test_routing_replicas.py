@@ -221,7 +221,12 @@ async def test_timers_due_while_every_replica_was_dead_fire_once_after_restart(
         # breach speaks. One that fired in time before the kill was sent, once.
         assert kinds["case.sla_warning"] == (1 if case_id in warned_in_time else 0)
         assert kinds["case.sla_breached"] == 1
-        levels = sorted(e.payload["level"] for e in tap.of(case_id, "case.escalated"))
+        # Per distinct event: a relay killed between publishing and deleting its outbox
+        # rows publishes them again after the restart, with the same event ids (at least
+        # once on the bus; consumers' inboxes drop the copy); the set check below still
+        # refuses any event beyond one per fired timer.
+        escalations = {e.event_id: e.payload["level"] for e in tap.of(case_id, "case.escalated")}
+        levels = sorted(escalations.values())
         # One event per level; a level whose target is the owner passes to the next one.
         assert levels in ([1, 2, 3], [2, 3]), levels
         timer_events = {r["fired_event_id"] for r in fired if r["case_id"] == case_id} - {None}
