@@ -126,7 +126,10 @@ async def admin_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture(scope="session")
 async def amqp(rabbitmq_url: str) -> AsyncIterator[AbstractRobustConnection]:
-    connection = await aio_pika.connect_robust(rabbitmq_url)
+    # No heartbeats: the session's event loop stands still during synchronous tests, and
+    # after two missed heartbeats the broker resets the connection under the next test.
+    # Connections derived from its URL (tests.support.bus) inherit `?heartbeat=0`.
+    connection = await aio_pika.connect_robust(rabbitmq_url, heartbeat=0)
     yield connection
     await close_connections()  # the publishers' own connections (tests.support.bus)
     await connection.close()
