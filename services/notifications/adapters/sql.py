@@ -25,27 +25,33 @@ from shared.privacy.fields import ERASED
 DeliveryStatus = Literal["pending", "sent", "failed"]
 
 
-async def upsert_contact(
+async def keep_reporter(
     conn: asyncpg.Connection, *, case_id: UUID, reference: str, reporter: Reporter
-) -> None:
-    """Remember how to reach the reporter (later events name the case, not the person)."""
-    await conn.execute(
-        """INSERT INTO notifications.case_contacts
-               (case_id, reference, reporter_employee_id, reporter_name, reporter_email)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (case_id) DO UPDATE SET
-               reference = EXCLUDED.reference,
-               reporter_employee_id = EXCLUDED.reporter_employee_id,
-               reporter_name = EXCLUDED.reporter_name,
-               reporter_email = EXCLUDED.reporter_email,
-               updated_at = now()
-           WHERE notifications.case_contacts.erased_at IS NULL""",
+) -> str | None:
+    """Remember how to reach the reporter (later events name the case, not the person) and
+    return the directory's current address for their employee id (`address_on_file`);
+    one round trip. The two touch different tables, so the read is what a separate
+    `address_on_file` after the write would return."""
+    value = await conn.fetchval(
+        """WITH kept AS (
+               INSERT INTO notifications.case_contacts
+                   (case_id, reference, reporter_employee_id, reporter_name, reporter_email)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (case_id) DO UPDATE SET
+                   reference = EXCLUDED.reference,
+                   reporter_employee_id = EXCLUDED.reporter_employee_id,
+                   reporter_name = EXCLUDED.reporter_name,
+                   reporter_email = EXCLUDED.reporter_email,
+                   updated_at = now()
+               WHERE notifications.case_contacts.erased_at IS NULL)
+           SELECT email FROM notifications.employee_addresses WHERE employee_id = $3""",
         case_id,
         reference,
         reporter.employee_id,
         reporter.name,
         str(reporter.email),
     )
+    return str(value) if value is not None else None
 
 
 async def acknowledgements_sent_since(
@@ -160,33 +166,54 @@ async def staff_contact(conn: asyncpg.Connection, staff_id: str | None) -> Conta
     return Contact(staff_id=row["staff_id"], email=row["email"]) if row else None
 
 
-async def set_case_owner(
+async def record_assignment(
     conn: asyncpg.Connection,
     *,
     case_id: UUID,
     reference: str,
-    owner_id: str,
+    owner: Person,
     priority: str,
     assigned_at: datetime,
-) -> None:
-    """Record the case's owner from case.assigned, unless a later assignment is already in."""
-    await conn.execute(
-        """INSERT INTO notifications.case_owners
-               (case_id, reference, owner_id, priority, assigned_at)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (case_id) DO UPDATE SET
-               reference = EXCLUDED.reference,
-               owner_id = EXCLUDED.owner_id,
-               priority = EXCLUDED.priority,
-               assigned_at = EXCLUDED.assigned_at,
-               updated_at = now()
-           WHERE notifications.case_owners.assigned_at <= EXCLUDED.assigned_at""",
+    previous_owner_id: str | None,
+) -> Contact | None:
+    """From case.assigned, in one round trip: learn the owner's contact and record the
+    case's owner (neither overwrites what a later event recorded; see
+    `upsert_staff_contact`), and return the previous owner's contact (None: none named,
+    or none known). The read sees the contacts as they were before this statement, which
+    differs from reading after `upsert_staff_contact` only when the previous owner is the
+    new one, and then nobody is told of a reassignment."""
+    row = await conn.fetchrow(
+        """WITH learned AS (
+               INSERT INTO notifications.staff_contacts (staff_id, name, email, seen_at)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (staff_id) DO UPDATE SET
+                   name = EXCLUDED.name,
+                   email = EXCLUDED.email,
+                   seen_at = EXCLUDED.seen_at,
+                   updated_at = now()
+               WHERE notifications.staff_contacts.seen_at <= EXCLUDED.seen_at),
+           owned AS (
+               INSERT INTO notifications.case_owners
+                   (case_id, reference, owner_id, priority, assigned_at)
+               VALUES ($5, $6, $1, $7, $4)
+               ON CONFLICT (case_id) DO UPDATE SET
+                   reference = EXCLUDED.reference,
+                   owner_id = EXCLUDED.owner_id,
+                   priority = EXCLUDED.priority,
+                   assigned_at = EXCLUDED.assigned_at,
+                   updated_at = now()
+               WHERE notifications.case_owners.assigned_at <= EXCLUDED.assigned_at)
+           SELECT staff_id, email FROM notifications.staff_contacts WHERE staff_id = $8""",
+        owner.id,
+        owner.name,
+        str(owner.email),
+        assigned_at,
         case_id,
         reference,
-        owner_id,
         priority,
-        assigned_at,
+        previous_owner_id,
     )
+    return Contact(staff_id=row["staff_id"], email=row["email"]) if row else None
 
 
 async def case_facts(conn: asyncpg.Connection, case_id: UUID) -> CaseFacts | None:

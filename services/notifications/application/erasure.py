@@ -8,6 +8,7 @@ from __future__ import annotations
 import structlog
 
 from services.notifications.adapters import sql
+from services.notifications.domain.notices import forget_addresses
 from shared.consumer import HandlerContext
 from shared.events import PrivacyDataSubjectErased, PrivacyRetentionErased, payload_as
 from shared.privacy.keys import subject_parts
@@ -23,6 +24,8 @@ async def on_data_subject_erased(ctx: HandlerContext) -> None:
     changed = await sql.erase_subject(
         ctx.conn, employee_id=employee_id, email_sha256=email_sha256, scopes=erased.scopes
     )
+    # Parsed To headers kept for speed hold addresses: none outlives an erasure.
+    forget_addresses()
     log.info("data subject erased", rows=changed)
 
 
@@ -30,4 +33,5 @@ async def on_retention_erased(ctx: HandlerContext) -> None:
     """Routing carried out a case's retention: scrub that case's copies here."""
     erased = payload_as(ctx.envelope, PrivacyRetentionErased)
     changed = await sql.erase_case(ctx.conn, erased.case_id)
+    forget_addresses()
     log.info("case erased after retention", rule=erased.rule, rows=changed)

@@ -130,18 +130,19 @@ class Notifier:
         payload = payload_as(ctx.envelope, CaseSubmitted)
         if payload.reporter is None:
             return  # anonymous: no contact to keep, nobody to write to
+        # Keeps the contact and reads the address on file in one round trip.
+        address_on_file = await sql.keep_reporter(
+            ctx.conn,
+            case_id=self._case_id(ctx),
+            reference=payload.reference,
+            reporter=payload.reporter,
+        )
         notifications = domain.for_case_submitted(
             ctx.envelope,
             payload,
             templates=self.templates,
             config=self.config,
-            address_on_file=await sql.address_on_file(ctx.conn, payload.reporter.employee_id),
-        )
-        await sql.upsert_contact(
-            ctx.conn,
-            case_id=notifications[0].case_id,
-            reference=payload.reference,
-            reporter=payload.reporter,
+            address_on_file=address_on_file,
         )
         for notification in notifications:
             # A mail loop can only run through mail: the limit guards cases opened by email.
@@ -182,9 +183,17 @@ class Notifier:
 
     async def on_case_assigned(self, ctx: HandlerContext) -> None:
         payload = payload_as(ctx.envelope, CaseAssigned)
-        # Learn before deciding: later deadline events name the owner by id only.
-        await sql.upsert_staff_contact(ctx.conn, payload.owner, seen_at=ctx.envelope.occurred_at)
-        previous = await sql.staff_contact(ctx.conn, payload.previous_owner_id)
+        # Learn before deciding (later deadline events name the owner by id only), record
+        # the owner and read the previous owner's contact: one round trip.
+        previous = await sql.record_assignment(
+            ctx.conn,
+            case_id=self._case_id(ctx),
+            reference=payload.reference,
+            owner=payload.owner,
+            priority=payload.priority,
+            assigned_at=ctx.envelope.occurred_at,
+            previous_owner_id=payload.previous_owner_id,
+        )
         outcomes: list[domain.Outcome] = [
             *domain.for_case_assigned(
                 ctx.envelope, payload, templates=self.templates, config=self.config
@@ -197,14 +206,6 @@ class Notifier:
                 config=self.config,
             ),
         ]
-        await sql.set_case_owner(
-            ctx.conn,
-            case_id=outcomes[0].case_id,
-            reference=payload.reference,
-            owner_id=payload.owner.id,
-            priority=payload.priority,
-            assigned_at=ctx.envelope.occurred_at,
-        )
         await self._deliver_all(ctx, outcomes)
 
     async def on_sla_event(self, ctx: HandlerContext) -> None:
