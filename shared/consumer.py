@@ -540,8 +540,11 @@ class EventConsumer:
         )
         self._queued.append(queued)
         if self._batcher is None:
+            # In a context of its own: not the first delivery's span and log fields.
             self._batcher = asyncio.create_task(
-                self._run_batches(), name=f"{self.service}-consumer-batches"
+                self._run_batches(),
+                name=f"{self.service}-consumer-batches",
+                context=contextvars.Context(),
             )
         # Cancelled here (stop): a batch not yet begun skips it; one under way may commit
         # it, and the unsettled delivery comes back as a duplicate.
