@@ -25,8 +25,8 @@ Group commit (`batch_size` > 1, CONSUMER_BATCH_SIZE; README "Consumer batches"):
 deliveries being handled at one moment (each of another case: a case's events wait on its
 lock) are applied in ONE transaction: one inbox INSERT for all of them (the held check in
 the same statement), their handlers in turn on the one connection, one outbox INSERT, one
-COMMIT. No batch waits to fill: a batch is whatever queued while the previous one ran (one
-event at low load). An event the batch does not apply (a duplicate, an id conflict, a held
+COMMIT. No batch waits to fill: up to `batches_in_flight` batches run at once, and a batch
+is whatever queued while they were all busy (one event at low load). An event the batch does not apply (a duplicate, an id conflict, a held
 case, a twin) and every event of a batch that failed anywhere (a handler, the outbox write,
 the commit: rolled back whole) is then applied alone exactly as without batching, so its
 outcome, retries and dead letter are its own. Safe because the inbox row commits with the
@@ -298,11 +298,17 @@ class EventConsumer:
         partitions: Sequence[RabbitQueue] | None = None,
         priorities: Sequence[int] | None = None,
         batch_size: int = 1,
+        batches_in_flight: int = 4,
     ) -> None:
         """`batch_size`: most events applied in one transaction (group commit, see the
-        module docstring); 1 (default): one transaction per event. ValueError below 1."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        module docstring); 1 (default): one transaction per event. `batches_in_flight`:
+        most batch transactions at once (each on a connection of `pool`). ValueError
+        below 1."""
+        if batch_size < 1 or batches_in_flight < 1:
+            raise ValueError(
+                f"batch_size must be at least 1, not {batch_size}; batches_in_flight"
+                f" at least 1, not {batches_in_flight}"
+            )
         self.service = service
         # Opens personal fields before the handler; None: handlers see sealed tokens.
         self.keys = keys
@@ -323,9 +329,10 @@ class EventConsumer:
         self._locks = _KeyedLocks()
         self._started = False
         self.batch_size = batch_size
+        self.batches_in_flight = batches_in_flight
         self._queued: list[_Queued] = []
-        # Runs while deliveries are queued (`_run_batches`); None when idle.
-        self._batcher: asyncio.Task[None] | None = None
+        # Each runs batches while deliveries are queued (`_run_batches`), then ends.
+        self._batchers: set[asyncio.Task[None]] = set()
         # Partitioned (README "Partitions by case"): one subscriber per partition, each
         # queue with a single active consumer; `queue` only names the dead letters' key.
         consumed = list(partitions) if partitions else [self.queue]
@@ -358,8 +365,7 @@ class EventConsumer:
                 await subscriber.stop()
         # Still batching past FastStream's grace: cut it (rolled back; its deliveries are
         # unsettled and return to the queue, an applied one comes back a duplicate).
-        batcher = self._batcher
-        if batcher is not None:
+        for batcher in list(self._batchers):
             batcher.cancel()
             with contextlib.suppress(BaseException):
                 await batcher
@@ -539,13 +545,14 @@ class EventConsumer:
             loop.create_future(),
         )
         self._queued.append(queued)
-        if self._batcher is None:
+        if len(self._batchers) < self.batches_in_flight:
             # In a context of its own: not the first delivery's span and log fields.
-            self._batcher = asyncio.create_task(
+            batcher = asyncio.create_task(
                 self._run_batches(),
                 name=f"{self.service}-consumer-batches",
                 context=contextvars.Context(),
             )
+            self._batchers.add(batcher)
         # Cancelled here (stop): a batch not yet begun skips it; one under way may commit
         # it, and the unsettled delivery comes back as a duplicate.
         outcome = await queued.outcome
@@ -555,19 +562,23 @@ class EventConsumer:
 
     async def _run_batches(self) -> None:
         """While deliveries are queued, apply up to batch_size of them per transaction, in
-        submission order; returns when none is left (the next `_apply` starts it again)."""
+        submission order; returns when none is left (the next `_apply` starts one again).
+        Up to `batches_in_flight` run at once: a batch forms while they are all busy."""
         try:
             while self._queued:
                 taken = self._queued[: self.batch_size]
                 del self._queued[: self.batch_size]
                 await self._run_batch([q for q in taken if not q.outcome.done()])
-        finally:
-            # Idle, or cancelled (stop): what is still queued is applied alone.
-            self._batcher = None
+        except BaseException:
+            # Cancelled (stop): what is still queued is applied alone.
             left, self._queued = self._queued, []
             for queued in left:
                 if not queued.outcome.done():
                     queued.outcome.set_result(None)
+            raise
+        finally:
+            # At once, not in a done callback: an `_apply` right after must see it gone.
+            self._batchers.discard(asyncio.current_task())
 
     async def _run_batch(self, batch: list[_Queued]) -> None:
         """Apply `batch` in one transaction and settle each one's outcome: "processed" when
