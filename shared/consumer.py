@@ -26,10 +26,11 @@ deliveries being handled at one moment (each of another case: a case's events wa
 lock) are applied in ONE transaction: one inbox INSERT for all of them (the held check in
 the same statement), their handlers in turn on the one connection, one outbox INSERT, one
 COMMIT. No batch waits to fill: up to `batches_in_flight` batches run at once, and a batch
-is whatever queued while they were all busy (one event at low load). An event the batch does not apply (a duplicate, an id conflict, a held
-case, a twin) and every event of a batch that failed anywhere (a handler, the outbox write,
-the commit: rolled back whole) is then applied alone exactly as without batching, so its
-outcome, retries and dead letter are its own. Safe because the inbox row commits with the
+is whatever queued while they were all busy (one event at low load). An event the batch
+does not apply (a duplicate, an id conflict, a held case, a twin) and every event of a
+batch that failed anywhere (a handler, the outbox write, the commit: rolled back whole) is
+then applied alone exactly as without batching, so its outcome, retries and dead letter
+are its own. Safe because the inbox row commits with the
 effects: an event is acked only once its transaction committed, and one applied by a batch
 whose commit went unanswered is a duplicate when applied alone. Only for services whose
 handlers do nothing outside the transaction (a batch may run a handler once more alone).
