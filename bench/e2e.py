@@ -37,6 +37,7 @@ from pathlib import Path
 import aio_pika
 import asyncpg
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.settings import SERVICES
 from tests.support.auth import auth_headers
@@ -256,6 +257,9 @@ class Phase:
     cpu_ms: dict[str, float]  # CPU ms per case per service (replicas summed)
     writes: dict[str, float]  # write system calls per case per service (replicas summed)
     load: str
+    # Consumer transactions (group commit) over the phase, of each service's first process:
+    # service -> (committed batches, events they applied); README "Consumer batches".
+    batches: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def cases_per_s(self) -> float:
@@ -296,6 +300,7 @@ class Bench:
         """Offer `cases` (at `rate` cases/s, 0 = flat out) and wait until all are audited;
         CPU per case per service over the phase."""
         spies = self._start_profilers()
+        batches_before = await self.batches()
         before, writes_before = self.cpu(), self.writes()
         started = time.perf_counter()
         submitted = await submit_cases(self.intake_urls(), cases, concurrency, name, rate)
@@ -303,6 +308,7 @@ class Bench:
         ids = [uuid.UUID(c) for c in submitted]
         await wait_until_audited(self.pool, ids, timeout=max(180, cases))
         after, writes_after = self.cpu(), self.writes()
+        batches_after = await self.batches()
         for spy in spies:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
         for spy in spies:
@@ -311,7 +317,31 @@ class Bench:
         figures = await measure(self.system.database_url, ids)
         cpu_ms = {n: (after[n] - before[n]) / cases * 1000 for n in after}
         writes = {n: (writes_after[n] - writes_before[n]) / cases for n in writes_after}
-        return Phase(name, cases, rate, submit_s, figures, cpu_ms, writes, load)
+        batches = {
+            n: (
+                batches_after[n][0] - batches_before[n][0],
+                batches_after[n][1] - batches_before[n][1],
+            )
+            for n in batches_after
+        }
+        return Phase(name, cases, rate, submit_s, figures, cpu_ms, writes, load, batches)
+
+    async def batches(self) -> dict[str, tuple[float, float]]:
+        """hrcase_consumer_batch_events (count, sum) of each service's first process."""
+        found: dict[str, tuple[float, float]] = {}
+        async with httpx.AsyncClient(timeout=10) as client:
+            for name in self.replicas:
+                text = (await client.get(self.system.metrics_url(name))).text
+                count = total = 0.0
+                for family in text_string_to_metric_families(text):
+                    if family.name == "hrcase_consumer_batch_events":
+                        for sample in family.samples:
+                            if sample.name.endswith("_count"):
+                                count += sample.value
+                            elif sample.name.endswith("_sum"):
+                                total += sample.value
+                found[name] = (count, total)
+        return found
 
     def _start_profilers(self) -> list[subprocess.Popen[bytes]]:
         """py-spy (collapsed stacks, only samples holding the GIL: CPU, not waiting) on
@@ -398,6 +428,13 @@ def print_phase(phase: Phase, baseline: float) -> None:
     print(f"  CPU ms per case: {cpu}  total {sum(phase.cpu_ms.values()):.1f}")
     writes = "  ".join(f"{name} {n:.0f}" for name, n in phase.writes.items())
     print(f"  write syscalls per case: {writes}  total {sum(phase.writes.values()):.0f}")
+    batched = "  ".join(
+        f"{name} {events / count:.1f} ({count:.0f} transactions)"
+        for name, (count, events) in phase.batches.items()
+        if count
+    )
+    if batched:
+        print(f"  events per consumer transaction (batched): {batched}")
 
 
 def print_rss(title: str, rss: dict[str, list[float]]) -> None:

@@ -20,12 +20,27 @@ sealed body's. A sealed value that does not open is bad input (SealedDataError).
 A message redelivered more than `max_attempts` times (its consumers died handling it) is
 dead-lettered with a hold (RedeliveredUnsettled); the broker's own delivery limit
 (shared.topology) stays the last backstop.
+
+Group commit (`batch_size` > 1, CONSUMER_BATCH_SIZE; README "Consumer batches"): the
+deliveries being handled at one moment (each of another case: a case's events wait on its
+lock) are applied in ONE transaction: one inbox INSERT for all of them (the held check in
+the same statement), their handlers in turn on the one connection, one outbox INSERT, one
+COMMIT. No batch waits to fill: up to `batches_in_flight` batches run at once, and a batch
+is whatever queued while they were all busy (one event at low load). An event the batch
+does not apply (a duplicate, an id conflict, a held case, a twin) and every event of a
+batch that failed anywhere (a handler, the outbox write, the commit: rolled back whole) is
+then applied alone exactly as without batching, so its outcome, retries and dead letter
+are its own. Safe because the inbox row commits with the
+effects: an event is acked only once its transaction committed, and one applied by a batch
+whose commit went unanswered is a duplicate when applied alone. Only for services whose
+handlers do nothing outside the transaction (a batch may run a handler once more alone).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import json
 import time
@@ -51,7 +66,13 @@ from shared.db import UNREACHABLE_WAIT_SECONDS, database_unreachable, unreachabl
 from shared.envelope import Actor, Envelope
 from shared.errors import PermanentError
 from shared.events import EVENT_TYPES, EventPayload, UnknownEventType, make_event
-from shared.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
+from shared.metrics import (
+    CONSUMER_BATCH_EVENTS,
+    CONSUMER_BATCH_FALLBACKS,
+    EVENT_HANDLE_SECONDS,
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+)
 from shared.outbox import OutboxBuffer, active_buffer, enqueue
 from shared.privacy.keys import KeyStore
 from shared.privacy.sealing import open_envelope
@@ -154,6 +175,19 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class _Queued:
+    """A delivery waiting for the next batch (EventConsumer._apply)."""
+
+    envelope: Envelope
+    handler: Handler
+    digest: bytes
+    # The delivery's context (its span, its log fields): its handler runs in a copy.
+    context: contextvars.Context
+    # "processed" once its batch committed; None: to be applied alone (`_apply_one`).
+    outcome: asyncio.Future[str | None]
 
 
 class _KeyedLocks:
@@ -264,7 +298,18 @@ class EventConsumer:
         keys: KeyStore | None = None,
         partitions: Sequence[RabbitQueue] | None = None,
         priorities: Sequence[int] | None = None,
+        batch_size: int = 1,
+        batches_in_flight: int = 4,
     ) -> None:
+        """`batch_size`: most events applied in one transaction (group commit, see the
+        module docstring); 1 (default): one transaction per event. `batches_in_flight`:
+        most batch transactions at once (each on a connection of `pool`). ValueError
+        below 1."""
+        if batch_size < 1 or batches_in_flight < 1:
+            raise ValueError(
+                f"batch_size must be at least 1, not {batch_size}; batches_in_flight"
+                f" at least 1, not {batches_in_flight}"
+            )
         self.service = service
         # Opens personal fields before the handler; None: handlers see sealed tokens.
         self.keys = keys
@@ -284,6 +329,11 @@ class EventConsumer:
         )
         self._locks = _KeyedLocks()
         self._started = False
+        self.batch_size = batch_size
+        self.batches_in_flight = batches_in_flight
+        self._queued: list[_Queued] = []
+        # Each runs batches while deliveries are queued (`_run_batches`), then ends.
+        self._batchers: set[asyncio.Task[None]] = set()
         # Partitioned (README "Partitions by case"): one subscriber per partition, each
         # queue with a single active consumer; `queue` only names the dead letters' key.
         consumed = list(partitions) if partitions else [self.queue]
@@ -314,6 +364,12 @@ class EventConsumer:
         for subscriber in self.subscribers:
             with contextlib.suppress(Exception):
                 await subscriber.stop()
+        # Still batching past FastStream's grace: cut it (rolled back; its deliveries are
+        # unsettled and return to the queue, an applied one comes back a duplicate).
+        for batcher in list(self._batchers):
+            batcher.cancel()
+            with contextlib.suppress(BaseException):
+                await batcher
 
     @property
     def running(self) -> bool:
@@ -418,10 +474,11 @@ class EventConsumer:
                 message, reason, RedeliveredUnsettled(reason), attempt, event_type, envelope
             )
             return None
+        alone = False
         while True:
             started = time.perf_counter()
             try:
-                outcome = await self._apply_when_reachable(envelope, handler)
+                outcome = await self._apply_when_reachable(envelope, handler, alone=alone)
             except (PermanentError, ValidationError, UnknownEventType) as exc:
                 self._observe(event_type, "dead_lettered", started)
                 _failed(span, exc)
@@ -437,6 +494,8 @@ class EventConsumer:
                 if not await self._retry_or_reject(message, envelope, exc, attempt):
                     return None
                 attempt += 1
+                # Retried alone: a failing event rolls back no other event's batch again.
+                alone = True
                 continue
             self._observe(event_type, outcome, started)
             return outcome
@@ -453,7 +512,9 @@ class EventConsumer:
             return False
         return bool(found)
 
-    async def _apply_when_reachable(self, envelope: Envelope, handler: Handler) -> str:
+    async def _apply_when_reachable(
+        self, envelope: Envelope, handler: Handler, *, alone: bool = False
+    ) -> str:
         """`_apply`, waiting in place while the database cannot be reached (a restart, a
         failover): the delivery stays unsettled, so the outage spends none of the event's
         attempts and no requeue counts toward the broker's delivery limit. After
@@ -461,7 +522,7 @@ class EventConsumer:
         waited, attempt = 0.0, 0
         while True:
             try:
-                return await self._apply(envelope, handler)
+                return await self._apply(envelope, handler, alone=alone)
             except Exception as exc:
                 if not database_unreachable(exc) or waited >= UNREACHABLE_WAIT_SECONDS:
                     raise
@@ -471,7 +532,138 @@ class EventConsumer:
                 await asyncio.sleep(pause)
                 waited += pause
 
-    async def _apply(self, envelope: Envelope, handler: Handler) -> str:
+    async def _apply(self, envelope: Envelope, handler: Handler, *, alone: bool = False) -> str:
+        """Apply the event: in the next batch (batch_size > 1, not `alone`), else in a
+        transaction of its own. "processed" or "duplicate"; raises as `_apply_one`."""
+        if self.batch_size == 1 or alone:
+            return await self._apply_one(envelope, handler)
+        loop = asyncio.get_running_loop()
+        queued = _Queued(
+            envelope,
+            handler,
+            envelope_digest(envelope),
+            contextvars.copy_context(),
+            loop.create_future(),
+        )
+        self._queued.append(queued)
+        if len(self._batchers) < self.batches_in_flight:
+            # In a context of its own: not the first delivery's span and log fields.
+            batcher = asyncio.create_task(
+                self._run_batches(),
+                name=f"{self.service}-consumer-batches",
+                context=contextvars.Context(),
+            )
+            self._batchers.add(batcher)
+        # Cancelled here (stop): a batch not yet begun skips it; one under way may commit
+        # it, and the unsettled delivery comes back as a duplicate.
+        outcome = await queued.outcome
+        if outcome is None:
+            return await self._apply_one(envelope, handler)
+        return outcome
+
+    async def _run_batches(self) -> None:
+        """While deliveries are queued, apply up to batch_size of them per transaction, in
+        submission order; returns when none is left (the next `_apply` starts one again).
+        Up to `batches_in_flight` run at once: a batch forms while they are all busy."""
+        try:
+            while self._queued:
+                taken = self._queued[: self.batch_size]
+                del self._queued[: self.batch_size]
+                await self._run_batch([q for q in taken if not q.outcome.done()])
+        except BaseException:
+            # Cancelled (stop): what is still queued is applied alone.
+            left, self._queued = self._queued, []
+            for queued in left:
+                if not queued.outcome.done():
+                    queued.outcome.set_result(None)
+            raise
+        finally:
+            # At once, not in a done callback: an `_apply` right after must see it gone.
+            self._batchers.discard(asyncio.current_task())
+
+    async def _run_batch(self, batch: list[_Queued]) -> None:
+        """Apply `batch` in one transaction and settle each one's outcome: "processed" when
+        the batch committed it, else None (apply it alone)."""
+        if not batch:
+            return
+        applied: list[_Queued] = []
+        try:
+            applied = await self._apply_batch(batch)
+        except Exception as exc:
+            CONSUMER_BATCH_FALLBACKS.labels(self.service).inc()
+            log.warning(
+                "batch rolled back, its events are applied one by one",
+                events=len(batch),
+                error=_summary(exc),
+            )
+        finally:
+            committed = {id(q) for q in applied}
+            for queued in batch:
+                if not queued.outcome.done():
+                    queued.outcome.set_result("processed" if id(queued) in committed else None)
+
+    async def _apply_batch(self, batch: list[_Queued]) -> list[_Queued]:
+        """One transaction: the inbox rows of the events that are new and whose case is
+        not held, their handlers in batch order, one outbox INSERT, the commit. Returns
+        the events it applied; raises (all rolled back) when any step fails."""
+        ids: set[UUID] = set()
+        unique: list[_Queued] = []
+        for queued in batch:
+            # Twins (never together under the case lock, but cheap to refuse): the first.
+            if queued.envelope.event_id not in ids:
+                ids.add(queued.envelope.event_id)
+                unique.append(queued)
+        async with self.pool.acquire() as conn, conn.transaction():
+            # One round trip. A held case's events get no row: alone, `check_hold` decides.
+            # Rows in event_id order: two batches meeting on the same ids wait, not deadlock.
+            rows = await conn.fetch(
+                f"INSERT INTO {self.schema}.inbox (event_id, event_type, body_sha256)"
+                " SELECT e.event_id, e.event_type, e.body_sha256"
+                " FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::uuid[])"
+                " AS e(event_id, event_type, body_sha256, case_id)"
+                f" WHERE NOT EXISTS (SELECT 1 FROM {self.schema}.case_holds h"
+                " WHERE h.case_id = e.case_id)"
+                " ORDER BY e.event_id"
+                " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                [q.envelope.event_id for q in unique],
+                [q.envelope.event_type for q in unique],
+                [q.digest for q in unique],
+                [q.envelope.case_id for q in unique],
+            )
+            fresh = {row["event_id"] for row in rows}
+            applied = [q for q in unique if q.envelope.event_id in fresh]
+            if not applied:
+                return []
+            outbox = OutboxBuffer(conn, self.schema)
+            for queued in applied:
+                # In (a copy of) the delivery's context: its span is the parent, its log
+                # fields are bound, and what the handler sets there stays apart.
+                await asyncio.create_task(
+                    self._handle_in_batch(queued, conn, outbox), context=queued.context
+                )
+            await outbox.flush()
+        CONSUMER_BATCH_EVENTS.labels(self.service).observe(len(applied))
+        if self.on_commit:
+            # The outbox flush was written here; a handler's own `enqueue` in its context.
+            self.on_commit()
+            for queued in applied:
+                queued.context.run(self.on_commit)
+        return applied
+
+    async def _handle_in_batch(
+        self, queued: _Queued, conn: asyncpg.Connection, outbox: OutboxBuffer
+    ) -> None:
+        envelope = queued.envelope
+        if self.keys is not None:
+            envelope = await open_envelope(
+                self.keys, envelope, purpose=f"consume {envelope.event_type}"
+            )
+        with outbox.active():
+            await queued.handler(HandlerContext(envelope, conn, self.service, self.schema, outbox))
+
+    async def _apply_one(self, envelope: Envelope, handler: Handler) -> str:
+        """The event in a transaction of its own: "processed", "duplicate"; raises
+        EventIdConflict, CaseHeld, or what the handler raised (all rolled back)."""
         digest = envelope_digest(envelope)
         async with self.pool.acquire() as conn, conn.transaction():
             # One round trip: the inbox row, and whether the case is held at all.

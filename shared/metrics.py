@@ -31,6 +31,19 @@ EVENT_HANDLE_SECONDS = Histogram(
     ["service", "event_type", "outcome"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+CONSUMER_BATCH_EVENTS = Histogram(
+    "hrcase_consumer_batch_events",
+    "Events applied by one committed consumer transaction (group commit,"
+    " CONSUMER_BATCH_SIZE; only services that batch their deliveries)",
+    ["service"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+CONSUMER_BATCH_FALLBACKS = Counter(
+    "hrcase_consumer_batch_fallbacks_total",
+    "Consumer batches rolled back (a handler, the outbox write or the commit failed):"
+    " each of their events was then applied in a transaction of its own",
+    ["service"],
+)
 EVENTS_PUBLISHED = Counter(
     "hrcase_events_published_total", "Events published (confirmed) from the outbox", ["service"]
 )

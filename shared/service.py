@@ -116,6 +116,10 @@ class ServiceSpec:
     handlers: Callable[[Runtime], Awaitable[Mapping[str, Handler]]] | None = None
     # A service with its own consuming loop (audit's batch writer) supplies this instead.
     consumer_factory: Callable[[Runtime], Awaitable[Consumer]] | None = None
+    # Its handlers do nothing outside their transaction (no mail, no HTTP call, no file):
+    # its EventConsumer may apply several deliveries in one (CONSUMER_BATCH_SIZE), and run a
+    # handler again alone when the batch rolled back.
+    batches_deliveries: bool = False
     uses_outbox: bool = True
     json_codecs: bool = True
     routers: Sequence[APIRouter] = ()
@@ -189,6 +193,9 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
             max_attempts=settings.consumer_max_attempts,
             user_prefix=settings.rabbitmq_user_prefix,
             keys=runtime.keys,
+            batch_size=settings.consumer_batch_size_for(spec.name)
+            if spec.batches_deliveries
+            else 1,
         )
     if runtime.consumer:
         await runtime.consumer.start()

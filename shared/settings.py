@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # Consumer tuning: bounded retries before a message is dead-lettered with its reason.
     consumer_prefetch: int = 64
     consumer_max_attempts: int = 5
+    # Group commit (shared.consumer, README "Consumer batches"): most events one consumer
+    # transaction applies, for the services that batch (intake, routing); 1 = one
+    # transaction per event. `<SERVICE>_CONSUMER_BATCH_SIZE` overrides it for one service.
+    consumer_batch_size: int = Field(default=32, ge=1, le=1000)
     db_pool_size: int = 10
     routing_policy_file: str | None = None
     # development | production. Production refuses the development signing key.
@@ -109,6 +113,21 @@ class Settings(BaseSettings):
         if not 1 <= count <= 64:
             raise ValueError(f"{name} must be a whole number from 1 to 64, not {explicit!r}")
         return count
+
+    def consumer_batch_size_for(self, service: str) -> int:
+        """`<SERVICE>_CONSUMER_BATCH_SIZE`, else CONSUMER_BATCH_SIZE. Raises ValueError
+        naming the variable when it is not a whole number from 1 to 1000."""
+        name = f"{service.upper()}_CONSUMER_BATCH_SIZE"
+        explicit = os.environ.get(name)
+        if explicit is None:
+            return self.consumer_batch_size
+        try:
+            size = int(explicit)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= 1000:
+            raise ValueError(f"{name} must be a whole number from 1 to 1000, not {explicit!r}")
+        return size
 
     def replica_index(self) -> int:
         """BUS_REPLICA_INDEX, else a stable number of this host name and process id."""

@@ -81,6 +81,9 @@ SPEC = ServiceSpec(
     name="intake",
     subscriptions=SUBSCRIPTIONS,
     handlers=_handlers,
+    # Its projections only touch its database: several deliveries may share a transaction
+    # (README "Consumer batches").
+    batches_deliveries=True,
     routers=[
         router,
         work_queue_router,

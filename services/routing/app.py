@@ -57,5 +57,11 @@ async def _handlers(runtime: Runtime) -> Mapping[str, Handler]:
 
 
 SPEC = ServiceSpec(
-    name="routing", subscriptions=SUBSCRIPTIONS, handlers=_handlers, on_startup=_startup
+    name="routing",
+    subscriptions=SUBSCRIPTIONS,
+    handlers=_handlers,
+    on_startup=_startup,
+    # Its handlers only touch its database (and read the policy in memory): several
+    # deliveries may share a transaction (README "Consumer batches").
+    batches_deliveries=True,
 )
