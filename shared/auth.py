@@ -83,6 +83,11 @@ class Principal(BaseModel):
     # The address on the person's HR record (identity provider / directory), when the token
     # carries one: an employee's own case is raised with it, never with a typed one.
     email: str | None = None
+    # True only when the portal's own sign-in vouched for `email` (the development
+    # directory, or a provider's `email_verified` claim) in a portal session token. An API
+    # token's `email` is whatever its minter wrote: never verified, so nothing that trusts
+    # the address alone (a case opened by mail from it) opens to it.
+    email_verified: bool = False
     # The token's `jti` when it belongs to a server-side session (the portal's), which the
     # service that issued it checks on every request so signing out revokes it at once.
     session_id: str | None = None
@@ -112,6 +117,7 @@ class TokenService:
         employee_id: str | None = None,
         name: str | None = None,
         email: str | None = None,
+        email_verified: bool = False,
         ttl_seconds: int | None = None,
         audience: str = AUDIENCE,
         session_id: str | None = None,
@@ -134,6 +140,8 @@ class TokenService:
             claims["name"] = name
         if email:
             claims["email"] = email
+            if email_verified:
+                claims["email_verified"] = True
         if session_id:
             claims["jti"] = session_id
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
@@ -154,12 +162,20 @@ class TokenService:
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not set(roles) <= ROLES:
             raise InvalidToken("token carries unknown roles")
+        email = _claimed_email(claims.get("email"))
         return Principal(
             subject=str(claims["sub"]),
             roles=frozenset(roles),
             employee_id=claims.get("employee_id"),
             name=claims.get("name"),
-            email=_claimed_email(claims.get("email")),
+            email=email,
+            # Honoured for the portal's audience only: those tokens are minted by the
+            # portal's sign-in alone, and each request checks their session server-side.
+            email_verified=(
+                audience == PORTAL_AUDIENCE
+                and email is not None
+                and claims.get("email_verified") is True
+            ),
             session_id=str(claims["jti"]) if claims.get("jti") else None,
         )
 

@@ -46,6 +46,9 @@ class SsoIdentity:
     employee_id: str
     name: str | None
     email: str | None
+    # The provider's `email_verified` claim was true: only then may the address stand for
+    # the person (e.g. follow a case opened by mail from it).
+    email_verified: bool
     issuer: str
     provider_subject: str
     provider_session: str | None
@@ -102,6 +105,7 @@ def identity_from_claims(
         employee_id=employee_id,
         name=_text(claims.get(names.name), 200),
         email=email if email and "@" in email else None,
+        email_verified=bool(email and "@" in email) and claims.get("email_verified") is True,
         issuer=str(claims["iss"]),
         provider_subject=str(claims["sub"]),
         provider_session=_text(claims.get("sid"), 500),

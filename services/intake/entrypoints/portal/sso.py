@@ -149,6 +149,7 @@ async def callback(request: Request) -> Response:
         employee_id=identity.employee_id,
         name=identity.name,
         email=identity.email,
+        email_verified=identity.email_verified,
     )
     await sso_sql.link_provider_session(
         runtime_of(request).pool,

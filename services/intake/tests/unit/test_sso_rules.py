@@ -50,6 +50,20 @@ def test_the_identity_comes_from_the_configured_claims():
     )  # fmt: skip
 
 
+def test_the_address_is_verified_only_when_the_provider_says_so():
+    claims = {**BASE, "groups": "all-staff", "employee_id": "E-1", "email": "e1@example.com"}
+
+    def verified(**extra: object) -> bool:
+        person = identity_from_claims({**claims, **extra}, names=ClaimNames(), role_map=ROLE_MAP)
+        return person.email_verified
+
+    assert verified(email_verified=True)
+    assert not verified()
+    assert not verified(email_verified=False)
+    assert not verified(email_verified="true")  # only the JSON boolean counts
+    assert not verified(email_verified=True, email="not-an-address")
+
+
 def test_one_group_as_a_string_counts_and_an_odd_address_is_dropped():
     claims = {**BASE, "groups": "all-staff", "employee_id": "E-1", "email": "not-an-address"}
     person = identity_from_claims(claims, names=ClaimNames(), role_map=ROLE_MAP)
