@@ -40,7 +40,7 @@ from services.intake.domain.work_queue import Viewer
 from shared.db import create_pool
 from tests.support.infra import admin_database_url, drop_database, recreate_database
 
-MANAGER = Viewer(ids=("M-9002",), employee_id="M-9002", reads_restricted=True)
+MANAGER = Viewer(ids=("M-9002",), reporter_ids=("M-9002",), reads_restricted=True)
 YEAR = Period(date(2026, 1, 1), date(2026, 12, 31))
 QUARTER = Period(date(2026, 7, 1), date(2026, 9, 30))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -65,13 +66,15 @@ async def list_cases_for(
     *,
     employee_id: str | None,
     subject: str,
+    reporter_ids: Sequence[str],
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Cases a person reported (never anonymous ones), logged/submitted for someone else,
-    or (staff) hold a process role on, with `process_role_holders`."""
+    """Cases a person reported (`reporter_ids`, case.reporter_ids; never anonymous ones),
+    logged/submitted for someone else, or (staff) hold a process role on, with
+    `process_role_holders`."""
     rows = await conn.fetch(
         f"""SELECT {CASE_COLUMNS} FROM intake.cases
-           WHERE (reporter_employee_id = $1 AND NOT anonymous)
+           WHERE (reporter_employee_id = ANY($4::text[]) AND NOT anonymous)
               OR logged_by = $2 OR submitted_by = $2
               OR EXISTS (SELECT 1 FROM intake.case_process_roles r
                          WHERE r.case_id = intake.cases.case_id
@@ -80,6 +83,7 @@ async def list_cases_for(
         employee_id,
         subject,
         limit,
+        list(reporter_ids),
     )
     return [dict(row) for row in rows]
 

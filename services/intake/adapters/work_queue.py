@@ -76,8 +76,9 @@ def visible_sql(viewer: Viewer, p: Params) -> str:
             for column in ("owner_id", "logged_by", "submitted_by")
         ]
         parts.append(_holds_process_role(viewer.ids, p))
-    if viewer.employee_id is not None:
-        parts.append(f"(reporter_employee_id = {p(viewer.employee_id)} AND NOT anonymous)")
+    if viewer.reporter_ids:
+        reported = _equals_any("reporter_employee_id", viewer.reporter_ids, p)
+        parts.append(f"({reported} AND NOT anonymous)")
     return "(" + " OR ".join(parts) + ")"
 
 

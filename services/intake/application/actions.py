@@ -36,6 +36,7 @@ from services.intake.domain.case import (
     case_access,
     is_reporter,
     may_submit_for,
+    reporter_ids,
     sees_internal_notes,
     submitter_actor,
 )
@@ -337,7 +338,10 @@ async def my_cases(runtime: Runtime, principal: Principal) -> list[dict[str, Any
     """Cases `principal` reported, logged or raised for someone, newest first, filtered by
     the same rule as a single read (case_access), so a list never shows what a page hides."""
     rows = await sql.list_cases_for(
-        runtime.pool, employee_id=principal.employee_id, subject=principal.subject
+        runtime.pool,
+        employee_id=principal.employee_id,
+        subject=principal.subject,
+        reporter_ids=reporter_ids(principal),
     )
     return [row for row in rows if case_access(principal, facts(row)).allowed]
 

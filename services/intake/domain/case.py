@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from services.intake.domain.email.threads import sender_employee_id
 from shared.addresses import MailAddress
 from shared.auth import Principal, Role
 from shared.envelope import Actor
@@ -229,11 +230,28 @@ class Access(BaseModel):
     audited: bool = False
 
 
+def reporter_ids(principal: Principal) -> tuple[str, ...]:
+    """The reporter ids (`intake.cases.reporter_employee_id`) that are `principal`'s: their
+    employee id and, when the portal's sign-in verified their address, the id of a case
+    opened by mail from that address (`email:<address>`, threads.email_employee_id). The
+    one place the reporter rule reads a principal: every door (a case, "My cases", the
+    work queue) asks this. An unverified address (an API token's claim) adds nothing."""
+    ids = [principal.employee_id] if principal.employee_id else []
+    if principal.email_verified and principal.email:
+        by_mail = sender_employee_id(principal.email)
+        if by_mail is not None:
+            ids.append(by_mail)
+    return tuple(ids)
+
+
 def is_reporter(principal: Principal, case: CaseFacts) -> bool:
-    return (
-        not case.anonymous
-        and principal.employee_id is not None
-        and principal.employee_id == case.reporter_employee_id
+    reporter = case.reporter_employee_id
+    if case.anonymous or reporter is None:
+        return False
+    # The employee id is always among reporter_ids: checked first, so only a case opened
+    # by mail pays for normalising the session's address.
+    return reporter == principal.employee_id or (
+        reporter.startswith("email:") and reporter in reporter_ids(principal)
     )
 
 

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from services.intake.domain.case import CATEGORIES, RESTRICTED_READERS, STAFF_ROLES
+from services.intake.domain.case import CATEGORIES, RESTRICTED_READERS, STAFF_ROLES, reporter_ids
 from shared.auth import Principal
 from shared.events import Channel, Priority
 
@@ -152,12 +152,13 @@ class Viewer:
     """Who is looking, as far as visibility and scopes go.
 
     `ids`: the ids a case may carry for them (owner, logged_by, submitted_by);
+    `reporter_ids`: the reporter ids that are theirs (case.reporter_ids);
     `reads_restricted`: their role reads every restricted case; `teams`: the teams they
     belong to or lead, per routing's roster.
     """
 
     ids: tuple[str, ...]
-    employee_id: str | None
+    reporter_ids: tuple[str, ...]
     reads_restricted: bool
     teams: tuple[str, ...] = ()
 
@@ -174,7 +175,7 @@ def viewer_of(principal: Principal, teams: tuple[str, ...] = ()) -> Viewer:
     ids = tuple(sorted(own))
     return Viewer(
         ids=ids,
-        employee_id=principal.employee_id,
+        reporter_ids=reporter_ids(principal),
         reads_restricted=principal.has_any(*RESTRICTED_READERS),
         teams=teams,
     )

@@ -26,7 +26,7 @@ from shared.service import Runtime
 from tests.support.infra import RUN_ID, admin_database_url, drop_database
 
 CASE = "00000000-0000-0000-0000-00000000a001"
-MANAGER = Viewer(ids=("M-9001",), employee_id="M-9001", reads_restricted=True)
+MANAGER = Viewer(ids=("M-9001",), reporter_ids=("M-9001",), reads_restricted=True)
 NOVEMBER = Period(date(2026, 11, 1), date(2026, 11, 30))
 
 

@@ -24,9 +24,9 @@ from email.utils import getaddresses
 from typing import Any
 
 from services.intake.config import EmailLimits
-from services.intake.domain.email import charsets, tnef
+from services.intake.domain.email import charsets, threads, tnef
 from services.intake.domain.email.html import html_to_text
-from shared.addresses import InvalidAddress, check_address
+from shared.addresses import InvalidAddress
 
 SUBJECT_MAX = 200
 NAME_MAX = 200
@@ -348,7 +348,7 @@ def valid_address(value: str) -> str | None:
     if "\ufffd" in candidate:  # bytes nobody could decode: not an address to write back to
         return None
     try:
-        return check_address(candidate).lower()
+        return threads.sender_form(candidate)
     except InvalidAddress:
         return None
 

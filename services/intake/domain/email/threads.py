@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+from shared.addresses import InvalidAddress, check_address
 from shared.envelope import Actor
 from shared.events import Reporter
 from shared.mail import notification_message_id
@@ -49,6 +50,23 @@ def email_employee_id(address: str) -> str:
     if len(candidate) <= EMPLOYEE_ID_MAX:
         return candidate
     return "email:sha256:" + hashlib.sha256(address.encode("utf-8")).hexdigest()[:48]
+
+
+def sender_form(address: str) -> str:
+    """The form intake keeps a mail sender's address in: email-validator's normalised one
+    (NFC, domain in lower-case Unicode; `shared/addresses.py`), then all lower case, as mail
+    systems compare in practice. Raises `InvalidAddress`."""
+    return check_address(address).lower()
+
+
+def sender_employee_id(address: str) -> str | None:
+    """The reporter id of a case opened by mail from `address` (`email_employee_id` of its
+    `sender_form`), or None when `address` is not one: whoever holds the address (a
+    verified one) is that case's reporter."""
+    try:
+        return email_employee_id(sender_form(address))
+    except InvalidAddress:
+        return None
 
 
 def email_actor(address: str) -> Actor:
