@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -82,6 +83,51 @@ def write_syscalls(pid: int) -> int:
             if line.startswith("syscw:"):
                 return int(line.split()[1])
     return 0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle (user, nice, system, irq, softirq, steal of
+    /proc/stat's `cpu` line): the whole machine, whoever ran."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def infrastructure_pids() -> dict[str, list[int]]:
+    """The local RabbitMQ (beam.smp) and Postgres (every `postgres` process: postmaster,
+    backends, checkpointer, WAL writer) of this machine, by /proc/<pid>/comm. Backends that
+    exit during a phase take their CPU with them, so their figure is a floor."""
+    found: dict[str, list[int]] = {"rabbitmq": [], "postgres": []}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as comm:
+                name = comm.read().strip()
+        except OSError:
+            continue
+        if name == "beam.smp":
+            found["rabbitmq"].append(int(entry))
+        elif name == "postgres":
+            found["postgres"].append(int(entry))
+    return found
+
+
+def infrastructure_cpu() -> dict[str, float]:
+    """CPU seconds so far of RabbitMQ, Postgres and this load generator, and the machine's
+    busy seconds (`machine`), read together."""
+    seconds: dict[str, float] = {}
+    for name, pids in infrastructure_pids().items():
+        total = 0.0
+        for pid in pids:
+            # A backend may exit between the listing and the read.
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(pid)
+        seconds[name] = total
+    seconds["load generator"] = cpu_seconds(os.getpid())
+    seconds["machine"] = machine_busy_seconds()
+    return seconds
 
 
 def load_average() -> str:
@@ -257,6 +303,8 @@ class Phase:
     cpu_ms: dict[str, float]  # CPU ms per case per service (replicas summed)
     writes: dict[str, float]  # write system calls per case per service (replicas summed)
     load: str
+    # CPU ms per case of RabbitMQ, Postgres, the load generator and the whole machine.
+    infrastructure_ms: dict[str, float] = field(default_factory=dict)
     # Consumer transactions (group commit) over the phase, of each service's first process:
     # service -> (committed batches, events they applied); README "Consumer batches".
     batches: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -302,12 +350,14 @@ class Bench:
         spies = self._start_profilers()
         batches_before = await self.batches()
         before, writes_before = self.cpu(), self.writes()
+        infra_before = infrastructure_cpu()
         started = time.perf_counter()
         submitted = await submit_cases(self.intake_urls(), cases, concurrency, name, rate)
         submit_s = time.perf_counter() - started
         ids = [uuid.UUID(c) for c in submitted]
         await wait_until_audited(self.pool, ids, timeout=max(180, cases))
         after, writes_after = self.cpu(), self.writes()
+        infra_after = infrastructure_cpu()
         batches_after = await self.batches()
         for spy in spies:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -324,7 +374,12 @@ class Bench:
             )
             for n in batches_after
         }
-        return Phase(name, cases, rate, submit_s, figures, cpu_ms, writes, load, batches)
+        infrastructure_ms = {
+            n: (infra_after[n] - infra_before[n]) / cases * 1000 for n in infra_after
+        }
+        return Phase(
+            name, cases, rate, submit_s, figures, cpu_ms, writes, load, infrastructure_ms, batches
+        )
 
     async def batches(self) -> dict[str, tuple[float, float]]:
         """hrcase_consumer_batch_events (count, sum) of each service's first process."""
@@ -426,6 +481,21 @@ def print_phase(phase: Phase, baseline: float) -> None:
         )
     cpu = "  ".join(f"{name} {ms:.1f}" for name, ms in phase.cpu_ms.items())
     print(f"  CPU ms per case: {cpu}  total {sum(phase.cpu_ms.values()):.1f}")
+    infra = phase.infrastructure_ms
+    services = sum(phase.cpu_ms.values())
+    if infra:
+        cores = os.cpu_count() or 1
+        floor = infra["rabbitmq"] + infra["postgres"]
+        rest = infra["machine"] - services - infra["rabbitmq"] - infra["postgres"]
+        rest -= infra["load generator"]
+        print(
+            f"  machine CPU ms per case: services {services:.1f}  RabbitMQ"
+            f" {infra['rabbitmq']:.1f}  Postgres {infra['postgres']:.1f}  load generator"
+            f" {infra['load generator']:.1f}  rest (mail sink, kernel, others) {rest:.1f}"
+            f"  = {infra['machine']:.1f}; {cores} cores carry at most"
+            f" {cores * 1000 / infra['machine']:,.0f} cases/s at this cost, RabbitMQ"
+            f" and Postgres alone {cores * 1000 / floor:,.0f}"
+        )
     writes = "  ".join(f"{name} {n:.0f}" for name, n in phase.writes.items())
     print(f"  write syscalls per case: {writes}  total {sum(phase.writes.values()):.0f}")
     batched = "  ".join(
@@ -491,8 +561,11 @@ async def run(
             if scale_out:
                 bench.add_replicas()
                 try:
-                    warm = await submit_cases(bench.intake_urls(), 50, 16, "warm-2")
-                    await wait_until_audited(pool, [uuid.UUID(c) for c in warm], timeout=120)
+                    warm = [
+                        uuid.UUID(c)
+                        for c in await submit_cases(bench.intake_urls(), 50, 16, "warm-2")
+                    ]
+                    await wait_until_audited(pool, warm, timeout=120)
                     two = await bench.phase("2 replicas each, flat out", cases, concurrency)
                     phases.append(two)
                     print_phase(two, baselines[0])
