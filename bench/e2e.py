@@ -130,6 +130,18 @@ def infrastructure_cpu() -> dict[str, float]:
     return seconds
 
 
+def gc_over_phase(
+    before: dict[float, float], after: dict[float, float]
+) -> tuple[float, float, float]:
+    """(collections, seconds paused, upper bound of the longest pause) between two reads of
+    one generation's hrcase_gc_pause_seconds buckets (bound -> cumulative count; -1 = sum)."""
+    bounds = sorted(b for b in after if b >= 0)
+    grew = {b: after[b] - before.get(b, 0.0) for b in bounds}
+    count = grew[bounds[-1]] if bounds else 0.0  # the +Inf bucket counts every pause
+    longest = next((b for b in bounds if grew[b] >= count), 0.0) if count else 0.0
+    return count, after.get(-1.0, 0.0) - before.get(-1.0, 0.0), longest
+
+
 def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -308,6 +320,9 @@ class Phase:
     # Consumer transactions (group commit) over the phase, of each service's first process:
     # service -> (committed batches, events they applied); README "Consumer batches".
     batches: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # Garbage-collector pauses over the phase (hrcase_gc_pause_seconds, every process of a
+    # service summed): service -> generation -> (collections, seconds, longest bucket bound).
+    gc: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
 
     @property
     def cases_per_s(self) -> float:
@@ -349,6 +364,7 @@ class Bench:
         CPU per case per service over the phase."""
         spies = self._start_profilers()
         batches_before = await self.batches()
+        gc_before = await self.gc_pauses()
         before, writes_before = self.cpu(), self.writes()
         infra_before = infrastructure_cpu()
         started = time.perf_counter()
@@ -359,6 +375,7 @@ class Bench:
         after, writes_after = self.cpu(), self.writes()
         infra_after = infrastructure_cpu()
         batches_after = await self.batches()
+        gc_after = await self.gc_pauses()
         for spy in spies:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
         for spy in spies:
@@ -377,8 +394,22 @@ class Bench:
         infrastructure_ms = {
             n: (infra_after[n] - infra_before[n]) / cases * 1000 for n in infra_after
         }
+        gc_phase = {
+            n: {g: gc_over_phase(gc_before.get(n, {}).get(g, {}), h) for g, h in gens.items()}
+            for n, gens in gc_after.items()
+        }
         return Phase(
-            name, cases, rate, submit_s, figures, cpu_ms, writes, load, infrastructure_ms, batches
+            name,
+            cases,
+            rate,
+            submit_s,
+            figures,
+            cpu_ms,
+            writes,
+            load,
+            infrastructure_ms,
+            batches,
+            gc_phase,
         )
 
     async def batches(self) -> dict[str, tuple[float, float]]:
@@ -396,6 +427,27 @@ class Bench:
                             elif sample.name.endswith("_sum"):
                                 total += sample.value
                 found[name] = (count, total)
+        return found
+
+    async def gc_pauses(self) -> dict[str, dict[str, dict[float, float]]]:
+        """hrcase_gc_pause_seconds of each service's first process: generation -> the
+        histogram's cumulative buckets (upper bound -> collections), with the key
+        `sum` -> seconds paused in all."""
+        found: dict[str, dict[str, dict[float, float]]] = {}
+        async with httpx.AsyncClient(timeout=10) as client:
+            for name in self.replicas:
+                text = (await client.get(self.system.metrics_url(name))).text
+                generations: dict[str, dict[float, float]] = {}
+                for family in text_string_to_metric_families(text):
+                    if family.name != "hrcase_gc_pause_seconds":
+                        continue
+                    for sample in family.samples:
+                        histogram = generations.setdefault(sample.labels["generation"], {})
+                        if sample.name.endswith("_bucket"):
+                            histogram[float(sample.labels["le"])] = sample.value
+                        elif sample.name.endswith("_sum"):
+                            histogram[-1.0] = sample.value  # -1: the sum, not a bound
+                found[name] = generations
         return found
 
     def _start_profilers(self) -> list[subprocess.Popen[bytes]]:
@@ -498,6 +550,15 @@ def print_phase(phase: Phase, baseline: float) -> None:
         )
     writes = "  ".join(f"{name} {n:.0f}" for name, n in phase.writes.items())
     print(f"  write syscalls per case: {writes}  total {sum(phase.writes.values()):.0f}")
+    paused = "  ".join(
+        f"{name} {1000 * sum(sec for _, sec, _ in gens.values()) / phase.cases:.2f}"
+        f" (full: {gens.get('2', (0.0, 0.0, 0.0))[0]:.0f} x, longest <="
+        f" {1000 * gens.get('2', (0.0, 0.0, 0.0))[2]:,.1f} ms)"
+        for name, gens in phase.gc.items()
+        if gens
+    )
+    if paused:
+        print(f"  GC pause ms per case (first process): {paused}")
     batched = "  ".join(
         f"{name} {events / count:.1f} ({count:.0f} transactions)"
         for name, (count, events) in phase.batches.items()

@@ -27,6 +27,7 @@ from shared.bus import Publisher
 from shared.case_holds import case_holds_probe
 from shared.consumer import EventConsumer, Handler
 from shared.db import create_pool
+from shared.gc_pauses import freeze_startup_objects, observe_pauses
 from shared.logging import configure_logging
 from shared.metrics import MetricsRefresher, QueueProbe, outbox_probe
 from shared.outbox import OutboxRelay, take_written
@@ -285,8 +286,12 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         refuse_insecure_signing_key(settings)  # also when embedded rather than run()
         configure_logging(spec.name, fmt=settings.log_format, level=settings.log_level)
         stop_metrics = start_metrics_server(spec.name, settings)
+        observe_pauses(spec.name)
         runtime = await start_runtime(spec, settings)
         app.state.runtime = runtime
+        if settings.gc_freeze_at_start:
+            frozen = freeze_startup_objects(spec.name)
+            log.info("start-up objects frozen out of garbage collection", objects=frozen)
         try:
             yield
         finally:

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # transaction applies, for the services that batch (intake, routing); 1 = one
     # transaction per event. `<SERVICE>_CONSUMER_BATCH_SIZE` overrides it for one service.
     consumer_batch_size: int = Field(default=32, ge=1, le=1000)
+    # Freeze start-up's objects out of the garbage collector once the service has started
+    # (shared.gc_pauses): full collections then stop the event loop for well under a
+    # millisecond instead of 40-200 ms. Off: every collection walks everything again.
+    gc_freeze_at_start: bool = True
     db_pool_size: int = 10
     routing_policy_file: str | None = None
     # development | production. Production refuses the development signing key.

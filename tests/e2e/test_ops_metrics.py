@@ -111,6 +111,22 @@ async def test_every_service_reports_its_queue_and_consumers(system):
         assert refreshed and refreshed[0].value > 0
 
 
+async def test_every_service_froze_its_start_up_objects_and_times_its_collections(system):
+    """GC_FREEZE_AT_START (default on): a started service has frozen its start-up objects
+    out of garbage collection, and each collection's pause is on its metrics port."""
+    submit_case(system, "Payslip missing overtime (collections)")
+    for service in ("intake", "routing", "notifications", "audit"):
+        # Modules, models, routes and pools: well over 100,000 objects in each service.
+        assert value(system, service, "hrcase_gc_frozen_objects", service=service) > 100_000
+        # The collection before the freeze is a full one, and young collections follow.
+        assert value(system, service, "hrcase_gc_pause_seconds_count", generation="2") >= 1
+
+        def young(service: str = service) -> bool:
+            return value(system, service, "hrcase_gc_pause_seconds_count", generation="0") > 0
+
+        await eventually(young, f"{service}'s young collections timed")
+
+
 async def test_a_poison_message_shows_in_dead_letter_depth_and_total(system, amqp):
     dlq = "routing.events.dlq"
     await eventually(
