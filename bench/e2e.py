@@ -40,6 +40,7 @@ import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from hrcase.services import QUEUES
 from shared.settings import SERVICES
 from tests.support.auth import auth_headers
 from tests.support.infra import (
@@ -140,6 +141,15 @@ def gc_over_phase(
     count = grew[bounds[-1]] if bounds else 0.0  # the +Inf bucket counts every pause
     longest = next((b for b in bounds if grew[b] >= count), 0.0) if count else 0.0
     return count, after.get(-1.0, 0.0) - before.get(-1.0, 0.0), longest
+
+
+def partitions_held(metrics_port: str) -> int:
+    """hrcase_partitions_held on one service process's metrics port (0 when absent)."""
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "hrcase_partitions_held":
+            return int(sum(sample.value for sample in family.samples))
+    return 0
 
 
 def load_average() -> str:
@@ -498,6 +508,28 @@ class Bench:
             self.replicas[name].append(ServiceProcess(name, env, port, log).start(wait=False))
         for name in SERVICES:
             self.replicas[name][-1].wait_ready()
+        self.wait_for_partition_spread()
+
+    def wait_for_partition_spread(self, timeout: float = 60.0) -> None:
+        """Until every process of each partitioned service holds partitions of it
+        (hrcase_partitions_held, README "Partitions by case"), so the phase measures
+        replicas that share the work."""
+        deadline = time.monotonic() + timeout
+        partitioned = [n for n in SERVICES if QUEUES[n].partitioned]
+        while True:
+            held = {
+                name: [
+                    partitions_held(p.env[f"{name.upper()}_METRICS_PORT"])
+                    for p in self.replicas[name]
+                ]
+                for name in partitioned
+            }
+            if all(counts and min(counts) > 0 for counts in held.values()):
+                print(f"partitions held per process: {held}")
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"partitions never spread over the processes: {held}")
+            time.sleep(0.5)
 
     def stop_replicas(self) -> None:
         for processes in self.replicas.values():
@@ -653,9 +685,9 @@ async def run(
         )
     if scale_out and len(phases) == 3:
         print(
-            "  scale-out: two processes of every service share its partitions, one active"
-            " consumer each (RabbitMQ 3.10 keeps the first registered one active, so the"
-            " second consumes only after a failover; both intakes take submissions); gain"
+            "  scale-out: two processes of every service share its partitions by partition"
+            " leases (two each of four; audit's second process stands by; both intakes"
+            " take submissions); gain"
             f" x{phases[2].cases_per_s / phases[0].cases_per_s:.2f} on these cores"
         )
     print(f"  load average at end: {load_average()}")

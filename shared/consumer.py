@@ -54,6 +54,7 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from faststream import AckPolicy
+from faststream._internal.endpoint.subscriber.utils import MultiLock
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.message import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
@@ -74,6 +75,7 @@ from shared.metrics import (
     EVENTS_DEAD_LETTERED,
 )
 from shared.outbox import OutboxBuffer, active_buffer, enqueue
+from shared.partition_leases import PartitionLeases
 from shared.privacy.keys import KeyStore
 from shared.privacy.sealing import open_envelope
 from shared.settings import get_settings
@@ -300,11 +302,18 @@ class EventConsumer:
         priorities: Sequence[int] | None = None,
         batch_size: int = 1,
         batches_in_flight: int = 4,
+        leases: bool = False,
+        lease_interval: float = 2.0,
+        drain_timeout: float = 10.0,
     ) -> None:
         """`batch_size`: most events applied in one transaction (group commit, see the
         module docstring); 1 (default): one transaction per event. `batches_in_flight`:
         most batch transactions at once (each on a connection of `pool`). ValueError
-        below 1."""
+        below 1. `leases` (with `partitions`): the replicas share the partitions by partition
+        leases (shared.partition_leases, on one connection of `pool`, looked at every
+        `lease_interval` seconds); this one consumes only those it holds, and one it gives
+        up is released once its deliveries are settled (waiting up to `drain_timeout`
+        seconds at a time). Without: every partition is consumed."""
         if batch_size < 1 or batches_in_flight < 1:
             raise ValueError(
                 f"batch_size must be at least 1, not {batch_size}; batches_in_flight"
@@ -351,19 +360,61 @@ class EventConsumer:
             for index, partition in enumerate(consumed)
         ]
         self.subscriber = self.subscribers[0]
+        self.drain_timeout = drain_timeout
+        self.leases: PartitionLeases | None = None
+        if leases and partitions:
+            self.leases = PartitionLeases(
+                service=service,
+                partitions=len(self.subscribers),
+                connect=pool.acquire,
+                disconnect=pool.release,
+                take=self._take_partition,
+                give_up=self._give_up_partition,
+                interval=lease_interval,
+            )
 
     async def start(self) -> None:
+        self._started = True
+        if self.leases is not None:
+            await self.leases.start()
+            return
         for subscriber in self.subscribers:
             await subscriber.start()
-        self._started = True
+
+    async def _take_partition(self, partition: int) -> None:
+        await self.subscribers[partition].start()
+
+    async def _give_up_partition(self, partition: int) -> bool:
+        """Cancel the partition's consumer at the broker (no delivery comes after the
+        broker's cancel-ok), then wait for the deliveries it already received to be
+        settled. True when none is left; False keeps the partition's lease (its queue's
+        other consumers must not see a case's later event while an earlier one is
+        still being handled here)."""
+        subscriber = self.subscribers[partition]
+        queue, tag = subscriber._queue_obj, subscriber._consumer_tag
+        if queue is not None and tag is not None and not queue.channel.is_closed:
+            await queue.cancel(tag)
+        subscriber._consumer_tag = None  # FastStream's stop must not cancel it again
+        await asyncio.sleep(0)  # deliveries read before the cancel-ok enter the handler
+        in_flight = subscriber.lock
+        if isinstance(in_flight, MultiLock):
+            await in_flight.wait_release(self.drain_timeout)
+            if not in_flight.empty:
+                return False
+        await subscriber.stop()
+        return True
 
     async def stop(self) -> None:
         self._started = False
+        if self.leases is not None:
+            await self.leases.halt()  # no partition taken or given up from here on
         # FastStream cancels the consumer and waits (graceful_timeout) for deliveries
         # being handled; anything unsettled returns to the queue when the channel closes.
         for subscriber in self.subscribers:
             with contextlib.suppress(Exception):
                 await subscriber.stop()
+        if self.leases is not None:
+            await self.leases.close()
         # Still batching past FastStream's grace: cut it (rolled back; its deliveries are
         # unsettled and return to the queue, an applied one comes back a duplicate).
         for batcher in list(self._batchers):
@@ -379,7 +430,13 @@ class EventConsumer:
         connection = self.broker._connection
         if not self._started or connection is None or connection.is_closed:
             return False
-        for subscriber in self.subscribers:
+        consumed = self.subscribers
+        if self.leases is not None:
+            # Only the partitions this replica holds; none is a replica standing by.
+            if not self.leases.healthy:
+                return False
+            consumed = [self.subscribers[p] for p in sorted(self.leases.held)]
+        for subscriber in consumed:
             queue = subscriber._queue_obj
             tag = subscriber._consumer_tag
             if tag is None or queue is None or queue.channel.is_closed:

@@ -44,6 +44,12 @@ CONSUMER_BATCH_FALLBACKS = Counter(
     " each of their events was then applied in a transaction of its own",
     ["service"],
 )
+PARTITIONS_HELD = Gauge(
+    "hrcase_partitions_held",
+    "Partitions of its queue this process holds the lease of and consumes (partitioned"
+    " services; shared.partition_leases)",
+    ["service"],
+)
 EVENTS_PUBLISHED = Counter(
     "hrcase_events_published_total", "Events published (confirmed) from the outbox", ["service"]
 )

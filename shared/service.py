@@ -135,9 +135,15 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     """
     if spec.subscriptions.service != spec.name:
         raise ValueError(f"{spec.name}: subscriptions declared for {spec.subscriptions.service!r}")
+    pool_size = settings.db_pool_size_for(spec.name)
+    if spec.subscriptions.partitioned and spec.handlers and pool_size < 2:
+        raise ValueError(
+            f"{spec.name.upper()}_DB_POOL_SIZE / DB_POOL_SIZE is {pool_size}; a partitioned"
+            " service needs at least 2 (one connection holds its partition leases)"
+        )
     pool = await create_pool(
         settings.service_database_url(spec.name),
-        size=settings.db_pool_size_for(spec.name),
+        size=pool_size,
         json_codecs=spec.json_codecs,
     )
     # Its own broker user: may publish only its declared event types, read only its queue.
@@ -197,6 +203,9 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
             batch_size=settings.consumer_batch_size_for(spec.name)
             if spec.batches_deliveries
             else 1,
+            # Replicas share the partitions by leases (README "Partitions by case").
+            leases=subscriptions.partitioned,
+            lease_interval=settings.partition_lease_interval,
         )
     if runtime.consumer:
         await runtime.consumer.start()

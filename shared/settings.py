@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # transaction applies, for the services that batch (intake, routing); 1 = one
     # transaction per event. `<SERVICE>_CONSUMER_BATCH_SIZE` overrides it for one service.
     consumer_batch_size: int = Field(default=32, ge=1, le=1000)
+    # Partitioned services (README "Partition leases"): seconds between a replica's looks at
+    # who holds which partition; a new or dead replica's share moves within about two.
+    partition_lease_interval: float = Field(default=2.0, gt=0, le=60)
     # Freeze start-up's objects out of the garbage collector once the service has started
     # (shared.gc_pauses): full collections then stop the event loop for well under a
     # millisecond instead of 40-200 ms. Off: every collection walks everything again.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from faststream.rabbit import (
     Channel,
@@ -33,6 +33,7 @@ from faststream.rabbit import (
 )
 from faststream.rabbit.publisher import RabbitPublisher
 from pydantic import Field, create_model
+from yarl import URL
 
 from shared.envelope import Envelope
 from shared.events import EVENT_TYPES
@@ -88,14 +89,14 @@ def make_broker(
     replica: int | None = None,
 ) -> RabbitBroker:
     """A RabbitBroker whose default channel confirms every publish and raises on a returned
-    (unroutable) mandatory message; `name` shows in the broker's connection list, with
-    `replica` (the consumer priority rotation, BUS_REPLICA_INDEX) as `hrcase_replica`."""
-    properties: dict[str, str] = {"connection_name": name}
-    if replica is not None:
-        properties["hrcase_replica"] = str(replica)
+    (unroutable) mandatory message; `name` shows as the connection's name in the broker's
+    connection list (`rabbitmqctl list_connections client_properties`), followed by
+    ` replica <n>` when `replica` (BUS_REPLICA_INDEX) is given."""
+    label = name if replica is None else f"{name} replica {replica}"
+    # aiormq takes the connection's name from the URL's `name` query parameter; FastStream
+    # 0.7 turns `client_properties` into URL query parameters, which aiormq ignores.
     return RabbitBroker(
-        url,
-        client_properties=cast(Any, properties),
+        str(URL(url).update_query(name=label)),
         default_channel=Channel(
             prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True
         ),

@@ -2,9 +2,10 @@
 case"): many cases, each a sequence of status requests sent through different intake
 replicas one after the other (each waiting for its 202). Every case's status history, as
 routing decided it and as intake's read model shows it, is the order of its requests;
-none is refused as superseded. Then the routing replica holding active partitions is
-killed with -9 while requests are in flight: another replica takes its partitions over
-and nothing is lost or applied out of order."""
+none is refused as superseded; every replica consumes a share of the partitions
+(partition leases). Then the routing replica holding the most partitions is killed with
+-9 while requests are in flight: the others take its partitions over and nothing is lost
+or applied out of order."""
 
 from __future__ import annotations
 
@@ -155,7 +156,7 @@ def active_consumers(service: str) -> dict[str, str]:
 
     replica_of_connection = {}
     for pid, properties in rows("list_connections", "pid", "client_properties"):
-        found = re.search(r'"hrcase_replica","(\d+)"', properties)
+        found = re.search(r'"connection_name","hrcase-[a-z]+ replica (\d+)"', properties)
         if found:
             replica_of_connection[pid] = found.group(1)
     connection_of_channel = {pid: conn for pid, conn in rows("list_channels", "pid", "connection")}
@@ -167,11 +168,12 @@ def active_consumers(service: str) -> dict[str, str]:
     return active
 
 
-def broker_version() -> tuple[int, ...]:
-    out = subprocess.run(
-        ["rabbitmqctl", "-q", "version"], capture_output=True, text=True, check=True
-    ).stdout
-    return tuple(int(p) for p in out.strip().split(".")[:2])
+def held_partitions(process: ServiceProcess) -> int:
+    """hrcase_partitions_held on a replica's own metrics port."""
+    port = process.env[f"{process.name.upper()}_METRICS_PORT"]
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    found = re.search(r"^hrcase_partitions_held\{[^}]*\} (\S+)$", text, re.MULTILINE)
+    return int(float(found.group(1))) if found else 0
 
 
 async def test_three_replicas_keep_every_case_in_request_order(system, amqp, admin_pool):
@@ -197,11 +199,15 @@ async def test_three_replicas_keep_every_case_in_request_order(system, amqp, adm
     for service in ("intake", "routing"):
         active = active_consumers(service)
         assert sorted(active) == sorted(QUEUES[service].queue_names), active
-        if broker_version() >= (3, 13):
-            # Consumer priorities choose the active consumer: the replicas share the work.
-            assert len(set(active.values())) == REPLICAS, active
-        # RabbitMQ 3.10 keeps the first registered consumer active whatever the priorities
-        # (README "Partitions by case"): the first replica to start holds them all.
+        # Partition leases spread them over the replicas (README "Partition leases"): all
+        # three consume, 2 + 1 + 1 of the four, on any RabbitMQ version.
+        assert len(set(active.values())) == REPLICAS, active
+        held = [
+            held_partitions(p)
+            for p in [system.services[service], *system.replicas]
+            if p.name == service
+        ]
+        assert sorted(held) == [1, 1, 2], held
 
 
 async def test_killing_the_active_routing_replica_hands_its_partitions_over(
@@ -211,8 +217,8 @@ async def test_killing_the_active_routing_replica_hands_its_partitions_over(
     before = active_consumers("routing")
     holder = max(set(before.values()), key=list(before.values()).count)
     routing = [system.services["routing"], *(r for r in system.replicas if r.name == "routing")]
-    # The replica holding the most active partitions; the first started (on 3.10 the
-    # active one) when the broker's listing names no replica.
+    # The replica holding the most active partitions; the first started when the
+    # broker's listing names no replica.
     victim = next(
         (p for p in routing if p.env.get("BUS_REPLICA_INDEX") == holder),
         system.services["routing"],
