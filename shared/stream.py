@@ -91,7 +91,8 @@ def make_broker(
     """A RabbitBroker whose default channel confirms every publish and raises on a returned
     (unroutable) mandatory message; `name` shows as the connection's name in the broker's
     connection list (`rabbitmqctl list_connections client_properties`), followed by
-    ` replica <n>` when `replica` (BUS_REPLICA_INDEX) is given."""
+    ` replica <n>` when `replica` (Settings.replica_index: BUS_REPLICA_INDEX, else a number
+    of host name and pid) is given, as every service does."""
     label = name if replica is None else f"{name} replica {replica}"
     # aiormq takes the connection's name from the URL's `name` query parameter; FastStream
     # 0.7 turns `client_properties` into URL query parameters, which aiormq ignores.
