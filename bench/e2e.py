@@ -143,15 +143,6 @@ def gc_over_phase(
     return count, after.get(-1.0, 0.0) - before.get(-1.0, 0.0), longest
 
 
-def partitions_held(metrics_port: str) -> int:
-    """hrcase_partitions_held on one service process's metrics port (0 when absent)."""
-    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
-    for family in text_string_to_metric_families(text):
-        if family.name == "hrcase_partitions_held":
-            return int(sum(sample.value for sample in family.samples))
-    return 0
-
-
 def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -373,8 +364,7 @@ class Bench:
         """Offer `cases` (at `rate` cases/s, 0 = flat out) and wait until all are audited;
         CPU per case per service over the phase."""
         spies = self._start_profilers()
-        batches_before = await self.batches()
-        gc_before = await self.gc_pauses()
+        batches_before, gc_before = await self.consumer_figures()
         before, writes_before = self.cpu(), self.writes()
         infra_before = infrastructure_cpu()
         started = time.perf_counter()
@@ -384,8 +374,7 @@ class Bench:
         await wait_until_audited(self.pool, ids, timeout=max(180, cases))
         after, writes_after = self.cpu(), self.writes()
         infra_after = infrastructure_cpu()
-        batches_after = await self.batches()
-        gc_after = await self.gc_pauses()
+        batches_after, gc_after = await self.consumer_figures()
         for spy in spies:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
         for spy in spies:
@@ -422,13 +411,19 @@ class Bench:
             gc_phase,
         )
 
-    async def batches(self) -> dict[str, tuple[float, float]]:
-        """hrcase_consumer_batch_events (count, sum) of each service's first process."""
-        found: dict[str, tuple[float, float]] = {}
+    async def consumer_figures(
+        self,
+    ) -> tuple[dict[str, tuple[float, float]], dict[str, dict[str, dict[float, float]]]]:
+        """One scrape of each service's first process: hrcase_consumer_batch_events
+        (count, sum), and hrcase_gc_pause_seconds by generation: the histogram's cumulative
+        buckets (upper bound -> collections), key -1.0 -> seconds paused in all."""
+        batches: dict[str, tuple[float, float]] = {}
+        pauses: dict[str, dict[str, dict[float, float]]] = {}
         async with httpx.AsyncClient(timeout=10) as client:
             for name in self.replicas:
                 text = (await client.get(self.system.metrics_url(name))).text
                 count = total = 0.0
+                generations: dict[str, dict[float, float]] = {}
                 for family in text_string_to_metric_families(text):
                     if family.name == "hrcase_consumer_batch_events":
                         for sample in family.samples:
@@ -436,29 +431,16 @@ class Bench:
                                 count += sample.value
                             elif sample.name.endswith("_sum"):
                                 total += sample.value
-                found[name] = (count, total)
-        return found
-
-    async def gc_pauses(self) -> dict[str, dict[str, dict[float, float]]]:
-        """hrcase_gc_pause_seconds of each service's first process: generation -> the
-        histogram's cumulative buckets (upper bound -> collections), with the key
-        `sum` -> seconds paused in all."""
-        found: dict[str, dict[str, dict[float, float]]] = {}
-        async with httpx.AsyncClient(timeout=10) as client:
-            for name in self.replicas:
-                text = (await client.get(self.system.metrics_url(name))).text
-                generations: dict[str, dict[float, float]] = {}
-                for family in text_string_to_metric_families(text):
-                    if family.name != "hrcase_gc_pause_seconds":
-                        continue
-                    for sample in family.samples:
-                        histogram = generations.setdefault(sample.labels["generation"], {})
-                        if sample.name.endswith("_bucket"):
-                            histogram[float(sample.labels["le"])] = sample.value
-                        elif sample.name.endswith("_sum"):
-                            histogram[-1.0] = sample.value  # -1: the sum, not a bound
-                found[name] = generations
-        return found
+                    elif family.name == "hrcase_gc_pause_seconds":
+                        for sample in family.samples:
+                            histogram = generations.setdefault(sample.labels["generation"], {})
+                            if sample.name.endswith("_bucket"):
+                                histogram[float(sample.labels["le"])] = sample.value
+                            elif sample.name.endswith("_sum"):
+                                histogram[-1.0] = sample.value  # -1: the sum, not a bound
+                batches[name] = (count, total)
+                pauses[name] = generations
+        return batches, pauses
 
     def _start_profilers(self) -> list[subprocess.Popen[bytes]]:
         """py-spy (collapsed stacks, only samples holding the GIL: CPU, not waiting) on
@@ -518,11 +500,7 @@ class Bench:
         partitioned = [n for n in SERVICES if QUEUES[n].partitioned]
         while True:
             held = {
-                name: [
-                    partitions_held(p.env[f"{name.upper()}_METRICS_PORT"])
-                    for p in self.replicas[name]
-                ]
-                for name in partitioned
+                name: [p.partitions_held() for p in self.replicas[name]] for name in partitioned
             }
             if all(counts and min(counts) > 0 for counts in held.values()):
                 print(f"partitions held per process: {held}")

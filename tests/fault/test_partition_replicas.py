@@ -168,14 +168,6 @@ def active_consumers(service: str) -> dict[str, str]:
     return active
 
 
-def held_partitions(process: ServiceProcess) -> int:
-    """hrcase_partitions_held on a replica's own metrics port."""
-    port = process.env[f"{process.name.upper()}_METRICS_PORT"]
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    found = re.search(r"^hrcase_partitions_held\{[^}]*\} (\S+)$", text, re.MULTILINE)
-    return int(float(found.group(1))) if found else 0
-
-
 async def test_three_replicas_keep_every_case_in_request_order(system, amqp, admin_pool):
     urls = intake_urls(system)
     assert len(urls) == REPLICAS
@@ -203,7 +195,7 @@ async def test_three_replicas_keep_every_case_in_request_order(system, amqp, adm
         # three consume, 2 + 1 + 1 of the four, on any RabbitMQ version.
         assert len(set(active.values())) == REPLICAS, active
         held = [
-            held_partitions(p)
+            p.partitions_held()
             for p in [system.services[service], *system.replicas]
             if p.name == service
         ]

@@ -281,6 +281,17 @@ class ServiceProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def partitions_held(self) -> int:
+        """hrcase_partitions_held on this process's own metrics port (0 when absent):
+        how many of its service's partitions it holds the lease of."""
+        port = self.env[f"{self.name.upper()}_METRICS_PORT"]
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        held = 0.0
+        for line in text.splitlines():
+            if line.startswith("hrcase_partitions_held{"):
+                held += float(line.rsplit(" ", 1)[1])
+        return int(held)
+
     def start(self, wait: bool = True) -> ServiceProcess:
         self._log = self.log_path.open("ab")
         self._terminated = False

@@ -137,19 +137,24 @@ async def mark_failed(
     )
 
 
-async def upsert_staff_contact(
-    conn: asyncpg.Connection, person: Person, *, seen_at: datetime
-) -> None:
-    """Remember how to reach a member of staff; an older event never overwrites a newer one."""
-    await conn.execute(
-        """INSERT INTO notifications.staff_contacts (staff_id, name, email, seen_at)
+# A member of staff's contact ($1 id, $2 name, $3 email, $4 seen_at); an older event never
+# overwrites a newer one. Alone (upsert_staff_contact) or as a CTE (record_assignment).
+_UPSERT_STAFF_CONTACT = """INSERT INTO notifications.staff_contacts (staff_id, name, email, seen_at)
            VALUES ($1, $2, $3, $4)
            ON CONFLICT (staff_id) DO UPDATE SET
                name = EXCLUDED.name,
                email = EXCLUDED.email,
                seen_at = EXCLUDED.seen_at,
                updated_at = now()
-           WHERE notifications.staff_contacts.seen_at <= EXCLUDED.seen_at""",
+           WHERE notifications.staff_contacts.seen_at <= EXCLUDED.seen_at"""
+
+
+async def upsert_staff_contact(
+    conn: asyncpg.Connection, person: Person, *, seen_at: datetime
+) -> None:
+    """Remember how to reach a member of staff; an older event never overwrites a newer one."""
+    await conn.execute(
+        _UPSERT_STAFF_CONTACT,
         person.id,
         person.name,
         str(person.email),
@@ -183,15 +188,7 @@ async def record_assignment(
     differs from reading after `upsert_staff_contact` only when the previous owner is the
     new one, and then nobody is told of a reassignment."""
     row = await conn.fetchrow(
-        """WITH learned AS (
-               INSERT INTO notifications.staff_contacts (staff_id, name, email, seen_at)
-               VALUES ($1, $2, $3, $4)
-               ON CONFLICT (staff_id) DO UPDATE SET
-                   name = EXCLUDED.name,
-                   email = EXCLUDED.email,
-                   seen_at = EXCLUDED.seen_at,
-                   updated_at = now()
-               WHERE notifications.staff_contacts.seen_at <= EXCLUDED.seen_at),
+        f"""WITH learned AS ({_UPSERT_STAFF_CONTACT}),
            owned AS (
                INSERT INTO notifications.case_owners
                    (case_id, reference, owner_id, priority, assigned_at)
